@@ -1,0 +1,223 @@
+package kv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// resultVersion is the first byte of every encoded Result.
+const resultVersion = 1
+
+// Code is the outcome of a command or of one of its requests.
+type Code uint8
+
+const (
+	// CodeOK: done.
+	CodeOK Code = iota
+	// CodeNotFound: the key did not exist (DELETE, EXPIRE, PERSIST,
+	// EXPIRE-IF-DUE); nothing changed. Not a failure.
+	CodeNotFound
+	// CodeConditionFailed: NX/XX/if-version/if-value did not hold, or
+	// EXPIRE-IF-DUE found the key changed or not yet due; nothing changed.
+	CodeConditionFailed
+	// CodeNotInteger: INCRBY on a value that is not a base-10 int64.
+	CodeNotInteger
+	// CodeOverflow: INCRBY would overflow int64.
+	CodeOverflow
+	// CodeInvalidExpire: a TTL or deadline that is not positive, or one
+	// that overflows when added to group time.
+	CodeInvalidExpire
+	// CodeMalformed: the command does not decode, or a request combines
+	// flags its op does not accept; nothing applied.
+	CodeMalformed
+	// CodeSessionExpired (command level): the client's session expired, or
+	// never existed though LowUnacked says it did; nothing applied. The
+	// client must start a new session (a new client ID).
+	CodeSessionExpired
+	// CodeSequenceBelowWindow (command level): Seq is below the session's
+	// window, so its result is forgotten; nothing applied now.
+	CodeSequenceBelowWindow
+	// CodeAborted: with AllOrNothing, another request failed, so this one
+	// did not apply. At command level: the whole command did not apply.
+	CodeAborted
+	codeLimit
+)
+
+var codeNames = [...]string{
+	CodeOK:                  "OK",
+	CodeNotFound:            "NotFound",
+	CodeConditionFailed:     "ConditionFailed",
+	CodeNotInteger:          "NotInteger",
+	CodeOverflow:            "Overflow",
+	CodeInvalidExpire:       "InvalidExpire",
+	CodeMalformed:           "Malformed",
+	CodeSessionExpired:      "SessionExpired",
+	CodeSequenceBelowWindow: "SequenceBelowWindow",
+	CodeAborted:             "Aborted",
+}
+
+func (c Code) String() string {
+	if c < codeLimit {
+		return codeNames[c]
+	}
+	return fmt.Sprintf("Code(%d)", uint8(c))
+}
+
+// Failed reports whether c keeps an AllOrNothing command from applying:
+// anything but OK and NotFound.
+func (c Code) Failed() bool { return c != CodeOK && c != CodeNotFound }
+
+// Message is a user-facing text for c; for the codes Redis has a reply for
+// it is Redis's exact error text.
+func (c Code) Message() string {
+	switch c {
+	case CodeOK:
+		return "OK"
+	case CodeNotFound:
+		return "not found"
+	case CodeConditionFailed:
+		return "condition failed"
+	case CodeNotInteger:
+		return "ERR value is not an integer or out of range"
+	case CodeOverflow:
+		return "ERR increment or decrement would overflow"
+	case CodeInvalidExpire:
+		return "ERR invalid expire time"
+	case CodeMalformed:
+		return "ERR malformed command"
+	case CodeSessionExpired:
+		return "ERR session expired; start a new session"
+	case CodeSequenceBelowWindow:
+		return "ERR sequence number below the session window; its result is gone"
+	case CodeAborted:
+		return "aborted: another request of the command failed"
+	}
+	return c.String()
+}
+
+// Response is the answer to one request.
+type Response struct {
+	Code Code
+	// Value is the previous value for PUT/DELETE with FlagReturnPrev when
+	// the key existed (HasValue), or the new value for INCRBY and APPEND.
+	Value    []byte
+	HasValue bool
+	// Version is the key's version after the request: the entry index for
+	// a write, the current version when a condition failed, 0 if absent.
+	Version uint64
+	// Deadline is the key's deadline after the request (0: none).
+	Deadline int64
+	// Int is INCRBY's new value, APPEND's new length, DELETE's and
+	// EXPIRE's count of keys changed (0 or 1), PERSIST's 1 if a deadline was
+	// removed, FLUSH's count of keys deleted.
+	Int int64
+}
+
+// Reply is a decoded Result: a command-level code, the group time at which
+// the command applied (to turn deadlines into TTLs) and one Response per
+// request (none when the command-level code says nothing was evaluated).
+type Reply struct {
+	Code      Code
+	GroupTime int64
+	Responses []Response
+}
+
+// Encode returns rep's encoding.
+func (rep *Reply) Encode() Result { return rep.AppendEncode(nil) }
+
+const (
+	respHasValue = 1 << iota
+	respHasVersion
+	respHasDeadline
+	respHasInt
+)
+
+// AppendEncode appends rep's encoding to dst:
+//
+//	result   = 0x01 code:u8 grouptime:varint n:uvarint response*n
+//	response = code:u8 fields:u8 [value:bytes] [version:uvarint]
+//	           [deadline:varint] [int:varint]
+//
+// fields has a bit per optional field present (value, version, deadline,
+// int), so the common answers take three bytes.
+func (rep *Reply) AppendEncode(dst []byte) []byte {
+	dst = append(dst, resultVersion, byte(rep.Code))
+	dst = binary.AppendVarint(dst, rep.GroupTime)
+	dst = binary.AppendUvarint(dst, uint64(len(rep.Responses)))
+	for i := range rep.Responses {
+		p := &rep.Responses[i]
+		var f byte
+		if p.HasValue {
+			f |= respHasValue
+		}
+		if p.Version != 0 {
+			f |= respHasVersion
+		}
+		if p.Deadline != 0 {
+			f |= respHasDeadline
+		}
+		if p.Int != 0 {
+			f |= respHasInt
+		}
+		dst = append(dst, byte(p.Code), f)
+		if p.HasValue {
+			dst = appendBytes(dst, p.Value)
+		}
+		if p.Version != 0 {
+			dst = binary.AppendUvarint(dst, p.Version)
+		}
+		if p.Deadline != 0 {
+			dst = binary.AppendVarint(dst, p.Deadline)
+		}
+		if p.Int != 0 {
+			dst = binary.AppendVarint(dst, p.Int)
+		}
+	}
+	return dst
+}
+
+// DecodeResult decodes a Result. Response values alias r.
+func DecodeResult(r Result) (Reply, error) {
+	var rep Reply
+	d := reader{b: r}
+	if v := d.byte(); d.err == nil && v != resultVersion {
+		d.fail(errVersion)
+	}
+	rep.Code = Code(d.byte())
+	if d.err == nil && rep.Code >= codeLimit {
+		d.fail(fmt.Errorf("unknown code %d", rep.Code))
+	}
+	rep.GroupTime = d.varint()
+	n := d.count(2)
+	if d.err == nil && n > 0 {
+		rep.Responses = make([]Response, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		p := &rep.Responses[i]
+		p.Code = Code(d.byte())
+		if d.err == nil && p.Code >= codeLimit {
+			d.fail(fmt.Errorf("unknown code %d", p.Code))
+		}
+		f := d.byte()
+		if d.err == nil && f&^(respHasValue|respHasVersion|respHasDeadline|respHasInt) != 0 {
+			d.fail(errors.New("unknown response fields"))
+		}
+		if f&respHasValue != 0 {
+			p.Value, p.HasValue = d.bytes(), true
+		}
+		if f&respHasVersion != 0 {
+			p.Version = d.uvarint()
+		}
+		if f&respHasDeadline != 0 {
+			p.Deadline = d.varint()
+		}
+		if f&respHasInt != 0 {
+			p.Int = d.varint()
+		}
+	}
+	if err := d.done(); err != nil {
+		return Reply{}, fmt.Errorf("%w: result: %v", ErrMalformed, err)
+	}
+	return rep, nil
+}

@@ -1,0 +1,346 @@
+package raftengine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// proposalIDs are unique per process: a random base and a counter, so a
+// restarted node never matches an old entry to a new waiter.
+var proposalIDs atomic.Uint64
+
+func init() {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	proposalIDs.Store(binary.BigEndian.Uint64(b[:]))
+}
+
+func nextProposalID() uint64 { return proposalIDs.Add(1) }
+
+type proposeResult struct {
+	result []byte
+	index  uint64
+	err    error
+}
+
+// Propose implements replica.Group.
+func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
+	p := &proposal{id: nextProposalID()}
+	p.data = frame(p.id, cmd)
+	return g.propose(ctx, p)
+}
+
+func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error) {
+	ch := make(chan proposeResult, 1)
+	p.done = func(result []byte, index uint64, err error) { ch <- proposeResult{result, index, err} }
+	if !g.enqueue(func() { g.in.props = append(g.in.props, p) }) {
+		return nil, 0, replica.ErrStopped
+	}
+	select {
+	case r := <-ch:
+		return r.result, r.index, r.err
+	case <-ctx.Done():
+		if p.state.CompareAndSwap(proposalQueued, proposalDone) {
+			// Never handed to raft: certainly not applied.
+			return nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, ctx.Err())
+		}
+		select {
+		case r := <-ch:
+			return r.result, r.index, r.err
+		default:
+		}
+		return nil, 0, fmt.Errorf("%w: %w", replica.ErrIndeterminate, ctx.Err())
+	}
+}
+
+// Read implements replica.Group.
+func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage.View) error) error {
+	if !g.initialized() {
+		return &replica.ErrNotLeader{Group: g.gid}
+	}
+	if mode != replica.Stale {
+		r := &readReq{mode: mode, done: make(chan error, 1)}
+		if !g.enqueue(func() { g.in.reads = append(g.in.reads, r) }) {
+			return replica.ErrStopped
+		}
+		select {
+		case err := <-r.done:
+			if err != nil {
+				return err
+			}
+		case <-ctx.Done():
+			return fmt.Errorf("raftengine: group %d: read: %w", g.gid, ctx.Err())
+		}
+	}
+	snap := g.h.store.NewSnapshot()
+	defer snap.Close()
+	return fn(snap)
+}
+
+// TransferLeader implements replica.Group: it asks the leader to hand over
+// to `to` and waits until `to` leads or ctx ends.
+func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error {
+	for {
+		st := g.Status()
+		if st.Leader == to {
+			return nil
+		}
+		if st.Leader != g.id {
+			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
+		}
+		if m, ok := st.Descriptor.Replica(to); !ok || m.Role != replica.RoleVoter {
+			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d: not a voter", g.gid, to)
+		}
+		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, uint64(to)) }) {
+			return replica.ErrStopped
+		}
+		// Raft aborts a transfer after an election timeout; ask again then.
+		deadline := time.After(g.h.sleepTicks(g.h.cfg.ElectionTicks))
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("raftengine: group %d: transfer leadership to %d: %w", g.gid, to, ctx.Err())
+			case <-deadline:
+				break wait
+			case <-time.After(g.h.cfg.TickInterval):
+				if s := g.Status(); s.Leader == to {
+					return nil
+				} else if s.Leader != g.id && s.Leader != 0 {
+					return &replica.ErrNotLeader{Group: g.gid, Hint: s.Leader, HintNode: s.LeaderNode}
+				}
+			}
+		}
+	}
+}
+
+// Status implements replica.Group.
+func (g *group) Status() replica.Status {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	st := replica.Status{
+		Group:      g.gid,
+		Replica:    g.id,
+		Applied:    g.applied.Load(),
+		Descriptor: g.desc.Clone(),
+	}
+	if g.rn == nil || g.closed {
+		st.Role = "stopped"
+		return st
+	}
+	rs := g.rn.Status()
+	st.Term = rs.GetTerm()
+	st.Commit = rs.GetCommit()
+	st.Leader = replica.ReplicaID(rs.Lead)
+	st.LeaderNode = g.nodeOf(rs.Lead)
+	st.Role = roleName(rs.RaftState)
+	if rs.RaftState != raft.StateLeader {
+		if m, ok := g.desc.Replica(g.id); ok && m.Role == replica.RoleLearner {
+			st.Role = "learner"
+		}
+	}
+	if rs.RaftState == raft.StateLeader {
+		last := g.lastIndex()
+		st.Progress = make(map[replica.ReplicaID]replica.PeerProgress, len(rs.Progress))
+		for id, pr := range rs.Progress {
+			st.Progress[replica.ReplicaID(id)] = replica.PeerProgress{
+				Match:  pr.Match,
+				Next:   pr.Next,
+				State:  pr.State.String(),
+				Lag:    last - min(last, pr.Match),
+				Active: pr.RecentActive,
+			}
+		}
+	}
+	return st
+}
+
+func (g *group) lastIndex() uint64 {
+	li, _ := g.log.LastIndex()
+	return li
+}
+
+func roleName(s raft.StateType) string {
+	switch s {
+	case raft.StateLeader:
+		return "leader"
+	case raft.StateCandidate:
+		return "candidate"
+	case raft.StatePreCandidate:
+		return "pre-candidate"
+	}
+	return "follower"
+}
+
+// ChangeMembers implements replica.Group. It runs on the leader and moves
+// the group to target one step at a time: new replicas join as learners
+// and catch up (by snapshot and log), then one joint-consensus change
+// promotes and removes together, which raft leaves automatically. A leader
+// that is itself being removed transfers leadership first and returns
+// *ErrNotLeader naming the new leader, where the caller repeats the call.
+func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) error {
+	if err := validateTarget(target); err != nil {
+		return fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+	}
+	for {
+		st := g.Status()
+		if st.Role != "leader" {
+			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
+		}
+		desc := st.Descriptor
+		if desc.Joint() {
+			// A joint config that raft leaves by itself (auto-leave): wait.
+			if err := g.waitFor(ctx, func(s replica.Status) bool { return !s.Descriptor.Joint() }); err != nil {
+				return err
+			}
+			continue
+		}
+		step, done, err := nextStep(desc, target, st)
+		if err != nil {
+			return fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+		}
+		if done {
+			return nil
+		}
+		switch {
+		case step.waitCatchUp != 0:
+			id := step.waitCatchUp
+			if err := g.waitFor(ctx, func(s replica.Status) bool {
+				pr, ok := s.Progress[id]
+				return ok && pr.State == "StateReplicate" && pr.Lag <= 64
+			}); err != nil {
+				return fmt.Errorf("raftengine: group %d: learner %d catching up: %w", g.gid, id, err)
+			}
+			continue
+		case step.transferTo != 0:
+			if err := g.TransferLeader(ctx, step.transferTo); err != nil {
+				return err
+			}
+			st := g.Status()
+			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
+		}
+		next := step.desc
+		next.Version = desc.Version + 1
+		p := &proposal{id: nextProposalID(), cc: step.cc}
+		step.cc.Context = confContext(p.id, next.Encode(nil))
+		if _, _, err := g.propose(ctx, p); err != nil {
+			return err
+		}
+	}
+}
+
+func validateTarget(t replica.Membership) error {
+	voters := 0
+	seen := map[string]bool{}
+	for _, m := range t.Members {
+		if m.Node == "" {
+			return fmt.Errorf("target member without a node")
+		}
+		if seen[m.Node] {
+			return fmt.Errorf("target names node %s twice", m.Node)
+		}
+		seen[m.Node] = true
+		if m.Role == replica.RoleVoter {
+			voters++
+		}
+	}
+	if voters == 0 {
+		return fmt.Errorf("target has no voters")
+	}
+	return nil
+}
+
+type changeStep struct {
+	cc          *raftpb.ConfChangeV2
+	desc        replica.Descriptor
+	waitCatchUp replica.ReplicaID
+	transferTo  replica.ReplicaID
+}
+
+// nextStep decides the next single change that moves desc toward target.
+func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Status) (changeStep, bool, error) {
+	want := map[string]replica.Role{}
+	for _, m := range target.Members {
+		want[m.Node] = m.Role
+	}
+	// 1. Nodes in the target without a replica: add one learner.
+	for _, m := range target.Members {
+		if _, ok := desc.ReplicaOn(m.Node); ok {
+			continue
+		}
+		next := desc.Clone()
+		id := next.NextReplicaID
+		next.NextReplicaID++
+		next.Replicas = append(next.Replicas, replica.Member{ID: id, Node: m.Node, Role: replica.RoleLearner})
+		cc := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
+			Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(id))}}}
+		return changeStep{cc: cc, desc: next}, false, nil
+	}
+	// 2. Learners that must become voters: wait until they caught up.
+	var changes []*raftpb.ConfChangeSingle
+	for _, m := range desc.Replicas {
+		role, keep := want[m.Node]
+		switch {
+		case keep && role == replica.RoleVoter && m.Role == replica.RoleLearner:
+			if pr, ok := st.Progress[m.ID]; !ok || pr.State != "StateReplicate" || pr.Lag > 64 {
+				return changeStep{waitCatchUp: m.ID}, false, nil
+			}
+			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(m.ID))})
+		case keep && role == replica.RoleLearner && m.Role == replica.RoleVoter:
+			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(m.ID))})
+		case !keep:
+			if m.ID == st.Replica {
+				// Hand leadership to a voter that stays before removing ourselves.
+				for _, o := range desc.Replicas {
+					if r, ok := want[o.Node]; ok && r == replica.RoleVoter && o.Role == replica.RoleVoter && o.ID != m.ID {
+						return changeStep{transferTo: o.ID}, false, nil
+					}
+				}
+				return changeStep{}, false, fmt.Errorf("cannot remove the leader: no voter of the target is a voter yet")
+			}
+			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(m.ID))})
+		}
+	}
+	if len(changes) == 0 {
+		return changeStep{}, true, nil
+	}
+	cc := &raftpb.ConfChangeV2{Changes: changes}
+	if len(changes) > 1 {
+		cc.Transition = raftpb.ConfChangeTransitionJointImplicit.Enum()
+	}
+	return changeStep{cc: cc, desc: desc.Clone()}, false, nil
+}
+
+// waitFor polls Status every tick until cond holds or ctx ends.
+func (g *group) waitFor(ctx context.Context, cond func(replica.Status) bool) error {
+	t := time.NewTicker(g.h.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		st := g.Status()
+		if st.Role == "stopped" {
+			return replica.ErrStopped
+		}
+		if cond(st) {
+			return nil
+		}
+		if st.Role != "leader" {
+			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+var _ replica.Group = (*group)(nil)

@@ -1,0 +1,142 @@
+package raftengine
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Host: one node's set of Raft groups.
+type Config struct {
+	// Node is this node's name, as descriptors name it. Required.
+	Node string
+	// Store holds every group's log, hard state and replicated state. Required.
+	Store storage.Store
+	// NewStateMachine returns the state machine of a group. Required.
+	NewStateMachine func(replica.GroupID) replica.StateMachine
+	// Clock is read for ticks and for the leader's stamp on entries.
+	// Default: the real clock.
+	Clock clock.Clock
+	// Registry receives the host's metrics. Default: a private registry
+	// (each node has its own, so several run in one test).
+	Registry prometheus.Registerer
+	// Logger. Default: slog.Default().
+	Logger *slog.Logger
+
+	// TickInterval is one Raft tick. Default 100ms: with ElectionTicks 10 a
+	// dead leader is replaced within 1–2 s, etcd's default timing.
+	TickInterval time.Duration
+	// ElectionTicks and HeartbeatTicks, in ticks. Defaults 10 and 1.
+	ElectionTicks, HeartbeatTicks int
+	// Workers is the number of scheduler workers. Default 2: one round can
+	// fsync while the other prepares the next, on the 2-core target machine.
+	Workers int
+	// Manual starts no goroutines: no ticker, no workers. A test drives the
+	// host with Tick and RunRound.
+	Manual bool
+
+	// MaxSizePerMsg caps the entries in one append message. Default 1 MiB,
+	// well under the transport's 8 MiB gRPC message limit even with the
+	// largest command (8 KiB key + 1 MiB value) as a single entry.
+	MaxSizePerMsg uint64
+	// MaxInflightMsgs is the append messages in flight per follower. Default 256.
+	MaxInflightMsgs int
+	// MaxUncommittedEntriesSize bounds a leader's uncommitted log. Default 64 MiB.
+	MaxUncommittedEntriesSize uint64
+
+	// TruncateAfter is the log length (entries) beyond which the log is
+	// truncated up to what every live follower has. Default 10000.
+	TruncateAfter uint64
+	// TruncateMaxBytes is the log size above which the log is truncated to
+	// the applied index even past lagging followers (they then get a
+	// snapshot). Default 64 MiB.
+	TruncateMaxBytes uint64
+	// SweepInterval is how often a leader proposes deletes of expired keys.
+	// Default 100ms: the precision DESIGN.md promises for TTLs.
+	SweepInterval time.Duration
+	// SnapshotChunkSize is the size of one snapshot chunk. Default 256 KiB.
+	SnapshotChunkSize int
+
+	// UnsafeAckBeforeSync commits the log without fsync. A deliberately
+	// broken mode for tests: the power-loss test must fail with it.
+	UnsafeAckBeforeSync bool
+	// Fatal is called on a storage error that makes the node's state
+	// untrustworthy (fail-stop). Default: log and exit(1).
+	Fatal func(error)
+}
+
+func (c *Config) setDefaults() {
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.ElectionTicks == 0 {
+		c.ElectionTicks = 10
+	}
+	if c.HeartbeatTicks == 0 {
+		c.HeartbeatTicks = 1
+	}
+	if c.Workers == 0 {
+		c.Workers = 2
+	}
+	if c.MaxSizePerMsg == 0 {
+		c.MaxSizePerMsg = 1 << 20
+	}
+	if c.MaxInflightMsgs == 0 {
+		c.MaxInflightMsgs = 256
+	}
+	if c.MaxUncommittedEntriesSize == 0 {
+		c.MaxUncommittedEntriesSize = 64 << 20
+	}
+	if c.TruncateAfter == 0 {
+		c.TruncateAfter = 10000
+	}
+	if c.TruncateMaxBytes == 0 {
+		c.TruncateMaxBytes = 64 << 20
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = 100 * time.Millisecond
+	}
+	if c.SnapshotChunkSize == 0 {
+		c.SnapshotChunkSize = 256 << 10
+	}
+	if c.Fatal == nil {
+		log := c.Logger
+		c.Fatal = func(err error) {
+			log.Error("fatal storage error; stopping the node (fail-stop)", "err", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// Validate reports a configuration that cannot work.
+func (c *Config) Validate() error {
+	switch {
+	case c.Node == "":
+		return errors.New("raftengine: Config.Node is required")
+	case c.Store == nil:
+		return errors.New("raftengine: Config.Store is required")
+	case c.NewStateMachine == nil:
+		return errors.New("raftengine: Config.NewStateMachine is required")
+	case c.ElectionTicks <= c.HeartbeatTicks:
+		return fmt.Errorf("raftengine: ElectionTicks (%d) must exceed HeartbeatTicks (%d)", c.ElectionTicks, c.HeartbeatTicks)
+	case c.SnapshotChunkSize > 1<<20:
+		return fmt.Errorf("raftengine: SnapshotChunkSize %d exceeds the transport's 1 MiB chunk limit", c.SnapshotChunkSize)
+	}
+	return nil
+}

@@ -1,0 +1,42 @@
+// Package raftengine runs Raft groups (go.etcd.io/raft/v3, through RawNode)
+// for one node: the multi-group driver that DESIGN.md describes.
+//
+// A Host owns every group on the node. It has one ticker and a small pool of
+// scheduler workers — never a goroutine per group. Anything that gives a
+// group work (an inbound message, a proposal, a read, a tick) queues it and
+// schedules the group; a worker takes every scheduled group and runs one
+// round over them:
+//
+//	for each group: step inputs; rd := Ready(); stage snapshot, entries and
+//	                hard state into ONE log batch; send appends and heartbeats
+//	commit the log batch with ONE fsync for all groups
+//	send responses that promise durability (MsgAppResp, votes)
+//	apply every group's committed entries into ONE apply batch (kv sees its
+//	                own earlier writes through the indexed batch); commit it
+//	for each group: answer proposals and reads, Advance
+//
+// A test can run a Host with Config.Manual and drive it with Tick and
+// RunRound.
+//
+// Proposals carry a driver frame (proposal ID, the leader's clock stamp);
+// the stamp is the state machine's group time for expiry. The proposer
+// waits on its ID. A proposal raft drops synchronously is certainly not
+// applied: while no leader is known it is retried each round until the
+// caller's deadline; with another leader known it fails with
+// *replica.ErrNotLeader naming it. A proposal whose log index was taken by
+// another entry is certainly lost and is proposed again. Anything else
+// unknown at the deadline is indeterminate.
+//
+// Reads: ReadIndex (ReadOnlySafe), one request per group per round for all
+// reads queued in it, re-issued when raft drops it; a read runs once the
+// local applied index reaches the read index. Follower reads do the same on
+// a follower. No leases.
+//
+// Snapshots stream the group's replicated span from a consistent store
+// snapshot on the transport's snapshot call; the receiver applies them in
+// the same batch that resets its log. Logs are truncated past what every
+// active follower has, or past the applied index once above a size limit.
+// Membership changes go learner → catch-up → one joint change; a removed
+// replica deletes its data and leaves a tombstone. A node whose clock is
+// off from a majority sends no votes and hands leadership away.
+package raftengine

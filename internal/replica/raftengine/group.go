@@ -1,0 +1,330 @@
+package raftengine
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// proposal is one command on its way through the log.
+type proposal struct {
+	id    uint64
+	data  []byte               // framed normal entry; nil for a conf change
+	cc    *raftpb.ConfChangeV2 // conf change, or nil
+	state atomic.Int32         // proposalQueued → proposalInRaft → proposalDone
+	// index and term of the entry raft appended for it (leader only), so
+	// that another entry applied at that index proves it lost.
+	index, term uint64
+	done        func(result []byte, index uint64, err error)
+}
+
+const (
+	proposalQueued int32 = iota
+	proposalInRaft
+	proposalDone
+)
+
+func (p *proposal) finish(result []byte, index uint64, err error) {
+	if p.state.Swap(proposalDone) == proposalDone {
+		return
+	}
+	p.done(result, index, err)
+}
+
+// readReq is a read waiting for a safe index.
+type readReq struct {
+	mode  replica.ReadMode
+	done  chan error // buffered 1; nil error once applied >= index
+	index uint64
+	tick  int // when its ReadIndex was issued
+}
+
+// snapReq is a received snapshot waiting for raft to accept it.
+type snapReq struct {
+	msg  *raftpb.Message
+	kvs  [][2][]byte
+	done chan error
+}
+
+type report struct {
+	to      uint64
+	snap    bool
+	success bool
+}
+
+// group is one local replica of a Raft group.
+type group struct {
+	h   *Host
+	gid replica.GroupID
+	id  replica.ReplicaID
+	sm  replica.StateMachine
+
+	queued bool // guarded by h.sched
+
+	// Inputs queued by any goroutine for the next round.
+	in struct {
+		sync.Mutex
+		msgs      [][]byte
+		props     []*proposal
+		reads     []*readReq
+		snaps     []*snapReq
+		reports   []report
+		transfers []uint64
+		ticks     int
+		closed    bool
+	}
+	// Nodes of replicas learned from inbound messages, for an uninitialised
+	// replica that has no descriptor yet.
+	peers sync.Map // replica.ReplicaID → string
+
+	applied atomic.Uint64 // Invariant: applied <= commit.
+	leader  atomic.Uint64
+	initd   atomic.Bool
+
+	// The rest is owned by whoever holds mu: one scheduler worker per round.
+	mu          sync.Mutex
+	rn          *raft.RawNode
+	log         *storage.RaftLog
+	desc        replica.Descriptor
+	held        []*proposal // not yet accepted by raft (no leader yet)
+	inflight    map[uint64]*proposal
+	byIndex     map[uint64]*proposal
+	readsIssued map[uint64][]*readReq
+	readsWait   []*readReq
+	readCtr     uint64
+	ticks       int
+	lastSweep   int
+	sweeping    atomic.Int32
+	pendingSnap *snapReq
+	removed     bool
+	closed      bool
+}
+
+func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error) {
+	g := &group{
+		h:           h,
+		gid:         gid,
+		id:          id,
+		sm:          h.cfg.NewStateMachine(gid),
+		inflight:    make(map[uint64]*proposal),
+		byIndex:     make(map[uint64]*proposal),
+		readsIssued: make(map[uint64][]*readReq),
+	}
+	if err := g.loadDescriptor(h.store); err != nil {
+		return nil, err
+	}
+	log, err := storage.NewRaftLog(h.store, uint64(gid), func(v storage.View) (*raftpb.ConfState, error) {
+		return confStateOf(v, uint64(gid))
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.log = log
+	var applied storage.AppliedState
+	if raw, err := h.store.Get(storage.AppliedKey(uint64(gid))); err == nil {
+		if applied, err = storage.DecodeAppliedState(raw); err != nil {
+			return nil, err
+		}
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	g.applied.Store(applied.Index)
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        uint64(id),
+		ElectionTick:              h.cfg.ElectionTicks,
+		HeartbeatTick:             h.cfg.HeartbeatTicks,
+		Storage:                   log,
+		Applied:                   applied.Index,
+		MaxSizePerMsg:             h.cfg.MaxSizePerMsg,
+		MaxCommittedSizePerReady:  4 * h.cfg.MaxSizePerMsg,
+		MaxUncommittedEntriesSize: h.cfg.MaxUncommittedEntriesSize,
+		MaxInflightMsgs:           h.cfg.MaxInflightMsgs,
+		MaxInflightBytes:          uint64(h.cfg.MaxInflightMsgs) * h.cfg.MaxSizePerMsg,
+		CheckQuorum:               true,
+		PreVote:                   true,
+		StepDownOnRemoval:         true,
+		DisableProposalForwarding: true,
+		ReadOnlyOption:            raft.ReadOnlySafe,
+		Logger:                    raftLogger{h.log.With("group", gid, "replica", id)},
+	})
+	if err != nil {
+		return nil, err
+	}
+	g.rn = rn
+	return g, nil
+}
+
+// confStateOf reads a group's ConfState from its descriptor, for the raft log.
+func confStateOf(v storage.View, gid uint64) (*raftpb.ConfState, error) {
+	raw, err := v.Get(storage.DescriptorKey(gid))
+	if errors.Is(err, storage.ErrNotFound) {
+		return &raftpb.ConfState{}, nil
+	} else if err != nil {
+		return nil, err
+	}
+	d, err := replica.DecodeDescriptor(raw)
+	if err != nil {
+		return nil, err
+	}
+	return confState(&d), nil
+}
+
+func ids64(ids []replica.ReplicaID) []uint64 {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]uint64, len(ids))
+	for i, id := range ids {
+		out[i] = uint64(id)
+	}
+	return out
+}
+
+func idsOf(ids []uint64) []replica.ReplicaID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := make([]replica.ReplicaID, len(ids))
+	for i, id := range ids {
+		out[i] = replica.ReplicaID(id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func confState(d *replica.Descriptor) *raftpb.ConfState {
+	return &raftpb.ConfState{
+		Voters:         ids64(d.Voters),
+		Learners:       ids64(d.Learners),
+		VotersOutgoing: ids64(d.VotersOutgoing),
+		LearnersNext:   ids64(d.LearnersNext),
+		AutoLeave:      new(d.AutoLeave),
+	}
+}
+
+func (g *group) loadDescriptor(v storage.View) error {
+	raw, err := v.Get(storage.DescriptorKey(uint64(g.gid)))
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	d, err := replica.DecodeDescriptor(raw)
+	if err != nil {
+		return err
+	}
+	g.desc = d
+	g.initd.Store(true)
+	return nil
+}
+
+func (g *group) initialized() bool { return g.initd.Load() }
+
+// nodeOf names the node hosting replica id.
+func (g *group) nodeOf(id uint64) string {
+	if m, ok := g.desc.Replica(replica.ReplicaID(id)); ok {
+		return m.Node
+	}
+	if n, ok := g.peers.Load(replica.ReplicaID(id)); ok {
+		return n.(string)
+	}
+	return ""
+}
+
+// enqueue adds input under in.mu and schedules the group; false once closed.
+func (g *group) enqueue(f func()) bool {
+	g.in.Lock()
+	if g.in.closed {
+		g.in.Unlock()
+		return false
+	}
+	f()
+	g.in.Unlock()
+	g.h.schedule(g)
+	return true
+}
+
+func (g *group) enqueueMessage(payload []byte) {
+	g.enqueue(func() { g.in.msgs = append(g.in.msgs, payload) })
+}
+
+func (g *group) addTick() { g.enqueue(func() { g.in.ticks++ }) }
+
+func (g *group) reportUnreachable(node string) {
+	g.mu.Lock()
+	var ids []uint64
+	for _, m := range g.desc.Replicas {
+		if m.Node == node {
+			ids = append(ids, uint64(m.ID))
+		}
+	}
+	g.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	g.enqueue(func() {
+		for _, id := range ids {
+			g.in.reports = append(g.in.reports, report{to: id})
+		}
+	})
+}
+
+// shutdown fails everything pending with err and stops accepting input.
+func (g *group) shutdown(err error) {
+	g.in.Lock()
+	g.in.closed = true
+	props, reads, snaps := g.in.props, g.in.reads, g.in.snaps
+	g.in.props, g.in.reads, g.in.snaps = nil, nil, nil
+	g.in.Unlock()
+	g.mu.Lock()
+	g.closed = true
+	props = append(props, g.held...)
+	for _, p := range g.inflight {
+		props = append(props, p)
+	}
+	for _, rs := range g.readsIssued {
+		reads = append(reads, rs...)
+	}
+	reads = append(reads, g.readsWait...)
+	if g.pendingSnap != nil {
+		snaps = append(snaps, g.pendingSnap)
+	}
+	g.held, g.inflight, g.byIndex, g.readsIssued, g.readsWait, g.pendingSnap = nil, nil, nil, nil, nil, nil
+	g.mu.Unlock()
+	for _, p := range props {
+		if p.state.Load() == proposalQueued {
+			p.finish(nil, 0, &replica.ErrNotLeader{Group: g.gid})
+		} else {
+			p.finish(nil, 0, fmt.Errorf("%w: %w", replica.ErrIndeterminate, err))
+		}
+	}
+	for _, r := range reads {
+		r.done <- err
+	}
+	for _, s := range snaps {
+		s.done <- err
+	}
+}
+
+// Close implements replica.Group. It stops this replica only; the host
+// keeps running.
+func (g *group) Close() error {
+	g.h.removeGroup(g)
+	g.shutdown(replica.ErrStopped)
+	return nil
+}
+
+// Step implements replica.Group.
+func (g *group) Step(m replica.Message) {
+	if replica.ReplicaID(m.To) != g.id {
+		return
+	}
+	g.enqueueMessage(m.Payload)
+}

@@ -1,0 +1,425 @@
+package raftengine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// Host runs every Raft group of one node: one ticker, a small pool of
+// scheduler workers, one synced log commit per round across all groups that
+// have something to persist. It is the transport's Handler for the node.
+type Host struct {
+	cfg     Config
+	store   storage.Store
+	log     *slog.Logger
+	metrics *metrics
+
+	tr transport.Transport // set by Start; read-only after
+
+	mu struct {
+		sync.Mutex
+		groups map[replica.GroupID]*group
+		closed bool
+	}
+
+	// The scheduler queue: groups with work, each at most once.
+	sched struct {
+		sync.Mutex
+		cond   *sync.Cond
+		queue  []*group
+		closed bool
+	}
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// NewHost opens every group found in cfg.Store. Call Start to run it.
+func NewHost(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	h := &Host{
+		cfg:     cfg,
+		store:   cfg.Store,
+		log:     cfg.Logger.With("node", cfg.Node),
+		metrics: newMetrics(cfg.Registry),
+		stop:    make(chan struct{}),
+	}
+	h.mu.groups = make(map[replica.GroupID]*group)
+	h.sched.cond = sync.NewCond(&h.sched.Mutex)
+	ids, err := h.storedGroups()
+	if err != nil {
+		return nil, err
+	}
+	for _, id := range ids {
+		if _, err := h.openGroup(id); err != nil {
+			return nil, fmt.Errorf("raftengine: open group %d: %w", id, err)
+		}
+	}
+	return h, nil
+}
+
+// Start connects the host to its transport and, unless Manual, starts the
+// ticker and the workers.
+func (h *Host) Start(tr transport.Transport) {
+	h.tr = tr
+	if h.cfg.Manual {
+		return
+	}
+	for range h.cfg.Workers {
+		h.wg.Add(1)
+		go h.worker()
+	}
+	h.wg.Add(1)
+	go h.ticker()
+}
+
+// Close stops every group and goroutine. It does not close the store or
+// the transport, which the caller owns.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	if h.mu.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.mu.closed = true
+	groups := make([]*group, 0, len(h.mu.groups))
+	for _, g := range h.mu.groups {
+		groups = append(groups, g)
+	}
+	h.mu.Unlock()
+	close(h.stop)
+	h.sched.Lock()
+	h.sched.closed = true
+	h.sched.cond.Broadcast()
+	h.sched.Unlock()
+	h.wg.Wait()
+	for _, g := range groups {
+		g.shutdown(replica.ErrStopped)
+	}
+	return nil
+}
+
+// Group returns the local replica of group id.
+func (h *Host) Group(id replica.GroupID) (replica.Group, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	g, ok := h.mu.groups[id]
+	if !ok || !g.initialized() {
+		return nil, false
+	}
+	return g, true
+}
+
+// Groups lists the groups hosted here.
+func (h *Host) Groups() []replica.GroupID {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ids := make([]replica.GroupID, 0, len(h.mu.groups))
+	for id := range h.mu.groups {
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+// Bootstrap writes the initial state of a group that this node founds, the
+// same bytes on every founder (DESIGN.md, Identity): the descriptor, a log
+// that starts after index 10 at term 5, and whatever seed writes into the
+// replicated state. A group already present is left alone.
+func (h *Host) Bootstrap(desc replica.Descriptor, seed func(storage.Batch) error) error {
+	id := desc.Group
+	if _, ok := desc.ReplicaOn(h.cfg.Node); !ok {
+		return fmt.Errorf("raftengine: bootstrap group %d: descriptor does not name node %s", id, h.cfg.Node)
+	}
+	if _, err := h.store.Get(storage.DescriptorKey(uint64(id))); err == nil {
+		_, err := h.openGroup(id)
+		return err
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	b := h.store.NewBatch()
+	defer b.Close()
+	if seed != nil {
+		if err := seed(b); err != nil {
+			return fmt.Errorf("raftengine: bootstrap group %d: seed: %w", id, err)
+		}
+	}
+	desc.Version = max(desc.Version, 1)
+	if err := b.Set(storage.DescriptorKey(uint64(id)), desc.Encode(nil)); err != nil {
+		return err
+	}
+	rlog, err := storage.NewRaftLog(h.store, uint64(id), func(v storage.View) (*raftpb.ConfState, error) {
+		return confStateOf(v, uint64(id))
+	})
+	if err != nil {
+		return err
+	}
+	if err := rlog.Bootstrap(b, bootstrapIndex, bootstrapTerm); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return err
+	}
+	_, err = h.openGroup(id)
+	return err
+}
+
+// The log of a new group starts after this index and term, as CockroachDB's
+// does: a HardState with a term keeps a new leader from appending at term 1
+// below the bootstrap entries (notes/raft.md §2).
+const (
+	bootstrapIndex = 10
+	bootstrapTerm  = 5
+)
+
+// storedGroups lists the groups with a descriptor in the store.
+func (h *Host) storedGroups() ([]replica.GroupID, error) {
+	var ids []replica.GroupID
+	it, err := h.store.NewIter([]byte("/r/"), []byte("/r0"))
+	if err != nil {
+		return nil, err
+	}
+	defer it.Close()
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < 11 {
+			ok = it.Next()
+			continue
+		}
+		g := binary.BigEndian.Uint64(k[3:11])
+		if _, err := h.store.Get(storage.DescriptorKey(g)); err == nil {
+			ids = append(ids, replica.GroupID(g))
+		}
+		if g == ^uint64(0) {
+			break
+		}
+		next, _ := storage.ReplicatedSpan(g + 1)
+		ok = it.SeekGE(next)
+	}
+	return ids, it.Error()
+}
+
+// openGroup opens a stored, initialised group.
+func (h *Host) openGroup(id replica.GroupID) (*group, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.mu.groups[id]; ok {
+		return g, nil
+	}
+	raw, err := h.store.Get(storage.DescriptorKey(uint64(id)))
+	if err != nil {
+		return nil, err
+	}
+	desc, err := replica.DecodeDescriptor(raw)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := desc.ReplicaOn(h.cfg.Node)
+	if !ok {
+		return nil, fmt.Errorf("raftengine: group %d: descriptor does not name node %s", id, h.cfg.Node)
+	}
+	g, err := newGroup(h, id, m.ID)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.groups[id] = g
+	return g, nil
+}
+
+// tombstone returns the lowest replica ID this node may accept for group id.
+func (h *Host) tombstone(id replica.GroupID) (replica.ReplicaID, error) {
+	raw, err := h.store.Get(storage.TombstoneKey(uint64(id)))
+	if errors.Is(err, storage.ErrNotFound) {
+		return 0, nil
+	} else if err != nil {
+		return 0, err
+	}
+	v, n := binary.Uvarint(raw)
+	if n <= 0 {
+		return 0, fmt.Errorf("raftengine: group %d: malformed tombstone", id)
+	}
+	return replica.ReplicaID(v), nil
+}
+
+// groupFor returns the replica a message to (id, to) is for, creating an
+// uninitialised one when the group is unknown here and to is at or above
+// its tombstone. It returns nil when the message must be dropped.
+func (h *Host) groupFor(id replica.GroupID, to replica.ReplicaID) *group {
+	h.mu.Lock()
+	g, ok := h.mu.groups[id]
+	closed := h.mu.closed
+	h.mu.Unlock()
+	if closed {
+		return nil
+	}
+	if ok {
+		if g.id != to {
+			return nil // an older or newer incarnation of our replica: drop
+		}
+		return g
+	}
+	tomb, err := h.tombstone(id)
+	if err != nil {
+		h.log.Error("reading tombstone", "group", id, "err", err)
+		return nil
+	}
+	if to < tomb {
+		return nil // a message for a removed replica: never resurrect it
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if g, ok := h.mu.groups[id]; ok {
+		if g.id != to {
+			return nil
+		}
+		return g
+	}
+	g, err = newGroup(h, id, to)
+	if err != nil {
+		h.log.Error("creating uninitialised replica", "group", id, "replica", to, "err", err)
+		return nil
+	}
+	h.mu.groups[id] = g
+	h.log.Info("created uninitialised replica on an inbound message", "group", id, "replica", to)
+	return g
+}
+
+// removeGroup forgets a group whose replica was removed.
+func (h *Host) removeGroup(g *group) {
+	h.mu.Lock()
+	if h.mu.groups[g.gid] == g {
+		delete(h.mu.groups, g.gid)
+	}
+	h.mu.Unlock()
+}
+
+// HandleMessages implements transport.Handler.
+func (h *Host) HandleMessages(from string, msgs []transport.Message) {
+	for _, m := range msgs {
+		g := h.groupFor(replica.GroupID(m.Group), replica.ReplicaID(m.To))
+		if g == nil {
+			continue
+		}
+		g.peers.Store(replica.ReplicaID(m.From), from)
+		g.enqueueMessage(m.Payload)
+	}
+}
+
+// ReportUnreachable implements transport.Handler.
+func (h *Host) ReportUnreachable(node string) {
+	h.mu.Lock()
+	groups := make([]*group, 0, len(h.mu.groups))
+	for _, g := range h.mu.groups {
+		groups = append(groups, g)
+	}
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.reportUnreachable(node)
+	}
+}
+
+// HandleSnapshot implements transport.Handler.
+func (h *Host) HandleSnapshot(ctx context.Context, from string, header []byte, next func() ([]byte, error)) error {
+	return h.receiveSnapshot(ctx, from, header, next)
+}
+
+// schedule queues g for the next round unless it is queued already.
+func (h *Host) schedule(g *group) {
+	h.sched.Lock()
+	if !g.queued && !h.sched.closed {
+		g.queued = true
+		h.sched.queue = append(h.sched.queue, g)
+		h.sched.cond.Signal()
+	}
+	h.sched.Unlock()
+}
+
+// take removes every queued group (up to a fair share when other workers
+// wait) and returns them; it blocks while the queue is empty.
+func (h *Host) take(block bool) []*group {
+	h.sched.Lock()
+	defer h.sched.Unlock()
+	for len(h.sched.queue) == 0 {
+		if h.sched.closed || !block {
+			return nil
+		}
+		h.sched.cond.Wait()
+	}
+	gs := h.sched.queue
+	h.sched.queue = nil
+	for _, g := range gs {
+		g.queued = false
+	}
+	return gs
+}
+
+func (h *Host) worker() {
+	defer h.wg.Done()
+	for {
+		gs := h.take(true)
+		if gs == nil {
+			return
+		}
+		h.runRound(gs)
+	}
+}
+
+func (h *Host) ticker() {
+	defer h.wg.Done()
+	t := h.cfg.Clock.NewTicker(h.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case <-t.C():
+			h.Tick()
+		}
+	}
+}
+
+// Tick advances every group by one Raft tick.
+func (h *Host) Tick() {
+	h.mu.Lock()
+	groups := make([]*group, 0, len(h.mu.groups))
+	for _, g := range h.mu.groups {
+		groups = append(groups, g)
+	}
+	h.mu.Unlock()
+	for _, g := range groups {
+		g.addTick()
+	}
+}
+
+// RunRound runs one scheduler round over every queued group and reports
+// whether there was any work. For Manual hosts.
+func (h *Host) RunRound() bool {
+	gs := h.take(false)
+	if len(gs) == 0 {
+		return false
+	}
+	h.runRound(gs)
+	return true
+}
+
+// now is the leader's stamp for entries.
+func (h *Host) now() int64 { return h.cfg.Clock.Now().UnixNano() }
+
+func (h *Host) fatal(err error) { h.cfg.Fatal(err) }
+
+var _ transport.Handler = (*Host)(nil)
+
+// sleepTicks is how long a waiter backs off before looking again.
+func (h *Host) sleepTicks(n int) time.Duration { return time.Duration(n) * h.cfg.TickInterval }

@@ -1,0 +1,640 @@
+package raftengine
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// work is one group's share of a round: its Ready and what applying it gave.
+type work struct {
+	g         *group
+	rd        raft.Ready
+	late      []*raftpb.Message
+	props     []*proposal // matched to applied entries, in order
+	results   []replica.Result
+	lost      []*proposal
+	appliedTo uint64
+	removed   bool
+	snapped   bool
+}
+
+// outbox batches messages per destination node for one Send each.
+type outbox map[string][]transport.Message
+
+func (o outbox) flush(tr transport.Transport) {
+	for node, msgs := range o {
+		tr.Send(node, msgs)
+		delete(o, node)
+	}
+}
+
+// runRound is one scheduler round over gs (DESIGN.md, The flow of a write):
+//
+//  1. per group: step inputs, take a Ready, stage its snapshot, entries and
+//     hard state into one shared log batch; send what may go before fsync
+//     (a leader's appends and heartbeats)
+//  2. commit the log batch with one fsync for every group
+//  3. send the rest (responses that promise durability)
+//  4. apply every group's committed entries into one apply batch; commit it
+//  5. per group: answer proposals and reads, Advance, release
+func (h *Host) runRound(gs []*group) {
+	logBatch := h.store.NewBatch()
+	defer logBatch.Close()
+	out := outbox{}
+	var ws []*work
+	mustSync := false
+	entries := 0
+	for _, g := range gs {
+		g.mu.Lock()
+		if g.closed || g.removed {
+			g.mu.Unlock()
+			continue
+		}
+		g.processInputs()
+		if !g.rn.HasReady() {
+			g.settleSnapshot()
+			g.mu.Unlock()
+			continue
+		}
+		w := &work{g: g, rd: g.rn.Ready()}
+		if err := g.stage(w, logBatch); err != nil {
+			h.fatal(err)
+			g.mu.Unlock()
+			return
+		}
+		mustSync = mustSync || w.rd.MustSync
+		entries += len(w.rd.Entries)
+		for _, m := range w.rd.Messages {
+			switch m.GetType() {
+			case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
+				w.late = append(w.late, m)
+			default:
+				g.send(out, m)
+			}
+		}
+		ws = append(ws, w)
+	}
+	if len(ws) == 0 {
+		return
+	}
+	out.flush(h.tr)
+	h.metrics.rounds.Inc()
+	h.metrics.groupsPerRound.Observe(float64(len(ws)))
+	if !logBatch.Empty() {
+		sync := mustSync && !h.cfg.UnsafeAckBeforeSync
+		start := time.Now()
+		if err := logBatch.Commit(sync); err != nil {
+			h.fatal(fmt.Errorf("raftengine: committing the log: %w", err))
+			h.unlockAll(ws)
+			return
+		}
+		if sync {
+			h.metrics.fsyncs.Inc()
+			h.metrics.fsyncSeconds.Observe(time.Since(start).Seconds())
+			h.metrics.entriesPerFsync.Observe(float64(entries))
+		}
+	}
+	for _, w := range ws {
+		for _, m := range w.late {
+			w.g.send(out, m)
+		}
+	}
+	out.flush(h.tr)
+
+	applyBatch := h.store.NewBatch()
+	defer applyBatch.Close()
+	for _, w := range ws {
+		if err := w.g.apply(w, applyBatch); err != nil {
+			h.fatal(err)
+			h.unlockAll(ws)
+			return
+		}
+	}
+	if !applyBatch.Empty() {
+		// NoSync: the log holds what these writes derive from, and a later
+		// synced commit on the same WAL makes them durable too.
+		if err := applyBatch.Commit(false); err != nil {
+			h.fatal(fmt.Errorf("raftengine: committing applied state: %w", err))
+			h.unlockAll(ws)
+			return
+		}
+	}
+	for _, w := range ws {
+		w.g.finish(w)
+		w.g.mu.Unlock()
+		if w.removed {
+			w.g.destroy()
+		}
+	}
+}
+
+func (h *Host) unlockAll(ws []*work) {
+	for _, w := range ws {
+		w.g.mu.Unlock()
+	}
+}
+
+// processInputs steps everything queued for the group. g.mu is held.
+func (g *group) processInputs() {
+	g.in.Lock()
+	msgs, props, reads, snaps := g.in.msgs, g.in.props, g.in.reads, g.in.snaps
+	reports, transfers, ticks := g.in.reports, g.in.transfers, g.in.ticks
+	g.in.msgs, g.in.props, g.in.reads, g.in.snaps = nil, nil, nil, nil
+	g.in.reports, g.in.transfers, g.in.ticks = nil, nil, 0
+	g.in.Unlock()
+
+	for _, raw := range msgs {
+		m := new(raftpb.Message)
+		if err := proto.Unmarshal(raw, m); err != nil {
+			g.h.log.Warn("dropping malformed raft message", "group", g.gid, "err", err)
+			continue
+		}
+		_ = g.rn.Step(m) // errors are for local or unknown-peer messages: drop them
+	}
+	for _, s := range snaps {
+		if g.pendingSnap != nil {
+			g.pendingSnap.done <- errors.New("raftengine: superseded by a newer snapshot")
+		}
+		g.pendingSnap = s
+		_ = g.rn.Step(s.msg)
+	}
+	for _, r := range reports {
+		if r.snap {
+			st := raft.SnapshotFinish
+			if !r.success {
+				st = raft.SnapshotFailure
+			}
+			g.rn.ReportSnapshot(r.to, st)
+		} else {
+			g.rn.ReportUnreachable(r.to)
+		}
+	}
+	for _, to := range transfers {
+		g.rn.TransferLeader(to)
+	}
+	for range ticks {
+		g.rn.Tick()
+		g.ticks++
+		g.onTick()
+	}
+	g.held = append(g.held, props...)
+	g.proposeHeld()
+	g.issueReads(reads)
+}
+
+// proposeHeld hands queued proposals to raft. Those raft drops while no
+// leader is known wait for the next round; with a known other leader they
+// fail as certainly not applied, naming it.
+func (g *group) proposeHeld() {
+	if len(g.held) == 0 {
+		return
+	}
+	keep := g.held[:0]
+	for _, p := range g.held {
+		if !p.state.CompareAndSwap(proposalQueued, proposalInRaft) {
+			continue // cancelled by its caller
+		}
+		var err error
+		if p.cc != nil {
+			err = g.rn.ProposeConfChange(p.cc)
+		} else {
+			stamp(p.data, g.h.now())
+			err = g.rn.Propose(p.data)
+		}
+		if err == nil {
+			g.h.metrics.proposals.Inc()
+			g.inflight[p.id] = p
+			continue
+		}
+		p.state.Store(proposalQueued)
+		g.h.metrics.proposalsDropped.Inc()
+		st := g.rn.BasicStatus()
+		if st.Lead != raft.None && st.Lead != uint64(g.id) {
+			p.finish(nil, 0, &replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)})
+			continue
+		}
+		keep = append(keep, p) // no leader, or a transfer in progress: retry
+	}
+	clear(g.held[len(keep):])
+	g.held = keep
+}
+
+// issueReads starts one ReadIndex round for every read queued this round.
+func (g *group) issueReads(reads []*readReq) {
+	if len(reads) == 0 {
+		return
+	}
+	st := g.rn.BasicStatus()
+	batch := reads[:0]
+	for _, r := range reads {
+		if r.mode == replica.Linearizable && st.RaftState != raft.StateLeader {
+			r.done <- &replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)}
+			continue
+		}
+		batch = append(batch, r)
+	}
+	if len(batch) == 0 {
+		return
+	}
+	g.readCtr++
+	var rctx [8]byte
+	binary.BigEndian.PutUint64(rctx[:], g.readCtr)
+	for _, r := range batch {
+		r.tick = g.ticks
+	}
+	g.readsIssued[g.readCtr] = append([]*readReq(nil), batch...)
+	g.rn.ReadIndex(rctx[:])
+	g.h.metrics.readIndexRounds.Inc()
+}
+
+// onTick runs the per-tick duties: re-issuing reads raft dropped (no
+// leader, a leader change), sweeping expired keys, and stepping down when
+// this node's clock is not trusted.
+func (g *group) onTick() {
+	var stale []*readReq
+	for ctx, rs := range g.readsIssued {
+		if g.ticks-rs[0].tick >= 2*g.h.cfg.ElectionTicks {
+			stale = append(stale, rs...)
+			delete(g.readsIssued, ctx)
+		}
+	}
+	g.issueReads(stale)
+
+	st := g.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		return
+	}
+	if g.h.tr != nil && !g.h.tr.ClockHealthy() && g.ticks%g.h.cfg.ElectionTicks == 0 {
+		if to := g.bestFollower(); to != 0 {
+			g.h.log.Warn("clock offset beyond --max-clock-offset from a majority: handing leadership away",
+				"group", g.gid, "to", to)
+			g.rn.TransferLeader(to)
+		}
+	}
+	sweepTicks := max(1, int(g.h.cfg.SweepInterval/g.h.cfg.TickInterval))
+	if g.ticks-g.lastSweep >= sweepTicks && g.sweeping.Load() == 0 && g.initialized() {
+		g.lastSweep = g.ticks
+		g.sweep()
+	}
+}
+
+// sweep proposes deletes for keys whose deadline passed by the leader's clock.
+func (g *group) sweep() {
+	cmds := g.sm.Due(g.h.store, g.h.now(), 128)
+	for _, cmd := range cmds {
+		p := &proposal{id: nextProposalID()}
+		p.data = frame(p.id, cmd)
+		g.sweeping.Add(1)
+		p.done = func([]byte, uint64, error) { g.sweeping.Add(-1) }
+		g.held = append(g.held, p)
+	}
+}
+
+func (g *group) bestFollower() uint64 {
+	var best, match uint64
+	for id, pr := range g.rn.Status().Progress {
+		if id == uint64(g.id) || !pr.RecentActive || pr.IsLearner {
+			continue
+		}
+		if pr.Match >= match {
+			best, match = id, pr.Match
+		}
+	}
+	return best
+}
+
+// stage writes the Ready's durable part into the shared log batch.
+func (g *group) stage(w *work, b storage.Batch) error {
+	rd := &w.rd
+	if rd.SoftState != nil {
+		if old := g.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
+			g.h.metrics.leaderChanges.Inc()
+		}
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := g.stageSnapshot(rd.Snapshot, b); err != nil {
+			return err
+		}
+		w.snapped = true
+	}
+	if len(rd.Entries) > 0 {
+		if err := g.log.StageAppend(b, rd.Entries); err != nil {
+			return fmt.Errorf("raftengine: group %d: append: %w", g.gid, err)
+		}
+		for _, e := range rd.Entries {
+			if e.GetType() != raftpb.EntryNormal && e.GetType() != raftpb.EntryConfChangeV2 {
+				continue
+			}
+			if id, ok := entryID(e); ok {
+				if p := g.inflight[id]; p != nil {
+					p.index, p.term = e.GetIndex(), e.GetTerm()
+					g.byIndex[p.index] = p
+				}
+			}
+		}
+	}
+	if !raft.IsEmptyHardState(rd.HardState) {
+		if err := g.log.StageHardState(b, rd.HardState); err != nil {
+			return fmt.Errorf("raftengine: group %d: hard state: %w", g.gid, err)
+		}
+	}
+	return nil
+}
+
+// entryID finds the proposal ID of a normal or conf-change entry.
+func entryID(e *raftpb.Entry) (uint64, bool) {
+	switch e.GetType() {
+	case raftpb.EntryNormal:
+		id, _, _, err := unframe(e.GetData())
+		return id, err == nil
+	case raftpb.EntryConfChangeV2:
+		cc := new(raftpb.ConfChangeV2)
+		if proto.Unmarshal(e.GetData(), cc) != nil {
+			return 0, false
+		}
+		id, _, ok := unconfContext(cc.GetContext())
+		return id, ok
+	}
+	return 0, false
+}
+
+// send routes one outbound raft message: snapshots go their own way.
+func (g *group) send(out outbox, m *raftpb.Message) {
+	t := m.GetType()
+	if (t == raftpb.MsgVote || t == raftpb.MsgPreVote) && g.h.tr != nil && !g.h.tr.ClockHealthy() {
+		return // refuse to lead with an untrusted clock (DESIGN.md, Expiry)
+	}
+	node := g.nodeOf(m.GetTo())
+	if node == "" {
+		g.rn.ReportUnreachable(m.GetTo())
+		return
+	}
+	if t == raftpb.MsgSnap {
+		g.h.startSnapshot(g, node, m)
+		return
+	}
+	payload, err := proto.Marshal(m)
+	if err != nil {
+		g.h.log.Error("marshalling raft message", "group", g.gid, "err", err)
+		return
+	}
+	out[node] = append(out[node], transport.Message{
+		Group: uint64(g.gid), From: uint64(g.id), To: m.GetTo(), Payload: payload})
+}
+
+// apply evaluates the Ready's committed entries into the apply batch.
+func (g *group) apply(w *work, b storage.Batch) error {
+	ents := w.rd.CommittedEntries
+	if len(ents) == 0 {
+		return nil
+	}
+	kvEnts := make([]replica.Entry, len(ents))
+	w.props = make([]*proposal, len(ents))
+	for i, e := range ents {
+		idx := e.GetIndex()
+		kvEnts[i] = replica.Entry{Index: idx, Term: e.GetTerm()}
+		var id uint64
+		var ok bool
+		switch e.GetType() {
+		case raftpb.EntryNormal:
+			if len(e.GetData()) > 0 {
+				pid, at, cmd, err := unframe(e.GetData())
+				if err != nil {
+					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
+				}
+				id, ok = pid, true
+				kvEnts[i].Time, kvEnts[i].Data = at, cmd
+			}
+		case raftpb.EntryConfChangeV2:
+			cid, err := g.applyConfChange(e, b)
+			if err != nil {
+				return err
+			}
+			id, ok = cid, cid != 0
+		case raftpb.EntryConfChange:
+			return fmt.Errorf("raftengine: group %d: entry %d: v1 conf change (only ConfChangeV2 is proposed)", g.gid, idx)
+		}
+		if p := g.byIndex[idx]; p != nil {
+			delete(g.byIndex, idx)
+			if !ok || p.id != id || p.term != e.GetTerm() {
+				w.lost = append(w.lost, p) // another entry took its place
+			}
+		}
+		if ok {
+			if p := g.inflight[id]; p != nil {
+				delete(g.inflight, id)
+				w.props[i] = p
+			}
+		}
+	}
+	results, err := g.sm.Apply(kvEnts, b, b)
+	if err != nil {
+		return fmt.Errorf("raftengine: group %d: apply: %w", g.gid, err)
+	}
+	w.results = results
+	w.appliedTo = ents[len(ents)-1].GetIndex()
+	if g.removed {
+		w.removed = true
+	}
+	g.h.metrics.applied.Add(float64(len(ents)))
+	return nil
+}
+
+// applyConfChange applies a committed conf change to raft and to the
+// descriptor in the apply batch, and returns its proposal ID (0 if none).
+func (g *group) applyConfChange(e *raftpb.Entry, b storage.Batch) (uint64, error) {
+	cc := new(raftpb.ConfChangeV2)
+	if err := proto.Unmarshal(e.GetData(), cc); err != nil {
+		return 0, fmt.Errorf("raftengine: group %d: entry %d: conf change: %w", g.gid, e.GetIndex(), err)
+	}
+	id, rawDesc, ok := unconfContext(cc.GetContext())
+	cs := g.rn.ApplyConfChange(cc)
+	next := g.desc.Clone()
+	next.Version++
+	if ok {
+		proposed, err := replica.DecodeDescriptor(rawDesc)
+		if err != nil {
+			return 0, fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, e.GetIndex(), err)
+		}
+		for _, m := range proposed.Replicas {
+			if _, have := next.Replica(m.ID); !have {
+				next.Replicas = append(next.Replicas, m)
+			}
+		}
+		next.NextReplicaID = max(next.NextReplicaID, proposed.NextReplicaID)
+	}
+	next.Voters = idsOf(cs.GetVoters())
+	next.Learners = idsOf(cs.GetLearners())
+	next.VotersOutgoing = idsOf(cs.GetVotersOutgoing())
+	next.LearnersNext = idsOf(cs.GetLearnersNext())
+	next.AutoLeave = cs.GetAutoLeave()
+	in := map[replica.ReplicaID]replica.Role{}
+	for _, id := range next.Voters {
+		in[id] = replica.RoleVoter
+	}
+	for _, id := range next.VotersOutgoing {
+		in[id] = replica.RoleVoter
+	}
+	for _, ids := range [][]replica.ReplicaID{next.Learners, next.LearnersNext} {
+		for _, id := range ids {
+			if _, v := in[id]; !v {
+				in[id] = replica.RoleLearner
+			}
+		}
+	}
+	kept := next.Replicas[:0]
+	for _, m := range next.Replicas {
+		if role, ok := in[m.ID]; ok {
+			m.Role = role
+			kept = append(kept, m)
+		}
+	}
+	next.Replicas = kept
+	if err := b.Set(storage.DescriptorKey(uint64(g.gid)), next.Encode(nil)); err != nil {
+		return 0, err
+	}
+	g.desc = next
+	if _, ok := in[g.id]; !ok {
+		g.removed = true
+	}
+	return id, nil
+}
+
+// finish answers what the round settled and hands control back to raft.
+func (g *group) finish(w *work) {
+	if w.snapped {
+		if err := g.loadDescriptor(g.h.store); err != nil {
+			g.h.fatal(err)
+			return
+		}
+		g.applied.Store(w.rd.Snapshot.GetMetadata().GetIndex())
+		g.h.metrics.snapshotsApplied.Inc()
+		if s := g.pendingSnap; s != nil {
+			g.pendingSnap = nil
+			s.done <- nil
+		}
+	}
+	g.settleSnapshot()
+	if w.appliedTo > 0 {
+		g.applied.Store(w.appliedTo)
+	}
+	for i, p := range w.props {
+		if p == nil {
+			continue
+		}
+		var res []byte
+		if i < len(w.results) {
+			res = w.results[i]
+		}
+		p.finish(res, w.rd.CommittedEntries[i].GetIndex(), nil)
+	}
+	for _, p := range w.lost {
+		// Certainly not applied: another entry committed at its index.
+		p.index, p.term = 0, 0
+		p.state.Store(proposalQueued)
+		g.held = append(g.held, p)
+	}
+	for _, rs := range w.rd.ReadStates {
+		if len(rs.RequestCtx) != 8 {
+			continue
+		}
+		ctr := binary.BigEndian.Uint64(rs.RequestCtx)
+		for _, r := range g.readsIssued[ctr] {
+			r.index = rs.Index
+			g.readsWait = append(g.readsWait, r)
+		}
+		delete(g.readsIssued, ctr)
+	}
+	applied := g.applied.Load()
+	keep := g.readsWait[:0]
+	for _, r := range g.readsWait {
+		if r.index <= applied {
+			r.done <- nil
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	clear(g.readsWait[len(keep):])
+	g.readsWait = keep
+	if w.removed {
+		return
+	}
+	g.rn.Advance(w.rd)
+	if len(w.lost) > 0 {
+		g.proposeHeld()
+	}
+	g.maybeTruncate()
+	if g.rn.HasReady() {
+		g.h.schedule(g)
+	}
+}
+
+// maybeTruncate drops the log prefix that nobody needs (DESIGN.md,
+// Storage): up to what every recently active follower has, or up to the
+// applied index once the log is above the size threshold.
+func (g *group) maybeTruncate() {
+	applied := g.applied.Load()
+	first, _ := g.log.FirstIndex()
+	if applied < first || applied-first+1 <= g.h.cfg.TruncateAfter {
+		return
+	}
+	to := applied
+	st := g.rn.Status()
+	if st.RaftState == raft.StateLeader && g.log.LogSize() < g.h.cfg.TruncateMaxBytes {
+		for id, pr := range st.Progress {
+			if id != uint64(g.id) && pr.RecentActive && pr.Match < to {
+				to = pr.Match
+			}
+		}
+	}
+	if to < first {
+		return
+	}
+	b := g.h.store.NewBatch()
+	defer b.Close()
+	if err := g.log.StageTruncate(b, to); err != nil {
+		g.h.log.Warn("truncating the log", "group", g.gid, "err", err)
+		return
+	}
+	if err := b.Commit(false); err != nil {
+		g.h.fatal(fmt.Errorf("raftengine: group %d: truncating the log: %w", g.gid, err))
+		return
+	}
+	g.h.metrics.truncations.Inc()
+}
+
+// destroy deletes a removed replica's data and leaves a tombstone, so no
+// stale message can bring it back (DESIGN.md, Identity).
+func (g *group) destroy() {
+	g.mu.Lock()
+	next := g.desc.NextReplicaID
+	if next <= g.id {
+		next = g.id + 1
+	}
+	g.mu.Unlock()
+	g.h.removeGroup(g)
+	g.shutdown(replica.ErrRemoved)
+	b := g.h.store.NewBatch()
+	defer b.Close()
+	rs, re := storage.ReplicatedSpan(uint64(g.gid))
+	us, ue := storage.UnreplicatedSpan(uint64(g.gid))
+	err := errors.Join(b.DeleteRange(rs, re), b.DeleteRange(us, ue),
+		b.Set(storage.TombstoneKey(uint64(g.gid)), binary.AppendUvarint(nil, uint64(next))))
+	if err == nil {
+		err = b.Commit(true)
+	}
+	if err != nil {
+		g.h.fatal(fmt.Errorf("raftengine: group %d: removing replica: %w", g.gid, err))
+		return
+	}
+	g.h.log.Info("replica removed; data deleted and tombstone written", "group", g.gid, "replica", g.id, "tombstone", next)
+}

@@ -1,0 +1,251 @@
+package raftengine
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// A snapshot travels on the transport's snapshot call, never on the raft
+// stream (notes/raft.md §3):
+//
+//	header: version, group, from replica, to replica, the MsgSnap (raftpb)
+//	chunks: (uvarint key length, key, uvarint value length, value)...
+//
+// The sender reads a consistent store snapshot of the group's replicated
+// span; the applied index, term and descriptor it reports come from inside
+// that snapshot, not from what raft asked for (raft accepts any snapshot
+// that reconnects the follower).
+const snapHeaderVersion = 1
+
+var errSnapshot = errors.New("raftengine: malformed snapshot")
+
+func encodeSnapHeader(gid, from, to uint64, msg []byte) []byte {
+	b := []byte{snapHeaderVersion}
+	b = binary.AppendUvarint(b, gid)
+	b = binary.AppendUvarint(b, from)
+	b = binary.AppendUvarint(b, to)
+	return append(b, msg...)
+}
+
+func decodeSnapHeader(b []byte) (gid, from, to uint64, msg *raftpb.Message, err error) {
+	if len(b) == 0 || b[0] != snapHeaderVersion {
+		return 0, 0, 0, nil, fmt.Errorf("%w: header version", errSnapshot)
+	}
+	b = b[1:]
+	var vals [3]uint64
+	for i := range vals {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			return 0, 0, 0, nil, fmt.Errorf("%w: header", errSnapshot)
+		}
+		vals[i], b = v, b[n:]
+	}
+	msg = new(raftpb.Message)
+	if err := proto.Unmarshal(b, msg); err != nil {
+		return 0, 0, 0, nil, fmt.Errorf("%w: message: %v", errSnapshot, err)
+	}
+	if msg.GetType() != raftpb.MsgSnap || raft.IsEmptySnap(msg.GetSnapshot()) {
+		return 0, 0, 0, nil, fmt.Errorf("%w: not a MsgSnap with a snapshot", errSnapshot)
+	}
+	return vals[0], vals[1], vals[2], msg, nil
+}
+
+// decodeChunk appends the key/value pairs of one chunk to kvs (copies).
+func decodeChunk(kvs [][2][]byte, c []byte) ([][2][]byte, error) {
+	for len(c) > 0 {
+		var kv [2][]byte
+		for i := range kv {
+			n, w := binary.Uvarint(c)
+			if w <= 0 || n > uint64(len(c)-w) {
+				return kvs, fmt.Errorf("%w: chunk", errSnapshot)
+			}
+			kv[i] = append([]byte(nil), c[w:w+int(n)]...)
+			c = c[w+int(n):]
+		}
+		kvs = append(kvs, kv)
+	}
+	return kvs, nil
+}
+
+// startSnapshot streams a snapshot to a follower in the background and
+// reports the outcome to raft. g.mu is held by the caller.
+func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
+	to := m.GetTo()
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		err := h.sendSnapshot(g, node, m)
+		if err != nil {
+			h.metrics.snapshotsFailed.Inc()
+			h.log.Warn("sending snapshot failed", "group", g.gid, "to", to, "node", node, "err", err)
+		} else {
+			h.metrics.snapshotsSent.Inc()
+		}
+		g.enqueue(func() { g.in.reports = append(g.in.reports, report{to: to, snap: true, success: err == nil}) })
+	}()
+}
+
+func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
+	snap := h.store.NewSnapshot()
+	defer snap.Close()
+	gid := uint64(g.gid)
+	raw, err := snap.Get(storage.AppliedKey(gid))
+	if err != nil {
+		return fmt.Errorf("reading applied state: %w", err)
+	}
+	applied, err := storage.DecodeAppliedState(raw)
+	if err != nil {
+		return err
+	}
+	cs, err := confStateOf(snap, gid)
+	if err != nil {
+		return err
+	}
+	msg := proto.Clone(m).(*raftpb.Message)
+	msg.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
+		Index: new(applied.Index), Term: new(applied.Term), ConfState: cs}}
+	payload, err := proto.Marshal(msg)
+	if err != nil {
+		return err
+	}
+	header := encodeSnapHeader(gid, m.GetFrom(), m.GetTo(), payload)
+	chunkSize := h.cfg.SnapshotChunkSize
+	chunks := func(yield func([]byte) error) error {
+		start, end := storage.ReplicatedSpan(gid)
+		it, err := snap.NewIter(start, end)
+		if err != nil {
+			return err
+		}
+		defer it.Close()
+		var c []byte
+		for ok := it.First(); ok; ok = it.Next() {
+			k, v := it.Key(), it.Value()
+			c = binary.AppendUvarint(c, uint64(len(k)))
+			c = append(c, k...)
+			c = binary.AppendUvarint(c, uint64(len(v)))
+			c = append(c, v...)
+			if len(c) >= chunkSize {
+				if err := yield(c); err != nil {
+					return err
+				}
+				c = nil
+			}
+		}
+		if err := it.Error(); err != nil {
+			return err
+		}
+		if len(c) > 0 {
+			return yield(c)
+		}
+		return nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-h.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return h.tr.SendSnapshot(ctx, node, header, chunks)
+}
+
+// receiveSnapshot takes a whole snapshot stream, checks it names the
+// receiving replica, and hands it to the group's next round, which applies
+// it atomically with the log reset if raft accepts it.
+func (h *Host) receiveSnapshot(ctx context.Context, from string, header []byte, next func() ([]byte, error)) error {
+	gid, fromID, to, msg, err := decodeSnapHeader(header)
+	if err != nil {
+		return err
+	}
+	if msg.GetTo() != to || msg.GetFrom() != fromID {
+		return fmt.Errorf("%w: header and message disagree", errSnapshot)
+	}
+	g := h.groupFor(replica.GroupID(gid), replica.ReplicaID(to))
+	if g == nil {
+		return fmt.Errorf("raftengine: node %s refuses snapshot for group %d replica %d (removed or unknown)", h.cfg.Node, gid, to)
+	}
+	var kvs [][2][]byte
+	for {
+		c, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		} else if err != nil {
+			return err
+		}
+		if kvs, err = decodeChunk(kvs, c); err != nil {
+			return err
+		}
+	}
+	start, end := storage.ReplicatedSpan(gid)
+	dkey := storage.DescriptorKey(gid)
+	named := false
+	for _, kv := range kvs {
+		if string(kv[0]) < string(start) || string(kv[0]) >= string(end) {
+			return fmt.Errorf("%w: key outside group %d", errSnapshot, gid)
+		}
+		if string(kv[0]) == string(dkey) {
+			d, err := replica.DecodeDescriptor(kv[1])
+			if err != nil {
+				return err
+			}
+			_, named = d.Replica(replica.ReplicaID(to))
+		}
+	}
+	if !named {
+		return fmt.Errorf("raftengine: snapshot for group %d does not name replica %d", gid, to)
+	}
+	g.peers.Store(replica.ReplicaID(fromID), from)
+	s := &snapReq{msg: msg, kvs: kvs, done: make(chan error, 1)}
+	if !g.enqueue(func() { g.in.snaps = append(g.in.snaps, s) }) {
+		return replica.ErrStopped
+	}
+	select {
+	case err := <-s.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// stageSnapshot writes an accepted snapshot into the round's log batch:
+// the group's replicated span replaced, the log reset to start after it.
+func (g *group) stageSnapshot(snap *raftpb.Snapshot, b storage.Batch) error {
+	s := g.pendingSnap
+	if s == nil || s.msg.GetSnapshot().GetMetadata().GetIndex() != snap.GetMetadata().GetIndex() {
+		return fmt.Errorf("raftengine: group %d: raft accepted a snapshot at %d that was not received",
+			g.gid, snap.GetMetadata().GetIndex())
+	}
+	start, end := storage.ReplicatedSpan(uint64(g.gid))
+	if err := b.DeleteRange(start, end); err != nil {
+		return err
+	}
+	for _, kv := range s.kvs {
+		if err := b.Set(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return g.log.StageSnapshot(b, snap.GetMetadata())
+}
+
+// settleSnapshot answers a received snapshot that raft did not take (it
+// was stale): the sender's stream succeeds, raft's reply says the rest.
+func (g *group) settleSnapshot() {
+	if s := g.pendingSnap; s != nil && !raft.IsEmptySnap(s.msg.GetSnapshot()) {
+		applied := g.applied.Load()
+		if applied >= s.msg.GetSnapshot().GetMetadata().GetIndex() {
+			g.pendingSnap = nil
+			s.done <- nil
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package storage
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// Values of the raft log keys. Each starts with a version byte.
+//
+//	entry:     1, flags, uvarint term (if flagTerm), uvarint type (if flagType), data (rest)
+//	hardstate: 1, term, vote, commit (8 bytes big-endian each)
+//	truncated: 1, index, term (8 bytes big-endian each)
+//
+// An entry's index is its key's; flags keep which optional fields were set,
+// so a decoded entry is proto.Equal to the one encoded (unknown fields
+// aside) and proto.Size, which raft uses to limit Entries, agrees.
+const (
+	logCodecVersion = 1
+
+	flagTerm = 1 << 0
+	flagType = 1 << 1
+	flagData = 1 << 2
+)
+
+func encodeEntry(dst []byte, e *pb.Entry) []byte {
+	var flags byte
+	if e.Term != nil {
+		flags |= flagTerm
+	}
+	if e.Type != nil {
+		flags |= flagType
+	}
+	if e.Data != nil {
+		flags |= flagData
+	}
+	dst = append(dst, logCodecVersion, flags)
+	if e.Term != nil {
+		dst = binary.AppendUvarint(dst, *e.Term)
+	}
+	if e.Type != nil {
+		dst = binary.AppendUvarint(dst, uint64(uint32(*e.Type)))
+	}
+	return append(dst, e.Data...)
+}
+
+// decodeEntry decodes an entry stored at index. Data aliases b unless
+// copyData.
+func decodeEntry(index uint64, b []byte, copyData bool) (*pb.Entry, error) {
+	if len(b) < 2 || b[0] != logCodecVersion || b[1]&^(flagTerm|flagType|flagData) != 0 {
+		return nil, fmt.Errorf("%w: raft entry %d: bad header", ErrCorrupt, index)
+	}
+	flags := b[1]
+	b = b[2:]
+	e := &pb.Entry{Index: new(index)}
+	if flags&flagTerm != 0 {
+		t, n := binary.Uvarint(b)
+		if n <= 0 {
+			return nil, fmt.Errorf("%w: raft entry %d: bad term", ErrCorrupt, index)
+		}
+		e.Term, b = new(t), b[n:]
+	}
+	if flags&flagType != 0 {
+		t, n := binary.Uvarint(b)
+		if n <= 0 || t > 1<<32-1 {
+			return nil, fmt.Errorf("%w: raft entry %d: bad type", ErrCorrupt, index)
+		}
+		e.Type, b = pb.EntryType(int32(uint32(t))).Enum(), b[n:]
+	}
+	if flags&flagData != 0 {
+		if copyData {
+			e.Data = append(make([]byte, 0, len(b)), b...)
+		} else {
+			e.Data = b[:len(b):len(b)]
+		}
+	} else if len(b) != 0 {
+		return nil, fmt.Errorf("%w: raft entry %d: %d trailing bytes", ErrCorrupt, index, len(b))
+	}
+	return e, nil
+}
+
+// decodeEntryTerm reads only the term of an encoded entry.
+func decodeEntryTerm(index uint64, b []byte) (uint64, error) {
+	if len(b) < 2 || b[0] != logCodecVersion {
+		return 0, fmt.Errorf("%w: raft entry %d: bad header", ErrCorrupt, index)
+	}
+	if b[1]&flagTerm == 0 {
+		return 0, nil
+	}
+	t, n := binary.Uvarint(b[2:])
+	if n <= 0 {
+		return 0, fmt.Errorf("%w: raft entry %d: bad term", ErrCorrupt, index)
+	}
+	return t, nil
+}
+
+func encodeHardState(dst []byte, hs *pb.HardState) []byte {
+	dst = append(dst, logCodecVersion)
+	dst = binary.BigEndian.AppendUint64(dst, hs.GetTerm())
+	dst = binary.BigEndian.AppendUint64(dst, hs.GetVote())
+	return binary.BigEndian.AppendUint64(dst, hs.GetCommit())
+}
+
+func decodeHardState(b []byte) (*pb.HardState, error) {
+	if len(b) != 25 || b[0] != logCodecVersion {
+		return nil, fmt.Errorf("%w: hard state of %d bytes", ErrCorrupt, len(b))
+	}
+	return &pb.HardState{
+		Term:   new(binary.BigEndian.Uint64(b[1:])),
+		Vote:   new(binary.BigEndian.Uint64(b[9:])),
+		Commit: new(binary.BigEndian.Uint64(b[17:])),
+	}, nil
+}
+
+// truncatedState is the value of TruncatedKey: the entry before the first
+// in the log.
+type truncatedState struct{ index, term uint64 }
+
+func encodeTruncatedState(dst []byte, t truncatedState) []byte {
+	dst = append(dst, logCodecVersion)
+	dst = binary.BigEndian.AppendUint64(dst, t.index)
+	return binary.BigEndian.AppendUint64(dst, t.term)
+}
+
+func decodeTruncatedState(b []byte) (truncatedState, error) {
+	if len(b) != 17 || b[0] != logCodecVersion {
+		return truncatedState{}, fmt.Errorf("%w: truncated state of %d bytes", ErrCorrupt, len(b))
+	}
+	return truncatedState{binary.BigEndian.Uint64(b[1:]), binary.BigEndian.Uint64(b[9:])}, nil
+}

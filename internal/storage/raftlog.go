@@ -1,0 +1,477 @@
+package storage
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// RaftLog is the raft.Storage of one group on a Store: its log entries,
+// hard state and truncated state under /u/<group>/, and the applied state
+// under /r/<group>/applied (written by the state machine).
+//
+// Writes are staged into a Batch that the caller commits, so that one batch,
+// and one fsync, carries many groups' writes. The staging methods update the
+// in-memory cache (last index and term, truncated index and term, log size)
+// at staging time: the caller must commit the batch before raft reads from
+// this RaftLog again (before the next Ready is handled, or anything else
+// that reads it), and must treat a failed commit as fatal (fail-stop), since
+// the cache then describes writes that never happened.
+//
+// RaftLog is safe for concurrent use, but staging calls for one group must
+// come from one goroutine, in the order raft hands out the writes.
+type RaftLog struct {
+	store     Store
+	group     uint64
+	confState func(View) (*pb.ConfState, error)
+
+	mu struct {
+		sync.Mutex
+		// Invariant: truncIndex <= lastIndex; the log holds exactly the
+		// entries (truncIndex, lastIndex] once staged writes are committed.
+		lastIndex, lastTerm   uint64
+		truncIndex, truncTerm uint64
+		logSize               uint64 // bytes of keys and values in the log
+	}
+}
+
+var _ raft.Storage = (*RaftLog)(nil)
+
+// NewRaftLog loads group's log state from store. confState reads the
+// group's ConfState from its descriptor in a view (the engine owns that
+// encoding); InitialState and Snapshot call it on a store snapshot that
+// also holds the applied state, so the two agree.
+//
+// It scans the group's log once, to find the last index and to estimate
+// LogSize, and fails if the log is not contiguous from the truncated index.
+func NewRaftLog(store Store, group uint64, confState func(View) (*pb.ConfState, error)) (*RaftLog, error) {
+	l := &RaftLog{store: store, group: group, confState: confState}
+	snap := store.NewSnapshot()
+	defer snap.Close()
+	trunc, err := readTruncated(snap, group)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.truncIndex, l.mu.truncTerm = trunc.index, trunc.term
+	l.mu.lastIndex, l.mu.lastTerm = trunc.index, trunc.term
+
+	start, end := LogSpan(group)
+	it, err := snap.NewIter(start, end)
+	if err != nil {
+		return nil, fmt.Errorf("storage: group %d: read log: %w", group, err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		index := LogIndex(it.Key())
+		if index != l.mu.lastIndex+1 {
+			return nil, fmt.Errorf("%w: group %d: log entry %d follows %d", ErrCorrupt, group, index, l.mu.lastIndex)
+		}
+		term, err := decodeEntryTerm(index, it.Value())
+		if err != nil {
+			return nil, fmt.Errorf("storage: group %d: %w", group, err)
+		}
+		l.mu.lastIndex, l.mu.lastTerm = index, term
+		l.mu.logSize += uint64(len(it.Key()) + len(it.Value()))
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("storage: group %d: read log: %w", group, err)
+	}
+	return l, nil
+}
+
+func readTruncated(v View, group uint64) (truncatedState, error) {
+	b, err := v.Get(TruncatedKey(group))
+	if errors.Is(err, ErrNotFound) {
+		return truncatedState{}, nil
+	}
+	if err != nil {
+		return truncatedState{}, fmt.Errorf("storage: group %d: read truncated state: %w", group, err)
+	}
+	t, err := decodeTruncatedState(b)
+	if err != nil {
+		return truncatedState{}, fmt.Errorf("storage: group %d: %w", group, err)
+	}
+	return t, nil
+}
+
+// ReadAppliedState reads group's applied state from v; a group that has
+// none yet has the zero AppliedState.
+func ReadAppliedState(v View, group uint64) (AppliedState, error) {
+	b, err := v.Get(AppliedKey(group))
+	if errors.Is(err, ErrNotFound) {
+		return AppliedState{}, nil
+	}
+	if err != nil {
+		return AppliedState{}, fmt.Errorf("storage: group %d: read applied state: %w", group, err)
+	}
+	s, err := DecodeAppliedState(b)
+	if err != nil {
+		return AppliedState{}, fmt.Errorf("storage: group %d: %w", group, err)
+	}
+	return s, nil
+}
+
+// Group is the group this log belongs to.
+func (l *RaftLog) Group() uint64 { return l.group }
+
+// InitialState implements raft.Storage. The HardState is nil if none was
+// ever written; the ConfState is never nil.
+func (l *RaftLog) InitialState() (*pb.HardState, *pb.ConfState, error) {
+	snap := l.store.NewSnapshot()
+	defer snap.Close()
+	var hs *pb.HardState
+	b, err := snap.Get(HardStateKey(l.group))
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return nil, nil, fmt.Errorf("storage: group %d: read hard state: %w", l.group, err)
+	default:
+		if hs, err = decodeHardState(b); err != nil {
+			return nil, nil, fmt.Errorf("storage: group %d: %w", l.group, err)
+		}
+	}
+	cs, err := l.readConfState(snap)
+	if err != nil {
+		return nil, nil, err
+	}
+	return hs, cs, nil
+}
+
+func (l *RaftLog) readConfState(v View) (*pb.ConfState, error) {
+	cs, err := l.confState(v)
+	if err != nil {
+		return nil, fmt.Errorf("storage: group %d: read conf state: %w", l.group, err)
+	}
+	return pb.EnsureConfState(cs), nil
+}
+
+// Entries implements raft.Storage: the entries [lo, hi), at least one, and
+// no more than fit in maxSize bytes (by proto.Size, as raft counts).
+func (l *RaftLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
+	l.mu.Lock()
+	trunc, last := l.mu.truncIndex, l.mu.lastIndex
+	l.mu.Unlock()
+	switch {
+	case lo <= trunc:
+		return nil, raft.ErrCompacted
+	case hi > last+1 || lo > hi:
+		return nil, raft.ErrUnavailable
+	case lo == hi:
+		return nil, nil
+	}
+	it, err := l.store.NewIter(LogKey(l.group, lo), LogKey(l.group, hi))
+	if err != nil {
+		return nil, fmt.Errorf("storage: group %d: read log: %w", l.group, err)
+	}
+	defer it.Close()
+	n := hi - lo
+	if n > 1024 {
+		n = 1024
+	}
+	ents := make([]*pb.Entry, 0, n)
+	var size uint64
+	next := lo
+	for ok := it.First(); ok; ok = it.Next() {
+		index := LogIndex(it.Key())
+		if index != next {
+			break // a hole: reported as unavailable below
+		}
+		e, err := decodeEntry(index, it.Value(), true)
+		if err != nil {
+			return nil, fmt.Errorf("storage: group %d: %w", l.group, err)
+		}
+		size += uint64(proto.Size(e))
+		if len(ents) > 0 && size > maxSize {
+			return ents, nil
+		}
+		ents = append(ents, e)
+		next++
+	}
+	if err := it.Error(); err != nil {
+		return nil, fmt.Errorf("storage: group %d: read log: %w", l.group, err)
+	}
+	if next != hi {
+		// NB: the cache promised these; either a staged append was not yet
+		// committed (a caller bug) or they were truncated meanwhile.
+		if len(ents) > 0 {
+			return ents, nil
+		}
+		return nil, raft.ErrUnavailable
+	}
+	return ents, nil
+}
+
+// Term implements raft.Storage, for i in [FirstIndex()-1, LastIndex()].
+func (l *RaftLog) Term(i uint64) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.termLocked(l.store, i)
+}
+
+func (l *RaftLog) termLocked(v View, i uint64) (uint64, error) {
+	switch {
+	case i < l.mu.truncIndex:
+		return 0, raft.ErrCompacted
+	case i == l.mu.truncIndex:
+		return l.mu.truncTerm, nil
+	case i > l.mu.lastIndex:
+		return 0, raft.ErrUnavailable
+	case i == l.mu.lastIndex:
+		return l.mu.lastTerm, nil
+	}
+	b, err := v.Get(LogKey(l.group, i))
+	if errors.Is(err, ErrNotFound) {
+		return 0, raft.ErrUnavailable
+	}
+	if err != nil {
+		return 0, fmt.Errorf("storage: group %d: read entry %d: %w", l.group, i, err)
+	}
+	t, err := decodeEntryTerm(i, b)
+	if err != nil {
+		return 0, fmt.Errorf("storage: group %d: %w", l.group, err)
+	}
+	return t, nil
+}
+
+// LastIndex implements raft.Storage.
+func (l *RaftLog) LastIndex() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.lastIndex, nil
+}
+
+// FirstIndex implements raft.Storage.
+func (l *RaftLog) FirstIndex() (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.truncIndex + 1, nil
+}
+
+// Truncated returns the index and term of the entry before the first in the log.
+func (l *RaftLog) Truncated() (index, term uint64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.truncIndex, l.mu.truncTerm
+}
+
+// LogSize is the approximate size in bytes of the log since the truncated
+// index (keys and values), for the truncation policy. It is tracked in
+// memory and recounted by NewRaftLog.
+func (l *RaftLog) LogSize() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.mu.logSize
+}
+
+// Snapshot implements raft.Storage. It returns metadata only — Index and
+// Term of the applied state and the ConfState, read from one store
+// snapshot; the data is streamed separately by the engine.
+func (l *RaftLog) Snapshot() (*pb.Snapshot, error) {
+	snap := l.store.NewSnapshot()
+	defer snap.Close()
+	applied, err := ReadAppliedState(snap, l.group)
+	if err != nil {
+		return nil, err
+	}
+	cs, err := l.readConfState(snap)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{
+		ConfState: cs,
+		Index:     new(applied.Index),
+		Term:      new(applied.Term),
+	}}, nil
+}
+
+// StageAppend writes ents into b, replacing any entries at or after the
+// first of them and deleting any stale tail beyond the new last index.
+// Entries at or below the truncated index are skipped. ents must be
+// contiguous and must not leave a gap after the current last index.
+func (l *RaftLog) StageAppend(b Batch, ents []*pb.Entry) error {
+	if len(ents) == 0 {
+		return nil
+	}
+	for i := 1; i < len(ents); i++ {
+		if ents[i].GetIndex() != ents[i-1].GetIndex()+1 {
+			return fmt.Errorf("storage: group %d: append of non-contiguous entries %d, %d", l.group, ents[i-1].GetIndex(), ents[i].GetIndex())
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if first := ents[0].GetIndex(); first <= l.mu.truncIndex {
+		skip := l.mu.truncIndex + 1 - first
+		if skip >= uint64(len(ents)) {
+			return nil
+		}
+		ents = ents[skip:]
+	}
+	first, last := ents[0].GetIndex(), ents[len(ents)-1].GetIndex()
+	if first > l.mu.lastIndex+1 {
+		return fmt.Errorf("storage: group %d: append at %d leaves a gap after last index %d", l.group, first, l.mu.lastIndex)
+	}
+	size := l.mu.logSize
+	if first <= l.mu.lastIndex {
+		// Overwriting a conflicting tail: subtract what it held. Read
+		// through b, which may hold earlier staged entries of this group.
+		overwritten, err := spanSize(b, LogKey(l.group, first), LogKey(l.group, l.mu.lastIndex+1))
+		if err != nil {
+			return fmt.Errorf("storage: group %d: %w", l.group, err)
+		}
+		size -= min(size, overwritten)
+		if last < l.mu.lastIndex {
+			if err := b.DeleteRange(LogKey(l.group, last+1), LogKey(l.group, l.mu.lastIndex+1)); err != nil {
+				return fmt.Errorf("storage: group %d: delete stale tail: %w", l.group, err)
+			}
+		}
+	}
+	var buf []byte
+	for _, e := range ents {
+		key := LogKey(l.group, e.GetIndex())
+		buf = encodeEntry(buf[:0], e)
+		if err := b.Set(key, buf); err != nil {
+			return fmt.Errorf("storage: group %d: stage entry %d: %w", l.group, e.GetIndex(), err)
+		}
+		size += uint64(len(key) + len(buf))
+	}
+	l.mu.lastIndex, l.mu.lastTerm = last, ents[len(ents)-1].GetTerm()
+	l.mu.logSize = size
+	return nil
+}
+
+// spanSize is the size of the keys and values in [start, end) of v.
+func spanSize(v View, start, end []byte) (uint64, error) {
+	it, err := v.NewIter(start, end)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for ok := it.First(); ok; ok = it.Next() {
+		n += uint64(len(it.Key()) + len(it.Value()))
+	}
+	if err := it.Error(); err != nil {
+		it.Close()
+		return 0, err
+	}
+	return n, it.Close()
+}
+
+// StageHardState writes hs into b. Stage it after the entries of the same
+// Ready, in the same batch: it must never be durable ahead of them.
+func (l *RaftLog) StageHardState(b Batch, hs *pb.HardState) error {
+	if err := b.Set(HardStateKey(l.group), encodeHardState(nil, hs)); err != nil {
+		return fmt.Errorf("storage: group %d: stage hard state: %w", l.group, err)
+	}
+	return nil
+}
+
+// StageTruncate deletes the entries up to and including index and records
+// {index, term of index} as the truncated state. It refuses to truncate past
+// the applied index (read through b, so an applied state staged in b
+// counts) or past the last index; an index at or below the truncated index
+// is an error wrapping raft.ErrCompacted.
+func (l *RaftLog) StageTruncate(b Batch, index uint64) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if index <= l.mu.truncIndex {
+		return fmt.Errorf("storage: group %d: truncate to %d, already truncated to %d: %w", l.group, index, l.mu.truncIndex, raft.ErrCompacted)
+	}
+	if index > l.mu.lastIndex {
+		return fmt.Errorf("storage: group %d: truncate to %d past last index %d", l.group, index, l.mu.lastIndex)
+	}
+	applied, err := ReadAppliedState(b, l.group)
+	if err != nil {
+		return err
+	}
+	if index > applied.Index {
+		return fmt.Errorf("storage: group %d: truncate to %d past applied index %d", l.group, index, applied.Index)
+	}
+	term, err := l.termLocked(b, index)
+	if err != nil {
+		return fmt.Errorf("storage: group %d: term of %d: %w", l.group, index, err)
+	}
+	start, _ := LogSpan(l.group)
+	if err := b.DeleteRange(start, LogKey(l.group, index+1)); err != nil {
+		return fmt.Errorf("storage: group %d: truncate: %w", l.group, err)
+	}
+	if err := b.Set(TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})); err != nil {
+		return fmt.Errorf("storage: group %d: truncate: %w", l.group, err)
+	}
+	// Estimate what went by the average entry size rather than reading it.
+	if n := l.mu.lastIndex - l.mu.truncIndex; n > 0 {
+		l.mu.logSize -= min(l.mu.logSize, l.mu.logSize/n*(index-l.mu.truncIndex))
+	}
+	if index == l.mu.lastIndex {
+		l.mu.logSize = 0
+	}
+	l.mu.truncIndex, l.mu.truncTerm = index, term
+	return nil
+}
+
+// StageSnapshot clears the whole log and sets the truncated state to the
+// snapshot's index and term, so the log continues after it. It writes
+// nothing under /r/: the snapshot's replicated state, including its applied
+// state and descriptor, is restored into the same batch by the state
+// machine; the HardState comes with the Ready. A snapshot that is not newer
+// than the truncated index is an error wrapping raft.ErrSnapOutOfDate.
+func (l *RaftLog) StageSnapshot(b Batch, meta *pb.SnapshotMetadata) error {
+	index, term := meta.GetIndex(), meta.GetTerm()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.mu.truncIndex != 0 && index <= l.mu.truncIndex {
+		return fmt.Errorf("storage: group %d: snapshot at %d, truncated at %d: %w", l.group, index, l.mu.truncIndex, raft.ErrSnapOutOfDate)
+	}
+	start, end := LogSpan(l.group)
+	if err := b.DeleteRange(start, end); err != nil {
+		return fmt.Errorf("storage: group %d: clear log: %w", l.group, err)
+	}
+	if err := b.Set(TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})); err != nil {
+		return fmt.Errorf("storage: group %d: stage snapshot: %w", l.group, err)
+	}
+	l.mu.truncIndex, l.mu.truncTerm = index, term
+	l.mu.lastIndex, l.mu.lastTerm = index, term
+	l.mu.logSize = 0
+	return nil
+}
+
+// Bootstrap stages the initial state of a new group (notes/raft.md §2): an
+// empty log truncated at {index, term}, HardState{Term: term, Commit: index}
+// and AppliedState{index, term}. CockroachDB uses index 10, term 5; a term
+// above 0 matters, or a new leader appends at a term below the log's. The
+// ConfState belongs in the descriptor, which the engine writes into the same
+// batch. It fails if the group already has a hard state.
+func (l *RaftLog) Bootstrap(b Batch, index, term uint64) error {
+	if term == 0 {
+		return fmt.Errorf("storage: group %d: bootstrap at term 0", l.group)
+	}
+	switch _, err := b.Get(HardStateKey(l.group)); {
+	case err == nil:
+		return fmt.Errorf("storage: group %d: bootstrap: already has a hard state", l.group)
+	case !errors.Is(err, ErrNotFound):
+		return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
+	}
+	hs := &pb.HardState{Term: new(term), Commit: new(index)}
+	for _, kv := range [][2][]byte{
+		{TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})},
+		{HardStateKey(l.group), encodeHardState(nil, hs)},
+		{AppliedKey(l.group), EncodeAppliedState(nil, AppliedState{Index: index, Term: term})},
+	} {
+		if err := b.Set(kv[0], kv[1]); err != nil {
+			return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
+		}
+	}
+	start, end := LogSpan(l.group)
+	if err := b.DeleteRange(start, end); err != nil {
+		return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.mu.truncIndex, l.mu.truncTerm = index, term
+	l.mu.lastIndex, l.mu.lastTerm = index, term
+	l.mu.logSize = 0
+	return nil
+}
