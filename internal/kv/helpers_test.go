@@ -19,16 +19,24 @@ const (
 	t0        = int64(1_000_000) * int64(time.Second) // group time of the tests' entries
 )
 
+// tb is what the harness needs of a test: *testing.T, *testing.B and
+// rapid's *rapid.T all have it (rapid.T is no testing.TB).
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+}
+
 // harness applies one entry per command, one Apply call per apply, and
 // commits after each, checking the invariants of the replicated state.
 type harness struct {
-	t     testing.TB
+	t     tb
 	m     *Machine
 	s     *memStore
 	index uint64
 }
 
-func newHarness(t testing.TB, opts ...Option) *harness {
+func newHarness(t tb, opts ...Option) *harness {
 	return &harness{t: t, m: New(testGroup, opts...), s: newMemStore()}
 }
 
@@ -100,7 +108,7 @@ func (h *harness) get(key string) (Item, bool) {
 
 // checkInvariants checks that the expiry index matches the deadlines of the
 // data keys exactly and that the stats count the data keys.
-func checkInvariants(t testing.TB, v storage.View, g uint64) {
+func checkInvariants(t tb, v storage.View, g uint64) {
 	t.Helper()
 	want := map[string]bool{}
 	items, _, err := Scan(v, g, nil, nil, 0)

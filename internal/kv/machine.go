@@ -94,6 +94,7 @@ func (m *Machine) Snapshot(store storage.Store) (storage.Snapshot, error) {
 // the command completes, so an AllOrNothing command can drop them.
 type pending struct {
 	key           []byte
+	dataKey       []byte // storage.DataKey(g, key), built once
 	orig, cur     record
 	origOK, curOK bool
 	dirty         bool
@@ -131,7 +132,6 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 	if err != nil {
 		return nil, err
 	}
-	orig := st
 	a := applier{m: m, view: view, batch: batch, stats: st}
 	results := make([]Result, len(entries))
 	for i := range entries {
@@ -153,11 +153,13 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 			}
 		}
 	}
-	if a.stats != orig {
-		m.buf = a.stats.appendEncode(m.buf[:0])
-		if err := batch.Set(storage.StatsKey(g), m.buf); err != nil {
-			return nil, err
-		}
+	// NB: the stats are written by every Apply, even unchanged: written only
+	// on change, a count going 1 -> 0 within one call would leave the key
+	// absent where one entry per call leaves it present with 0, and the
+	// digests of equal states would differ with the driver's batching.
+	m.buf = a.stats.appendEncode(m.buf[:0])
+	if err := batch.Set(storage.StatsKey(g), m.buf); err != nil {
+		return nil, err
 	}
 	m.buf = storage.EncodeAppliedState(m.buf[:0], applied)
 	if err := batch.Set(storage.AppliedKey(g), m.buf); err != nil {
@@ -315,8 +317,8 @@ func (a *applier) lookup(key []byte) (*pending, error) {
 			}
 		}
 	}
-	p := pending{key: key}
-	raw, err := a.view.Get(storage.DataKey(m.group, key))
+	p := pending{key: key, dataKey: storage.DataKey(m.group, key)}
+	raw, err := a.view.Get(p.dataKey)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -356,7 +358,7 @@ func (a *applier) flushPending() error {
 		if p.origOK {
 			oldDeadline = p.orig.Deadline
 		}
-		dk := storage.DataKey(g, p.key)
+		dk := p.dataKey
 		switch {
 		case p.curOK:
 			newDeadline = p.cur.Deadline
@@ -508,8 +510,10 @@ func (a *applier) put(q *Request, p *pending) Response {
 		return state(CodeConditionFailed, q, p)
 	}
 	r := withPrev(Response{Code: CodeOK, Deadline: deadline}, q, p)
-	if deadline != 0 && deadline <= a.now {
-		// Set and expired at once, as Redis does with EXAT in the past.
+	if q.Flags&FlagDeadline != 0 && deadline <= a.now {
+		// Set and expired at once, as Redis does with EXAT in the past. NB: a
+		// kept deadline that has passed stays, as with INCRBY and APPEND: the
+		// key is due, and the next EXPIRE-IF-DUE (new version) deletes it.
 		p.del()
 		return r
 	}

@@ -100,7 +100,7 @@ func (c Code) Message() string {
 type Response struct {
 	Code Code
 	// Value is the previous value for PUT/DELETE with FlagReturnPrev when
-	// the key existed (HasValue), or the new value for INCRBY and APPEND.
+	// the key existed (HasValue false: it did not).
 	Value    []byte
 	HasValue bool
 	// Version is the key's version after the request: the entry index for

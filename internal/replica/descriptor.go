@@ -28,7 +28,7 @@ type Descriptor struct {
 }
 
 // Replica returns the member with id.
-func (d *Descriptor) Replica(id ReplicaID) (Member, bool) {
+func (d Descriptor) Replica(id ReplicaID) (Member, bool) {
 	for _, m := range d.Replicas {
 		if m.ID == id {
 			return m, true
@@ -38,7 +38,7 @@ func (d *Descriptor) Replica(id ReplicaID) (Member, bool) {
 }
 
 // ReplicaOn returns the member hosted on node.
-func (d *Descriptor) ReplicaOn(node string) (Member, bool) {
+func (d Descriptor) ReplicaOn(node string) (Member, bool) {
 	for _, m := range d.Replicas {
 		if m.Node == node {
 			return m, true
@@ -59,7 +59,7 @@ func (d *Descriptor) Clone() Descriptor {
 }
 
 // Joint reports whether the group is in a joint configuration.
-func (d *Descriptor) Joint() bool { return len(d.VotersOutgoing) > 0 }
+func (d Descriptor) Joint() bool { return len(d.VotersOutgoing) > 0 }
 
 const descriptorVersion = 1
 

@@ -394,3 +394,38 @@ func TestStoreManyKeys(t *testing.T) {
 		wantScan(t, scan(t, s, "", "", ""), want...)
 	})
 }
+
+// TestMemConcurrent runs writers, readers and snapshots at once (for -race).
+func TestMemConcurrent(t *testing.T) {
+	m := NewMem()
+	defer m.Close()
+	done := make(chan struct{})
+	for w := range 4 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range 200 {
+				b := m.NewBatch()
+				mustSet(t, b, fmt.Sprintf("w%d-%03d", w, i), "v")
+				if _, err := b.Get([]byte("w0-000")); err != nil && !errors.Is(err, ErrNotFound) {
+					t.Error(err)
+				}
+				if err := b.Commit(i%10 == 0); err != nil {
+					t.Error(err)
+				}
+				b.Close()
+				snap := m.NewSnapshot()
+				n := len(scan(t, snap, fmt.Sprintf("w%d-", w), fmt.Sprintf("w%d.", w), ""))
+				snap.Close()
+				if n != i+1 {
+					t.Errorf("writer %d sees %d of its keys, want %d", w, n, i+1)
+				}
+			}
+		}()
+	}
+	for range 4 {
+		<-done
+	}
+	if n := len(scan(t, m, "", "", "")); n != 800 {
+		t.Fatalf("%d keys, want 800", n)
+	}
+}

@@ -166,11 +166,11 @@ func (t *GRPC) Send(node string, msgs []Message) {
 func (t *GRPC) outbound(node string) *outbound {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if o, ok := t.mu.out[node]; ok {
-		return o
-	}
 	if t.mu.closed {
 		return nil
+	}
+	if o, ok := t.mu.out[node]; ok {
+		return o
 	}
 	o := newOutbound(t, node)
 	t.mu.out[node] = o
@@ -256,29 +256,40 @@ func (t *GRPC) ClockOffset(node string) (time.Duration, bool) {
 }
 
 // offsetStaleAfter is how old a measurement may be and still count in
-// ClockHealthy: ten missed pings.
-func (t *GRPC) offsetStaleAfter() time.Duration { return 10 * t.cfg.PingInterval }
+// ClockHealthy: ten missed pings, and at least a second so a short
+// PingInterval (tests) does not make a busy process look unhealthy.
+func (t *GRPC) offsetStaleAfter() time.Duration { return max(10*t.cfg.PingInterval, time.Second) }
+
+// silenceLimit is how long an outbound stream may go without a pong before
+// it is taken for broken and redialled: ten missed pings, and at least 5s,
+// so a peer busy for a moment (GC, a slow disk) does not lose its stream
+// and the messages queued on it.
+func (t *GRPC) silenceLimit() time.Duration { return max(10*t.cfg.PingInterval, 5*time.Second) }
 
 // ClockHealthy implements Transport. The nodes counted are those a
-// handshake succeeded with since this transport started, plus this node; a
-// peer counts as agreeing when it has a measurement fresher than ten ping
-// intervals within MaxClockOffset. With no peer known it is healthy.
+// handshake succeeded with since this transport started, plus this node.
+// A peer counts against us only with a measurement fresher than ten ping
+// intervals (at least 1s) beyond MaxClockOffset; a peer not measured yet,
+// or not lately (partitioned), is no evidence either way and counts as
+// agreeing, so a node is not stripped of leadership at start-up or when a
+// new node joins before the first pings. Healthy while the agreeing nodes
+// are a majority.
 func (t *GRPC) ClockHealthy() bool {
 	now := t.cfg.Clock.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	nodes, agree := 1, 1
+	nodes, disagree := 1, 0
 	for _, p := range t.mu.peers {
 		if !p.known {
 			continue
 		}
 		nodes++
 		if p.hasOffset && now.Sub(p.measuredAt) <= t.offsetStaleAfter() &&
-			p.offset.Abs() <= t.cfg.MaxClockOffset {
-			agree++
+			p.offset.Abs() > t.cfg.MaxClockOffset {
+			disagree++
 		}
 	}
-	return 2*agree > nodes
+	return 2*(nodes-disagree) > nodes
 }
 
 // clockSmoothing is the weight of a new sample in the smoothed offset:

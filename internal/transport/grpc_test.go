@@ -459,3 +459,20 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	n1.tr.Send("n2", seqMsgs(0, 1)) // must not start anything
 	goleak.VerifyNone(t, ignore)
 }
+
+func TestNewOnSameRegistry(t *testing.T) {
+	book := newAddrBook()
+	n1 := startNode(t, book, "n1", nil)
+	n2 := startNode(t, book, "n2", nil)
+	n1.tr.Send("n2", seqMsgs(0, 3))
+	waitFor(t, "3 messages", func() bool { return len(n2.h.received("n1")) == 3 })
+	n1.stop()
+	// n1 restarted in the same process keeps its registry and its series.
+	again := startNode(t, book, "n1", func(c *Config) { c.Registry = n1.reg })
+	again.reg = n1.reg
+	again.tr.Send("n2", seqMsgs(3, 2))
+	waitFor(t, "2 more messages", func() bool { return len(n2.h.received("n1")) == 5 })
+	if got := again.metric(t, "cairn_transport_messages_sent_total", "peer", "n2"); got != 5 {
+		t.Errorf("messages_sent_total after restart = %v, want 5", got)
+	}
+}

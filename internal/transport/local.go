@@ -298,17 +298,18 @@ func (e *LocalEndpoint) ClockOffset(node string) (time.Duration, bool) {
 
 // ClockHealthy implements Transport over every endpoint attached.
 func (e *LocalEndpoint) ClockHealthy() bool {
-	nodes, agree := 1, 1
+	// As GRPC.ClockHealthy: only a measured offset counts against us.
+	nodes, disagree := 1, 0
 	for _, name := range e.net.names() {
 		if name == e.name {
 			continue
 		}
 		nodes++
-		if off, ok := e.ClockOffset(name); ok && off.Abs() <= e.net.MaxClockOffset {
-			agree++
+		if off, ok := e.ClockOffset(name); ok && off.Abs() > e.net.MaxClockOffset {
+			disagree++
 		}
 	}
-	return 2*agree > nodes
+	return 2*(nodes-disagree) > nodes
 }
 
 // Close implements Transport: it detaches the endpoint and stops its

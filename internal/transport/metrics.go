@@ -1,6 +1,10 @@
 package transport
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
 
 // metrics are labelled by peer node name only: never keys, groups or
 // replica IDs, so cardinality is the cluster size.
@@ -43,13 +47,31 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{
-		m.messagesSent, m.messagesReceived, m.messagesDropped, m.framesSent, m.framesReceived,
-		m.bytesSent, m.bytesReceived, m.snapshotsSent, m.snapshotsRecv, m.snapshotsFailed, m.clockOffset,
+	// NB: a transport made again on the same registry (a node restarted in
+	// one process) carries on the series of the one before.
+	for _, c := range []**prometheus.CounterVec{
+		&m.messagesSent, &m.messagesReceived, &m.messagesDropped, &m.framesSent, &m.framesReceived,
+		&m.bytesSent, &m.bytesReceived, &m.snapshotsSent, &m.snapshotsRecv, &m.snapshotsFailed,
 	} {
-		if err := reg.Register(c); err != nil {
+		if err := register(reg, c); err != nil {
 			return nil, err
 		}
 	}
+	if err := register(reg, &m.clockOffset); err != nil {
+		return nil, err
+	}
 	return m, nil
+}
+
+// register registers *c on reg, or adopts the collector already there.
+func register[C prometheus.Collector](reg prometheus.Registerer, c *C) error {
+	err := reg.Register(*c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			*c = existing
+			return nil
+		}
+	}
+	return err
 }

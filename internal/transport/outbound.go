@@ -195,7 +195,7 @@ func (o *outbound) stream(log *slog.Logger) (connected bool, err error) {
 			}
 		case <-ticker.C():
 			now := t.cfg.Clock.Now()
-			if silent := time.Duration(now.UnixNano() - o.pongAt.Load()); silent > t.offsetStaleAfter() {
+			if silent := time.Duration(now.UnixNano() - o.pongAt.Load()); silent > t.silenceLimit() {
 				return true, fmt.Errorf("transport: node %q answered no ping for %v", o.node, silent.Round(time.Millisecond))
 			}
 			ping := &cairnv1.PeerPing{SentUnixNanos: now.UnixNano()}

@@ -20,7 +20,6 @@ import (
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 	"google.golang.org/grpc"
 )
 
@@ -56,6 +55,12 @@ func quietLogger() *slog.Logger {
 	}
 	return slog.New(slog.NewTextHandler(discard{}, nil))
 }
+
+type quietPebble struct{}
+
+func (quietPebble) Infof(string, ...any)      {}
+func (quietPebble) Errorf(string, ...any)     {}
+func (quietPebble) Fatalf(f string, a ...any) { panic(fmt.Sprintf(f, a...)) }
 
 type discard struct{}
 
@@ -107,7 +112,7 @@ func (c *testCluster) resolve(node string) (string, bool) {
 func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 	t := c.t
 	dir := filepath.Join(c.baseDir, name)
-	store, err := storage.OpenPebble(dir, storage.PebbleOptions{FS: c.fs})
+	store, err := storage.OpenPebble(dir, storage.PebbleOptions{FS: c.fs, Logger: quietPebble{}})
 	if err != nil {
 		t.Fatalf("open store of %s: %v", name, err)
 	}
@@ -342,7 +347,16 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	return 0
 }
 
-var _ = dto.MetricType_COUNTER
+// sum adds a counter over every running node.
+func (c *testCluster) sum(name string) float64 {
+	var s float64
+	for _, nd := range c.nodes {
+		if nd.host != nil {
+			s += counterValue(c.t, nd.reg, name)
+		}
+	}
+	return s
+}
 
 func TestClusterWritesAndReads(t *testing.T) {
 	c := newTestCluster(t, 3, 8, nil, nil)
@@ -370,4 +384,189 @@ func TestClusterWritesAndReads(t *testing.T) {
 			}
 		}
 	}
+}
+
+func TestLeaderStoppedWritesResume(t *testing.T) {
+	c := newTestCluster(t, 3, 2, nil, nil)
+	const g = replica.GroupID(1)
+	old := c.leader(g)
+	c.put(g, "before", "1")
+	c.stopNode(old)
+	next := c.leader(g)
+	if next == old {
+		t.Fatalf("stopped node %s still leads", old)
+	}
+	c.put(g, "after", "2")
+	c.startNode(old, false)
+	waitFor(t, 10*time.Second, "the restarted node to apply the write made without it", func() bool {
+		v, ok, err := c.read(old, g, replica.Stale, "after")
+		return err == nil && ok && v == "2"
+	})
+	v, ok, err := c.read(old, g, replica.Follower, "before")
+	if err != nil || !ok || v != "1" {
+		t.Fatalf("follower read on restarted %s = %q %v %v", old, v, ok, err)
+	}
+}
+
+func TestFollowerCatchesUpBySnapshot(t *testing.T) {
+	c := newTestCluster(t, 3, 1, nil, func(cfg *Config) { cfg.TruncateAfter = 20 })
+	const g = replica.GroupID(1)
+	leader := c.leader(g)
+	var follower string
+	for _, n := range c.founders {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	c.put(g, "k0", "v0")
+	c.stopNode(follower)
+	for i := range 200 {
+		c.put(g, fmt.Sprintf("k%d", i), fmt.Sprintf("v%d", i))
+	}
+	leader = c.leader(g)
+	lg := c.group(leader, g).(*group)
+	lg.mu.Lock()
+	first, _ := lg.log.FirstIndex()
+	lg.mu.Unlock()
+	if first < 100 {
+		t.Fatalf("leader's log was not truncated: first index %d", first)
+	}
+	sentBefore := c.sum("cairn_raft_snapshots_sent_total")
+	nd := c.startNode(follower, false)
+	waitFor(t, 15*time.Second, "the follower to catch up", func() bool {
+		v, ok, err := c.read(follower, g, replica.Stale, "k199")
+		return err == nil && ok && v == "v199"
+	})
+	if got := c.sum("cairn_raft_snapshots_sent_total"); got <= sentBefore {
+		t.Fatalf("snapshots sent did not move (%v → %v): caught up by log, not snapshot", sentBefore, got)
+	}
+	if got := counterValue(t, nd.reg, "cairn_raft_snapshots_applied_total"); got < 1 {
+		t.Fatalf("follower applied %v snapshots, want ≥ 1", got)
+	}
+	for i := range 200 {
+		v, ok, err := c.read(follower, g, replica.Follower, fmt.Sprintf("k%d", i))
+		if err != nil || !ok || v != fmt.Sprintf("v%d", i) {
+			t.Fatalf("k%d on caught-up follower = %q %v %v", i, v, ok, err)
+		}
+	}
+	// Writes go on with the follower back.
+	c.put(g, "after", "x")
+	waitFor(t, 10*time.Second, "the follower to apply a new write", func() bool {
+		v, ok, err := c.read(follower, g, replica.Stale, "after")
+		return err == nil && ok && v == "x"
+	})
+}
+
+func TestTransferLeader(t *testing.T) {
+	c := newTestCluster(t, 3, 1, nil, nil)
+	const g = replica.GroupID(1)
+	leader := c.leader(g)
+	lg := c.group(leader, g)
+	st := lg.Status()
+	var to replica.ReplicaID
+	for _, m := range st.Descriptor.Replicas {
+		if m.Node != leader {
+			to = m.ID
+			break
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := lg.TransferLeader(ctx, to); err != nil {
+		t.Fatalf("transfer to %d: %v", to, err)
+	}
+	m, _ := st.Descriptor.Replica(to)
+	waitFor(t, 5*time.Second, "the target to report itself leader", func() bool {
+		return c.group(m.Node, g).Status().Role == "leader"
+	})
+	c.put(g, "k", "v")
+	// The old leader now refuses proposals, naming the new one.
+	cmd := kv.NewCommand(kv.Put([]byte("x"), []byte("y")))
+	_, _, err := lg.Propose(ctx, cmd.Encode())
+	var nl *replica.ErrNotLeader
+	if !errors.As(err, &nl) || nl.Hint != to || nl.HintNode != m.Node {
+		t.Fatalf("propose on old leader: want ErrNotLeader naming %d on %s, got %v", to, m.Node, err)
+	}
+}
+
+func TestMembershipChange(t *testing.T) {
+	c := newTestCluster(t, 3, 1, nil, nil)
+	const g = replica.GroupID(1)
+	c.put(g, "k", "v")
+	// A fourth node that founds nothing: its replica is created by the
+	// leader's first message and initialised by a snapshot.
+	c.startNode("n4", false)
+	var removed string
+	leader := c.leader(g)
+	for _, n := range c.founders {
+		if n != leader {
+			removed = n
+			break
+		}
+	}
+	target := replica.Membership{}
+	for _, n := range append(c.founders, "n4") {
+		if n != removed {
+			target.Members = append(target.Members, replica.Member{Node: n, Role: replica.RoleVoter})
+		}
+	}
+	oldID := replica.ReplicaID(0)
+	if m, ok := c.group(removed, g).Status().Descriptor.ReplicaOn(removed); ok {
+		oldID = m.ID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		// The contract: *ErrNotLeader means "ask the leader"; the leader
+		// may change under us (and a leaving leader hands over on purpose).
+		err := c.group(c.leader(g), g).ChangeMembers(ctx, target)
+		var nl *replica.ErrNotLeader
+		if errors.As(err, &nl) {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("change members: %v", err)
+		}
+		break
+	}
+	leader = c.leader(g)
+	st := c.group(leader, g).Status()
+	d := st.Descriptor
+	if len(d.Voters) != 3 || d.Joint() || len(d.Learners) != 0 {
+		t.Fatalf("descriptor after change: %+v", d)
+	}
+	m4, ok := d.ReplicaOn("n4")
+	if !ok || m4.Role != replica.RoleVoter || m4.ID != 4 {
+		t.Fatalf("n4 in descriptor: %+v %v (want voter with new ID 4)", m4, ok)
+	}
+	if _, ok := d.ReplicaOn(removed); ok {
+		t.Fatalf("removed node %s still in descriptor %+v", removed, d)
+	}
+	waitFor(t, 10*time.Second, "n4 to hold the data", func() bool {
+		v, ok, err := c.read("n4", g, replica.Stale, "k")
+		return err == nil && ok && v == "v"
+	})
+	waitFor(t, 10*time.Second, "the removed replica to be destroyed", func() bool {
+		_, ok := c.nodes[removed].host.Group(g)
+		return !ok
+	})
+	rnd := c.nodes[removed]
+	tomb, err := rnd.host.tombstone(g)
+	if err != nil || tomb <= oldID {
+		t.Fatalf("tombstone on %s = %d, %v; want > %d", removed, tomb, err, oldID)
+	}
+	if _, err := rnd.store.Get(storage.DescriptorKey(uint64(g))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("removed replica's descriptor still stored: %v", err)
+	}
+	// A stale message for the old replica ID is refused: no resurrection.
+	if rnd.host.groupFor(g, oldID) != nil {
+		t.Fatalf("a message for removed replica %d created a replica", oldID)
+	}
+	// The group keeps working with n4 as a voter.
+	c.put(g, "k2", "v2")
+	waitFor(t, 10*time.Second, "n4 to apply a new write", func() bool {
+		v, ok, err := c.read("n4", g, replica.Stale, "k2")
+		return err == nil && ok && v == "v2"
+	})
 }

@@ -66,7 +66,8 @@ type group struct {
 	id  replica.ReplicaID
 	sm  replica.StateMachine
 
-	queued bool // guarded by h.sched
+	// Scheduling state, guarded by h.sched.
+	queued, running, again bool
 
 	// Inputs queued by any goroutine for the next round.
 	in struct {

@@ -335,19 +335,28 @@ func (h *Host) HandleSnapshot(ctx context.Context, from string, header []byte, n
 	return h.receiveSnapshot(ctx, from, header, next)
 }
 
-// schedule queues g for the next round unless it is queued already.
+// schedule queues g for the next round unless it is queued already. A
+// group being processed is queued again when its round ends, so no two
+// workers ever hold the same group (which would deadlock their rounds).
 func (h *Host) schedule(g *group) {
 	h.sched.Lock()
-	if !g.queued && !h.sched.closed {
+	defer h.sched.Unlock()
+	if h.sched.closed {
+		return
+	}
+	if g.running {
+		g.again = true
+		return
+	}
+	if !g.queued {
 		g.queued = true
 		h.sched.queue = append(h.sched.queue, g)
 		h.sched.cond.Signal()
 	}
-	h.sched.Unlock()
 }
 
-// take removes every queued group (up to a fair share when other workers
-// wait) and returns them; it blocks while the queue is empty.
+// take removes every queued group and marks them running; it blocks while
+// the queue is empty unless block is false.
 func (h *Host) take(block bool) []*group {
 	h.sched.Lock()
 	defer h.sched.Unlock()
@@ -360,9 +369,23 @@ func (h *Host) take(block bool) []*group {
 	gs := h.sched.queue
 	h.sched.queue = nil
 	for _, g := range gs {
-		g.queued = false
+		g.queued, g.running = false, true
 	}
 	return gs
+}
+
+// release ends the round of gs, queueing again those that got work meanwhile.
+func (h *Host) release(gs []*group) {
+	h.sched.Lock()
+	defer h.sched.Unlock()
+	for _, g := range gs {
+		g.running = false
+		if g.again && !h.sched.closed {
+			g.again, g.queued = false, true
+			h.sched.queue = append(h.sched.queue, g)
+			h.sched.cond.Signal()
+		}
+	}
 }
 
 func (h *Host) worker() {
@@ -373,6 +396,7 @@ func (h *Host) worker() {
 			return
 		}
 		h.runRound(gs)
+		h.release(gs)
 	}
 }
 
@@ -411,6 +435,7 @@ func (h *Host) RunRound() bool {
 		return false
 	}
 	h.runRound(gs)
+	h.release(gs)
 	return true
 }
 

@@ -1,7 +1,8 @@
 // Node-to-node transport: the batched message stream and the snapshot stream
 // that internal/transport serves and dials. Not for clients.
 //
-// Regenerate (from /work/main/proto, with ~/go/bin on PATH):
+// Regenerate from the repository root (protoc 3.21, protoc-gen-go and
+// protoc-gen-go-grpc from ~/go/bin):
 //
 //   cd proto && PATH="$HOME/go/bin:$PATH" protoc -I . \
 //     --go_out=. --go_opt=paths=source_relative \
