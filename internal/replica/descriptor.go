@@ -48,8 +48,8 @@ func (d Descriptor) ReplicaOn(node string) (Member, bool) {
 }
 
 // Clone returns a deep copy.
-func (d *Descriptor) Clone() Descriptor {
-	c := *d
+func (d Descriptor) Clone() Descriptor {
+	c := d
 	c.Replicas = slices.Clone(d.Replicas)
 	c.Voters = slices.Clone(d.Voters)
 	c.Learners = slices.Clone(d.Learners)
@@ -68,7 +68,7 @@ const descriptorVersion = 1
 const MaxReplicas = 64
 
 // Encode appends the descriptor's binary form to dst.
-func (d *Descriptor) Encode(dst []byte) []byte {
+func (d Descriptor) Encode(dst []byte) []byte {
 	dst = append(dst, descriptorVersion)
 	dst = binary.AppendUvarint(dst, uint64(d.Group))
 	dst = binary.AppendUvarint(dst, d.Version)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -35,7 +36,7 @@ type testCluster struct {
 	addrs     map[string]string
 	fs        vfs.FS // nil: disk
 	baseDir   string
-	tweak     func(*Config)
+	tweak     func(node string, cfg *Config)
 }
 
 type testNode struct {
@@ -68,7 +69,7 @@ func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
 // newTestCluster starts n founders hosting the meta group and p partitions,
 // every group on every founder.
-func newTestCluster(t testing.TB, n, p int, fs vfs.FS, tweak func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, n, p int, fs vfs.FS, tweak func(node string, cfg *Config)) *testCluster {
 	c := &testCluster{
 		t: t, groups: p + 1, nodes: map[string]*testNode{}, addrs: map[string]string{},
 		fs: fs, tweak: tweak,
@@ -133,7 +134,7 @@ func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 		Fatal:           func(err error) { nd.fatal <- err },
 	}
 	if c.tweak != nil {
-		c.tweak(&cfg)
+		c.tweak(name, &cfg)
 	}
 	h, err := NewHost(cfg)
 	if err != nil {
@@ -171,6 +172,7 @@ func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 		ClusterID:    c.clusterID,
 		Name:         name,
 		Incarnation:  nd.incarnation,
+		Clock:        cfg.Clock,
 		Resolve:      c.resolve,
 		Handler:      h,
 		Registry:     nd.reg,
@@ -409,7 +411,7 @@ func TestLeaderStoppedWritesResume(t *testing.T) {
 }
 
 func TestFollowerCatchesUpBySnapshot(t *testing.T) {
-	c := newTestCluster(t, 3, 1, nil, func(cfg *Config) { cfg.TruncateAfter = 20 })
+	c := newTestCluster(t, 3, 1, nil, func(_ string, cfg *Config) { cfg.TruncateAfter = 20 })
 	const g = replica.GroupID(1)
 	leader := c.leader(g)
 	var follower string
@@ -569,4 +571,46 @@ func TestMembershipChange(t *testing.T) {
 		v, ok, err := c.read("n4", g, replica.Stale, "k2")
 		return err == nil && ok && v == "v2"
 	})
+}
+
+// A node whose clock is far from the others' never leads (DESIGN.md,
+// Expiry: a node beyond --max-clock-offset from a majority refuses to lead),
+// and the group keeps working without it.
+func TestSkewedClockNeverLeads(t *testing.T) {
+	skewed := clock.NewSkewed(clock.Real{}, 0)
+	c := newTestCluster(t, 3, 2, nil, func(node string, cfg *Config) {
+		if node == "n3" {
+			cfg.Clock = skewed
+		}
+	})
+	for g := range replica.GroupID(c.groups) {
+		c.leader(g)
+	}
+	skewed.SetOffset(2 * time.Second)
+	nd := c.nodes["n3"]
+	waitFor(t, 10*time.Second, "n3 to see its clock as unhealthy", func() bool { return !nd.tr.ClockHealthy() })
+	// Whatever n3 led, it hands away; afterwards it never leads again.
+	waitFor(t, 10*time.Second, "n3 to lead nothing", func() bool {
+		for g := range replica.GroupID(c.groups) {
+			if c.group("n3", g).Status().Role == "leader" {
+				return false
+			}
+		}
+		return true
+	})
+	for g := range replica.GroupID(c.groups) {
+		// Force elections: the healthy leader steps down; n3 must not win.
+		lead := c.leader(g)
+		if lead == "n3" {
+			t.Fatalf("group %d: n3 leads with a skewed clock", g)
+		}
+		c.put(g, "k", "v")
+	}
+	c.stopNode(c.leader(1))
+	// With one healthy node left and n3 skewed, group 1 has no leader
+	// rather than a leader with a bad clock.
+	time.Sleep(30 * 20 * time.Millisecond) // 3 election timeouts: a bounded look, not a wait for a condition
+	if c.group("n3", 1).Status().Role == "leader" {
+		t.Fatalf("n3 became leader with a skewed clock")
+	}
 }

@@ -31,7 +31,7 @@ type powerLossResult struct {
 func runPowerLoss(t *testing.T, seed uint64, unsafeAck bool) powerLossResult {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	fs := vfs.NewCrashableMem()
-	tweak := func(cfg *Config) { cfg.UnsafeAckBeforeSync = unsafeAck; cfg.TruncateAfter = 50 }
+	tweak := func(_ string, cfg *Config) { cfg.UnsafeAckBeforeSync = unsafeAck; cfg.TruncateAfter = 50 }
 	c := newTestCluster(t, 3, 2, fs, tweak)
 	for g := range replica.GroupID(c.groups) {
 		c.leader(g)
@@ -84,7 +84,7 @@ func runPowerLoss(t *testing.T, seed uint64, unsafeAck bool) powerLossResult {
 	c.stopAll()
 
 	// Power back: the same nodes on what the disks kept.
-	r := newTestCluster(t, 3, 2, clone, func(cfg *Config) { cfg.TruncateAfter = 50 })
+	r := newTestCluster(t, 3, 2, clone, func(_ string, cfg *Config) { cfg.TruncateAfter = 50 })
 	var res powerLossResult
 	res.acked = len(acked)
 	for key, val := range acked {

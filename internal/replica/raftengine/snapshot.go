@@ -59,6 +59,13 @@ func decodeSnapHeader(b []byte) (gid, from, to uint64, msg *raftpb.Message, err 
 	return vals[0], vals[1], vals[2], msg, nil
 }
 
+func appendKV(c, k, v []byte) []byte {
+	c = binary.AppendUvarint(c, uint64(len(k)))
+	c = append(c, k...)
+	c = binary.AppendUvarint(c, uint64(len(v)))
+	return append(c, v...)
+}
+
 // decodeChunk appends the key/value pairs of one chunk to kvs (copies).
 func decodeChunk(kvs [][2][]byte, c []byte) ([][2][]byte, error) {
 	for len(c) > 0 {
@@ -128,11 +135,7 @@ func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
 		defer it.Close()
 		var c []byte
 		for ok := it.First(); ok; ok = it.Next() {
-			k, v := it.Key(), it.Value()
-			c = binary.AppendUvarint(c, uint64(len(k)))
-			c = append(c, k...)
-			c = binary.AppendUvarint(c, uint64(len(v)))
-			c = append(c, v...)
+			c = appendKV(c, it.Key(), it.Value())
 			if len(c) >= chunkSize {
 				if err := yield(c); err != nil {
 					return err
