@@ -10,11 +10,13 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -28,9 +30,11 @@ import (
 // real Pebble (in temp dirs, or on one crashable in-memory FS).
 type testCluster struct {
 	t         testing.TB
-	clusterID [16]byte
+	clusterID cluster.ID
+	settings  cluster.Settings
 	groups    int // partitions + the meta group
-	founders  []string
+	founders  []cluster.Member
+	listeners map[string]net.Listener // reserved before the founders start
 	nodes     map[string]*testNode
 	mu        sync.Mutex
 	addrs     map[string]string
@@ -67,39 +71,54 @@ type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
 
-// newTestCluster starts n founders hosting the meta group and p partitions,
-// every group on every founder.
+// newTestCluster starts n founders with p partitions, every group on
+// every founder (R = n), created as a server creates a cluster: identity,
+// cluster ID, founding descriptors and the meta group's records from the
+// cluster package.
 func newTestCluster(t testing.TB, n, p int, fs vfs.FS, tweak func(node string, cfg *Config)) *testCluster {
 	c := &testCluster{
 		t: t, groups: p + 1, nodes: map[string]*testNode{}, addrs: map[string]string{},
-		fs: fs, tweak: tweak,
+		fs: fs, tweak: tweak, listeners: map[string]net.Listener{},
 	}
-	c.clusterID[0] = 0xca
 	if fs == nil {
 		c.baseDir = t.TempDir()
 	} else {
 		c.baseDir = "/cluster"
 	}
 	for i := range n {
-		c.founders = append(c.founders, fmt.Sprintf("n%d", i+1))
+		name := fmt.Sprintf("n%d", i+1)
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.founders = append(c.founders, cluster.Member{Name: name, Addr: lis.Addr().String()})
+		c.addrs[name] = lis.Addr().String()
+		c.listeners[name] = lis
 	}
-	for _, name := range c.founders {
-		c.startNode(name, true)
+	c.settings = cluster.Settings{Partitions: p, Replicas: n}.WithDefaults(n)
+	c.clusterID = cluster.ClusterID(c.founders, "test")
+	for _, m := range c.founders {
+		c.startNode(m.Name)
 	}
 	t.Cleanup(c.stopAll)
 	return c
 }
 
-// foundingDescriptor is group g's descriptor at creation: every founder a
-// voter, replica i+1 on founder i.
-func (c *testCluster) foundingDescriptor(g replica.GroupID) replica.Descriptor {
-	d := replica.Descriptor{Group: g, Version: 1, NextReplicaID: replica.ReplicaID(len(c.founders) + 1)}
-	for i, name := range c.founders {
-		id := replica.ReplicaID(i + 1)
-		d.Replicas = append(d.Replicas, replica.Member{ID: id, Node: name})
-		d.Voters = append(d.Voters, id)
+func (c *testCluster) founderNames() []string {
+	var names []string
+	for _, m := range c.founders {
+		names = append(names, m.Name)
 	}
-	return d
+	return names
+}
+
+func (c *testCluster) isFounder(name string) bool {
+	for _, m := range c.founders {
+		if m.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *testCluster) resolve(node string) (string, bool) {
@@ -109,8 +128,11 @@ func (c *testCluster) resolve(node string) (string, bool) {
 	return a, ok
 }
 
-// startNode opens (or reopens) a node; founders bootstrap every group.
-func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
+// startNode opens (or reopens) a node. A founder goes through
+// cluster.Open and bootstraps its groups on first start; any other node
+// starts empty (its replicas come from the leaders' messages and
+// snapshots; --join arrives with the elasticity issue).
+func (c *testCluster) startNode(name string) *testNode {
 	t := c.t
 	dir := filepath.Join(c.baseDir, name)
 	store, err := storage.OpenPebble(dir, storage.PebbleOptions{FS: c.fs, Logger: quietPebble{}})
@@ -118,10 +140,24 @@ func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 		t.Fatalf("open store of %s: %v", name, err)
 	}
 	nd := &testNode{name: name, store: store, reg: prometheus.NewRegistry(), fatal: make(chan error, 16)}
-	if old := c.nodes[name]; old != nil {
+	var id *cluster.Identity
+	clusterID := c.clusterID
+	if c.isFounder(name) {
+		id, err = cluster.Open(store, cluster.Options{
+			Name: name, InitialCluster: c.founders, Token: "test", State: cluster.StateNew, Settings: c.settings,
+		})
+		if err != nil {
+			t.Fatalf("identity of %s: %v", name, err)
+		}
+		nd.incarnation, clusterID = id.Incarnation, id.ClusterID
+	} else if old := c.nodes[name]; old != nil {
 		nd.incarnation = old.incarnation
 	} else {
 		nd.incarnation = rand.Uint64() | 1
+	}
+	peers, err := cluster.NewPeerBook(store)
+	if err != nil {
+		t.Fatal(err)
 	}
 	cfg := Config{
 		Node:            name,
@@ -141,35 +177,45 @@ func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 		t.Fatalf("host %s: %v", name, err)
 	}
 	nd.host = h
-	if bootstrap {
-		for g := range c.groups {
-			if err := h.Bootstrap(c.foundingDescriptor(replica.GroupID(g)), nil); err != nil {
-				t.Fatalf("bootstrap %s group %d: %v", name, g, err)
+	if id != nil && !id.Bootstrapped {
+		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
+			if _, ok := d.ReplicaOn(name); !ok {
+				continue
 			}
+			var seed func(storage.Batch) error
+			if d.Group == 0 {
+				seed = cluster.MetaSeed(id.ClusterID, id.Founders, id.Settings)
+			}
+			if err := h.Bootstrap(d, seed); err != nil {
+				t.Fatalf("bootstrap %s group %d: %v", name, d.Group, err)
+			}
+		}
+		if err := cluster.MarkBootstrapped(store); err != nil {
+			t.Fatal(err)
 		}
 	}
 	c.mu.Lock()
 	addr := c.addrs[name]
+	lis := c.listeners[name]
+	delete(c.listeners, name)
 	c.mu.Unlock()
 	if addr == "" {
 		addr = "127.0.0.1:0"
 	}
-	var lis net.Listener
-	for i := 0; ; i++ {
+	for i := 0; lis == nil; i++ {
 		lis, err = net.Listen("tcp", addr)
-		if err == nil || i == 50 {
-			break
+		if err != nil && i == 50 {
+			t.Fatalf("listen %s: %v", addr, err)
 		}
-		time.Sleep(20 * time.Millisecond) // the old listener's port is being released
-	}
-	if err != nil {
-		t.Fatalf("listen %s: %v", addr, err)
+		if err != nil {
+			time.Sleep(20 * time.Millisecond) // the old listener's port is being released
+		}
 	}
 	c.mu.Lock()
 	c.addrs[name] = lis.Addr().String()
 	c.mu.Unlock()
 	tr, err := transport.New(transport.Config{
-		ClusterID:    c.clusterID,
+		ClusterID:    clusterID,
 		Name:         name,
 		Incarnation:  nd.incarnation,
 		Clock:        cfg.Clock,
@@ -177,7 +223,7 @@ func (c *testCluster) startNode(name string, bootstrap bool) *testNode {
 		Handler:      h,
 		Registry:     nd.reg,
 		Logger:       cfg.Logger,
-		Peers:        transport.NewMemPeerBook(),
+		Peers:        peers,
 		PingInterval: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -370,7 +416,7 @@ func TestClusterWritesAndReads(t *testing.T) {
 		if err != nil || !ok || v != "value-"+strconv.Itoa(int(g)) {
 			t.Fatalf("group %d: linearizable read on leader %s = %q, %v, %v", g, leader, v, ok, err)
 		}
-		for _, name := range c.founders {
+		for _, name := range c.founderNames() {
 			if name == leader {
 				continue
 			}
@@ -399,7 +445,7 @@ func TestLeaderStoppedWritesResume(t *testing.T) {
 		t.Fatalf("stopped node %s still leads", old)
 	}
 	c.put(g, "after", "2")
-	c.startNode(old, false)
+	c.startNode(old)
 	waitFor(t, 10*time.Second, "the restarted node to apply the write made without it", func() bool {
 		v, ok, err := c.read(old, g, replica.Stale, "after")
 		return err == nil && ok && v == "2"
@@ -415,7 +461,7 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	const g = replica.GroupID(1)
 	leader := c.leader(g)
 	var follower string
-	for _, n := range c.founders {
+	for _, n := range c.founderNames() {
 		if n != leader {
 			follower = n
 			break
@@ -435,7 +481,7 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 		t.Fatalf("leader's log was not truncated: first index %d", first)
 	}
 	sentBefore := c.sum("cairn_raft_snapshots_sent_total")
-	nd := c.startNode(follower, false)
+	nd := c.startNode(follower)
 	waitFor(t, 15*time.Second, "the follower to catch up", func() bool {
 		v, ok, err := c.read(follower, g, replica.Stale, "k199")
 		return err == nil && ok && v == "v199"
@@ -498,17 +544,17 @@ func TestMembershipChange(t *testing.T) {
 	c.put(g, "k", "v")
 	// A fourth node that founds nothing: its replica is created by the
 	// leader's first message and initialised by a snapshot.
-	c.startNode("n4", false)
+	c.startNode("n4")
 	var removed string
 	leader := c.leader(g)
-	for _, n := range c.founders {
+	for _, n := range c.founderNames() {
 		if n != leader {
 			removed = n
 			break
 		}
 	}
 	target := replica.Membership{}
-	for _, n := range append(c.founders, "n4") {
+	for _, n := range append(c.founderNames(), "n4") {
 		if n != removed {
 			target.Members = append(target.Members, replica.Member{Node: n, Role: replica.RoleVoter})
 		}
@@ -612,5 +658,72 @@ func TestSkewedClockNeverLeads(t *testing.T) {
 	time.Sleep(30 * 20 * time.Millisecond) // 3 election timeouts: a bounded look, not a wait for a condition
 	if c.group("n3", 1).Status().Role == "leader" {
 		t.Fatalf("n3 became leader with a skewed clock")
+	}
+}
+
+// The meta group records the cluster at creation, the same on every founder.
+func TestMetaGroupRecordsCluster(t *testing.T) {
+	c := newTestCluster(t, 3, 2, nil, nil)
+	leader := c.leader(0)
+	grp := c.group(leader, 0)
+	var meta cluster.Meta
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := grp.Read(ctx, replica.Linearizable, func(v storage.View) error {
+		var err error
+		meta, err = cluster.ReadMeta(v)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if meta.ClusterID != c.clusterID || meta.Settings.Partitions != 2 || meta.Settings.Replicas != 3 || len(meta.Members) != 3 {
+		t.Fatalf("meta = %+v; want cluster %s, P=2, R=3, 3 members", meta, c.clusterID)
+	}
+	var digests []string
+	for _, n := range c.founderNames() {
+		waitFor(t, 5*time.Second, "every replica of the meta group to apply the leader's entry", func() bool {
+			return c.group(n, 0).Status().Applied == grp.Status().Applied
+		})
+		_, sum, err := kv.New(0).Digest(c.nodes[n].store)
+		if err != nil {
+			t.Fatal(err)
+		}
+		digests = append(digests, fmt.Sprintf("%x", sum))
+	}
+	if digests[0] != digests[1] || digests[1] != digests[2] {
+		t.Fatalf("meta group differs between founders: %v", digests)
+	}
+}
+
+// A node whose data directory was wiped comes back with a new incarnation
+// and is refused by the peers that knew it (it forgot its votes).
+func TestWipedNodeRefused(t *testing.T) {
+	c := newTestCluster(t, 3, 1, nil, nil)
+	c.put(1, "k", "v")
+	c.stopNode("n3")
+	if err := os.RemoveAll(filepath.Join(c.baseDir, "n3")); err != nil {
+		t.Fatal(err)
+	}
+	old := c.nodes["n3"].incarnation
+	nd := c.startNode("n3")
+	if nd.incarnation == old {
+		t.Fatalf("a wiped node kept its incarnation %d", old)
+	}
+	// Whichever side dials, the handshake fails with the reason.
+	waitFor(t, 10*time.Second, "the wiped n3 to be refused", func() bool {
+		for _, n := range []string{"n1", "n2", "n3"} {
+			for _, p := range c.nodes[n].tr.Peers() {
+				if p.LastError != nil && strings.Contains(p.LastError.Error(), "lost its data") {
+					return true
+				}
+			}
+		}
+		return false
+	})
+	// The wiped node learns nothing from its old group.
+	time.Sleep(500 * time.Millisecond) // a bounded look: 2.5 election timeouts
+	if _, ok, _ := c.read("n3", 1, replica.Stale, "k"); ok {
+		t.Fatal("the wiped node received the group's data")
 	}
 }

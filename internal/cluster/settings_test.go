@@ -1,0 +1,71 @@
+package cluster
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+)
+
+func TestDefaultSettings(t *testing.T) {
+	for _, tc := range []struct {
+		founders, replicas int
+	}{{1, 1}, {2, 2}, {3, 3}, {5, 3}, {0, 1}} {
+		s := DefaultSettings(tc.founders)
+		want := Settings{Partitions: 64, Replicas: tc.replicas, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25}
+		if s != want {
+			t.Errorf("DefaultSettings(%d) = %+v, want %+v", tc.founders, s, want)
+		}
+	}
+}
+
+func TestSettingsValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		mod      func(*Settings)
+		founders int
+		want     []string // substrings; none means valid
+		is       error
+	}{
+		{name: "defaults", mod: func(*Settings) {}, founders: 3},
+		{name: "partitions zero", mod: func(s *Settings) { s.Partitions = -1 }, founders: 3, want: []string{"--partitions -1"}, is: ErrInvalidSettings},
+		{name: "partitions too many", mod: func(s *Settings) { s.Partitions = MaxPartitions + 1 }, founders: 3, want: []string{"--partitions 16385"}, is: ErrInvalidSettings},
+		{name: "replicas above founders", mod: func(s *Settings) { s.Replicas = 3 }, founders: 2,
+			want: []string{"--replicas 3", "2 founding members"}, is: ErrInvalidSettings},
+		{name: "replicas too many", mod: func(s *Settings) { s.Replicas = 9 }, founders: 9, want: []string{"--replicas 9: must be 1 to 7"}, is: ErrInvalidSettings},
+		{name: "engine paxos", mod: func(s *Settings) { s.Engine = "paxos" }, founders: 3,
+			want: []string{"--engine paxos is not yet available", "use --engine raft"}, is: ErrEngineUnavailable},
+		{name: "engine primary-backup", mod: func(s *Settings) { s.Engine = "primary-backup" }, founders: 3,
+			want: []string{"--engine primary-backup is not yet available"}, is: ErrEngineUnavailable},
+		{name: "engine unknown", mod: func(s *Settings) { s.Engine = "zab" }, founders: 3, want: []string{`--engine "zab"`}, is: ErrInvalidSettings},
+		{name: "hash", mod: func(s *Settings) { s.Hash = "md5" }, founders: 3, want: []string{`hash "md5"`}, is: ErrInvalidSettings},
+		{name: "vnodes", mod: func(s *Settings) { s.VNodes = -3 }, founders: 3, want: []string{"--vnodes -3"}, is: ErrInvalidSettings},
+		{name: "load factor below 1", mod: func(s *Settings) { s.LoadFactor = 0.5 }, founders: 3, want: []string{"--load-factor 0.5"}, is: ErrInvalidSettings},
+		{name: "load factor NaN", mod: func(s *Settings) { s.LoadFactor = math.NaN() }, founders: 3, want: []string{"--load-factor NaN"}, is: ErrInvalidSettings},
+		{name: "several at once", mod: func(s *Settings) { s.Partitions, s.Engine = -1, "paxos" }, founders: 3,
+			want: []string{"--partitions", "--engine paxos"}, is: ErrEngineUnavailable},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := DefaultSettings(tc.founders)
+			tc.mod(&s)
+			err := s.Validate(tc.founders)
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("Validate(%+v) succeeded, want %q", s, tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			if !errors.Is(err, tc.is) {
+				t.Errorf("error %v is not %v", err, tc.is)
+			}
+		})
+	}
+}
