@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"time"
@@ -12,6 +13,7 @@ import (
 	"github.com/cairnkv/cairn/internal/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/tracker"
 )
 
 // proposalIDs are unique per process: a random base and a counter, so a
@@ -43,7 +45,7 @@ func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error
 	ch := make(chan proposeResult, 1)
 	p.done = func(result []byte, index uint64, err error) { ch <- proposeResult{result, index, err} }
 	if !g.enqueue(func() { g.in.props = append(g.in.props, p) }) {
-		return nil, 0, replica.ErrStopped
+		return nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, replica.ErrStopped)
 	}
 	select {
 	case r := <-ch:
@@ -83,6 +85,9 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 	}
 	snap := g.h.store.NewSnapshot()
 	defer snap.Close()
+	if g.gone.Load() {
+		return replica.ErrRemoved // the view may lack the group's data
+	}
 	return fn(snap)
 }
 
@@ -155,7 +160,7 @@ func (g *group) Status() replica.Status {
 			st.Progress[replica.ReplicaID(id)] = replica.PeerProgress{
 				Match:  pr.Match,
 				Next:   pr.Next,
-				State:  pr.State.String(),
+				State:  progressState(pr.State),
 				Lag:    last - min(last, pr.Match),
 				Active: pr.RecentActive,
 			}
@@ -167,6 +172,16 @@ func (g *group) Status() replica.Status {
 func (g *group) lastIndex() uint64 {
 	li, _ := g.log.LastIndex()
 	return li
+}
+
+func progressState(s tracker.StateType) string {
+	switch s {
+	case tracker.StateReplicate:
+		return "replicate"
+	case tracker.StateSnapshot:
+		return "snapshot"
+	}
+	return "probe"
 }
 
 func roleName(s raft.StateType) string {
@@ -216,7 +231,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			id := step.waitCatchUp
 			if err := g.waitFor(ctx, func(s replica.Status) bool {
 				pr, ok := s.Progress[id]
-				return ok && pr.State == "StateReplicate" && pr.Lag <= 64
+				return ok && pr.State == "replicate" && pr.Lag <= 64
 			}); err != nil {
 				return fmt.Errorf("raftengine: group %d: learner %d catching up: %w", g.gid, id, err)
 			}
@@ -232,7 +247,15 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 		next.Version = desc.Version + 1
 		p := &proposal{id: nextProposalID(), cc: step.cc}
 		step.cc.Context = confContext(p.id, next.Encode(nil))
-		if _, _, err := g.propose(ctx, p); err != nil {
+		if _, _, err := g.propose(ctx, p); errors.Is(err, replica.ErrMembershipChange) {
+			// Refused or lost (another change was pending, a leader change):
+			// certainly not applied. Look again from the current state.
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("raftengine: group %d: %w: %w", g.gid, err, ctx.Err())
+			case <-time.After(g.h.cfg.TickInterval):
+			}
+		} else if err != nil {
 			return err
 		}
 	}
@@ -287,11 +310,12 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 	}
 	// 2. Learners that must become voters: wait until they caught up.
 	var changes []*raftpb.ConfChangeSingle
+	leaderLeaving := false
 	for _, m := range desc.Replicas {
 		role, keep := want[m.Node]
 		switch {
 		case keep && role == replica.RoleVoter && m.Role == replica.RoleLearner:
-			if pr, ok := st.Progress[m.ID]; !ok || pr.State != "StateReplicate" || pr.Lag > 64 {
+			if pr, ok := st.Progress[m.ID]; !ok || pr.State != "replicate" || pr.Lag > 64 {
 				return changeStep{waitCatchUp: m.ID}, false, nil
 			}
 			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(m.ID))})
@@ -299,15 +323,22 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(m.ID))})
 		case !keep:
 			if m.ID == st.Replica {
-				// Hand leadership to a voter that stays before removing ourselves.
-				for _, o := range desc.Replicas {
-					if r, ok := want[o.Node]; ok && r == replica.RoleVoter && o.Role == replica.RoleVoter && o.ID != m.ID {
-						return changeStep{transferTo: o.ID}, false, nil
-					}
-				}
-				return changeStep{}, false, fmt.Errorf("cannot remove the leader: no voter of the target is a voter yet")
+				leaderLeaving = true
+				continue
 			}
 			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(m.ID))})
+		}
+	}
+	if leaderLeaving {
+		// Hand leadership to a voter that stays before removing ourselves;
+		// with none yet, make the promotions (and other removals) first.
+		for _, o := range desc.Replicas {
+			if r, ok := want[o.Node]; ok && r == replica.RoleVoter && o.Role == replica.RoleVoter && o.ID != st.Replica {
+				return changeStep{transferTo: o.ID}, false, nil
+			}
+		}
+		if len(changes) == 0 {
+			return changeStep{}, false, fmt.Errorf("cannot remove the leader: no replica of the target can become a voter")
 		}
 	}
 	if len(changes) == 0 {

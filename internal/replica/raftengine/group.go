@@ -3,6 +3,7 @@ package raftengine
 import (
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -88,24 +89,31 @@ type group struct {
 	applied atomic.Uint64 // Invariant: applied <= commit.
 	leader  atomic.Uint64
 	initd   atomic.Bool
+	// gone is set before a removed replica's data is deleted; a read checks
+	// it after taking its view, so it never answers from deleted data.
+	gone atomic.Bool
 
 	// The rest is owned by whoever holds mu: one scheduler worker per round.
-	mu          sync.Mutex
-	rn          *raft.RawNode
-	log         *storage.RaftLog
-	desc        replica.Descriptor
-	held        []*proposal // not yet accepted by raft (no leader yet)
-	inflight    map[uint64]*proposal
-	byIndex     map[uint64]*proposal
-	readsIssued map[uint64][]*readReq
-	readsWait   []*readReq
-	readCtr     uint64
-	ticks       int
-	lastSweep   int
-	sweeping    atomic.Int32
-	pendingSnap *snapReq
-	removed     bool
-	closed      bool
+	mu   sync.Mutex
+	rn   *raft.RawNode
+	log  *storage.RaftLog
+	desc replica.Descriptor
+	held []*proposal // not yet accepted by raft (no leader yet)
+	// confThisRound are conf changes handed to raft in this round; their
+	// entries must appear in this round's Ready, or raft refused them.
+	confThisRound []*proposal
+	inflight      map[uint64]*proposal
+	byIndex       map[uint64]*proposal
+	readsIssued   map[uint64][]*readReq
+	readsWait     []*readReq
+	readCtr       uint64
+	ticks         int
+	leaderSince   int // the tick at which the current leader was first seen
+	lastSweep     int
+	sweeping      atomic.Int32
+	pendingSnap   *snapReq
+	removed       bool
+	closed        bool
 }
 
 func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error) {
@@ -117,6 +125,9 @@ func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error
 		inflight:    make(map[uint64]*proposal),
 		byIndex:     make(map[uint64]*proposal),
 		readsIssued: make(map[uint64][]*readReq),
+		// A random start: a ReadIndex answer addressed to an earlier
+		// incarnation of this replica never matches a new read.
+		readCtr: rand.Uint64(),
 	}
 	if err := g.loadDescriptor(h.store); err != nil {
 		return nil, err
@@ -279,6 +290,7 @@ func (g *group) reportUnreachable(node string) {
 
 // shutdown fails everything pending with err and stops accepting input.
 func (g *group) shutdown(err error) {
+	g.gone.Store(true)
 	g.in.Lock()
 	g.in.closed = true
 	props, reads, snaps := g.in.props, g.in.reads, g.in.snaps
@@ -317,7 +329,7 @@ func (g *group) shutdown(err error) {
 // Close implements replica.Group. It stops this replica only; the host
 // keeps running.
 func (g *group) Close() error {
-	g.h.removeGroup(g)
+	g.h.removeGroup(g, true)
 	g.shutdown(replica.ErrStopped)
 	return nil
 }

@@ -29,7 +29,11 @@ type Host struct {
 	mu struct {
 		sync.Mutex
 		groups map[replica.GroupID]*group
-		closed bool
+		// closedGroups are groups whose replica was closed by Close on this
+		// host: no message may recreate them from what is on disk while
+		// this process runs (the closed replica's last votes may not be).
+		closedGroups map[replica.GroupID]bool
+		closed       bool
 	}
 
 	// The scheduler queue: groups with work, each at most once.
@@ -58,14 +62,17 @@ func NewHost(cfg Config) (*Host, error) {
 		stop:    make(chan struct{}),
 	}
 	h.mu.groups = make(map[replica.GroupID]*group)
+	h.mu.closedGroups = make(map[replica.GroupID]bool)
 	h.sched.cond = sync.NewCond(&h.sched.Mutex)
 	ids, err := h.storedGroups()
 	if err != nil {
 		return nil, err
 	}
 	for _, id := range ids {
-		if _, err := h.openGroup(id); err != nil {
+		if g, err := h.openGroup(id); err != nil {
 			return nil, fmt.Errorf("raftengine: open group %d: %w", id, err)
+		} else if g == nil {
+			continue // a removed replica, deleted now
 		}
 	}
 	return h, nil
@@ -140,6 +147,11 @@ func (h *Host) Groups() []replica.GroupID {
 // replicated state. A group already present is left alone.
 func (h *Host) Bootstrap(desc replica.Descriptor, seed func(storage.Batch) error) error {
 	id := desc.Group
+	if h.tr != nil {
+		// A message may already have created an uninitialised replica
+		// whose hard state would overwrite the bootstrap's.
+		return fmt.Errorf("raftengine: bootstrap group %d: the host has started; bootstrap before Start", id)
+	}
 	if _, ok := desc.ReplicaOn(h.cfg.Node); !ok {
 		return fmt.Errorf("raftengine: bootstrap group %d: descriptor does not name node %s", id, h.cfg.Node)
 	}
@@ -228,7 +240,10 @@ func (h *Host) openGroup(id replica.GroupID) (*group, error) {
 	}
 	m, ok := desc.ReplicaOn(h.cfg.Node)
 	if !ok {
-		return nil, fmt.Errorf("raftengine: group %d: descriptor does not name node %s", id, h.cfg.Node)
+		// The removal of our replica was applied, but the process stopped
+		// before its data was deleted: finish the job.
+		h.log.Info("finishing the removal of a replica removed before a restart", "group", id)
+		return nil, destroyData(h.store, id, max(desc.NextReplicaID, 1))
 	}
 	g, err := newGroup(h, id, m.ID)
 	if err != nil {
@@ -255,52 +270,65 @@ func (h *Host) tombstone(id replica.GroupID) (replica.ReplicaID, error) {
 
 // groupFor returns the replica a message to (id, to) is for, creating an
 // uninitialised one when the group is unknown here and to is at or above
-// its tombstone. It returns nil when the message must be dropped.
+// its tombstone. A message to a higher replica ID than the local one proves
+// the local replica was removed (IDs are never reused): it is destroyed and
+// the new one created. It returns nil when the message must be dropped.
 func (h *Host) groupFor(id replica.GroupID, to replica.ReplicaID) *group {
-	h.mu.Lock()
-	g, ok := h.mu.groups[id]
-	closed := h.mu.closed
-	h.mu.Unlock()
-	if closed {
-		return nil
-	}
-	if ok {
-		if g.id != to {
-			return nil // an older or newer incarnation of our replica: drop
-		}
-		return g
-	}
-	tomb, err := h.tombstone(id)
-	if err != nil {
-		h.log.Error("reading tombstone", "group", id, "err", err)
-		return nil
-	}
-	if to < tomb {
-		return nil // a message for a removed replica: never resurrect it
-	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if g, ok := h.mu.groups[id]; ok {
-		if g.id != to {
+	for {
+		h.mu.Lock()
+		g, ok := h.mu.groups[id]
+		stop := h.mu.closed || h.mu.closedGroups[id]
+		h.mu.Unlock()
+		if stop {
 			return nil
 		}
+		if ok {
+			switch {
+			case g.id == to:
+				return g
+			case g.id > to:
+				return nil // a message for an older replica of ours: drop
+			}
+			h.log.Info("a message names a newer replica of ours: the local one was removed", "group", id,
+				"replica", g.id, "newer", to)
+			g.destroy(to)
+			continue
+		}
+		tomb, err := h.tombstone(id)
+		if err != nil {
+			h.log.Error("reading tombstone", "group", id, "err", err)
+			return nil
+		}
+		if to < tomb {
+			return nil // a message for a removed replica: never resurrect it
+		}
+		h.mu.Lock()
+		if _, ok := h.mu.groups[id]; ok || h.mu.closed || h.mu.closedGroups[id] {
+			h.mu.Unlock()
+			continue
+		}
+		g, err = newGroup(h, id, to)
+		if err != nil {
+			h.mu.Unlock()
+			h.log.Error("creating uninitialised replica", "group", id, "replica", to, "err", err)
+			return nil
+		}
+		h.mu.groups[id] = g
+		h.mu.Unlock()
+		h.log.Info("created uninitialised replica on an inbound message", "group", id, "replica", to)
 		return g
 	}
-	g, err = newGroup(h, id, to)
-	if err != nil {
-		h.log.Error("creating uninitialised replica", "group", id, "replica", to, "err", err)
-		return nil
-	}
-	h.mu.groups[id] = g
-	h.log.Info("created uninitialised replica on an inbound message", "group", id, "replica", to)
-	return g
 }
 
-// removeGroup forgets a group whose replica was removed.
-func (h *Host) removeGroup(g *group) {
+// removeGroup forgets a group whose replica was removed or closed; a closed
+// one stays closed for the life of the host.
+func (h *Host) removeGroup(g *group, closed bool) {
 	h.mu.Lock()
 	if h.mu.groups[g.gid] == g {
 		delete(h.mu.groups, g.gid)
+	}
+	if closed {
+		h.mu.closedGroups[g.gid] = true
 	}
 	h.mu.Unlock()
 }

@@ -2,6 +2,7 @@ package raftengine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"testing"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
+	"go.etcd.io/raft/v3/raftpb"
 )
 
 // manualCluster runs Manual hosts (no goroutines of their own) on
@@ -165,5 +167,105 @@ func TestManualStepping(t *testing.T) {
 		if d != digests[0] {
 			t.Fatalf("replicas differ: %v", digests)
 		}
+	}
+}
+
+// Raft refuses a second conf change while one is pending, without a word;
+// the driver must answer it as certainly not applied.
+func TestRefusedConfChangeIsNotApplied(t *testing.T) {
+	m := newManualCluster(t, "a", "b", "c")
+	m.until("a leader", 100, func() bool { n, _ := m.leader(); return n != "" })
+	_, lg := m.leader()
+	g := lg.(*group)
+	st := g.Status()
+	errs := make(chan error, 2)
+	for i := range 2 {
+		d := st.Descriptor.Clone()
+		d.Version++
+		p := &proposal{id: nextProposalID(), cc: &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
+			Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(10 + i))}}}}
+		d.Replicas = append(d.Replicas, replica.Member{ID: replica.ReplicaID(10 + i), Node: fmt.Sprintf("x%d", i), Role: replica.RoleLearner})
+		p.cc.Context = confContext(p.id, d.Encode(nil))
+		go func() { _, _, err := g.propose(context.Background(), p); errs <- err }()
+	}
+	// Both reach the same round: wait, running no round, until both are queued.
+	waitFor(t, 5*time.Second, "both proposals queued", func() bool {
+		g.in.Lock()
+		defer g.in.Unlock()
+		return len(g.in.props) == 2
+	})
+	var got []error
+	m.until("both answers", 50, func() bool {
+		select {
+		case err := <-errs:
+			got = append(got, err)
+		default:
+		}
+		return len(got) == 2
+	})
+	var ok, refused int
+	for _, err := range got {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, replica.ErrMembershipChange):
+			refused++
+		default:
+			t.Fatalf("unexpected answer %v", err)
+		}
+	}
+	if ok != 1 || refused != 1 {
+		t.Fatalf("answers %v: want one applied and one refused", got)
+	}
+}
+
+// A message naming a newer replica ID than the local one proves the local
+// replica was removed: it is destroyed (tombstone) and the new one created.
+func TestNewerReplicaIDReplacesOldReplica(t *testing.T) {
+	m := newManualCluster(t, "a", "b", "c")
+	h := m.hosts["b"]
+	old := h.groupFor(1, 2)
+	if old == nil || old.id != 2 {
+		t.Fatalf("groupFor(1, 2) = %v", old)
+	}
+	if h.groupFor(1, 1) != nil {
+		t.Fatal("a message for an older replica ID was accepted")
+	}
+	g := h.groupFor(1, 7)
+	if g == nil || g.id != 7 || g.initialized() {
+		t.Fatalf("groupFor(1, 7) = %+v; want a new uninitialised replica 7", g)
+	}
+	if tomb, err := h.tombstone(1); err != nil || tomb < 7 {
+		t.Fatalf("tombstone = %d, %v; want ≥ 7", tomb, err)
+	}
+	if h.groupFor(1, 2) != nil {
+		t.Fatal("the replaced replica came back")
+	}
+}
+
+// A replica whose removal was applied but whose data was not yet deleted
+// when the process stopped is deleted at the next start, not refused.
+func TestRestartFinishesRemoval(t *testing.T) {
+	st := storage.NewMem()
+	d := replica.Descriptor{Group: 3, Version: 4, NextReplicaID: 9,
+		Replicas: []replica.Member{{ID: 5, Node: "other"}}, Voters: []replica.ReplicaID{5}}
+	b := st.NewBatch()
+	if err := errors.Join(b.Set(storage.DescriptorKey(3), d.Encode(nil)), b.Set(storage.DataKey(3, []byte("k")), []byte("x")), b.Commit(true)); err != nil {
+		t.Fatal(err)
+	}
+	h, err := NewHost(Config{Node: "me", Store: st, Manual: true, Logger: quietLogger(),
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }})
+	if err != nil {
+		t.Fatalf("a host with a removed replica on disk did not start: %v", err)
+	}
+	defer h.Close()
+	if _, ok := h.Group(3); ok {
+		t.Fatal("the removed replica was opened")
+	}
+	if _, err := st.Get(storage.DataKey(3, []byte("k"))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("the removed replica's data is still there: %v", err)
+	}
+	if tomb, err := h.tombstone(3); err != nil || tomb != 9 {
+		t.Fatalf("tombstone = %d, %v; want 9", tomb, err)
 	}
 }

@@ -67,11 +67,14 @@ func (h *Host) runRound(gs []*group) {
 		}
 		w := &work{g: g, rd: g.rn.Ready()}
 		if err := g.stage(w, logBatch); err != nil {
-			h.fatal(err)
 			g.mu.Unlock()
+			h.unlockAll(ws)
+			h.fatal(err)
 			return
 		}
-		mustSync = mustSync || w.rd.MustSync
+		// raft's MustSync ignores snapshots; a follower must not acknowledge
+		// one before it is durable.
+		mustSync = mustSync || w.rd.MustSync || w.snapped
 		entries += len(w.rd.Entries)
 		for _, m := range w.rd.Messages {
 			switch m.GetType() {
@@ -132,7 +135,7 @@ func (h *Host) runRound(gs []*group) {
 		w.g.finish(w)
 		w.g.mu.Unlock()
 		if w.removed {
-			w.g.destroy()
+			w.g.destroy(0)
 		}
 	}
 }
@@ -160,9 +163,15 @@ func (g *group) processInputs() {
 		}
 		_ = g.rn.Step(m) // errors are for local or unknown-peer messages: drop them
 	}
-	for _, s := range snaps {
-		if g.pendingSnap != nil {
-			g.pendingSnap.done <- errors.New("raftengine: superseded by a newer snapshot")
+	if len(snaps) > 0 {
+		// One snapshot per round, so the one raft accepts is the one
+		// stepped; the rest wait for the next round.
+		s := snaps[0]
+		if len(snaps) > 1 {
+			g.in.Lock()
+			g.in.snaps = append(snaps[1:], g.in.snaps...)
+			g.in.Unlock()
+			g.h.schedule(g)
 		}
 		g.pendingSnap = s
 		_ = g.rn.Step(s.msg)
@@ -213,6 +222,9 @@ func (g *group) proposeHeld() {
 		if err == nil {
 			g.h.metrics.proposals.Inc()
 			g.inflight[p.id] = p
+			if p.cc != nil {
+				g.confThisRound = append(g.confThisRound, p)
+			}
 			continue
 		}
 		p.state.Store(proposalQueued)
@@ -318,6 +330,7 @@ func (g *group) stage(w *work, b storage.Batch) error {
 	if rd.SoftState != nil {
 		if old := g.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			g.h.metrics.leaderChanges.Inc()
+			g.leaderSince = g.ticks
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
@@ -342,6 +355,16 @@ func (g *group) stage(w *work, b storage.Batch) error {
 			}
 		}
 	}
+	// Raft turns a conf change it refuses (another is pending, or the group
+	// is joint) into an empty entry without a word: one proposed this round
+	// whose entry did not appear was refused, certainly not applied.
+	for _, p := range g.confThisRound {
+		if p.index == 0 && g.inflight[p.id] == p {
+			delete(g.inflight, p.id)
+			p.finish(nil, 0, replica.ErrMembershipChange)
+		}
+	}
+	g.confThisRound = g.confThisRound[:0]
 	if !raft.IsEmptyHardState(rd.HardState) {
 		if err := g.log.StageHardState(b, rd.HardState); err != nil {
 			return fmt.Errorf("raftengine: group %d: hard state: %w", g.gid, err)
@@ -516,8 +539,17 @@ func (g *group) finish(w *work) {
 			g.h.fatal(err)
 			return
 		}
-		g.applied.Store(w.rd.Snapshot.GetMetadata().GetIndex())
+		snapIdx := w.rd.Snapshot.GetMetadata().GetIndex()
+		g.applied.Store(snapIdx)
 		g.h.metrics.snapshotsApplied.Inc()
+		// Proposals whose entries the snapshot covers may or may not be in it.
+		for idx, p := range g.byIndex {
+			if idx <= snapIdx {
+				delete(g.byIndex, idx)
+				delete(g.inflight, p.id)
+				p.finish(nil, 0, replica.ErrIndeterminate)
+			}
+		}
 		if s := g.pendingSnap; s != nil {
 			g.pendingSnap = nil
 			s.done <- nil
@@ -539,9 +571,19 @@ func (g *group) finish(w *work) {
 	}
 	for _, p := range w.lost {
 		// Certainly not applied: another entry committed at its index.
+		if p.cc != nil {
+			// A conf change was computed from the descriptor of its time:
+			// the caller recomputes it rather than replaying it.
+			delete(g.inflight, p.id)
+			p.finish(nil, 0, replica.ErrMembershipChange)
+			continue
+		}
 		p.index, p.term = 0, 0
 		p.state.Store(proposalQueued)
 		g.held = append(g.held, p)
+	}
+	if w.removed {
+		return // destroy fails the reads: the data is about to go
 	}
 	for _, rs := range w.rd.ReadStates {
 		if len(rs.RequestCtx) != 8 {
@@ -565,9 +607,6 @@ func (g *group) finish(w *work) {
 	}
 	clear(g.readsWait[len(keep):])
 	g.readsWait = keep
-	if w.removed {
-		return
-	}
 	g.rn.Advance(w.rd)
 	if len(w.lost) > 0 {
 		g.proposeHeld()
@@ -579,8 +618,12 @@ func (g *group) finish(w *work) {
 }
 
 // maybeTruncate drops the log prefix that nobody needs (DESIGN.md,
-// Storage): up to what every recently active follower has, or up to the
-// applied index once the log is above the size threshold.
+// Storage): up to what every follower has (and never past a snapshot in
+// flight), or up to the applied index once the log is above the size
+// threshold. A follower that has not been heard from for a while is not
+// waited for (it will get a snapshot), but a new leader first gives every
+// follower an election timeout to be heard from: raft marks them all
+// inactive when it takes office.
 func (g *group) maybeTruncate() {
 	applied := g.applied.Load()
 	first, _ := g.log.FirstIndex()
@@ -590,8 +633,15 @@ func (g *group) maybeTruncate() {
 	to := applied
 	st := g.rn.Status()
 	if st.RaftState == raft.StateLeader && g.log.LogSize() < g.h.cfg.TruncateMaxBytes {
+		settled := g.ticks-g.leaderSince > 2*g.h.cfg.ElectionTicks
 		for id, pr := range st.Progress {
-			if id != uint64(g.id) && pr.RecentActive && pr.Match < to {
+			if id == uint64(g.id) {
+				continue
+			}
+			if pr.PendingSnapshot > 0 && pr.PendingSnapshot < to {
+				to = pr.PendingSnapshot
+			}
+			if (pr.RecentActive || !settled) && pr.Match < to {
 				to = pr.Match
 			}
 		}
@@ -612,29 +662,35 @@ func (g *group) maybeTruncate() {
 	g.h.metrics.truncations.Inc()
 }
 
-// destroy deletes a removed replica's data and leaves a tombstone, so no
-// stale message can bring it back (DESIGN.md, Identity).
-func (g *group) destroy() {
-	g.mu.Lock()
-	next := g.desc.NextReplicaID
-	if next <= g.id {
-		next = g.id + 1
-	}
-	g.mu.Unlock()
-	g.h.removeGroup(g)
+// destroy deletes a removed replica's data and leaves a tombstone (at
+// least tomb), so no stale message can bring it back (DESIGN.md, Identity).
+// The group stays in the host's map, refusing input, until the tombstone is
+// durable: a message arriving in between cannot recreate it from the old
+// hard state.
+func (g *group) destroy(tomb replica.ReplicaID) {
 	g.shutdown(replica.ErrRemoved)
-	b := g.h.store.NewBatch()
-	defer b.Close()
-	rs, re := storage.ReplicatedSpan(uint64(g.gid))
-	us, ue := storage.UnreplicatedSpan(uint64(g.gid))
-	err := errors.Join(b.DeleteRange(rs, re), b.DeleteRange(us, ue),
-		b.Set(storage.TombstoneKey(uint64(g.gid)), binary.AppendUvarint(nil, uint64(next))))
-	if err == nil {
-		err = b.Commit(true)
-	}
-	if err != nil {
+	g.mu.Lock()
+	next := max(g.desc.NextReplicaID, g.id+1, tomb)
+	g.removed = true
+	g.mu.Unlock()
+	if err := destroyData(g.h.store, g.gid, next); err != nil {
 		g.h.fatal(fmt.Errorf("raftengine: group %d: removing replica: %w", g.gid, err))
 		return
 	}
+	g.h.removeGroup(g, false)
 	g.h.log.Info("replica removed; data deleted and tombstone written", "group", g.gid, "replica", g.id, "tombstone", next)
+}
+
+// destroyData deletes a group's replicated and unreplicated data and
+// writes its tombstone, synced, in one batch.
+func destroyData(store storage.Store, gid replica.GroupID, tomb replica.ReplicaID) error {
+	b := store.NewBatch()
+	defer b.Close()
+	rs, re := storage.ReplicatedSpan(uint64(gid))
+	us, ue := storage.UnreplicatedSpan(uint64(gid))
+	if err := errors.Join(b.DeleteRange(rs, re), b.DeleteRange(us, ue),
+		b.Set(storage.TombstoneKey(uint64(gid)), binary.AppendUvarint(nil, uint64(tomb)))); err != nil {
+		return err
+	}
+	return b.Commit(true)
 }

@@ -241,14 +241,20 @@ func (g *group) stageSnapshot(snap *raftpb.Snapshot, b storage.Batch) error {
 	return g.log.StageSnapshot(b, snap.GetMetadata())
 }
 
-// settleSnapshot answers a received snapshot that raft did not take (it
-// was stale): the sender's stream succeeds, raft's reply says the rest.
+// settleSnapshot answers a received snapshot at the end of the round that
+// stepped it, if raft did not take it: raft drops a stale one (or one from
+// an older term) without a word, so nothing would ever answer it otherwise.
+// The sender's stream succeeds when our log already covers the snapshot.
 func (g *group) settleSnapshot() {
-	if s := g.pendingSnap; s != nil && !raft.IsEmptySnap(s.msg.GetSnapshot()) {
-		applied := g.applied.Load()
-		if applied >= s.msg.GetSnapshot().GetMetadata().GetIndex() {
-			g.pendingSnap = nil
-			s.done <- nil
-		}
+	s := g.pendingSnap
+	if s == nil {
+		return
 	}
+	g.pendingSnap = nil
+	idx := s.msg.GetSnapshot().GetMetadata().GetIndex()
+	if g.rn.BasicStatus().GetCommit() >= idx {
+		s.done <- nil
+		return
+	}
+	s.done <- fmt.Errorf("raftengine: group %d: snapshot at %d not accepted by raft", g.gid, idx)
 }
