@@ -285,7 +285,7 @@ func (g *group) onTick() {
 	if st.RaftState != raft.StateLeader {
 		return
 	}
-	if g.h.tr != nil && !g.h.tr.ClockHealthy() && g.ticks%g.h.cfg.ElectionTicks == 0 {
+	if g.h.tr != nil && st.LeadTransferee == raft.None && !g.h.tr.ClockHealthy() {
 		if to := g.bestFollower(); to != 0 {
 			g.h.log.Warn("clock offset beyond --max-clock-offset from a majority: handing leadership away",
 				"group", g.gid, "to", to)
@@ -311,10 +311,12 @@ func (g *group) sweep() {
 	}
 }
 
+// bestFollower is the voter with the most of the log. (Not filtered by
+// RecentActive: CheckQuorum clears those flags every election timeout.)
 func (g *group) bestFollower() uint64 {
 	var best, match uint64
 	for id, pr := range g.rn.Status().Progress {
-		if id == uint64(g.id) || !pr.RecentActive || pr.IsLearner {
+		if id == uint64(g.id) || pr.IsLearner {
 			continue
 		}
 		if pr.Match >= match {
