@@ -1,0 +1,157 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// Backend is the node as the front doors see it.
+type Backend interface {
+	// Partitions is P, fixed at cluster creation.
+	Partitions() int
+	// Partition is the partition of key: xxhash64 of the key, or of the
+	// part between the first '{' and the next '}' when non-empty (Redis
+	// hash tags), mod P.
+	Partition(key []byte) int
+	// Propose replicates cmd, whose requests all belong to partition p,
+	// and returns its reply. Errors are classified by OutcomeOf.
+	Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error)
+	// Read runs fn against partition p's replicated state once a read in
+	// mode is safe; group is the storage group to hand to kv.Get/kv.Scan.
+	Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error
+	// NewClientID returns a session client ID unique in the cluster.
+	NewClientID() uint64
+	// Limits are the size limits the doors enforce.
+	Limits() Limits
+	// Now is the node's clock (for TTL replies: deadline minus now).
+	Now() time.Time
+	// Cluster is what this node knows of the cluster (GET /v1/cluster,
+	// the Cluster gRPC service, INFO).
+	Cluster() ClusterView
+	// Ready lists the readiness checks (DESIGN.md, /readyz).
+	Ready() []Check
+}
+
+// Limits bound what a request may carry (DESIGN.md, Flags).
+type Limits struct {
+	MaxKeySize   int // --max-key-size, default 8 KiB
+	MaxValueSize int // --max-value-size, default 1 MiB
+}
+
+// DefaultLimits are DESIGN.md's defaults.
+var DefaultLimits = Limits{MaxKeySize: 8 << 10, MaxValueSize: 1 << 20}
+
+// CheckKey reports a key that is empty or over the limit, naming the limit.
+func (l Limits) CheckKey(key []byte) error {
+	if len(key) == 0 {
+		return fmt.Errorf("%w: empty key", ErrInvalid)
+	}
+	if len(key) > l.MaxKeySize {
+		return fmt.Errorf("%w: key is %d bytes, over --max-key-size %d", ErrTooLarge, len(key), l.MaxKeySize)
+	}
+	return nil
+}
+
+// CheckValue reports a value over the limit, naming it.
+func (l Limits) CheckValue(v []byte) error {
+	if len(v) > l.MaxValueSize {
+		return fmt.Errorf("%w: value is %d bytes, over --max-value-size %d", ErrTooLarge, len(v), l.MaxValueSize)
+	}
+	return nil
+}
+
+// Errors a Backend returns, besides the replica package's.
+var (
+	// ErrNoSpace: the node is below its free-disk floor; writes refused.
+	ErrNoSpace = errors.New("disk nearly full (below --min-free-disk); writes refused, reads still served")
+	// ErrTooLarge: a key or value over its limit.
+	ErrTooLarge = errors.New("too large")
+	// ErrInvalid: a malformed request.
+	ErrInvalid = errors.New("invalid request")
+	// ErrCrossPartition: a multi-key command whose keys are in different
+	// partitions where one partition is required (use a hash tag).
+	ErrCrossPartition = errors.New("keys in different partitions (use a {hash tag} to keep them together)")
+)
+
+// Outcome is a row of DESIGN.md's error table.
+type Outcome int
+
+const (
+	Done          Outcome = iota
+	NotApplied            // certainly not applied; retry is safe
+	Indeterminate         // outcome unknown
+	Invalid               // too large, malformed
+	NoSpace               // disk nearly full
+)
+
+// OutcomeOf classifies an error from a Backend.
+func OutcomeOf(err error) Outcome {
+	var nl *replica.ErrNotLeader
+	switch {
+	case err == nil:
+		return Done
+	case errors.Is(err, ErrNoSpace):
+		return NoSpace
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalid), errors.Is(err, ErrCrossPartition):
+		return Invalid
+	case errors.As(err, &nl), errors.Is(err, replica.ErrNotApplied), errors.Is(err, replica.ErrMembershipChange):
+		return NotApplied
+	}
+	return Indeterminate // ErrIndeterminate, a broken connection, anything unknown
+}
+
+// Session numbers one client's commands for exactly-once (DESIGN.md, The
+// flow of a write): Begin hands out the next sequence number and the lowest
+// one still unanswered; End marks a sequence answered (or abandoned).
+// Safe for concurrent use.
+type Session struct {
+	Client uint64
+	mu     struct {
+		sync.Mutex
+		next    uint64
+		pending map[uint64]struct{}
+		low     uint64
+	}
+}
+
+// NewSession starts a session for client.
+func NewSession(client uint64) *Session {
+	s := &Session{Client: client}
+	s.mu.next, s.mu.low = 1, 1
+	s.mu.pending = make(map[uint64]struct{})
+	return s
+}
+
+// Begin returns the next sequence number and the lowest unanswered one.
+func (s *Session) Begin() (seq, lowUnacked uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seq = s.mu.next
+	s.mu.next++
+	s.mu.pending[seq] = struct{}{}
+	return seq, s.lowLocked()
+}
+
+// End marks seq answered or abandoned.
+func (s *Session) End(seq uint64) {
+	s.mu.Lock()
+	delete(s.mu.pending, seq)
+	s.mu.Unlock()
+}
+
+func (s *Session) lowLocked() uint64 {
+	for s.mu.low < s.mu.next {
+		if _, ok := s.mu.pending[s.mu.low]; ok {
+			break
+		}
+		s.mu.low++
+	}
+	return s.mu.low
+}

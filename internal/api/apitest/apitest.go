@@ -1,0 +1,138 @@
+// Package apitest is an in-process Backend for the front doors' unit tests:
+// the real kv state machine on real in-memory storage, one "group" per
+// partition, applied in order under a lock — no replication. End-to-end
+// tests run the doors against real nodes; this only isolates a door.
+package apitest
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cespare/xxhash/v2"
+)
+
+// Backend implements api.Backend on storage.Mem.
+type Backend struct {
+	P       int
+	Lim     api.Limits
+	Clock   func() time.Time
+	Store   *storage.Mem
+	NoSpace atomic.Bool // set to refuse writes as below the free-disk floor
+
+	mu       sync.Mutex
+	machines []*kv.Machine
+	index    uint64
+	clients  atomic.Uint64
+}
+
+// New returns a Backend with p partitions.
+func New(p int) *Backend {
+	b := &Backend{P: p, Lim: api.DefaultLimits, Clock: time.Now, Store: storage.NewMem()}
+	for i := range p {
+		b.machines = append(b.machines, kv.New(uint64(i+1)))
+	}
+	b.index = 10
+	return b
+}
+
+func (b *Backend) Partitions() int { return b.P }
+
+// Partition implements the hash-tag rule of DESIGN.md.
+func (b *Backend) Partition(key []byte) int { return PartitionOf(key, b.P) }
+
+// PartitionOf is xxhash64 of the key or its hash tag, mod p.
+func PartitionOf(key []byte, p int) int {
+	k := key
+	for i, c := range key {
+		if c == '{' {
+			for j := i + 1; j < len(key); j++ {
+				if key[j] == '}' {
+					if j > i+1 {
+						k = key[i+1 : j]
+					}
+					break
+				}
+			}
+			break
+		}
+	}
+	return int(xxhash.Sum64(k) % uint64(p))
+}
+
+func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error) {
+	if b.NoSpace.Load() {
+		return kv.Reply{}, api.ErrNoSpace
+	}
+	if err := ctx.Err(); err != nil {
+		return kv.Reply{}, replica.ErrNotApplied
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.index++
+	batch := b.Store.NewBatch()
+	defer batch.Close()
+	res, err := b.machines[p].Apply([]kv.Entry{{Index: b.index, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()}}, batch, batch)
+	if err != nil {
+		return kv.Reply{}, err
+	}
+	if err := batch.Commit(true); err != nil {
+		return kv.Reply{}, err
+	}
+	return kv.DecodeResult(res[0])
+}
+
+func (b *Backend) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
+	snap := b.Store.NewSnapshot()
+	defer snap.Close()
+	return fn(snap, uint64(p+1))
+}
+
+func (b *Backend) NewClientID() uint64 { return b.clients.Add(1) }
+func (b *Backend) Limits() api.Limits  { return b.Lim }
+func (b *Backend) Now() time.Time      { return b.Clock() }
+
+var _ api.Backend = (*Backend)(nil)
+
+// Cluster reports a one-node cluster holding every partition.
+func (b *Backend) Cluster() api.ClusterView {
+	v := api.ClusterView{ClusterID: "00000000000000000000000000000001", Node: "test", Time: b.Clock(),
+		Settings: api.SettingsView{Partitions: b.P, Replicas: 1, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25},
+		Nodes:    []api.NodeView{{Name: "test", State: "up", Capacity: 1}}}
+	for p := range b.P {
+		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(p + 1), MembershipVersion: 1,
+			Term: 1, Leader: "test", Replicas: []string{"test"}, Voters: []string{"test"}, Learners: []string{},
+			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: b.index, Commit: b.index}})
+	}
+	return v
+}
+
+// Ready reports every check passing unless NotReady is set.
+func (b *Backend) Ready() []api.Check {
+	return []api.Check{{Name: "storage", OK: true}, {Name: "caught-up", OK: true}, {Name: "clock", OK: true}}
+}
+
+// Sweep proposes the deletes of every key whose deadline has passed, as a
+// leader's sweep would (the real one runs every 100ms).
+func (b *Backend) Sweep() error {
+	for p := range b.P {
+		b.mu.Lock()
+		cmds := b.machines[p].Due(b.Store, b.Clock().UnixNano(), 1000)
+		b.mu.Unlock()
+		for _, c := range cmds {
+			cmd, err := kv.DecodeCommand(c)
+			if err != nil {
+				return err
+			}
+			if _, err := b.Propose(context.Background(), p, cmd); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,59 @@
+package api
+
+import "time"
+
+// ClusterView is what the answering node knows of the cluster, in the shape
+// of DESIGN.md's GET /v1/cluster (the JSON tags are that shape).
+type ClusterView struct {
+	ClusterID  string          `json:"cluster_id"`
+	Node       string          `json:"node"`
+	Time       time.Time       `json:"time"`
+	Settings   SettingsView    `json:"settings"`
+	Nodes      []NodeView      `json:"nodes"`
+	Partitions []PartitionView `json:"partitions"`
+}
+
+type SettingsView struct {
+	Partitions int     `json:"partitions"`
+	Replicas   int     `json:"replicas"`
+	Engine     string  `json:"engine"`
+	Hash       string  `json:"hash"`
+	VNodes     int     `json:"vnodes"`
+	LoadFactor float64 `json:"load_factor"`
+}
+
+type NodeView struct {
+	Name     string `json:"name"`
+	State    string `json:"state"`
+	GRPC     string `json:"grpc"`
+	HTTP     string `json:"http"`
+	Redis    string `json:"redis"`
+	Zone     string `json:"zone"`
+	Capacity int    `json:"capacity"`
+}
+
+type PartitionView struct {
+	Partition         int        `json:"partition"`
+	Group             uint64     `json:"group"`
+	MembershipVersion uint64     `json:"membership_version"`
+	Term              uint64     `json:"term"`
+	Leader            string     `json:"leader"` // "" when unknown
+	Replicas          []string   `json:"replicas"`
+	Voters            []string   `json:"voters"`
+	Learners          []string   `json:"learners"`
+	VotersOutgoing    []string   `json:"voters_outgoing"`
+	Local             *LocalView `json:"local,omitempty"` // absent when this node holds no replica
+}
+
+type LocalView struct {
+	Role    string `json:"role"`
+	Applied uint64 `json:"applied"`
+	Commit  uint64 `json:"commit"`
+}
+
+// Check is one line of /readyz?verbose: "[+]name ok" or "[-]name failed: reason".
+type Check struct {
+	Name   string
+	OK     bool
+	Reason string
+}
