@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
-	"github.com/cespare/xxhash/v2"
 )
 
 // Backend implements api.Backend on storage.Mem.
@@ -44,26 +44,7 @@ func New(p int) *Backend {
 func (b *Backend) Partitions() int { return b.P }
 
 // Partition implements the hash-tag rule of DESIGN.md.
-func (b *Backend) Partition(key []byte) int { return PartitionOf(key, b.P) }
-
-// PartitionOf is xxhash64 of the key or its hash tag, mod p.
-func PartitionOf(key []byte, p int) int {
-	k := key
-	for i, c := range key {
-		if c == '{' {
-			for j := i + 1; j < len(key); j++ {
-				if key[j] == '}' {
-					if j > i+1 {
-						k = key[i+1 : j]
-					}
-					break
-				}
-			}
-			break
-		}
-	}
-	return int(xxhash.Sum64(k) % uint64(p))
-}
+func (b *Backend) Partition(key []byte) int { return cluster.PartitionOf(key, b.P) }
 
 func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error) {
 	if b.NoSpace.Load() {

@@ -1,0 +1,31 @@
+package cluster
+
+import (
+	"testing"
+
+	"github.com/cespare/xxhash/v2"
+)
+
+func TestPartitionOf(t *testing.T) {
+	for _, tc := range []struct {
+		name, key, hashed string
+	}{
+		{"plain", "user:1000", "user:1000"},
+		{"tag", "{user:1000}.following", "user:1000"},
+		{"tag in the middle", "a{b}c", "b"},
+		{"empty tag hashes the whole key", "a{}b", "a{}b"},
+		{"first tag only", "{x}{y}", "x"},
+		{"unclosed", "a{bc", "a{bc"},
+		{"close before open", "a}b{c}", "c"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			want := int(xxhash.Sum64String(tc.hashed) % 64)
+			if got := PartitionOf([]byte(tc.key), 64); got != want {
+				t.Fatalf("PartitionOf(%q) = %d, want %d (hash of %q)", tc.key, got, want, tc.hashed)
+			}
+		})
+	}
+	if PartitionOf([]byte("{k}1"), 64) != PartitionOf([]byte("{k}2"), 64) {
+		t.Fatal("keys with one hash tag landed in different partitions")
+	}
+}

@@ -1,0 +1,299 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/raftengine"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
+	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/grpc"
+)
+
+// Node is one running `cairn server`: storage, identity, transport, the
+// Raft host and the front doors, all on its own Prometheus registry.
+type Node struct {
+	cfg      Config
+	log      *slog.Logger
+	store    *storage.Pebble
+	id       *cluster.Identity
+	host     *raftengine.Host
+	tr       *transport.GRPC
+	registry *prometheus.Registry
+
+	grpcLis net.Listener
+	grpcSrv *grpc.Server
+
+	addrs    map[string]string // node name → gRPC address (founders)
+	fwd      *forwarder
+	forwards prometheus.Counter
+	draining atomic.Bool
+	noSpace  atomic.Bool
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// Start opens the data directory, joins the cluster as a founder (or
+// restarts), and serves peers and clients on the gRPC address. The HTTP
+// and RESP doors are started by the caller through Serve* (cmd/cairn).
+func Start(cfg Config) (n *Node, err error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("node", cfg.Name)
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	// Listen first: a node started with ":0" learns its port, which the
+	// default initial cluster (this node alone) must name.
+	grpcLis := cfg.GRPCListener
+	if grpcLis == nil {
+		if grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+			return nil, fmt.Errorf("--grpc-addr %s: %w", cfg.GRPCAddr, err)
+		}
+	}
+	defer func() {
+		if err != nil {
+			grpcLis.Close()
+		}
+	}()
+	if cfg.AdvertiseGRPC == "" {
+		cfg.AdvertiseGRPC = grpcLis.Addr().String()
+	}
+	members := cfg.InitialCluster
+	if len(members) == 0 {
+		members = cluster.DefaultInitialCluster(cfg.Name, cfg.AdvertiseGRPC)
+	}
+	store, err := storage.OpenPebble(cfg.DataDir, storage.PebbleOptions{Logger: pebbleLogger{log}})
+	if err != nil {
+		return nil, fmt.Errorf("opening --data-dir %s: %w", cfg.DataDir, err)
+	}
+	defer func() {
+		if err != nil {
+			store.Close()
+		}
+	}()
+	id, err := cluster.Open(store, cluster.Options{
+		Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
+		Settings: cfg.Settings, Explicit: cfg.Explicit,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n = &Node{
+		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
+		grpcLis: grpcLis, addrs: map[string]string{}, stop: make(chan struct{}),
+	}
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	for _, m := range id.Founders {
+		n.addrs[m.Name] = m.Addr
+	}
+	n.addrs[cfg.Name] = cfg.AdvertiseGRPC
+	peers, err := cluster.NewPeerBook(store)
+	if err != nil {
+		return nil, err
+	}
+	host, err := raftengine.NewHost(raftengine.Config{
+		Node:            cfg.Name,
+		Store:           store,
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
+		Registry:        n.registry,
+		Logger:          log,
+		TickInterval:    cfg.TickInterval,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.host = host
+	if !id.Bootstrapped {
+		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
+			if _, ok := d.ReplicaOn(cfg.Name); !ok {
+				continue
+			}
+			var seed func(storage.Batch) error
+			if d.Group == 0 {
+				seed = cluster.MetaSeed(id.ClusterID, id.Founders, id.Settings)
+			}
+			if err := host.Bootstrap(d, seed); err != nil {
+				return nil, fmt.Errorf("creating group %d: %w", d.Group, err)
+			}
+		}
+		if err := cluster.MarkBootstrapped(store); err != nil {
+			return nil, err
+		}
+		log.Info("cluster created", "cluster_id", id.ClusterID, "founders", cluster.FormatInitialCluster(id.Founders),
+			"partitions", id.Settings.Partitions, "replicas", id.Settings.Replicas)
+	}
+	tr, err := transport.New(transport.Config{
+		ClusterID:      id.ClusterID,
+		Name:           cfg.Name,
+		Incarnation:    id.Incarnation,
+		Resolve:        n.resolve,
+		Handler:        host,
+		MaxClockOffset: cfg.MaxClockOffset,
+		Registry:       n.registry,
+		Logger:         log,
+		Peers:          peers,
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.tr = tr
+	n.fwd = newForwarder(n)
+	n.forwards = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
+	n.registry.MustRegister(n.forwards)
+	n.grpcSrv = grpc.NewServer(transport.ServerOptions()...)
+	tr.Register(n.grpcSrv)
+	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
+	host.Start(tr)
+	n.wg.Add(2)
+	go func() {
+		defer n.wg.Done()
+		if err := n.grpcSrv.Serve(grpcLis); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			log.Error("gRPC server stopped", "err", err)
+		}
+	}()
+	go n.watchDisk()
+	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
+	return n, nil
+}
+
+// GRPCServer is the node's gRPC server, for registering the client services
+// before traffic arrives.
+func (n *Node) GRPCServer() *grpc.Server { return n.grpcSrv }
+
+// Registry is the node's own metrics registry.
+func (n *Node) Registry() *prometheus.Registry { return n.registry }
+
+// GRPCAddr is the address the gRPC server listens on.
+func (n *Node) GRPCAddr() string { return n.grpcLis.Addr().String() }
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Name }
+
+// Draining reports whether a graceful shutdown has begun.
+func (n *Node) Draining() bool { return n.draining.Load() }
+
+func (n *Node) resolve(node string) (string, bool) {
+	a, ok := n.addrs[node]
+	return a, ok
+}
+
+// watchDisk samples free space once a second; below --min-free-disk writes
+// are refused (reads go on), so a full disk never corrupts anything.
+func (n *Node) watchDisk() {
+	defer n.wg.Done()
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		n.checkDisk()
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (n *Node) checkDisk() {
+	free, err := n.cfg.FreeDisk(n.cfg.DataDir)
+	if err != nil {
+		n.log.Warn("reading free disk space", "err", err)
+		return
+	}
+	low := free < n.cfg.MinFreeDisk
+	if n.noSpace.Swap(low) != low {
+		if low {
+			n.log.Error("free disk below --min-free-disk: refusing writes", "free", free, "min", n.cfg.MinFreeDisk)
+		} else {
+			n.log.Info("free disk above --min-free-disk again: accepting writes", "free", free)
+		}
+	}
+}
+
+// Stop shuts the node down gracefully: /readyz fails, leadership is handed
+// to other replicas, requests in flight drain, storage syncs, then
+// everything closes. ctx bounds the leadership handover and the drain.
+func (n *Node) Stop(ctx context.Context) error {
+	n.draining.Store(true)
+	n.transferLeadership(ctx)
+	close(n.stop)
+	done := make(chan struct{})
+	go func() { n.grpcSrv.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		n.grpcSrv.Stop()
+		<-done
+	}
+	n.fwd.close()
+	errs := []error{n.host.Close(), n.tr.Close()}
+	n.wg.Wait()
+	errs = append(errs, n.store.Sync(), n.store.Close())
+	n.log.Info("node stopped")
+	return errors.Join(errs...)
+}
+
+// transferLeadership hands every group this node leads to another voter.
+func (n *Node) transferLeadership(ctx context.Context) {
+	var wg sync.WaitGroup
+	for _, gid := range n.host.Groups() {
+		g, ok := n.host.Group(gid)
+		if !ok {
+			continue
+		}
+		st := g.Status()
+		if st.Role != "leader" {
+			continue
+		}
+		var to replica.ReplicaID
+		var best uint64
+		for id, pr := range st.Progress {
+			if m, ok := st.Descriptor.Replica(id); ok && id != st.Replica && m.Role == replica.RoleVoter && pr.Match >= best {
+				to, best = id, pr.Match
+			}
+		}
+		if to == 0 {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+			defer cancel()
+			if err := g.TransferLeader(tctx, to); err != nil {
+				n.log.Warn("handing leadership away before stopping", "group", gid, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+type pebbleLogger struct{ l *slog.Logger }
+
+func (p pebbleLogger) Infof(f string, a ...any) {
+	p.l.Debug(fmt.Sprintf(f, a...), "component", "pebble")
+}
+func (p pebbleLogger) Errorf(f string, a ...any) {
+	p.l.Error(fmt.Sprintf(f, a...), "component", "pebble")
+}
+func (p pebbleLogger) Fatalf(f string, a ...any) {
+	p.l.Error(fmt.Sprintf(f, a...), "component", "pebble")
+	os.Exit(1)
+}

@@ -1,0 +1,213 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func testLogger() *slog.Logger {
+	if os.Getenv("CAIRN_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+type testNodes struct {
+	t     *testing.T
+	nodes map[string]*Node
+	cfgs  map[string]Config
+}
+
+func startNodes(t *testing.T, count, partitions int, tweak func(*Config)) *testNodes {
+	tn := &testNodes{t: t, nodes: map[string]*Node{}, cfgs: map[string]Config{}}
+	dir := t.TempDir()
+	var members []cluster.Member
+	liss := map[string]net.Listener{}
+	for i := range count {
+		name := fmt.Sprintf("n%d", i+1)
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		liss[name] = lis
+		members = append(members, cluster.Member{Name: name, Addr: lis.Addr().String()})
+	}
+	for _, m := range members {
+		cfg := Config{
+			Name: m.Name, DataDir: filepath.Join(dir, m.Name), GRPCListener: liss[m.Name],
+			InitialCluster: members, Settings: cluster.Settings{Partitions: partitions},
+			TickInterval: 20 * time.Millisecond, Logger: testLogger(),
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		n, err := Start(cfg)
+		if err != nil {
+			t.Fatalf("start %s: %v", m.Name, err)
+		}
+		tn.nodes[m.Name], tn.cfgs[m.Name] = n, cfg
+	}
+	t.Cleanup(func() {
+		for _, n := range tn.nodes {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			_ = n.Stop(ctx)
+			cancel()
+		}
+	})
+	return tn
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (tn *testNodes) ready() {
+	for name, n := range tn.nodes {
+		waitFor(tn.t, 15*time.Second, name+" to be ready", func() bool {
+			for _, c := range n.Ready() {
+				if !c.OK {
+					return false
+				}
+			}
+			return true
+		})
+	}
+}
+
+func forwarded(n *Node) float64 {
+	mfs, _ := n.Registry().Gather()
+	for _, mf := range mfs {
+		if mf.GetName() == "cairn_forwarded_requests_total" {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+// Every node serves every key: writes on a node that does not lead the
+// partition are forwarded exactly once; reads are served locally.
+func TestEveryNodeServesEveryKey(t *testing.T) {
+	tn := startNodes(t, 3, 4, nil)
+	tn.ready()
+	ctx := context.Background()
+	for name, n := range tn.nodes {
+		for p := range n.Partitions() {
+			key := []byte(fmt.Sprintf("%s-%d", name, p))
+			p := n.Partition(key)
+			g, _ := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
+			leads := g.Status().Role == "leader"
+			before := forwarded(n)
+			sess := api.NewSession(n.NewClientID())
+			seq, low := sess.Begin()
+			rep, err := n.Propose(ctx, p, kv.NewCommand(kv.Put(key, []byte("v"))).WithSession(sess.Client, seq, low))
+			sess.End(seq)
+			if err != nil || rep.Code != kv.CodeOK {
+				t.Fatalf("put %s on %s: %+v %v", key, name, rep, err)
+			}
+			want := 1.0
+			if leads {
+				want = 0
+			}
+			if got := forwarded(n) - before; got != want {
+				t.Fatalf("put on %s (leader=%v) forwarded %v requests, want %v", name, leads, got, want)
+			}
+			for other, o := range tn.nodes {
+				err := o.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
+					it, ok, err := kv.Get(v, group, key)
+					if err == nil && (!ok || string(it.Value) != "v") {
+						return fmt.Errorf("got %q, %v", it.Value, ok)
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatalf("linearizable read of %s on %s after the write on %s: %v", key, other, name, err)
+				}
+			}
+		}
+	}
+}
+
+// Below --min-free-disk writes are refused with NOSPACE and reads go on.
+func TestNoSpaceRefusesWrites(t *testing.T) {
+	var free uint64 = 1 << 40
+	tn := startNodes(t, 1, 2, func(c *Config) {
+		c.FreeDisk = func(string) (uint64, error) { return free, nil }
+	})
+	tn.ready()
+	n := tn.nodes["n1"]
+	ctx := context.Background()
+	if _, err := n.Propose(ctx, 0, kv.NewCommand(kv.Put([]byte("k"), []byte("v")))); err != nil {
+		t.Fatal(err)
+	}
+	free = 1 << 20
+	n.checkDisk()
+	_, err := n.Propose(ctx, 0, kv.NewCommand(kv.Put([]byte("k"), []byte("w"))))
+	if api.OutcomeOf(err) != api.NoSpace {
+		t.Fatalf("put below the free-disk floor: %v, want NOSPACE", err)
+	}
+	err = n.Read(ctx, 0, replica.Linearizable, func(v storage.View, g uint64) error {
+		_, ok, err := kv.Get(v, g, []byte("k"))
+		if !ok {
+			return fmt.Errorf("key missing")
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("read below the free-disk floor: %v", err)
+	}
+}
+
+// A lone node with only a name and a data directory is a working cluster,
+// and a restart with a conflicting --partitions is refused naming both.
+func TestLoneNodeAndConflictingRestart(t *testing.T) {
+	dir := t.TempDir()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := Config{Name: "solo", DataDir: dir, GRPCListener: lis, TickInterval: 20 * time.Millisecond, Logger: testLogger()}
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n.Partitions() != 64 {
+		t.Fatalf("default partitions = %d", n.Partitions())
+	}
+	ctx := context.Background()
+	if _, err := n.Propose(ctx, 3, kv.NewCommand(kv.Put([]byte("k"), []byte("v")))); err != nil {
+		t.Fatal(err)
+	}
+	if err := n.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cfg.GRPCListener = nil
+	cfg.GRPCAddr = "127.0.0.1:0"
+	cfg.Settings = cluster.Settings{Partitions: 8}
+	cfg.Explicit = map[string]bool{"partitions": true}
+	if _, err := Start(cfg); err == nil || !strings.Contains(err.Error(), "64") || !strings.Contains(err.Error(), "8") {
+		t.Fatalf("restart with --partitions 8 over 64: %v; want a refusal naming both", err)
+	}
+}

@@ -1,0 +1,125 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// The node is the front doors' Backend: it routes a command to the key's
+// partition, proposing it locally when this node leads the partition and
+// forwarding it (one hop, session kept) to the leader's node otherwise.
+var _ api.Backend = (*Node)(nil)
+
+func (n *Node) Partitions() int { return n.id.Settings.Partitions }
+
+func (n *Node) Partition(key []byte) int { return cluster.PartitionOf(key, n.id.Settings.Partitions) }
+
+func (n *Node) Limits() api.Limits { return n.cfg.Limits }
+
+func (n *Node) Now() time.Time { return time.Now() }
+
+// NewClientID is random: unique in the cluster without coordination (a
+// collision needs 2^32 sessions alive at once).
+func (n *Node) NewClientID() uint64 {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1
+}
+
+func (n *Node) group(p int) (replica.Group, error) {
+	if p < 0 || p >= n.Partitions() {
+		return nil, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	g, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
+	if !ok {
+		// Every node holds every partition until placement by the ring.
+		return nil, &replica.ErrNotLeader{Group: replica.GroupID(cluster.GroupOf(p))}
+	}
+	return g, nil
+}
+
+// Propose implements api.Backend. A proposal certainly not applied (no
+// leader yet, a leader change) is retried until the request's deadline.
+func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error) {
+	if n.noSpace.Load() {
+		return kv.Reply{}, api.ErrNoSpace
+	}
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	enc := cmd.Encode()
+	for {
+		res, err := n.proposeOnce(ctx, p, enc)
+		if err == nil {
+			return kv.DecodeResult(res)
+		}
+		if api.OutcomeOf(err) != api.NotApplied || ctx.Err() != nil {
+			return kv.Reply{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return kv.Reply{}, err
+		case <-time.After(n.cfg.TickInterval / 2):
+		}
+	}
+}
+
+func (n *Node) proposeOnce(ctx context.Context, p int, enc []byte) ([]byte, error) {
+	g, err := n.group(p)
+	if err != nil {
+		return nil, err
+	}
+	st := g.Status()
+	if st.Role != "leader" {
+		if st.LeaderNode == "" || st.LeaderNode == n.cfg.Name {
+			return nil, &replica.ErrNotLeader{Group: st.Group}
+		}
+		return n.fwd.forward(ctx, st.LeaderNode, p, enc)
+	}
+	res, _, err := g.Propose(ctx, enc)
+	var nl *replica.ErrNotLeader
+	if errors.As(err, &nl) && nl.HintNode != "" && nl.HintNode != n.cfg.Name {
+		return n.fwd.forward(ctx, nl.HintNode, p, enc)
+	}
+	return res, err
+}
+
+// Read implements api.Backend. A linearizable read on a node that does not
+// lead the partition is a follower read (ReadIndex confirmed by the
+// leader, then served locally): still linearizable, no forwarding.
+func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
+	defer cancel()
+	for {
+		g, err := n.group(p)
+		if err != nil {
+			return err
+		}
+		m := mode
+		if m == replica.Linearizable && g.Status().Role != "leader" {
+			m = replica.Follower
+		}
+		err = g.Read(ctx, m, func(v storage.View) error { return fn(v, cluster.GroupOf(p)) })
+		var nl *replica.ErrNotLeader
+		if !errors.As(err, &nl) || ctx.Err() != nil {
+			if ctx.Err() != nil && err != nil {
+				return fmt.Errorf("%w: read: %w", replica.ErrNotApplied, err)
+			}
+			return err
+		}
+		select { // the leader moved between the check and the read
+		case <-ctx.Done():
+			return fmt.Errorf("%w: read: %w", replica.ErrNotApplied, ctx.Err())
+		case <-time.After(n.cfg.TickInterval / 2):
+		}
+	}
+}
