@@ -57,7 +57,7 @@ func NewHost(cfg Config) (*Host, error) {
 	h := &Host{
 		cfg:     cfg,
 		store:   cfg.Store,
-		log:     cfg.Logger.With("node", cfg.Node),
+		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registry),
 		stop:    make(chan struct{}),
 	}

@@ -5,8 +5,9 @@ import (
 	"log/slog"
 )
 
-// raftLogger adapts slog to raft.Logger. Raft's info lines (elections, conf
-// changes) are rare enough for info; its debug lines go to debug.
+// raftLogger adapts slog to raft.Logger. Raft's info lines (every vote of
+// every election, per group) would flood a node with many groups at start,
+// so they go to debug with its debug lines; warnings and errors stay.
 type raftLogger struct{ l *slog.Logger }
 
 func (r raftLogger) Debug(v ...any)              { r.l.Debug(fmt.Sprint(v...)) }

@@ -1,0 +1,86 @@
+// Command cairn is Cairn's one binary: a server, a local development
+// cluster, and a client CLI. It is thin: flags in, a package call out.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+)
+
+func main() {
+	root := &cobra.Command{
+		Use:           "cairn",
+		Short:         "Cairn: a sharded, replicated, strongly consistent key-value store",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
+	root.PersistentFlags().String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
+	root.AddCommand(serverCmd(), devCmd(), kvCmd())
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "cairn:", err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+type usageError struct{ error }
+
+// applyEnv sets every flag not given on the command line from
+// CAIRN_<FLAG> (dashes to underscores) and reports which flags were set
+// either way, for "stored settings win unless set explicitly".
+func applyEnv(fs *pflag.FlagSet) (map[string]bool, error) {
+	explicit := map[string]bool{}
+	var err error
+	fs.VisitAll(func(f *pflag.Flag) {
+		if f.Changed {
+			explicit[f.Name] = true
+			return
+		}
+		env := "CAIRN_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v, ok := os.LookupEnv(env); ok {
+			if e := fs.Set(f.Name, v); e != nil && err == nil {
+				err = usageError{fmt.Errorf("%s=%q: %w", env, v, e)}
+			}
+			explicit[f.Name] = true
+		}
+	})
+	return explicit, err
+}
+
+// newLogger follows --log-level and --log-format; logs go to stderr.
+func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
+	levelName, _ := cmd.Flags().GetString("log-level")
+	format, _ := cmd.Flags().GetString("log-format")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(levelName)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", levelName)}
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format {
+	case "":
+		if isTerminal(os.Stderr) {
+			return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, usageError{fmt.Errorf("--log-format %q: want text or json", format)}
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

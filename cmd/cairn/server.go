@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/node"
+	"github.com/spf13/cobra"
+)
+
+func serverCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Run a Cairn node",
+		Long: `Run one Cairn node: one data directory, one gRPC port (peers and clients),
+one HTTP port and one RESP (Redis) port. A lone "cairn server --name n1" is a
+working 1-node cluster. Every flag can also be set as CAIRN_<FLAG> (dashes to
+underscores). Settings stored when the cluster was created win: a flag set to
+a different value is refused, naming both values.`,
+		Args: cobra.NoArgs,
+	}
+	f := cmd.Flags()
+	f.String("name", "", "this node's name, unique in the cluster (required)")
+	f.String("data-dir", "./data", "data directory")
+	f.String("grpc-addr", "127.0.0.1:7379", "gRPC listen address (peers and clients)")
+	f.String("http-addr", "127.0.0.1:8379", "HTTP listen address (/v1/kv, /v1/cluster, /metrics, /livez, /readyz)")
+	f.String("redis-addr", "127.0.0.1:6379", "RESP (Redis protocol) listen address")
+	f.String("advertise-grpc-addr", "", "gRPC address published to the cluster (default: the listen address)")
+	f.String("advertise-http-addr", "", "HTTP address published to the cluster (default: the listen address)")
+	f.String("advertise-redis-addr", "", "RESP address published to the cluster (default: the listen address)")
+	f.String("initial-cluster", "", "founding members as name=host:port,... of their gRPC addresses (default: this node alone)")
+	f.String("initial-cluster-token", cluster.DefaultToken, "token that, with --initial-cluster, names a new cluster")
+	f.String("initial-cluster-state", cluster.StateNew, "new (found a cluster) or existing")
+	f.Int("partitions", cluster.DefaultPartitions, "partitions, fixed at creation")
+	f.Int("replicas", 0, "replicas per partition, fixed at creation (default: min(3, founders))")
+	f.String("engine", cluster.EngineRaft, "replication engine, fixed at creation: raft")
+	f.Int("max-key-size", api.DefaultLimits.MaxKeySize, "largest key in bytes")
+	f.Int("max-value-size", api.DefaultLimits.MaxValueSize, "largest value in bytes")
+	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
+	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
+	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		explicit, err := applyEnv(cmd.Flags())
+		if err != nil {
+			return err
+		}
+		log, err := newLogger(cmd)
+		if err != nil {
+			return err
+		}
+		cfg, err := serverConfig(cmd, explicit)
+		if err != nil {
+			return err
+		}
+		cfg.Logger = log
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		return node.Run(ctx, cfg)
+	}
+	return cmd
+}
+
+func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, error) {
+	f := cmd.Flags()
+	str := func(n string) string { v, _ := f.GetString(n); return v }
+	num := func(n string) int { v, _ := f.GetInt(n); return v }
+	dur := func(n string) time.Duration { v, _ := f.GetDuration(n); return v }
+	minFree, _ := f.GetUint64("min-free-disk")
+	cfg := node.Config{
+		Name: str("name"), DataDir: str("data-dir"),
+		GRPCAddr: str("grpc-addr"), HTTPAddr: str("http-addr"), RedisAddr: str("redis-addr"),
+		AdvertiseGRPC: str("advertise-grpc-addr"), AdvertiseHTTP: str("advertise-http-addr"), AdvertiseRedis: str("advertise-redis-addr"),
+		Token: str("initial-cluster-token"), State: str("initial-cluster-state"),
+		Settings:       cluster.Settings{Partitions: num("partitions"), Replicas: num("replicas"), Engine: str("engine")},
+		Explicit:       explicit,
+		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
+		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
+	}
+	if cfg.Name == "" {
+		return cfg, usageError{errors.New("--name is required")}
+	}
+	if ic := str("initial-cluster"); ic != "" {
+		members, err := cluster.ParseInitialCluster(ic)
+		if err != nil {
+			return cfg, usageError{err}
+		}
+		cfg.InitialCluster = members
+	}
+	return cfg, nil
+}
