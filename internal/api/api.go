@@ -107,10 +107,13 @@ func OutcomeOf(err error) Outcome {
 	return Indeterminate // ErrIndeterminate, a broken connection, anything unknown
 }
 
-// Session numbers one client's commands for exactly-once (DESIGN.md, The
-// flow of a write): Begin hands out the next sequence number and the lowest
-// one still unanswered; End marks a sequence answered (or abandoned).
-// Safe for concurrent use.
+// Session numbers one client's commands to ONE partition for exactly-once
+// (DESIGN.md, The flow of a write): Begin hands out the next sequence number
+// and the lowest one still unanswered; End marks a sequence answered (or
+// abandoned). Each partition's group keeps its own window per client, so a
+// client uses one Session per partition under one client ID (a group that
+// first hears of a client with lowest-unacknowledged above 1 answers
+// SessionExpired). Safe for concurrent use.
 type Session struct {
 	Client uint64
 	mu     struct {

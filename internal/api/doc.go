@@ -5,7 +5,8 @@
 // answer. Nothing about replication leaks into a door.
 //
 //	p := b.Partition(key)
-//	seq, low := sess.Begin()
+//	seq, low := sess[p].Begin() // a session per partition: each group keeps its own window
+
 //	rep, err := b.Propose(ctx, p, kv.NewCommand(kv.Put(key, val)).WithSession(sess.Client, seq, low))
 //	sess.End(seq)
 //	switch api.OutcomeOf(err) { ... } // DESIGN.md's error table

@@ -510,6 +510,9 @@ func (a *applier) put(q *Request, p *pending) Response {
 		return state(CodeConditionFailed, q, p)
 	}
 	r := withPrev(Response{Code: CodeOK, Deadline: deadline}, q, p)
+	if p.curOK {
+		r.Int = 1 // replaced, not created (HTTP answers 200 rather than 201)
+	}
 	if q.Flags&FlagDeadline != 0 && deadline <= a.now {
 		// Set and expired at once, as Redis does with EXAT in the past. NB: a
 		// kept deadline that has passed stays, as with INCRBY and APPEND: the

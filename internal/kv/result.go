@@ -108,7 +108,8 @@ type Response struct {
 	Version uint64
 	// Deadline is the key's deadline after the request (0: none).
 	Deadline int64
-	// Int is INCRBY's new value, APPEND's new length, DELETE's and
+	// Int is PUT's 1 when it replaced a key (0 when it created one),
+	// INCRBY's new value, APPEND's new length, DELETE's and
 	// EXPIRE's count of keys changed (0 or 1), PERSIST's 1 if a deadline was
 	// removed, FLUSH's count of keys deleted.
 	Int int64

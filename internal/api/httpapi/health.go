@@ -1,0 +1,104 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/cairnkv/cairn/internal/api"
+)
+
+func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
+	if _, ok := query(w, r); !ok {
+		return
+	}
+	writeJSON(w, http.StatusOK, normalize(s.b.Cluster()))
+}
+
+// normalize makes every list of v a JSON array, never null, and the time UTC.
+func normalize(v api.ClusterView) api.ClusterView {
+	v.Time = v.Time.UTC()
+	v.Nodes = orEmpty(v.Nodes)
+	v.Partitions = orEmpty(v.Partitions)
+	for i := range v.Partitions {
+		p := &v.Partitions[i]
+		p.Replicas = orEmpty(p.Replicas)
+		p.Voters = orEmpty(p.Voters)
+		p.Learners = orEmpty(p.Learners)
+		p.VotersOutgoing = orEmpty(p.VotersOutgoing)
+	}
+	return v
+}
+
+func orEmpty[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func writeText(w http.ResponseWriter, status int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(body))
+}
+
+// livez answers 200 while the process can serve HTTP at all: it never
+// fails on a lost quorum or a lagging replica (that is /readyz), so a
+// liveness probe never restarts a node that is merely cut off.
+func (s *Server) livez(w http.ResponseWriter, r *http.Request) {
+	writeText(w, http.StatusOK, "ok")
+}
+
+// readyz answers 200 "ok" when every check passes, else 503 with the
+// failing checks. ?verbose lists every check in Kubernetes' form;
+// ?exclude=name (repeatable) skips a check, as Kubernetes' does.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	_, verbose := q["verbose"]
+	excluded := map[string]bool{}
+	for _, e := range q["exclude"] {
+		excluded[e] = true
+	}
+	checks := append([]api.Check{}, s.b.Ready()...)
+	shutdown := api.Check{Name: "shutdown", OK: true}
+	if s.draining() {
+		shutdown = api.Check{Name: "shutdown", OK: false, Reason: "draining: the node is shutting down"}
+	}
+	checks = append(checks, shutdown)
+
+	var b strings.Builder
+	failed := false
+	for _, c := range checks {
+		if excluded[c.Name] {
+			if verbose {
+				b.WriteString("[+]" + c.Name + " excluded: ok\n")
+			}
+			continue
+		}
+		if c.OK {
+			if verbose {
+				b.WriteString("[+]" + c.Name + " ok\n")
+			}
+			continue
+		}
+		failed = true
+		reason := c.Reason
+		if reason == "" {
+			reason = "no reason given"
+		}
+		b.WriteString("[-]" + c.Name + " failed: " + reason + "\n")
+	}
+	switch {
+	case failed:
+		b.WriteString("readyz check failed\n")
+		writeText(w, http.StatusServiceUnavailable, b.String())
+	case verbose:
+		b.WriteString("readyz check passed\n")
+		writeText(w, http.StatusOK, b.String())
+	default:
+		writeText(w, http.StatusOK, "ok")
+	}
+}
