@@ -1,19 +1,72 @@
 package node
 
-// doors are the front doors serving this node: gRPC client services on the
-// node's gRPC server, HTTP and RESP on their own listeners.
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api/httpapi"
+)
+
+// doors are the HTTP and RESP front doors of a running node (the gRPC
+// client services share the node's gRPC server).
 type doors struct {
 	closers []func() error
+	HTTP    string // the address HTTP listens on
+	Redis   string // the address RESP listens on
 }
 
 func (d *doors) close() {
-	for _, c := range d.closers {
-		_ = c()
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		_ = d.closers[i]()
 	}
 }
 
-// serveDoors starts the HTTP and RESP doors and registers the gRPC client
-// services.
-func (n *Node) serveDoors() (*doors, error) {
-	return &doors{}, nil
+// serveDoors starts the HTTP and RESP doors on their listen addresses.
+func (n *Node) serveDoors() (d *doors, err error) {
+	d = &doors{}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	h, err := httpapi.New(httpapi.Config{
+		Backend: n, Gatherer: n.registry, Registry: n.registry, Logger: n.log,
+		RequestTimeout: n.cfg.RequestTimeout, Draining: n.Draining,
+	})
+	if err != nil {
+		return nil, err
+	}
+	httpLis, err := net.Listen("tcp", n.cfg.HTTPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("--http-addr %s: %w", n.cfg.HTTPAddr, err)
+	}
+	d.HTTP = httpLis.Addr().String()
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(httpLis); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("HTTP server stopped", "err", err)
+		}
+	}()
+	d.closers = append(d.closers, func() error { err := srv.Close(); <-done; return err })
+	if err := n.serveRESP(d); err != nil {
+		return nil, err
+	}
+	adv := advertised{HTTP: n.cfg.AdvertiseHTTP, Redis: n.cfg.AdvertiseRedis}
+	if adv.HTTP == "" {
+		adv.HTTP = d.HTTP
+	}
+	if adv.Redis == "" {
+		adv.Redis = d.Redis
+	}
+	n.advertised.Store(&adv)
+	n.log.Info("serving", "grpc", n.GRPCAddr(), "http", d.HTTP, "redis", d.Redis)
+	return d, nil
 }
+
+// advertised are the door addresses published for this node.
+type advertised struct{ HTTP, Redis string }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -42,6 +43,8 @@ type Node struct {
 	forwards prometheus.Counter
 	draining atomic.Bool
 	noSpace  atomic.Bool
+	// advertised are the HTTP and RESP addresses, once those doors serve.
+	advertised atomic.Pointer[advertised]
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -161,6 +164,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.grpcSrv = grpc.NewServer(transport.ServerOptions()...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
+	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout}).Register(n.grpcSrv)
 	host.Start(tr)
 	n.wg.Add(2)
 	go func() {
@@ -234,14 +238,17 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.draining.Store(true)
 	n.transferLeadership(ctx)
 	close(n.stop)
+	// Unary requests drain; the long-lived peer and forwarding streams never
+	// end by themselves, so the drain is bounded.
 	done := make(chan struct{})
 	go func() { n.grpcSrv.GracefulStop(); close(done) }()
 	select {
 	case <-done:
 	case <-ctx.Done():
-		n.grpcSrv.Stop()
-		<-done
+	case <-time.After(drainTimeout):
 	}
+	n.grpcSrv.Stop()
+	<-done
 	n.fwd.close()
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
@@ -249,6 +256,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
 }
+
+// drainTimeout bounds how long a stopping node waits for requests in flight.
+const drainTimeout = 2 * time.Second
 
 // transferLeadership hands every group this node leads to another voter.
 func (n *Node) transferLeadership(ctx context.Context) {

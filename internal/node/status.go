@@ -25,7 +25,10 @@ func (n *Node) Cluster() api.ClusterView {
 	for _, m := range n.id.Founders {
 		nv := api.NodeView{Name: m.Name, State: "up", GRPC: m.Addr, Capacity: 1}
 		if m.Name == n.cfg.Name {
-			nv.GRPC, nv.HTTP, nv.Redis = n.cfg.AdvertiseGRPC, n.cfg.AdvertiseHTTP, n.cfg.AdvertiseRedis
+			nv.GRPC = n.cfg.AdvertiseGRPC
+			if adv := n.advertised.Load(); adv != nil {
+				nv.HTTP, nv.Redis = adv.HTTP, adv.Redis
+			}
 		}
 		v.Nodes = append(v.Nodes, nv)
 	}
@@ -58,7 +61,7 @@ func (n *Node) Cluster() api.ClusterView {
 
 // Ready implements api.Backend (DESIGN.md, /readyz): storage open, every
 // local replica knows its leader and has applied to within 100 entries of
-// its commit, the clock within bounds, not shutting down.
+// its commit, the clock within bounds.
 func (n *Node) Ready() []api.Check {
 	checks := []api.Check{{Name: "storage", OK: true}}
 	if _, err := n.store.Get([]byte("/n/identity")); err != nil {
@@ -87,10 +90,6 @@ func (n *Node) Ready() []api.Check {
 	if !clock.OK {
 		clock.Reason = fmt.Sprintf("clock offset beyond --max-clock-offset %v from a majority of nodes", n.cfg.MaxClockOffset)
 	}
-	checks = append(checks, clock)
-	drain := api.Check{Name: "shutdown", OK: !n.draining.Load()}
-	if !drain.OK {
-		drain.Reason = "the node is shutting down"
-	}
-	return append(checks, drain)
+	// The HTTP door adds the "shutdown" check from Draining.
+	return append(checks, clock)
 }
