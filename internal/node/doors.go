@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -52,7 +53,16 @@ func (n *Node) serveDoors() (d *doors, err error) {
 			n.log.Error("HTTP server stopped", "err", err)
 		}
 	}()
-	d.closers = append(d.closers, func() error { err := srv.Close(); <-done; return err })
+	d.closers = append(d.closers, func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		err := srv.Shutdown(ctx)
+		if err != nil {
+			err = srv.Close()
+		}
+		<-done
+		return err
+	})
 	if err := n.serveRESP(d); err != nil {
 		return nil, err
 	}

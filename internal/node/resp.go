@@ -1,4 +1,33 @@
 package node
 
-// serveRESP starts the RESP door (lands with internal/api/resp).
-func (n *Node) serveRESP(d *doors) error { return nil }
+import (
+	"fmt"
+	"net"
+
+	"github.com/cairnkv/cairn/internal/api/resp"
+)
+
+// serveRESP starts the RESP (Redis protocol) door on --redis-addr.
+func (n *Node) serveRESP(d *doors) error {
+	lis, err := net.Listen("tcp", n.cfg.RedisAddr)
+	if err != nil {
+		return fmt.Errorf("--redis-addr %s: %w", n.cfg.RedisAddr, err)
+	}
+	d.Redis = lis.Addr().String()
+	srv := resp.New(resp.Config{
+		Backend: n, Logger: n.log, Registry: n.registry, RequestTimeout: n.cfg.RequestTimeout,
+		Addr: d.Redis, NodeName: n.cfg.Name, Version: Version,
+	})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(lis); err != nil {
+			n.log.Error("RESP server stopped", "err", err)
+		}
+	}()
+	d.closers = append(d.closers, func() error { err := srv.Close(); <-done; return err })
+	return nil
+}
+
+// Version is the server's version, reported by INFO and the logs.
+var Version = "0.1.0-dev"

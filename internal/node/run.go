@@ -24,7 +24,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n.draining.Store(true)
-	err = n.Stop(sctx)
-	doors.close()
-	return err
+	n.transferLeadership(sctx)
+	doors.close() // requests in flight finish (bounded), then the doors close
+	return n.Stop(sctx)
 }

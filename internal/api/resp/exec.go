@@ -1,0 +1,426 @@
+package resp
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// op is one command of a pipeline on its way through planning, execution
+// and rendering.
+type op struct {
+	cmd  *command // nil: unknown or rejected before lookup
+	args [][]byte
+	// out is the rendered reply; done says it is final (a local command, or
+	// an error found while planning).
+	out  []byte
+	done bool
+	quit bool
+	// parts are the pieces executed on partitions; finish renders out from
+	// their results.
+	parts  []*part
+	finish func(s *Server, o *op)
+	// barrier, when set, runs alone after everything before it and before
+	// anything after it (SCAN, KEYS).
+	barrier func(s *Server, c *client, o *op)
+	// set is scratch for handlers (parsed options).
+	flag int
+}
+
+type partKind uint8
+
+const (
+	partWrite  partKind = iota // requests, batched with neighbouring writes
+	partRead                   // kv.Get of keys (or Count), batched with neighbouring reads
+	partCustom                 // a read-modify-write loop, run alone in order
+)
+
+// part is what one op does on one partition.
+type part struct {
+	p    int
+	kind partKind
+	// partWrite:
+	reqs         []kv.Request
+	alone        bool // its own kv.Command (FLUSH, all-or-nothing)
+	allOrNothing bool
+	code         kv.Code // command-level code of the kv.Command it was in
+	resps        []kv.Response
+	groupTime    int64
+	// partRead:
+	keys  [][]byte
+	count bool // read kv.Count instead of keys
+	items []kv.Item
+	found []bool
+	n     uint64
+	// idx maps the part's keys or requests to positions in the op's
+	// arguments, for multi-key commands.
+	idx []int
+	// partCustom:
+	custom func(ctx context.Context) ([]byte, error)
+	out    []byte
+	// err is the outcome of a failed Backend call (or a respError).
+	err error
+}
+
+// respError is an error whose text is already the Redis error reply
+// (without the leading '-').
+type respError string
+
+func (e respError) Error() string { return string(e) }
+
+// errSkipped answers the parts of a pipeline that were not sent because an
+// earlier write of the connection to the same partition has an unknown
+// outcome: sending them could apply them before it.
+var errSkipped = respError("TRYAGAIN not sent: an earlier command of this connection to the same partition has an unknown outcome; retrying is safe")
+
+// errRetries answers a read-modify-write that lost its race too often.
+var errRetries = respError("TRYAGAIN the key kept changing under a conditional update; retrying is safe")
+
+// maxBatchRequests and maxBatchBytes bound how many pipelined writes to
+// one partition share a kv.Command. NB: the byte bound is the size of the
+// largest single command the limits allow, so a batch never exceeds what
+// one legal command may carry (the engine sizes its messages for that).
+const maxBatchRequests = 256
+
+func (s *Server) maxBatchBytes() int {
+	l := s.b.Limits()
+	return l.MaxKeySize + l.MaxValueSize
+}
+
+// run executes a pipeline and returns the replies, in order, appended to
+// out; quit is true when a QUIT was among them (the commands after it are
+// dropped, as Redis does once it has closed the connection).
+func (s *Server) run(c *client, cmds [][][]byte, out []byte) ([]byte, bool) {
+	start := time.Now()
+	ops := make([]op, len(cmds))
+	quit := false
+	n := len(cmds)
+	for i := range cmds {
+		o := &ops[i]
+		o.args = cmds[i]
+		s.plan(c, o)
+		if o.quit {
+			quit, n = true, i+1
+			break
+		}
+	}
+	ops = ops[:n]
+	seg := 0
+	for i := range ops {
+		if ops[i].barrier != nil {
+			s.execute(c, ops[seg:i])
+			ops[i].barrier(s, c, &ops[i])
+			ops[i].done = true
+			seg = i + 1
+		}
+	}
+	s.execute(c, ops[seg:])
+	for i := range ops {
+		o := &ops[i]
+		if !o.done && o.finish != nil {
+			o.finish(s, o)
+		}
+		out = append(out, o.out...)
+		s.m.observe(o.cmd, start)
+	}
+	return out, quit
+}
+
+// execute runs the parts of ops: per partition in op order, partitions
+// concurrently.
+func (s *Server) execute(c *client, ops []op) {
+	var queues map[int][]*part
+	var only []*part
+	onlyP := -1
+	for i := range ops {
+		for _, pt := range ops[i].parts {
+			switch {
+			case queues == nil && (onlyP == -1 || onlyP == pt.p):
+				onlyP = pt.p
+				only = append(only, pt)
+			default:
+				if queues == nil {
+					queues = map[int][]*part{onlyP: only}
+				}
+				queues[pt.p] = append(queues[pt.p], pt)
+			}
+		}
+	}
+	if queues == nil {
+		if onlyP >= 0 {
+			s.runQueue(c, onlyP, only)
+		}
+		return
+	}
+	// NB: a client's sessions map is read here by several goroutines: it
+	// is filled beforehand so that none writes it.
+	for p := range queues {
+		c.session(p)
+	}
+	var wg sync.WaitGroup
+	for p, q := range queues {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.runQueue(c, p, q)
+		}()
+	}
+	wg.Wait()
+}
+
+// runQueue runs one partition's parts in order: consecutive writes share a
+// kv.Command, consecutive reads share a Backend.Read, a read waits for the
+// writes before it, and a write for the reads before it.
+func (s *Server) runQueue(c *client, p int, q []*part) {
+	var poisoned error
+	for i := 0; i < len(q); {
+		pt := q[i]
+		if poisoned != nil {
+			pt.err = poisoned
+			i++
+			continue
+		}
+		switch pt.kind {
+		case partWrite:
+			j, size := i+1, reqBytes(pt.reqs)
+			if !pt.alone {
+				n := len(pt.reqs)
+				for j < len(q) && q[j].kind == partWrite && !q[j].alone &&
+					n+len(q[j].reqs) <= maxBatchRequests && size+reqBytes(q[j].reqs) <= s.maxBatchBytes() {
+					n += len(q[j].reqs)
+					size += reqBytes(q[j].reqs)
+					j++
+				}
+			}
+			s.proposeParts(c, p, q[i:j])
+			if uncertain(pt.err) {
+				poisoned = errSkipped
+			}
+			i = j
+		case partRead:
+			j := i + 1
+			for j < len(q) && q[j].kind == partRead {
+				j++
+			}
+			s.readParts(p, q[i:j])
+			i = j
+		case partCustom:
+			ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+			pt.out, pt.err = pt.custom(ctx)
+			cancel()
+			if uncertain(pt.err) {
+				poisoned = errSkipped
+			}
+			i++
+		}
+	}
+}
+
+func reqBytes(reqs []kv.Request) int {
+	n := 0
+	for i := range reqs {
+		n += len(reqs[i].Key) + len(reqs[i].Value) + 32
+	}
+	return n
+}
+
+// proposeParts proposes the requests of parts as one kv.Command under the
+// connection's session for p, and hands each part its responses.
+func (s *Server) proposeParts(c *client, p int, parts []*part) {
+	var reqs []kv.Request
+	if len(parts) == 1 {
+		reqs = parts[0].reqs
+	} else {
+		for _, pt := range parts {
+			reqs = append(reqs, pt.reqs...)
+		}
+	}
+	cmd := kv.Command{AllOrNothing: parts[0].allOrNothing, Requests: reqs}
+	rep, err := s.propose(c, p, cmd)
+	at := 0
+	for _, pt := range parts {
+		pt.err, pt.code, pt.groupTime = err, rep.Code, rep.GroupTime
+		if err == nil {
+			pt.resps = rep.Responses[at : at+len(pt.reqs)]
+			at += len(pt.reqs)
+		}
+	}
+}
+
+// propose sends cmd under the connection's session for p and checks the
+// command-level answer.
+func (s *Server) propose(c *client, p int, cmd kv.Command) (kv.Reply, error) {
+	ss := c.session(p)
+	seq, low := ss.Begin()
+	cmd.Client, cmd.Seq, cmd.LowUnacked = ss.Client, seq, low
+	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+	rep, err := s.b.Propose(ctx, p, cmd)
+	cancel()
+	ss.End(seq) // answered, or abandoned: this door never retries a seq
+	if err != nil {
+		return kv.Reply{}, err
+	}
+	switch rep.Code {
+	case kv.CodeOK, kv.CodeAborted:
+	default:
+		return kv.Reply{}, respError(rep.Code.Message())
+	}
+	if len(rep.Responses) != len(cmd.Requests) {
+		return kv.Reply{}, respError(fmt.Sprintf("ERR internal: %d responses for %d requests", len(rep.Responses), len(cmd.Requests)))
+	}
+	return rep, nil
+}
+
+// readParts runs the reads of parts in one linearizable Backend.Read.
+func (s *Server) readParts(p int, parts []*part) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
+	defer cancel()
+	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
+		for _, pt := range parts {
+			if pt.count {
+				n, err := kv.Count(v, g)
+				if err != nil {
+					return err
+				}
+				pt.n = n
+				continue
+			}
+			pt.items = make([]kv.Item, len(pt.keys))
+			pt.found = make([]bool, len(pt.keys))
+			for i, k := range pt.keys {
+				it, ok, err := kv.Get(v, g, k)
+				if err != nil {
+					return err
+				}
+				it.Value = bytes.Clone(it.Value) // the view's bytes end with the read
+				pt.items[i], pt.found[i] = it, ok
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		for _, pt := range parts {
+			pt.err = err
+		}
+	}
+}
+
+// readOne reads one key linearizably (for read-modify-write loops).
+func (s *Server) readOne(ctx context.Context, p int, key []byte) (kv.Item, bool, error) {
+	var it kv.Item
+	var found bool
+	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
+		var err error
+		it, found, err = kv.Get(v, g, key)
+		it.Value = bytes.Clone(it.Value)
+		return err
+	})
+	return it, found, err
+}
+
+// proposeOne proposes one request on its own (read-modify-write loops).
+func (s *Server) proposeOne(c *client, p int, req kv.Request) (kv.Response, error) {
+	rep, err := s.propose(c, p, kv.Command{Requests: []kv.Request{req}})
+	if err != nil {
+		return kv.Response{}, err
+	}
+	return rep.Responses[0], nil
+}
+
+// errorText renders a Backend error as a Redis error reply text, per
+// DESIGN.md's error table.
+func errorText(err error) string {
+	var re respError
+	if errors.As(err, &re) {
+		return string(re)
+	}
+	switch api.OutcomeOf(err) {
+	case api.NotApplied:
+		return "TRYAGAIN not applied (" + err.Error() + "); retrying is safe"
+	case api.NoSpace:
+		return "NOSPACE " + api.ErrNoSpace.Error()
+	case api.Invalid:
+		if errors.Is(err, api.ErrCrossPartition) {
+			return crossSlot
+		}
+		return "ERR " + invalidText(err)
+	}
+	if errors.Is(err, context.Canceled) {
+		return "TRYAGAIN server shutting down"
+	}
+	return "TIMEOUT outcome unknown: the command may or may not have been applied (" + err.Error() + ")"
+}
+
+const crossSlot = "CROSSSLOT Keys in request don't hash to the same slot (use a {hash tag})"
+
+// invalidText strips api's sentinel prefix ("too large: ") so the message
+// names the limit first: "key is 9000 bytes, over --max-key-size 8192".
+func invalidText(err error) string {
+	msg := err.Error()
+	for _, sentinel := range []error{api.ErrTooLarge, api.ErrInvalid} {
+		msg = strings.TrimPrefix(msg, sentinel.Error()+": ")
+	}
+	return msg
+}
+
+// partErr is the first part error of o, if any.
+func (o *op) partErr() error {
+	for _, pt := range o.parts {
+		if pt.err != nil {
+			return pt.err
+		}
+	}
+	return nil
+}
+
+// failed renders o's error if a part failed and reports whether it did.
+// For a write across partitions where some part may have applied, the
+// error says that some keys may have been written.
+func (o *op) failed(write bool) bool {
+	var first error
+	failed := 0
+	certain := true // every failed part was certainly not applied
+	for _, pt := range o.parts {
+		if pt.err != nil {
+			if first == nil {
+				first = pt.err
+			}
+			failed++
+			if uncertain(pt.err) {
+				certain = false
+			}
+		}
+	}
+	if first == nil {
+		return false
+	}
+	if !write || len(o.parts) == 1 || (failed == len(o.parts) && certain) {
+		o.out = appendError(o.out[:0], errorText(first))
+		return true
+	}
+	o.out = appendError(o.out[:0], fmt.Sprintf("ERR %d of %d partitions failed, so some keys may have been written and others not: %s",
+		failed, len(o.parts), errorText(first)))
+	return true
+}
+
+// uncertain reports whether err leaves the outcome unknown: the command
+// may yet apply.
+func uncertain(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re respError
+	if errors.As(err, &re) {
+		return strings.HasPrefix(string(re), "TIMEOUT")
+	}
+	return api.OutcomeOf(err) == api.Indeterminate
+}
