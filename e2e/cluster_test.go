@@ -57,6 +57,25 @@ func TestEveryDoorOnEveryNode(t *testing.T) {
 			t.Fatalf("partition %d: %+v", i, p)
 		}
 	}
+	// Every node's view lists every node's published door addresses.
+	for _, q := range c.procs {
+		c.waitFor(10*time.Second, q.name+"'s view to list every node's addresses", func() bool {
+			var v struct {
+				Nodes []struct{ Name, GRPC, HTTP, Redis string } `json:"nodes"`
+			}
+			_, body := httpDo(t, "GET", "http://"+q.http+"/v1/cluster", "")
+			if json.Unmarshal([]byte(body), &v) != nil || len(v.Nodes) != 3 {
+				return false
+			}
+			for _, nv := range v.Nodes {
+				p := c.procs[nv.Name[1]-'1']
+				if nv.GRPC != p.grpc || nv.HTTP != p.http || nv.Redis != p.redis {
+					return false
+				}
+			}
+			return true
+		})
+	}
 }
 
 // kill -9 of one node and then of every node: every acknowledged write is

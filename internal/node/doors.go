@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api/httpapi"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
 )
 
 // doors are the HTTP and RESP front doors of a running node (the gRPC
@@ -74,9 +76,34 @@ func (n *Node) serveDoors() (d *doors, err error) {
 		adv.Redis = d.Redis
 	}
 	n.advertised.Store(&adv)
+	n.wg.Add(1)
+	go n.publishAdvertised(adv)
 	n.log.Info("serving", "grpc", n.GRPCAddr(), "http", d.HTTP, "redis", d.Redis)
 	return d, nil
 }
 
 // advertised are the door addresses published for this node.
 type advertised struct{ HTTP, Redis string }
+
+// publishAdvertised writes this node's door addresses into the meta group
+// (so every node's /v1/cluster shows them), retrying until it succeeds or
+// the node stops. The write is idempotent, so it needs no session.
+func (n *Node) publishAdvertised(adv advertised) {
+	defer n.wg.Done()
+	rec := cluster.Advertised{GRPC: n.cfg.AdvertiseGRPC, HTTP: adv.HTTP, Redis: adv.Redis}
+	cmd := kv.NewCommand(kv.Put(cluster.AdvertiseKey(n.cfg.Name), rec.Encode()))
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.RequestTimeout)
+		_, err := n.propose(ctx, 0, cmd)
+		cancel()
+		if err == nil {
+			return
+		}
+		n.log.Debug("publishing advertised addresses", "err", err)
+		select {
+		case <-n.stop:
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}

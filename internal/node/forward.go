@@ -47,7 +47,7 @@ func newForwarder(n *Node) *forwarder {
 
 // forward sends a command to node and waits for its answer. A stream that
 // breaks with the command in flight makes the outcome indeterminate.
-func (f *forwarder) forward(ctx context.Context, node string, p int, cmd []byte) ([]byte, error) {
+func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupID, cmd []byte) ([]byte, error) {
 	peer, err := f.peer(node)
 	if err != nil {
 		return nil, &replica.ErrNotLeader{HintNode: node} // never sent: certainly not applied
@@ -68,7 +68,11 @@ func (f *forwarder) forward(ctx context.Context, node string, p int, cmd []byte)
 	dl, _ := ctx.Deadline()
 	f.n.forwards.Inc()
 	peer.sendMu.Lock()
-	err = peer.stream.Send(&cairnv1.ForwardRequest{Id: id, Partition: uint32(p), Command: cmd, DeadlineUnixNano: dl.UnixNano()})
+	req := &cairnv1.ForwardRequest{Id: id, Command: cmd, DeadlineUnixNano: dl.UnixNano(), Meta: gid == 0}
+	if gid > 0 {
+		req.Partition = uint32(gid - 1)
+	}
+	err = peer.stream.Send(req)
 	peer.sendMu.Unlock()
 	if err != nil {
 		// gRPC may have written part of it: indeterminate.
@@ -220,7 +224,13 @@ func (s *forwardServer) handle(ctx context.Context, req *cairnv1.ForwardRequest)
 		resp.Outcome = cairnv1.ForwardResponse_NO_SPACE
 		return resp
 	}
-	g, err := n.group(int(req.GetPartition()))
+	var g replica.Group
+	var err error
+	if req.GetMeta() {
+		g, err = n.groupByID(0)
+	} else {
+		g, err = n.group(int(req.GetPartition()))
+	}
 	if err != nil {
 		resp.Outcome, resp.Message = cairnv1.ForwardResponse_NOT_APPLIED, err.Error()
 		return resp

@@ -40,10 +40,14 @@ func (n *Node) group(p int) (replica.Group, error) {
 	if p < 0 || p >= n.Partitions() {
 		return nil, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
-	g, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
+	return n.groupByID(replica.GroupID(cluster.GroupOf(p)))
+}
+
+func (n *Node) groupByID(gid replica.GroupID) (replica.Group, error) {
+	g, ok := n.host.Group(gid)
 	if !ok {
 		// Every node holds every partition until placement by the ring.
-		return nil, &replica.ErrNotLeader{Group: replica.GroupID(cluster.GroupOf(p))}
+		return nil, &replica.ErrNotLeader{Group: gid}
 	}
 	return g, nil
 }
@@ -54,11 +58,19 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 	if n.noSpace.Load() {
 		return kv.Reply{}, api.ErrNoSpace
 	}
+	if p < 0 || p >= n.Partitions() {
+		return kv.Reply{}, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	return n.propose(ctx, replica.GroupID(cluster.GroupOf(p)), cmd)
+}
+
+// propose replicates cmd in group gid, here or on the leader's node.
+func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command) (kv.Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	enc := cmd.Encode()
 	for {
-		res, err := n.proposeOnce(ctx, p, enc)
+		res, err := n.proposeOnce(ctx, gid, enc)
 		if err == nil {
 			return kv.DecodeResult(res)
 		}
@@ -73,8 +85,8 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 	}
 }
 
-func (n *Node) proposeOnce(ctx context.Context, p int, enc []byte) ([]byte, error) {
-	g, err := n.group(p)
+func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte) ([]byte, error) {
+	g, err := n.groupByID(gid)
 	if err != nil {
 		return nil, err
 	}
@@ -83,12 +95,12 @@ func (n *Node) proposeOnce(ctx context.Context, p int, enc []byte) ([]byte, erro
 		if st.LeaderNode == "" || st.LeaderNode == n.cfg.Name {
 			return nil, &replica.ErrNotLeader{Group: st.Group}
 		}
-		return n.fwd.forward(ctx, st.LeaderNode, p, enc)
+		return n.fwd.forward(ctx, st.LeaderNode, gid, enc)
 	}
 	res, _, err := g.Propose(ctx, enc)
 	var nl *replica.ErrNotLeader
 	if errors.As(err, &nl) && nl.HintNode != "" && nl.HintNode != n.cfg.Name {
-		return n.fwd.forward(ctx, nl.HintNode, p, enc)
+		return n.fwd.forward(ctx, nl.HintNode, gid, enc)
 	}
 	return res, err
 }

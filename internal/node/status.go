@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 )
 
@@ -24,6 +25,13 @@ func (n *Node) Cluster() api.ClusterView {
 	}
 	for _, m := range n.id.Founders {
 		nv := api.NodeView{Name: m.Name, State: "up", GRPC: m.Addr, Capacity: 1}
+		// What the node published into the meta group, as this node's
+		// replica of it has applied.
+		if it, ok, err := kv.Get(n.store, 0, cluster.AdvertiseKey(m.Name)); err == nil && ok {
+			if a, err := cluster.DecodeAdvertised(it.Value); err == nil {
+				nv.GRPC, nv.HTTP, nv.Redis = a.GRPC, a.HTTP, a.Redis
+			}
+		}
 		if m.Name == n.cfg.Name {
 			nv.GRPC = n.cfg.AdvertiseGRPC
 			if adv := n.advertised.Load(); adv != nil {

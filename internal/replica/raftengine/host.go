@@ -12,6 +12,7 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/prometheus/client_golang/prometheus"
 	"go.etcd.io/raft/v3/raftpb"
 )
 
@@ -63,6 +64,7 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h.mu.groups = make(map[replica.GroupID]*group)
 	h.mu.closedGroups = make(map[replica.GroupID]bool)
+	h.registerGauges(cfg.Registry)
 	h.sched.cond = sync.NewCond(&h.sched.Mutex)
 	ids, err := h.storedGroups()
 	if err != nil {
@@ -476,3 +478,31 @@ var _ transport.Handler = (*Host)(nil)
 
 // sleepTicks is how long a waiter backs off before looking again.
 func (h *Host) sleepTicks(n int) time.Duration { return time.Duration(n) * h.cfg.TickInterval }
+
+// registerGauges adds the gauges computed at scrape time from the groups.
+func (h *Host) registerGauges(r prometheus.Registerer) {
+	sum := func(f func(g *group) float64) func() float64 {
+		return func() float64 {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			var s float64
+			for _, g := range h.mu.groups {
+				s += f(g)
+			}
+			return s
+		}
+	}
+	r.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_raft_groups", Help: "Replicas hosted by this node."},
+			sum(func(*group) float64 { return 1 })),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_raft_groups_led", Help: "Groups this node leads."},
+			sum(func(g *group) float64 {
+				if g.leader.Load() == uint64(g.id) {
+					return 1
+				}
+				return 0
+			})),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_raft_log_bytes", Help: "Size of the untruncated Raft logs of every local replica."},
+			sum(func(g *group) float64 { return float64(g.log.LogSize()) })),
+	)
+}

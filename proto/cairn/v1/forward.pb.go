@@ -97,8 +97,10 @@ type ForwardRequest struct {
 	Command []byte `protobuf:"bytes,3,opt,name=command,proto3" json:"command,omitempty"`
 	// The sender's deadline for the request, Unix nanoseconds.
 	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// For the meta group (group 0) rather than a partition.
+	Meta          bool `protobuf:"varint,5,opt,name=meta,proto3" json:"meta,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForwardRequest) Reset() {
@@ -157,6 +159,13 @@ func (x *ForwardRequest) GetDeadlineUnixNano() int64 {
 		return x.DeadlineUnixNano
 	}
 	return 0
+}
+
+func (x *ForwardRequest) GetMeta() bool {
+	if x != nil {
+		return x.Meta
+	}
+	return false
 }
 
 type ForwardResponse struct {
@@ -240,12 +249,13 @@ var File_cairn_v1_forward_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_forward_proto_rawDesc = "" +
 	"\n" +
-	"\x16cairn/v1/forward.proto\x12\bcairn.v1\"\x86\x01\n" +
+	"\x16cairn/v1/forward.proto\x12\bcairn.v1\"\x9a\x01\n" +
 	"\x0eForwardRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
 	"\acommand\x18\x03 \x01(\fR\acommand\x12,\n" +
-	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\"\xfc\x01\n" +
+	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\x12\x12\n" +
+	"\x04meta\x18\x05 \x01(\bR\x04meta\"\xfc\x01\n" +
 	"\x0fForwardResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2!.cairn.v1.ForwardResponse.OutcomeR\aoutcome\x12\x16\n" +
