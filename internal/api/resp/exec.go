@@ -114,16 +114,20 @@ func (s *Server) run(c *client, cmds [][][]byte, out []byte) ([]byte, bool) {
 		}
 	}
 	ops = ops[:n]
+	// poisoned holds the partitions where a write of this pipeline has an
+	// unknown outcome; it outlives each barrier-separated segment, so a
+	// SCAN or KEYS between them does not let later commands through.
+	var poisoned map[int]bool
 	seg := 0
 	for i := range ops {
 		if ops[i].barrier != nil {
-			s.execute(c, ops[seg:i])
+			s.execute(c, ops[seg:i], &poisoned)
 			ops[i].barrier(s, c, &ops[i])
 			ops[i].done = true
 			seg = i + 1
 		}
 	}
-	s.execute(c, ops[seg:])
+	s.execute(c, ops[seg:], &poisoned)
 	for i := range ops {
 		o := &ops[i]
 		if !o.done && o.finish != nil {
@@ -136,8 +140,9 @@ func (s *Server) run(c *client, cmds [][][]byte, out []byte) ([]byte, bool) {
 }
 
 // execute runs the parts of ops: per partition in op order, partitions
-// concurrently.
-func (s *Server) execute(c *client, ops []op) {
+// concurrently. poisoned holds the partitions whose earlier write of the
+// pipeline has an unknown outcome; execute adds those it finds.
+func (s *Server) execute(c *client, ops []op, poisoned *map[int]bool) {
 	var queues map[int][]*part
 	var only []*part
 	onlyP := -1
@@ -155,9 +160,15 @@ func (s *Server) execute(c *client, ops []op) {
 			}
 		}
 	}
+	poison := func(p int) {
+		if *poisoned == nil {
+			*poisoned = make(map[int]bool)
+		}
+		(*poisoned)[p] = true
+	}
 	if queues == nil {
-		if onlyP >= 0 {
-			s.runQueue(c, onlyP, only)
+		if onlyP >= 0 && s.runQueue(c, onlyP, only, (*poisoned)[onlyP]) {
+			poison(onlyP)
 		}
 		return
 	}
@@ -167,21 +178,36 @@ func (s *Server) execute(c *client, ops []op) {
 		c.session(p)
 	}
 	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var newly []int
 	for p, q := range queues {
 		wg.Add(1)
+		was := (*poisoned)[p]
 		go func() {
 			defer wg.Done()
-			s.runQueue(c, p, q)
+			if s.runQueue(c, p, q, was) && !was {
+				mu.Lock()
+				newly = append(newly, p)
+				mu.Unlock()
+			}
 		}()
 	}
 	wg.Wait()
+	for _, p := range newly {
+		poison(p)
+	}
 }
 
 // runQueue runs one partition's parts in order: consecutive writes share a
 // kv.Command, consecutive reads share a Backend.Read, a read waits for the
-// writes before it, and a write for the reads before it.
-func (s *Server) runQueue(c *client, p int, q []*part) {
+// writes before it, and a write for the reads before it. If wasPoisoned,
+// an earlier write of the pipeline to p has an unknown outcome and nothing
+// is sent; it reports whether p is poisoned at the end.
+func (s *Server) runQueue(c *client, p int, q []*part, wasPoisoned bool) bool {
 	var poisoned error
+	if wasPoisoned {
+		poisoned = errSkipped
+	}
 	for i := 0; i < len(q); {
 		pt := q[i]
 		if poisoned != nil {
@@ -223,6 +249,7 @@ func (s *Server) runQueue(c *client, p int, q []*part) {
 			i++
 		}
 	}
+	return poisoned != nil
 }
 
 func reqBytes(reqs []kv.Request) int {
@@ -258,14 +285,26 @@ func (s *Server) proposeParts(c *client, p int, parts []*part) {
 
 // propose sends cmd under the connection's session for p and checks the
 // command-level answer.
+//
+// NB: kv answers SessionExpired, applying nothing, to a session it does not
+// know whose lowest unacknowledged seq is above 1. That is what this
+// connection sends to a partition whose first command failed without
+// reaching kv (-TRYAGAIN, -NOSPACE, or an unknown outcome that did not
+// apply): seq 1 is abandoned, so the next command carries low 2. It is
+// also what a session idle past kv's SessionTTL gets. Either way the
+// connection's session on p is dead for good, so the command is proposed
+// once more under a new session with a fresh client ID (not the same ID
+// from seq 1: an abandoned seq 1 may still apply and would then answer
+// for a different command).
 func (s *Server) propose(c *client, p int, cmd kv.Command) (kv.Reply, error) {
-	ss := c.session(p)
-	seq, low := ss.Begin()
-	cmd.Client, cmd.Seq, cmd.LowUnacked = ss.Client, seq, low
+	sl := c.session(p)
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-	rep, err := s.b.Propose(ctx, p, cmd)
-	cancel()
-	ss.End(seq) // answered, or abandoned: this door never retries a seq
+	defer cancel()
+	rep, err := s.proposeIn(ctx, sl, p, cmd)
+	if err == nil && rep.Code == kv.CodeSessionExpired {
+		sl.ss, sl.reached = api.NewSession(s.b.NewClientID()), false
+		rep, err = s.proposeIn(ctx, sl, p, cmd)
+	}
 	if err != nil {
 		return kv.Reply{}, err
 	}
@@ -278,6 +317,26 @@ func (s *Server) propose(c *client, p int, cmd kv.Command) (kv.Reply, error) {
 		return kv.Reply{}, respError(fmt.Sprintf("ERR internal: %d responses for %d requests", len(rep.Responses), len(cmd.Requests)))
 	}
 	return rep, nil
+}
+
+// proposeIn proposes cmd under sl's session.
+func (s *Server) proposeIn(ctx context.Context, sl *sessionSlot, p int, cmd kv.Command) (kv.Reply, error) {
+	ss := sl.ss
+	seq, low := ss.Begin()
+	cmd.Client, cmd.Seq, cmd.LowUnacked = ss.Client, seq, low
+	rep, err := s.b.Propose(ctx, p, cmd)
+	ss.End(seq) // answered, or abandoned: this door never retries a seq
+	switch {
+	case err == nil || uncertain(err):
+		sl.reached = true
+	case !sl.reached:
+		// Nothing of this session ever reached kv (the usual case: the
+		// connection's first write to p met a leader change), so it
+		// starts again at seq 1 under the same ID, sparing the next
+		// command a SessionExpired round trip.
+		sl.ss = api.NewSession(ss.Client)
+	}
+	return rep, err
 }
 
 // readParts runs the reads of parts in one linearizable Backend.Read.
@@ -354,9 +413,8 @@ func errorText(err error) string {
 		}
 		return "ERR " + invalidText(err)
 	}
-	if errors.Is(err, context.Canceled) {
-		return "TRYAGAIN server shutting down"
-	}
+	// NB: a write cancelled by a shutdown may still apply: it is reported
+	// as unknown too, never as safe to retry.
 	return "TIMEOUT outcome unknown: the command may or may not have been applied (" + err.Error() + ")"
 }
 

@@ -250,6 +250,7 @@ func TestFailureRawReplies(t *testing.T) {
 	e := startScripted(t, 100*time.Millisecond)
 	const p = 2
 	k := keyIn(e.b, p, "raw")
+	ki := keyIn(e.b, p, "rawi")
 	tests := []struct {
 		name     string
 		proposes []step
@@ -263,7 +264,7 @@ func TestFailureRawReplies(t *testing.T) {
 		{name: "set membership change", proposes: []step{{err: replica.ErrMembershipChange}}, in: cmd("SET", k, "v"),
 			want: "-TRYAGAIN not applied (" + replica.ErrMembershipChange.Error() + "); retrying is safe\r\n", proposed: 1},
 		{name: "set indeterminate", proposes: []step{{err: replica.ErrIndeterminate}}, in: cmd("SET", k, "v"), want: wantIndeterminate, proposed: 1},
-		{name: "incr indeterminate applied", proposes: []step{{err: replica.ErrIndeterminate, apply: true}}, in: cmd("INCR", k+"i"), want: wantIndeterminate, proposed: 1},
+		{name: "incr indeterminate applied", proposes: []step{{err: replica.ErrIndeterminate, apply: true}}, in: cmd("INCR", ki), want: wantIndeterminate, proposed: 1},
 		{name: "set deadline", proposes: []step{{block: true}}, in: cmd("SET", k, "v"), want: wantDeadline, proposed: 1},
 		{name: "set stopped", proposes: []step{{err: replica.ErrStopped}}, in: cmd("SET", k, "v"),
 			want: "-TIMEOUT outcome unknown: the command may or may not have been applied (" + replica.ErrStopped.Error() + ")\r\n", proposed: 1},
@@ -272,7 +273,7 @@ func TestFailureRawReplies(t *testing.T) {
 		{name: "get not leader", reads: []step{{err: errNotLeader}}, in: cmd("GET", k), want: wantNotLeader},
 		{name: "mget not applied", reads: []step{{err: replica.ErrNotApplied}}, in: cmd("MGET", k), want: wantNotApplied},
 		{name: "get deadline", reads: []step{{block: true}}, in: cmd("GET", k), want: wantDeadline},
-		{name: "get nospace reads still work", proposes: []step{{err: errNoSpace}}, in: cmd("GET", k + "absent"), want: "$-1\r\n"},
+		{name: "get nospace reads still work", proposes: []step{{err: errNoSpace}}, in: cmd("GET", k+"absent"), want: "$-1\r\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -463,17 +464,17 @@ func TestPipelineAfterUnknownOutcome(t *testing.T) {
 			proposed: 1,
 		},
 		{
-			name: "applied but unknown poisons too",
-			fail: step{err: replica.ErrIndeterminate, apply: true},
-			in:   []string{cmd("INCR", "{a}3"), cmd("INCR", kb+"n"), cmd("INCR", "{a}3"), cmd("GET", "{a}3")},
-			want: []string{wantIndeterminate, ":1\r\n", wantSkipped, wantSkipped},
+			name:     "applied but unknown poisons too",
+			fail:     step{err: replica.ErrIndeterminate, apply: true},
+			in:       []string{cmd("INCR", "{a}3"), cmd("INCR", kb+"n"), cmd("GET", "{a}3"), cmd("INCR", "{a}3")},
+			want:     []string{wantIndeterminate, ":1\r\n", wantSkipped, wantSkipped},
 			proposed: 1,
 		},
 		{
-			name: "deadline poisons",
-			fail: step{block: true},
-			in:   []string{cmd("DEL", "{a}4"), cmd("SET", "{a}4", "x"), cmd("SET", kb+"d", "y")},
-			want: []string{wantDeadline, wantSkipped, "+OK\r\n"},
+			name:     "deadline poisons",
+			fail:     step{block: true},
+			in:       []string{cmd("DEL", "{a}4"), cmd("EXISTS", "{a}4"), cmd("SET", "{a}4", "x"), cmd("SET", kb+"d", "y")},
+			want:     []string{wantDeadline, wantSkipped, wantSkipped, "+OK\r\n"},
 			proposed: 1,
 		},
 		{
@@ -495,10 +496,10 @@ func TestPipelineAfterUnknownOutcome(t *testing.T) {
 			reads:    1,
 		},
 		{
-			name: "nospace poisons nothing",
-			fail: step{err: errNoSpace},
-			in:   []string{cmd("SET", "{a}7", "1"), cmd("GET", "{a}7"), cmd("SET", "{a}7", "2"), cmd("GET", "{a}7")},
-			want: []string{wantNoSpace, "$-1\r\n", "+OK\r\n", "$1\r\n2\r\n"},
+			name:     "nospace poisons nothing",
+			fail:     step{err: errNoSpace},
+			in:       []string{cmd("SET", "{a}7", "1"), cmd("GET", "{a}7"), cmd("SET", "{a}7", "2"), cmd("GET", "{a}7")},
+			want:     []string{wantNoSpace, "$-1\r\n", "+OK\r\n", "$1\r\n2\r\n"},
 			proposed: 2,
 			reads:    2,
 		},
@@ -526,6 +527,7 @@ func TestPipelineAfterUnknownOutcome(t *testing.T) {
 		pipe := e.rdb.Pipeline()
 		first := pipe.Set(ctx, "{a}g1", "1", 0)
 		other := pipe.Incr(ctx, kb+"g")
+		sameRead := pipe.Get(ctx, "{a}g1")
 		same := pipe.Incr(ctx, "{a}g2")
 		read := pipe.Get(ctx, kb+"g")
 		_, err := pipe.Exec(ctx)
@@ -537,6 +539,9 @@ func TestPipelineAfterUnknownOutcome(t *testing.T) {
 		}
 		if n, err := other.Result(); err != nil || n != 1 {
 			t.Errorf("INCR other partition: %d, %v; want 1 (and not retried)", n, err)
+		}
+		if err := sameRead.Err(); err == nil || err.Error() != string(errSkipped) {
+			t.Errorf("GET same partition: %v, want %q", err, errSkipped)
 		}
 		if err := same.Err(); err == nil || err.Error() != string(errSkipped) {
 			t.Errorf("INCR same partition: %v, want %q", err, errSkipped)
@@ -597,9 +602,9 @@ func TestMultiKeyPartialFailure(t *testing.T) {
 			written: []bool{true, false},
 		},
 		{
-			name: "mset every partition not applied",
-			fail: map[int][]step{0: {{err: replica.ErrNotApplied}}, 1: {{err: errNotLeader}}},
-			cmd:  func(k []string) []string { return []string{"MSET", k[0], "new", k[1], "new"} },
+			name:    "mset every partition not applied",
+			fail:    map[int][]step{0: {{err: replica.ErrNotApplied}}, 1: {{err: errNotLeader}}},
+			cmd:     func(k []string) []string { return []string{"MSET", k[0], "new", k[1], "new"} },
 			want:    wantNotApplied,
 			written: []bool{false, false},
 		},
@@ -778,4 +783,65 @@ func TestMetricsLabels(t *testing.T) {
 			time.Sleep(5 * time.Millisecond)
 		}
 	})
+}
+
+// TestWriteAfterFailedFirstWrite: when a connection's first write to a
+// partition fails (certainly not applied, or with an unknown outcome), its
+// next write there still works and applies once: the door restarts or
+// renews its session for that partition instead of answering "session
+// expired" for ever.
+func TestWriteAfterFailedFirstWrite(t *testing.T) {
+	e := startScripted(t, 100*time.Millisecond)
+	tests := []struct {
+		name      string
+		fail      step
+		wantFirst string
+		want      string // the next INCR's reply
+		proposed  int    // Propose calls of the next INCR
+	}{
+		{"not leader", step{err: errNotLeader}, wantNotLeader, ":1\r\n", 1},
+		{"not applied", step{err: replica.ErrNotApplied}, wantNotApplied, ":1\r\n", 1},
+		{"nospace", step{err: errNoSpace}, wantNoSpace, ":1\r\n", 1},
+		// kv never saw seq 1: it answers SessionExpired to low 2, and the
+		// door proposes again under a fresh client ID.
+		{"indeterminate not applied", step{err: replica.ErrIndeterminate}, wantIndeterminate, ":1\r\n", 2},
+		{"deadline", step{block: true}, wantDeadline, ":1\r\n", 2},
+		{"indeterminate applied", step{err: replica.ErrIndeterminate, apply: true}, wantIndeterminate, ":2\r\n", 1},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := i % e.b.Partitions()
+			k := keyIn(e.b, p, "first")
+			conn, err := net.Dial("tcp", e.addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			r := bufio.NewReader(conn)
+			do := func(in string) string {
+				t.Helper()
+				io.WriteString(conn, in)
+				got, err := readReply(r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got
+			}
+			e.b.scriptPropose(p, tt.fail)
+			if got := do(cmd("INCR", k)); got != tt.wantFirst {
+				t.Fatalf("first INCR: got %q, want %q", got, tt.wantFirst)
+			}
+			before, _ := e.b.counts(p)
+			if got := do(cmd("INCR", k)); got != tt.want {
+				t.Errorf("next INCR: got %q, want %q", got, tt.want)
+			}
+			if after, _ := e.b.counts(p); after-before != tt.proposed {
+				t.Errorf("next INCR made %d Propose calls, want %d", after-before, tt.proposed)
+			}
+			if got := do(cmd("INCR", k)); got != fmt.Sprintf(":%d\r\n", mustInt(strings.Trim(tt.want, ":\r\n"))+1) {
+				t.Errorf("third INCR: got %q", got)
+			}
+		})
+	}
 }

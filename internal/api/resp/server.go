@@ -157,20 +157,33 @@ type client struct {
 	// connection: kv judges a session it has never seen whose lowest
 	// unacknowledged seq is above 1 as expired, and a connection's second
 	// partition would see exactly that.
-	sessions map[int]*api.Session
+	//
+	// A partition's session is replaced by one under a fresh client ID
+	// when kv answers SessionExpired (see Server.propose), so a slot is a
+	// pointer: only the goroutine running that partition's queue touches
+	// it, while others read the map.
+	sessions map[int]*sessionSlot
 }
 
-func (c *client) session(p int) *api.Session {
-	ss := c.sessions[p]
-	if ss == nil {
-		ss = api.NewSession(c.id)
-		c.sessions[p] = ss
+// sessionSlot holds the connection's current session on one partition.
+type sessionSlot struct {
+	ss *api.Session
+	// reached: a command of ss may have reached kv (it answered, or its
+	// outcome is unknown).
+	reached bool
+}
+
+func (c *client) session(p int) *sessionSlot {
+	sl := c.sessions[p]
+	if sl == nil {
+		sl = &sessionSlot{ss: api.NewSession(c.id)}
+		c.sessions[p] = sl
 	}
-	return ss
+	return sl
 }
 
 func (s *Server) newClient(addr string) *client {
-	return &client{id: s.b.NewClientID(), addr: addr, created: time.Now(), sessions: make(map[int]*api.Session)}
+	return &client{id: s.b.NewClientID(), addr: addr, created: time.Now(), sessions: make(map[int]*sessionSlot)}
 }
 
 func (s *Server) accept(conn redcon.Conn) bool {
