@@ -61,6 +61,7 @@ a different value is refused, naming both values.`,
 		cfg.Logger = log
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		go func() { <-ctx.Done(); stop() }() // a second signal kills at once
 		return node.Run(ctx, cfg)
 	}
 	return cmd

@@ -13,8 +13,14 @@ import (
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 )
+
+// forwardClusterHeader carries the sender's cluster ID on a Forward stream;
+// the receiver refuses a stream from another cluster.
+const forwardClusterHeader = "cairn-cluster-id"
 
 // forwarder keeps one Forward.Batch stream per peer node and multiplexes
 // forwarded commands over it, answered by id.
@@ -28,9 +34,15 @@ type forwarder struct {
 	}
 }
 
+// fwdPeer is the stream to one node. ready is closed once the stream is
+// open or failed (err); it is dialled outside the forwarder's lock, so a
+// silent peer never holds up forwards to the others.
 type fwdPeer struct {
+	ready  chan struct{}
+	err    error // set before ready closes
 	conn   *grpc.ClientConn
 	stream cairnv1.Forward_BatchClient
+	cancel context.CancelFunc // set at creation
 	sendMu sync.Mutex
 	mu     struct {
 		sync.Mutex
@@ -45,12 +57,16 @@ func newForwarder(n *Node) *forwarder {
 	return f
 }
 
-// forward sends a command to node and waits for its answer. A stream that
-// breaks with the command in flight makes the outcome indeterminate.
+// forward sends a command for group gid to node and waits for its answer.
+// Anything that fails before the command left answers "not applied"; a
+// stream that breaks with it in flight makes the outcome indeterminate.
 func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupID, cmd []byte) ([]byte, error) {
-	peer, err := f.peer(node)
+	peer, err := f.peer(ctx, node)
 	if err != nil {
-		return nil, &replica.ErrNotLeader{HintNode: node} // never sent: certainly not applied
+		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, err)
+	}
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, ctx.Err())
 	}
 	f.mu.Lock()
 	f.mu.nextID++
@@ -66,15 +82,22 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 	peer.mu.pending[id] = ch
 	peer.mu.Unlock()
 	dl, _ := ctx.Deadline()
-	f.n.forwards.Inc()
-	peer.sendMu.Lock()
 	req := &cairnv1.ForwardRequest{Id: id, Command: cmd, DeadlineUnixNano: dl.UnixNano(), Meta: gid == 0}
 	if gid > 0 {
 		req.Partition = uint32(gid - 1)
 	}
+	f.n.forwards.Inc()
+	peer.sendMu.Lock()
 	err = peer.stream.Send(req)
 	peer.sendMu.Unlock()
 	if err != nil {
+		peer.mu.Lock()
+		delete(peer.mu.pending, id)
+		peer.mu.Unlock()
+		if status.Code(err) == codes.ResourceExhausted {
+			// Refused by the client before sending (message too large).
+			return nil, fmt.Errorf("%w: forwarding to %s: %w", api.ErrTooLarge, node, err)
+		}
 		// gRPC may have written part of it: indeterminate.
 		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrIndeterminate, node, err)
 	}
@@ -87,7 +110,7 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 		case cairnv1.ForwardResponse_DONE:
 			return r.GetResult(), nil
 		case cairnv1.ForwardResponse_NOT_APPLIED:
-			return nil, &replica.ErrNotLeader{HintNode: r.GetLeader()}
+			return nil, &replica.ErrNotLeader{Group: gid, HintNode: r.GetLeader()}
 		case cairnv1.ForwardResponse_INVALID:
 			return nil, fmt.Errorf("%w: %s", api.ErrInvalid, r.GetMessage())
 		case cairnv1.ForwardResponse_NO_SPACE:
@@ -102,38 +125,63 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 	}
 }
 
-func (f *forwarder) peer(node string) (*fwdPeer, error) {
+// peer returns the open stream to node, dialling it if needed; it waits at
+// most until ctx ends.
+func (f *forwarder) peer(ctx context.Context, node string) (*fwdPeer, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.mu.closed {
+		f.mu.Unlock()
 		return nil, errors.New("node stopping")
 	}
-	if p := f.mu.peers[node]; p != nil {
-		return p, nil
+	p := f.mu.peers[node]
+	if p == nil {
+		addr, ok := f.n.resolve(node)
+		if !ok {
+			f.mu.Unlock()
+			return nil, fmt.Errorf("no address for node %s", node)
+		}
+		ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(context.Background(),
+			forwardClusterHeader, f.n.id.ClusterID.String()))
+		p = &fwdPeer{ready: make(chan struct{}), cancel: cancel}
+		p.mu.pending = map[uint64]chan *cairnv1.ForwardResponse{}
+		f.mu.peers[node] = p
+		f.n.wg.Add(1)
+		go f.connect(ctx, p, addr)
 	}
-	addr, ok := f.n.resolve(node)
-	if !ok {
-		return nil, fmt.Errorf("no address for node %s", node)
+	f.mu.Unlock()
+	select {
+	case <-p.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(transport.MaxMessageSize), grpc.MaxCallSendMsgSize(transport.MaxMessageSize)))
+	if p.err != nil {
+		f.drop(node, p)
+		return nil, p.err
+	}
+	return p, nil
+}
+
+// connect opens the stream and then receives on it until it breaks.
+// ctx lives as long as the stream; p.cancel ends both (even mid-dial).
+func (f *forwarder) connect(ctx context.Context, p *fwdPeer, addr string) {
+	defer f.n.wg.Done()
+	conn, err := grpc.NewClient(addr, transport.DialOptions()...)
 	if err != nil {
-		return nil, err
+		p.err = err
+		close(p.ready)
+		return
 	}
-	stream, err := cairnv1.NewForwardClient(conn).Batch(context.Background())
+	stream, err := cairnv1.NewForwardClient(conn).Batch(ctx)
 	if err != nil {
 		conn.Close()
-		return nil, err
+		p.err = err
+		close(p.ready)
+		return
 	}
-	p := &fwdPeer{conn: conn, stream: stream}
-	p.mu.pending = map[uint64]chan *cairnv1.ForwardResponse{}
-	f.mu.peers[node] = p
-	f.n.wg.Add(1)
-	go func() {
-		defer f.n.wg.Done()
-		p.receive()
-	}()
-	return p, nil
+	p.conn, p.stream = conn, stream
+	close(p.ready)
+	p.receive()
+	conn.Close()
 }
 
 func (p *fwdPeer) receive() {
@@ -162,13 +210,17 @@ func (p *fwdPeer) receive() {
 	}
 }
 
+// close ends the stream (or the dial in progress); connect then closes
+// the connection.
+func (p *fwdPeer) close() { p.cancel() }
+
 func (f *forwarder) drop(node string, p *fwdPeer) {
 	f.mu.Lock()
 	if f.mu.peers[node] == p {
 		delete(f.mu.peers, node)
 	}
 	f.mu.Unlock()
-	p.conn.Close()
+	p.close()
 }
 
 func (f *forwarder) close() {
@@ -178,7 +230,7 @@ func (f *forwarder) close() {
 	f.mu.peers = nil
 	f.mu.Unlock()
 	for _, p := range peers {
-		p.conn.Close()
+		p.close()
 	}
 }
 
@@ -190,6 +242,10 @@ type forwardServer struct {
 }
 
 func (s *forwardServer) Batch(stream cairnv1.Forward_BatchServer) error {
+	md, _ := metadata.FromIncomingContext(stream.Context())
+	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != s.n.id.ClusterID.String() {
+		return status.Errorf(codes.FailedPrecondition, "forward: cluster ID %v does not match this node's %s", got, s.n.id.ClusterID)
+	}
 	var sendMu sync.Mutex
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -224,15 +280,17 @@ func (s *forwardServer) handle(ctx context.Context, req *cairnv1.ForwardRequest)
 		resp.Outcome = cairnv1.ForwardResponse_NO_SPACE
 		return resp
 	}
-	var g replica.Group
-	var err error
-	if req.GetMeta() {
-		g, err = n.groupByID(0)
-	} else {
-		g, err = n.group(int(req.GetPartition()))
+	gid := replica.GroupID(0)
+	if !req.GetMeta() {
+		if p := int(req.GetPartition()); p >= n.Partitions() {
+			resp.Outcome, resp.Message = cairnv1.ForwardResponse_INVALID, fmt.Sprintf("partition %d out of range", p)
+			return resp
+		}
+		gid = replica.GroupID(req.GetPartition()) + 1
 	}
-	if err != nil {
-		resp.Outcome, resp.Message = cairnv1.ForwardResponse_NOT_APPLIED, err.Error()
+	g, ok := n.host.Group(gid)
+	if !ok {
+		resp.Outcome, resp.Message = cairnv1.ForwardResponse_NOT_APPLIED, fmt.Sprintf("node %s holds no replica of group %d", n.cfg.Name, gid)
 		return resp
 	}
 	res, _, err := g.Propose(ctx, req.GetCommand())

@@ -38,7 +38,8 @@ type Node struct {
 	grpcLis net.Listener
 	grpcSrv *grpc.Server
 
-	addrs    map[string]string // node name → gRPC address (founders)
+	addrs    map[string]string    // node name → gRPC address (founders)
+	founding []replica.Descriptor // every group's founding placement, by group ID
 	fwd      *forwarder
 	forwards prometheus.Counter
 	draining atomic.Bool
@@ -106,6 +107,7 @@ func Start(cfg Config) (n *Node, err error) {
 	for _, m := range id.Founders {
 		n.addrs[m.Name] = m.Addr
 	}
+	n.founding = cluster.FoundingDescriptors(id.Founders, id.Settings)
 	n.addrs[cfg.Name] = cfg.AdvertiseGRPC
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -124,7 +126,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n.host = host
 	if !id.Bootstrapped {
-		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
+		for _, d := range n.founding {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
 				continue
 			}

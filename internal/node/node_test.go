@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -209,5 +210,30 @@ func TestLoneNodeAndConflictingRestart(t *testing.T) {
 	cfg.Explicit = map[string]bool{"partitions": true}
 	if _, err := Start(cfg); err == nil || !strings.Contains(err.Error(), "64") || !strings.Contains(err.Error(), "8") {
 		t.Fatalf("restart with --partitions 8 over 64: %v; want a refusal naming both", err)
+	}
+}
+
+// With more founders than replicas a node lacks some partitions: its writes
+// to them are forwarded to a node that holds them; its reads name one.
+func TestWritesToPartitionsHeldElsewhere(t *testing.T) {
+	tn := startNodes(t, 4, 4, nil)
+	tn.ready()
+	ctx := context.Background()
+	for name, n := range tn.nodes {
+		for p := range n.Partitions() {
+			key := []byte(fmt.Sprintf("%s-%d", name, p))
+			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+				continue
+			}
+			rep, err := n.Propose(ctx, p, kv.NewCommand(kv.Put(key, []byte("v"))))
+			if err != nil || rep.Code != kv.CodeOK {
+				t.Fatalf("put to partition %d held elsewhere, on %s: %+v %v", p, name, rep, err)
+			}
+			err = n.Read(ctx, p, replica.Linearizable, func(storage.View, uint64) error { return nil })
+			var nl *replica.ErrNotLeader
+			if !errors.As(err, &nl) || nl.HintNode == "" || nl.HintNode == name {
+				t.Fatalf("read of partition %d on %s, which holds no replica: %v; want a hint naming a holder", p, name, err)
+			}
+		}
 	}
 }

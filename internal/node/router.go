@@ -46,8 +46,9 @@ func (n *Node) group(p int) (replica.Group, error) {
 func (n *Node) groupByID(gid replica.GroupID) (replica.Group, error) {
 	g, ok := n.host.Group(gid)
 	if !ok {
-		// Every node holds every partition until placement by the ring.
-		return nil, &replica.ErrNotLeader{Group: gid}
+		// Reads are not forwarded yet (the scale-out issue): name a node
+		// that holds the partition.
+		return nil, &replica.ErrNotLeader{Group: gid, HintNode: n.replicaNode(gid)}
 	}
 	return g, nil
 }
@@ -64,18 +65,25 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 	return n.propose(ctx, replica.GroupID(cluster.GroupOf(p)), cmd)
 }
 
-// propose replicates cmd in group gid, here or on the leader's node.
+// propose replicates cmd in group gid, here or on the leader's node. A
+// leader hint in a "not applied" answer aims the next attempt.
 func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command) (kv.Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
 	enc := cmd.Encode()
+	hint := ""
 	for {
-		res, err := n.proposeOnce(ctx, gid, enc)
+		res, err := n.proposeOnce(ctx, gid, enc, hint)
 		if err == nil {
 			return kv.DecodeResult(res)
 		}
 		if api.OutcomeOf(err) != api.NotApplied || ctx.Err() != nil {
 			return kv.Reply{}, err
+		}
+		var nl *replica.ErrNotLeader
+		hint = ""
+		if errors.As(err, &nl) && nl.HintNode != n.cfg.Name {
+			hint = nl.HintNode
 		}
 		select {
 		case <-ctx.Done():
@@ -85,17 +93,29 @@ func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command)
 	}
 }
 
-func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte) ([]byte, error) {
-	g, err := n.groupByID(gid)
-	if err != nil {
-		return nil, err
+func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte, hint string) ([]byte, error) {
+	g, ok := n.host.Group(gid)
+	if !ok {
+		// No replica here: send it to the leader we were told of, or to the
+		// group's preferred leader.
+		if hint == "" {
+			hint = n.replicaNode(gid)
+		}
+		if hint == "" {
+			return nil, &replica.ErrNotLeader{Group: gid}
+		}
+		return n.fwd.forward(ctx, hint, gid, enc)
 	}
 	st := g.Status()
 	if st.Role != "leader" {
-		if st.LeaderNode == "" || st.LeaderNode == n.cfg.Name {
+		to := st.LeaderNode
+		if to == "" {
+			to = hint
+		}
+		if to == "" || to == n.cfg.Name {
 			return nil, &replica.ErrNotLeader{Group: st.Group}
 		}
-		return n.fwd.forward(ctx, st.LeaderNode, gid, enc)
+		return n.fwd.forward(ctx, to, gid, enc)
 	}
 	res, _, err := g.Propose(ctx, enc)
 	var nl *replica.ErrNotLeader
@@ -103,6 +123,21 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte)
 		return n.fwd.forward(ctx, nl.HintNode, gid, enc)
 	}
 	return res, err
+}
+
+// replicaNode names a node that holds group gid when this one does not:
+// the first of its founding placement (its preferred leader). NB: once
+// membership changes (the elasticity issue) this must come from the meta
+// group's routing table.
+func (n *Node) replicaNode(gid replica.GroupID) string {
+	if int(gid) < len(n.founding) {
+		for _, m := range n.founding[gid].Replicas {
+			if m.Node != n.cfg.Name {
+				return m.Node
+			}
+		}
+	}
+	return ""
 }
 
 // Read implements api.Backend. A linearizable read on a node that does not

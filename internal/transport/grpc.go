@@ -353,7 +353,14 @@ func (t *GRPC) Close() error {
 
 // dialOptions are the transport's own options, then the config's.
 func (t *GRPC) dialOptions() []grpc.DialOption {
-	opts := []grpc.DialOption{
+	return append(DialOptions(), t.cfg.DialOptions...)
+}
+
+// DialOptions are the options for any node-to-node connection: message
+// limits matching ServerOptions and keepalive probes, so a half-open
+// connection to a vanished peer is noticed within seconds.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(
 			grpc.MaxCallRecvMsgSize(MaxMessageSize),
@@ -365,7 +372,6 @@ func (t *GRPC) dialOptions() []grpc.DialOption {
 			PermitWithoutStream: true,
 		}),
 	}
-	return append(opts, t.cfg.DialOptions...)
 }
 
 // metricsFor returns the counters of one peer, looked up once per stream
