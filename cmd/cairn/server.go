@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -29,8 +30,8 @@ a different value is refused, naming both values.`,
 	f.String("name", "", "this node's name, unique in the cluster (required)")
 	f.String("data-dir", "./data", "data directory")
 	f.String("grpc-addr", "127.0.0.1:7379", "gRPC listen address (peers and clients)")
-	f.String("http-addr", "127.0.0.1:8379", "HTTP listen address (/v1/kv, /v1/cluster, /metrics, /livez, /readyz)")
-	f.String("redis-addr", "127.0.0.1:6379", "RESP (Redis protocol) listen address")
+	f.String("http-addr", ":8379", "HTTP listen address (/v1/kv, /v1/cluster, /metrics, /livez, /readyz)")
+	f.String("redis-addr", ":6379", "RESP (Redis protocol) listen address")
 	f.String("advertise-grpc-addr", "", "gRPC address published to the cluster (default: the listen address)")
 	f.String("advertise-http-addr", "", "HTTP address published to the cluster (default: the listen address)")
 	f.String("advertise-redis-addr", "", "RESP address published to the cluster (default: the listen address)")
@@ -44,7 +45,7 @@ a different value is refused, naming both values.`,
 	f.Int("max-value-size", api.DefaultLimits.MaxValueSize, "largest value in bytes")
 	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
 	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
-	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on")
+	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on; 0: no floor")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -82,6 +83,14 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		Explicit:       explicit,
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
+	}
+	if cfg.MinFreeDisk == 0 {
+		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)
+	}
+	for _, d := range []string{"request-timeout", "max-clock-offset"} {
+		if dur(d) <= 0 {
+			return cfg, usageError{fmt.Errorf("--%s %v: must be positive", d, dur(d))}
+		}
 	}
 	if cfg.Name == "" {
 		return cfg, usageError{errors.New("--name is required")}

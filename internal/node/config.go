@@ -55,10 +55,10 @@ func (c *Config) setDefaults() {
 		c.GRPCAddr = "127.0.0.1:7379"
 	}
 	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:8379"
+		c.HTTPAddr = ":8379"
 	}
 	if c.RedisAddr == "" {
-		c.RedisAddr = "127.0.0.1:6379"
+		c.RedisAddr = ":6379"
 	}
 	if c.Token == "" {
 		c.Token = cluster.DefaultToken

@@ -70,10 +70,10 @@ func (n *Node) serveDoors() (d *doors, err error) {
 	}
 	adv := advertised{HTTP: n.cfg.AdvertiseHTTP, Redis: n.cfg.AdvertiseRedis}
 	if adv.HTTP == "" {
-		adv.HTTP = d.HTTP
+		adv.HTTP = n.advertiseFor(d.HTTP)
 	}
 	if adv.Redis == "" {
-		adv.Redis = d.Redis
+		adv.Redis = n.advertiseFor(d.Redis)
 	}
 	n.advertised.Store(&adv)
 	n.wg.Add(1)
@@ -106,4 +106,21 @@ func (n *Node) publishAdvertised(adv advertised) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// advertiseFor turns a listen address into one others can dial: a
+// wildcard host ("", 0.0.0.0, ::) takes the advertised gRPC address's host.
+func (n *Node) advertiseFor(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil {
+		return listen
+	}
+	if ip := net.ParseIP(host); host != "" && (ip == nil || !ip.IsUnspecified()) {
+		return listen
+	}
+	ghost, _, err := net.SplitHostPort(n.cfg.AdvertiseGRPC)
+	if err != nil || ghost == "" || net.ParseIP(ghost).IsUnspecified() {
+		ghost = "127.0.0.1"
+	}
+	return net.JoinHostPort(ghost, port)
 }

@@ -78,6 +78,9 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	if cfg.AdvertiseGRPC == "" {
 		cfg.AdvertiseGRPC = grpcLis.Addr().String()
+		if host, _, _ := net.SplitHostPort(cfg.AdvertiseGRPC); net.ParseIP(host).IsUnspecified() {
+			return nil, fmt.Errorf("--grpc-addr %s listens on every interface: set --advertise-grpc-addr to an address peers can dial", cfg.GRPCAddr)
+		}
 	}
 	members := cfg.InitialCluster
 	if len(members) == 0 {
