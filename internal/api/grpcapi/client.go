@@ -63,7 +63,7 @@ func (c *Client) Get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 	return c.KV.Get(ctx, req)
 }
 
-// Put writes; without req.Session the server makes a one-shot session.
+// Put writes; without req.Session it applies once per call, no deduplication.
 func (c *Client) Put(ctx context.Context, req *pb.PutRequest) (*pb.PutResponse, error) {
 	return c.KV.Put(ctx, req)
 }

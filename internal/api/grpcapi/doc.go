@@ -41,13 +41,12 @@
 // keeps a session per partition, so a client keeps one sequence space per
 // partition under one client ID; sharing one sequence across partitions makes
 // a partition that first hears of the client with low_unacked > 1 answer
-// SESSION_EXPIRED. A write without a session gets a fresh one-shot session
-// (Backend.NewClientID, seq 1, low 1) on a unary call, and the stream's own
-// session (one client ID, a sequence per partition) on Batch. BatchClient
-// does the same on the client side with a random client ID, so its writes
-// can be retried on another stream. One-shot sessions stay in the replicated
-// state until they expire (1 h of group time): heavy writers should use
-// Batch or their own sessions.
+// SESSION_EXPIRED. A unary write without a session is applied without one
+// (the node retries only what was certainly not applied, so a one-shot
+// session would dedupe nothing and cost an hour of replicated state); on
+// Batch it gets the stream's own session (one client ID, a sequence per
+// partition). BatchClient keeps its own sessions on the client side with a
+// random client ID, so its writes can be retried on another stream.
 //
 // # Errors
 //

@@ -246,7 +246,7 @@ func (s *Server) get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 }
 
 // sessionSource hands out sessions for writes that carry none: nil for a
-// unary call (a fresh one-shot session each), a *streamSession on Batch.
+// unary call (none: applied without a session), a *streamSession on Batch.
 type sessionSource interface {
 	begin(p int) (client, seq, low uint64)
 	end(p int, seq uint64)
@@ -269,10 +269,10 @@ func (s *Server) propose(ctx context.Context, key []byte, r kv.Request, sess *pb
 		cmd.Client, cmd.Seq, cmd.LowUnacked = src.begin(p)
 		defer src.end(p, cmd.Seq)
 	default:
-		// NB: a one-shot session stays in the partition's replicated state
-		// until it expires (1 h of group time); clients that write a lot
-		// should send their own sessions, or use Batch (one per stream).
-		cmd.Client, cmd.Seq, cmd.LowUnacked = s.b.NewClientID(), 1, 1
+		// NB: no session. The node retries a command only when it was
+		// certainly not applied, so a one-shot session would dedupe nothing
+		// and sit in the replicated state for an hour. A client that retries
+		// sends its own session (the Go client and Batch do).
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()

@@ -75,10 +75,10 @@
 //
 // # Exactly once
 //
-// Each HTTP request is one kv command under a fresh api.Session. A retry
-// inside the node (a proposal dropped on a leader change, retried on the new
-// leader) is deduplicated by that session, but a client's own retry is a new
-// request: a PUT retried after a 504 or a lost connection can apply twice,
+// Each HTTP request is one kv command without a session: the node retries
+// a command only when it was certainly not applied, so a one-shot session
+// would dedupe nothing and cost an hour of replicated state per write. A
+// client's own retry is a new request: a PUT retried after a 504 or a lost connection can apply twice,
 // as with any HTTP PUT without idempotency keys (POST ?op=incr then counts
 // twice). Use if_version to make a retry safe. The gRPC door and the Go
 // client keep sessions across requests; RESP keeps one per connection.

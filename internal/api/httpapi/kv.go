@@ -279,16 +279,15 @@ func (s *Server) postKey(w http.ResponseWriter, r *http.Request) {
 // propose runs req as one command under a fresh session and returns its
 // response, or answers the error and returns false.
 //
-// NB: one session per HTTP request: a retry inside the node (a proposal
-// dropped on a leader change) is deduplicated, but a client's own retry is
-// a new request, so exactly-once over HTTP holds per request only.
+// NB: an HTTP request carries no session. The node retries a command only
+// when it was certainly not applied, so a one-shot session would dedupe
+// nothing, and it would sit in the partition's replicated state for an
+// hour per write. A client's own retry is a new request: exactly-once over
+// HTTP holds per request only (use if_version to make a retry safe).
 func (s *Server) propose(w http.ResponseWriter, r *http.Request, req kv.Request) (kv.Response, bool) {
-	sess := api.NewSession(s.b.NewClientID())
-	seq, low := sess.Begin()
-	defer sess.End(seq)
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	rep, err := s.b.Propose(ctx, s.b.Partition(req.Key), kv.NewCommand(req).WithSession(sess.Client, seq, low))
+	rep, err := s.b.Propose(ctx, s.b.Partition(req.Key), kv.NewCommand(req))
 	if err != nil {
 		s.backendError(w, r, err)
 		return kv.Response{}, false

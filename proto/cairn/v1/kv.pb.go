@@ -92,8 +92,8 @@ func (Consistency) EnumDescriptor() ([]byte, []int) {
 // again. NB: the state machine keeps sessions per partition, so a client
 // keeps one sequence space per partition (same client_id): a partition that
 // first hears of a client with low_unacked > 1 answers "session expired".
-// When absent, the server makes one: a fresh one-shot session for a unary
-// call, the stream's own session on Batch.
+// When absent: a unary write is applied without a session (a client's own
+// retry then applies again); on Batch the stream's own session is used.
 type Session struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	ClientId      uint64                 `protobuf:"varint,1,opt,name=client_id,json=clientId,proto3" json:"client_id,omitempty"`       // non-zero
