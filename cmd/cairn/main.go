@@ -20,7 +20,7 @@ func main() {
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
-	root.AddCommand(serverCmd(), devCmd(), kvCmd())
+	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "cairn:", err)
 		var ue usageError

@@ -78,13 +78,16 @@ var _ api.Backend = (*Backend)(nil)
 
 // Cluster reports a one-node cluster holding every partition.
 func (b *Backend) Cluster() api.ClusterView {
+	b.mu.Lock()
+	index := b.index
+	b.mu.Unlock()
 	v := api.ClusterView{ClusterID: "00000000000000000000000000000001", Node: "test", Time: b.Clock(),
 		Settings: api.SettingsView{Partitions: b.P, Replicas: 1, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25},
 		Nodes:    []api.NodeView{{Name: "test", State: "up", Capacity: 1}}}
 	for p := range b.P {
 		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(p + 1), MembershipVersion: 1,
 			Term: 1, Leader: "test", Replicas: []string{"test"}, Voters: []string{"test"}, Learners: []string{},
-			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: b.index, Commit: b.index}})
+			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: index, Commit: index}})
 	}
 	return v
 }

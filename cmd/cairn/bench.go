@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/cairnkv/cairn/internal/bench"
+	"github.com/spf13/cobra"
+)
+
+func benchCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure throughput and latency with a closed-loop load",
+		Long: `Run --clients closed-loop clients against --endpoints (gRPC addresses for
+--protocol grpc, RESP addresses for --protocol resp; clients spread
+round-robin) for --duration or --requests, each issuing one request at a
+time: a read with probability --read-ratio, else a write of --value-size
+bytes, on a key drawn uniformly from --keys keys of exactly --key-size bytes.
+With reads, the key space is first written once (--preload; not counted).
+
+Progress goes to stderr; the summary (throughput, p50/p90/p99/p99.9/max for
+all requests, reads and writes; failed requests counted apart) to stdout, as
+a table or, with -o json, as one JSON line. Ctrl-C ends the run early and
+still prints the summary of what ran.`,
+		Args: cobra.NoArgs,
+	}
+	d := bench.DefaultConfig()
+	f := cmd.Flags()
+	f.String("protocol", d.Protocol, "front door: grpc or resp")
+	f.String("endpoints", strings.Join(d.Endpoints, ","), "comma-separated addresses: gRPC for grpc, RESP for resp")
+	f.StringP("output", "o", "table", "output: table or json")
+	f.Int("clients", d.Clients, "concurrent clients, one request in flight each")
+	f.Duration("duration", d.Duration, "how long to run (unless --requests)")
+	f.Int64("requests", 0, "total requests, then stop (overrides --duration)")
+	f.Int("keys", d.Keys, "key space size")
+	f.Int("key-size", d.KeySize, "key length in bytes (zero-padded decimal index)")
+	f.Int("value-size", d.ValueSize, "value length in bytes")
+	f.Float64("read-ratio", d.ReadRatio, "share of reads, 0..1")
+	f.String("read-mode", d.ReadMode, "reads: linearizable, follower or stale (grpc only for the last two)")
+	f.Bool("batch", d.Batch, "grpc: share Batch streams (multiplexed) instead of unary calls")
+	f.Int("streams", d.Streams, "grpc --batch: streams per endpoint, each on its own connection")
+	f.Bool("preload", false, "write every key once before the run (default: on when --read-ratio > 0)")
+	f.Duration("timeout", d.Timeout, "per-request timeout")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		explicit, err := applyEnv(cmd.Flags())
+		if err != nil {
+			return err
+		}
+		cfg := d
+		cfg.Protocol, _ = f.GetString("protocol")
+		eps, _ := f.GetString("endpoints")
+		cfg.Endpoints = strings.Split(eps, ",")
+		cfg.Clients, _ = f.GetInt("clients")
+		cfg.Duration, _ = f.GetDuration("duration")
+		cfg.Requests, _ = f.GetInt64("requests")
+		cfg.Keys, _ = f.GetInt("keys")
+		cfg.KeySize, _ = f.GetInt("key-size")
+		cfg.ValueSize, _ = f.GetInt("value-size")
+		cfg.ReadRatio, _ = f.GetFloat64("read-ratio")
+		cfg.ReadMode, _ = f.GetString("read-mode")
+		cfg.Batch, _ = f.GetBool("batch")
+		cfg.Streams, _ = f.GetInt("streams")
+		cfg.Timeout, _ = f.GetDuration("timeout")
+		if explicit["preload"] {
+			cfg.Preload = bench.PreloadOff
+			if on, _ := f.GetBool("preload"); on {
+				cfg.Preload = bench.PreloadOn
+			}
+		}
+		out, _ := f.GetString("output")
+		if out != "table" && out != "json" {
+			return usageError{fmt.Errorf("-o %q: want table or json", out)}
+		}
+		if err := cfg.Validate(); err != nil {
+			return usageError{err}
+		}
+		cfg.Progress, cfg.Terminal = os.Stderr, isTerminal(os.Stderr)
+
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		res, err := bench.Run(ctx, cfg)
+		if errors.Is(err, bench.ErrConfig) {
+			return usageError{err}
+		}
+		if err != nil {
+			return err
+		}
+		res.WriteErrors(os.Stderr)
+		if out == "json" {
+			return res.WriteJSON(os.Stdout)
+		}
+		return res.WriteTable(os.Stdout)
+	}
+	return cmd
+}

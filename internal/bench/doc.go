@@ -1,0 +1,36 @@
+// Package bench is the load generator behind `cairn bench`: a closed loop of
+// Config.Clients clients, each issuing one request at a time (a read with
+// probability ReadRatio, else a write of ValueSize bytes) on a key drawn
+// uniformly from Keys keys of exactly KeySize bytes, through the gRPC or the
+// RESP front door of the nodes in Endpoints (clients spread round-robin).
+// Latencies go into HDR histograms (1 µs .. 60 s, 3 significant digits), one
+// per client and side, merged for the live progress line and the summary.
+//
+//	cfg := bench.DefaultConfig()
+//	cfg.Endpoints = []string{"127.0.0.1:7379"}
+//	cfg.Progress, cfg.Terminal = os.Stderr, true
+//	res, err := bench.Run(ctx, cfg) // preload (not counted), then the timed run
+//	res.WriteJSON(os.Stdout)        // DESIGN.md's shape; or WriteTable
+//	res.WriteErrors(os.Stderr)      // the first few distinct error messages
+//
+// Choices worth knowing:
+//
+//   - ops counts successful requests; a failed one counts in errors only and
+//     is never in the latencies. With --requests N, ops+errors == N.
+//   - A request in flight when the run is cancelled (Ctrl-C) is neither an
+//     op nor an error: the run ends, and the summary covers what completed.
+//     At the end of --duration no request is cut short: clients stop issuing
+//     and the ones in flight finish and count.
+//   - gRPC unary (--batch=false): every client has its own connection, as
+//     separate processes would. gRPC batch (the default): clients share
+//     --streams Batch streams per endpoint, each on its own connection,
+//     multiplexing their requests TiKV-style; writes use the stream's own
+//     sessions. A stream that breaks is reopened by the next client to use it.
+//   - RESP: every client is one go-redis connection (PoolSize 1), with
+//     retries off (MaxRetries -1) so that errors are counted, not hidden,
+//     and RESP2 without HELLO or CLIENT SETINFO (the door speaks RESP2).
+//     The RESP door only serves linearizable reads, so --read-mode must be
+//     linearizable with --protocol resp.
+//   - Keys are the key's index in decimal, zero-padded to KeySize bytes
+//     ("00012345"), so redis-cli can read them back.
+package bench

@@ -1,0 +1,55 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"time"
+)
+
+// progressWriter writes one progress line: redrawn in place on a terminal,
+// else as a plain line of its own.
+type progressWriter struct {
+	w        io.Writer
+	terminal bool
+}
+
+func (p progressWriter) line(s string) {
+	if p.terminal {
+		fmt.Fprintf(p.w, "\r\033[K%s", s)
+		return
+	}
+	fmt.Fprintln(p.w, s)
+}
+
+// progress calls fn every ProgressInterval from a goroutine of its own
+// until stop, which waits for that goroutine, draws a last line and, on a
+// terminal, ends it. Nothing is drawn without cfg.Progress.
+func (r *runner) progress(fn func(w progressWriter, elapsed time.Duration)) (stop func()) {
+	if r.cfg.Progress == nil {
+		return func() {}
+	}
+	w := progressWriter{r.cfg.Progress, r.cfg.Terminal}
+	start := time.Now()
+	quit, done := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(r.cfg.ProgressInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-t.C:
+				fn(w, time.Since(start))
+			case <-quit:
+				return
+			}
+		}
+	}()
+	return func() {
+		close(quit)
+		<-done
+		if w.terminal {
+			fn(w, time.Since(start))
+			fmt.Fprintln(w.w)
+		}
+	}
+}
