@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api/httpapi"
@@ -47,7 +48,16 @@ func (n *Node) serveDoors() (d *doors, err error) {
 		return nil, fmt.Errorf("--http-addr %s: %w", n.cfg.HTTPAddr, err)
 	}
 	d.HTTP = httpLis.Addr().String()
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	// /debug/pprof/ beside the API, as etcd serves it: profiles of a live
+	// node are how the speed work finds where the time goes.
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", h)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
