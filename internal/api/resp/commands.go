@@ -670,6 +670,25 @@ func cmdGetEx(s *Server, c *client, o *op) {
 		o.finish = finishGet
 		return
 	}
+	s.readModifyWrite(c, o, key, "getex", func(it kv.Item, found bool) ([]byte, kv.Request, bool) {
+		if !found {
+			return replyNull, kv.Request{}, false
+		}
+		if flags&optPersist != 0 && it.Deadline == 0 {
+			return appendBulk(nil, it.Value), kv.Request{}, false
+		}
+		req, _ := withExpire(kv.Put(key, it.Value).IfVersion(it.Version), flags, expire, "getex")
+		return appendBulk(nil, it.Value), req, true
+	})
+}
+
+// readModifyWrite answers o with a read-modify-write of key, for what kv
+// cannot do in one conditional command: step reads the key's state and
+// returns the reply and, when write is set, a write conditioned on the
+// version it read; the reply stands once the write applies. A write whose
+// condition failed (the key changed meanwhile) starts over, at most 10
+// times, then answers -TRYAGAIN.
+func (s *Server) readModifyWrite(c *client, o *op, key []byte, name string, step func(it kv.Item, found bool) (reply []byte, w kv.Request, write bool)) {
 	p := s.b.Partition(key)
 	pt := &part{p: p, kind: partCustom}
 	pt.custom = func(ctx context.Context) ([]byte, error) {
@@ -678,24 +697,21 @@ func cmdGetEx(s *Server, c *client, o *op) {
 			if err != nil {
 				return nil, err
 			}
-			if !found {
-				return replyNull, nil
+			reply, w, write := step(it, found)
+			if !write {
+				return reply, nil
 			}
-			if flags&optPersist != 0 && it.Deadline == 0 {
-				return appendBulk(nil, it.Value), nil
-			}
-			req, _ := withExpire(kv.Put(key, it.Value).IfVersion(it.Version), flags, expire, "getex")
-			r, err := s.proposeOne(c, p, req)
+			r, err := s.proposeOne(c, p, w)
 			if err != nil {
 				return nil, err
 			}
 			switch r.Code {
 			case kv.CodeOK:
-				return appendBulk(nil, it.Value), nil
-			case kv.CodeConditionFailed:
+				return reply, nil
+			case kv.CodeConditionFailed, kv.CodeNotFound:
 				continue
 			case kv.CodeInvalidExpire:
-				return nil, respError(errExpireTime("getex"))
+				return nil, respError(errExpireTime(name))
 			default:
 				return nil, respError(r.Code.Message())
 			}
@@ -1003,57 +1019,30 @@ func cmdExpire(s *Server, c *client, o *op) {
 	}
 	// With a condition: read the deadline, judge the condition, then
 	// rewrite the key with the new deadline if its version is unchanged.
-	p := s.b.Partition(key)
-	pt := &part{p: p, kind: partCustom}
-	pt.custom = func(ctx context.Context) ([]byte, error) {
-		for range 10 {
-			it, found, err := s.readOne(ctx, p, key)
-			if err != nil {
-				return nil, err
-			}
-			if !found {
-				return replyZero, nil
-			}
-			deadline := n * unit
-			if !abs {
-				deadline += s.b.Now().UnixNano()
-			}
-			cur := it.Deadline
-			switch {
-			case cond&expNX != 0 && cur != 0,
-				cond&expXX != 0 && cur == 0,
-				cond&expGT != 0 && (cur == 0 || deadline <= cur),
-				cond&expLT != 0 && cur != 0 && deadline >= cur:
-				return replyZero, nil
-			}
-			var w kv.Request
-			switch {
-			case !abs && n <= 0, abs && deadline <= s.b.Now().UnixNano():
-				w = kv.Delete(key).IfVersion(it.Version)
-			case abs:
-				w = kv.Put(key, it.Value).IfVersion(it.Version).WithDeadline(deadline)
-			default:
-				w = kv.Put(key, it.Value).IfVersion(it.Version).WithTTL(time.Duration(n * unit))
-			}
-			r, err := s.proposeOne(c, p, w)
-			if err != nil {
-				return nil, err
-			}
-			switch r.Code {
-			case kv.CodeOK:
-				return replyOne, nil
-			case kv.CodeConditionFailed, kv.CodeNotFound:
-				continue
-			case kv.CodeInvalidExpire:
-				return nil, respError(errExpireTime(name))
-			default:
-				return nil, respError(r.Code.Message())
-			}
+	s.readModifyWrite(c, o, key, name, func(it kv.Item, found bool) ([]byte, kv.Request, bool) {
+		if !found {
+			return replyZero, kv.Request{}, false
 		}
-		return nil, errRetries
-	}
-	o.parts = append(o.parts, pt)
-	o.finish = finishCustom
+		deadline := n * unit
+		if !abs {
+			deadline += s.b.Now().UnixNano()
+		}
+		cur := it.Deadline
+		switch {
+		case cond&expNX != 0 && cur != 0,
+			cond&expXX != 0 && cur == 0,
+			cond&expGT != 0 && (cur == 0 || deadline <= cur),
+			cond&expLT != 0 && cur != 0 && deadline >= cur:
+			return replyZero, kv.Request{}, false
+		}
+		switch {
+		case !abs && n <= 0, abs && deadline <= s.b.Now().UnixNano():
+			return replyOne, kv.Delete(key).IfVersion(it.Version), true
+		case abs:
+			return replyOne, kv.Put(key, it.Value).IfVersion(it.Version).WithDeadline(deadline), true
+		}
+		return replyOne, kv.Put(key, it.Value).IfVersion(it.Version).WithTTL(time.Duration(n * unit)), true
+	})
 }
 
 func cmdPersist(s *Server, c *client, o *op) {
