@@ -2,7 +2,6 @@ package raftengine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strconv"
@@ -149,5 +148,3 @@ func TestPowerLossCatchesAckBeforeSync(t *testing.T) {
 		t.Fatalf("seed %d: acknowledging before fsync lost nothing: the power-loss test cannot see a missing fsync", seed)
 	}
 }
-
-var _ = errors.New
