@@ -36,8 +36,19 @@ type RaftLog struct {
 		lastIndex, lastTerm   uint64
 		truncIndex, truncTerm uint64
 		logSize               uint64 // bytes of keys and values in the log
+		// cache holds the most recently appended entries, contiguous from
+		// index cacheFirst, as raft handed them over (raft never mutates
+		// an entry after that). A leader reads back what it just appended to
+		// send it to followers; from Pebble that was 12% of a loaded node's
+		// CPU. Invariant: the cache is a suffix of (truncIndex, lastIndex].
+		cache      []*pb.Entry
+		cacheFirst uint64
 	}
 }
+
+// cacheMax bounds the entries cached per group: enough for followers a
+// little behind; a follower further behind reads from Pebble.
+const cacheMax = 1024
 
 var _ raft.Storage = (*RaftLog)(nil)
 
@@ -163,6 +174,9 @@ func (l *RaftLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	case lo == hi:
 		return nil, nil
 	}
+	if ents, ok := l.cached(lo, hi, maxSize); ok {
+		return ents, nil
+	}
 	it, err := l.store.NewIter(LogKey(l.group, lo), LogKey(l.group, hi))
 	if err != nil {
 		return nil, fmt.Errorf("storage: group %d: read log: %w", l.group, err)
@@ -203,6 +217,57 @@ func (l *RaftLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 		return nil, raft.ErrUnavailable
 	}
 	return ents, nil
+}
+
+// cached serves [lo, hi) from the cache when it holds all of it.
+func (l *RaftLog) cached(lo, hi, maxSize uint64) ([]*pb.Entry, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	first, end := l.mu.cacheFirst, l.mu.cacheFirst+uint64(len(l.mu.cache))
+	if len(l.mu.cache) == 0 || lo < first || hi > end {
+		return nil, false
+	}
+	src := l.mu.cache[lo-first : hi-first]
+	var size uint64
+	n := 0
+	for i, e := range src {
+		size += uint64(proto.Size(e))
+		if i > 0 && size > maxSize {
+			break
+		}
+		n++
+	}
+	return append([]*pb.Entry(nil), src[:n]...), true
+}
+
+// cacheAppendLocked records entries staged at ents[0].Index onward.
+func (l *RaftLog) cacheAppendLocked(ents []*pb.Entry) {
+	first := ents[0].GetIndex()
+	end := l.mu.cacheFirst + uint64(len(l.mu.cache))
+	if len(l.mu.cache) == 0 || first < l.mu.cacheFirst || first > end {
+		l.mu.cache, l.mu.cacheFirst = nil, first
+	} else {
+		l.mu.cache = l.mu.cache[:first-l.mu.cacheFirst] // drop an overwritten tail
+	}
+	l.mu.cache = append(l.mu.cache, ents...)
+	if over := len(l.mu.cache) - cacheMax; over > 0 {
+		l.mu.cache = append([]*pb.Entry(nil), l.mu.cache[over:]...)
+		l.mu.cacheFirst += uint64(over)
+	}
+}
+
+// cacheTruncateLocked drops cached entries at or below index.
+func (l *RaftLog) cacheTruncateLocked(index uint64) {
+	if len(l.mu.cache) == 0 || index < l.mu.cacheFirst {
+		return
+	}
+	drop := index - l.mu.cacheFirst + 1
+	if drop >= uint64(len(l.mu.cache)) {
+		l.mu.cache = nil
+		return
+	}
+	l.mu.cache = l.mu.cache[drop:]
+	l.mu.cacheFirst = index + 1
 }
 
 // Term implements raft.Storage, for i in [FirstIndex()-1, LastIndex()].
@@ -340,6 +405,7 @@ func (l *RaftLog) StageAppend(b Batch, ents []*pb.Entry) error {
 	}
 	l.mu.lastIndex, l.mu.lastTerm = last, ents[len(ents)-1].GetTerm()
 	l.mu.logSize = size
+	l.cacheAppendLocked(ents)
 	return nil
 }
 
@@ -409,6 +475,7 @@ func (l *RaftLog) StageTruncate(b Batch, index uint64) error {
 		l.mu.logSize = 0
 	}
 	l.mu.truncIndex, l.mu.truncTerm = index, term
+	l.cacheTruncateLocked(index)
 	return nil
 }
 
@@ -435,6 +502,7 @@ func (l *RaftLog) StageSnapshot(b Batch, meta *pb.SnapshotMetadata) error {
 	l.mu.truncIndex, l.mu.truncTerm = index, term
 	l.mu.lastIndex, l.mu.lastTerm = index, term
 	l.mu.logSize = 0
+	l.mu.cache = nil
 	return nil
 }
 
@@ -473,5 +541,6 @@ func (l *RaftLog) Bootstrap(b Batch, index, term uint64) error {
 	l.mu.truncIndex, l.mu.truncTerm = index, term
 	l.mu.lastIndex, l.mu.lastTerm = index, term
 	l.mu.logSize = 0
+	l.mu.cache = nil
 	return nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -533,5 +534,63 @@ func TestRaftLogStageMany(t *testing.T) {
 			t.Fatal("second Bootstrap succeeded")
 		}
 		b.Close()
+	}
+}
+
+// The entry cache answers exactly what the store holds: after appends that
+// overwrite a tail, truncations and more than cacheMax entries, a RaftLog
+// reading through its cache and a fresh one reading Pebble agree.
+func TestRaftLogCacheMatchesStore(t *testing.T) {
+	s := NewMem()
+	l := newStoreLog(t, s)
+	if err := l.stage(func(b Batch) error { return l.Bootstrap(b, 10, 5) }); err != nil {
+		t.Fatal(err)
+	}
+	var batch []*pb.Entry
+	for i := uint64(11); i <= 1500; i++ {
+		batch = append(batch, ent(i, 5))
+		if len(batch) == 100 {
+			if err := l.append(batch); err != nil {
+				t.Fatal(err)
+			}
+			batch = nil
+		}
+	}
+	if err := l.append(batch); err != nil {
+		t.Fatal(err)
+	}
+	// A new leader overwrites the tail from 1400 at term 6.
+	var tail []*pb.Entry
+	for i := uint64(1400); i <= 1450; i++ {
+		tail = append(tail, ent(i, 6))
+	}
+	if err := l.append(tail); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.stage(func(b Batch) error {
+		if err := b.Set(AppliedKey(testGroup), EncodeAppliedState(nil, AppliedState{Index: 1420, Term: 6})); err != nil {
+			return err
+		}
+		return l.StageTruncate(b, 700)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newStoreLog(t, s)
+	for _, r := range [][2]uint64{{701, 702}, {701, 1451}, {1000, 1451}, {1399, 1401}, {1440, 1451}, {1450, 1451}} {
+		for _, max := range []uint64{0, 200, math.MaxUint64} {
+			got, err1 := l.Entries(r[0], r[1], max)
+			want, err2 := fresh.Entries(r[0], r[1], max)
+			if err1 != nil || err2 != nil || len(got) != len(want) {
+				t.Fatalf("Entries(%d, %d, %d): cached %d entries (%v), store %d (%v)", r[0], r[1], max, len(got), err1, len(want), err2)
+			}
+			for i := range got {
+				if !proto.Equal(got[i], want[i]) {
+					t.Fatalf("Entries(%d, %d, %d)[%d]: cached %v, store %v", r[0], r[1], max, i, got[i], want[i])
+				}
+			}
+		}
+	}
+	if _, err := l.Entries(700, 702, math.MaxUint64); !errors.Is(err, raft.ErrCompacted) {
+		t.Fatalf("Entries below the truncation: %v, want ErrCompacted", err)
 	}
 }
