@@ -4,7 +4,8 @@ package e2e
 
 import (
 	"log/slog"
-	"os"
+	"net"
+	"strconv"
 	"testing"
 	"time"
 
@@ -14,10 +15,10 @@ import (
 // cairn dev's machinery: real child processes, ready by /readyz, stopped
 // cleanly by SIGTERM, data kept between runs and dropped with Fresh.
 func TestDevCluster(t *testing.T) {
-	base := 20000 + os.Getpid()%5000*3 // three consecutive ports per door
+	base := freeRun(t)
 	cfg := devcluster.Config{
 		Nodes: 3, DataDir: t.TempDir(), Binary: binary, Logger: slog.New(slog.DiscardHandler),
-		GRPCPort: base, HTTPPort: base + 15000, RedisPort: base + 30000,
+		GRPCPort: base, HTTPPort: base + 3, RedisPort: base + 6,
 	}
 	nodes, err := devcluster.Start(cfg)
 	if err != nil {
@@ -51,4 +52,27 @@ func TestDevCluster(t *testing.T) {
 	if code, _ := httpDo(t, "GET", "http://"+nodes[1].HTTP+"/v1/kv/kept", ""); code != 404 {
 		t.Fatalf("GET after --fresh: %d, want 404", code)
 	}
+}
+
+// freeRun finds nine consecutive free ports below Linux's ephemeral range
+// (32768 and up), so no outgoing connection takes one meanwhile; cairn dev
+// gives node i the base ports plus i-1.
+func freeRun(t *testing.T) int {
+	t.Helper()
+	for base := 12000 + time.Now().Nanosecond()%1000*20; base < 32000; base += 20 {
+		ok := true
+		for p := base; p < base+9 && ok; p++ {
+			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
+			if err != nil {
+				ok = false
+				continue
+			}
+			l.Close()
+		}
+		if ok {
+			return base
+		}
+	}
+	t.Fatal("no run of nine free ports below 32000")
+	return 0
 }

@@ -29,11 +29,11 @@ func (d *doors) close() {
 }
 
 // serveDoors starts the HTTP and RESP doors on their listen addresses.
-func (n *Node) serveDoors() (d *doors, err error) {
-	d = &doors{}
+func (n *Node) serveDoors() (_ *doors, err error) {
+	d := &doors{}
 	defer func() {
 		if err != nil {
-			d.close()
+			d.close() // NB: d, not the result, which is nil on failure
 		}
 	}()
 	h, err := httpapi.New(httpapi.Config{

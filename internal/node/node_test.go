@@ -237,3 +237,25 @@ func TestWritesToPartitionsHeldElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// A door that cannot listen stops the start with an error naming the flag,
+// and the node shuts down cleanly (no panic, no leak).
+func TestRunRefusesABusyPort(t *testing.T) {
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = Run(context.Background(), Config{
+		Name: "solo", DataDir: t.TempDir(), GRPCListener: lis,
+		HTTPAddr: busy.Addr().String(), RedisAddr: "127.0.0.1:0",
+		TickInterval: 20 * time.Millisecond, Logger: testLogger(),
+	})
+	if err == nil || !strings.Contains(err.Error(), "--http-addr") {
+		t.Fatalf("Run with a busy --http-addr: %v; want an error naming it", err)
+	}
+}
