@@ -157,6 +157,10 @@ func (b *memBatch) Commit(bool) error {
 	return nil
 }
 
+func (b *memBatch) CommitAsync() (func() error, error) {
+	return func() error { return nil }, b.Commit(false)
+}
+
 func (b *memBatch) Close() error { return nil }
 
 type kvPair struct {

@@ -94,3 +94,81 @@ func TestMemCrash(t *testing.T) {
 	wantGet(t, c.Crash(), "z", "")
 	c.Close()
 }
+
+// TestCommitAsync: a batch committed with CommitAsync is visible at once,
+// and after its wait a power loss keeps it and everything before it, on
+// both stores; an empty batch's wait syncs what came before it.
+func TestCommitAsync(t *testing.T) {
+	for _, empty := range []bool{false, true} {
+		fs := vfs.NewCrashableMem()
+		p, err := OpenPebble("db", PebbleOptions{FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := NewMem()
+		for _, s := range []Store{p, m} {
+			commit(t, s, false, func(b Batch) { mustSet(t, b, "a", "before") })
+			b := s.NewBatch()
+			if !empty {
+				mustSet(t, b, "b", "async")
+			}
+			wait, err := b.CommitAsync()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !empty {
+				wantGet(t, s, "b", "async")
+			}
+			if err := wait(); err != nil {
+				t.Fatal(err)
+			}
+			if err := b.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := b.CommitAsync(); err == nil {
+				t.Fatal("CommitAsync on a closed batch succeeded")
+			}
+		}
+		crashedMem := m.Crash()
+		crashedFS := fs.CrashClone(vfs.CrashCloneCfg{})
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+		r, err := OpenPebble("db", PebbleOptions{FS: crashedFS})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []Store{r, crashedMem} {
+			wantGet(t, s, "a", "before")
+			if !empty {
+				wantGet(t, s, "b", "async")
+			}
+		}
+		r.Close()
+	}
+}
+
+// TestMemCommitAsyncPrefix: the wait of an async commit makes durable the
+// prefix that ends with it, not a later unsynced commit.
+func TestMemCommitAsyncPrefix(t *testing.T) {
+	m := NewMem()
+	b := m.NewBatch()
+	mustSet(t, b, "a", "async")
+	wait, err := b.CommitAsync()
+	if err != nil {
+		t.Fatal(err)
+	}
+	commit(t, m, false, func(b Batch) { mustSet(t, b, "b", "later, unsynced") })
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	c := m.Crash()
+	wantGet(t, c, "a", "async")
+	wantGet(t, c, "b", "")
+	// An older wait never takes back a newer sync.
+	commit(t, m, true, func(b Batch) { mustSet(t, b, "c", "synced") })
+	if err := wait(); err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, m.Crash(), "c", "synced")
+}

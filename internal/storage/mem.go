@@ -18,7 +18,9 @@ type Mem struct {
 		sync.RWMutex
 		current *treapNode // everything committed
 		durable *treapNode // everything committed up to the last sync
-		closed  bool
+		// seq counts commits; durableSeq is the commit durable holds.
+		seq, durableSeq uint64
+		closed          bool
 	}
 }
 
@@ -87,7 +89,7 @@ func (m *Mem) Sync() error {
 	if m.mu.closed {
 		return ErrClosed
 	}
-	m.mu.durable = m.mu.current
+	m.mu.durable, m.mu.durableSeq = m.mu.current, m.mu.seq
 	return nil
 }
 
@@ -265,14 +267,42 @@ func (b *memBatch) Empty() bool { return b.ops == 0 }
 func (b *memBatch) Len() int { return b.size }
 
 func (b *memBatch) Commit(sync bool) error {
+	_, _, err := b.commit(sync)
+	return err
+}
+
+// CommitAsync implements Batch: the commit is visible at once, and wait
+// makes durable exactly the prefix of commits that ends with this one.
+func (b *memBatch) CommitAsync() (func() error, error) {
+	root, seq, err := b.commit(false)
+	if err != nil {
+		return nil, err
+	}
+	m := b.m
+	return func() error {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.mu.closed {
+			return ErrClosed
+		}
+		if seq > m.mu.durableSeq {
+			m.mu.durable, m.mu.durableSeq = root, seq
+		}
+		return nil
+	}, nil
+}
+
+// commit applies the batch and returns the root and sequence number of
+// the commit.
+func (b *memBatch) commit(sync bool) (*treapNode, uint64, error) {
 	if err := b.checkWrite(); err != nil {
-		return err
+		return nil, 0, err
 	}
 	m := b.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.mu.closed {
-		return ErrClosed
+		return nil, 0, ErrClosed
 	}
 	root := m.mu.current
 	for _, r := range b.ranges {
@@ -288,11 +318,12 @@ func (b *memBatch) Commit(sync bool) error {
 		}
 	}
 	m.mu.current = root
+	m.mu.seq++
 	if sync {
-		m.mu.durable = root
+		m.mu.durable, m.mu.durableSeq = root, m.mu.seq
 	}
 	b.committed = true
-	return nil
+	return root, m.mu.seq, nil
 }
 
 func (b *memBatch) Close() error {

@@ -329,6 +329,32 @@ func (b *pebbleBatch) Commit(sync bool) error {
 	return nil
 }
 
+// CommitAsync implements Batch with pebble's ApplyNoSyncWait: the batch is
+// in the WAL and the memtable when it returns; wait is its SyncWait.
+func (b *pebbleBatch) CommitAsync() (func() error, error) {
+	if err := b.checkWrite(); err != nil {
+		return nil, err
+	}
+	if b.b.Empty() {
+		b.committed = true
+		return b.p.Sync, nil // pebble skips an empty batch; see Sync
+	}
+	if err := b.p.rlock(); err != nil {
+		return nil, err
+	}
+	defer b.p.mu.RUnlock()
+	b.committed = true
+	if err := b.p.db.ApplyNoSyncWait(b.b, pebble.Sync); err != nil {
+		return nil, fmt.Errorf("storage: commit: %w", err)
+	}
+	return func() error {
+		if err := b.b.SyncWait(); err != nil {
+			return fmt.Errorf("storage: commit: %w", err)
+		}
+		return nil
+	}, nil
+}
+
 func (b *pebbleBatch) Close() error {
 	if b.closed {
 		return ErrClosed

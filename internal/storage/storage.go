@@ -48,6 +48,13 @@ type Batch interface {
 	// Commit applies the batch atomically. With sync it returns only after
 	// the batch and everything committed before it are durable.
 	Commit(sync bool) error
+	// CommitAsync applies the batch atomically (visible to reads when it
+	// returns) and starts making it durable; wait returns once the batch
+	// and everything committed before it are durable. A batch committed
+	// after CommitAsync returns lands after this one in the log, so work
+	// can overlap the fsync without reordering what a crash keeps. Close
+	// the batch only after wait has returned.
+	CommitAsync() (wait func() error, err error)
 	// Close releases the batch; it must be called whether or not Commit was.
 	Close() error
 }

@@ -25,6 +25,7 @@ type work struct {
 	appliedTo uint64
 	removed   bool
 	snapped   bool
+	answered  bool
 }
 
 // outbox batches messages per destination node for one Send each.
@@ -92,26 +93,26 @@ func (h *Host) runRound(gs []*group) {
 	out.flush(h.tr)
 	h.metrics.rounds.Inc()
 	h.metrics.groupsPerRound.Observe(float64(len(ws)))
+	// The log batch goes into the WAL now and its fsync runs while the
+	// committed entries are applied: they are durable on a quorum already,
+	// and the apply batch lands after the log batch in the WAL, so a crash
+	// never keeps an applied index above the log.
+	var syncWait func() error
+	var syncStart time.Time
 	if !logBatch.Empty() {
-		sync := mustSync && !h.cfg.UnsafeAckBeforeSync
-		start := time.Now()
-		if err := logBatch.Commit(sync); err != nil {
+		var err error
+		if mustSync && !h.cfg.UnsafeAckBeforeSync {
+			syncStart = time.Now()
+			syncWait, err = logBatch.CommitAsync()
+		} else {
+			err = logBatch.Commit(false)
+		}
+		if err != nil {
 			h.fatal(fmt.Errorf("raftengine: committing the log: %w", err))
 			h.unlockAll(ws)
 			return
 		}
-		if sync {
-			h.metrics.fsyncs.Inc()
-			h.metrics.fsyncSeconds.Observe(time.Since(start).Seconds())
-			h.metrics.entriesPerFsync.Observe(float64(entries))
-		}
 	}
-	for _, w := range ws {
-		for _, m := range w.late {
-			w.g.send(out, m)
-		}
-	}
-	out.flush(h.tr)
 
 	applyBatch := h.store.NewBatch()
 	defer applyBatch.Close()
@@ -131,6 +132,29 @@ func (h *Host) runRound(gs []*group) {
 			return
 		}
 	}
+	// Committed means durable on a quorum: answers need not wait for this
+	// node's fsync. A snapshot's answers do (finish settles it first).
+	for _, w := range ws {
+		if !w.snapped {
+			w.g.answer(w)
+		}
+	}
+	if syncWait != nil {
+		if err := syncWait(); err != nil {
+			h.fatal(fmt.Errorf("raftengine: syncing the log: %w", err))
+			h.unlockAll(ws)
+			return
+		}
+		h.metrics.fsyncs.Inc()
+		h.metrics.fsyncSeconds.Observe(time.Since(syncStart).Seconds())
+		h.metrics.entriesPerFsync.Observe(float64(entries))
+	}
+	for _, w := range ws {
+		for _, m := range w.late {
+			w.g.send(out, m)
+		}
+	}
+	out.flush(h.tr)
 	for _, w := range ws {
 		w.g.finish(w)
 		w.g.mu.Unlock()
@@ -534,30 +558,13 @@ func (g *group) applyConfChange(e *raftpb.Entry, b storage.Batch) (uint64, error
 	return id, nil
 }
 
-// finish answers what the round settled and hands control back to raft.
-func (g *group) finish(w *work) {
-	if w.snapped {
-		if err := g.loadDescriptor(g.h.store); err != nil {
-			g.h.fatal(err)
-			return
-		}
-		snapIdx := w.rd.Snapshot.GetMetadata().GetIndex()
-		g.applied.Store(snapIdx)
-		g.h.metrics.snapshotsApplied.Inc()
-		// Proposals whose entries the snapshot covers may or may not be in it.
-		for idx, p := range g.byIndex {
-			if idx <= snapIdx {
-				delete(g.byIndex, idx)
-				delete(g.inflight, p.id)
-				p.finish(nil, 0, replica.ErrIndeterminate)
-			}
-		}
-		if s := g.pendingSnap; s != nil {
-			g.pendingSnap = nil
-			s.done <- nil
-		}
+// answer settles the proposals and reads the round's apply decided: it
+// moves the applied index and answers proposers and waiting reads.
+func (g *group) answer(w *work) {
+	if w.answered {
+		return
 	}
-	g.settleSnapshot()
+	w.answered = true
 	if w.appliedTo > 0 {
 		g.applied.Store(w.appliedTo)
 	}
@@ -570,19 +577,6 @@ func (g *group) finish(w *work) {
 			res = w.results[i]
 		}
 		p.finish(res, w.rd.CommittedEntries[i].GetIndex(), nil)
-	}
-	for _, p := range w.lost {
-		// Certainly not applied: another entry committed at its index.
-		if p.cc != nil {
-			// A conf change was computed from the descriptor of its time:
-			// the caller recomputes it rather than replaying it.
-			delete(g.inflight, p.id)
-			p.finish(nil, 0, replica.ErrMembershipChange)
-			continue
-		}
-		p.index, p.term = 0, 0
-		p.state.Store(proposalQueued)
-		g.held = append(g.held, p)
 	}
 	if w.removed {
 		return // destroy fails the reads: the data is about to go
@@ -609,6 +603,51 @@ func (g *group) finish(w *work) {
 	}
 	clear(g.readsWait[len(keep):])
 	g.readsWait = keep
+}
+
+// finish completes the round for the group once its log is durable:
+// settles a snapshot, answers what answer has not, and hands control back
+// to raft.
+func (g *group) finish(w *work) {
+	if w.snapped {
+		if err := g.loadDescriptor(g.h.store); err != nil {
+			g.h.fatal(err)
+			return
+		}
+		snapIdx := w.rd.Snapshot.GetMetadata().GetIndex()
+		g.applied.Store(snapIdx)
+		g.h.metrics.snapshotsApplied.Inc()
+		// Proposals whose entries the snapshot covers may or may not be in it.
+		for idx, p := range g.byIndex {
+			if idx <= snapIdx {
+				delete(g.byIndex, idx)
+				delete(g.inflight, p.id)
+				p.finish(nil, 0, replica.ErrIndeterminate)
+			}
+		}
+		if s := g.pendingSnap; s != nil {
+			g.pendingSnap = nil
+			s.done <- nil
+		}
+	}
+	g.settleSnapshot()
+	g.answer(w)
+	for _, p := range w.lost {
+		// Certainly not applied: another entry committed at its index.
+		if p.cc != nil {
+			// A conf change was computed from the descriptor of its time:
+			// the caller recomputes it rather than replaying it.
+			delete(g.inflight, p.id)
+			p.finish(nil, 0, replica.ErrMembershipChange)
+			continue
+		}
+		p.index, p.term = 0, 0
+		p.state.Store(proposalQueued)
+		g.held = append(g.held, p)
+	}
+	if w.removed {
+		return
+	}
 	g.rn.Advance(w.rd)
 	if len(w.lost) > 0 {
 		g.proposeHeld()
