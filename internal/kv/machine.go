@@ -624,7 +624,11 @@ func (a *applier) sweepSessions() error {
 	}
 	var dead [][]byte
 	n, next := 0, uint64(0)
-	for ok := it.First(); ok; ok = it.Next() {
+	var succ []byte
+	// Each session key is rewritten by every command of its client, so the
+	// memtable holds many versions of it: seek past a key instead of
+	// stepping through its versions with Next.
+	for ok := it.First(); ok; ok = it.SeekGE(succ) {
 		if n == a.m.cfg.SweepMax {
 			next = sessionClient(it.Key())
 			break
@@ -638,6 +642,7 @@ func (a *applier) sweepSessions() error {
 		if a.now-last > int64(a.m.cfg.SessionTTL) {
 			dead = append(dead, bytes.Clone(it.Key()))
 		}
+		succ = append(append(succ[:0], it.Key()...), 0)
 	}
 	if err := it.Error(); err != nil {
 		it.Close()
