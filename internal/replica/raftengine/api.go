@@ -42,6 +42,8 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 }
 
 func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error) {
+	g.h.metrics.proposalsPending.Inc()
+	defer g.h.metrics.proposalsPending.Dec()
 	ch := make(chan proposeResult, 1)
 	p.done = func(result []byte, index uint64, err error) { ch <- proposeResult{result, index, err} }
 	if !g.enqueue(func() { g.in.props = append(g.in.props, p) }) {

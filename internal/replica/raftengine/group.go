@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -45,6 +46,7 @@ type readReq struct {
 	done  chan error // buffered 1; nil error once applied >= index
 	index uint64
 	tick  int // when its ReadIndex was issued
+	start time.Time
 }
 
 // snapReq is a received snapshot waiting for raft to accept it.

@@ -17,6 +17,10 @@ type metrics struct {
 	snapshotsApplied prometheus.Counter
 	truncations      prometheus.Counter
 	leaderChanges    prometheus.Counter
+	proposalsPending prometheus.Gauge
+	readIndexSeconds prometheus.Histogram
+	applySeconds     prometheus.Histogram
+	roundSeconds     prometheus.Histogram
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -52,9 +56,21 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "cairn_raft_log_truncations_total", Help: "Log truncations."}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_raft_leader_changes_total", Help: "Leader changes seen by local replicas."}),
+		proposalsPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cairn_raft_proposals_pending", Help: "Proposals submitted to local replicas and not yet answered (the proposal queue depth)."}),
+		readIndexSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cairn_raft_read_index_seconds", Help: "Time from issuing a ReadIndex to learning its index.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		applySeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cairn_raft_apply_seconds", Help: "Time a round spends applying committed entries (overlapping its fsync).",
+			Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)}),
+		roundSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "cairn_raft_round_seconds", Help: "Duration of a scheduler round, from taking Readys to Advance.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
 	}
 	r.MustRegister(m.rounds, m.fsyncs, m.fsyncSeconds, m.entriesPerFsync, m.groupsPerRound,
 		m.proposals, m.proposalsDropped, m.applied, m.readIndexRounds, m.snapshotsSent,
-		m.snapshotsFailed, m.snapshotsApplied, m.truncations, m.leaderChanges)
+		m.snapshotsFailed, m.snapshotsApplied, m.truncations, m.leaderChanges,
+		m.proposalsPending, m.readIndexSeconds, m.applySeconds, m.roundSeconds)
 	return m
 }

@@ -48,6 +48,7 @@ func (o outbox) flush(tr transport.Transport) {
 //  4. apply every group's committed entries into one apply batch; commit it
 //  5. per group: answer proposals and reads, Advance, release
 func (h *Host) runRound(gs []*group) {
+	roundStart := time.Now()
 	logBatch := h.store.NewBatch()
 	defer logBatch.Close()
 	out := outbox{}
@@ -114,6 +115,7 @@ func (h *Host) runRound(gs []*group) {
 		}
 	}
 
+	applyStart := time.Now()
 	applyBatch := h.store.NewBatch()
 	defer applyBatch.Close()
 	for _, w := range ws {
@@ -132,6 +134,7 @@ func (h *Host) runRound(gs []*group) {
 			return
 		}
 	}
+	h.metrics.applySeconds.Observe(time.Since(applyStart).Seconds())
 	// Committed means durable on a quorum: answers need not wait for this
 	// node's fsync. A snapshot's answers do (finish settles it first).
 	for _, w := range ws {
@@ -162,6 +165,7 @@ func (h *Host) runRound(gs []*group) {
 			w.g.destroy(0)
 		}
 	}
+	h.metrics.roundSeconds.Observe(time.Since(roundStart).Seconds())
 }
 
 func (h *Host) unlockAll(ws []*work) {
@@ -284,8 +288,12 @@ func (g *group) issueReads(reads []*readReq) {
 	g.readCtr++
 	var rctx [8]byte
 	binary.BigEndian.PutUint64(rctx[:], g.readCtr)
+	now := time.Now()
 	for _, r := range batch {
 		r.tick = g.ticks
+		if r.start.IsZero() {
+			r.start = now
+		}
 	}
 	g.readsIssued[g.readCtr] = append([]*readReq(nil), batch...)
 	g.rn.ReadIndex(rctx[:])
@@ -586,6 +594,9 @@ func (g *group) answer(w *work) {
 			continue
 		}
 		ctr := binary.BigEndian.Uint64(rs.RequestCtx)
+		if rs := g.readsIssued[ctr]; len(rs) > 0 {
+			g.h.metrics.readIndexSeconds.Observe(time.Since(rs[0].start).Seconds())
+		}
 		for _, r := range g.readsIssued[ctr] {
 			r.index = rs.Index
 			g.readsWait = append(g.readsWait, r)
