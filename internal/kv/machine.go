@@ -66,6 +66,44 @@ type Machine struct {
 	pend    []pending
 	pendIdx map[string]int
 	buf     []byte
+
+	// cache holds what the last successful Apply left in the replicated
+	// state, so the next one need not read it back through the store.
+	cache stateCache
+}
+
+// stateCache mirrors the applied state, the stats and recently used
+// sessions as the last successful Apply wrote them. It is trusted only for
+// an Apply whose first entry directly follows the cached applied index:
+// anything else that changes the group's state (a snapshot, a destroyed
+// and recreated replica, a batch the driver discarded) changes the applied
+// index too, and the cache is dropped.
+type stateCache struct {
+	valid    bool
+	applied  storage.AppliedState
+	stats    stats
+	sessions map[uint64][]byte // client → encoded session; never mutated in place
+}
+
+// maxCachedSessions bounds the session cache; beyond it the cache starts
+// over (sessions are reread from the store on a miss).
+const maxCachedSessions = 4096
+
+func (c *stateCache) drop() {
+	c.valid = false
+	clear(c.sessions)
+}
+
+func (c *stateCache) putSession(client uint64, enc []byte) {
+	if c.sessions == nil {
+		c.sessions = make(map[uint64][]byte)
+	}
+	if len(c.sessions) >= maxCachedSessions {
+		if _, ok := c.sessions[client]; !ok {
+			clear(c.sessions)
+		}
+	}
+	c.sessions[client] = bytes.Clone(enc)
 }
 
 // New returns the state machine of group.
@@ -124,14 +162,23 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 		view = batch
 	}
 	g := m.group
-	applied, err := ReadApplied(view, g)
-	if err != nil {
-		return nil, err
+	var applied storage.AppliedState
+	var st stats
+	if m.cache.valid && entries[0].Index == m.cache.applied.Index+1 {
+		applied, st = m.cache.applied, m.cache.stats
+	} else {
+		m.cache.drop()
+		var err error
+		if applied, err = ReadApplied(view, g); err != nil {
+			return nil, err
+		}
+		if st, err = readStats(view, g); err != nil {
+			return nil, err
+		}
 	}
-	st, err := readStats(view, g)
-	if err != nil {
-		return nil, err
-	}
+	// Trusted again only once this Apply has succeeded.
+	m.cache.valid = false
+	var err error
 	a := applier{m: m, view: view, batch: batch, stats: st}
 	results := make([]Result, len(entries))
 	for i := range entries {
@@ -165,6 +212,7 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 	if err := batch.Set(storage.AppliedKey(g), m.buf); err != nil {
 		return nil, err
 	}
+	m.cache.valid, m.cache.applied, m.cache.stats = true, applied, a.stats
 	return results, nil
 }
 
@@ -182,7 +230,11 @@ func (a *applier) entry(data []byte) (Result, error) {
 	}
 	skey := storage.SessionKey(a.m.group, c.Client)
 	var s session
-	raw, err := a.view.Get(skey)
+	raw, cached := a.m.cache.sessions[c.Client]
+	var err error
+	if !cached {
+		raw, err = a.view.Get(skey)
+	}
 	found := err == nil
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
@@ -195,6 +247,7 @@ func (a *applier) entry(data []byte) (Result, error) {
 		if a.now-s.LastActive > int64(a.m.cfg.SessionTTL) {
 			// Expired but not swept yet: judge it as the sweep would have.
 			found = false
+			delete(a.m.cache.sessions, c.Client)
 			if err := a.batch.Delete(skey); err != nil {
 				return nil, err
 			}
@@ -216,7 +269,7 @@ func (a *applier) entry(data []byte) (Result, error) {
 			res = bytes.Clone(res)
 			s.LastActive = a.now
 			s.advance(c.LowUnacked, a.m.cfg.MaxWindow)
-			return res, a.putSession(skey, &s)
+			return res, a.putSession(c.Client, skey, &s)
 		}
 	}
 	res, err := a.evaluate(c)
@@ -226,11 +279,12 @@ func (a *applier) entry(data []byte) (Result, error) {
 	s.record(c.Seq, res)
 	s.LastActive = a.now
 	s.advance(c.LowUnacked, a.m.cfg.MaxWindow)
-	return res, a.putSession(skey, &s)
+	return res, a.putSession(c.Client, skey, &s)
 }
 
-func (a *applier) putSession(key []byte, s *session) error {
+func (a *applier) putSession(client uint64, key []byte, s *session) error {
 	a.m.buf = s.appendEncode(a.m.buf[:0])
+	a.m.cache.putSession(client, a.m.buf)
 	return a.batch.Set(key, a.m.buf)
 }
 
@@ -652,6 +706,7 @@ func (a *applier) sweepSessions() error {
 		return err
 	}
 	for _, k := range dead {
+		delete(a.m.cache.sessions, sessionClient(k))
 		if err := a.batch.Delete(k); err != nil {
 			return err
 		}

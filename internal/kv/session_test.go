@@ -2,6 +2,8 @@ package kv
 
 import (
 	"bytes"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -189,4 +191,50 @@ func TestSessionSweepBounded(t *testing.T) {
 			t.Fatalf("%d sessions left after %d sweeps", left, sweeps)
 		}
 	}
+}
+
+// TestApplyCacheFollowsStateChanges: the Machine's cache of applied
+// state, stats and sessions is dropped whenever the store holds a state it
+// did not write itself — a snapshot from another history installed under
+// it, or a batch the driver discarded — so every Apply sees exactly what a
+// fresh Machine reading the store would.
+func TestApplyCacheFollowsStateChanges(t *testing.T) {
+	t.Run("snapshot", func(t *testing.T) {
+		a, b := newHarness(t), newHarness(t)
+		a.apply(t0, sessionCmd(1, 1, 1, Put([]byte("x"), []byte("a1"))), sessionCmd(1, 2, 1, Put([]byte("y"), []byte("a2"))))
+		b.apply(t0, sessionCmd(1, 1, 1, Put([]byte("z"), []byte("b1"))), sessionCmd(1, 2, 1, Put([]byte("x"), []byte("b2"))),
+			sessionCmd(1, 3, 1, IncrBy([]byte("n"), 5)), sessionCmd(2, 1, 1, Put([]byte("w"), []byte("b4"))))
+		// Install b's state under a's Machine, as a snapshot would.
+		a.s.m, a.s.keys = maps.Clone(b.s.m), slices.Clone(b.s.keys)
+		a.index = b.index
+		// Client 1 retries seq 3: the answer must come from b's window.
+		ra := a.apply(t0, sessionCmd(1, 3, 1, IncrBy([]byte("n"), 5)))
+		rb := b.apply(t0, sessionCmd(1, 3, 1, IncrBy([]byte("n"), 5)))
+		if ra[0].Responses[0].Int != 5 || rb[0].Responses[0].Int != 5 {
+			t.Fatalf("retried INCRBY answered %d and %d, want 5 from the window", ra[0].Responses[0].Int, rb[0].Responses[0].Int)
+		}
+		if !maps.EqualFunc(a.s.m, b.s.m, bytes.Equal) {
+			t.Fatal("after the same entry on the same state, the two stores differ")
+		}
+	})
+	t.Run("discarded batch", func(t *testing.T) {
+		a, b := newHarness(t), newHarness(t)
+		cmds := []Command{sessionCmd(1, 1, 1, IncrBy([]byte("n"), 1))}
+		a.apply(t0, cmds...)
+		b.apply(t0, cmds...)
+		es := a.entries(t0, sessionCmd(1, 2, 1, IncrBy([]byte("n"), 1)))
+		bt := a.s.NewBatch()
+		if _, err := a.m.Apply(es, bt, bt); err != nil { // never committed
+			t.Fatal(err)
+		}
+		a.index--
+		a.apply(t0, sessionCmd(1, 2, 1, IncrBy([]byte("n"), 10)))
+		r := b.apply(t0, sessionCmd(1, 2, 1, IncrBy([]byte("n"), 10)))
+		if r[0].Responses[0].Int != 11 {
+			t.Fatalf("INCRBY answered %d, want 11", r[0].Responses[0].Int)
+		}
+		if !maps.EqualFunc(a.s.m, b.s.m, bytes.Equal) {
+			t.Fatal("a discarded batch left its mark on the next Apply")
+		}
+	})
 }
