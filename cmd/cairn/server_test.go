@@ -1,0 +1,40 @@
+package main
+
+import "testing"
+
+func TestParseBytes(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"1073741824", 1 << 30, true},
+		{"2GiB", 2 << 30, true},
+		{"512MiB", 512 << 20, true},
+		{"64KiB", 64 << 10, true},
+		{"3GB", 3e9, true},
+		{"10B", 10, true},
+		{"", 0, false},
+		{"GiB", 0, false},
+		{"1.5GiB", 0, false},
+		{"2 lots", 0, false},
+		{"9000000000TiB", 0, false},
+	} {
+		got, err := parseBytes(c.in)
+		if (err == nil) != c.ok || (c.ok && got != c.want) {
+			t.Errorf("parseBytes(%q) = %d, %v; want %d, ok=%v", c.in, got, err, c.want, c.ok)
+		}
+	}
+}
+
+func TestRuntimeFlagsRefuseNonsense(t *testing.T) {
+	for _, args := range [][]string{{"--gogc", "0"}, {"--memory-limit", "lots"}, {"--memory-limit", "0"}} {
+		cmd := serverCmd()
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyRuntimeFlags(cmd.Flags()); err == nil {
+			t.Errorf("%v accepted", args)
+		}
+	}
+}
