@@ -52,6 +52,8 @@ type GRPC struct {
 
 	handshakeMu sync.Mutex // serialises PeerBook check-and-remember
 
+	faults faults // injected link faults (SetFault)
+
 	mu struct {
 		sync.Mutex
 		closed      bool
@@ -144,6 +146,14 @@ func (t *GRPC) Send(node string, msgs []Message) {
 	if len(msgs) == 0 {
 		return
 	}
+	if t.inject(node, Outbound, len(msgs), func() { t.enqueue(node, msgs) }) {
+		return
+	}
+	t.enqueue(node, msgs)
+}
+
+// enqueue queues msgs on node's outbound stream.
+func (t *GRPC) enqueue(node string, msgs []Message) {
 	o := t.outbound(node)
 	if o == nil {
 		return // closed

@@ -20,6 +20,8 @@ type metrics struct {
 	snapshotsRecv    *prometheus.CounterVec
 	snapshotsFailed  *prometheus.CounterVec
 	clockOffset      *prometheus.GaugeVec
+	faultDropped     *prometheus.CounterVec
+	faultDuplicated  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -39,6 +41,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		snapshotsSent:    counter("snapshots_sent_total", "Snapshot streams sent to a peer and accepted by it.", "peer"),
 		snapshotsRecv:    counter("snapshots_received_total", "Snapshot streams received from a peer and accepted.", "peer"),
 		snapshotsFailed:  counter("snapshots_failed_total", "Snapshot streams that failed, by direction (sent, received).", "peer", "direction"),
+		faultDropped:     counter("fault_dropped_total", "Engine messages dropped by injected faults (--fault-injection).", "peer", "direction"),
+		faultDuplicated:  counter("fault_duplicated_total", "Engine messages delivered twice by injected faults (--fault-injection).", "peer", "direction"),
 		clockOffset: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Namespace: "cairn", Subsystem: "transport", Name: "clock_offset_seconds",
 			Help: "Smoothed offset of a peer's clock from ours (theirs minus ours).",
@@ -52,6 +56,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []**prometheus.CounterVec{
 		&m.messagesSent, &m.messagesReceived, &m.messagesDropped, &m.framesSent, &m.framesReceived,
 		&m.bytesSent, &m.bytesReceived, &m.snapshotsSent, &m.snapshotsRecv, &m.snapshotsFailed,
+		&m.faultDropped, &m.faultDuplicated,
 	} {
 		if err := register(reg, c); err != nil {
 			return nil, err

@@ -118,7 +118,9 @@ func (t *GRPC) receive(from string, srv cairnv1.Peer_StreamServer, pongs chan<- 
 		frames.Inc()
 		received.Add(float64(len(msgs)))
 		bytesIn.Add(float64(size))
-		t.cfg.Handler.HandleMessages(from, msgs)
+		if !t.inject(from, Inbound, len(msgs), func() { t.cfg.Handler.HandleMessages(from, msgs) }) {
+			t.cfg.Handler.HandleMessages(from, msgs)
+		}
 	}
 }
 
@@ -140,6 +142,10 @@ func (s *peerServer) Snapshot(srv cairnv1.Peer_SnapshotServer) error {
 	}
 	from := first.GetHello().GetName()
 	failed := t.m.snapshotsFailed.WithLabelValues(from, "received")
+	if t.IsCut(from, Inbound) {
+		failed.Inc()
+		return status.Error(codes.Unavailable, ErrLinkCut.Error())
+	}
 
 	select {
 	case t.inSnap <- struct{}{}:

@@ -23,6 +23,9 @@ func (t *GRPC) SendSnapshot(ctx context.Context, node string, header []byte, chu
 	if len(header) > MaxChunkSize {
 		return fmt.Errorf("transport: snapshot header to %q: %w", node, ErrChunkTooLarge)
 	}
+	if t.IsCut(node, Outbound) {
+		return fmt.Errorf("transport: snapshot to %q: %w", node, ErrLinkCut)
+	}
 	if !t.track() {
 		return ErrClosed
 	}
