@@ -51,6 +51,7 @@ a different value is refused, naming both values.`,
 	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
 	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
 	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on; 0: no floor")
+	f.Bool("fault-injection", false, "serve the FaultInjection gRPC service (link faults, clock skew, slow fsync) for cairn check; never on a node whose data matters")
 	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory (default 200, or $GOGC when set)")
 	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it (default none, or $GOMEMLIMIT)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -84,6 +85,7 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	num := func(n string) int { v, _ := f.GetInt(n); return v }
 	dur := func(n string) time.Duration { v, _ := f.GetDuration(n); return v }
 	minFree, _ := f.GetUint64("min-free-disk")
+	faults, _ := f.GetBool("fault-injection")
 	cfg := node.Config{
 		Name: str("name"), DataDir: str("data-dir"),
 		GRPCAddr: str("grpc-addr"), HTTPAddr: str("http-addr"), RedisAddr: str("redis-addr"),
@@ -93,6 +95,7 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		Explicit:       explicit,
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
+		FaultInjection: faults,
 	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)

@@ -39,6 +39,11 @@ type Config struct {
 	MaxClockOffset time.Duration // --max-clock-offset, default 500ms
 	MinFreeDisk    uint64        // --min-free-disk, default 256 MiB
 
+	// FaultInjection serves the FaultInjection gRPC service (--fault-injection):
+	// link faults, clock skew and slow fsync on command, for cairn check.
+	// Never on a node that holds data anyone cares about.
+	FaultInjection bool
+
 	// TickInterval is the Raft tick. Default 100ms.
 	TickInterval time.Duration
 	// FreeDisk reports the free bytes under the data directory; tests

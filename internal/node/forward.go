@@ -61,6 +61,9 @@ func newForwarder(n *Node) *forwarder {
 // Anything that fails before the command left answers "not applied"; a
 // stream that breaks with it in flight makes the outcome indeterminate.
 func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupID, cmd []byte) ([]byte, error) {
+	if f.n.faults != nil && f.n.tr.IsCut(node, transport.Outbound) {
+		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, transport.ErrLinkCut)
+	}
 	peer, err := f.peer(ctx, node)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -46,6 +47,10 @@ type Node struct {
 	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
 	advertised atomic.Pointer[advertised]
+
+	// faults is set with Config.FaultInjection: the injectable clock and
+	// disk behind this node, served by the FaultInjection service.
+	faults *faultInjector
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -86,7 +91,15 @@ func Start(cfg Config) (n *Node, err error) {
 	if len(members) == 0 {
 		members = cluster.DefaultInitialCluster(cfg.Name, cfg.AdvertiseGRPC)
 	}
-	store, err := storage.OpenPebble(cfg.DataDir, storage.PebbleOptions{Logger: pebbleLogger{log}})
+	var faults *faultInjector
+	popts := storage.PebbleOptions{Logger: pebbleLogger{log}}
+	var clk clock.Clock = clock.Real{}
+	if cfg.FaultInjection {
+		faults = newFaultInjector(cfg.Name)
+		popts.FS, clk = faults.fs, faults.clock
+		log.Warn("fault injection is on: this node obeys FaultInjection calls from anyone who can reach its gRPC port")
+	}
+	store, err := storage.OpenPebble(cfg.DataDir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("opening --data-dir %s: %w", cfg.DataDir, err)
 	}
@@ -104,7 +117,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
-		grpcLis: grpcLis, addrs: map[string]string{}, stop: make(chan struct{}),
+		grpcLis: grpcLis, addrs: map[string]string{}, stop: make(chan struct{}), faults: faults,
 	}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, m := range id.Founders {
@@ -123,6 +136,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Registry:        n.registry,
 		Logger:          log,
 		TickInterval:    cfg.TickInterval,
+		Clock:           clk,
 	})
 	if err != nil {
 		return nil, err
@@ -157,6 +171,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Registry:       n.registry,
 		Logger:         log,
 		Peers:          peers,
+		Clock:          clk,
 	})
 	if err != nil {
 		return nil, err
@@ -170,6 +185,10 @@ func Start(cfg Config) (n *Node, err error) {
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
 	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout}).Register(n.grpcSrv)
+	if faults != nil {
+		faults.tr = tr
+		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
+	}
 	host.Start(tr)
 	n.wg.Add(2)
 	go func() {

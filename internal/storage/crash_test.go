@@ -2,6 +2,7 @@ package storage
 
 import (
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -171,4 +172,24 @@ func TestMemCommitAsyncPrefix(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantGet(t, m.Crash(), "c", "synced")
+}
+
+// TestSlowSyncFS: with a sync delay, a synced commit takes at least that
+// long; without, the store works as usual.
+func TestSlowSyncFS(t *testing.T) {
+	fs := NewSlowSyncFS(vfs.NewMem())
+	s, err := OpenPebble("db", PebbleOptions{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	commit(t, s, true, func(b Batch) { mustSet(t, b, "a", "1") })
+	fs.SetSyncDelay(100 * time.Millisecond)
+	start := time.Now()
+	commit(t, s, true, func(b Batch) { mustSet(t, b, "b", "2") })
+	if d := time.Since(start); d < 100*time.Millisecond {
+		t.Fatalf("a synced commit with a 100ms sync delay took %v", d)
+	}
+	fs.SetSyncDelay(0)
+	wantGet(t, s, "b", "2")
 }
