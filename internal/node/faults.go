@@ -112,4 +112,3 @@ func (f *faultInjector) state() *cairnv1.FaultState {
 	}
 	return st
 }
-
