@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/cairnkv/cairn/internal/hashring"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -29,18 +30,14 @@ func MetaReplicas(n int) int {
 // 0 (the meta group) first, then group p+1 for every partition p: the same
 // value on every founder, whatever the order of members.
 //
-// With the founders sorted by name (f[0..N-1]):
-//   - the meta group is on f[0..M-1], M = MetaReplicas(N);
-//   - partition p is on f[p mod N], f[(p+1) mod N], ... (R of them).
+//   - The meta group is on the M lowest-named founders, M = MetaReplicas(N).
+//   - Partition p is where the consistent-hash ring places it (Placement,
+//     internal/hashring, DESIGN.md Placement): the first R distinct nodes
+//     clockwise from hash(p) under the bounded-loads cap.
 //
-// Replica IDs are 1, 2, ... in that order (replica 1 is the preferred
-// leader), all voters, NextReplicaID one past the last, Version 1.
-//
-// NB: this round-robin rule is a stand-in: placement by the consistent-hash
-// ring (internal/hashring, DESIGN.md, Placement) replaces it, and only the
-// founding state changes with it — the ring is a pure function of the
-// settings and members stored in the meta group, so every founder still
-// computes the same.
+// Replica IDs are 1, 2, ... in placement order (replica 1, the first in the
+// placement, is the preferred leader), all voters, NextReplicaID one past
+// the last, Version 1.
 //
 // s must pass Validate(len(members)) once defaults are filled in;
 // FoundingDescriptors panics otherwise, as it does on an empty members.
@@ -48,23 +45,37 @@ func FoundingDescriptors(members []Member, s Settings) []replica.Descriptor {
 	founders := sortedMembers(members)
 	n := len(founders)
 	s = s.WithDefaults(n)
-	if err := s.Validate(n); err != nil {
+	pl, err := Placement(founders, s)
+	if err != nil {
 		panic(fmt.Sprintf("cluster: FoundingDescriptors: %v", err))
 	}
 	descs := make([]replica.Descriptor, 0, 1+s.Partitions)
-	names := make([]string, 0, max(s.Replicas, MetaReplicas(n)))
+	names := make([]string, 0, MetaReplicas(n))
 	for i := range MetaReplicas(n) {
 		names = append(names, founders[i].Name)
 	}
 	descs = append(descs, founding(0, names))
 	for p := range s.Partitions {
-		names = names[:0]
-		for i := range s.Replicas {
-			names = append(names, founders[(p+i)%n].Name)
-		}
-		descs = append(descs, founding(replica.GroupID(p+1), names))
+		descs = append(descs, founding(replica.GroupID(p+1), pl.Replicas(p)))
 	}
 	return descs
+}
+
+// Placement computes where the ring puts every partition of a cluster of
+// members with settings s (defaults filled in for len(members)); every
+// node has weight 1 and no zone until membership records carry them.
+func Placement(members []Member, s Settings) (*hashring.Placement, error) {
+	s = s.WithDefaults(len(members))
+	if err := s.Validate(len(members)); err != nil {
+		return nil, err
+	}
+	ms := make([]hashring.Member, len(members))
+	for i, m := range members {
+		ms[i] = hashring.Member{Name: m.Name}
+	}
+	return hashring.Place(ms, hashring.Config{
+		Partitions: s.Partitions, Replicas: s.Replicas, VNodes: s.VNodes, LoadFactor: s.LoadFactor,
+	})
 }
 
 // founding is group g's descriptor with replica i+1 on nodes[i], all voters.

@@ -29,24 +29,15 @@ func TestMetaReplicas(t *testing.T) {
 
 func TestFoundingDescriptors(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		n, r int
-		p    int
-		meta []string
-		// parts[p] is partition p's nodes in replica ID order (only the
-		// first few partitions are listed).
-		parts [][]string
+		name    string
+		n, r, p int
+		meta    []string
 	}{
-		{name: "N=1 R=1", n: 1, r: 1, p: 4, meta: []string{"n1"},
-			parts: [][]string{{"n1"}, {"n1"}, {"n1"}, {"n1"}}},
-		{name: "N=3 R=3", n: 3, r: 3, p: 64, meta: []string{"n1", "n2", "n3"},
-			parts: [][]string{{"n1", "n2", "n3"}, {"n2", "n3", "n1"}, {"n3", "n1", "n2"}, {"n1", "n2", "n3"}}},
-		{name: "N=5 R=3", n: 5, r: 3, p: 10, meta: []string{"n1", "n2", "n3", "n4", "n5"},
-			parts: [][]string{{"n1", "n2", "n3"}, {"n2", "n3", "n4"}, {"n3", "n4", "n5"}, {"n4", "n5", "n1"}, {"n5", "n1", "n2"}, {"n1", "n2", "n3"}}},
-		{name: "N=4 R=2", n: 4, r: 2, p: 5, meta: []string{"n1", "n2", "n3"},
-			parts: [][]string{{"n1", "n2"}, {"n2", "n3"}, {"n3", "n4"}, {"n4", "n1"}, {"n1", "n2"}}},
-		{name: "N=7 R=3", n: 7, r: 3, p: 2, meta: []string{"n1", "n2", "n3", "n4", "n5"},
-			parts: [][]string{{"n1", "n2", "n3"}, {"n2", "n3", "n4"}}},
+		{name: "N=1 R=1", n: 1, r: 1, p: 4, meta: []string{"n1"}},
+		{name: "N=3 R=3", n: 3, r: 3, p: 64, meta: []string{"n1", "n2", "n3"}},
+		{name: "N=5 R=3", n: 5, r: 3, p: 10, meta: []string{"n1", "n2", "n3", "n4", "n5"}},
+		{name: "N=4 R=2", n: 4, r: 2, p: 5, meta: []string{"n1", "n2", "n3"}},
+		{name: "N=7 R=3", n: 7, r: 3, p: 64, meta: []string{"n1", "n2", "n3", "n4", "n5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ms := members(tc.n)
@@ -54,6 +45,10 @@ func TestFoundingDescriptors(t *testing.T) {
 			descs := FoundingDescriptors(ms, s)
 			if len(descs) != tc.p+1 {
 				t.Fatalf("%d descriptors, want %d", len(descs), tc.p+1)
+			}
+			pl, err := Placement(ms, s)
+			if err != nil {
+				t.Fatal(err)
 			}
 			check := func(d replica.Descriptor, g replica.GroupID, nodes []string) {
 				t.Helper()
@@ -77,25 +72,22 @@ func TestFoundingDescriptors(t *testing.T) {
 				}
 			}
 			check(descs[0], 0, tc.meta)
-			for p, nodes := range tc.parts {
-				check(descs[p+1], replica.GroupID(p+1), nodes)
-			}
-			// The rule for every partition; when N divides P every founder
-			// carries the same number of replicas.
+			// Every partition where the ring puts it, R distinct founders,
+			// no founder above its bounded-loads cap.
 			load := map[string]int{}
 			for p := range tc.p {
-				for i, m := range descs[p+1].Replicas {
-					if want := ms[(p+i)%tc.n].Name; m.Node != want {
-						t.Fatalf("partition %d replica %d on %s, want %s", p, i+1, m.Node, want)
-					}
-					load[m.Node]++
+				nodes := pl.Replicas(p)
+				check(descs[p+1], replica.GroupID(p+1), nodes)
+				if len(nodes) != tc.r || len(slices.Compact(slices.Sorted(slices.Values(nodes)))) != tc.r {
+					t.Fatalf("partition %d on %v: want %d distinct nodes", p, nodes, tc.r)
+				}
+				for _, node := range nodes {
+					load[node]++
 				}
 			}
-			if tc.p%tc.n == 0 {
-				for name, l := range load {
-					if want := tc.p * tc.r / tc.n; l != want {
-						t.Errorf("%s carries %d replicas, want %d", name, l, want)
-					}
+			for _, nl := range pl.Nodes() {
+				if load[nl.Name] > nl.Cap {
+					t.Errorf("%s carries %d replicas, above its cap %d", nl.Name, load[nl.Name], nl.Cap)
 				}
 			}
 		})
