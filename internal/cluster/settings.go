@@ -166,3 +166,10 @@ func (s Settings) conflicts(stored Settings, explicit map[string]bool) []error {
 	check(FlagLoadFactor, strconv.FormatFloat(s.LoadFactor, 'g', -1, 64), strconv.FormatFloat(stored.LoadFactor, 'g', -1, 64))
 	return errs
 }
+
+// String is the settings' canonical text, the same on every node holding
+// them: the transport compares it in the handshake.
+func (s Settings) String() string {
+	return fmt.Sprintf("partitions=%d replicas=%d engine=%s hash=%s vnodes=%d load_factor=%s",
+		s.Partitions, s.Replicas, s.Engine, s.Hash, s.VNodes, strconv.FormatFloat(s.LoadFactor, 'g', -1, 64))
+}

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -91,4 +92,23 @@ func TestFaultInjectionService(t *testing.T) {
 		}
 	}
 	waitFor(t, 15*time.Second, "a write through n3 after the heal", func() bool { return put(n3, "k3") == nil })
+}
+
+// Founders started with different --partitions refuse each other, and the
+// refusal names both settings.
+func TestFoundersWithDifferentSettingsRefused(t *testing.T) {
+	tn := startNodes(t, 2, 4, func(c *Config) {
+		if c.Name == "n2" {
+			c.Settings.Partitions = 8
+		}
+	})
+	waitFor(t, 15*time.Second, "n1 to be refused by n2 over settings", func() bool {
+		for _, p := range tn.nodes["n1"].tr.Peers() {
+			if p.Name == "n2" && p.LastError != nil && strings.Contains(p.LastError.Error(), "partitions=8") &&
+				strings.Contains(p.LastError.Error(), "partitions=4") {
+				return true
+			}
+		}
+		return false
+	})
 }

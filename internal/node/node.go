@@ -172,6 +172,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Logger:         log,
 		Peers:          peers,
 		Clock:          clk,
+		Settings:       id.Settings.String(),
 	})
 	if err != nil {
 		return nil, err

@@ -67,6 +67,10 @@ type Config struct {
 	Resolve func(node string) (addr string, ok bool)
 	// Handler receives what arrives from peers. Required.
 	Handler Handler
+	// Settings is the cluster settings this node holds, in canonical text
+	// (cluster.Settings.String): a peer whose hello names other settings is
+	// refused. Empty: not checked.
+	Settings string
 	// Clock is read for clock-offset measurement. Default: clock.Real{}.
 	Clock clock.Clock
 	// MaxClockOffset is the largest offset from a peer that still counts as

@@ -115,6 +115,22 @@ func TestHandshakeRefusesOtherCluster(t *testing.T) {
 	}
 }
 
+// Founders started with different settings share a cluster ID; the
+// handshake refuses them, naming both settings.
+func TestHandshakeRefusesOtherSettings(t *testing.T) {
+	book := newAddrBook()
+	n1 := startNode(t, book, "n1", func(c *Config) { c.Settings = "partitions=16 replicas=3" })
+	n2 := startNode(t, book, "n2", func(c *Config) { c.Settings = "partitions=32 replicas=3" })
+	n1.tr.Send("n2", seqMsgs(0, 1))
+	waitFor(t, "n1 to record the refusal", func() bool {
+		err := n1.peer("n2").LastError
+		return err != nil && strings.Contains(err.Error(), "partitions=16") && strings.Contains(err.Error(), "partitions=32")
+	})
+	if got := n2.h.received("n1"); len(got) != 0 {
+		t.Errorf("n2 accepted %d messages from a node with other settings", len(got))
+	}
+}
+
 func TestHandshakeRefusesWrongTarget(t *testing.T) {
 	book := newAddrBook()
 	n1 := startNode(t, book, "n1", nil)

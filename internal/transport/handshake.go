@@ -42,6 +42,7 @@ func (t *GRPC) hello(target string) *cairnv1.PeerHello {
 		Name:        t.cfg.Name,
 		Incarnation: t.cfg.Incarnation,
 		Target:      target,
+		Settings:    t.cfg.Settings,
 	}
 }
 
@@ -56,6 +57,10 @@ func (t *GRPC) checkHello(h *cairnv1.PeerHello, want string) error {
 	if !bytes.Equal(h.GetClusterId(), t.cfg.ClusterID[:]) {
 		return fmt.Errorf("%w: node %q belongs to cluster %x, node %q to cluster %x; check --initial-cluster-token and the peer addresses",
 			ErrRefused, h.GetName(), h.GetClusterId(), t.cfg.Name, t.cfg.ClusterID[:])
+	}
+	if h.GetSettings() != "" && t.cfg.Settings != "" && h.GetSettings() != t.cfg.Settings {
+		return fmt.Errorf("%w: node %q holds cluster settings %s, node %q holds %s; every founder must be started with the same --partitions, --replicas, --engine, --vnodes and --load-factor",
+			ErrRefused, h.GetName(), h.GetSettings(), t.cfg.Name, t.cfg.Settings)
 	}
 	if want != "" && h.GetName() != want {
 		return fmt.Errorf("%w: dialled node %q but reached node %q; check the peer addresses", ErrRefused, want, h.GetName())

@@ -34,11 +34,16 @@ const (
 
 // PeerHello identifies the sender of a stream.
 type PeerHello struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	ClusterId     []byte                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // 16 bytes
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                            // the sender's node name
-	Incarnation   uint64                 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`             // made at the sender's first start; a wiped node has a new one
-	Target        string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`                        // the name the sender believes the other side has
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId   []byte                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // 16 bytes
+	Name        string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`                            // the sender's node name
+	Incarnation uint64                 `protobuf:"varint,3,opt,name=incarnation,proto3" json:"incarnation,omitempty"`             // made at the sender's first start; a wiped node has a new one
+	Target      string                 `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`                        // the name the sender believes the other side has
+	// The cluster settings the sender holds (partitions, replicas, engine,
+	// hash, vnodes, load factor), canonical text; "" from a sender that does
+	// not say. Founders started with different settings share a cluster ID
+	// but must never talk.
+	Settings      string `protobuf:"bytes,5,opt,name=settings,proto3" json:"settings,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -97,6 +102,13 @@ func (x *PeerHello) GetIncarnation() uint64 {
 func (x *PeerHello) GetTarget() string {
 	if x != nil {
 		return x.Target
+	}
+	return ""
+}
+
+func (x *PeerHello) GetSettings() string {
+	if x != nil {
+		return x.Settings
 	}
 	return ""
 }
@@ -457,13 +469,14 @@ var File_cairn_v1_transport_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_transport_proto_rawDesc = "" +
 	"\n" +
-	"\x18cairn/v1/transport.proto\x12\bcairn.v1\"x\n" +
+	"\x18cairn/v1/transport.proto\x12\bcairn.v1\"\x94\x01\n" +
 	"\tPeerHello\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
 	"\vincarnation\x18\x03 \x01(\x04R\vincarnation\x12\x16\n" +
-	"\x06target\x18\x04 \x01(\tR\x06target\"\xb9\x01\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12\x1a\n" +
+	"\bsettings\x18\x05 \x01(\tR\bsettings\"\xb9\x01\n" +
 	"\tPeerFrame\x12)\n" +
 	"\x05hello\x18\x01 \x01(\v2\x13.cairn.v1.PeerHelloR\x05hello\x121\n" +
 	"\bmessages\x18\x02 \x03(\v2\x15.cairn.v1.PeerMessageR\bmessages\x12&\n" +
