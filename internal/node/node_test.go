@@ -2,7 +2,6 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -214,27 +213,76 @@ func TestLoneNodeAndConflictingRestart(t *testing.T) {
 }
 
 // With more founders than replicas a node lacks some partitions: its writes
-// to them are forwarded to a node that holds them; its reads name one.
-func TestWritesToPartitionsHeldElsewhere(t *testing.T) {
+// and reads of them go to a node that holds them, and a read sees its own
+// node's earlier write, in every mode, including a scan of more pairs than
+// one page of a remote read carries.
+func TestPartitionsHeldElsewhere(t *testing.T) {
 	tn := startNodes(t, 4, 4, nil)
 	tn.ready()
 	ctx := context.Background()
 	for name, n := range tn.nodes {
 		for p := range n.Partitions() {
-			key := []byte(fmt.Sprintf("%s-%d", name, p))
 			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
 				continue
 			}
+			key := []byte(fmt.Sprintf("%s-%d", name, p))
 			rep, err := n.Propose(ctx, p, kv.NewCommand(kv.Put(key, []byte("v"))))
 			if err != nil || rep.Code != kv.CodeOK {
 				t.Fatalf("put to partition %d held elsewhere, on %s: %+v %v", p, name, rep, err)
 			}
-			err = n.Read(ctx, p, replica.Linearizable, func(storage.View, uint64) error { return nil })
-			var nl *replica.ErrNotLeader
-			if !errors.As(err, &nl) || nl.HintNode == "" || nl.HintNode == name {
-				t.Fatalf("read of partition %d on %s, which holds no replica: %v; want a hint naming a holder", p, name, err)
+			for _, mode := range []replica.ReadMode{replica.Linearizable, replica.Follower} {
+				err = n.Read(ctx, p, mode, func(v storage.View, group uint64) error {
+					it, ok, err := kv.Get(v, group, key)
+					if err == nil && (!ok || string(it.Value) != "v") {
+						return fmt.Errorf("got %q, %v", it.Value, ok)
+					}
+					return err
+				})
+				if err != nil {
+					t.Fatalf("mode %v read of partition %d on %s, which holds no replica: %v", mode, p, name, err)
+				}
 			}
 		}
+	}
+	// A scan across several remote pages: 600 keys in one partition (hash
+	// tag), read through a node without a replica of it.
+	var far *Node
+	var p int
+	for _, n := range tn.nodes {
+		for q := range n.Partitions() {
+			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(q))); !ok {
+				far, p = n, q
+			}
+		}
+	}
+	if far == nil {
+		t.Fatal("no node lacks a partition with 4 nodes and 3 replicas")
+	}
+	tag := ""
+	for i := 0; ; i++ {
+		if tag = fmt.Sprintf("t%d", i); far.Partition([]byte("{"+tag+"}")) == p {
+			break
+		}
+	}
+	const keys = 600
+	for i := 0; i < keys; i += 100 {
+		var reqs []kv.Request
+		for j := i; j < i+100; j++ {
+			reqs = append(reqs, kv.Put([]byte(fmt.Sprintf("{%s}%04d", tag, j)), []byte("x")))
+		}
+		if rep, err := far.Propose(ctx, p, kv.NewCommand(reqs...)); err != nil || rep.Code != kv.CodeOK {
+			t.Fatalf("mset: %+v %v", rep, err)
+		}
+	}
+	err := far.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
+		items, _, err := kv.Scan(v, group, []byte("{"+tag+"}"), kv.PrefixEnd([]byte("{"+tag+"}")), keys+10)
+		if err == nil && len(items) != keys {
+			err = fmt.Errorf("scanned %d keys, want %d", len(items), keys)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatalf("remote scan: %v", err)
 	}
 }
 

@@ -36,23 +36,6 @@ func (n *Node) NewClientID() uint64 {
 	return binary.BigEndian.Uint64(b[:]) | 1
 }
 
-func (n *Node) group(p int) (replica.Group, error) {
-	if p < 0 || p >= n.Partitions() {
-		return nil, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
-	}
-	return n.groupByID(replica.GroupID(cluster.GroupOf(p)))
-}
-
-func (n *Node) groupByID(gid replica.GroupID) (replica.Group, error) {
-	g, ok := n.host.Group(gid)
-	if !ok {
-		// Reads are not forwarded yet (the scale-out issue): name a node
-		// that holds the partition.
-		return nil, &replica.ErrNotLeader{Group: gid, HintNode: n.replicaNode(gid)}
-	}
-	return g, nil
-}
-
 // Propose implements api.Backend. A proposal certainly not applied (no
 // leader yet, a leader change) is retried until the request's deadline.
 func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error) {
@@ -125,6 +108,20 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte,
 	return res, err
 }
 
+// replicaNodes lists the other nodes of group gid's founding placement,
+// its preferred leader first (see replicaNode).
+func (n *Node) replicaNodes(gid replica.GroupID) []string {
+	var nodes []string
+	if int(gid) < len(n.founding) {
+		for _, m := range n.founding[gid].Replicas {
+			if m.Node != n.cfg.Name {
+				nodes = append(nodes, m.Node)
+			}
+		}
+	}
+	return nodes
+}
+
 // replicaNode names a node that holds group gid when this one does not:
 // the first of its founding placement (its preferred leader). NB: once
 // membership changes (the elasticity issue) this must come from the meta
@@ -146,16 +143,29 @@ func (n *Node) replicaNode(gid replica.GroupID) string {
 func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
 	defer cancel()
+	if p < 0 || p >= n.Partitions() {
+		return fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	err := n.readLocal(ctx, p, mode, fn)
+	if errors.Is(err, errNoReplica) {
+		return n.remoteRead(ctx, p, mode, fn)
+	}
+	return err
+}
+
+// readLocal reads partition p from the local replica; errNoReplica when
+// this node holds none.
+func (n *Node) readLocal(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
 	for {
-		g, err := n.group(p)
-		if err != nil {
-			return err
+		g, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
+		if !ok {
+			return errNoReplica
 		}
 		m := mode
 		if m == replica.Linearizable && g.Status().Role != "leader" {
 			m = replica.Follower
 		}
-		err = g.Read(ctx, m, func(v storage.View) error { return fn(v, cluster.GroupOf(p)) })
+		err := g.Read(ctx, m, func(v storage.View) error { return fn(v, cluster.GroupOf(p)) })
 		var nl *replica.ErrNotLeader
 		if !errors.As(err, &nl) || ctx.Err() != nil {
 			if ctx.Err() != nil && err != nil {
