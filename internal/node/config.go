@@ -44,6 +44,11 @@ type Config struct {
 	// Never on a node that holds data anyone cares about.
 	FaultInjection bool
 
+	// LeaderBalanceInterval is how often a node hands the groups it leads
+	// to their preferred leaders (the first node of each placement) when
+	// those are healthy. Default 2s; negative: never.
+	LeaderBalanceInterval time.Duration
+
 	// TickInterval is the Raft tick. Default 100ms.
 	TickInterval time.Duration
 	// FreeDisk reports the free bytes under the data directory; tests
@@ -73,6 +78,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Limits == (api.Limits{}) {
 		c.Limits = api.DefaultLimits
+	}
+	if c.LeaderBalanceInterval == 0 {
+		c.LeaderBalanceInterval = 2 * time.Second
 	}
 	if c.RequestTimeout == 0 {
 		c.RequestTimeout = 2 * time.Second

@@ -43,6 +43,8 @@ type Node struct {
 	founding []replica.Descriptor // every group's founding placement, by group ID
 	fwd      *forwarder
 	forwards prometheus.Counter
+	// leaderMoves counts leaderships handed to preferred replicas.
+	leaderMoves prometheus.Counter
 	draining atomic.Bool
 	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
@@ -181,7 +183,9 @@ func Start(cfg Config) (n *Node, err error) {
 	n.fwd = newForwarder(n)
 	n.forwards = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
-	n.registry.MustRegister(n.forwards)
+	n.leaderMoves = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_leader_balance_transfers_total", Help: "Leaderships handed to a partition's preferred replica."})
+	n.registry.MustRegister(n.forwards, n.leaderMoves)
 	n.grpcSrv = grpc.NewServer(transport.ServerOptions()...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
@@ -199,6 +203,10 @@ func Start(cfg Config) (n *Node, err error) {
 		}
 	}()
 	go n.watchDisk()
+	if cfg.LeaderBalanceInterval > 0 {
+		n.wg.Add(1)
+		go n.balanceLeaders(cfg.LeaderBalanceInterval)
+	}
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }

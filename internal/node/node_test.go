@@ -53,6 +53,9 @@ func startNodes(t *testing.T, count, partitions int, tweak func(*Config)) *testN
 			Name: m.Name, DataDir: filepath.Join(dir, m.Name), GRPCListener: liss[m.Name],
 			InitialCluster: members, Settings: cluster.Settings{Partitions: partitions},
 			TickInterval: 20 * time.Millisecond, Logger: testLogger(),
+			// Off unless a test turns it on: tests that count forwarded
+			// requests need leaders to stay where they are.
+			LeaderBalanceInterval: -1,
 		}
 		if tweak != nil {
 			tweak(&cfg)

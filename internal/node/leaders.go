@@ -1,0 +1,100 @@
+package node
+
+import (
+	"context"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/transport"
+)
+
+// Leader balancing (DESIGN.md, Placement): a partition's preferred leader
+// is the first node of its placement. A node leading a group whose
+// preferred leader is another healthy voter hands leadership to it, so
+// leaders spread as the ring spreads first replicas.
+
+// preferredHealthyFor is how many balancing passes in a row the preferred
+// replica must look healthy before leadership moves to it, so a node that
+// flaps does not pull leadership back and forth.
+const preferredHealthyFor = 2
+
+// balanceLeaders runs every interval until the node stops.
+func (n *Node) balanceLeaders(interval time.Duration) {
+	defer n.wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	healthy := map[replica.GroupID]int{} // consecutive passes the preferred replica looked healthy
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		if n.draining.Load() {
+			continue
+		}
+		for _, gid := range n.host.Groups() {
+			to, ok := n.preferredTarget(gid)
+			if !ok {
+				delete(healthy, gid)
+				continue
+			}
+			if healthy[gid]++; healthy[gid] < preferredHealthyFor {
+				continue
+			}
+			delete(healthy, gid)
+			g, ok := n.host.Group(gid)
+			if !ok {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), interval)
+			err := g.TransferLeader(ctx, to)
+			cancel()
+			if err != nil {
+				n.log.Debug("moving leadership to the preferred replica", "group", gid, "to", to, "err", err)
+			} else {
+				n.leaderMoves.Inc()
+			}
+		}
+	}
+}
+
+// preferredTarget returns the preferred replica of group gid when this
+// node leads the group, the preferred leader is another node, and that
+// replica is a voter that is active and caught up.
+func (n *Node) preferredTarget(gid replica.GroupID) (replica.ReplicaID, bool) {
+	pref := n.preferredNode(gid)
+	if pref == "" || pref == n.cfg.Name {
+		return 0, false
+	}
+	if n.faults != nil && n.tr.IsCut(pref, transport.Outbound) {
+		return 0, false
+	}
+	g, ok := n.host.Group(gid)
+	if !ok {
+		return 0, false
+	}
+	st := g.Status()
+	if st.Role != "leader" {
+		return 0, false
+	}
+	m, ok := st.Descriptor.ReplicaOn(pref)
+	if !ok || m.Role != replica.RoleVoter {
+		return 0, false
+	}
+	pr, ok := st.Progress[m.ID]
+	if !ok || !pr.Active || pr.State != "replicate" || pr.Lag > 0 {
+		return 0, false
+	}
+	return m.ID, true
+}
+
+// preferredNode is the first node of group gid's founding placement. NB:
+// once membership changes (the elasticity issue) it must come from the
+// placement the meta group holds.
+func (n *Node) preferredNode(gid replica.GroupID) string {
+	if int(gid) < len(n.founding) && len(n.founding[gid].Replicas) > 0 {
+		return n.founding[gid].Replicas[0].Node
+	}
+	return ""
+}
