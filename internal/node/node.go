@@ -45,8 +45,8 @@ type Node struct {
 	forwards prometheus.Counter
 	// leaderMoves counts leaderships handed to preferred replicas.
 	leaderMoves prometheus.Counter
-	draining atomic.Bool
-	noSpace  atomic.Bool
+	draining    atomic.Bool
+	noSpace     atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
 	advertised atomic.Pointer[advertised]
 
