@@ -9,6 +9,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/bench"
 	"github.com/spf13/cobra"
 )
@@ -17,12 +18,20 @@ func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure throughput and latency with a closed-loop load",
-		Long: `Run --clients closed-loop clients against --endpoints (gRPC addresses for
---protocol grpc, RESP addresses for --protocol resp; clients spread
-round-robin) for --duration or --requests, each issuing one request at a
-time: a read with probability --read-ratio, else a write of --value-size
-bytes, on a key drawn uniformly from --keys keys of exactly --key-size bytes.
-With reads, the key space is first written once (--preload; not counted).
+		Long: `Run --clients closed-loop clients against a cluster for --duration or
+--requests, each issuing one request at a time: a read with probability
+--read-ratio, else a write of --value-size bytes, on a key drawn uniformly
+from --keys keys of exactly --key-size bytes. With reads, the key space is
+first written once (--preload; not counted).
+
+With --protocol grpc the clients use the Go client: --endpoints are where it
+first fetches the routing table, and every write and linearizable read then
+goes straight to its key's leader (no node forwards it); follower and stale
+reads go to a replica the --balance policy chooses, as does a request whose
+leader is unknown. With --batch (the default) all clients share one Go
+client multiplexing Batch streams (--streams per node); --batch=false gives
+each client its own Go client making unary calls. With --protocol resp,
+--endpoints are RESP addresses and client i uses the i-th (round-robin).
 
 Progress goes to stderr; the summary (throughput, p50/p90/p99/p99.9/max for
 all requests, reads and writes; failed requests counted apart) to stdout, as
@@ -43,8 +52,10 @@ still prints the summary of what ran.`,
 	f.Int("value-size", d.ValueSize, "value length in bytes")
 	f.Float64("read-ratio", d.ReadRatio, "share of reads, 0..1")
 	f.String("read-mode", d.ReadMode, "reads: linearizable, follower or stale (grpc only for the last two)")
-	f.Bool("batch", d.Batch, "grpc: share Batch streams (multiplexed) instead of unary calls")
-	f.Int("streams", d.Streams, "grpc --batch: streams per endpoint, each on its own connection")
+	f.String("balance", d.Balance, "grpc: policy choosing the replica of follower/stale reads and the entry node when a leader is unknown: "+
+		strings.Join(client.BalancePolicies(), ", "))
+	f.Bool("batch", d.Batch, "grpc: all clients share one Go client multiplexing Batch streams (false: a Go client each, unary calls)")
+	f.Int("streams", d.Streams, "grpc --batch: Batch streams per node, each on its own connection")
 	f.Bool("preload", false, "write every key once before the run (default: on when --read-ratio > 0)")
 	f.Duration("timeout", d.Timeout, "per-request timeout")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -64,6 +75,7 @@ still prints the summary of what ran.`,
 		cfg.ValueSize, _ = f.GetInt("value-size")
 		cfg.ReadRatio, _ = f.GetFloat64("read-ratio")
 		cfg.ReadMode, _ = f.GetString("read-mode")
+		cfg.Balance, _ = f.GetString("balance")
 		cfg.Batch, _ = f.GetBool("batch")
 		cfg.Streams, _ = f.GetInt("streams")
 		cfg.Timeout, _ = f.GetDuration("timeout")

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 
+	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/api/apitest"
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/api/resp"
@@ -240,6 +241,31 @@ func TestRun(t *testing.T) {
 	}
 }
 
+// Every read mode and balancing policy works through the Go client.
+func TestReadModesAndPolicies(t *testing.T) {
+	c := start(t)
+	for _, mode := range []string{ReadLinearizable, ReadFollower, ReadStale} {
+		for _, policy := range client.BalancePolicies() {
+			t.Run(mode+"/"+policy, func(t *testing.T) {
+				cfg := doors[0].config(c)
+				cfg.ReadMode, cfg.Balance, cfg.ReadRatio = mode, policy, 0.9
+				cfg.Requests, cfg.Keys = 200, 50
+				res, err := Run(context.Background(), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Ops != cfg.Requests || res.Errors != 0 || res.Reads.Ops == 0 {
+					t.Fatalf("ops %d (reads %d) errors %d (%v), want %d reads and writes, no errors",
+						res.Ops, res.Reads.Ops, res.Errors, res.ErrorSamples, cfg.Requests)
+				}
+				if !strings.Contains(res.Mode, policy) {
+					t.Fatalf("mode %q does not name the policy %s", res.Mode, policy)
+				}
+			})
+		}
+	}
+}
+
 // refusedAddr returns a loopback address nothing listens on.
 func refusedAddr(t *testing.T) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -371,6 +397,7 @@ func TestValidate(t *testing.T) {
 		{"read mode", func(c *Config) { c.ReadMode = "eventual" }, "--read-mode"},
 		{"resp follower", func(c *Config) { c.Protocol, c.ReadMode = ProtocolRESP, ReadFollower }, "--read-mode"},
 		{"streams", func(c *Config) { c.Streams = 0 }, "--streams"},
+		{"balance", func(c *Config) { c.Balance = "fastest" }, "--balance"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, "--timeout"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

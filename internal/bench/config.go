@@ -4,8 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
+
+	"github.com/cairnkv/cairn/client"
 )
 
 // ErrConfig marks an error from Config.Validate: a usage error.
@@ -38,7 +41,11 @@ type Config struct {
 	// Go client uses.
 	Protocol string
 	// Endpoints are gRPC addresses for grpc and RESP addresses for resp
-	// (--endpoints); client i uses Endpoints[i % len]. Default 127.0.0.1:7379.
+	// (--endpoints). With grpc they are where the client first asks for the
+	// routing table; requests then go to each key's leader (writes,
+	// linearizable reads) or to a replica the --balance policy chooses
+	// (follower, stale reads). With resp client i uses Endpoints[i % len].
+	// Default 127.0.0.1:7379.
 	Endpoints []string
 	// Clients is the number of concurrent closed-loop clients (--clients).
 	// Default 64: the figure the Speed issue compares with etcd.
@@ -61,12 +68,18 @@ type Config struct {
 	// ReadMode is linearizable, follower or stale (--read-mode). Default
 	// linearizable. Only linearizable with resp.
 	ReadMode string
-	// Batch makes grpc clients share Batch streams instead of unary calls
-	// (--batch). Default true: the fast path the Speed issue asks for.
+	// Balance is the policy (internal/balance) with which the grpc client
+	// chooses an entry node when a leader is unknown and the replica of a
+	// follower or stale read (--balance). Default round-robin.
+	Balance string
+	// Batch makes the grpc clients share one Go client whose requests are
+	// multiplexed on Batch streams, instead of one Go client each making
+	// unary calls, as separate processes would (--batch). Default true: the
+	// fast path the Speed issue asks for.
 	Batch bool
-	// Streams is the number of Batch streams per endpoint (--streams), each
-	// on its own connection. Default 4: enough to keep both cores of a
-	// small node busy, few enough that requests still batch.
+	// Streams is the number of Batch streams per node with --batch, each on
+	// its own connection (--streams). Default 4: enough to keep both cores
+	// of a small node busy, few enough that requests still batch.
 	Streams int
 	// Preload (--preload): default PreloadAuto.
 	Preload Preload
@@ -95,6 +108,7 @@ func DefaultConfig() Config {
 		KeySize:          8,
 		ValueSize:        256,
 		ReadMode:         ReadLinearizable,
+		Balance:          client.DefaultBalance,
 		Batch:            true,
 		Streams:          4,
 		Timeout:          5 * time.Second,
@@ -149,6 +163,9 @@ func (c *Config) Validate() error {
 		}
 	default:
 		return bad("--read-mode %q: want linearizable, follower or stale", c.ReadMode)
+	}
+	if !slices.Contains(client.BalancePolicies(), c.Balance) {
+		return bad("--balance %q: want one of %s", c.Balance, strings.Join(client.BalancePolicies(), ", "))
 	}
 	if c.Protocol == ProtocolGRPC && c.Batch && c.Streams < 1 {
 		return bad("--streams %d: want at least 1", c.Streams)

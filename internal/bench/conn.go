@@ -5,15 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/redis/go-redis/v9/maintnotifications"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 
-	"github.com/cairnkv/cairn/internal/api/grpcapi"
-	pb "github.com/cairnkv/cairn/proto/cairn/v1"
+	"github.com/cairnkv/cairn/client"
 )
 
 // conn is one client's way to the cluster. get and put return nil on
@@ -40,7 +38,6 @@ func (cs *conns) close() {
 
 func dial(ctx context.Context, cfg *Config) (*conns, error) {
 	cs := &conns{}
-	var err error
 	switch {
 	case cfg.Protocol == ProtocolRESP:
 		cs.mode = "resp"
@@ -49,24 +46,37 @@ func dial(ctx context.Context, cfg *Config) (*conns, error) {
 			cs.closers = append(cs.closers, func() { rdb.Close() })
 			cs.clients = append(cs.clients, respConn{rdb})
 		}
-	case cfg.Batch:
-		cs.mode = fmt.Sprintf("grpc batch, %d streams per endpoint", cfg.Streams)
-		err = dialBatch(ctx, cfg, cs)
-	default:
-		cs.mode = "grpc unary"
-		cons := consistency(cfg.ReadMode)
-		for i := range cfg.Clients {
-			var c *grpcapi.Client
-			if c, err = grpcapi.Dial(cfg.Endpoints[i%len(cfg.Endpoints)]); err != nil {
-				break
-			}
-			cs.closers = append(cs.closers, func() { c.Close() })
-			cs.clients = append(cs.clients, unaryConn{c, cons})
-		}
+		return cs, nil
 	}
+	mode, err := client.ParseReadMode(cfg.ReadMode)
 	if err != nil {
-		cs.close()
 		return nil, err
+	}
+	opts := client.Options{Balance: cfg.Balance, DialTimeout: cfg.Timeout, RequestTimeout: cfg.Timeout}
+	if cfg.Batch {
+		cs.mode = fmt.Sprintf("grpc batch (Go client, %d streams per node, %s)", cfg.Streams, cfg.Balance)
+		opts.StreamsPerNode = cfg.Streams
+		h := &clientHolder{endpoints: cfg.Endpoints, opts: opts}
+		cs.closers = append(cs.closers, h.close)
+		// Connect now, so that no request's latency pays for it. If that
+		// fails the clients try again, counting errors.
+		_, _ = h.get(ctx)
+		for range cfg.Clients {
+			cs.clients = append(cs.clients, grpcConn{h, mode})
+		}
+		return cs, nil
+	}
+	cs.mode = fmt.Sprintf("grpc unary (a Go client each, %s)", cfg.Balance)
+	opts.Unary, opts.StreamsPerNode = true, 1
+	reachable := true
+	for range cfg.Clients {
+		h := &clientHolder{endpoints: cfg.Endpoints, opts: opts}
+		cs.closers = append(cs.closers, h.close)
+		if reachable { // NB: once one fails, the others try at their first request
+			_, err := h.get(ctx)
+			reachable = err == nil
+		}
+		cs.clients = append(cs.clients, grpcConn{h, mode})
 	}
 	return cs, nil
 }
@@ -86,16 +96,6 @@ func respOptions(addr string, timeout time.Duration) *redis.Options {
 	}
 }
 
-func consistency(mode string) pb.Consistency {
-	switch mode {
-	case ReadFollower:
-		return pb.Consistency_CONSISTENCY_FOLLOWER
-	case ReadStale:
-		return pb.Consistency_CONSISTENCY_STALE
-	}
-	return pb.Consistency_CONSISTENCY_LINEARIZABLE
-}
-
 type respConn struct{ rdb *redis.Client }
 
 func (c respConn) get(ctx context.Context, key []byte) error {
@@ -110,159 +110,62 @@ func (c respConn) put(ctx context.Context, key, value []byte) error {
 	return c.rdb.Set(ctx, string(key), value, 0).Err()
 }
 
-type unaryConn struct {
-	c    *grpcapi.Client
-	cons pb.Consistency
+// clientHolder holds a Go client (package client), made by the first
+// request that needs it and made again by the next one if that failed.
+type clientHolder struct {
+	endpoints []string
+	opts      client.Options
+	c         atomic.Pointer[client.Client]
+	mu        sync.Mutex // serialises making the client
 }
 
-func (c unaryConn) get(ctx context.Context, key []byte) error {
-	_, err := c.c.Get(ctx, &pb.GetRequest{Key: key, Consistency: c.cons})
-	return err
-}
-
-func (c unaryConn) put(ctx context.Context, key, value []byte) error {
-	// No session: the server makes a one-shot session per unary write.
-	_, err := c.c.Put(ctx, &pb.PutRequest{Key: key, Value: value})
-	return err
-}
-
-// dialBatch makes Streams slots per endpoint, each on its own connection,
-// and hands them to the clients round-robin: client i uses endpoint
-// i%len(Endpoints), and the slots of an endpoint in turn.
-func dialBatch(ctx context.Context, cfg *Config, cs *conns) error {
-	// The streams live as long as the run; ctx's end (Ctrl-C) ends them.
-	sctx, cancel := context.WithCancel(ctx)
-	cs.closers = append(cs.closers, cancel)
-	slots := make([][]*streamSlot, len(cfg.Endpoints))
-	for e, addr := range cfg.Endpoints {
-		for range cfg.Streams {
-			c, err := grpcapi.Dial(addr)
-			if err != nil {
-				return err
-			}
-			s := &streamSlot{c: c, ctx: sctx, timeout: cfg.Timeout}
-			cs.closers = append(cs.closers, func() { c.Close() }, s.close)
-			slots[e] = append(slots[e], s)
-			// Open now, so that no request's latency pays for it. A slot
-			// that fails stays closed: its clients retry, counting errors.
-			octx, cancel := context.WithTimeout(ctx, cfg.Timeout)
-			_, _ = s.stream(octx)
-			cancel()
-		}
+func (h *clientHolder) get(ctx context.Context) (*client.Client, error) {
+	if c := h.c.Load(); c != nil {
+		return c, nil
 	}
-	cons := consistency(cfg.ReadMode)
-	for i := range cfg.Clients {
-		e := i % len(cfg.Endpoints)
-		ss := slots[e]
-		cs.clients = append(cs.clients, batchConn{ss[(i/len(cfg.Endpoints))%len(ss)], cons})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.c.Load(); c != nil {
+		return c, nil
 	}
-	return nil
-}
-
-// streamSlot holds one Batch stream, opened by the first client that needs
-// it and reopened after it breaks.
-type streamSlot struct {
-	c       *grpcapi.Client
-	ctx     context.Context // the streams' lifetime
-	timeout time.Duration
-	mu      struct {
-		sync.Mutex
-		b    *grpcapi.BatchClient // nil: not open
-		dead []*grpcapi.BatchClient
-	}
-}
-
-// stream returns the open stream, opening one when there is none. Clients
-// that need it meanwhile wait: one open at a time per slot.
-func (s *streamSlot) stream(ctx context.Context) (*grpcapi.BatchClient, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.b != nil {
-		return s.mu.b, nil
-	}
-	// NB: Batch asks for the cluster settings under the stream's own ctx,
-	// which has no deadline; ask once first under the request's.
-	if _, err := s.c.GetCluster(ctx); err != nil {
-		return nil, err
-	}
-	b, err := s.c.Batch(s.ctx)
+	c, err := client.NewContext(ctx, h.endpoints, h.opts)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.b = b
-	return b, nil
+	h.c.Store(c)
+	return c, nil
 }
 
-// broken retires b after an error that says its stream ended.
-func (s *streamSlot) broken(b *grpcapi.BatchClient) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.mu.b == b {
-		s.mu.b = nil
-		s.mu.dead = append(s.mu.dead, b)
+func (h *clientHolder) close() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if c := h.c.Swap(nil); c != nil {
+		c.Close()
 	}
 }
 
-// close closes every stream the slot opened, each within timeout: a
-// stream still open ends once the node has answered what it holds.
-func (s *streamSlot) close() {
-	s.mu.Lock()
-	all := s.mu.dead
-	if s.mu.b != nil {
-		all = append(all, s.mu.b)
-	}
-	s.mu.b, s.mu.dead = nil, nil
-	s.mu.Unlock()
-	for _, b := range all {
-		done := make(chan struct{})
-		go func() { defer close(done); b.Close() }()
-		select {
-		case <-done:
-		case <-time.After(s.timeout):
-			// The stream's ctx is the whole run's; the conns closer after
-			// this one (the connection's Close) ends the stream for good.
-			s.c.Close()
-			<-done
-		}
-	}
+// grpcConn is one bench client on a Go client, which sends each request to
+// its key's leader (or, for follower and stale reads, to a replica the
+// --balance policy picks) and retries what is safe to retry.
+type grpcConn struct {
+	h    *clientHolder
+	mode client.ReadMode
 }
 
-// streamEnded reports whether err is the stream's end rather than one
-// request's answer: per-request errors carry cairn's ErrorInfo, the
-// stream's own status does not.
-func streamEnded(err error) bool {
-	switch status.Code(err) {
-	case codes.Unavailable, codes.Canceled, codes.Internal:
-		return grpcapi.Info(err) == nil
-	}
-	return false
-}
-
-type batchConn struct {
-	s    *streamSlot
-	cons pb.Consistency
-}
-
-func (c batchConn) get(ctx context.Context, key []byte) error {
-	b, err := c.s.stream(ctx)
+func (c grpcConn) get(ctx context.Context, key []byte) error {
+	cl, err := c.h.get(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = b.Get(ctx, &pb.GetRequest{Key: key, Consistency: c.cons})
-	if err != nil && ctx.Err() == nil && streamEnded(err) {
-		c.s.broken(b)
-	}
+	_, _, err = cl.Get(ctx, key, client.WithReadMode(c.mode))
 	return err
 }
 
-func (c batchConn) put(ctx context.Context, key, value []byte) error {
-	b, err := c.s.stream(ctx)
+func (c grpcConn) put(ctx context.Context, key, value []byte) error {
+	cl, err := c.h.get(ctx)
 	if err != nil {
 		return err
 	}
-	_, err = b.Put(ctx, &pb.PutRequest{Key: key, Value: value})
-	if err != nil && ctx.Err() == nil && streamEnded(err) {
-		c.s.broken(b)
-	}
+	_, err = cl.Put(ctx, key, value)
 	return err
 }

@@ -1,10 +1,10 @@
 // Package bench is the load generator behind `cairn bench`: a closed loop of
 // Config.Clients clients, each issuing one request at a time (a read with
 // probability ReadRatio, else a write of ValueSize bytes) on a key drawn
-// uniformly from Keys keys of exactly KeySize bytes, through the gRPC or the
-// RESP front door of the nodes in Endpoints (clients spread round-robin).
-// Latencies go into HDR histograms (1 µs .. 60 s, 3 significant digits), one
-// per client and side, merged for the live progress line and the summary.
+// uniformly from Keys keys of exactly KeySize bytes, through the Go client
+// (package client, over gRPC) or the RESP front door. Latencies go into HDR
+// histograms (1 µs .. 60 s, 3 significant digits), one per client and side,
+// merged for the live progress line and the summary.
 //
 //	cfg := bench.DefaultConfig()
 //	cfg.Endpoints = []string{"127.0.0.1:7379"}
@@ -21,11 +21,19 @@
 //     op nor an error: the run ends, and the summary covers what completed.
 //     At the end of --duration no request is cut short: clients stop issuing
 //     and the ones in flight finish and count.
-//   - gRPC unary (--batch=false): every client has its own connection, as
-//     separate processes would. gRPC batch (the default): clients share
-//     --streams Batch streams per endpoint, each on its own connection,
-//     multiplexing their requests TiKV-style; writes use the stream's own
-//     sessions. A stream that breaks is reopened by the next client to use it.
+//   - gRPC goes through the Go client: Endpoints are where it fetches the
+//     routing table, and then every write and linearizable read goes
+//     straight to its key's leader, so no node forwards (with a fresh
+//     table); follower and stale reads, and requests whose leader is
+//     unknown, go where the Balance policy chooses. Writes carry the
+//     client's sessions, and the client retries what is safe to retry (a
+//     retried request counts once, its latency including the retries).
+//     Batch (the default): all clients share one Go client, which
+//     multiplexes their requests TiKV-style on --streams Batch streams per
+//     node, each on its own connection. --batch=false: every client has its
+//     own Go client making unary calls, as separate processes would. A Go
+//     client that cannot reach the cluster at the start is made again by
+//     the next request, which counts an error if it fails.
 //   - RESP: every client is one go-redis connection (PoolSize 1), with
 //     retries off (MaxRetries -1) so that errors are counted, not hidden,
 //     and RESP2 without HELLO or CLIENT SETINFO (the door speaks RESP2).

@@ -89,7 +89,7 @@ type Result struct {
 	Preloaded     int64         `json:"-"` // keys written by the preload
 	PreloadErrors int64         `json:"-"`
 	ErrorSamples  []ErrorSample `json:"-"` // the first distinct messages, in order seen
-	Mode          string        `json:"-"` // e.g. "grpc batch, 4 streams per endpoint"
+	Mode          string        `json:"-"` // e.g. "grpc batch (Go client, 4 streams per node, round-robin)"
 	ReadRatio     float64       `json:"-"`
 }
 
