@@ -544,7 +544,8 @@ func (c *Client) do(ctx context.Context, r *request) error {
 			return giveUp(attempt, err)
 		}
 		start := time.Now()
-		sent, err := r.send(ctx, tgt.nc, sess)
+		var served string
+		sent, err := r.send(context.WithValue(ctx, servedKey{}, &served), tgt.nc, sess)
 		a := classify(ctx, err, sent)
 		var nodeErr error // what the balancer hears: failures of the node only
 		switch a.v {
@@ -554,6 +555,12 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		pick.Done(time.Since(start), nodeErr)
 		if a.v == vDone {
 			tgt.nc.markUp()
+			if r.write && served != "" && served != tgt.name {
+				// The node forwarded it: the leader moved since the table
+				// was fetched. Go straight there next time.
+				c.stats.redirects.Add(1)
+				c.setLeader(r.p, served)
+			}
 			return nil
 		}
 		last = err

@@ -608,3 +608,43 @@ func TestFollowsLeaderAfterStop(t *testing.T) {
 		t.Errorf("stats %+v after %+v: puts went indirect after the refresh", st, st0)
 	}
 }
+
+// After a leader change the first write is forwarded by the old leader's
+// node, whose answer names the new leader: the client goes straight there
+// from then on, without waiting for a refresh.
+func TestLearnsLeaderFromAnswers(t *testing.T) {
+	tc := startCluster(t, 3)
+	ctx := context.Background()
+	c := newClient(t, tc.endpoints(), Options{RefreshInterval: time.Hour})
+	key := keysPerPartition("learn-", 1)[0]
+	p := partitionOf(key, testPartitions)
+	if _, err := c.Put(ctx, key, []byte("v0")); err != nil {
+		t.Fatal(err)
+	}
+	from := tc.leaderOf(p)
+	to := ""
+	for _, name := range tc.running() {
+		if name != from {
+			to = name
+			break
+		}
+	}
+	if err := tc.node(from).TransferLeader(ctx, p, to); err != nil {
+		t.Fatalf("moving partition %d from %s to %s: %v", p, from, to, err)
+	}
+	waitFor(t, 10*time.Second, to+" to lead", func() bool { return tc.leaderOf(p) == to })
+	before, st0 := tc.forwarded(t), c.Stats()
+	for i := range 20 {
+		if _, err := c.Put(ctx, key, fmt.Appendf(nil, "v%d", i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	after, st := tc.forwarded(t), c.Stats()
+	total := 0.0
+	for name := range before {
+		total += after[name] - before[name]
+	}
+	if total != 1 || st.Redirects != st0.Redirects+1 || st.Refreshes != st0.Refreshes {
+		t.Fatalf("20 puts after the move: %v forwarded (want 1), stats %+v after %+v (want one redirect, no refresh)", total, st, st0)
+	}
+}

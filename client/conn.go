@@ -91,8 +91,16 @@ func (nc *nodeConn) call(ctx context.Context, req *pb.BatchRequest) (resp *pb.Ba
 	if err != nil {
 		return nil, false, err
 	}
-	return st.call(ctx, req)
+	resp, sent, err = st.call(ctx, req)
+	if h, ok := ctx.Value(servedKey{}).(*string); ok && resp != nil {
+		*h = resp.GetLeader()
+	}
+	return resp, sent, err
 }
+
+// servedKey carries, in an attempt's context, where call notes the node
+// that the answer says served a write (BatchResponse.leader).
+type servedKey struct{}
 
 // scan asks for one page of a scan (a unary call: Scan has no Batch form).
 func (nc *nodeConn) scan(ctx context.Context, req *pb.ScanRequest) (*pb.ScanResponse, error) {

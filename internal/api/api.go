@@ -158,3 +158,24 @@ func (s *Session) lowLocked() uint64 {
 	}
 	return s.mu.low
 }
+
+// Route is what the node notes about how it served a request: the node
+// whose replica led the partition and applied a write. A door that wants
+// it (the gRPC Batch stream tells clients) attaches one with WithRoute.
+type Route struct {
+	Leader string
+}
+
+type routeKey struct{}
+
+// WithRoute returns ctx carrying a fresh Route for the backend to fill in.
+func WithRoute(ctx context.Context) (context.Context, *Route) {
+	r := &Route{}
+	return context.WithValue(ctx, routeKey{}, r), r
+}
+
+// RouteFrom returns the Route ctx carries, or nil.
+func RouteFrom(ctx context.Context) *Route {
+	r, _ := ctx.Value(routeKey{}).(*Route)
+	return r
+}

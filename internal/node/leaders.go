@@ -2,8 +2,11 @@ package node
 
 import (
 	"context"
+	"fmt"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/transport"
 )
@@ -97,4 +100,22 @@ func (n *Node) preferredNode(gid replica.GroupID) string {
 		return n.founding[gid].Replicas[0].Node
 	}
 	return ""
+}
+
+// TransferLeader hands partition p's leadership to the replica on node to
+// and waits until it leads or ctx ends. This node must lead the partition.
+func (n *Node) TransferLeader(ctx context.Context, p int, to string) error {
+	if p < 0 || p >= n.Partitions() {
+		return fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	gid := replica.GroupID(cluster.GroupOf(p))
+	g, ok := n.host.Group(gid)
+	if !ok {
+		return fmt.Errorf("%w: node %s holds no replica of partition %d", api.ErrInvalid, n.cfg.Name, p)
+	}
+	m, ok := g.Status().Descriptor.ReplicaOn(to)
+	if !ok {
+		return fmt.Errorf("%w: node %s holds no replica of partition %d", api.ErrInvalid, to, p)
+	}
+	return g.TransferLeader(ctx, m.ID)
 }

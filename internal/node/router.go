@@ -56,8 +56,11 @@ func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command)
 	enc := cmd.Encode()
 	hint := ""
 	for {
-		res, err := n.proposeOnce(ctx, gid, enc, hint)
+		res, served, err := n.proposeOnce(ctx, gid, enc, hint)
 		if err == nil {
+			if r := api.RouteFrom(ctx); r != nil {
+				r.Leader = served
+			}
 			return kv.DecodeResult(res)
 		}
 		if api.OutcomeOf(err) != api.NotApplied || ctx.Err() != nil {
@@ -76,7 +79,13 @@ func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command)
 	}
 }
 
-func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte, hint string) ([]byte, error) {
+// proposeOnce makes one attempt and names the node whose replica served it
+// (the receiver of a forward proposes locally or refuses: one hop).
+func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte, hint string) ([]byte, string, error) {
+	forward := func(to string) ([]byte, string, error) {
+		res, err := n.fwd.forward(ctx, to, gid, enc)
+		return res, to, err
+	}
 	g, ok := n.host.Group(gid)
 	if !ok {
 		// No replica here: send it to the leader we were told of, or to the
@@ -85,9 +94,9 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte,
 			hint = n.replicaNode(gid)
 		}
 		if hint == "" {
-			return nil, &replica.ErrNotLeader{Group: gid}
+			return nil, "", &replica.ErrNotLeader{Group: gid}
 		}
-		return n.fwd.forward(ctx, hint, gid, enc)
+		return forward(hint)
 	}
 	st := g.Status()
 	if st.Role != "leader" {
@@ -96,16 +105,16 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte,
 			to = hint
 		}
 		if to == "" || to == n.cfg.Name {
-			return nil, &replica.ErrNotLeader{Group: st.Group}
+			return nil, "", &replica.ErrNotLeader{Group: st.Group}
 		}
-		return n.fwd.forward(ctx, to, gid, enc)
+		return forward(to)
 	}
 	res, _, err := g.Propose(ctx, enc)
 	var nl *replica.ErrNotLeader
 	if errors.As(err, &nl) && nl.HintNode != "" && nl.HintNode != n.cfg.Name {
-		return n.fwd.forward(ctx, nl.HintNode, gid, enc)
+		return forward(nl.HintNode)
 	}
-	return res, err
+	return res, n.cfg.Name, err
 }
 
 // replicaNodes lists the other nodes of group gid's founding placement,

@@ -81,6 +81,8 @@ recv:
 func (s *Server) batchOne(ctx context.Context, req *pb.BatchRequest, ss *streamSession) *pb.BatchResponse {
 	start := time.Now()
 	out := &pb.BatchResponse{RequestId: req.RequestId}
+	ctx, route := api.WithRoute(ctx)
+	defer func() { out.Leader = route.Leader }()
 	var (
 		method string
 		st     *status.Status

@@ -1067,7 +1067,11 @@ type BatchResponse struct {
 	//	*BatchResponse_Delete
 	//	*BatchResponse_Incr
 	//	*BatchResponse_Error
-	Response      isBatchResponse_Response `protobuf_oneof:"response"`
+	Response isBatchResponse_Response `protobuf_oneof:"response"`
+	// The node whose replica led the partition and served a write, when the
+	// answering node knows it (it forwarded the write there, or led itself):
+	// a client whose routing named another node learns of the change.
+	Leader        string `protobuf:"bytes,7,opt,name=leader,proto3" json:"leader,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1159,6 +1163,13 @@ func (x *BatchResponse) GetError() *ErrorStatus {
 		}
 	}
 	return nil
+}
+
+func (x *BatchResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
 }
 
 type isBatchResponse_Response interface {
@@ -1901,7 +1912,7 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x03put\x18\x03 \x01(\v2\x14.cairn.v1.PutRequestH\x00R\x03put\x121\n" +
 	"\x06delete\x18\x04 \x01(\v2\x17.cairn.v1.DeleteRequestH\x00R\x06delete\x12+\n" +
 	"\x04incr\x18\x05 \x01(\v2\x15.cairn.v1.IncrRequestH\x00R\x04incrB\t\n" +
-	"\arequest\"\xa1\x02\n" +
+	"\arequest\"\xb9\x02\n" +
 	"\rBatchResponse\x12\x1d\n" +
 	"\n" +
 	"request_id\x18\x01 \x01(\x04R\trequestId\x12)\n" +
@@ -1909,7 +1920,8 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x03put\x18\x03 \x01(\v2\x15.cairn.v1.PutResponseH\x00R\x03put\x122\n" +
 	"\x06delete\x18\x04 \x01(\v2\x18.cairn.v1.DeleteResponseH\x00R\x06delete\x12,\n" +
 	"\x04incr\x18\x05 \x01(\v2\x16.cairn.v1.IncrResponseH\x00R\x04incr\x12-\n" +
-	"\x05error\x18\x06 \x01(\v2\x15.cairn.v1.ErrorStatusH\x00R\x05errorB\n" +
+	"\x05error\x18\x06 \x01(\v2\x15.cairn.v1.ErrorStatusH\x00R\x05error\x12\x16\n" +
+	"\x06leader\x18\a \x01(\tR\x06leaderB\n" +
 	"\n" +
 	"\bresponse\"k\n" +
 	"\vErrorStatus\x12\x12\n" +
