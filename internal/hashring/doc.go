@@ -46,8 +46,19 @@
 // The zone rule is hard. With at least R zones it means no two replicas of a
 // partition share a zone; with fewer, no zone gets a second replica before
 // every zone has one (unless every member of a zone already holds one), and
-// so on. Replica 0 is the partition's preferred leader. With c = +Inf no cap
-// binds and the replicas are the first R successors the zone rule allows.
+// so on. With c = +Inf no cap binds and the replicas are the first R
+// successors the zone rule allows.
+//
+// # Preferred leaders
+//
+// Replicas(p)[0] is the partition's preferred leader. Going through the
+// partitions in order 0..P-1, it is the first of p's replicas (in the order
+// the pass chose them) that leads fewer than ceil(P·w/Σw) partitions so
+// far, w its capacity; when all of them are at that cap, the one with the
+// fewest leaderships per unit of capacity. Leaders so spread as evenly as
+// the weights allow (N=3, P=64: 22/22/20 where the first-chosen rule gave
+// 23/24/17), and a partition keeps its first-chosen node as leader unless
+// that node already leads its share.
 //
 // # Relaxation
 //

@@ -38,11 +38,11 @@ func ExamplePlace() {
 	// Output:
 	// partition 0: [node-d node-e node-a]
 	// relaxation: none
-	// node-a: 34 replicas (cap 40), 9 leaders
-	// node-b: 30 replicas (cap 40), 8 leaders
-	// node-c: 27 replicas (cap 40), 9 leaders
-	// node-d: 37 replicas (cap 40), 17 leaders
+	// node-a: 34 replicas (cap 40), 11 leaders
+	// node-b: 30 replicas (cap 40), 10 leaders
+	// node-c: 27 replicas (cap 40), 10 leaders
+	// node-d: 37 replicas (cap 40), 11 leaders
 	// node-e: 36 replicas (cap 40), 11 leaders
-	// node-f: 28 replicas (cap 40), 10 leaders
+	// node-f: 28 replicas (cap 40), 11 leaders
 	// a join moves 23 of 192 replicas
 }

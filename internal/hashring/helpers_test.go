@@ -121,9 +121,20 @@ func checkPlacement(t tb, ms []Member, cfg Config, pl *Placement) {
 		if pl.Leader(p) != rs[0] {
 			t.Fatalf("partition %d: leader %q, replicas %v", p, pl.Leader(p), rs)
 		}
-		// Replay the greedy pass on the ring's successors.
+		// Replay the greedy pass on the ring's successors, in the order
+		// the pass chose the replicas.
+		chosen := make([]string, R)
+		for k, n := range pl.chosen[p*R : (p+1)*R] {
+			chosen[k] = pl.nodes[n].Name
+		}
+		if !slices.Equal(slices.Sorted(slices.Values(chosen)), slices.Sorted(slices.Values(rs))) ||
+			!slices.Equal(slices.DeleteFunc(slices.Clone(chosen), func(s string) bool { return s == rs[0] }), rs[1:]) {
+			t.Fatalf("partition %d: replicas %v are not the chosen %v with the leader moved first", p, rs, chosen)
+		}
+		leaders[idx[rs[0]]]++
 		used := map[string]int{}
-		for k, name := range rs {
+		for k, name := range chosen {
+			rs := chosen
 			i, ok := idx[name]
 			if !ok {
 				t.Fatalf("partition %d: replica %q is not a member", p, name)
@@ -154,9 +165,6 @@ func checkPlacement(t tb, ms []Member, cfg Config, pl *Placement) {
 			}
 			used[zoneOf[name]]++
 			load[i]++
-			if k == 0 {
-				leaders[i]++
-			}
 		}
 	}
 	for i, n := range nodes {

@@ -151,9 +151,12 @@ type Placement struct {
 	ring  *Ring
 	nodes []NodeLoad // by name, like ring.members
 	// replicas[p*R : (p+1)*R] are partition p's nodes (indexes into nodes),
-	// the preferred leader first.
+	// the preferred leader first, then the others in the order chosen.
 	replicas []int32
-	relax    Relaxation
+	// chosen holds the same nodes in the order the greedy pass chose them
+	// (clockwise from p's hash).
+	chosen []int32
+	relax  Relaxation
 }
 
 // Place computes the placement of cfg.Partitions partitions, cfg.Replicas
@@ -415,15 +418,40 @@ func (pr *placer) result(relax Relaxation) *Placement {
 		cfg:      pr.cfg,
 		ring:     pr.ring,
 		nodes:    make([]NodeLoad, pr.n),
-		replicas: pr.out,
+		replicas: slices.Clone(pr.out),
+		chosen:   pr.out,
 		relax:    relax,
 	}
+	var weight float64
 	for i, m := range pr.ring.members {
 		pl.nodes[i] = NodeLoad{Member: m, VNodes: pr.ring.vnodes[i], Share: pr.share[i], Cap: pr.caps[i]}
+		weight += m.Capacity
 	}
+	// Preferred leaders: partition by partition, the first replica (in the
+	// order chosen) still under its leader cap ceil(P·w/Σw), else the one
+	// furthest below its share. Leaders then spread as evenly as the
+	// weights allow, and most partitions keep their first-chosen node.
 	for p := range pr.p {
-		rs := pr.out[p*pr.r : (p+1)*pr.r]
-		pl.nodes[rs[0]].Leaders++
+		rs := pl.replicas[p*pr.r : (p+1)*pr.r]
+		lead := -1
+		for k, n := range rs {
+			if float64(pl.nodes[n].Leaders) < math.Ceil(float64(pr.p)*pr.ring.members[n].Capacity/weight) {
+				lead = k
+				break
+			}
+		}
+		if lead < 0 {
+			lead = 0
+			for k, n := range rs {
+				if float64(pl.nodes[n].Leaders)/pr.ring.members[n].Capacity < float64(pl.nodes[rs[lead]].Leaders)/pr.ring.members[rs[lead]].Capacity {
+					lead = k
+				}
+			}
+		}
+		l := rs[lead]
+		copy(rs[1:lead+1], rs[:lead])
+		rs[0] = l
+		pl.nodes[l].Leaders++
 		for _, n := range rs {
 			pl.nodes[n].Replicas++
 		}

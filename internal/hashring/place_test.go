@@ -197,8 +197,12 @@ func TestPlace(t *testing.T) {
 							break
 						}
 					}
-					if got := pl.Replicas(p); !slices.Equal(got, want) {
-						t.Fatalf("partition %d: %v, want %v", p, got, want)
+					var got []string
+					for _, n := range pl.chosen[p*3 : (p+1)*3] {
+						got = append(got, pl.nodes[n].Name)
+					}
+					if !slices.Equal(got, want) {
+						t.Fatalf("partition %d: chose %v, want %v", p, got, want)
 					}
 				}
 			},
