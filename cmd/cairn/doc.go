@@ -1,3 +1,4 @@
 // Command cairn is Cairn's one binary: a server, a local development
-// cluster, and a client CLI. It is thin: flags in, a package call out.
+// cluster, a client CLI, a load generator (bench) and a fault-injection
+// checker (check). It is thin: flags in, a package call out.
 package main

@@ -20,18 +20,37 @@ func main() {
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
-	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd())
+	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd(), checkCmd())
 	if err := root.Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "cairn:", err)
-		var ue usageError
-		if errors.As(err, &ue) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(exitStatus(err))
 	}
 }
 
 type usageError struct{ error }
+
+// exitError ends the process with its code (DESIGN.md: cairn check exits 0
+// on a pass, 1 when what it checked failed, 2 on a usage or harness error).
+type exitError struct {
+	code int
+	error
+}
+
+// exitStatus is the process's exit status for a command's error: 2 for a
+// usage error, an exitError's own code, else 1.
+func exitStatus(err error) int {
+	var ue usageError
+	var ee exitError
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ue):
+		return 2
+	case errors.As(err, &ee):
+		return ee.code
+	}
+	return 1
+}
 
 // applyEnv sets every flag not given on the command line from
 // CAIRN_<FLAG> (dashes to underscores) and reports which flags were set

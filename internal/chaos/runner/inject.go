@@ -1,0 +1,221 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cairnkv/cairn/internal/api/grpcapi"
+	"github.com/cairnkv/cairn/internal/chaos"
+	pb "github.com/cairnkv/cairn/proto/cairn/v1"
+)
+
+// injector is what the nemesis does to the cluster. Each call returns once
+// the fault is in force (or failed); Heal undoes every fault on every node.
+type injector interface {
+	// Kill sends SIGKILL to the node and waits until it is gone.
+	Kill(ctx context.Context, node string) error
+	// Pause sends SIGSTOP.
+	Pause(ctx context.Context, node string) error
+	// Cut drops the messages on every link of cut.
+	Cut(ctx context.Context, cut chaos.Cut) error
+	// SetClock moves the node's clock by offset.
+	SetClock(ctx context.Context, node string, offset time.Duration) error
+	// SetDiskDelay makes every fsync of the node wait delay first.
+	SetDiskDelay(ctx context.Context, node string, delay time.Duration) error
+	// Leader names the node leading the most partitions now.
+	Leader(ctx context.Context) (string, error)
+	// Heal resumes paused nodes, restarts killed (or crashed) ones on
+	// their flags and data, and clears link faults, clock offsets and disk
+	// delays everywhere.
+	Heal(ctx context.Context) error
+}
+
+// rpcTimeout bounds one FaultInjection or Cluster call; a node being
+// restarted is retried for up to rpcPatience.
+const (
+	rpcTimeout  = time.Second
+	rpcPatience = 10 * time.Second
+)
+
+// dialOptions are the harness's gRPC options: no TLS on loopback, and a
+// short reconnect backoff, because a killed server comes back on the same
+// port within seconds and gRPC's default backoff grows to two minutes.
+func dialOptions() []grpc.DialOption {
+	bc := backoff.DefaultConfig
+	bc.MaxDelay = 500 * time.Millisecond
+	return []grpc.DialOption{
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bc, MinConnectTimeout: time.Second}),
+	}
+}
+
+// clusterInjector is the injector of a real cluster: signals for process
+// faults, the servers' FaultInjection service for the rest.
+type clusterInjector struct {
+	c      *cluster
+	faults map[string]pb.FaultInjectionClient
+	api    map[string]*grpcapi.Client
+}
+
+// newClusterInjector uses conns, one per server by name (the gRPC port
+// serves KV, Cluster and FaultInjection alike).
+func newClusterInjector(c *cluster, conns map[string]*grpc.ClientConn) *clusterInjector {
+	inj := &clusterInjector{c: c, faults: make(map[string]pb.FaultInjectionClient), api: make(map[string]*grpcapi.Client)}
+	for name, cc := range conns {
+		inj.faults[name] = pb.NewFaultInjectionClient(cc)
+		inj.api[name] = grpcapi.NewClient(cc)
+	}
+	return inj
+}
+
+func (i *clusterInjector) Kill(_ context.Context, node string) error {
+	s, err := i.c.server(node)
+	if err != nil {
+		return err
+	}
+	return i.c.kill(s)
+}
+
+func (i *clusterInjector) Pause(_ context.Context, node string) error {
+	s, err := i.c.server(node)
+	if err != nil {
+		return err
+	}
+	return i.c.pause(s)
+}
+
+func (i *clusterInjector) Cut(ctx context.Context, cut chaos.Cut) error {
+	for _, l := range cut.Links {
+		// Cuts are symmetric, so cutting each directed link at its
+		// sender (outbound) cuts both directions; the transport also
+		// refuses to forward requests over a cut link.
+		req := &pb.SetLinkFaultRequest{Fault: &pb.LinkFault{
+			Peer: l.To, Direction: pb.LinkDirection_LINK_DIRECTION_OUTBOUND, Drop: 1}}
+		err := i.call(ctx, l.From, func(ctx context.Context, fc pb.FaultInjectionClient) error {
+			_, err := fc.SetLinkFault(ctx, req)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("cutting %s→%s: %w", l.From, l.To, err)
+		}
+	}
+	return nil
+}
+
+func (i *clusterInjector) SetClock(ctx context.Context, node string, offset time.Duration) error {
+	return i.call(ctx, node, func(ctx context.Context, fc pb.FaultInjectionClient) error {
+		_, err := fc.SetClockOffset(ctx, &pb.SetClockOffsetRequest{OffsetNanos: int64(offset)})
+		return err
+	})
+}
+
+func (i *clusterInjector) SetDiskDelay(ctx context.Context, node string, delay time.Duration) error {
+	return i.call(ctx, node, func(ctx context.Context, fc pb.FaultInjectionClient) error {
+		_, err := fc.SetDiskDelay(ctx, &pb.SetDiskDelayRequest{SyncDelayNanos: int64(delay)})
+		return err
+	})
+}
+
+// Leader asks the running servers, in turn, for the routing table and
+// names the node that leads the most partitions (ties: the first name).
+func (i *clusterInjector) Leader(ctx context.Context) (string, error) {
+	var errs []error
+	for _, s := range i.c.servers {
+		if s.state() != running {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		info, err := i.api[s.name].GetCluster(cctx)
+		cancel()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			continue
+		}
+		if l := mostLeader(info); l != "" {
+			return l, nil
+		}
+		errs = append(errs, fmt.Errorf("%s knows no leader", s.name))
+	}
+	return "", fmt.Errorf("no leader found: %w", errors.Join(errs...))
+}
+
+// mostLeader names the node that leads the most partitions in info.
+func mostLeader(info *pb.ClusterInfo) string {
+	count := make(map[string]int)
+	for _, p := range info.GetPartitions() {
+		if l := p.GetLeader(); l != "" {
+			count[l]++
+		}
+	}
+	names := make([]string, 0, len(count))
+	for n := range count {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	best := ""
+	for _, n := range names {
+		if best == "" || count[n] > count[best] {
+			best = n
+		}
+	}
+	return best
+}
+
+func (i *clusterInjector) Heal(ctx context.Context) error {
+	var errs []error
+	restarted := make(map[string]bool)
+	for _, s := range i.c.servers {
+		switch s.state() {
+		case paused:
+			errs = append(errs, i.c.resume(s))
+		case stopped:
+			restarted[s.name] = true
+			errs = append(errs, i.c.startServer(s))
+		}
+	}
+	for _, s := range i.c.servers {
+		if restarted[s.name] {
+			continue // a fresh process has no injected faults
+		}
+		err := i.call(ctx, s.name, func(ctx context.Context, fc pb.FaultInjectionClient) error {
+			_, err := fc.Heal(ctx, &pb.HealRequest{})
+			return err
+		})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("healing %s: %w", s.name, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// call runs fn against node's FaultInjection service, retrying failures
+// for up to rpcPatience (a server restarted a moment ago is not serving
+// yet).
+func (i *clusterInjector) call(ctx context.Context, node string, fn func(context.Context, pb.FaultInjectionClient) error) error {
+	fc, ok := i.faults[node]
+	if !ok {
+		return fmt.Errorf("runner: no server %q", node)
+	}
+	deadline := time.Now().Add(rpcPatience)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
+		err := fn(cctx, fc)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		if serr := sleep(ctx, 100*time.Millisecond); serr != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,200 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+
+	"github.com/cairnkv/cairn/internal/api/grpcapi"
+)
+
+// Bounds on the phases around the clients' run.
+const (
+	readyTimeout = 60 * time.Second // the cluster's first start
+	quietTimeout = 30 * time.Second // after the final heal, for every node to be ready
+	finalTimeout = 30 * time.Second // the final reads, retries included
+)
+
+// Run starts a cluster of cfg.Nodes real servers, runs cfg.Clients clients
+// of cfg.Workload against it for cfg.Time while the nemesis works through
+// its schedule, heals, waits for the cluster to be quiet, makes the final
+// reads and checks the history. Every server is killed and reaped before Run
+// returns, whatever happens.
+//
+// It returns an error wrapping ErrConfig for a bad configuration,
+// ErrInterrupted when ctx ends first (after writing the history so far), and
+// another error when the harness itself fails (a server that never gets
+// ready, an unwritable --out). A run that completes returns its Result, and
+// Result.Passed says whether Cairn passed.
+func Run(ctx context.Context, cfg Config) (*Result, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Binary == "" {
+		return nil, fmt.Errorf("%w: no server binary (--binary)", ErrConfig)
+	}
+	sched, err := Schedule(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Out == "" {
+		if cfg.Out, err = os.MkdirTemp("", "cairn-check-"); err != nil {
+			return nil, fmt.Errorf("runner: --out: %w", err)
+		}
+	} else {
+		// NB: a run never reuses another's servers: their data would
+		// belong to a cluster on other ports.
+		if _, err := os.Stat(filepath.Join(cfg.Out, "nodes")); err == nil {
+			return nil, fmt.Errorf("%w: --out %s holds an earlier run (nodes/): choose another directory or remove it", ErrConfig, cfg.Out)
+		}
+		if err := os.MkdirAll(cfg.Out, 0o755); err != nil {
+			return nil, fmt.Errorf("runner: --out: %w", err)
+		}
+	}
+	log := cfg.Logger
+	log.Info("cairn check", "seed", cfg.Seed, "workload", cfg.Workload, "nemesis", sched.Nemesis, "out", cfg.Out)
+	if err := writeJSON(filepath.Join(cfg.Out, "schedule.json"), sched); err != nil {
+		return nil, err
+	}
+
+	names := cfg.nodeNames()
+	c, err := newCluster(clusterConfig{
+		Binary: cfg.Binary, Dir: filepath.Join(cfg.Out, "nodes"), Names: names, Logger: log,
+		ServerArgs: []string{
+			"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
+			"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed),
+			"--max-clock-offset", cfg.MaxClockOffset.String(),
+			// The cluster is throwaway; a nearly full /tmp must not turn
+			// the run into a NOSPACE test.
+			"--min-free-disk", "0",
+		},
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer c.close()
+	if err := c.start(ctx, readyTimeout); err != nil {
+		if ctx.Err() != nil {
+			return nil, ErrInterrupted
+		}
+		return nil, fmt.Errorf("runner: starting the cluster: %w", err)
+	}
+	log.Info("cluster ready", "nodes", len(names), "logs", filepath.Join(cfg.Out, "nodes"))
+
+	conns := make(map[string]*grpc.ClientConn)
+	defer func() {
+		for _, cc := range conns {
+			cc.Close()
+		}
+	}()
+	var clients []*grpcapi.Client
+	for _, s := range c.servers {
+		cc, err := grpc.NewClient(s.grpc, dialOptions()...)
+		if err != nil {
+			return nil, fmt.Errorf("runner: dialling %s: %w", s.name, err)
+		}
+		conns[s.name] = cc
+		clients = append(clients, grpcapi.NewClient(cc))
+	}
+	start := time.Now()
+	now := func() int64 { return int64(time.Since(start)) }
+	e := newEnv(cfg, clients, now)
+	nem := newNemesis(newClusterInjector(c, conns), names, cfg.Seed, now,
+		func(ctx context.Context, at time.Duration) error { return sleep(ctx, time.Until(start.Add(at))) }, log)
+
+	stop := make(chan struct{})
+	nemDone := make(chan error, 1)
+	go func() { nemDone <- nem.run(ctx, sched.Steps) }()
+	timer := time.AfterFunc(cfg.Time, func() { close(stop) })
+	defer timer.Stop()
+	e.drive(ctx, cfg.Clients, cfg.Seed, stop) // operations in flight finish (each bounded by OpTimeout)
+	<-nemDone                                 // its steps end by cfg.Time; a heal in progress finishes
+	log.Info("clients stopped", "ops", e.rec.Len())
+
+	res := &Result{Nodes: cfg.Nodes, Partitions: cfg.Partitions, Clients: cfg.Clients, Keys: cfg.Keys, Time: cfg.Time,
+		Replay: replay(cfg)}
+	if cfg.Workload == WorkloadSet {
+		res.Keys = 0 // one set, an element per key
+	}
+	interrupted := func() (*Result, error) {
+		_ = writeHistory(filepath.Join(cfg.Out, "history.jsonl"), e.rec.History())
+		return nil, fmt.Errorf("%w: the history so far is in %s", ErrInterrupted, cfg.Out)
+	}
+	if ctx.Err() != nil {
+		return interrupted()
+	}
+
+	faults := nem.finish(ctx)
+	healed := time.Now()
+	if err := c.waitReady(ctx, quietTimeout); err != nil {
+		if ctx.Err() != nil {
+			return interrupted()
+		}
+		// The final reads retry; a node that stays down shows up in them
+		// and, if it crashed, in NodeFailures.
+		log.Warn("not every node is ready after the final heal", "err", err)
+	}
+	res.RecoverySeconds = roundMillis(time.Since(healed))
+	log.Info("quiet; final reads", "recovery", time.Since(healed).Round(time.Millisecond))
+	res.FinalReadsFailed = runFinals(ctx, e, e.gen.finals(), cfg.Clients, cfg.Clients, cfg.Seed^0x66696e616c, time.Now().Add(finalTimeout))
+	if ctx.Err() != nil {
+		return interrupted()
+	}
+
+	history := e.rec.History()
+	if err := writeHistory(filepath.Join(cfg.Out, "history.jsonl"), history); err != nil {
+		return nil, err
+	}
+	if err := writeJSON(filepath.Join(cfg.Out, "faults.json"), faults); err != nil {
+		return nil, err
+	}
+	res.NodeFailures = c.failures()
+	if err := c.close(); err != nil {
+		log.Warn("stopping the cluster", "err", err)
+	}
+	log.Info("checking", "ops", len(history))
+	checked, err := check(checkInput{Workload: cfg.Workload, History: history, Faults: faults, Out: cfg.Out,
+		Timeout: cfg.CheckTimeout, Skew: 2 * cfg.MaxClockOffset})
+	if err != nil {
+		return nil, err
+	}
+	res.Summary = checked.Summary
+	res.Summary.Engine, res.Summary.Nemesis, res.Summary.Seed = cfg.Engine, sched.Nemesis, cfg.Seed
+	res.Out, res.Visualization, res.Anomalies = cfg.Out, checked.Visualization, checked.Anomalies
+	if err := writeSummary(res); err != nil {
+		return nil, err
+	}
+	if res.Passed() {
+		// The servers' data is only worth its space when something
+		// failed; the logs and the history stay.
+		for _, s := range c.servers {
+			if err := os.RemoveAll(s.dataDir); err != nil {
+				log.Warn("removing a data directory", "err", err)
+			}
+		}
+	}
+	return res, nil
+}
+
+func writeSummary(res *Result) error {
+	f, err := os.Create(filepath.Join(res.Out, "summary.json"))
+	if err != nil {
+		return fmt.Errorf("runner: %w", err)
+	}
+	return errors.Join(res.WriteJSON(f), f.Close())
+}
+
+// replay is the command line that runs cfg again.
+func replay(cfg Config) string {
+	return fmt.Sprintf("cairn check --seed %d --nodes %d --engine %s --partitions %d --workload %s --nemesis %s --time %v --clients %d --keys %d",
+		cfg.Seed, cfg.Nodes, cfg.Engine, cfg.Partitions, cfg.Workload, cfg.Nemesis, cfg.Time, cfg.Clients, cfg.Keys)
+}
+
+func roundMillis(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / 1e9 }
