@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"time"
 	"syscall"
 
 	"github.com/cairnkv/cairn/client"
@@ -54,6 +55,7 @@ still prints the summary of what ran.`,
 	f.String("read-mode", d.ReadMode, "reads: linearizable, follower or stale (grpc only for the last two)")
 	f.String("balance", d.Balance, "grpc: policy choosing the replica of follower/stale reads and the entry node when a leader is unknown: "+
 		strings.Join(client.BalancePolicies(), ", "))
+	f.String("slow-node", "", "ADDR=DELAY: make the node with gRPC address ADDR (started with --fault-injection) answer every request DELAY late for the run, e.g. 127.0.0.1:7380=5ms")
 	f.Bool("batch", d.Batch, "grpc: all clients share one Go client multiplexing Batch streams (false: a Go client each, unary calls)")
 	f.Int("streams", d.Streams, "grpc --batch: Batch streams per node, each on its own connection")
 	f.Bool("preload", false, "write every key once before the run (default: on when --read-ratio > 0)")
@@ -76,6 +78,14 @@ still prints the summary of what ran.`,
 		cfg.ReadRatio, _ = f.GetFloat64("read-ratio")
 		cfg.ReadMode, _ = f.GetString("read-mode")
 		cfg.Balance, _ = f.GetString("balance")
+		if slow, _ := f.GetString("slow-node"); slow != "" {
+			addr, delay, ok := strings.Cut(slow, "=")
+			d, err := time.ParseDuration(delay)
+			if !ok || addr == "" || err != nil {
+				return usageError{fmt.Errorf("--slow-node %q: want ADDR=DELAY, e.g. 127.0.0.1:7380=5ms", slow)}
+			}
+			cfg.SlowNode, cfg.SlowDelay = addr, d
+		}
 		cfg.Batch, _ = f.GetBool("batch")
 		cfg.Streams, _ = f.GetInt("streams")
 		cfg.Timeout, _ = f.GetDuration("timeout")

@@ -24,6 +24,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
+	if cfg.SlowNode != "" {
+		undo, err := slowNode(ctx, cfg.SlowNode, cfg.SlowDelay)
+		if err != nil {
+			return nil, fmt.Errorf("bench: --slow-node %s: %w", cfg.SlowNode, err)
+		}
+		defer undo()
+	}
 	cs, err := dial(ctx, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)

@@ -72,6 +72,12 @@ type Config struct {
 	// chooses an entry node when a leader is unknown and the replica of a
 	// follower or stale read (--balance). Default round-robin.
 	Balance string
+	// SlowNode, when set, is the gRPC address of a node started with
+	// --fault-injection that answers every request SlowDelay late for the
+	// run (--slow-node ADDR=DELAY), so balancing policies can be compared
+	// where they differ.
+	SlowNode  string
+	SlowDelay time.Duration
 	// Batch makes the grpc clients share one Go client whose requests are
 	// multiplexed on Batch streams, instead of one Go client each making
 	// unary calls, as separate processes would (--batch). Default true: the
@@ -172,6 +178,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Timeout <= 0 {
 		return bad("--timeout %s: want > 0", c.Timeout)
+	}
+	if c.SlowNode != "" && (c.SlowDelay <= 0 || c.SlowDelay > time.Minute) {
+		return bad("--slow-node %s=%s: want a delay in (0, 1m]", c.SlowNode, c.SlowDelay)
 	}
 	return nil
 }

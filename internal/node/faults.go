@@ -2,9 +2,12 @@ package node
 
 import (
 	"context"
+	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -21,6 +24,33 @@ type faultInjector struct {
 	clock *clock.Skewed
 	fs    *storage.SlowSyncFS
 	tr    *transport.GRPC // set once the transport exists
+	// requestDelay holds every client request back this long (ns).
+	requestDelay atomic.Int64
+}
+
+// delay waits out the injected request delay, or until ctx ends.
+func (f *faultInjector) delay(ctx context.Context) error {
+	d := time.Duration(f.requestDelay.Load())
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", replica.ErrNotApplied, ctx.Err())
+	}
+}
+
+func (f *faultInjector) SetRequestDelay(_ context.Context, req *cairnv1.SetRequestDelayRequest) (*cairnv1.FaultState, error) {
+	d := time.Duration(req.GetDelayNanos())
+	if d < 0 || d > time.Minute {
+		return nil, status.Errorf(codes.InvalidArgument, "request delay %v: want 0 to 1m", d)
+	}
+	f.requestDelay.Store(int64(d))
+	return f.state(), nil
 }
 
 func newFaultInjector(name string) *faultInjector {
@@ -87,6 +117,7 @@ func (f *faultInjector) Heal(context.Context, *cairnv1.HealRequest) (*cairnv1.Fa
 	f.tr.ClearFaults()
 	f.clock.SetOffset(0)
 	f.fs.SetSyncDelay(0)
+	f.requestDelay.Store(0)
 	return f.state(), nil
 }
 
@@ -99,6 +130,7 @@ func (f *faultInjector) state() *cairnv1.FaultState {
 		Node:               f.name,
 		ClockOffsetNanos:   int64(f.clock.Now().Sub(f.clock.Base.Now()).Round(time.Millisecond)),
 		DiskSyncDelayNanos: int64(f.fs.SyncDelay()),
+		RequestDelayNanos:  f.requestDelay.Load(),
 	}
 	for _, lf := range f.tr.Faults() {
 		dir := cairnv1.LinkDirection_LINK_DIRECTION_OUTBOUND

@@ -92,6 +92,21 @@ func TestFaultInjectionService(t *testing.T) {
 		}
 	}
 	waitFor(t, 15*time.Second, "a write through n3 after the heal", func() bool { return put(n3, "k3") == nil })
+
+	// A slow node: every request it answers waits the delay first.
+	if _, err := fc.SetRequestDelay(ctx, &cairnv1.SetRequestDelayRequest{DelayNanos: int64(300 * time.Millisecond)}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := put(n3, "slow"); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d < 300*time.Millisecond {
+		t.Fatalf("a write through a node slowed by 300ms took %v", d)
+	}
+	if st, err := fc.Heal(ctx, &cairnv1.HealRequest{}); err != nil || st.GetRequestDelayNanos() != 0 {
+		t.Fatalf("heal: %v %v", st, err)
+	}
 }
 
 // Founders started with different --partitions refuse each other, and the

@@ -45,6 +45,11 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 	if p < 0 || p >= n.Partitions() {
 		return kv.Reply{}, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
+	if n.faults != nil {
+		if err := n.faults.delay(ctx); err != nil {
+			return kv.Reply{}, err
+		}
+	}
 	return n.propose(ctx, replica.GroupID(cluster.GroupOf(p)), cmd)
 }
 
@@ -154,6 +159,11 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v
 	defer cancel()
 	if p < 0 || p >= n.Partitions() {
 		return fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	if n.faults != nil {
+		if err := n.faults.delay(ctx); err != nil {
+			return err
+		}
 	}
 	err := n.readLocal(ctx, p, mode, fn)
 	if errors.Is(err, errNoReplica) {

@@ -301,6 +301,50 @@ func (x *SetDiskDelayRequest) GetSyncDelayNanos() int64 {
 	return 0
 }
 
+type SetRequestDelayRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	DelayNanos    int64                  `protobuf:"varint,1,opt,name=delay_nanos,json=delayNanos,proto3" json:"delay_nanos,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetRequestDelayRequest) Reset() {
+	*x = SetRequestDelayRequest{}
+	mi := &file_cairn_v1_faults_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetRequestDelayRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetRequestDelayRequest) ProtoMessage() {}
+
+func (x *SetRequestDelayRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_faults_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetRequestDelayRequest.ProtoReflect.Descriptor instead.
+func (*SetRequestDelayRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *SetRequestDelayRequest) GetDelayNanos() int64 {
+	if x != nil {
+		return x.DelayNanos
+	}
+	return 0
+}
+
 type HealRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -309,7 +353,7 @@ type HealRequest struct {
 
 func (x *HealRequest) Reset() {
 	*x = HealRequest{}
-	mi := &file_cairn_v1_faults_proto_msgTypes[4]
+	mi := &file_cairn_v1_faults_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -321,7 +365,7 @@ func (x *HealRequest) String() string {
 func (*HealRequest) ProtoMessage() {}
 
 func (x *HealRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_faults_proto_msgTypes[4]
+	mi := &file_cairn_v1_faults_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -334,7 +378,7 @@ func (x *HealRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HealRequest.ProtoReflect.Descriptor instead.
 func (*HealRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{4}
+	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{5}
 }
 
 type GetFaultsRequest struct {
@@ -345,7 +389,7 @@ type GetFaultsRequest struct {
 
 func (x *GetFaultsRequest) Reset() {
 	*x = GetFaultsRequest{}
-	mi := &file_cairn_v1_faults_proto_msgTypes[5]
+	mi := &file_cairn_v1_faults_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +401,7 @@ func (x *GetFaultsRequest) String() string {
 func (*GetFaultsRequest) ProtoMessage() {}
 
 func (x *GetFaultsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_faults_proto_msgTypes[5]
+	mi := &file_cairn_v1_faults_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +414,7 @@ func (x *GetFaultsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetFaultsRequest.ProtoReflect.Descriptor instead.
 func (*GetFaultsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{5}
+	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{6}
 }
 
 type FaultState struct {
@@ -379,13 +423,14 @@ type FaultState struct {
 	Links              []*LinkFault           `protobuf:"bytes,2,rep,name=links,proto3" json:"links,omitempty"` // one per peer and direction
 	ClockOffsetNanos   int64                  `protobuf:"varint,3,opt,name=clock_offset_nanos,json=clockOffsetNanos,proto3" json:"clock_offset_nanos,omitempty"`
 	DiskSyncDelayNanos int64                  `protobuf:"varint,4,opt,name=disk_sync_delay_nanos,json=diskSyncDelayNanos,proto3" json:"disk_sync_delay_nanos,omitempty"`
+	RequestDelayNanos  int64                  `protobuf:"varint,5,opt,name=request_delay_nanos,json=requestDelayNanos,proto3" json:"request_delay_nanos,omitempty"`
 	unknownFields      protoimpl.UnknownFields
 	sizeCache          protoimpl.SizeCache
 }
 
 func (x *FaultState) Reset() {
 	*x = FaultState{}
-	mi := &file_cairn_v1_faults_proto_msgTypes[6]
+	mi := &file_cairn_v1_faults_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -397,7 +442,7 @@ func (x *FaultState) String() string {
 func (*FaultState) ProtoMessage() {}
 
 func (x *FaultState) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_faults_proto_msgTypes[6]
+	mi := &file_cairn_v1_faults_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -410,7 +455,7 @@ func (x *FaultState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FaultState.ProtoReflect.Descriptor instead.
 func (*FaultState) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{6}
+	return file_cairn_v1_faults_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *FaultState) GetNode() string {
@@ -441,6 +486,13 @@ func (x *FaultState) GetDiskSyncDelayNanos() int64 {
 	return 0
 }
 
+func (x *FaultState) GetRequestDelayNanos() int64 {
+	if x != nil {
+		return x.RequestDelayNanos
+	}
+	return 0
+}
+
 var File_cairn_v1_faults_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_faults_proto_rawDesc = "" +
@@ -459,24 +511,29 @@ const file_cairn_v1_faults_proto_rawDesc = "" +
 	"\x15SetClockOffsetRequest\x12!\n" +
 	"\foffset_nanos\x18\x01 \x01(\x03R\voffsetNanos\"?\n" +
 	"\x13SetDiskDelayRequest\x12(\n" +
-	"\x10sync_delay_nanos\x18\x01 \x01(\x03R\x0esyncDelayNanos\"\r\n" +
+	"\x10sync_delay_nanos\x18\x01 \x01(\x03R\x0esyncDelayNanos\"9\n" +
+	"\x16SetRequestDelayRequest\x12\x1f\n" +
+	"\vdelay_nanos\x18\x01 \x01(\x03R\n" +
+	"delayNanos\"\r\n" +
 	"\vHealRequest\"\x12\n" +
-	"\x10GetFaultsRequest\"\xac\x01\n" +
+	"\x10GetFaultsRequest\"\xdc\x01\n" +
 	"\n" +
 	"FaultState\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12)\n" +
 	"\x05links\x18\x02 \x03(\v2\x13.cairn.v1.LinkFaultR\x05links\x12,\n" +
 	"\x12clock_offset_nanos\x18\x03 \x01(\x03R\x10clockOffsetNanos\x121\n" +
-	"\x15disk_sync_delay_nanos\x18\x04 \x01(\x03R\x12diskSyncDelayNanos*\x81\x01\n" +
+	"\x15disk_sync_delay_nanos\x18\x04 \x01(\x03R\x12diskSyncDelayNanos\x12.\n" +
+	"\x13request_delay_nanos\x18\x05 \x01(\x03R\x11requestDelayNanos*\x81\x01\n" +
 	"\rLinkDirection\x12\x1e\n" +
 	"\x1aLINK_DIRECTION_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17LINK_DIRECTION_OUTBOUND\x10\x01\x12\x1a\n" +
 	"\x16LINK_DIRECTION_INBOUND\x10\x02\x12\x17\n" +
-	"\x13LINK_DIRECTION_BOTH\x10\x032\xd7\x02\n" +
+	"\x13LINK_DIRECTION_BOTH\x10\x032\xa2\x03\n" +
 	"\x0eFaultInjection\x12C\n" +
 	"\fSetLinkFault\x12\x1d.cairn.v1.SetLinkFaultRequest\x1a\x14.cairn.v1.FaultState\x12G\n" +
 	"\x0eSetClockOffset\x12\x1f.cairn.v1.SetClockOffsetRequest\x1a\x14.cairn.v1.FaultState\x12C\n" +
-	"\fSetDiskDelay\x12\x1d.cairn.v1.SetDiskDelayRequest\x1a\x14.cairn.v1.FaultState\x123\n" +
+	"\fSetDiskDelay\x12\x1d.cairn.v1.SetDiskDelayRequest\x1a\x14.cairn.v1.FaultState\x12I\n" +
+	"\x0fSetRequestDelay\x12 .cairn.v1.SetRequestDelayRequest\x1a\x14.cairn.v1.FaultState\x123\n" +
 	"\x04Heal\x12\x15.cairn.v1.HealRequest\x1a\x14.cairn.v1.FaultState\x12=\n" +
 	"\tGetFaults\x12\x1a.cairn.v1.GetFaultsRequest\x1a\x14.cairn.v1.FaultStateB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
@@ -493,16 +550,17 @@ func file_cairn_v1_faults_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_v1_faults_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_v1_faults_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cairn_v1_faults_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_cairn_v1_faults_proto_goTypes = []any{
-	(LinkDirection)(0),            // 0: cairn.v1.LinkDirection
-	(*LinkFault)(nil),             // 1: cairn.v1.LinkFault
-	(*SetLinkFaultRequest)(nil),   // 2: cairn.v1.SetLinkFaultRequest
-	(*SetClockOffsetRequest)(nil), // 3: cairn.v1.SetClockOffsetRequest
-	(*SetDiskDelayRequest)(nil),   // 4: cairn.v1.SetDiskDelayRequest
-	(*HealRequest)(nil),           // 5: cairn.v1.HealRequest
-	(*GetFaultsRequest)(nil),      // 6: cairn.v1.GetFaultsRequest
-	(*FaultState)(nil),            // 7: cairn.v1.FaultState
+	(LinkDirection)(0),             // 0: cairn.v1.LinkDirection
+	(*LinkFault)(nil),              // 1: cairn.v1.LinkFault
+	(*SetLinkFaultRequest)(nil),    // 2: cairn.v1.SetLinkFaultRequest
+	(*SetClockOffsetRequest)(nil),  // 3: cairn.v1.SetClockOffsetRequest
+	(*SetDiskDelayRequest)(nil),    // 4: cairn.v1.SetDiskDelayRequest
+	(*SetRequestDelayRequest)(nil), // 5: cairn.v1.SetRequestDelayRequest
+	(*HealRequest)(nil),            // 6: cairn.v1.HealRequest
+	(*GetFaultsRequest)(nil),       // 7: cairn.v1.GetFaultsRequest
+	(*FaultState)(nil),             // 8: cairn.v1.FaultState
 }
 var file_cairn_v1_faults_proto_depIdxs = []int32{
 	0, // 0: cairn.v1.LinkFault.direction:type_name -> cairn.v1.LinkDirection
@@ -511,15 +569,17 @@ var file_cairn_v1_faults_proto_depIdxs = []int32{
 	2, // 3: cairn.v1.FaultInjection.SetLinkFault:input_type -> cairn.v1.SetLinkFaultRequest
 	3, // 4: cairn.v1.FaultInjection.SetClockOffset:input_type -> cairn.v1.SetClockOffsetRequest
 	4, // 5: cairn.v1.FaultInjection.SetDiskDelay:input_type -> cairn.v1.SetDiskDelayRequest
-	5, // 6: cairn.v1.FaultInjection.Heal:input_type -> cairn.v1.HealRequest
-	6, // 7: cairn.v1.FaultInjection.GetFaults:input_type -> cairn.v1.GetFaultsRequest
-	7, // 8: cairn.v1.FaultInjection.SetLinkFault:output_type -> cairn.v1.FaultState
-	7, // 9: cairn.v1.FaultInjection.SetClockOffset:output_type -> cairn.v1.FaultState
-	7, // 10: cairn.v1.FaultInjection.SetDiskDelay:output_type -> cairn.v1.FaultState
-	7, // 11: cairn.v1.FaultInjection.Heal:output_type -> cairn.v1.FaultState
-	7, // 12: cairn.v1.FaultInjection.GetFaults:output_type -> cairn.v1.FaultState
-	8, // [8:13] is the sub-list for method output_type
-	3, // [3:8] is the sub-list for method input_type
+	5, // 6: cairn.v1.FaultInjection.SetRequestDelay:input_type -> cairn.v1.SetRequestDelayRequest
+	6, // 7: cairn.v1.FaultInjection.Heal:input_type -> cairn.v1.HealRequest
+	7, // 8: cairn.v1.FaultInjection.GetFaults:input_type -> cairn.v1.GetFaultsRequest
+	8, // 9: cairn.v1.FaultInjection.SetLinkFault:output_type -> cairn.v1.FaultState
+	8, // 10: cairn.v1.FaultInjection.SetClockOffset:output_type -> cairn.v1.FaultState
+	8, // 11: cairn.v1.FaultInjection.SetDiskDelay:output_type -> cairn.v1.FaultState
+	8, // 12: cairn.v1.FaultInjection.SetRequestDelay:output_type -> cairn.v1.FaultState
+	8, // 13: cairn.v1.FaultInjection.Heal:output_type -> cairn.v1.FaultState
+	8, // 14: cairn.v1.FaultInjection.GetFaults:output_type -> cairn.v1.FaultState
+	9, // [9:15] is the sub-list for method output_type
+	3, // [3:9] is the sub-list for method input_type
 	3, // [3:3] is the sub-list for extension type_name
 	3, // [3:3] is the sub-list for extension extendee
 	0, // [0:3] is the sub-list for field type_name
@@ -536,7 +596,7 @@ func file_cairn_v1_faults_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_faults_proto_rawDesc), len(file_cairn_v1_faults_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -31,11 +31,12 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	FaultInjection_SetLinkFault_FullMethodName   = "/cairn.v1.FaultInjection/SetLinkFault"
-	FaultInjection_SetClockOffset_FullMethodName = "/cairn.v1.FaultInjection/SetClockOffset"
-	FaultInjection_SetDiskDelay_FullMethodName   = "/cairn.v1.FaultInjection/SetDiskDelay"
-	FaultInjection_Heal_FullMethodName           = "/cairn.v1.FaultInjection/Heal"
-	FaultInjection_GetFaults_FullMethodName      = "/cairn.v1.FaultInjection/GetFaults"
+	FaultInjection_SetLinkFault_FullMethodName    = "/cairn.v1.FaultInjection/SetLinkFault"
+	FaultInjection_SetClockOffset_FullMethodName  = "/cairn.v1.FaultInjection/SetClockOffset"
+	FaultInjection_SetDiskDelay_FullMethodName    = "/cairn.v1.FaultInjection/SetDiskDelay"
+	FaultInjection_SetRequestDelay_FullMethodName = "/cairn.v1.FaultInjection/SetRequestDelay"
+	FaultInjection_Heal_FullMethodName            = "/cairn.v1.FaultInjection/Heal"
+	FaultInjection_GetFaults_FullMethodName       = "/cairn.v1.FaultInjection/GetFaults"
 )
 
 // FaultInjectionClient is the client API for FaultInjection service.
@@ -49,7 +50,11 @@ type FaultInjectionClient interface {
 	SetClockOffset(ctx context.Context, in *SetClockOffsetRequest, opts ...grpc.CallOption) (*FaultState, error)
 	// SetDiskDelay makes every fsync of this node's store wait first.
 	SetDiskDelay(ctx context.Context, in *SetDiskDelayRequest, opts ...grpc.CallOption) (*FaultState, error)
-	// Heal clears every link fault, the clock offset and the disk delay.
+	// SetRequestDelay makes this node answer every client request (every
+	// door) that much later: a slow node, for comparing balancing policies.
+	SetRequestDelay(ctx context.Context, in *SetRequestDelayRequest, opts ...grpc.CallOption) (*FaultState, error)
+	// Heal clears every link fault, the clock offset, the disk delay and the
+	// request delay.
 	Heal(ctx context.Context, in *HealRequest, opts ...grpc.CallOption) (*FaultState, error)
 	GetFaults(ctx context.Context, in *GetFaultsRequest, opts ...grpc.CallOption) (*FaultState, error)
 }
@@ -92,6 +97,16 @@ func (c *faultInjectionClient) SetDiskDelay(ctx context.Context, in *SetDiskDela
 	return out, nil
 }
 
+func (c *faultInjectionClient) SetRequestDelay(ctx context.Context, in *SetRequestDelayRequest, opts ...grpc.CallOption) (*FaultState, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FaultState)
+	err := c.cc.Invoke(ctx, FaultInjection_SetRequestDelay_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *faultInjectionClient) Heal(ctx context.Context, in *HealRequest, opts ...grpc.CallOption) (*FaultState, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(FaultState)
@@ -123,7 +138,11 @@ type FaultInjectionServer interface {
 	SetClockOffset(context.Context, *SetClockOffsetRequest) (*FaultState, error)
 	// SetDiskDelay makes every fsync of this node's store wait first.
 	SetDiskDelay(context.Context, *SetDiskDelayRequest) (*FaultState, error)
-	// Heal clears every link fault, the clock offset and the disk delay.
+	// SetRequestDelay makes this node answer every client request (every
+	// door) that much later: a slow node, for comparing balancing policies.
+	SetRequestDelay(context.Context, *SetRequestDelayRequest) (*FaultState, error)
+	// Heal clears every link fault, the clock offset, the disk delay and the
+	// request delay.
 	Heal(context.Context, *HealRequest) (*FaultState, error)
 	GetFaults(context.Context, *GetFaultsRequest) (*FaultState, error)
 	mustEmbedUnimplementedFaultInjectionServer()
@@ -144,6 +163,9 @@ func (UnimplementedFaultInjectionServer) SetClockOffset(context.Context, *SetClo
 }
 func (UnimplementedFaultInjectionServer) SetDiskDelay(context.Context, *SetDiskDelayRequest) (*FaultState, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetDiskDelay not implemented")
+}
+func (UnimplementedFaultInjectionServer) SetRequestDelay(context.Context, *SetRequestDelayRequest) (*FaultState, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetRequestDelay not implemented")
 }
 func (UnimplementedFaultInjectionServer) Heal(context.Context, *HealRequest) (*FaultState, error) {
 	return nil, status.Error(codes.Unimplemented, "method Heal not implemented")
@@ -226,6 +248,24 @@ func _FaultInjection_SetDiskDelay_Handler(srv interface{}, ctx context.Context, 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _FaultInjection_SetRequestDelay_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetRequestDelayRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(FaultInjectionServer).SetRequestDelay(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: FaultInjection_SetRequestDelay_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(FaultInjectionServer).SetRequestDelay(ctx, req.(*SetRequestDelayRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _FaultInjection_Heal_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(HealRequest)
 	if err := dec(in); err != nil {
@@ -280,6 +320,10 @@ var FaultInjection_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetDiskDelay",
 			Handler:    _FaultInjection_SetDiskDelay_Handler,
+		},
+		{
+			MethodName: "SetRequestDelay",
+			Handler:    _FaultInjection_SetRequestDelay_Handler,
 		},
 		{
 			MethodName: "Heal",
