@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"strings"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/bench"
