@@ -41,19 +41,33 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	return g.propose(ctx, p)
 }
 
+// ProposeAsync is Propose for a caller that cannot block: the simulation
+// (package sim), which runs every node of a cluster in one goroutine. done
+// is called exactly once with what Propose would return, unless cancel
+// wins first: cancel reports true when the proposal was never handed to
+// raft (certainly not applied; done is then never called), and false when
+// done was or will still be called.
+//
+// NB: done runs on the goroutine of the round that settles the proposal,
+// with the group locked: it must record the outcome and return, never call
+// back into the group.
+func (g *group) ProposeAsync(cmd []byte, done func(result []byte, index uint64, err error)) (cancel func() bool) {
+	p := &proposal{id: nextProposalID()}
+	p.data = frame(p.id, cmd)
+	return g.proposeAsync(p, done)
+}
+
+// propose hands p to the group's next round and waits for its outcome
+// until ctx ends: certainly not applied if raft never saw it, else
+// indeterminate.
 func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error) {
-	g.h.metrics.proposalsPending.Inc()
-	defer g.h.metrics.proposalsPending.Dec()
 	ch := make(chan proposeResult, 1)
-	p.done = func(result []byte, index uint64, err error) { ch <- proposeResult{result, index, err} }
-	if !g.enqueue(func() { g.in.props = append(g.in.props, p) }) {
-		return nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, replica.ErrStopped)
-	}
+	cancel := g.proposeAsync(p, func(result []byte, index uint64, err error) { ch <- proposeResult{result, index, err} })
 	select {
 	case r := <-ch:
 		return r.result, r.index, r.err
 	case <-ctx.Done():
-		if p.state.CompareAndSwap(proposalQueued, proposalDone) {
+		if cancel() {
 			// Never handed to raft: certainly not applied.
 			return nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, ctx.Err())
 		}
@@ -66,18 +80,37 @@ func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error
 	}
 }
 
+// proposeAsync queues p for the group's next round; see ProposeAsync.
+func (g *group) proposeAsync(p *proposal, done func(result []byte, index uint64, err error)) (cancel func() bool) {
+	pending := g.h.metrics.proposalsPending
+	pending.Inc()
+	p.done = func(result []byte, index uint64, err error) {
+		pending.Dec()
+		done(result, index, err)
+	}
+	if !g.enqueue(func() { g.in.props = append(g.in.props, p) }) {
+		p.finish(nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, replica.ErrStopped))
+		return func() bool { return false }
+	}
+	return func() bool {
+		if p.state.CompareAndSwap(proposalQueued, proposalDone) {
+			pending.Dec()
+			return true
+		}
+		return false
+	}
+}
+
 // Read implements replica.Group.
 func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage.View) error) error {
 	if !g.initialized() {
 		return &replica.ErrNotLeader{Group: g.gid}
 	}
 	if mode != replica.Stale {
-		r := &readReq{mode: mode, done: make(chan error, 1)}
-		if !g.enqueue(func() { g.in.reads = append(g.in.reads, r) }) {
-			return replica.ErrStopped
-		}
+		ch := make(chan error, 1)
+		g.ReadAsync(mode, func(err error) { ch <- err })
 		select {
-		case err := <-r.done:
+		case err := <-ch:
 			if err != nil {
 				return err
 			}
@@ -91,6 +124,23 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 		return replica.ErrRemoved // the view may lack the group's data
 	}
 	return fn(snap)
+}
+
+// ReadAsync is the wait of a linearizable or follower Read, for a caller
+// that cannot block: the simulation (package sim). done is called once:
+// with nil when a read in mode may run (the local replica has applied up
+// to the read index), from the round that applied it, with the group
+// locked, so done may read the host's store but must not call back into
+// the group; or with the error Read would return.
+func (g *group) ReadAsync(mode replica.ReadMode, done func(error)) {
+	if !g.initialized() {
+		done(&replica.ErrNotLeader{Group: g.gid})
+		return
+	}
+	r := &readReq{mode: mode, done: done}
+	if !g.enqueue(func() { g.in.reads = append(g.in.reads, r) }) {
+		done(replica.ErrStopped)
+	}
 }
 
 // TransferLeader implements replica.Group: it asks the leader to hand over
@@ -245,11 +295,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			st := g.Status()
 			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 		}
-		next := step.desc
-		next.Version = desc.Version + 1
-		p := &proposal{id: nextProposalID(), cc: step.cc}
-		step.cc.Context = confContext(p.id, next.Encode(nil))
-		if _, _, err := g.propose(ctx, p); errors.Is(err, replica.ErrMembershipChange) {
+		if _, _, err := g.propose(ctx, confProposal(desc, step)); errors.Is(err, replica.ErrMembershipChange) {
 			// Refused or lost (another change was pending, a leader change):
 			// certainly not applied. Look again from the current state.
 			select {
@@ -261,6 +307,56 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			return err
 		}
 	}
+}
+
+// confProposal is the proposal of step's conf change, carrying the
+// descriptor it leads to.
+func confProposal(desc replica.Descriptor, step changeStep) *proposal {
+	next := step.desc
+	next.Version = desc.Version + 1
+	p := &proposal{id: nextProposalID(), cc: step.cc}
+	step.cc.Context = confContext(p.id, next.Encode(nil))
+	return p
+}
+
+// ChangeMembersStep is one step of ChangeMembers that never waits, for a
+// caller that drives the host by hand: the simulation (package sim). It
+// reports done once the group's membership is target. Otherwise it has
+// either proposed the next conf change (proposed; result gets its outcome
+// as ChangeMembers' proposal would, from a round with the group locked, so
+// it must only record it), or asked raft to hand leadership to a replica
+// that stays (and returns *ErrNotLeader naming nobody yet), or done nothing
+// because a joint config or a learner catching up must be waited for. The
+// caller calls it again later, on the leader, and after result when it
+// proposed.
+func (g *group) ChangeMembersStep(target replica.Membership, result func(error)) (done, proposed bool, err error) {
+	if err := validateTarget(target); err != nil {
+		return false, false, fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+	}
+	st := g.Status()
+	if st.Role != "leader" {
+		return false, false, &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
+	}
+	desc := st.Descriptor
+	if desc.Joint() {
+		return false, false, nil // raft leaves it by itself (auto-leave)
+	}
+	step, done, err := nextStep(desc, target, st)
+	if err != nil {
+		return false, false, fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+	}
+	switch {
+	case done, step.waitCatchUp != 0:
+		return done, false, nil
+	case step.transferTo != 0:
+		to := uint64(step.transferTo)
+		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, to) }) {
+			return false, false, replica.ErrStopped
+		}
+		return false, false, &replica.ErrNotLeader{Group: g.gid}
+	}
+	g.proposeAsync(confProposal(desc, step), func(_ []byte, _ uint64, err error) { result(err) })
+	return false, true, nil
 }
 
 func validateTarget(t replica.Membership) error {

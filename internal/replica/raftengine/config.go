@@ -39,7 +39,8 @@ type Config struct {
 	// fsync while the other prepares the next, on the 2-core target machine.
 	Workers int
 	// Manual starts no goroutines: no ticker, no workers. A test drives the
-	// host with Tick and RunRound.
+	// host with Tick and RunRound. (An outgoing snapshot still streams on a
+	// goroutine of its own unless SnapshotSender is set.)
 	Manual bool
 
 	// MaxSizePerMsg caps the entries in one append message. Default 1 MiB,
@@ -63,6 +64,15 @@ type Config struct {
 	SweepInterval time.Duration
 	// SnapshotChunkSize is the size of one snapshot chunk. Default 256 KiB.
 	SnapshotChunkSize int
+
+	// SnapshotSender, when set, takes over sending snapshots from the
+	// host's goroutines and Transport.SendSnapshot: in the round in which
+	// raft asks for a snapshot, the host reads it whole (header and chunks,
+	// from one consistent store snapshot) and hands it over; report must be
+	// called once with the outcome the receiver's HandleSnapshot gave. For
+	// a simulation that runs every node in one goroutine (package sim).
+	// Default nil: a goroutine streams each snapshot on the transport.
+	SnapshotSender func(node string, header []byte, chunks [][]byte, report func(error))
 
 	// UnsafeAckBeforeSync commits the log without fsync. A deliberately
 	// broken mode for tests: the power-loss test must fail with it.

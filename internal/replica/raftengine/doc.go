@@ -16,7 +16,10 @@
 //	for each group: answer proposals and reads, Advance
 //
 // A test can run a Host with Config.Manual and drive it with Tick and
-// RunRound.
+// RunRound. The simulation (package sim) runs every node of a cluster that
+// way in one goroutine, through the calls that never block:
+// Group.ProposeAsync, ReadAsync and ChangeMembersStep (type-asserted on
+// the replica.Group), Host.HandleSnapshotAsync and Config.SnapshotSender.
 //
 // Proposals carry a driver frame (proposal ID, the leader's clock stamp);
 // the stamp is the state machine's group time for expiry. The proposer

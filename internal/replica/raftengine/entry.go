@@ -53,3 +53,12 @@ func unconfContext(b []byte) (id uint64, desc []byte, ok bool) {
 	}
 	return binary.BigEndian.Uint64(b[1:9]), b[9:], true
 }
+
+// EntryCommand returns the state machine's command carried by the data of
+// a normal log entry (what Propose was given), for tools that read logs
+// from storage: the simulation's checker (package sim). ok is false for an
+// entry without a driver frame (an empty entry).
+func EntryCommand(data []byte) (cmd []byte, ok bool) {
+	_, _, cmd, err := unframe(data)
+	return cmd, err == nil
+}

@@ -43,7 +43,7 @@ func (p *proposal) finish(result []byte, index uint64, err error) {
 // readReq is a read waiting for a safe index.
 type readReq struct {
 	mode  replica.ReadMode
-	done  chan error // buffered 1; nil error once applied >= index
+	done  func(error) // called once: nil once applied >= index
 	index uint64
 	tick  int // when its ReadIndex was issued
 	start time.Time
@@ -53,7 +53,7 @@ type readReq struct {
 type snapReq struct {
 	msg  *raftpb.Message
 	kvs  [][2][]byte
-	done chan error
+	done func(error) // called once (from a round: with the group locked)
 }
 
 type report struct {
@@ -321,10 +321,10 @@ func (g *group) shutdown(err error) {
 		}
 	}
 	for _, r := range reads {
-		r.done <- err
+		r.done(err)
 	}
 	for _, s := range snaps {
-		s.done <- err
+		s.done(err)
 	}
 }
 

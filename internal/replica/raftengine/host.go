@@ -1,11 +1,13 @@
 package raftengine
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -362,7 +364,24 @@ func (h *Host) ReportUnreachable(node string) {
 
 // HandleSnapshot implements transport.Handler.
 func (h *Host) HandleSnapshot(ctx context.Context, from string, header []byte, next func() ([]byte, error)) error {
-	return h.receiveSnapshot(ctx, from, header, next)
+	ch := make(chan error, 1)
+	h.HandleSnapshotAsync(from, header, next, func(err error) { ch <- err })
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// HandleSnapshotAsync is HandleSnapshot for a caller that cannot block: the
+// simulation (package sim), which runs every node in one goroutine. It
+// reads the whole stream at once and calls done exactly once with what
+// HandleSnapshot would return: before it returns when the snapshot is
+// refused outright, else from the round that settles it (with the group
+// locked: done must record the outcome and return).
+func (h *Host) HandleSnapshotAsync(from string, header []byte, next func() ([]byte, error), done func(error)) {
+	h.receiveSnapshot(from, header, next, done)
 }
 
 // schedule queues g for the next round unless it is queued already. A
@@ -452,6 +471,11 @@ func (h *Host) Tick() {
 		groups = append(groups, g)
 	}
 	h.mu.Unlock()
+	// NB: in group order, not the map's, so that the groups of the next
+	// round queue in the same order every time: raft draws every group's
+	// election timeout from one process-wide random source, so a
+	// simulation replays a seed only if the groups draw in the same order.
+	slices.SortFunc(groups, func(a, b *group) int { return cmp.Compare(a.gid, b.gid) })
 	for _, g := range groups {
 		g.addTick()
 	}

@@ -277,7 +277,7 @@ func (g *group) issueReads(reads []*readReq) {
 	batch := reads[:0]
 	for _, r := range reads {
 		if r.mode == replica.Linearizable && st.RaftState != raft.StateLeader {
-			r.done <- &replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)}
+			r.done(&replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)})
 			continue
 		}
 		batch = append(batch, r)
@@ -607,7 +607,7 @@ func (g *group) answer(w *work) {
 	keep := g.readsWait[:0]
 	for _, r := range g.readsWait {
 		if r.index <= applied {
-			r.done <- nil
+			r.done(nil)
 		} else {
 			keep = append(keep, r)
 		}
@@ -638,7 +638,7 @@ func (g *group) finish(w *work) {
 		}
 		if s := g.pendingSnap; s != nil {
 			g.pendingSnap = nil
-			s.done <- nil
+			s.done(nil)
 		}
 	}
 	g.settleSnapshot()

@@ -84,13 +84,12 @@ func decodeChunk(kvs [][2][]byte, c []byte) ([][2][]byte, error) {
 }
 
 // startSnapshot streams a snapshot to a follower in the background and
-// reports the outcome to raft. g.mu is held by the caller.
+// reports the outcome to raft. g.mu is held by the caller. With
+// Config.SnapshotSender the snapshot is read here, in the round, and handed
+// to it instead: no goroutine.
 func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 	to := m.GetTo()
-	h.wg.Add(1)
-	go func() {
-		defer h.wg.Done()
-		err := h.sendSnapshot(g, node, m)
+	reported := func(err error) {
 		if err != nil {
 			h.metrics.snapshotsFailed.Inc()
 			h.log.Warn("sending snapshot failed", "group", g.gid, "to", to, "node", node, "err", err)
@@ -98,58 +97,102 @@ func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 			h.metrics.snapshotsSent.Inc()
 		}
 		g.enqueue(func() { g.in.reports = append(g.in.reports, report{to: to, snap: true, success: err == nil}) })
+	}
+	if send := h.cfg.SnapshotSender; send != nil {
+		header, chunks, err := h.readSnapshot(g, m)
+		if err != nil {
+			reported(err)
+			return
+		}
+		send(node, header, chunks, reported)
+		return
+	}
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		reported(h.sendSnapshot(g, node, m))
 	}()
 }
 
-func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
-	snap := h.store.NewSnapshot()
-	defer snap.Close()
+// snapshotHeader builds the header of a snapshot of g from a consistent
+// store view: the MsgSnap m with the applied index, term and ConfState
+// found in that view.
+func snapshotHeader(g *group, v storage.View, m *raftpb.Message) ([]byte, error) {
 	gid := uint64(g.gid)
-	raw, err := snap.Get(storage.AppliedKey(gid))
+	raw, err := v.Get(storage.AppliedKey(gid))
 	if err != nil {
-		return fmt.Errorf("reading applied state: %w", err)
+		return nil, fmt.Errorf("reading applied state: %w", err)
 	}
 	applied, err := storage.DecodeAppliedState(raw)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	cs, err := confStateOf(snap, gid)
+	cs, err := confStateOf(v, gid)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	msg := proto.Clone(m).(*raftpb.Message)
 	msg.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
 		Index: new(applied.Index), Term: new(applied.Term), ConfState: cs}}
 	payload, err := proto.Marshal(msg)
 	if err != nil {
+		return nil, err
+	}
+	return encodeSnapHeader(gid, m.GetFrom(), m.GetTo(), payload), nil
+}
+
+// snapshotChunks yields the group's replicated span from v in chunks of
+// about chunkSize bytes.
+func snapshotChunks(gid uint64, v storage.View, chunkSize int, yield func([]byte) error) error {
+	start, end := storage.ReplicatedSpan(gid)
+	it, err := v.NewIter(start, end)
+	if err != nil {
 		return err
 	}
-	header := encodeSnapHeader(gid, m.GetFrom(), m.GetTo(), payload)
-	chunkSize := h.cfg.SnapshotChunkSize
-	chunks := func(yield func([]byte) error) error {
-		start, end := storage.ReplicatedSpan(gid)
-		it, err := snap.NewIter(start, end)
-		if err != nil {
-			return err
-		}
-		defer it.Close()
-		var c []byte
-		for ok := it.First(); ok; ok = it.Next() {
-			c = appendKV(c, it.Key(), it.Value())
-			if len(c) >= chunkSize {
-				if err := yield(c); err != nil {
-					return err
-				}
-				c = nil
+	defer it.Close()
+	var c []byte
+	for ok := it.First(); ok; ok = it.Next() {
+		c = appendKV(c, it.Key(), it.Value())
+		if len(c) >= chunkSize {
+			if err := yield(c); err != nil {
+				return err
 			}
+			c = nil
 		}
-		if err := it.Error(); err != nil {
-			return err
-		}
-		if len(c) > 0 {
-			return yield(c)
-		}
+	}
+	if err := it.Error(); err != nil {
+		return err
+	}
+	if len(c) > 0 {
+		return yield(c)
+	}
+	return nil
+}
+
+// readSnapshot reads a whole snapshot of g into memory, for
+// Config.SnapshotSender.
+func (h *Host) readSnapshot(g *group, m *raftpb.Message) (header []byte, chunks [][]byte, err error) {
+	snap := h.store.NewSnapshot()
+	defer snap.Close()
+	if header, err = snapshotHeader(g, snap, m); err != nil {
+		return nil, nil, err
+	}
+	err = snapshotChunks(uint64(g.gid), snap, h.cfg.SnapshotChunkSize, func(c []byte) error {
+		chunks = append(chunks, c)
 		return nil
+	})
+	return header, chunks, err
+}
+
+func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
+	snap := h.store.NewSnapshot()
+	defer snap.Close()
+	header, err := snapshotHeader(g, snap, m)
+	if err != nil {
+		return err
+	}
+	chunks := func(yield func([]byte) error) error {
+		return snapshotChunks(uint64(g.gid), snap, h.cfg.SnapshotChunkSize, yield)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -165,18 +208,32 @@ func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
 
 // receiveSnapshot takes a whole snapshot stream, checks it names the
 // receiving replica, and hands it to the group's next round, which applies
-// it atomically with the log reset if raft accepts it.
-func (h *Host) receiveSnapshot(ctx context.Context, from string, header []byte, next func() ([]byte, error)) error {
+// it atomically with the log reset if raft accepts it. done gets the
+// outcome (see HandleSnapshotAsync).
+func (h *Host) receiveSnapshot(from string, header []byte, next func() ([]byte, error), done func(error)) {
+	s, g, err := h.readReceivedSnapshot(from, header, next)
+	if err != nil {
+		done(err)
+		return
+	}
+	s.done = done
+	if !g.enqueue(func() { g.in.snaps = append(g.in.snaps, s) }) {
+		done(replica.ErrStopped)
+	}
+}
+
+// readReceivedSnapshot decodes and checks a received snapshot stream.
+func (h *Host) readReceivedSnapshot(from string, header []byte, next func() ([]byte, error)) (*snapReq, *group, error) {
 	gid, fromID, to, msg, err := decodeSnapHeader(header)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if msg.GetTo() != to || msg.GetFrom() != fromID {
-		return fmt.Errorf("%w: header and message disagree", errSnapshot)
+		return nil, nil, fmt.Errorf("%w: header and message disagree", errSnapshot)
 	}
 	g := h.groupFor(replica.GroupID(gid), replica.ReplicaID(to))
 	if g == nil {
-		return fmt.Errorf("raftengine: node %s refuses snapshot for group %d replica %d (removed or unknown)", h.cfg.Node, gid, to)
+		return nil, nil, fmt.Errorf("raftengine: node %s refuses snapshot for group %d replica %d (removed or unknown)", h.cfg.Node, gid, to)
 	}
 	var kvs [][2][]byte
 	for {
@@ -184,10 +241,10 @@ func (h *Host) receiveSnapshot(ctx context.Context, from string, header []byte, 
 		if errors.Is(err, io.EOF) {
 			break
 		} else if err != nil {
-			return err
+			return nil, nil, err
 		}
 		if kvs, err = decodeChunk(kvs, c); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
 	start, end := storage.ReplicatedSpan(gid)
@@ -195,30 +252,21 @@ func (h *Host) receiveSnapshot(ctx context.Context, from string, header []byte, 
 	named := false
 	for _, kv := range kvs {
 		if string(kv[0]) < string(start) || string(kv[0]) >= string(end) {
-			return fmt.Errorf("%w: key outside group %d", errSnapshot, gid)
+			return nil, nil, fmt.Errorf("%w: key outside group %d", errSnapshot, gid)
 		}
 		if string(kv[0]) == string(dkey) {
 			d, err := replica.DecodeDescriptor(kv[1])
 			if err != nil {
-				return err
+				return nil, nil, err
 			}
 			_, named = d.Replica(replica.ReplicaID(to))
 		}
 	}
 	if !named {
-		return fmt.Errorf("raftengine: snapshot for group %d does not name replica %d", gid, to)
+		return nil, nil, fmt.Errorf("raftengine: snapshot for group %d does not name replica %d", gid, to)
 	}
 	g.peers.Store(replica.ReplicaID(fromID), from)
-	s := &snapReq{msg: msg, kvs: kvs, done: make(chan error, 1)}
-	if !g.enqueue(func() { g.in.snaps = append(g.in.snaps, s) }) {
-		return replica.ErrStopped
-	}
-	select {
-	case err := <-s.done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return &snapReq{msg: msg, kvs: kvs}, g, nil
 }
 
 // stageSnapshot writes an accepted snapshot into the round's log batch:
@@ -253,8 +301,8 @@ func (g *group) settleSnapshot() {
 	g.pendingSnap = nil
 	idx := s.msg.GetSnapshot().GetMetadata().GetIndex()
 	if g.rn.BasicStatus().GetCommit() >= idx {
-		s.done <- nil
+		s.done(nil)
 		return
 	}
-	s.done <- fmt.Errorf("raftengine: group %d: snapshot at %d not accepted by raft", g.gid, idx)
+	s.done(fmt.Errorf("raftengine: group %d: snapshot at %d not accepted by raft", g.gid, idx))
 }

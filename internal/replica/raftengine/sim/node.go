@@ -1,0 +1,286 @@
+package sim
+
+import (
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/raftengine"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// cutMode arms a power cut in the middle of a node's next synced commit.
+type cutMode int
+
+const (
+	cutNone       cutMode = iota
+	cutBeforeSync         // the commit is visible, its fsync never happens
+	cutAfterSync          // the fsync happens, the rest of the round does not
+)
+
+// powerCut unwinds a round whose node lost power; fatalStop one whose node
+// stopped itself on a storage error (fail-stop).
+type (
+	powerCut  struct{}
+	fatalStop struct{ err error }
+)
+
+// node is one simulated node: a Manual host on an in-memory store. A crash
+// abandons the host (a crashed process answers nothing) and keeps only
+// what the store had synced.
+type node struct {
+	s    *world
+	idx  int
+	name string
+	mem  *storage.Mem
+	host *raftengine.Host
+	tr   *simTransport
+
+	up, paused  bool
+	dirty       bool // got input since its last rounds
+	touched     bool // changed since the last check
+	incarnation int
+	cut         cutMode
+	cutArmedAt  int64
+	groups      []*groupInfo
+}
+
+func newNode(s *world, i int) *node {
+	n := &node{s: s, idx: i, name: fmt.Sprintf("n%d", i+1), mem: storage.NewMem()}
+	n.tr = &simTransport{n: n}
+	return n
+}
+
+func (n *node) hostConfig() raftengine.Config {
+	s := n.s
+	return raftengine.Config{
+		Node:  n.name,
+		Store: &crashStore{Mem: n.mem, n: n},
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
+			return kv.New(uint64(g))
+		},
+		Clock:               s.clock,
+		Logger:              s.cfg.Logger.With("node", n.name),
+		Manual:              true,
+		TickInterval:        tickMS * time.Millisecond,
+		ElectionTicks:       electionTicks,
+		HeartbeatTicks:      heartbeatTicks,
+		TruncateAfter:       uint64(s.truncateAfter),
+		SnapshotChunkSize:   s.chunkSize,
+		UnsafeAckBeforeSync: s.cfg.UnsafeAckBeforeSync,
+		SnapshotSender:      n.sendSnapshot,
+		Fatal:               func(err error) { panic(fatalStop{err}) },
+	}
+}
+
+// start opens a host on the node's store; first, it bootstraps the node's
+// groups (as a founder does).
+func (n *node) start(bootstrap bool) {
+	h, err := raftengine.NewHost(n.hostConfig())
+	if err != nil {
+		n.s.failf(KindFatal, "node %s: opening the host: %v", n.name, err)
+		return
+	}
+	if bootstrap {
+		for _, g := range n.groups {
+			if err := h.Bootstrap(g.desc, nil); err != nil {
+				n.s.failf(KindFatal, "node %s: bootstrap group %d: %v", n.name, g.id, err)
+				return
+			}
+		}
+	}
+	h.Start(n.tr)
+	n.host, n.up, n.touched = h, true, true
+}
+
+// tick is the node's ticker: one raft tick every tickMS, unless it is down
+// or paused (a stopped process's ticks are lost, not queued).
+func (n *node) tick() {
+	s := n.s
+	s.after(tickMS, n.tick)
+	if !n.up || n.paused {
+		return
+	}
+	if n.cut != cutNone && s.now-n.cutArmedAt > 10*tickMS {
+		// No synced commit came along for the armed cut: crash now.
+		n.crash("armed power cut timed out")
+		return
+	}
+	n.host.Tick()
+	n.dirty = true
+}
+
+// runRounds runs the node's rounds until it is idle. A power cut or a
+// fail-stop inside a round unwinds it; the node is then crashed.
+func (n *node) runRounds() {
+	s := n.s
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		s.net.flush(n) // what the round sent before it stopped is on its way
+		switch r := r.(type) {
+		case powerCut:
+			s.stats.PowerCuts++
+			n.crash("power cut during a round's fsync")
+		case fatalStop:
+			s.failf(KindFatal, "node %s stopped itself (fail-stop): %v", n.name, r.err)
+			n.crash("fail-stop")
+		default:
+			s.failf(KindPanic, "node %s: panic in a round: %v\n%s", n.name, r, debug.Stack())
+			n.crash("panic")
+		}
+	}()
+	for i := 0; n.host.RunRound(); i++ {
+		if i > 10000 {
+			s.failf(KindPanic, "node %s: rounds never go idle", n.name)
+			return
+		}
+		n.touched = true
+		s.net.flush(n)
+	}
+	s.net.flush(n)
+}
+
+// crash stops the node as a power loss would: the host is abandoned
+// mid-flight (it answers nothing more; its clients see their connections
+// break), and the store keeps what was synced.
+func (n *node) crash(why string) { n.stop(why, false) }
+
+// stop ends the node's process: crashed (abandoned), or gracefully with
+// Host.Close, which answers every pending proposal (queued ones "certainly
+// not applied", a claim the checker holds it to) before the power goes.
+func (n *node) stop(why string, graceful bool) {
+	if !n.up {
+		return
+	}
+	s := n.s
+	s.stats.Crashes++
+	s.note("stop %s (%s, graceful %v)", n.name, why, graceful)
+	if graceful {
+		_ = n.host.Close()
+	}
+	old := n.mem
+	n.mem = old.Crash()
+	_ = old.Close()
+	n.host, n.up, n.paused, n.cut, n.dirty = nil, false, false, cutNone, false
+	n.incarnation++
+	s.net.nodeDown(n)
+	if !graceful {
+		for _, c := range s.clients {
+			c.nodeDown(n)
+		}
+	}
+	s.check.nodeRestarted(n)
+	if !s.healing {
+		s.after(s.between(restartAfterMin, restartAfterMax), n.restart)
+	}
+}
+
+// restart brings a crashed node back on what its store kept.
+func (n *node) restart() {
+	if n.up {
+		return
+	}
+	n.s.stats.Restarts++
+	n.s.note("restart %s", n.name)
+	n.start(false)
+	n.dirty = true
+}
+
+func (n *node) pause() {
+	n.paused = true
+	n.s.stats.Pauses++
+	n.s.note("pause %s", n.name)
+}
+
+func (n *node) resume() {
+	n.paused = false
+	n.dirty = true
+	n.s.note("resume %s", n.name)
+}
+
+// armCut makes the node lose power inside its next synced commit.
+func (n *node) armCut() {
+	n.cut = cutBeforeSync
+	if n.s.chance(0.4) {
+		n.cut = cutAfterSync
+	}
+	n.cutArmedAt = n.s.now
+	n.s.note("arm power cut on %s (%d)", n.name, n.cut)
+}
+
+// group returns the node's replica of gid, if it runs and has one.
+func (n *node) group(gid replica.GroupID) (replica.Group, bool) {
+	if !n.up {
+		return nil, false
+	}
+	return n.host.Group(gid)
+}
+
+func (n *node) status(gid replica.GroupID) (replica.Status, bool) {
+	g, ok := n.group(gid)
+	if !ok {
+		return replica.Status{}, false
+	}
+	return g.Status(), true
+}
+
+// crashStore is the node's storage.Mem with a power switch: while a cut is
+// armed, the next synced commit unwinds the round with powerCut, before or
+// after its data became durable.
+type crashStore struct {
+	*storage.Mem
+	n *node
+}
+
+func (c *crashStore) NewBatch() storage.Batch { return &crashBatch{Batch: c.Mem.NewBatch(), n: c.n} }
+
+func (c *crashStore) Sync() error {
+	c.n.maybeCut(cutBeforeSync)
+	err := c.Mem.Sync()
+	c.n.maybeCut(cutAfterSync)
+	return err
+}
+
+type crashBatch struct {
+	storage.Batch
+	n *node
+}
+
+func (b *crashBatch) Commit(sync bool) error {
+	if !sync {
+		return b.Batch.Commit(false)
+	}
+	if b.n.cut == cutBeforeSync {
+		if err := b.Batch.Commit(false); err != nil {
+			return err
+		}
+		panic(powerCut{})
+	}
+	err := b.Batch.Commit(true)
+	b.n.maybeCut(cutAfterSync)
+	return err
+}
+
+func (b *crashBatch) CommitAsync() (func() error, error) {
+	wait, err := b.Batch.CommitAsync()
+	if err != nil {
+		return nil, err
+	}
+	return func() error {
+		b.n.maybeCut(cutBeforeSync)
+		err := wait()
+		b.n.maybeCut(cutAfterSync)
+		return err
+	}, nil
+}
+
+func (n *node) maybeCut(at cutMode) {
+	if n.cut == at {
+		panic(powerCut{})
+	}
+}
