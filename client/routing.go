@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"slices"
 
-	"github.com/cespare/xxhash/v2"
+	"github.com/cairnkv/cairn/internal/keyspace"
 
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
@@ -15,30 +15,8 @@ import (
 const hashXXHash64 = "xxhash64"
 
 // partitionOf is the partition of key among p, exactly as the server maps
-// it (internal/cluster.PartitionOf; a test checks that they agree): xxhash64
-// of the key, or of the part between the first '{' and the next '}' when
-// that part is non-empty (Redis hash tags), mod p.
-//
-// NB: a copy rather than an import, so that the public client does not pull
-// the server's storage engine into every program that uses it.
-func partitionOf(key []byte, p int) int {
-	k := key
-	for i, c := range key {
-		if c != '{' {
-			continue
-		}
-		for j := i + 1; j < len(key); j++ {
-			if key[j] == '}' {
-				if j > i+1 {
-					k = key[i+1 : j]
-				}
-				break
-			}
-		}
-		break
-	}
-	return int(xxhash.Sum64(k) % uint64(p))
-}
+// it (internal/keyspace, a leaf that pulls in nothing of the server).
+func partitionOf(key []byte, p int) int { return keyspace.PartitionOf(key, p) }
 
 // table is the routing table as the client knows it. A table is never
 // changed once published: updates copy it (they are rare: a fetch every few

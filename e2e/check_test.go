@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"errors"
 	"os"
 	"os/exec"
@@ -63,8 +64,14 @@ func runCheck(t *testing.T, timeout time.Duration, args ...string) (int, string,
 // up. The seed is the first whose schedule holds all three kinds, found by
 // the same function the run uses, so the test is the same every time.
 func TestCheckRegisterUnderFaults(t *testing.T) {
+	for _, nodes := range []int{3, 5} {
+		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) { checkRegisterUnderFaults(t, nodes) })
+	}
+}
+
+func checkRegisterUnderFaults(t *testing.T, nodes int) {
 	cfg := runner.DefaultConfig()
-	cfg.Time, cfg.Nemesis = 20*time.Second, "kill,partition,pause"
+	cfg.Time, cfg.Nemesis, cfg.Nodes = 20*time.Second, "kill,partition,pause", nodes
 	var sched chaos.Schedule
 	for cfg.Seed = 1; ; cfg.Seed++ {
 		s, err := runner.Schedule(cfg)
@@ -82,7 +89,7 @@ func TestCheckRegisterUnderFaults(t *testing.T) {
 	}
 	t.Logf("%v", sched)
 	out := t.TempDir()
-	code, stdout, stderr := runCheck(t, 2*time.Minute, "--time", cfg.Time.String(), "--nodes", "3",
+	code, stdout, stderr := runCheck(t, 2*time.Minute, "--time", cfg.Time.String(), "--nodes", strconv.Itoa(nodes),
 		"--workload", "register", "--nemesis", cfg.Nemesis, "--seed", strconv.FormatInt(cfg.Seed, 10),
 		"--out", out, "-o", "json", "--log-format", "text")
 	if code != 0 {

@@ -1,28 +1,9 @@
 package cluster
 
-import "github.com/cespare/xxhash/v2"
+import "github.com/cairnkv/cairn/internal/keyspace"
 
-// PartitionOf is the partition of key among p (DESIGN.md, Words):
-// xxhash64 of the key, or of the part between the first '{' and the next
-// '}' when that part is non-empty (Redis hash tags), mod p.
-func PartitionOf(key []byte, p int) int {
-	k := key
-	for i, c := range key {
-		if c != '{' {
-			continue
-		}
-		for j := i + 1; j < len(key); j++ {
-			if key[j] == '}' {
-				if j > i+1 {
-					k = key[i+1 : j]
-				}
-				break
-			}
-		}
-		break
-	}
-	return int(xxhash.Sum64(k) % uint64(p))
-}
+// PartitionOf is the partition of key among p (keyspace.PartitionOf).
+func PartitionOf(key []byte, p int) int { return keyspace.PartitionOf(key, p) }
 
 // GroupOf is the replicated group of partition p: group 0 is the meta group.
 func GroupOf(p int) uint64 { return uint64(p) + 1 }
