@@ -343,7 +343,8 @@ func (g *group) sweep() {
 	}
 }
 
-// bestFollower is the voter with the most of the log. (Not filtered by
+// bestFollower is the voter with the most of the log, the lowest ID among
+// equals, so a simulation replays the same choice. (Not filtered by
 // RecentActive: CheckQuorum clears those flags every election timeout.)
 func (g *group) bestFollower() uint64 {
 	var best, match uint64
@@ -351,7 +352,8 @@ func (g *group) bestFollower() uint64 {
 		if id == uint64(g.id) || pr.IsLearner {
 			continue
 		}
-		if pr.Match >= match {
+		// Ties go to the lowest ID, whatever the map's order.
+		if best == 0 || pr.Match > match || (pr.Match == match && id < best) {
 			best, match = id, pr.Match
 		}
 	}
