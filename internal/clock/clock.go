@@ -9,6 +9,10 @@ import (
 // simulation can control it and fault injection can skew it.
 type Clock interface {
 	Now() time.Time
+	// Monotonic is the time elapsed since an arbitrary origin by a clock
+	// that a step of the wall clock (an NTP step, the clock nemesis) does
+	// not move: what the engine measures real elapsed time with.
+	Monotonic() time.Duration
 	// NewTicker returns a ticker that fires every d by this clock.
 	NewTicker(d time.Duration) Ticker
 }
@@ -23,6 +27,11 @@ type Ticker interface {
 type Real struct{}
 
 func (Real) Now() time.Time { return time.Now() }
+
+// realOrigin is Real's monotonic origin.
+var realOrigin = time.Now()
+
+func (Real) Monotonic() time.Duration { return time.Since(realOrigin) }
 
 func (Real) NewTicker(d time.Duration) Ticker { return realTicker{time.NewTicker(d)} }
 
@@ -62,6 +71,9 @@ func (s *Skewed) Now() time.Time {
 	return s.Base.Now().Add(d)
 }
 
+// Monotonic is the base clock's: a skew steps the wall clock only.
+func (s *Skewed) Monotonic() time.Duration { return s.Base.Monotonic() }
+
 func (s *Skewed) NewTicker(d time.Duration) Ticker { return s.Base.NewTicker(d) }
 
 // Fake is a clock that moves only when told to.
@@ -69,6 +81,7 @@ type Fake struct {
 	mu struct {
 		sync.Mutex
 		now     time.Time
+		start   time.Time
 		tickers []*fakeTicker
 	}
 }
@@ -76,8 +89,16 @@ type Fake struct {
 // NewFake returns a fake clock reading start.
 func NewFake(start time.Time) *Fake {
 	f := &Fake{}
-	f.mu.now = start
+	f.mu.now, f.mu.start = start, start
 	return f
+}
+
+// Monotonic is the fake time advanced since NewFake (the fake clock only
+// moves forward).
+func (f *Fake) Monotonic() time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.mu.now.Sub(f.mu.start)
 }
 
 func (f *Fake) Now() time.Time {

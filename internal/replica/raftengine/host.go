@@ -47,6 +47,14 @@ type Host struct {
 		closed bool
 	}
 
+	// stamp is the last stamp now gave and the monotonic time it gave it.
+	stamp struct {
+		sync.Mutex
+		set  bool
+		last int64
+		mono time.Duration
+	}
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -493,8 +501,34 @@ func (h *Host) RunRound() bool {
 	return true
 }
 
-// now is the leader's stamp for entries.
-func (h *Host) now() int64 { return h.cfg.Clock.Now().UnixNano() }
+// maxStampRate bounds how much faster than real (monotonic) time the
+// host's stamps may run while they catch up with a wall clock that stepped
+// forward: 10%.
+const maxStampRate = 1.1
+
+// now is the leader's stamp for entries and the time the expiry sweep
+// judges deadlines by: the wall clock, except that it never runs ahead of
+// the previous stamp by more than maxStampRate times the monotonic time
+// since then. A wall clock that steps forward (an NTP step; the clock
+// nemesis) is caught up with gradually instead of at once, so a leader
+// whose clock jumps cannot expire keys early in the moments before its
+// peers measure the offset and it hands leadership away (DESIGN.md,
+// Expiry). A step backwards is taken at once: group time never goes back
+// (it is the max of the stamps), so it only delays expiry.
+func (h *Host) now() int64 {
+	wall := h.cfg.Clock.Now().UnixNano()
+	mono := h.cfg.Clock.Monotonic()
+	h.stamp.Lock()
+	defer h.stamp.Unlock()
+	if h.stamp.set {
+		limit := h.stamp.last + int64(float64(mono-h.stamp.mono)*maxStampRate)
+		if wall > limit {
+			wall = limit
+		}
+	}
+	h.stamp.set, h.stamp.last, h.stamp.mono = true, wall, mono
+	return wall
+}
 
 func (h *Host) fatal(err error) { h.cfg.Fatal(err) }
 
