@@ -111,6 +111,10 @@ type group struct {
 	readCtr       uint64
 	ticks         int
 	leaderSince   int // the tick at which the current leader was first seen
+	// leaderMoved is set when a Ready shows a new leader: ReadIndex
+	// requests in flight at the old one are lost, so the next round
+	// issues them again rather than waiting for onTick's timeout.
+	leaderMoved bool
 	lastSweep     int
 	sweeping      atomic.Int32
 	pendingSnap   *snapReq

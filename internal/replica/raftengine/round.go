@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -225,6 +227,14 @@ func (g *group) processInputs() {
 	}
 	g.held = append(g.held, props...)
 	g.proposeHeld()
+	if g.leaderMoved {
+		g.leaderMoved = false
+		ctxs := slices.Sorted(maps.Keys(g.readsIssued)) // a replayable order
+		for _, ctx := range ctxs {
+			reads = append(reads, g.readsIssued[ctx]...)
+			delete(g.readsIssued, ctx)
+		}
+	}
 	g.issueReads(reads)
 }
 
@@ -367,6 +377,7 @@ func (g *group) stage(w *work, b storage.Batch) error {
 		if old := g.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
 			g.h.metrics.leaderChanges.Inc()
 			g.leaderSince = g.ticks
+			g.leaderMoved = len(g.readsIssued) > 0
 		}
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
