@@ -115,11 +115,11 @@ type group struct {
 	// requests in flight at the old one are lost, so the next round
 	// issues them again rather than waiting for onTick's timeout.
 	leaderMoved bool
-	lastSweep     int
-	sweeping      atomic.Int32
-	pendingSnap   *snapReq
-	removed       bool
-	closed        bool
+	lastSweep   int
+	sweeping    atomic.Int32
+	pendingSnap *snapReq
+	removed     bool
+	closed      bool
 }
 
 func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error) {
