@@ -2,18 +2,16 @@ package client
 
 import (
 	"context"
-	"errors"
-	"io"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairnkv/cairn/internal/batchmux"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -91,7 +89,7 @@ func (nc *nodeConn) call(ctx context.Context, req *pb.BatchRequest) (resp *pb.Ba
 	if err != nil {
 		return nil, false, err
 	}
-	resp, sent, err = st.call(ctx, req)
+	resp, sent, err = st.Call(ctx, req)
 	if h, ok := ctx.Value(servedKey{}).(*string); ok && resp != nil {
 		*h = resp.GetLeader()
 	}
@@ -120,15 +118,15 @@ type slot struct {
 	kv pb.KVClient
 	mu struct {
 		sync.Mutex
-		st      *stream  // nil: none open
-		opening *opening // non-nil while a stream is being opened
+		st      *batchmux.Stream // nil: none open
+		opening *opening         // non-nil while a stream is being opened
 	}
 }
 
 // opening is a stream being opened; done is closed once st or err is set.
 type opening struct {
 	done chan struct{}
-	st   *stream
+	st   *batchmux.Stream
 	err  error
 }
 
@@ -138,9 +136,9 @@ type opening struct {
 // requests that need it meanwhile wait for it each only as long as its own
 // ctx allows: a node that does not answer never holds a request past its
 // deadline.
-func (s *slot) stream(ctx context.Context) (*stream, error) {
+func (s *slot) stream(ctx context.Context) (*batchmux.Stream, error) {
 	s.mu.Lock()
-	if st := s.mu.st; st != nil && !st.ended() {
+	if st := s.mu.st; st != nil && st.Err() == nil {
 		s.mu.Unlock()
 		return st, nil
 	}
@@ -170,11 +168,11 @@ func (s *slot) open(op *opening) {
 		cancel()
 		op.err = err
 	} else {
-		op.st = newStream(bs, cancel)
+		op.st = batchmux.New(bs, "client: the node closed the Batch stream", cancel)
 		c.wg.Add(1) // NB: this goroutine is counted, so Close is still waiting
 		go func() {
 			defer c.wg.Done()
-			op.st.receive()
+			op.st.Receive()
 		}()
 	}
 	s.mu.Lock()
@@ -219,116 +217,4 @@ func (s *slot) unary(ctx context.Context, req *pb.BatchRequest) (*pb.BatchRespon
 		return nil, true, err
 	}
 	return out, true, nil
-}
-
-// stream multiplexes requests on one Batch stream: each gets a request ID,
-// is sent at once, and is answered by ID in whatever order the node
-// answers (TiKV's BatchCommands shape). Safe for concurrent use.
-type stream struct {
-	bs     pb.KV_BatchClient
-	cancel context.CancelFunc // ends the stream; called when it breaks
-	done   chan struct{}      // closed when receive returns
-
-	sendMu sync.Mutex // grpc.ClientStream.SendMsg is not safe for concurrent use
-	mu     struct {
-		sync.Mutex
-		next    uint64
-		pending map[uint64]chan *pb.BatchResponse
-		err     error // set once the stream is over; every later call fails with it
-	}
-}
-
-func newStream(bs pb.KV_BatchClient, cancel context.CancelFunc) *stream {
-	st := &stream{bs: bs, cancel: cancel, done: make(chan struct{})}
-	st.mu.pending = map[uint64]chan *pb.BatchResponse{}
-	return st
-}
-
-func (st *stream) ended() bool {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.mu.err != nil
-}
-
-// receive hands each answer to its caller until the stream ends; then it
-// fails every call in flight with the stream's error (a bare status, as
-// UNAVAILABLE: the outcome of a write among them is unknown).
-func (st *stream) receive() {
-	defer close(st.done)
-	for {
-		resp, err := st.bs.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = status.Error(codes.Unavailable, "client: the node closed the Batch stream")
-			}
-			st.mu.Lock()
-			st.mu.err = err
-			for id, ch := range st.mu.pending {
-				close(ch)
-				delete(st.mu.pending, id)
-			}
-			st.mu.Unlock()
-			st.cancel()
-			return
-		}
-		st.mu.Lock()
-		ch := st.mu.pending[resp.RequestId]
-		delete(st.mu.pending, resp.RequestId)
-		st.mu.Unlock()
-		if ch != nil { // nil: its caller gave up
-			ch <- resp
-		}
-	}
-}
-
-func (st *stream) err() error {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	return st.mu.err
-}
-
-// call sends req under a fresh request ID and waits for its answer.
-func (st *stream) call(ctx context.Context, req *pb.BatchRequest) (*pb.BatchResponse, bool, error) {
-	ch := make(chan *pb.BatchResponse, 1)
-	st.mu.Lock()
-	if err := st.mu.err; err != nil {
-		st.mu.Unlock()
-		return nil, false, err // the stream ended before: certainly not sent
-	}
-	st.mu.next++
-	req.RequestId = st.mu.next
-	st.mu.pending[req.RequestId] = ch
-	st.mu.Unlock()
-
-	st.sendMu.Lock()
-	err := st.bs.Send(req)
-	st.sendMu.Unlock()
-	if err != nil {
-		st.forget(req.RequestId)
-		if errors.Is(err, io.EOF) { // the stream ended; Recv has its status
-			<-st.done
-			err = st.err()
-		}
-		// NB: gRPC does not promise that nothing left: sent.
-		return nil, true, err
-	}
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			return nil, true, st.err()
-		}
-		if e := resp.GetError(); e != nil {
-			return nil, true, status.FromProto(&spb.Status{Code: e.Code, Message: e.Message, Details: e.Details}).Err()
-		}
-		return resp, true, nil
-	case <-ctx.Done():
-		st.forget(req.RequestId)
-		return nil, true, ctx.Err()
-	}
-}
-
-func (st *stream) forget(id uint64) {
-	st.mu.Lock()
-	delete(st.mu.pending, id)
-	st.mu.Unlock()
 }

@@ -6,17 +6,16 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
-	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/batchmux"
 	"github.com/cairnkv/cairn/internal/cluster"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
@@ -132,11 +131,10 @@ func (c *Client) Batch(ctx context.Context) (*BatchClient, error) {
 		cancel()
 		return nil, err
 	}
-	b := &BatchClient{stream: stream, cancel: cancel, parts: parts,
-		client: binary.BigEndian.Uint64(id[:]) | 1, done: make(chan struct{})}
-	b.mu.pending = make(map[uint64]chan *pb.BatchResponse)
+	b := &BatchClient{mux: batchmux.New(stream, "grpcapi: batch stream closed", nil), cancel: cancel, parts: parts,
+		client: binary.BigEndian.Uint64(id[:]) | 1}
 	b.mu.sessions = make(map[int]*api.Session)
-	go b.receive()
+	go b.mux.Receive()
 	return b, nil
 }
 
@@ -147,18 +145,12 @@ func (c *Client) Batch(ctx context.Context) (*BatchClient, error) {
 // space per partition, Begin before sending and End when answered or
 // abandoned. Safe for concurrent use.
 type BatchClient struct {
-	stream pb.KV_BatchClient
+	mux    *batchmux.Stream
 	cancel context.CancelFunc
 	parts  int
 	client uint64
-	done   chan struct{} // closed when receive returns
-
-	sendMu sync.Mutex // grpc.ClientStream.SendMsg is not safe for concurrent use
 	mu     struct {
 		sync.Mutex
-		next     uint64
-		pending  map[uint64]chan *pb.BatchResponse
-		err      error // set once the stream is over; every later call fails with it
 		sessions map[int]*api.Session
 	}
 }
@@ -166,85 +158,15 @@ type BatchClient struct {
 // ClientID is the client ID of the BatchClient's session.
 func (b *BatchClient) ClientID() uint64 { return b.client }
 
-func (b *BatchClient) receive() {
-	defer close(b.done)
-	for {
-		resp, err := b.stream.Recv()
-		if err != nil {
-			if errors.Is(err, io.EOF) {
-				err = status.Error(codes.Unavailable, "grpcapi: batch stream closed")
-			}
-			b.mu.Lock()
-			b.mu.err = err
-			for id, ch := range b.mu.pending {
-				close(ch)
-				delete(b.mu.pending, id)
-			}
-			b.mu.Unlock()
-			return
-		}
-		b.mu.Lock()
-		ch := b.mu.pending[resp.RequestId]
-		delete(b.mu.pending, resp.RequestId)
-		b.mu.Unlock()
-		if ch != nil { // nil: its caller gave up
-			ch <- resp
-		}
-	}
-}
-
-// streamErr is the error the stream ended with; call after done is closed.
-func (b *BatchClient) streamErr() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.mu.err
-}
-
-// call sends req under a fresh request ID and waits for its answer. An
-// error from the stream itself (not from the request) is a bare status such
-// as UNAVAILABLE: the outcome of a write is then unknown.
+// call sends req and waits for its answer. An error from the stream itself
+// (not from the request) is a bare status such as UNAVAILABLE: the outcome
+// of a write is then unknown.
 func (b *BatchClient) call(ctx context.Context, req *pb.BatchRequest) (*pb.BatchResponse, error) {
-	ch := make(chan *pb.BatchResponse, 1)
-	b.mu.Lock()
-	if err := b.mu.err; err != nil {
-		b.mu.Unlock()
-		return nil, err
+	resp, _, err := b.mux.Call(ctx, req)
+	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		err = status.FromContextError(ctx.Err()).Err()
 	}
-	b.mu.next++
-	req.RequestId = b.mu.next
-	b.mu.pending[req.RequestId] = ch
-	b.mu.Unlock()
-
-	b.sendMu.Lock()
-	err := b.stream.Send(req)
-	b.sendMu.Unlock()
-	if err != nil {
-		b.forget(req.RequestId)
-		if errors.Is(err, io.EOF) { // the stream ended; Recv has its status
-			<-b.done
-			err = b.streamErr()
-		}
-		return nil, err
-	}
-	select {
-	case resp, ok := <-ch:
-		if !ok {
-			return nil, b.streamErr()
-		}
-		if e := resp.GetError(); e != nil {
-			return nil, status.FromProto(&spb.Status{Code: e.Code, Message: e.Message, Details: e.Details}).Err()
-		}
-		return resp, nil
-	case <-ctx.Done():
-		b.forget(req.RequestId)
-		return nil, status.FromContextError(ctx.Err()).Err()
-	}
-}
-
-func (b *BatchClient) forget(id uint64) {
-	b.mu.Lock()
-	delete(b.mu.pending, id)
-	b.mu.Unlock()
+	return resp, err
 }
 
 // session returns the session of key's partition.
@@ -321,10 +243,8 @@ func (b *BatchClient) Incr(ctx context.Context, req *pb.IncrRequest) (*pb.IncrRe
 // Close ends the stream once every call in flight is answered, and waits
 // for that.
 func (b *BatchClient) Close() error {
-	b.sendMu.Lock()
-	err := b.stream.CloseSend()
-	b.sendMu.Unlock()
-	<-b.done
+	err := b.mux.CloseSend()
+	<-b.mux.Done()
 	b.cancel()
 	return err
 }
