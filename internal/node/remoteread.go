@@ -33,7 +33,7 @@ func (n *Node) remoteRead(ctx context.Context, p int, mode replica.ReadMode, fn 
 	var last error = &replica.ErrNotLeader{Group: gid}
 	for _, node := range n.replicaNodes(gid) {
 		if n.faults != nil && n.tr.IsCut(node, transport.Outbound) {
-			last = fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, transport.ErrLinkCut)
+			last = notApplied(node, transport.ErrLinkCut)
 			continue
 		}
 		err := n.readFrom(ctx, node, p, mode, fn)
@@ -48,21 +48,21 @@ func (n *Node) remoteRead(ctx context.Context, p int, mode replica.ReadMode, fn 
 func (n *Node) readFrom(ctx context.Context, node string, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
 	peer, err := n.fwd.peer(ctx, node)
 	if err != nil {
-		return fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, err)
+		return notApplied(node, err)
 	}
 	ctx, cancel := context.WithCancel(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()))
 	defer cancel()
 	stream, err := cairnv1.NewForwardClient(peer.conn).Read(ctx)
 	if err != nil {
-		return fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, err)
+		return notApplied(node, err)
 	}
 	dl, _ := ctx.Deadline()
 	if err := stream.Send(&cairnv1.ReadRequest{Open: true, Partition: uint32(p), Mode: int32(mode), DeadlineUnixNano: dl.UnixNano()}); err != nil {
-		return fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, err)
+		return notApplied(node, err)
 	}
 	resp, err := stream.Recv()
 	if err != nil {
-		return fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, err)
+		return notApplied(node, err)
 	}
 	if err := readOutcome(node, resp); err != nil {
 		return err
@@ -74,6 +74,12 @@ func (n *Node) readFrom(ctx context.Context, node string, p int, mode replica.Re
 		err = v.err
 	}
 	return err
+}
+
+// notApplied says a remote read of node failed before it read anything:
+// certainly not applied (a read changes nothing), safe to try elsewhere.
+func notApplied(node string, err error) error {
+	return fmt.Errorf("%w: reading from %s: %w", replica.ErrNotApplied, node, err)
 }
 
 // readOutcome turns a ReadResponse's outcome into the api error it means.

@@ -229,13 +229,23 @@ func (g *group) processInputs() {
 	g.proposeHeld()
 	if g.leaderMoved {
 		g.leaderMoved = false
-		ctxs := slices.Sorted(maps.Keys(g.readsIssued)) // a replayable order
-		for _, ctx := range ctxs {
-			reads = append(reads, g.readsIssued[ctx]...)
+		reads = g.takeIssued(reads, func([]*readReq) bool { return true })
+	}
+	g.issueReads(reads)
+}
+
+// takeIssued moves the reads of each ReadIndex in flight for which lost
+// reports true out of readsIssued and appends them to reads, in a
+// replayable order: raft never answers a lost ReadIndex, so its reads are
+// issued again.
+func (g *group) takeIssued(reads []*readReq, lost func([]*readReq) bool) []*readReq {
+	for _, ctx := range slices.Sorted(maps.Keys(g.readsIssued)) {
+		if rs := g.readsIssued[ctx]; lost(rs) {
+			reads = append(reads, rs...)
 			delete(g.readsIssued, ctx)
 		}
 	}
-	g.issueReads(reads)
+	return reads
 }
 
 // proposeHeld hands queued proposals to raft. Those raft drops while no
@@ -246,6 +256,7 @@ func (g *group) proposeHeld() {
 		return
 	}
 	keep := g.held[:0]
+	now := g.h.now() // one stamp for the batch: group time is their max anyway
 	for _, p := range g.held {
 		if !p.state.CompareAndSwap(proposalQueued, proposalInRaft) {
 			continue // cancelled by its caller
@@ -254,7 +265,7 @@ func (g *group) proposeHeld() {
 		if p.cc != nil {
 			err = g.rn.ProposeConfChange(p.cc)
 		} else {
-			stamp(p.data, g.h.now())
+			stamp(p.data, now)
 			err = g.rn.Propose(p.data)
 		}
 		if err == nil {
@@ -314,14 +325,9 @@ func (g *group) issueReads(reads []*readReq) {
 // leader, a leader change), sweeping expired keys, and stepping down when
 // this node's clock is not trusted.
 func (g *group) onTick() {
-	var stale []*readReq
-	for ctx, rs := range g.readsIssued {
-		if g.ticks-rs[0].tick >= 2*g.h.cfg.ElectionTicks {
-			stale = append(stale, rs...)
-			delete(g.readsIssued, ctx)
-		}
-	}
-	g.issueReads(stale)
+	g.issueReads(g.takeIssued(nil, func(rs []*readReq) bool {
+		return g.ticks-rs[0].tick >= 2*g.h.cfg.ElectionTicks
+	}))
 
 	st := g.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
