@@ -62,8 +62,8 @@ func FoundingDescriptors(members []Member, s Settings) []replica.Descriptor {
 }
 
 // Placement computes where the ring puts every partition of a cluster of
-// members with settings s (defaults filled in for len(members)); every
-// node has weight 1 and no zone until membership records carry them.
+// members with settings s (defaults filled in for len(members)), each
+// weighted by its capacity and placed by its zone.
 func Placement(members []Member, s Settings) (*hashring.Placement, error) {
 	s = s.WithDefaults(len(members))
 	if err := s.Validate(len(members)); err != nil {
@@ -71,7 +71,7 @@ func Placement(members []Member, s Settings) (*hashring.Placement, error) {
 	}
 	ms := make([]hashring.Member, len(members))
 	for i, m := range members {
-		ms[i] = hashring.Member{Name: m.Name}
+		ms[i] = hashring.Member{Name: m.Name, Capacity: m.Weight(), Zone: m.Zone}
 	}
 	return hashring.Place(ms, hashring.Config{
 		Partitions: s.Partitions, Replicas: s.Replicas, VNodes: s.VNodes, LoadFactor: s.LoadFactor,

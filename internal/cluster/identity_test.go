@@ -11,7 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/storage"
 )
 
-var three = []Member{{"n1", "127.0.0.1:7001"}, {"n2", "127.0.0.1:7002"}, {"n3", "127.0.0.1:7003"}}
+var three = []Member{{Name: "n1", Addr: "127.0.0.1:7001"}, {Name: "n2", Addr: "127.0.0.1:7002"}, {Name: "n3", Addr: "127.0.0.1:7003"}}
 
 var created = time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 
@@ -144,7 +144,7 @@ func TestOpenRefused(t *testing.T) {
 		{name: "name not in initial cluster", mod: func(o *Options) { o.Name = "n9" },
 			is: ErrInitialCluster, want: []string{"--name n9 is not one of its members"}},
 		{name: "no initial cluster", mod: func(o *Options) { o.InitialCluster = nil }, is: ErrInitialCluster},
-		{name: "duplicate address", mod: func(o *Options) { o.InitialCluster = []Member{three[0], {"n2", three[0].Addr}} },
+		{name: "duplicate address", mod: func(o *Options) { o.InitialCluster = []Member{three[0], {Name: "n2", Addr: three[0].Addr}} },
 			is: ErrInitialCluster, want: []string{"duplicate address"}},
 		{name: "replicas above founders", mod: func(o *Options) { o.InitialCluster = three[:1]; o.Settings.Replicas = 3 },
 			is: ErrInvalidSettings, want: []string{"--replicas 3"}},

@@ -5,23 +5,90 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/cairnkv/cairn/internal/hashring"
 )
 
 // ErrInitialCluster is wrapped by every error ParseInitialCluster returns.
 var ErrInitialCluster = errors.New("cluster: bad --initial-cluster")
 
-// Member is one founding node as --initial-cluster names it.
+// Member is one node as --initial-cluster names it, and as the meta group
+// records it.
 type Member struct {
 	Name string `json:"name"`
 	// Addr is the node's advertised gRPC address, host:port.
 	Addr string `json:"addr"`
+	// Capacity is the node's weight on the ring (--capacity): 0 means 1.
+	Capacity float64 `json:"capacity,omitempty"`
+	// Zone is the node's failure domain (--zone): no two replicas of a
+	// partition in one zone while there are at least R zones.
+	Zone string `json:"zone,omitempty"`
+	// State is joining, up, draining, down or removed (NodeState*); "" is
+	// up. Only the meta group's records carry it.
+	State string `json:"state,omitempty"`
 }
 
-func (m Member) String() string { return m.Name + "=" + m.Addr }
+// String is the member's --initial-cluster entry.
+func (m Member) String() string {
+	s := m.Name + "=" + m.Addr
+	if m.Zone != "" {
+		s += ";zone=" + m.Zone
+	}
+	if m.Capacity != 0 && m.Capacity != 1 {
+		s += ";capacity=" + strconv.FormatFloat(m.Capacity, 'g', -1, 64)
+	}
+	return s
+}
+
+// Weight is the member's ring capacity, 1 when unset.
+func (m Member) Weight() float64 {
+	if m.Capacity == 0 {
+		return 1
+	}
+	return m.Capacity
+}
+
+// States of a node in the meta group (DESIGN.md, Membership and failure).
+const (
+	NodeJoining  = "joining"
+	NodeUp       = "up"
+	NodeDraining = "draining"
+	NodeDown     = "down"
+	NodeRemoved  = "removed"
+)
+
+// StateOf is m's state, NodeUp when unset.
+func (m Member) StateOf() string {
+	if m.State == "" {
+		return NodeUp
+	}
+	return m.State
+}
+
+// ValidCapacity checks a --capacity value.
+func ValidCapacity(c float64) error {
+	if math.IsNaN(c) || c < hashring.MinCapacity || c > hashring.MaxCapacity {
+		return fmt.Errorf("capacity %v: must be between %g and %g", c, hashring.MinCapacity, hashring.MaxCapacity)
+	}
+	return nil
+}
+
+// ValidZone checks a --zone value: at most MaxNameLen letters, digits, '-',
+// '_' or '.' ("" is no zone).
+func ValidZone(z string) error {
+	if z == "" {
+		return nil
+	}
+	if err := ValidName(z); err != nil {
+		return fmt.Errorf("zone %q: use at most %d letters, digits, '-', '_', '.'", z, MaxNameLen)
+	}
+	return nil
+}
 
 // MaxNameLen bounds a node name: names appear in keys, descriptors and every
 // handshake.
@@ -49,7 +116,10 @@ func ValidName(name string) error {
 }
 
 // ParseInitialCluster parses etcd's --initial-cluster form,
-// "n1=10.0.0.1:7379,n2=10.0.0.2:7379". Spaces around an entry are ignored.
+// "n1=10.0.0.1:7379,n2=10.0.0.2:7379", where an entry may add the node's
+// zone and ring capacity: "n1=10.0.0.1:7379;zone=a;capacity=2". Every
+// founder must be given the same list, so every founder places partitions
+// alike. Spaces around an entry are ignored.
 // The members are returned in the order given; everything that must agree
 // between founders (ClusterID, FoundingDescriptors, MetaSeed) orders them by
 // name itself. A duplicate name or address is refused with an error naming
@@ -61,11 +131,33 @@ func ParseInitialCluster(s string) ([]Member, error) {
 	var members []Member
 	for i, entry := range strings.Split(s, ",") {
 		entry = strings.TrimSpace(entry)
-		name, addr, ok := strings.Cut(entry, "=")
+		head, opts, _ := strings.Cut(entry, ";")
+		name, addr, ok := strings.Cut(head, "=")
 		if !ok {
 			return nil, fmt.Errorf("%w: entry %d %q: missing '='; want name=host:port", ErrInitialCluster, i+1, entry)
 		}
-		members = append(members, Member{Name: strings.TrimSpace(name), Addr: strings.TrimSpace(addr)})
+		m := Member{Name: strings.TrimSpace(name), Addr: strings.TrimSpace(addr)}
+		if opts != "" {
+			for opt := range strings.SplitSeq(opts, ";") {
+				k, v, _ := strings.Cut(strings.TrimSpace(opt), "=")
+				switch k {
+				case "zone":
+					m.Zone = v
+				case "capacity":
+					c, err := strconv.ParseFloat(v, 64)
+					if err != nil {
+						return nil, fmt.Errorf("%w: entry %d %q: capacity %q is not a number", ErrInitialCluster, i+1, entry, v)
+					}
+					if err := ValidCapacity(c); err != nil {
+						return nil, fmt.Errorf("%w: entry %d %q: %v", ErrInitialCluster, i+1, entry, err)
+					}
+					m.Capacity = c
+				default:
+					return nil, fmt.Errorf("%w: entry %d %q: unknown option %q; want zone=Z or capacity=C", ErrInitialCluster, i+1, entry, opt)
+				}
+			}
+		}
+		members = append(members, m)
 	}
 	return checkMembers(members)
 }
@@ -88,6 +180,14 @@ func checkMembers(in []Member) ([]Member, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: entry %d %q: %v", ErrInitialCluster, n, m.String(), err)
 		}
+		if m.Capacity != 0 {
+			if err := ValidCapacity(m.Capacity); err != nil {
+				return nil, fmt.Errorf("%w: entry %d %q: %v", ErrInitialCluster, n, m.String(), err)
+			}
+		}
+		if err := ValidZone(m.Zone); err != nil {
+			return nil, fmt.Errorf("%w: entry %d %q: %v", ErrInitialCluster, n, m.String(), err)
+		}
 		if j, dup := names[m.Name]; dup {
 			return nil, fmt.Errorf("%w: duplicate name %q (entries %d and %d)", ErrInitialCluster, m.Name, j, n)
 		}
@@ -96,7 +196,11 @@ func checkMembers(in []Member) ([]Member, error) {
 				ErrInitialCluster, canon, j, members[j-1].Name, n, m.Name)
 		}
 		names[m.Name], addrs[canon] = n, n
-		members = append(members, Member{Name: m.Name, Addr: canon})
+		m.Addr = canon
+		if m.Capacity == 1 {
+			m.Capacity = 0 // the default, written one way
+		}
+		members = append(members, m)
 	}
 	return members, nil
 }
@@ -198,7 +302,10 @@ func ClusterID(members []Member, token string) ID {
 	field("cairn cluster id v1")
 	field(token)
 	for _, m := range sortedMembers(members) {
-		field(m.Name + "=" + m.Addr)
+		// Zone and capacity count only when set, so IDs made before they
+		// existed stay the same: founders that disagree on them place
+		// partitions differently and must not form one cluster.
+		field(Member{Name: m.Name, Addr: m.Addr, Zone: m.Zone, Capacity: m.Capacity}.String())
 	}
 	var id ID
 	copy(id[:], h.Sum(nil))

@@ -14,12 +14,18 @@ func TestParseInitialCluster(t *testing.T) {
 		want    []Member
 		wantErr string // substring; "" means success
 	}{
-		{name: "one", in: "n1=127.0.0.1:7379", want: []Member{{"n1", "127.0.0.1:7379"}}},
+		{name: "one", in: "n1=127.0.0.1:7379", want: []Member{{Name: "n1", Addr: "127.0.0.1:7379"}}},
 		{name: "three in given order", in: "n2=10.0.0.2:7379,n1=10.0.0.1:7379,n3=host3:7379",
-			want: []Member{{"n2", "10.0.0.2:7379"}, {"n1", "10.0.0.1:7379"}, {"n3", "host3:7379"}}},
-		{name: "spaces trimmed", in: " n1 = 127.0.0.1:1 , n2=127.0.0.1:2 ", want: []Member{{"n1", "127.0.0.1:1"}, {"n2", "127.0.0.1:2"}}},
-		{name: "ipv6", in: "n1=[::1]:7379", want: []Member{{"n1", "[::1]:7379"}}},
-		{name: "port canonical", in: "n1=h:07379", want: []Member{{"n1", "h:7379"}}},
+			want: []Member{{Name: "n2", Addr: "10.0.0.2:7379"}, {Name: "n1", Addr: "10.0.0.1:7379"}, {Name: "n3", Addr: "host3:7379"}}},
+		{name: "spaces trimmed", in: " n1 = 127.0.0.1:1 , n2=127.0.0.1:2 ", want: []Member{{Name: "n1", Addr: "127.0.0.1:1"}, {Name: "n2", Addr: "127.0.0.1:2"}}},
+		{name: "ipv6", in: "n1=[::1]:7379", want: []Member{{Name: "n1", Addr: "[::1]:7379"}}},
+		{name: "port canonical", in: "n1=h:07379", want: []Member{{Name: "n1", Addr: "h:7379"}}},
+		{name: "zone and capacity", in: "n1=h:1;zone=a;capacity=2, n2=h:2;capacity=1",
+			want: []Member{{Name: "n1", Addr: "h:1", Zone: "a", Capacity: 2}, {Name: "n2", Addr: "h:2"}}},
+		{name: "bad capacity", in: "n1=h:1;capacity=x", wantErr: `capacity "x" is not a number`},
+		{name: "capacity out of range", in: "n1=h:1;capacity=0", wantErr: "capacity 0: must be between"},
+		{name: "bad zone", in: "n1=h:1;zone=a b", wantErr: `zone "a b"`},
+		{name: "unknown option", in: "n1=h:1;rack=3", wantErr: `unknown option "rack=3"`},
 		{name: "empty", in: "", wantErr: "empty"},
 		{name: "blank", in: "  ", wantErr: "empty"},
 		{name: "no equals", in: "n1=127.0.0.1:1,n2", wantErr: `entry 2 "n2": missing '='`},
@@ -65,13 +71,13 @@ func TestParseInitialCluster(t *testing.T) {
 
 func TestDefaultInitialCluster(t *testing.T) {
 	got := DefaultInitialCluster("n1", "127.0.0.1:7379")
-	if want := []Member{{"n1", "127.0.0.1:7379"}}; !slices.Equal(got, want) {
+	if want := []Member{{Name: "n1", Addr: "127.0.0.1:7379"}}; !slices.Equal(got, want) {
 		t.Fatalf("DefaultInitialCluster = %v, want %v", got, want)
 	}
 }
 
 func TestClusterID(t *testing.T) {
-	abc := []Member{{"a", "h:1"}, {"b", "h:2"}, {"c", "h:3"}}
+	abc := []Member{{Name: "a", Addr: "h:1"}, {Name: "b", Addr: "h:2"}, {Name: "c", Addr: "h:3"}}
 	base := ClusterID(abc, "cairn")
 	for _, tc := range []struct {
 		name    string
@@ -80,13 +86,13 @@ func TestClusterID(t *testing.T) {
 		same    bool
 	}{
 		{name: "same input", members: abc, token: "cairn", same: true},
-		{name: "other order", members: []Member{{"c", "h:3"}, {"a", "h:1"}, {"b", "h:2"}}, token: "cairn", same: true},
+		{name: "other order", members: []Member{{Name: "c", Addr: "h:3"}, {Name: "a", Addr: "h:1"}, {Name: "b", Addr: "h:2"}}, token: "cairn", same: true},
 		{name: "other token", members: abc, token: "cairn2"},
 		{name: "empty token", members: abc, token: ""},
-		{name: "other address", members: []Member{{"a", "h:1"}, {"b", "h:2"}, {"c", "h:4"}}, token: "cairn"},
-		{name: "other name", members: []Member{{"a", "h:1"}, {"b", "h:2"}, {"d", "h:3"}}, token: "cairn"},
+		{name: "other address", members: []Member{{Name: "a", Addr: "h:1"}, {Name: "b", Addr: "h:2"}, {Name: "c", Addr: "h:4"}}, token: "cairn"},
+		{name: "other name", members: []Member{{Name: "a", Addr: "h:1"}, {Name: "b", Addr: "h:2"}, {Name: "d", Addr: "h:3"}}, token: "cairn"},
 		{name: "fewer members", members: abc[:2], token: "cairn"},
-		{name: "token and member boundary", members: []Member{{"b", "h:2"}, {"c", "h:3"}}, token: "cairna=h:1"},
+		{name: "token and member boundary", members: []Member{{Name: "b", Addr: "h:2"}, {Name: "c", Addr: "h:3"}}, token: "cairna=h:1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got := ClusterID(tc.members, tc.token)

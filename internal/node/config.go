@@ -34,6 +34,29 @@ type Config struct {
 	Settings       cluster.Settings // --partitions, --replicas, --engine (zero: default)
 	Explicit       map[string]bool  // flags set explicitly, by name without dashes
 
+	// Join is --join: the gRPC address of any member of a running cluster.
+	// With an empty data directory the node asks it to be added (a new,
+	// empty node); with data it is ignored (a restart).
+	Join string
+	// Capacity (--capacity, default 1) and Zone (--zone) place this node on
+	// the ring. A founder's must match its --initial-cluster entry; a
+	// joiner sends them with its join.
+	Capacity float64
+	Zone     string
+	// DeadAfter (--dead-after, default 30s): a node not heard from for this
+	// long is marked down and its replicas rebuilt elsewhere. A new meta
+	// leader waits this long before it marks any node down.
+	DeadAfter time.Duration
+	// MaxConcurrentMoves (--max-concurrent-moves, default 2) bounds the
+	// replica moves in flight in the whole cluster.
+	MaxConcurrentMoves int
+	// SnapshotRate (--snapshot-rate, default 32 MiB/s) bounds the bytes per
+	// second this node sends in snapshots.
+	SnapshotRate int64
+	// RebalanceInterval is how often the meta leader's rebalancer looks at
+	// the placement. Default 1s; negative: never (tests).
+	RebalanceInterval time.Duration
+
 	Limits         api.Limits    // --max-key-size, --max-value-size
 	RequestTimeout time.Duration // --request-timeout, default 2s
 	MaxClockOffset time.Duration // --max-clock-offset, default 500ms
@@ -91,6 +114,18 @@ func (c *Config) setDefaults() {
 	if c.MinFreeDisk == 0 {
 		c.MinFreeDisk = 256 << 20
 	}
+	if c.DeadAfter == 0 {
+		c.DeadAfter = 30 * time.Second
+	}
+	if c.MaxConcurrentMoves == 0 {
+		c.MaxConcurrentMoves = 2
+	}
+	if c.SnapshotRate == 0 {
+		c.SnapshotRate = 32 << 20
+	}
+	if c.RebalanceInterval == 0 {
+		c.RebalanceInterval = time.Second
+	}
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}
@@ -114,6 +149,16 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--max-value-size %d: must be between 1 and 4 MiB", c.Limits.MaxValueSize)
 	case c.RequestTimeout <= 0:
 		return fmt.Errorf("--request-timeout %v: must be positive", c.RequestTimeout)
+	case c.Capacity != 0 && cluster.ValidCapacity(c.Capacity) != nil:
+		return fmt.Errorf("--capacity: %v", cluster.ValidCapacity(c.Capacity))
+	case cluster.ValidZone(c.Zone) != nil:
+		return fmt.Errorf("--zone: %v", cluster.ValidZone(c.Zone))
+	case c.DeadAfter < 0:
+		return fmt.Errorf("--dead-after %v: must be positive", c.DeadAfter)
+	case c.MaxConcurrentMoves < 0:
+		return fmt.Errorf("--max-concurrent-moves %d: must be positive", c.MaxConcurrentMoves)
+	case c.SnapshotRate < 0:
+		return fmt.Errorf("--snapshot-rate %d: must be positive", c.SnapshotRate)
 	case c.State != cluster.StateNew && c.State != cluster.StateExisting:
 		return fmt.Errorf("--initial-cluster-state %q: must be new or existing", c.State)
 	}
