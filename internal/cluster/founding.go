@@ -3,6 +3,7 @@ package cluster
 import (
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/cairnkv/cairn/internal/hashring"
@@ -125,6 +126,9 @@ type Meta struct {
 	Settings  Settings
 	// Members are sorted by name.
 	Members []Member
+	// Epoch is the placement epoch (0 until the first membership change)
+	// and EpochVersion the version of its record (0: absent).
+	Epoch, EpochVersion uint64
 }
 
 // MetaSeed returns the seed that writes the meta group's founding records
@@ -199,6 +203,16 @@ func ReadMeta(view storage.View) (Meta, error) {
 	}
 	if m.Settings, err = decodeSettingsRecord(item.Value); err != nil {
 		return Meta{}, err
+	}
+	item, ok, err = kv.Get(view, metaSeedGroup, []byte(MetaKeyEpoch))
+	if err != nil {
+		return Meta{}, fmt.Errorf("cluster: read meta: %w", err)
+	}
+	if ok {
+		if m.Epoch, err = strconv.ParseUint(string(item.Value), 10, 64); err != nil {
+			return Meta{}, fmt.Errorf("%w: meta %s: %v", ErrCorrupt, MetaKeyEpoch, err)
+		}
+		m.EpochVersion = item.Version
 	}
 	prefix := []byte(MetaKeyMemberPrefix)
 	items, _, err := kv.Scan(view, metaSeedGroup, prefix, kv.PrefixEnd(prefix), 0)

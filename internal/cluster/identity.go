@@ -89,6 +89,10 @@ type Identity struct {
 	// (again) on every start: a crash between Open and the last group's
 	// bootstrap must not leave a founder without some of its groups.
 	Bootstrapped bool
+	// Joined reports that the node was added to a running cluster (--join)
+	// rather than founding it: Founders then holds the members it was told
+	// of when it joined, and it has no founding groups.
+	Joined bool
 }
 
 // identityRecord is /n/identity's JSON.
@@ -107,6 +111,7 @@ type clusterRecord struct {
 	Settings     Settings `json:"settings"`
 	Founders     []Member `json:"founders"`
 	Bootstrapped bool     `json:"bootstrapped,omitempty"`
+	Joined       bool     `json:"joined,omitempty"`
 }
 
 const recordVersion = 1
@@ -185,7 +190,76 @@ func Open(store storage.Store, opts Options) (*Identity, error) {
 		Settings:     cr.Settings,
 		Founders:     cr.Founders,
 		Bootstrapped: cr.Bootstrapped,
+		Joined:       cr.Joined,
 	}, nil
+}
+
+// HasIdentity reports whether store holds a node identity (Open would
+// restart it rather than create one).
+func HasIdentity(store storage.Store) (bool, error) {
+	_, err := store.Get(storage.IdentityKey)
+	if errors.Is(err, storage.ErrNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// JoinOptions are what a node added with --join is told by the cluster.
+type JoinOptions struct {
+	Name      string
+	ClusterID ID
+	Settings  Settings
+	// Members are the cluster's members after the join, this node among
+	// them.
+	Members []Member
+	Clock   clock.Clock
+}
+
+// CreateJoined initialises an empty store for a node the cluster has just
+// added: a new incarnation, the cluster's ID and settings, and no founding
+// groups (its replicas arrive by snapshot when the rebalancer moves them).
+func CreateJoined(store storage.Store, opts JoinOptions) (*Identity, error) {
+	if err := ValidName(opts.Name); err != nil {
+		return nil, err
+	}
+	if err := requireEmpty(store); err != nil {
+		return nil, err
+	}
+	if opts.ClusterID.IsZero() {
+		return nil, fmt.Errorf("%w: zero cluster ID from the cluster", ErrCorrupt)
+	}
+	if opts.Clock == nil {
+		opts.Clock = clock.Real{}
+	}
+	members := make([]Member, 0, len(opts.Members))
+	for _, m := range opts.Members {
+		members = append(members, Member{Name: m.Name, Addr: m.Addr, Capacity: m.Capacity, Zone: m.Zone})
+	}
+	members, err := checkMembers(members)
+	if err != nil {
+		return nil, err
+	}
+	if err := opts.Settings.Validate(len(members)); err != nil {
+		return nil, err
+	}
+	inc, err := newIncarnation()
+	if err != nil {
+		return nil, err
+	}
+	id := &Identity{
+		Name: opts.Name, Incarnation: inc, Created: opts.Clock.Now().UTC().Round(0),
+		ClusterID: opts.ClusterID, Settings: opts.Settings, Founders: sortedMembers(members),
+		Bootstrapped: true, Joined: true,
+	}
+	b := store.NewBatch()
+	defer b.Close()
+	if err := writeRecords(b, id); err != nil {
+		return nil, err
+	}
+	if err := b.Commit(true); err != nil {
+		return nil, fmt.Errorf("cluster: write identity: %w", err)
+	}
+	return id, nil
 }
 
 // create initialises an empty store.
@@ -195,7 +269,7 @@ func create(store storage.Store, opts Options) (*Identity, error) {
 	}
 	if opts.State == StateExisting {
 		return nil, fmt.Errorf("%w: --initial-cluster-state existing with an empty data directory: this node has no data to rejoin its cluster with; "+
-			"a node is added to a running cluster with --join, which is not yet available (start it with --initial-cluster-state new to found a cluster)", ErrNoData)
+			"add it to a running cluster with --join host:port (any member), or start it with --initial-cluster-state new to found a cluster", ErrNoData)
 	}
 	members, err := checkMembers(opts.InitialCluster)
 	if err != nil {
@@ -262,6 +336,7 @@ func writeRecords(b storage.Batch, id *Identity) error {
 		Settings:     id.Settings,
 		Founders:     id.Founders,
 		Bootstrapped: id.Bootstrapped,
+		Joined:       id.Joined,
 	})
 	if err != nil {
 		return err
