@@ -12,6 +12,14 @@ import (
 )
 
 func main() {
+	if err := rootCmd().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, errorLine(err))
+		os.Exit(exitStatus(err))
+	}
+}
+
+// rootCmd is the whole command tree; tests run it as main does.
+func rootCmd() *cobra.Command {
 	root := &cobra.Command{
 		Use:           "cairn",
 		Short:         "Cairn: a sharded, replicated, strongly consistent key-value store",
@@ -20,14 +28,31 @@ func main() {
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
-	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd(), checkCmd())
-	if err := root.Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "cairn:", err)
-		os.Exit(exitStatus(err))
+	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd(), checkCmd(), adminCmd())
+	return root
+}
+
+// errorLine is what main prints for a command's error: "cairn: ..." or,
+// for a commandError, the command's own path ("cairn admin drain: ...").
+func errorLine(err error) string {
+	var ce commandError
+	if errors.As(err, &ce) {
+		return ce.path + ": " + ce.error.Error()
 	}
+	return "cairn: " + err.Error()
 }
 
 type usageError struct{ error }
+
+// commandError is an error printed after the path of the command that
+// failed rather than after "cairn", so that a server's refusal reads
+// "cairn admin drain: <the server's message>".
+type commandError struct {
+	path string
+	error
+}
+
+func (e commandError) Unwrap() error { return e.error }
 
 // exitError ends the process with its code (DESIGN.md: cairn check exits 0
 // on a pass, 1 when what it checked failed, 2 on a usage or harness error).

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -28,7 +29,14 @@ func serverCmd() *cobra.Command {
 one HTTP port and one RESP (Redis) port. A lone "cairn server --name n1" is a
 working 1-node cluster. Every flag can also be set as CAIRN_<FLAG> (dashes to
 underscores). Settings stored when the cluster was created win: a flag set to
-a different value is refused, naming both values.`,
+a different value is refused, naming both values.
+
+To grow a running cluster, start a new node with an empty --data-dir and
+--join set to any member's gRPC address; it asks to be added, and the
+rebalancer moves replicas to it. --dry-run with --join only prints the moves
+the join would cause, and creates nothing:
+
+  cairn server --name n4 --grpc-addr 10.0.0.4:7379 --join 10.0.0.1:7379 --dry-run`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
@@ -46,6 +54,15 @@ a different value is refused, naming both values.`,
 	f.Int("partitions", cluster.DefaultPartitions, "partitions, fixed at creation")
 	f.Int("replicas", 0, "replicas per partition, fixed at creation (default: min(3, founders))")
 	f.String("engine", cluster.EngineRaft, "replication engine, fixed at creation: raft")
+	f.Int(cluster.FlagVNodes, cluster.DefaultVNodes, "virtual nodes per unit of capacity on the placement ring, fixed at creation")
+	f.Float64(cluster.FlagLoadFactor, cluster.DefaultLoadFactor, "bounded-loads factor c: no node holds more than ceil(c × its weighted share) replicas; at least 1, fixed at creation")
+	f.String("join", "", "gRPC address (host:port) of any member of a running cluster: an empty node asks to be added; ignored on restart")
+	f.Float64("capacity", 1, "this node's weight on the ring: a node of capacity 2 gets twice the replicas of one of capacity 1")
+	f.String("zone", "", "this node's zone (letters, digits, '-', '_', '.'): replicas of a partition are spread over zones")
+	f.Duration("dead-after", 30*time.Second, "a node not heard from for this long is marked down and its replicas rebuilt elsewhere")
+	f.Int("max-concurrent-moves", 2, "replica moves in flight at once in the whole cluster")
+	f.String("snapshot-rate", "32MiB", "bytes per second this node sends in snapshots, e.g. 32MiB or 100MB")
+	f.Bool("dry-run", false, "with --join: print the moves the join would cause and exit, creating nothing")
 	f.Int("max-key-size", api.DefaultLimits.MaxKeySize, "largest key in bytes")
 	f.Int("max-value-size", api.DefaultLimits.MaxValueSize, "largest value in bytes")
 	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
@@ -73,6 +90,9 @@ a different value is refused, naming both values.`,
 		cfg.Logger = log
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
+		if dry, _ := cmd.Flags().GetBool("dry-run"); dry {
+			return joinDryRun(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
+		}
 		go func() { <-ctx.Done(); stop() }() // a second signal kills at once
 		return node.Run(ctx, cfg)
 	}
@@ -84,6 +104,7 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	str := func(n string) string { v, _ := f.GetString(n); return v }
 	num := func(n string) int { v, _ := f.GetInt(n); return v }
 	dur := func(n string) time.Duration { v, _ := f.GetDuration(n); return v }
+	float := func(n string) float64 { v, _ := f.GetFloat64(n); return v }
 	minFree, _ := f.GetUint64("min-free-disk")
 	faults, _ := f.GetBool("fault-injection")
 	cfg := node.Config{
@@ -91,8 +112,11 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		GRPCAddr: str("grpc-addr"), HTTPAddr: str("http-addr"), RedisAddr: str("redis-addr"),
 		AdvertiseGRPC: str("advertise-grpc-addr"), AdvertiseHTTP: str("advertise-http-addr"), AdvertiseRedis: str("advertise-redis-addr"),
 		Token: str("initial-cluster-token"), State: str("initial-cluster-state"),
-		Settings:       cluster.Settings{Partitions: num("partitions"), Replicas: num("replicas"), Engine: str("engine")},
-		Explicit:       explicit,
+		Settings: cluster.Settings{Partitions: num("partitions"), Replicas: num("replicas"), Engine: str("engine"),
+			VNodes: num(cluster.FlagVNodes), LoadFactor: float(cluster.FlagLoadFactor)},
+		Explicit: explicit,
+		Join:     str("join"), Capacity: float("capacity"), Zone: str("zone"),
+		DeadAfter: dur("dead-after"), MaxConcurrentMoves: num("max-concurrent-moves"),
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
 		FaultInjection: faults,
@@ -100,13 +124,44 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)
 	}
-	for _, d := range []string{"request-timeout", "max-clock-offset"} {
+	for _, d := range []string{"request-timeout", "max-clock-offset", "dead-after"} {
 		if dur(d) <= 0 {
 			return cfg, usageError{fmt.Errorf("--%s %v: must be positive", d, dur(d))}
 		}
 	}
 	if cfg.Name == "" {
 		return cfg, usageError{errors.New("--name is required")}
+	}
+	// NB: a zero here would silently mean "the default" further down, so
+	// the counts are checked here rather than left to node.Config.Validate.
+	for _, n := range []string{cluster.FlagVNodes, "max-concurrent-moves"} {
+		if num(n) <= 0 {
+			return cfg, usageError{fmt.Errorf("--%s %d: must be positive", n, num(n))}
+		}
+	}
+	if lf := cfg.Settings.LoadFactor; math.IsNaN(lf) || math.IsInf(lf, 0) || lf < 1 {
+		return cfg, usageError{fmt.Errorf("--load-factor %v: must be at least 1", lf)}
+	}
+	// The cluster package's messages start with "capacity" and "zone":
+	// prefixed with dashes they name the flag.
+	if err := cluster.ValidCapacity(cfg.Capacity); err != nil {
+		return cfg, usageError{fmt.Errorf("--%w", err)}
+	}
+	if err := cluster.ValidZone(cfg.Zone); err != nil {
+		return cfg, usageError{fmt.Errorf("--%w", err)}
+	}
+	rate, err := parseBytes(strings.TrimSuffix(str("snapshot-rate"), "/s"))
+	if err != nil || rate <= 0 {
+		return cfg, usageError{fmt.Errorf("--snapshot-rate %q: want a positive size per second such as 32MiB or 100MB", str("snapshot-rate"))}
+	}
+	cfg.SnapshotRate = rate
+	if cfg.Join != "" {
+		if err := validHostPort(cfg.Join); err != nil {
+			return cfg, usageError{fmt.Errorf("--join %q: %w", cfg.Join, err)}
+		}
+	}
+	if dry, _ := f.GetBool("dry-run"); dry && cfg.Join == "" {
+		return cfg, usageError{errors.New("--dry-run needs --join: it prints the moves a join would cause")}
 	}
 	if ic := str("initial-cluster"); ic != "" {
 		members, err := cluster.ParseInitialCluster(ic)
@@ -116,6 +171,21 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		cfg.InitialCluster = members
 	}
 	return cfg, nil
+}
+
+// validHostPort checks a host:port address with a host and a port number.
+func validHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return errors.New("want host:port, e.g. 10.0.0.1:7379")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return fmt.Errorf("port %q: want a number from 1 to 65535", port)
+	}
+	if host == "" {
+		return errors.New("missing host: want host:port, e.g. 10.0.0.1:7379")
+	}
+	return nil
 }
 
 // defaultGOGC is $GOGC when it is a number, else 200: a node's heap is

@@ -11,6 +11,11 @@ type ClusterView struct {
 	Settings   SettingsView    `json:"settings"`
 	Nodes      []NodeView      `json:"nodes"`
 	Partitions []PartitionView `json:"partitions"`
+	// Epoch is the placement epoch of Nodes (bumped by every membership
+	// change).
+	Epoch uint64 `json:"epoch"`
+	// Meta is the meta group's entry (group 0).
+	Meta *PartitionView `json:"meta_group,omitempty"`
 }
 
 type SettingsView struct {
@@ -23,13 +28,13 @@ type SettingsView struct {
 }
 
 type NodeView struct {
-	Name     string `json:"name"`
-	State    string `json:"state"`
-	GRPC     string `json:"grpc"`
-	HTTP     string `json:"http"`
-	Redis    string `json:"redis"`
-	Zone     string `json:"zone"`
-	Capacity int    `json:"capacity"`
+	Name     string  `json:"name"`
+	State    string  `json:"state"`
+	GRPC     string  `json:"grpc"`
+	HTTP     string  `json:"http"`
+	Redis    string  `json:"redis"`
+	Zone     string  `json:"zone"`
+	Capacity float64 `json:"capacity"`
 }
 
 type PartitionView struct {
@@ -43,6 +48,9 @@ type PartitionView struct {
 	Learners          []string   `json:"learners"`
 	VotersOutgoing    []string   `json:"voters_outgoing"`
 	Local             *LocalView `json:"local,omitempty"` // absent when this node holds no replica
+	// ReplicaIDs[i] is the replica ID of Replicas[i].
+	ReplicaIDs    []uint64 `json:"replica_ids"`
+	NextReplicaID uint64   `json:"next_replica_id"`
 }
 
 type LocalView struct {

@@ -92,16 +92,6 @@ func (n *Node) preferredTarget(gid replica.GroupID) (replica.ReplicaID, bool) {
 	return m.ID, true
 }
 
-// preferredNode is the first node of group gid's founding placement. NB:
-// once membership changes (the elasticity issue) it must come from the
-// placement the meta group holds.
-func (n *Node) preferredNode(gid replica.GroupID) string {
-	if int(gid) < len(n.founding) && len(n.founding[gid].Replicas) > 0 {
-		return n.founding[gid].Replicas[0].Node
-	}
-	return ""
-}
-
 // TransferLeader hands partition p's leadership to the replica on node to
 // and waits until it leads or ctx ends. This node must lead the partition.
 func (n *Node) TransferLeader(ctx context.Context, p int, to string) error {

@@ -39,10 +39,20 @@ type Node struct {
 	grpcLis net.Listener
 	grpcSrv *grpc.Server
 
-	addrs    map[string]string    // node name → gRPC address (founders)
-	founding []replica.Descriptor // every group's founding placement, by group ID
-	fwd      *forwarder
-	forwards prometheus.Counter
+	addrMu sync.RWMutex
+	addrs  map[string]string // node name → gRPC address, from the member list
+	// meta is the member list as this node knows it (meta.go); metaMu
+	// orders its updates.
+	meta   atomic.Pointer[metaView]
+	metaMu sync.Mutex
+	routes routeCache
+	conns  struct {
+		sync.Mutex
+		m map[string]*grpc.ClientConn // by address
+	}
+	rebalancer *rebalancer
+	fwd        *forwarder
+	forwards   prometheus.Counter
 	// leaderMoves counts leaderships handed to preferred replicas.
 	leaderMoves prometheus.Counter
 	draining    atomic.Bool
@@ -110,12 +120,26 @@ func Start(cfg Config) (n *Node, err error) {
 			store.Close()
 		}
 	}()
-	id, err := cluster.Open(store, cluster.Options{
-		Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
-		Settings: cfg.Settings, Explicit: cfg.Explicit,
-	})
+	has, err := cluster.HasIdentity(store)
 	if err != nil {
 		return nil, err
+	}
+	var id *cluster.Identity
+	if !has && cfg.Join != "" {
+		id, err = join(cfg, store, log)
+	} else {
+		id, err = cluster.Open(store, cluster.Options{
+			Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
+			Settings: cfg.Settings, Explicit: cfg.Explicit,
+		})
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !id.Joined {
+		if err := checkOwnEntry(cfg, id.Founders); err != nil {
+			return nil, err
+		}
 	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
@@ -125,7 +149,6 @@ func Start(cfg Config) (n *Node, err error) {
 	for _, m := range id.Founders {
 		n.addrs[m.Name] = m.Addr
 	}
-	n.founding = cluster.FoundingDescriptors(id.Founders, id.Settings)
 	n.addrs[cfg.Name] = cfg.AdvertiseGRPC
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -139,13 +162,14 @@ func Start(cfg Config) (n *Node, err error) {
 		Logger:          log,
 		TickInterval:    cfg.TickInterval,
 		Clock:           clk,
+		SnapshotRate:    cfg.SnapshotRate,
 	})
 	if err != nil {
 		return nil, err
 	}
 	n.host = host
 	if !id.Bootstrapped {
-		for _, d := range n.founding {
+		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
 				continue
 			}
@@ -162,6 +186,9 @@ func Start(cfg Config) (n *Node, err error) {
 		}
 		log.Info("cluster created", "cluster_id", id.ClusterID, "founders", cluster.FormatInitialCluster(id.Founders),
 			"partitions", id.Settings.Partitions, "replicas", id.Settings.Replicas)
+	}
+	if err := n.initMeta(); err != nil {
+		return nil, err
 	}
 	tr, err := transport.New(transport.Config{
 		ClusterID:      id.ClusterID,
@@ -190,6 +217,8 @@ func Start(cfg Config) (n *Node, err error) {
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
 	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout}).Register(n.grpcSrv)
+	cairnv1.RegisterAdminServer(n.grpcSrv, &adminServer{n: n})
+	n.rebalancer = newRebalancer(n)
 	if faults != nil {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
@@ -203,6 +232,12 @@ func Start(cfg Config) (n *Node, err error) {
 		}
 	}()
 	go n.watchDisk()
+	n.wg.Add(1)
+	go n.watchCluster(watchInterval)
+	if cfg.RebalanceInterval > 0 {
+		n.wg.Add(1)
+		go n.rebalancer.run(cfg.RebalanceInterval)
+	}
 	if cfg.LeaderBalanceInterval > 0 {
 		n.wg.Add(1)
 		go n.balanceLeaders(cfg.LeaderBalanceInterval)
@@ -228,8 +263,35 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) Draining() bool { return n.draining.Load() }
 
 func (n *Node) resolve(node string) (string, bool) {
+	n.addrMu.RLock()
+	defer n.addrMu.RUnlock()
 	a, ok := n.addrs[node]
 	return a, ok
+}
+
+func errNoAddress(node string) error { return fmt.Errorf("no address known for node %s", node) }
+
+// initMeta seeds the member list before the meta group is heard from: the
+// local meta replica's, else the list saved at the last change, else the
+// founders (or, for a joined node, the members it was told of).
+func (n *Node) initMeta() error {
+	m, adv, ok, err := n.readLocalMeta()
+	if err != nil {
+		return err
+	}
+	if ok {
+		n.learnMeta(m.Epoch, m.Members, adv, true)
+		return nil
+	}
+	epoch, members, ok, err := cluster.LoadMembers(n.store)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		epoch, members = 0, n.id.Founders
+	}
+	n.learnMeta(epoch, members, nil, true)
+	return nil
 }
 
 // watchDisk samples free space once a second; below --min-free-disk writes
@@ -283,11 +345,36 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.grpcSrv.Stop()
 	<-done
 	n.fwd.close()
+	n.closeConns()
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
 	errs = append(errs, n.store.Sync(), n.store.Close())
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
+}
+
+// watchInterval is how often a node reads its meta replica; it asks its
+// peers for their view every other time.
+const watchInterval = 500 * time.Millisecond
+
+// checkOwnEntry refuses a founder whose --capacity or --zone differs from
+// its --initial-cluster entry: every founder places partitions by the
+// entries, so a flag that disagrees would be silently ignored.
+func checkOwnEntry(cfg Config, founders []cluster.Member) error {
+	for _, m := range founders {
+		if m.Name != cfg.Name {
+			continue
+		}
+		if cfg.Capacity != 0 && cfg.Capacity != m.Weight() {
+			return fmt.Errorf("--capacity %v differs from the capacity %v that --initial-cluster gives %s (name=addr;capacity=C); founders are placed by their entries",
+				cfg.Capacity, m.Weight(), cfg.Name)
+		}
+		if cfg.Zone != "" && cfg.Zone != m.Zone {
+			return fmt.Errorf("--zone %q differs from the zone %q that --initial-cluster gives %s (name=addr;zone=Z); founders are placed by their entries",
+				cfg.Zone, m.Zone, cfg.Name)
+		}
+	}
+	return nil
 }
 
 // drainTimeout bounds how long a stopping node waits for requests in flight.

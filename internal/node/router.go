@@ -122,35 +122,6 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte,
 	return res, n.cfg.Name, err
 }
 
-// replicaNodes lists the other nodes of group gid's founding placement,
-// its preferred leader first (see replicaNode).
-func (n *Node) replicaNodes(gid replica.GroupID) []string {
-	var nodes []string
-	if int(gid) < len(n.founding) {
-		for _, m := range n.founding[gid].Replicas {
-			if m.Node != n.cfg.Name {
-				nodes = append(nodes, m.Node)
-			}
-		}
-	}
-	return nodes
-}
-
-// replicaNode names a node that holds group gid when this one does not:
-// the first of its founding placement (its preferred leader). NB: once
-// membership changes (the elasticity issue) this must come from the meta
-// group's routing table.
-func (n *Node) replicaNode(gid replica.GroupID) string {
-	if int(gid) < len(n.founding) {
-		for _, m := range n.founding[gid].Replicas {
-			if m.Node != n.cfg.Name {
-				return m.Node
-			}
-		}
-	}
-	return ""
-}
-
 // Read implements api.Backend. A linearizable read on a node that does not
 // lead the partition is a follower read (ReadIndex confirmed by the
 // leader, then served locally): still linearizable, no forwarding.

@@ -7,11 +7,13 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
-	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 )
 
-// Cluster implements api.Backend: what this node knows (DESIGN.md, GET /v1/cluster).
+// Cluster implements api.Backend: what this node knows (DESIGN.md, GET
+// /v1/cluster): the member list with its epoch, and every group's routing
+// entry, first-hand for the groups held here and learned from peers for
+// the others.
 func (n *Node) Cluster() api.ClusterView {
 	s := n.id.Settings
 	v := api.ClusterView{
@@ -23,46 +25,31 @@ func (n *Node) Cluster() api.ClusterView {
 		Nodes:      []api.NodeView{},
 		Partitions: []api.PartitionView{},
 	}
-	for _, m := range n.id.Founders {
-		nv := api.NodeView{Name: m.Name, State: "up", GRPC: m.Addr, Capacity: 1}
-		// What the node published into the meta group, as this node's
-		// replica of it has applied.
-		if it, ok, err := kv.Get(n.store, 0, cluster.AdvertiseKey(m.Name)); err == nil && ok {
-			if a, err := cluster.DecodeAdvertised(it.Value); err == nil {
-				nv.GRPC, nv.HTTP, nv.Redis = a.GRPC, a.HTTP, a.Redis
-			}
-		}
-		if m.Name == n.cfg.Name {
-			nv.GRPC = n.cfg.AdvertiseGRPC
-			if adv := n.advertised.Load(); adv != nil {
-				nv.HTTP, nv.Redis = adv.HTTP, adv.Redis
-			}
-		}
-		v.Nodes = append(v.Nodes, nv)
-	}
-	for p := range s.Partitions {
-		pv := api.PartitionView{Partition: p, Group: cluster.GroupOf(p),
-			Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}}
-		if g, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
-			st := g.Status()
-			d := st.Descriptor
-			pv.MembershipVersion, pv.Term, pv.Leader = d.Version, st.Term, st.LeaderNode
-			names := func(ids []replica.ReplicaID) []string {
-				out := []string{}
-				for _, id := range ids {
-					if m, ok := d.Replica(id); ok {
-						out = append(out, m.Node)
-					}
+	if mv := n.metaView(); mv != nil {
+		v.Epoch = mv.epoch
+		for _, m := range mv.members {
+			nv := api.NodeView{Name: m.Name, State: m.StateOf(), GRPC: m.Addr, Capacity: m.Weight(), Zone: m.Zone}
+			// What the node published into the meta group.
+			if a, ok := mv.adv[m.Name]; ok {
+				nv.HTTP, nv.Redis = a.HTTP, a.Redis
+				if a.GRPC != "" {
+					nv.GRPC = a.GRPC
 				}
-				return out
 			}
-			for _, m := range d.Replicas {
-				pv.Replicas = append(pv.Replicas, m.Node)
+			if m.Name == n.cfg.Name {
+				nv.GRPC = n.cfg.AdvertiseGRPC
+				if adv := n.advertised.Load(); adv != nil {
+					nv.HTTP, nv.Redis = adv.HTTP, adv.Redis
+				}
 			}
-			pv.Voters, pv.Learners, pv.VotersOutgoing = names(d.Voters), names(d.Learners), names(d.VotersOutgoing)
-			pv.Local = &api.LocalView{Role: st.Role, Applied: st.Applied, Commit: st.Commit}
+			v.Nodes = append(v.Nodes, nv)
 		}
-		v.Partitions = append(v.Partitions, pv)
+	}
+	meta := n.partitionView(0)
+	meta.Partition = -1
+	v.Meta = &meta
+	for p := range s.Partitions {
+		v.Partitions = append(v.Partitions, n.partitionView(replica.GroupID(cluster.GroupOf(p))))
 	}
 	return v
 }

@@ -426,6 +426,16 @@ func (c *clusterService) GetCluster(ctx context.Context, _ *pb.GetClusterRequest
 	return info, nil
 }
 
+func partitionInfo(p api.PartitionView) *pb.PartitionInfo {
+	pi := &pb.PartitionInfo{Partition: uint32(max(p.Partition, 0)), Group: p.Group, MembershipVersion: p.MembershipVersion,
+		Term: p.Term, Leader: p.Leader, Replicas: p.Replicas, Voters: p.Voters, Learners: p.Learners,
+		VotersOutgoing: p.VotersOutgoing, ReplicaIds: p.ReplicaIDs, NextReplicaId: p.NextReplicaID}
+	if p.Local != nil {
+		pi.Local = &pb.LocalReplica{Role: p.Local.Role, Applied: p.Local.Applied, Commit: p.Local.Commit}
+	}
+	return pi
+}
+
 func clusterInfo(v api.ClusterView, checks []api.Check) *pb.ClusterInfo {
 	out := &pb.ClusterInfo{
 		ClusterId:     v.ClusterID,
@@ -443,16 +453,14 @@ func clusterInfo(v api.ClusterView, checks []api.Check) *pb.ClusterInfo {
 	}
 	for _, n := range v.Nodes {
 		out.Nodes = append(out.Nodes, &pb.NodeInfo{Name: n.Name, State: n.State, GrpcAddr: n.GRPC, HttpAddr: n.HTTP,
-			RedisAddr: n.Redis, Zone: n.Zone, Capacity: uint32(n.Capacity)})
+			RedisAddr: n.Redis, Zone: n.Zone, Capacity: n.Capacity})
+	}
+	out.Epoch = v.Epoch
+	if v.Meta != nil {
+		out.MetaGroup = partitionInfo(*v.Meta)
 	}
 	for _, p := range v.Partitions {
-		pi := &pb.PartitionInfo{Partition: uint32(p.Partition), Group: p.Group, MembershipVersion: p.MembershipVersion,
-			Term: p.Term, Leader: p.Leader, Replicas: p.Replicas, Voters: p.Voters, Learners: p.Learners,
-			VotersOutgoing: p.VotersOutgoing}
-		if p.Local != nil {
-			pi.Local = &pb.LocalReplica{Role: p.Local.Role, Applied: p.Local.Applied, Commit: p.Local.Commit}
-		}
-		out.Partitions = append(out.Partitions, pi)
+		out.Partitions = append(out.Partitions, partitionInfo(p))
 	}
 	for _, c := range checks {
 		out.Checks = append(out.Checks, &pb.ReadyCheck{Name: c.Name, Ok: c.OK, Reason: c.Reason})

@@ -20,13 +20,22 @@ func normalize(v api.ClusterView) api.ClusterView {
 	v.Nodes = orEmpty(v.Nodes)
 	v.Partitions = orEmpty(v.Partitions)
 	for i := range v.Partitions {
-		p := &v.Partitions[i]
-		p.Replicas = orEmpty(p.Replicas)
-		p.Voters = orEmpty(p.Voters)
-		p.Learners = orEmpty(p.Learners)
-		p.VotersOutgoing = orEmpty(p.VotersOutgoing)
+		normalizePartition(&v.Partitions[i])
+	}
+	if v.Meta != nil {
+		m := *v.Meta
+		normalizePartition(&m)
+		v.Meta = &m
 	}
 	return v
+}
+
+func normalizePartition(p *api.PartitionView) {
+	p.Replicas = orEmpty(p.Replicas)
+	p.ReplicaIDs = orEmpty(p.ReplicaIDs)
+	p.Voters = orEmpty(p.Voters)
+	p.Learners = orEmpty(p.Learners)
+	p.VotersOutgoing = orEmpty(p.VotersOutgoing)
 }
 
 func orEmpty[T any](s []T) []T {

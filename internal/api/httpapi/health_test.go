@@ -74,7 +74,7 @@ func TestClusterJSON(t *testing.T) {
 	e := newEnv(t)
 	var m map[string]any
 	e.must(200, "GET", "/v1/cluster", nil).json(t, &m)
-	wantKeys(t, "cluster", m, "cluster_id", "node", "time", "settings", "nodes", "partitions")
+	wantKeys(t, "cluster", m, "cluster_id", "node", "time", "settings", "nodes", "partitions", "epoch")
 	wantKeys(t, "settings", m["settings"].(map[string]any), "partitions", "replicas", "engine", "hash", "vnodes", "load_factor")
 	nodes := m["nodes"].([]any)
 	if len(nodes) != 1 {
@@ -87,7 +87,7 @@ func TestClusterJSON(t *testing.T) {
 	}
 	p0 := parts[0].(map[string]any)
 	wantKeys(t, "partition", p0, "partition", "group", "membership_version", "term", "leader",
-		"replicas", "voters", "learners", "voters_outgoing", "local")
+		"replicas", "voters", "learners", "voters_outgoing", "local", "replica_ids", "next_replica_id")
 	wantKeys(t, "local", p0["local"].(map[string]any), "role", "applied", "commit")
 	if ts, err := time.Parse(time.RFC3339Nano, m["time"].(string)); err != nil || ts.Location() != time.UTC {
 		t.Errorf("time %v: %v", m["time"], err)
@@ -103,7 +103,7 @@ func TestClusterJSON(t *testing.T) {
 		if strings.Contains(body, "null") {
 			t.Errorf("null in %s", body)
 		}
-		if !containsAll(body, `"nodes":[]`, `"replicas":[]`, `"voters":[]`, `"learners":[]`, `"voters_outgoing":[]`, `"leader":""`) || strings.Contains(body, `"local"`) {
+		if !containsAll(body, `"nodes":[]`, `"replicas":[]`, `"voters":[]`, `"learners":[]`, `"voters_outgoing":[]`, `"replica_ids":[]`, `"leader":""`) || strings.Contains(body, `"local"`) {
 			t.Errorf("cluster JSON %s", body)
 		}
 	})

@@ -64,6 +64,14 @@ type Config struct {
 	SweepInterval time.Duration
 	// SnapshotChunkSize is the size of one snapshot chunk. Default 256 KiB.
 	SnapshotChunkSize int
+	// SnapshotRate bounds the bytes a second this host sends in snapshot
+	// chunks, every outgoing snapshot together, so that moving replicas
+	// onto a new node leaves disk and network to the write path. A stream
+	// waits before each chunk until the rate allows it; one chunk
+	// (SnapshotChunkSize) may go at once after a pause. Paced by Clock's
+	// monotonic time. Default 0: unlimited (a server sets it from
+	// --snapshot-rate, which has the default for the disk and link).
+	SnapshotRate int64
 
 	// SnapshotSender, when set, takes over sending snapshots from the
 	// host's goroutines and Transport.SendSnapshot: in the round in which
@@ -71,6 +79,9 @@ type Config struct {
 	// from one consistent store snapshot) and hands it over; report must be
 	// called once with the outcome the receiver's HandleSnapshot gave. For
 	// a simulation that runs every node in one goroutine (package sim).
+	// With SnapshotRate set, a snapshot the rate does not allow yet is
+	// handed over by the first Tick at which it does, never by a round
+	// that waits.
 	// Default nil: a goroutine streams each snapshot on the transport.
 	SnapshotSender func(node string, header []byte, chunks [][]byte, report func(error))
 
@@ -145,6 +156,8 @@ func (c *Config) Validate() error {
 		return errors.New("raftengine: Config.NewStateMachine is required")
 	case c.ElectionTicks <= c.HeartbeatTicks:
 		return fmt.Errorf("raftengine: ElectionTicks (%d) must exceed HeartbeatTicks (%d)", c.ElectionTicks, c.HeartbeatTicks)
+	case c.SnapshotRate < 0:
+		return fmt.Errorf("raftengine: SnapshotRate %d is negative (0 means unlimited)", c.SnapshotRate)
 	case c.SnapshotChunkSize > 1<<20:
 		return fmt.Errorf("raftengine: SnapshotChunkSize %d exceeds the transport's 1 MiB chunk limit", c.SnapshotChunkSize)
 	}

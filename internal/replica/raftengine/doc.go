@@ -36,10 +36,14 @@
 // a follower. No leases.
 //
 // Snapshots stream the group's replicated span from a consistent store
-// snapshot on the transport's snapshot call; the receiver applies them in
-// the same batch that resets its log. Logs are truncated past what every
+// snapshot on the transport's snapshot call, each chunk waiting for a
+// host-wide token bucket (Config.SnapshotRate); the receiver applies them
+// in the same batch that resets its log. Logs are truncated past what every
 // active follower has, or past the applied index once above a size limit.
 // Membership changes go learner → catch-up → one joint change; a removed
-// replica deletes its data and leaves a tombstone. A node whose clock is
-// off from a majority sends no votes and hands leadership away.
+// replica deletes its data and leaves a tombstone. A replica removed while
+// its node was away never applies its removal: Host.RemoveStale does the
+// same for it, given the leader's newer descriptor that leaves it out. A
+// node whose clock is off from a majority sends no votes and hands
+// leadership away.
 package raftengine

@@ -94,6 +94,11 @@ type group struct {
 	// gone is set before a removed replica's data is deleted; a read checks
 	// it after taking its view, so it never answers from deleted data.
 	gone atomic.Bool
+	// destroying serialises the destroys of this replica (see destroy).
+	destroying struct {
+		sync.Mutex
+		done bool
+	}
 
 	// The rest is owned by whoever holds mu: one scheduler worker per round.
 	mu   sync.Mutex

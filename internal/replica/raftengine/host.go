@@ -29,6 +29,17 @@ type Host struct {
 
 	tr transport.Transport // set by Start; read-only after
 
+	// snapRate paces outgoing snapshot chunks (Config.SnapshotRate); nil
+	// when unlimited.
+	snapRate *tokenBucket
+	// deferredSnaps are snapshots for Config.SnapshotSender that snapRate
+	// did not allow yet, in the order they were taken; Tick hands over
+	// those whose time came.
+	deferredSnaps struct {
+		sync.Mutex
+		list []deferredSnapshot
+	}
+
 	mu struct {
 		sync.Mutex
 		groups map[replica.GroupID]*group
@@ -74,6 +85,9 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	h.mu.groups = make(map[replica.GroupID]*group)
 	h.mu.closedGroups = make(map[replica.GroupID]bool)
+	if cfg.SnapshotRate > 0 {
+		h.snapRate = newTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
+	}
 	h.registerGauges(cfg.Registry)
 	h.sched.cond = sync.NewCond(&h.sched.Mutex)
 	ids, err := h.storedGroups()
@@ -125,6 +139,9 @@ func (h *Host) Close() error {
 	h.sched.cond.Broadcast()
 	h.sched.Unlock()
 	h.wg.Wait()
+	h.deferredSnaps.Lock()
+	h.deferredSnaps.list = nil // never handed over: their groups stop below
+	h.deferredSnaps.Unlock()
 	for _, g := range groups {
 		g.shutdown(replica.ErrStopped)
 	}
@@ -332,6 +349,76 @@ func (h *Host) groupFor(id replica.GroupID, to replica.ReplicaID) *group {
 	}
 }
 
+// RemoveStale removes the local replica of desc.Group if desc, a committed
+// descriptor of the group learned from another node (its leader), proves
+// it was removed while this node was away: desc is newer than the local
+// replica's descriptor (an uninitialised replica counts as version 0) and
+// does not name it. The replica is then destroyed as one whose removal was
+// applied is (data deleted, a synced tombstone of at least
+// desc.NextReplicaID) and removed is true. Otherwise nothing changes.
+//
+// A replica desc names is never removed, nor one desc is not newer than.
+// Nor is a replica whose ID desc does not know yet (desc.NextReplicaID is
+// not above it): an uninitialised replica that the leader's messages just
+// created for a newer learner than desc has. When desc names a newer
+// replica on this node, the tombstone stops below it, so that replica can
+// still be created (as a message to it would do). A desc that names the
+// local replica's ID on another node, or an older replica on this one,
+// contradicts what this node knows: nothing changes and err says why.
+//
+// It is safe to call at any time; a round, or a message naming a newer
+// replica, may remove the same replica at the same time, in which case one
+// of them does it and RemoveStale may return false.
+func (h *Host) RemoveStale(desc replica.Descriptor) (removed bool, err error) {
+	id := desc.Group
+	if len(desc.Voters) == 0 {
+		// A committed descriptor always has a voter: this one is partial,
+		// and proves nothing about who was removed.
+		return false, fmt.Errorf("raftengine: group %d: descriptor version %d has no voters", id, desc.Version)
+	}
+	h.mu.Lock()
+	g, ok := h.mu.groups[id]
+	closed := h.mu.closed
+	h.mu.Unlock()
+	if closed {
+		return false, replica.ErrStopped
+	}
+	if !ok {
+		return false, nil
+	}
+	g.mu.Lock()
+	local := g.desc.Version // 0 while uninitialised
+	g.mu.Unlock()
+	if desc.Version <= local || desc.NextReplicaID <= g.id {
+		return false, nil
+	}
+	tomb := desc.NextReplicaID
+	if m, ok := desc.Replica(g.id); ok {
+		if m.Node == h.cfg.Node {
+			return false, nil
+		}
+		return false, fmt.Errorf("raftengine: group %d: descriptor version %d puts replica %d on node %s, but it is ours (node %s)",
+			id, desc.Version, g.id, m.Node, h.cfg.Node)
+	}
+	if m, ok := desc.ReplicaOn(h.cfg.Node); ok {
+		if m.ID < g.id {
+			return false, fmt.Errorf("raftengine: group %d: descriptor version %d names replica %d on node %s, older than the local replica %d",
+				id, desc.Version, m.ID, h.cfg.Node, g.id)
+		}
+		tomb = m.ID // the newer replica may still be created here
+	}
+	// NB: no need to hold g.mu from the check to the destroy. Once a
+	// committed descriptor leaves g.id out, every later one does too
+	// (replica IDs are never reused), so nothing a round applies meanwhile
+	// can make the decision wrong.
+	if !g.destroy(tomb) {
+		return false, nil
+	}
+	h.log.Info("removed a replica that a newer descriptor no longer names", "group", id, "replica", g.id,
+		"local_version", local, "version", desc.Version)
+	return true, nil
+}
+
 // removeGroup forgets a group whose replica was removed or closed; a closed
 // one stays closed for the life of the host.
 func (h *Host) removeGroup(g *group, closed bool) {
@@ -471,8 +558,10 @@ func (h *Host) ticker() {
 	}
 }
 
-// Tick advances every group by one Raft tick.
+// Tick advances every group by one Raft tick, and hands Config.SnapshotSender
+// the snapshots that the snapshot rate now allows.
 func (h *Host) Tick() {
+	h.sendDeferredSnapshots()
 	h.mu.Lock()
 	groups := make([]*group, 0, len(h.mu.groups))
 	for _, g := range h.mu.groups {

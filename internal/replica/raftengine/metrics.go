@@ -15,6 +15,7 @@ type metrics struct {
 	snapshotsSent    prometheus.Counter
 	snapshotsFailed  prometheus.Counter
 	snapshotsApplied prometheus.Counter
+	snapThrottled    prometheus.Counter // waits the snapshot rate imposed
 	truncations      prometheus.Counter
 	leaderChanges    prometheus.Counter
 	proposalsPending prometheus.Gauge
@@ -52,6 +53,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "cairn_raft_snapshots_failed_total", Help: "Snapshot streams that failed."}),
 		snapshotsApplied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_raft_snapshots_applied_total", Help: "Snapshots received and applied."}),
+		snapThrottled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_raft_snapshot_throttled_seconds_total",
+			Help: "Time outgoing snapshot chunks were held back by the snapshot rate limit, summed over streams."}),
 		truncations: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_raft_log_truncations_total", Help: "Log truncations."}),
 		leaderChanges: prometheus.NewCounter(prometheus.CounterOpts{
@@ -70,7 +74,7 @@ func newMetrics(r prometheus.Registerer) *metrics {
 	}
 	r.MustRegister(m.rounds, m.fsyncs, m.fsyncSeconds, m.entriesPerFsync, m.groupsPerRound,
 		m.proposals, m.proposalsDropped, m.applied, m.readIndexRounds, m.snapshotsSent,
-		m.snapshotsFailed, m.snapshotsApplied, m.truncations, m.leaderChanges,
+		m.snapshotsFailed, m.snapshotsApplied, m.snapThrottled, m.truncations, m.leaderChanges,
 		m.proposalsPending, m.readIndexSeconds, m.applySeconds, m.roundSeconds)
 	return m
 }

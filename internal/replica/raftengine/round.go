@@ -737,8 +737,20 @@ func (g *group) maybeTruncate() {
 // least tomb), so no stale message can bring it back (DESIGN.md, Identity).
 // The group stays in the host's map, refusing input, until the tombstone is
 // durable: a message arriving in between cannot recreate it from the old
-// hard state.
-func (g *group) destroy(tomb replica.ReplicaID) {
+// hard state. It reports whether this call did it.
+//
+// NB: only the first destroy of a replica does anything. Several can race
+// (the round that applied its removal, a message naming a newer replica,
+// Host.RemoveStale), and a late one must not delete again nor lower the
+// tombstone: by then a newer replica of the group may have been created
+// in the same span.
+func (g *group) destroy(tomb replica.ReplicaID) bool {
+	g.destroying.Lock()
+	defer g.destroying.Unlock()
+	if g.destroying.done {
+		return false
+	}
+	g.destroying.done = true
 	g.shutdown(replica.ErrRemoved)
 	g.mu.Lock()
 	next := max(g.desc.NextReplicaID, g.id+1, tomb)
@@ -746,10 +758,11 @@ func (g *group) destroy(tomb replica.ReplicaID) {
 	g.mu.Unlock()
 	if err := destroyData(g.h.store, g.gid, next); err != nil {
 		g.h.fatal(fmt.Errorf("raftengine: group %d: removing replica: %w", g.gid, err))
-		return
+		return false
 	}
 	g.h.removeGroup(g, false)
 	g.h.log.Info("replica removed; data deleted and tombstone written", "group", g.gid, "replica", g.id, "tombstone", next)
+	return true
 }
 
 // destroyData deletes a group's replicated and unreplicated data and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -86,7 +87,8 @@ func decodeChunk(kvs [][2][]byte, c []byte) ([][2][]byte, error) {
 // startSnapshot streams a snapshot to a follower in the background and
 // reports the outcome to raft. g.mu is held by the caller. With
 // Config.SnapshotSender the snapshot is read here, in the round, and handed
-// to it instead: no goroutine.
+// to it instead: no goroutine. The snapshot rate holds back each chunk of
+// a stream; a snapshot for SnapshotSender, whole, until a later Tick.
 func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 	to := m.GetTo()
 	reported := func(err error) {
@@ -103,6 +105,19 @@ func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 		if err != nil {
 			reported(err)
 			return
+		}
+		if h.snapRate != nil {
+			n := 0
+			for _, c := range chunks {
+				n += len(c)
+			}
+			if d := h.snapRate.reserve(n); d > 0 {
+				// NB: the round must not wait (a simulation runs every node
+				// in one goroutine): a later Tick hands it over.
+				h.metrics.snapThrottled.Add(d.Seconds())
+				h.deferSnapshot(d, func() { send(node, header, chunks, reported) })
+				return
+			}
 		}
 		send(node, header, chunks, reported)
 		return
@@ -191,9 +206,6 @@ func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
 	if err != nil {
 		return err
 	}
-	chunks := func(yield func([]byte) error) error {
-		return snapshotChunks(uint64(g.gid), snap, h.cfg.SnapshotChunkSize, yield)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -203,7 +215,71 @@ func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
 		case <-ctx.Done():
 		}
 	}()
+	chunks := func(yield func([]byte) error) error {
+		return snapshotChunks(uint64(g.gid), snap, h.cfg.SnapshotChunkSize, func(c []byte) error {
+			if err := h.throttleSnapshot(ctx, len(c)); err != nil {
+				return err
+			}
+			return yield(c)
+		})
+	}
 	return h.tr.SendSnapshot(ctx, node, header, chunks)
+}
+
+// throttleSnapshot waits until the snapshot rate allows n more bytes, or
+// until ctx ends (the host closes, the stream fails).
+func (h *Host) throttleSnapshot(ctx context.Context, n int) error {
+	if h.snapRate == nil {
+		return nil
+	}
+	d, err := h.snapRate.wait(ctx, n)
+	if d > 0 {
+		h.metrics.snapThrottled.Add(d.Seconds())
+	}
+	if err != nil {
+		return fmt.Errorf("raftengine: waiting for the snapshot rate: %w", err)
+	}
+	return nil
+}
+
+// deferredSnapshot is a snapshot for Config.SnapshotSender held back by the
+// snapshot rate until the host's monotonic time reaches at.
+type deferredSnapshot struct {
+	at   time.Duration
+	send func()
+}
+
+// deferSnapshot holds send back for d; Tick calls it once d has passed.
+func (h *Host) deferSnapshot(d time.Duration, send func()) {
+	h.deferredSnaps.Lock()
+	defer h.deferredSnaps.Unlock()
+	h.deferredSnaps.list = append(h.deferredSnaps.list, deferredSnapshot{at: h.cfg.Clock.Monotonic() + d, send: send})
+}
+
+// sendDeferredSnapshots hands over, in the order they were taken, the held
+// back snapshots whose time came.
+func (h *Host) sendDeferredSnapshots() {
+	h.deferredSnaps.Lock()
+	if len(h.deferredSnaps.list) == 0 {
+		h.deferredSnaps.Unlock()
+		return
+	}
+	now := h.cfg.Clock.Monotonic()
+	var due []deferredSnapshot
+	keep := h.deferredSnaps.list[:0]
+	for _, s := range h.deferredSnaps.list {
+		if s.at <= now {
+			due = append(due, s)
+		} else {
+			keep = append(keep, s)
+		}
+	}
+	clear(h.deferredSnaps.list[len(keep):])
+	h.deferredSnaps.list = keep
+	h.deferredSnaps.Unlock()
+	for _, s := range due {
+		s.send()
+	}
 }
 
 // receiveSnapshot takes a whole snapshot stream, checks it names the

@@ -1316,6 +1316,11 @@ type ClusterInfo struct {
 	Partitions    []*PartitionInfo       `protobuf:"bytes,6,rep,name=partitions,proto3" json:"partitions,omitempty"`
 	Ready         bool                   `protobuf:"varint,7,opt,name=ready,proto3" json:"ready,omitempty"` // every check passes
 	Checks        []*ReadyCheck          `protobuf:"bytes,8,rep,name=checks,proto3" json:"checks,omitempty"`
+	// The placement epoch of the member list above: every membership change
+	// bumps it, so of two answers the higher epoch is the newer list.
+	Epoch uint64 `protobuf:"varint,9,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	// The meta group's routing entry (group 0).
+	MetaGroup     *PartitionInfo `protobuf:"bytes,10,opt,name=meta_group,json=metaGroup,proto3" json:"meta_group,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1402,6 +1407,20 @@ func (x *ClusterInfo) GetReady() bool {
 func (x *ClusterInfo) GetChecks() []*ReadyCheck {
 	if x != nil {
 		return x.Checks
+	}
+	return nil
+}
+
+func (x *ClusterInfo) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *ClusterInfo) GetMetaGroup() *PartitionInfo {
+	if x != nil {
+		return x.MetaGroup
 	}
 	return nil
 }
@@ -1498,7 +1517,7 @@ type NodeInfo struct {
 	HttpAddr      string                 `protobuf:"bytes,4,opt,name=http_addr,json=httpAddr,proto3" json:"http_addr,omitempty"`
 	RedisAddr     string                 `protobuf:"bytes,5,opt,name=redis_addr,json=redisAddr,proto3" json:"redis_addr,omitempty"`
 	Zone          string                 `protobuf:"bytes,6,opt,name=zone,proto3" json:"zone,omitempty"`
-	Capacity      uint32                 `protobuf:"varint,7,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Capacity      float64                `protobuf:"fixed64,7,opt,name=capacity,proto3" json:"capacity,omitempty"` // ring weight
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1575,7 +1594,7 @@ func (x *NodeInfo) GetZone() string {
 	return ""
 }
 
-func (x *NodeInfo) GetCapacity() uint32 {
+func (x *NodeInfo) GetCapacity() float64 {
 	if x != nil {
 		return x.Capacity
 	}
@@ -1596,8 +1615,11 @@ type PartitionInfo struct {
 	Learners          []string               `protobuf:"bytes,8,rep,name=learners,proto3" json:"learners,omitempty"`
 	VotersOutgoing    []string               `protobuf:"bytes,9,rep,name=voters_outgoing,json=votersOutgoing,proto3" json:"voters_outgoing,omitempty"`
 	Local             *LocalReplica          `protobuf:"bytes,10,opt,name=local,proto3" json:"local,omitempty"` // absent when the node holds no replica of it
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// replica_ids[i] is the replica ID of replicas[i] (IDs are never reused).
+	ReplicaIds    []uint64 `protobuf:"varint,11,rep,packed,name=replica_ids,json=replicaIds,proto3" json:"replica_ids,omitempty"`
+	NextReplicaId uint64   `protobuf:"varint,12,opt,name=next_replica_id,json=nextReplicaId,proto3" json:"next_replica_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *PartitionInfo) Reset() {
@@ -1698,6 +1720,20 @@ func (x *PartitionInfo) GetLocal() *LocalReplica {
 		return x.Local
 	}
 	return nil
+}
+
+func (x *PartitionInfo) GetReplicaIds() []uint64 {
+	if x != nil {
+		return x.ReplicaIds
+	}
+	return nil
+}
+
+func (x *PartitionInfo) GetNextReplicaId() uint64 {
+	if x != nil {
+		return x.NextReplicaId
+	}
+	return 0
 }
 
 type LocalReplica struct {
@@ -1928,7 +1964,7 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x04code\x18\x01 \x01(\x05R\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12.\n" +
 	"\adetails\x18\x03 \x03(\v2\x14.google.protobuf.AnyR\adetails\"\x13\n" +
-	"\x11GetClusterRequest\"\xc6\x02\n" +
+	"\x11GetClusterRequest\"\x94\x03\n" +
 	"\vClusterInfo\x12\x1d\n" +
 	"\n" +
 	"cluster_id\x18\x01 \x01(\tR\tclusterId\x12\x12\n" +
@@ -1940,7 +1976,11 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"partitions\x18\x06 \x03(\v2\x17.cairn.v1.PartitionInfoR\n" +
 	"partitions\x12\x14\n" +
 	"\x05ready\x18\a \x01(\bR\x05ready\x12,\n" +
-	"\x06checks\x18\b \x03(\v2\x14.cairn.v1.ReadyCheckR\x06checks\"\xb2\x01\n" +
+	"\x06checks\x18\b \x03(\v2\x14.cairn.v1.ReadyCheckR\x06checks\x12\x14\n" +
+	"\x05epoch\x18\t \x01(\x04R\x05epoch\x126\n" +
+	"\n" +
+	"meta_group\x18\n" +
+	" \x01(\v2\x17.cairn.v1.PartitionInfoR\tmetaGroup\"\xb2\x01\n" +
 	"\x0fClusterSettings\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x01(\rR\n" +
@@ -1959,7 +1999,7 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\n" +
 	"redis_addr\x18\x05 \x01(\tR\tredisAddr\x12\x12\n" +
 	"\x04zone\x18\x06 \x01(\tR\x04zone\x12\x1a\n" +
-	"\bcapacity\x18\a \x01(\rR\bcapacity\"\xc5\x02\n" +
+	"\bcapacity\x18\a \x01(\x01R\bcapacity\"\x8e\x03\n" +
 	"\rPartitionInfo\x12\x1c\n" +
 	"\tpartition\x18\x01 \x01(\rR\tpartition\x12\x14\n" +
 	"\x05group\x18\x02 \x01(\x04R\x05group\x12-\n" +
@@ -1971,7 +2011,10 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\blearners\x18\b \x03(\tR\blearners\x12'\n" +
 	"\x0fvoters_outgoing\x18\t \x03(\tR\x0evotersOutgoing\x12,\n" +
 	"\x05local\x18\n" +
-	" \x01(\v2\x16.cairn.v1.LocalReplicaR\x05local\"T\n" +
+	" \x01(\v2\x16.cairn.v1.LocalReplicaR\x05local\x12\x1f\n" +
+	"\vreplica_ids\x18\v \x03(\x04R\n" +
+	"replicaIds\x12&\n" +
+	"\x0fnext_replica_id\x18\f \x01(\x04R\rnextReplicaId\"T\n" +
 	"\fLocalReplica\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\x04R\aapplied\x12\x16\n" +
@@ -2057,26 +2100,27 @@ var file_cairn_v1_kv_proto_depIdxs = []int32{
 	19, // 17: cairn.v1.ClusterInfo.nodes:type_name -> cairn.v1.NodeInfo
 	20, // 18: cairn.v1.ClusterInfo.partitions:type_name -> cairn.v1.PartitionInfo
 	22, // 19: cairn.v1.ClusterInfo.checks:type_name -> cairn.v1.ReadyCheck
-	21, // 20: cairn.v1.PartitionInfo.local:type_name -> cairn.v1.LocalReplica
-	2,  // 21: cairn.v1.KV.Get:input_type -> cairn.v1.GetRequest
-	4,  // 22: cairn.v1.KV.Put:input_type -> cairn.v1.PutRequest
-	6,  // 23: cairn.v1.KV.Delete:input_type -> cairn.v1.DeleteRequest
-	8,  // 24: cairn.v1.KV.Incr:input_type -> cairn.v1.IncrRequest
-	10, // 25: cairn.v1.KV.Scan:input_type -> cairn.v1.ScanRequest
-	13, // 26: cairn.v1.KV.Batch:input_type -> cairn.v1.BatchRequest
-	16, // 27: cairn.v1.Cluster.GetCluster:input_type -> cairn.v1.GetClusterRequest
-	3,  // 28: cairn.v1.KV.Get:output_type -> cairn.v1.GetResponse
-	5,  // 29: cairn.v1.KV.Put:output_type -> cairn.v1.PutResponse
-	7,  // 30: cairn.v1.KV.Delete:output_type -> cairn.v1.DeleteResponse
-	9,  // 31: cairn.v1.KV.Incr:output_type -> cairn.v1.IncrResponse
-	11, // 32: cairn.v1.KV.Scan:output_type -> cairn.v1.ScanResponse
-	14, // 33: cairn.v1.KV.Batch:output_type -> cairn.v1.BatchResponse
-	17, // 34: cairn.v1.Cluster.GetCluster:output_type -> cairn.v1.ClusterInfo
-	28, // [28:35] is the sub-list for method output_type
-	21, // [21:28] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	20, // 20: cairn.v1.ClusterInfo.meta_group:type_name -> cairn.v1.PartitionInfo
+	21, // 21: cairn.v1.PartitionInfo.local:type_name -> cairn.v1.LocalReplica
+	2,  // 22: cairn.v1.KV.Get:input_type -> cairn.v1.GetRequest
+	4,  // 23: cairn.v1.KV.Put:input_type -> cairn.v1.PutRequest
+	6,  // 24: cairn.v1.KV.Delete:input_type -> cairn.v1.DeleteRequest
+	8,  // 25: cairn.v1.KV.Incr:input_type -> cairn.v1.IncrRequest
+	10, // 26: cairn.v1.KV.Scan:input_type -> cairn.v1.ScanRequest
+	13, // 27: cairn.v1.KV.Batch:input_type -> cairn.v1.BatchRequest
+	16, // 28: cairn.v1.Cluster.GetCluster:input_type -> cairn.v1.GetClusterRequest
+	3,  // 29: cairn.v1.KV.Get:output_type -> cairn.v1.GetResponse
+	5,  // 30: cairn.v1.KV.Put:output_type -> cairn.v1.PutResponse
+	7,  // 31: cairn.v1.KV.Delete:output_type -> cairn.v1.DeleteResponse
+	9,  // 32: cairn.v1.KV.Incr:output_type -> cairn.v1.IncrResponse
+	11, // 33: cairn.v1.KV.Scan:output_type -> cairn.v1.ScanResponse
+	14, // 34: cairn.v1.KV.Batch:output_type -> cairn.v1.BatchResponse
+	17, // 35: cairn.v1.Cluster.GetCluster:output_type -> cairn.v1.ClusterInfo
+	29, // [29:36] is the sub-list for method output_type
+	22, // [22:29] is the sub-list for method input_type
+	22, // [22:22] is the sub-list for extension type_name
+	22, // [22:22] is the sub-list for extension extendee
+	0,  // [0:22] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_kv_proto_init() }

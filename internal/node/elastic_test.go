@@ -1,0 +1,424 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
+	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
+)
+
+// elasticTweak makes the rebalancer quick for tests.
+func elasticTweak(cfg *Config) {
+	cfg.RebalanceInterval = 100 * time.Millisecond
+	cfg.LeaderBalanceInterval = 500 * time.Millisecond
+}
+
+// join starts a new, empty node that joins through the node via.
+func (tn *testNodes) join(name string, via *Node, tweak func(*Config)) *Node {
+	tn.t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tn.t.Fatal(err)
+	}
+	cfg := Config{
+		Name: name, DataDir: filepath.Join(tn.t.TempDir(), name), GRPCListener: lis, Join: via.GRPCAddr(),
+		TickInterval: 20 * time.Millisecond, Logger: testLogger(), LeaderBalanceInterval: -1,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	n, err := Start(cfg)
+	if err != nil {
+		tn.t.Fatalf("start %s with --join: %v", name, err)
+	}
+	tn.nodes[name], tn.cfgs[name] = n, cfg
+	return n
+}
+
+// admin calls the Admin service of node n in-process.
+func admin(n *Node) *adminServer { return &adminServer{n: n} }
+
+// converged waits until the meta leader's rebalancer has nothing in
+// flight or queued and knows every group.
+func (tn *testNodes) converged(via *Node, d time.Duration) *cairnv1.StatusResponse {
+	tn.t.Helper()
+	var st *cairnv1.StatusResponse
+	waitFor(tn.t, d, "the placement to converge", func() bool {
+		var err error
+		st, err = admin(via).Status(context.Background(), &cairnv1.StatusRequest{})
+		if err != nil {
+			return false
+		}
+		for _, ns := range st.GetNodes() {
+			if s := ns.GetMember().GetState(); s == cluster.NodeJoining || s == cluster.NodeDraining {
+				return false
+			}
+		}
+		return len(st.GetInFlight()) == 0 && len(st.GetQueued()) == 0 && st.GetGroupsKnown() == st.GetGroups() && st.GetUnderReplicated() == 0
+	})
+	return st
+}
+
+// replicasAdded sums, over every group, the replica IDs handed out so far
+// (NextReplicaID - 1), read from the groups' own descriptors on the
+// nodes holding them: the membership changes actually applied.
+func (tn *testNodes) replicasAdded(partitions int) uint64 {
+	var sum uint64
+	for gid := range partitions + 1 {
+		var best replica.Descriptor
+		for _, n := range tn.nodes {
+			if g, ok := n.host.Group(replica.GroupID(gid)); ok {
+				if d := g.Status().Descriptor; d.Version > best.Version {
+					best = d
+				}
+			}
+		}
+		sum += uint64(best.NextReplicaID) - 1
+	}
+	return sum
+}
+
+func adds(moves []*cairnv1.Move) uint64 {
+	var n uint64
+	for _, m := range moves {
+		if m.GetAdd() != "" {
+			n++
+		}
+	}
+	return n
+}
+
+// writer puts keys through the nodes until stopped, and remembers every
+// acknowledged one.
+type writer struct {
+	mu    sync.Mutex
+	acked map[string]bool
+	stop  chan struct{}
+	done  sync.WaitGroup
+}
+
+func startWriter(t *testing.T, nodes func() []*Node) *writer {
+	w := &writer{acked: map[string]bool{}, stop: make(chan struct{})}
+	for c := range 4 {
+		w.done.Add(1)
+		go func() {
+			defer w.done.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-w.stop:
+					return
+				default:
+				}
+				ns := nodes()
+				n := ns[i%len(ns)]
+				key := fmt.Sprintf("w%d-%d", c, i)
+				sess := api.NewSession(n.NewClientID())
+				seq, low := sess.Begin()
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				rep, err := n.Propose(ctx, n.Partition([]byte(key)), kv.NewCommand(kv.Put([]byte(key), []byte(key))).WithSession(sess.Client, seq, low))
+				cancel()
+				if err == nil && rep.Code == kv.CodeOK {
+					w.mu.Lock()
+					w.acked[key] = true
+					w.mu.Unlock()
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+		}()
+	}
+	return w
+}
+
+func (w *writer) finish() map[string]bool {
+	close(w.stop)
+	w.done.Wait()
+	return w.acked
+}
+
+// Grow 3 → 5 nodes and shrink back to 3 under a write load: every
+// acknowledged write is readable afterwards, every node's replica count
+// is within the ring's bound, and the membership changes the groups
+// applied are exactly what --dry-run predicted.
+func TestGrowAndShrinkUnderLoad(t *testing.T) {
+	const P = 8
+	tn := startNodes(t, 3, P, elasticTweak)
+	tn.ready()
+	n1 := tn.nodes["n1"]
+	tn.converged(n1, 20*time.Second)
+	var live []*Node
+	var liveMu sync.Mutex
+	setLive := func(ns ...*Node) { liveMu.Lock(); live = ns; liveMu.Unlock() }
+	setLive(n1, tn.nodes["n2"], tn.nodes["n3"])
+	w := startWriter(t, func() []*Node { liveMu.Lock(); defer liveMu.Unlock(); return live })
+	ctx := context.Background()
+
+	step := func(what string, predicted uint64, act func()) {
+		t.Helper()
+		before := tn.replicasAdded(P)
+		start := time.Now()
+		act()
+		st := tn.converged(n1, 90*time.Second)
+		if got := tn.replicasAdded(P) - before; got != predicted {
+			t.Fatalf("%s: the groups added %d replicas; --dry-run predicted %d", what, got, predicted)
+		}
+		for _, ns := range st.GetNodes() {
+			if ns.GetReplicas() > ns.GetCap()+boolToU32(ns.GetTargetReplicas() > ns.GetCap()) {
+				t.Fatalf("%s: %s holds %d replicas, over the ring's cap %d", what, ns.GetMember().GetName(), ns.GetReplicas(), ns.GetCap())
+			}
+		}
+		t.Logf("%s: %d replicas added in %v", what, predicted, time.Since(start).Round(time.Millisecond))
+	}
+
+	for _, name := range []string{"n4", "n5"} {
+		dry, err := admin(n1).Join(ctx, &cairnv1.JoinRequest{Name: name, GrpcAddr: "127.0.0.1:1", DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if adds(dry.GetMoves()) == 0 {
+			t.Fatalf("a join of %s plans no moves", name)
+		}
+		// The dry run named another address; the real join plans by name.
+		step("join "+name, adds(dry.GetMoves()), func() { tn.join(name, tn.nodes["n2"], elasticTweak) })
+	}
+	setLive(n1, tn.nodes["n2"], tn.nodes["n3"], tn.nodes["n4"], tn.nodes["n5"])
+	for _, name := range []string{"n5", "n4"} {
+		dry, err := admin(tn.nodes["n3"]).Drain(ctx, &cairnv1.NodeRequest{Node: name, DryRun: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		step("drain "+name, adds(dry.GetMoves()), func() {
+			if _, err := admin(tn.nodes["n3"]).Drain(ctx, &cairnv1.NodeRequest{Node: name}); err != nil {
+				t.Fatal(err)
+			}
+		})
+		st, _ := admin(n1).Status(ctx, &cairnv1.StatusRequest{})
+		for _, ns := range st.GetNodes() {
+			if ns.GetMember().GetName() == name && (ns.GetMember().GetState() != cluster.NodeRemoved || ns.GetReplicas() != 0) {
+				t.Fatalf("drained %s: state %s, %d replicas", name, ns.GetMember().GetState(), ns.GetReplicas())
+			}
+		}
+	}
+	acked := w.finish()
+	if len(acked) < 100 {
+		t.Fatalf("only %d writes acknowledged during the moves", len(acked))
+	}
+	for key := range acked {
+		err := n1.Read(ctx, n1.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
+			it, ok, err := kv.Get(v, group, []byte(key))
+			if err == nil && (!ok || string(it.Value) != key) {
+				err = fmt.Errorf("acknowledged write lost: found %v, value %q", ok, it.Value)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
+	t.Logf("%d acknowledged writes, all present", len(acked))
+}
+
+func boolToU32(b bool) uint32 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// stop stops node name (its data stays).
+func (tn *testNodes) stop(name string) {
+	tn.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = tn.nodes[name].Stop(ctx)
+	delete(tn.nodes, name)
+}
+
+// restart starts node name again on its data directory and address.
+func (tn *testNodes) restart(name string) *Node {
+	tn.t.Helper()
+	cfg := tn.cfgs[name]
+	addr := cfg.AdvertiseGRPC
+	if addr == "" {
+		addr = cfg.GRPCListener.Addr().String()
+	}
+	var lis net.Listener
+	waitFor(tn.t, 5*time.Second, "the port of "+name+" to be free", func() bool {
+		var err error
+		lis, err = net.Listen("tcp", addr)
+		return err == nil
+	})
+	cfg.GRPCListener, cfg.AdvertiseGRPC = lis, addr
+	n, err := Start(cfg)
+	if err != nil {
+		tn.t.Fatalf("restart %s: %v", name, err)
+	}
+	tn.nodes[name], tn.cfgs[name] = n, cfg
+	return n
+}
+
+func (tn *testNodes) state(via *Node, name string) string {
+	st, err := admin(via).Status(context.Background(), &cairnv1.StatusRequest{})
+	if err != nil {
+		return ""
+	}
+	for _, ns := range st.GetNodes() {
+		if ns.GetMember().GetName() == name {
+			return ns.GetMember().GetState()
+		}
+	}
+	return ""
+}
+
+// A node not heard from for --dead-after is marked down and only its
+// replicas are rebuilt elsewhere; when it comes back it is marked up,
+// its stale replicas are removed, and the placement converges again.
+func TestDeadNodeReplacedAndReconciled(t *testing.T) {
+	const P = 8
+	tweak := func(cfg *Config) { elasticTweak(cfg); cfg.DeadAfter = 1500 * time.Millisecond }
+	tn := startNodes(t, 4, P, tweak)
+	tn.ready()
+	tn.converged(tn.nodes["n1"], 20*time.Second)
+	ctx := context.Background()
+	for i := range 32 {
+		key := fmt.Sprintf("k%d", i)
+		n := tn.nodes["n1"]
+		if _, err := n.Propose(ctx, n.Partition([]byte(key)), kv.NewCommand(kv.Put([]byte(key), []byte(key)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// n4 holds no meta replica (4 founders: meta on n1..n3), so the meta
+	// leader survives its loss.
+	tn.stop("n4")
+	start := time.Now()
+	waitFor(t, 20*time.Second, "n4 to be marked down", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeDown })
+	st := tn.converged(tn.nodes["n1"], 60*time.Second)
+	t.Logf("all groups back at R live replicas %v after the stop", time.Since(start).Round(time.Millisecond))
+	for _, ns := range st.GetNodes() {
+		if ns.GetMember().GetName() == "n4" && ns.GetReplicas() != 0 {
+			t.Fatalf("down n4 is still named by %d descriptors", ns.GetReplicas())
+		}
+	}
+	n4 := tn.restart("n4")
+	waitFor(t, 20*time.Second, "n4 to be marked up", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeUp })
+	tn.converged(tn.nodes["n1"], 60*time.Second)
+	// Every replica n4 hosts is named by its group's newest descriptor.
+	waitFor(t, 20*time.Second, "n4's stale replicas to be removed", func() bool {
+		for _, gid := range n4.host.Groups() {
+			r, ok := tn.nodes["n1"].route(gid)
+			if !ok {
+				return false
+			}
+			if _, named := r.desc.ReplicaOn("n4"); !named {
+				return false
+			}
+		}
+		return true
+	})
+	for i := range 32 {
+		key := fmt.Sprintf("k%d", i)
+		err := n4.Read(ctx, n4.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
+			it, ok, err := kv.Get(v, group, []byte(key))
+			if err == nil && (!ok || string(it.Value) != key) {
+				err = fmt.Errorf("found %v, value %q", ok, it.Value)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s after n4 came back: %v", key, err)
+		}
+	}
+}
+
+// Admin commands that would break the cluster are refused with a clear
+// error and change nothing.
+func TestAdminRefusals(t *testing.T) {
+	tn := startNodes(t, 3, 4, elasticTweak)
+	tn.ready()
+	n1 := tn.nodes["n1"]
+	st := tn.converged(n1, 20*time.Second)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want string
+	}{
+		{"join with a taken name", func() error {
+			_, err := admin(n1).Join(ctx, &cairnv1.JoinRequest{Name: "n2", GrpcAddr: "127.0.0.1:9"})
+			return err
+		}, "the name n2 is taken"},
+		{"join with a taken address", func() error {
+			_, err := admin(n1).Join(ctx, &cairnv1.JoinRequest{Name: "n9", GrpcAddr: tn.cfgs["n2"].GRPCListener.Addr().String()})
+			return err
+		}, "belongs to member n2"},
+		{"join with other settings", func() error {
+			_, err := admin(n1).Join(ctx, &cairnv1.JoinRequest{Name: "n9", GrpcAddr: "127.0.0.1:9", Settings: &cairnv1.ClusterSettings{Partitions: 64}})
+			return err
+		}, "--partitions 64 differs from the cluster's 4"},
+		{"join with a bad name", func() error {
+			_, err := admin(n1).Join(ctx, &cairnv1.JoinRequest{Name: "n 9", GrpcAddr: "127.0.0.1:9"})
+			return err
+		}, "join refused"},
+		{"drain below R", func() error {
+			_, err := admin(n1).Drain(ctx, &cairnv1.NodeRequest{Node: "n3"})
+			return err
+		}, "too few nodes"},
+		{"remove below R", func() error {
+			_, err := admin(n1).Remove(ctx, &cairnv1.NodeRequest{Node: "n2"})
+			return err
+		}, "too few nodes"},
+		{"drain an unknown node", func() error {
+			_, err := admin(n1).Drain(ctx, &cairnv1.NodeRequest{Node: "n7"})
+			return err
+		}, `no member is named "n7"`},
+	} {
+		err := tc.call()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want an error containing %q", tc.name, err, tc.want)
+		}
+	}
+	after, err := admin(n1).Status(ctx, &cairnv1.StatusRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.GetEpoch() != st.GetEpoch() || len(after.GetNodes()) != 3 {
+		t.Fatalf("a refused command changed the member list: epoch %d → %d, %d members", st.GetEpoch(), after.GetEpoch(), len(after.GetNodes()))
+	}
+	// A node that cannot reach the meta group says so, and names its leader.
+	leader := n1.metaLeader()
+	var other *Node
+	for name, n := range tn.nodes {
+		if name != leader {
+			other = n
+		}
+	}
+	for name := range tn.nodes {
+		if name != other.Name() {
+			other.tr.SetFault(name, transport.Outbound, transport.Fault{Drop: 1})
+		}
+	}
+	other.closeConns()
+	other.addrMu.Lock()
+	for name := range tn.nodes {
+		if name != other.Name() {
+			other.addrs[name] = "127.0.0.1:1" // unreachable
+		}
+	}
+	other.addrMu.Unlock()
+	_, err = admin(other).Status(ctx, &cairnv1.StatusRequest{})
+	if err == nil || !strings.Contains(err.Error(), "cannot reach the meta group") {
+		t.Fatalf("status through a cut-off node: %v", err)
+	}
+	t.Logf("cut-off node says: %v", err)
+}

@@ -1,0 +1,293 @@
+package raftengine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// fakeTime is a monotonic clock that only the bucket's sleeps move.
+type fakeTime struct {
+	now    time.Duration
+	sleeps []time.Duration
+}
+
+func (f *fakeTime) bucket(rate, burst int64) *tokenBucket {
+	b := newTokenBucket(rate, burst, func() time.Duration { return f.now })
+	b.sleep = func(_ context.Context, d time.Duration) error {
+		f.sleeps = append(f.sleeps, d)
+		f.now += d
+		return nil
+	}
+	return b
+}
+
+func (f *fakeTime) slept() (sum time.Duration) {
+	for _, d := range f.sleeps {
+		sum += d
+	}
+	return sum
+}
+
+// Sending n bytes at rate r from a full bucket of burst b waits (n-b)/r in
+// all, however the bytes are cut into chunks.
+func TestTokenBucketPaces(t *testing.T) {
+	for _, tc := range []struct {
+		rate, burst   int64
+		chunk, chunks int
+	}{
+		{rate: 1000, burst: 100, chunk: 70, chunks: 30},
+		{rate: 1 << 20, burst: 256 << 10, chunk: 256 << 10, chunks: 40},
+		{rate: 10, burst: 1, chunk: 1000, chunks: 5}, // chunks far above the burst still go
+		{rate: 5000, burst: 1 << 20, chunk: 1 << 10, chunks: 100},
+	} {
+		t.Run(fmt.Sprintf("rate=%d,burst=%d,chunk=%d", tc.rate, tc.burst, tc.chunk), func(t *testing.T) {
+			var f fakeTime
+			b := f.bucket(tc.rate, tc.burst)
+			n := tc.chunk * tc.chunks
+			for range tc.chunks {
+				if _, err := b.wait(context.Background(), tc.chunk); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want := time.Duration(float64(max(0, int64(n)-tc.burst)) / float64(tc.rate) * float64(time.Second))
+			// Each wait is rounded down to a nanosecond.
+			if got := f.slept(); got > want || want-got > time.Duration(tc.chunks) {
+				t.Fatalf("%d bytes in %d chunks: slept %v in all; want %v", n, tc.chunks, got, want)
+			}
+			// The chunks that fit in the burst go at once; every later one waits.
+			wantSleeps := max(0, tc.chunks-int(tc.burst)/tc.chunk)
+			if len(f.sleeps) != wantSleeps {
+				t.Fatalf("%d sleeps; want %d", len(f.sleeps), wantSleeps)
+			}
+		})
+	}
+}
+
+// Tokens refill with time, never beyond the burst; a sender that fits in
+// what has built up does not wait.
+func TestTokenBucketRefill(t *testing.T) {
+	var f fakeTime
+	b := f.bucket(1000, 500)
+	if d := b.reserve(500); d != 0 {
+		t.Fatalf("the first burst waited %v", d)
+	}
+	if d := b.reserve(100); d != 100*time.Millisecond {
+		t.Fatalf("100 bytes past an empty bucket: wait %v, want 100ms", d)
+	}
+	f.now += time.Hour // idle: the debt is paid and the bucket full, not more
+	if d := b.reserve(500); d != 0 {
+		t.Fatalf("a full bucket's worth after an idle hour waited %v", d)
+	}
+	if d := b.reserve(1000); d != time.Second {
+		t.Fatalf("1000 bytes past an empty bucket: wait %v, want 1s (refill capped at the burst)", d)
+	}
+	// A second sender queues behind the first's debt.
+	if d := b.reserve(1000); d != 2*time.Second {
+		t.Fatalf("a second sender: wait %v, want 2s", d)
+	}
+}
+
+// A wait ends when its context does (the host closing), not when the
+// tokens come.
+func TestTokenBucketWaitCancelled(t *testing.T) {
+	b := newTokenBucket(1, 1, clock.Real{}.Monotonic) // real sleep: an hour per chunk
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() {
+		_, err := b.wait(ctx, 3600)
+		errc <- err
+	}()
+	cancel()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("cancelled wait = %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a cancelled wait did not return within 10s")
+	}
+}
+
+// A follower far behind still catches up by snapshot when the rate is
+// small enough that the stream has to wait for it.
+func TestSnapshotRateLimited(t *testing.T) {
+	const rate = 256 << 10
+	c := newTestCluster(t, 3, 1, nil, func(_ string, cfg *Config) {
+		cfg.TruncateAfter = 20
+		cfg.SnapshotChunkSize = 8 << 10
+		cfg.SnapshotRate = rate
+	})
+	const g = replica.GroupID(1)
+	leader := c.leader(g)
+	var follower string
+	for _, n := range c.founderNames() {
+		if n != leader {
+			follower = n
+			break
+		}
+	}
+	c.stopNode(follower)
+	value := string(make([]byte, 1<<10))
+	const keys = 200 // about 200 KiB: several chunks past the burst of one
+	for i := range keys {
+		c.put(g, fmt.Sprintf("k%d", i), value)
+	}
+	waitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
+		lg := c.group(c.leader(g), g).(*group)
+		lg.mu.Lock()
+		defer lg.mu.Unlock()
+		first, _ := lg.log.FirstIndex()
+		return first >= 100
+	})
+	c.startNode(follower)
+	waitFor(t, 30*time.Second, "the follower to catch up by a rate-limited snapshot", func() bool {
+		_, ok, err := c.read(follower, g, replica.Stale, fmt.Sprintf("k%d", keys-1))
+		return err == nil && ok
+	})
+	if s := c.sum("cairn_raft_snapshot_throttled_seconds_total"); s <= 0 {
+		t.Fatalf("cairn_raft_snapshot_throttled_seconds_total = %v; the snapshot never waited for the rate", s)
+	}
+}
+
+// snapshotHost is a Manual host with group 1 bootstrapped on it (replica 1
+// on cfg.Node, replica 2 on "b") holding about 10 KB of data, and a
+// snapshot function that has it send a snapshot to replica 2 as a round
+// would.
+func snapshotHost(t *testing.T, cfg Config) (h *Host, snap func()) {
+	t.Helper()
+	cfg.Node, cfg.Store, cfg.Manual, cfg.Logger = "a", storage.NewMem(), true, quietLogger()
+	cfg.NewStateMachine = func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }
+	cfg.Fatal = func(err error) { t.Errorf("fatal: %v", err) }
+	h, err := NewHost(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	desc := replica.Descriptor{Group: 1, Version: 1, NextReplicaID: 3,
+		Replicas: []replica.Member{{ID: 1, Node: "a"}, {ID: 2, Node: "b"}}, Voters: []replica.ReplicaID{1, 2}}
+	err = h.Bootstrap(desc, func(b storage.Batch) error {
+		for i := range 10 {
+			if err := b.Set(storage.DataKey(1, fmt.Appendf(nil, "k%d", i)), make([]byte, 1000)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grp, _ := h.Group(1)
+	g := grp.(*group)
+	return h, func() {
+		msg := &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)), Term: new(uint64(5))}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		h.startSnapshot(g, "b", msg)
+	}
+}
+
+// With Config.SnapshotSender the round does not wait for the rate: the
+// snapshot is held back and handed over by the first Tick at which the
+// rate allows it.
+func TestSnapshotRateDefersSnapshotSender(t *testing.T) {
+	const rate, chunk = 1000, 1 << 10
+	fake := clock.NewFake(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	reg := prometheus.NewRegistry()
+	type sent struct {
+		node  string
+		bytes int
+	}
+	var sends []sent
+	h, snap := snapshotHost(t, Config{
+		Clock: fake, Registry: reg, SnapshotChunkSize: chunk, SnapshotRate: rate,
+		SnapshotSender: func(node string, _ []byte, chunks [][]byte, report func(error)) {
+			n := 0
+			for _, c := range chunks {
+				n += len(c)
+			}
+			sends = append(sends, sent{node, n})
+		},
+	})
+	defer h.Close()
+	snap()
+	if len(sends) != 0 {
+		t.Fatalf("a snapshot of about 10 KB went at once at %d B/s with a burst of %d", rate, chunk)
+	}
+	throttled := counterValue(t, reg, "cairn_raft_snapshot_throttled_seconds_total")
+	if throttled < 8 {
+		t.Fatalf("throttled %vs; want about (10 KB - %d B) / %d B/s", throttled, chunk, rate)
+	}
+	wait := time.Duration(throttled * float64(time.Second))
+	fake.Advance(wait - time.Millisecond)
+	h.Tick()
+	if len(sends) != 0 {
+		t.Fatalf("handed over %v before its wait of %v was up", sends, wait)
+	}
+	fake.Advance(2 * time.Millisecond) // the counter's float seconds may round the wait down a nanosecond
+	h.Tick()
+	if len(sends) != 1 || sends[0].node != "b" || sends[0].bytes < 10000 {
+		t.Fatalf("after the wait: sends %v; want the whole snapshot to b", sends)
+	}
+	h.Tick()
+	if len(sends) != 1 {
+		t.Fatalf("handed over twice: %v", sends)
+	}
+}
+
+// chunkSink receives snapshot streams and reports each stream it opens
+// and each chunk's size.
+type chunkSink struct{ streams, chunks chan int }
+
+func (chunkSink) HandleMessages(string, []transport.Message) {}
+func (chunkSink) ReportUnreachable(string)                   {}
+func (s chunkSink) HandleSnapshot(_ context.Context, _ string, _ []byte, next func() ([]byte, error)) error {
+	s.streams <- 1
+	for {
+		c, err := next()
+		if err != nil {
+			return err
+		}
+		s.chunks <- len(c)
+	}
+}
+
+// A stream waiting for the rate stops when the host closes: Close does
+// not wait for the tokens.
+func TestSnapshotRateWaitEndsOnClose(t *testing.T) {
+	h, snap := snapshotHost(t, Config{SnapshotChunkSize: 1 << 10, SnapshotRate: 1}) // ~3 hours a chunk
+	net := transport.NewLocalNetwork()
+	ep := net.Endpoint("a", h)
+	sink := chunkSink{streams: make(chan int, 1), chunks: make(chan int, 64)}
+	sinkEP := net.Endpoint("b", sink)
+	defer func() { _ = errors.Join(ep.Close(), sinkEP.Close()) }()
+	h.Start(ep)
+	snap()
+	select {
+	case <-sink.streams: // it pulls the first chunk, which waits: it is a little above the burst of 1 KiB
+	case <-time.After(10 * time.Second):
+		t.Fatal("the snapshot stream did not open within 10s")
+	}
+	closed := make(chan struct{})
+	go func() {
+		_ = h.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return within 10s: the snapshot stream still waits for the rate")
+	}
+	if n := len(sink.chunks); n != 0 {
+		t.Fatalf("%d chunks arrived at 1 B/s", n)
+	}
+}
