@@ -325,6 +325,10 @@ func (s *adminServer) ChangeReplicas(ctx context.Context, req *cairnv1.ChangeRep
 	if !ok {
 		return nil, status.Errorf(codes.FailedPrecondition, "node %s holds no replica of group %d", n.cfg.Name, gid)
 	}
+	if v := req.GetExpectedVersion(); v != 0 && g.Status().Descriptor.Version != v {
+		return nil, status.Errorf(codes.FailedPrecondition, "group %d: the move was planned from membership version %d; the group is at %d now",
+			gid, v, g.Status().Descriptor.Version)
+	}
 	if _, busy := s.changing.LoadOrStore(gid, true); busy {
 		return nil, status.Errorf(codes.Aborted, "group %d: a membership change is already running on %s", gid, n.cfg.Name)
 	}

@@ -300,11 +300,23 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 	}
 	// n4 holds no meta replica (4 founders: meta on n1..n3), so the meta
 	// leader survives its loss.
+	held := 0
+	for gid := range P + 1 {
+		if r, ok := tn.nodes["n1"].route(replica.GroupID(gid)); ok {
+			if _, on := r.desc.ReplicaOn("n4"); on {
+				held++
+			}
+		}
+	}
+	before := tn.replicasAdded(P)
 	tn.stop("n4")
 	start := time.Now()
 	waitFor(t, 20*time.Second, "n4 to be marked down", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeDown })
 	st := tn.converged(tn.nodes["n1"], 60*time.Second)
 	t.Logf("all groups back at R live replicas %v after the stop", time.Since(start).Round(time.Millisecond))
+	if got := tn.replicasAdded(P) - before; got != uint64(held) {
+		t.Fatalf("n4 held %d replicas; %d were added while it was down (only its replicas may move)", held, got)
+	}
 	for _, ns := range st.GetNodes() {
 		if ns.GetMember().GetName() == "n4" && ns.GetReplicas() != 0 {
 			t.Fatalf("down n4 is still named by %d descriptors", ns.GetReplicas())
@@ -421,4 +433,74 @@ func TestAdminRefusals(t *testing.T) {
 		t.Fatalf("status through a cut-off node: %v", err)
 	}
 	t.Logf("cut-off node says: %v", err)
+}
+
+// Restarting a node in the middle of a move — the node receiving the new
+// replica, then the meta group's leader — still converges, with every
+// acknowledged write present.
+func TestRestartDuringMoveConverges(t *testing.T) {
+	const P = 8
+	tn := startNodes(t, 3, P, elasticTweak)
+	tn.ready()
+	tn.converged(tn.nodes["n1"], 20*time.Second)
+	ctx := context.Background()
+	acked := map[string]bool{}
+	put := func(n *Node, key string) {
+		if rep, err := n.Propose(ctx, n.Partition([]byte(key)), kv.NewCommand(kv.Put([]byte(key), []byte(key)))); err == nil && rep.Code == kv.CodeOK {
+			acked[key] = true
+		}
+	}
+	for i := range 200 {
+		put(tn.nodes["n2"], fmt.Sprintf("a%d", i))
+	}
+	inFlight := func() *cairnv1.Move {
+		for _, n := range tn.nodes {
+			if st, err := admin(n).Status(ctx, &cairnv1.StatusRequest{}); err == nil && len(st.GetInFlight()) > 0 {
+				return st.GetInFlight()[0]
+			}
+		}
+		return nil
+	}
+	tn.join("n4", tn.nodes["n1"], elasticTweak)
+	var m *cairnv1.Move
+	waitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
+	t.Logf("restarting %s during %v", m.GetAdd(), m)
+	tn.stop(m.GetAdd())
+	tn.restart(m.GetAdd())
+	for i := range 100 {
+		put(tn.nodes["n3"], fmt.Sprintf("b%d", i))
+	}
+	tn.join("n5", tn.nodes["n3"], elasticTweak)
+	waitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
+	leader := tn.nodes["n1"].metaLeader()
+	if leader == "" {
+		t.Fatal("no meta leader known")
+	}
+	t.Logf("restarting the meta leader %s during %v", leader, m)
+	tn.stop(leader)
+	time.Sleep(300 * time.Millisecond)
+	tn.restart(leader)
+	var via *Node
+	for _, n := range tn.nodes {
+		via = n
+	}
+	st := tn.converged(via, 90*time.Second)
+	for _, ns := range st.GetNodes() {
+		if ns.GetMember().GetState() != cluster.NodeUp || ns.GetReplicas() == 0 {
+			t.Fatalf("after the restarts %s is %s with %d replicas", ns.GetMember().GetName(), ns.GetMember().GetState(), ns.GetReplicas())
+		}
+	}
+	for key := range acked {
+		n := tn.nodes["n5"]
+		err := n.Read(ctx, n.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
+			it, ok, err := kv.Get(v, group, []byte(key))
+			if err == nil && (!ok || string(it.Value) != key) {
+				err = fmt.Errorf("found %v, value %q", ok, it.Value)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", key, err)
+		}
+	}
 }

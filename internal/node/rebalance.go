@@ -129,7 +129,7 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 	}
 	descs, missing := n.descriptorsKnown()
 	r.mu.Lock()
-	for _, d := range descs {
+	for _, d := range plannable(descs, mv.members) {
 		if len(r.mu.inFlight) >= n.cfg.MaxConcurrentMoves {
 			break
 		}
@@ -152,6 +152,30 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 		return r.finishDrains(ctx, mv, descs)
 	}
 	return nil
+}
+
+// plannable is the groups the rebalancer may move now. While a member is
+// down, only the groups with a replica on a node that is not live are
+// (DESIGN.md, Membership and failure: a down node's replicas are replaced
+// one partition at a time; the other partitions stay where they are); the
+// rest of the placement waits until the node is back up or removed.
+func plannable(descs []replica.Descriptor, members []cluster.Member) []replica.Descriptor {
+	live := map[string]bool{}
+	anyDown := false
+	for _, m := range members {
+		live[m.Name] = cluster.Live(m.StateOf())
+		anyDown = anyDown || m.StateOf() == cluster.NodeDown
+	}
+	if !anyDown {
+		return descs
+	}
+	var out []replica.Descriptor
+	for _, d := range descs {
+		if slices.ContainsFunc(d.Replicas, func(m replica.Member) bool { return !live[m.Node] }) {
+			out = append(out, d)
+		}
+	}
+	return out
 }
 
 // probe pings every member that is not removed, in parallel.
@@ -294,7 +318,8 @@ func (r *rebalancer) move(ctx context.Context, m cluster.Move, d replica.Descrip
 	n.log.Info("moving a replica", "group", m.Group, "add", m.Add, "remove", m.Remove, "leader", leader, "voters", voters)
 	mctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()), moveTimeout)
 	defer cancel()
-	resp, err := cairnv1.NewAdminClient(conn).ChangeReplicas(mctx, &cairnv1.ChangeReplicasRequest{Group: uint64(m.Group), Voters: voters})
+	resp, err := cairnv1.NewAdminClient(conn).ChangeReplicas(mctx, &cairnv1.ChangeReplicasRequest{Group: uint64(m.Group), Voters: voters,
+		ExpectedVersion: d.Version})
 	if err != nil {
 		r.fails.Inc()
 		if ctx.Err() == nil {
@@ -395,7 +420,7 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 		}
 	}
 	if mv.target.Groups != nil {
-		out.Queued = movesProto(cluster.PlanMoves(rest, mv.target, mv.members))
+		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.members), mv.target, mv.members))
 	}
 	out.MovesDone = r.mu.done
 	return out

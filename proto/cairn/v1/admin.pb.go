@@ -686,9 +686,12 @@ type ChangeReplicasRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	Group uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
 	// The voters the group must end with, the preferred leader first.
-	Voters        []string `protobuf:"bytes,2,rep,name=voters,proto3" json:"voters,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Voters []string `protobuf:"bytes,2,rep,name=voters,proto3" json:"voters,omitempty"`
+	// The membership version the move was planned from: a leader whose
+	// descriptor has another version refuses (the plan is stale). 0: any.
+	ExpectedVersion uint64 `protobuf:"varint,3,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *ChangeReplicasRequest) Reset() {
@@ -733,6 +736,13 @@ func (x *ChangeReplicasRequest) GetVoters() []string {
 		return x.Voters
 	}
 	return nil
+}
+
+func (x *ChangeReplicasRequest) GetExpectedVersion() uint64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
 }
 
 type ChangeReplicasResponse struct {
@@ -927,10 +937,11 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\aleaders\x18\x03 \x01(\rR\aleaders\x12'\n" +
 	"\x0ftarget_replicas\x18\x04 \x01(\rR\x0etargetReplicas\x12\x10\n" +
 	"\x03cap\x18\x05 \x01(\rR\x03cap\x121\n" +
-	"\x15last_heard_unix_nanos\x18\x06 \x01(\x03R\x12lastHeardUnixNanos\"E\n" +
+	"\x15last_heard_unix_nanos\x18\x06 \x01(\x03R\x12lastHeardUnixNanos\"p\n" +
 	"\x15ChangeReplicasRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x16\n" +
-	"\x06voters\x18\x02 \x03(\tR\x06voters\"G\n" +
+	"\x06voters\x18\x02 \x03(\tR\x06voters\x12)\n" +
+	"\x10expected_version\x18\x03 \x01(\x04R\x0fexpectedVersion\"G\n" +
 	"\x16ChangeReplicasResponse\x12-\n" +
 	"\x12membership_version\x18\x01 \x01(\x04R\x11membershipVersion\"\r\n" +
 	"\vPingRequest\"D\n" +
