@@ -18,12 +18,23 @@ import (
 func benchCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure throughput and latency with a closed-loop load",
-		Long: `Run --clients closed-loop clients against a cluster for --duration or
---requests, each issuing one request at a time: a read with probability
---read-ratio, else a write of --value-size bytes, on a key drawn uniformly
-from --keys keys of exactly --key-size bytes. With reads, the key space is
-first written once (--preload; not counted).
+		Short: "Measure throughput and latency with a closed-loop or paced load",
+		Long: `Run --clients clients against a cluster for --duration or --requests,
+each issuing one request at a time: a read with probability --read-ratio,
+else a write of --value-size bytes, on a key drawn uniformly from --keys
+keys of exactly --key-size bytes. With reads, the key space is first
+written once (--preload; not counted).
+
+Without --rate the load is a closed loop: each client sends its next request
+as soon as the last one answers, which finds the most the clients get. With
+--rate N the clients together send N requests per second on a fixed
+schedule (request k is due k/N seconds after the start; a free client takes
+the next one and waits until it is due), and a request's latency is measured
+from its intended start, not from when it was sent: a client held up by a
+slow answer charges the wait to the requests it delayed, correcting
+coordinated omission as wrk2 does. If the clients cannot keep up, the
+summary's "sent at" rate falls below N and a warning says so on stderr; add
+--clients.
 
 With --protocol grpc the clients use the Go client: --endpoints are where it
 first fetches the routing table, and every write and linearizable read then
@@ -34,9 +45,14 @@ client multiplexing Batch streams (--streams per node); --batch=false gives
 each client its own Go client making unary calls. With --protocol resp,
 --endpoints are RESP addresses and client i uses the i-th (round-robin).
 
-Progress goes to stderr; the summary (throughput, p50/p90/p99/p99.9/max for
-all requests, reads and writes; failed requests counted apart) to stdout, as
-a table or, with -o json, as one JSON line. Ctrl-C ends the run early and
+Progress goes to stderr every --progress-interval: the current ops/s and the
+p99 of the requests completed in that interval. When stderr is not a
+terminal it is one line per interval with the time of day, a time series
+(2>progress.log) in which a change of latency shows when it happens.
+
+The summary (throughput, p50/p90/p99/p99.9/max for all requests, reads and
+writes; failed requests counted apart) goes to stdout, as a table or, with
+-o json, as one JSON line. Ctrl-C ends the run early and
 still prints the summary of what ran.`,
 		Args: cobra.NoArgs,
 	}
@@ -46,6 +62,8 @@ still prints the summary of what ran.`,
 	f.String("endpoints", strings.Join(d.Endpoints, ","), "comma-separated addresses: gRPC for grpc, RESP for resp")
 	f.StringP("output", "o", "table", "output: table or json")
 	f.Int("clients", d.Clients, "concurrent clients, one request in flight each")
+	f.Float64("rate", d.Rate, "requests per second, all clients together, on a fixed schedule; latency counts from each request's intended start "+
+		"(coordinated omission corrected, as wrk2); 0: unlimited (closed loop)")
 	f.Duration("duration", d.Duration, "how long to run (unless --requests)")
 	f.Int64("requests", 0, "total requests, then stop (overrides --duration)")
 	f.Int("keys", d.Keys, "key space size")
@@ -60,6 +78,7 @@ still prints the summary of what ran.`,
 	f.Int("streams", d.Streams, "grpc --batch: Batch streams per node, each on its own connection")
 	f.Bool("preload", false, "write every key once before the run (default: on when --read-ratio > 0)")
 	f.Duration("timeout", d.Timeout, "per-request timeout")
+	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -70,6 +89,7 @@ still prints the summary of what ran.`,
 		eps, _ := f.GetString("endpoints")
 		cfg.Endpoints = strings.Split(eps, ",")
 		cfg.Clients, _ = f.GetInt("clients")
+		cfg.Rate, _ = f.GetFloat64("rate")
 		cfg.Duration, _ = f.GetDuration("duration")
 		cfg.Requests, _ = f.GetInt64("requests")
 		cfg.Keys, _ = f.GetInt("keys")
@@ -89,6 +109,7 @@ still prints the summary of what ran.`,
 		cfg.Batch, _ = f.GetBool("batch")
 		cfg.Streams, _ = f.GetInt("streams")
 		cfg.Timeout, _ = f.GetDuration("timeout")
+		cfg.ProgressInterval, _ = f.GetDuration("progress-interval")
 		if explicit["preload"] {
 			cfg.Preload = bench.PreloadOff
 			if on, _ := f.GetBool("preload"); on {
@@ -114,6 +135,7 @@ still prints the summary of what ran.`,
 			return err
 		}
 		res.WriteErrors(os.Stderr)
+		res.WriteRateWarning(os.Stderr)
 		if out == "json" {
 			return res.WriteJSON(os.Stdout)
 		}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"runtime"
 	"slices"
@@ -399,6 +400,10 @@ func TestValidate(t *testing.T) {
 		{"streams", func(c *Config) { c.Streams = 0 }, "--streams"},
 		{"balance", func(c *Config) { c.Balance = "fastest" }, "--balance"},
 		{"timeout", func(c *Config) { c.Timeout = 0 }, "--timeout"},
+		{"rate", func(c *Config) { c.Rate = -1 }, "--rate"},
+		{"rate NaN", func(c *Config) { c.Rate = nan() }, "--rate"},
+		{"rate infinite", func(c *Config) { c.Rate = math.Inf(1) }, "--rate"},
+		{"progress interval", func(c *Config) { c.ProgressInterval = -time.Second }, "--progress-interval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := DefaultConfig()

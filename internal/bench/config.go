@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -47,9 +48,20 @@ type Config struct {
 	// (follower, stale reads). With resp client i uses Endpoints[i % len].
 	// Default 127.0.0.1:7379.
 	Endpoints []string
-	// Clients is the number of concurrent closed-loop clients (--clients).
-	// Default 64: the figure the Speed issue compares with etcd.
+	// Clients is the number of concurrent clients, each with one request
+	// in flight at most (--clients). Default 64: the figure the Speed issue
+	// compares with etcd.
 	Clients int
+	// Rate > 0 paces the run at Rate requests per second, all clients
+	// together (--rate): request k is due at start + k/Rate, a client takes
+	// the next k and waits until it is due, and the request's latency counts
+	// from then, not from when it was sent, so that a client held up by a
+	// slow answer charges the wait to the requests it delayed (coordinated
+	// omission corrected, as wrk2 does). Clients too few or a cluster too
+	// slow for the rate show as Result.IssueRate below it. Default 0: no
+	// pacing, a closed loop that sends each client's next request as soon
+	// as the last one answers, which measures the most the clients get.
+	Rate float64
 	// Duration of the timed run (--duration), ignored when Requests > 0.
 	// Default 10s: long enough for a stable p99 at tens of thousands of ops/s.
 	Duration time.Duration
@@ -93,10 +105,13 @@ type Config struct {
 	// server's 2s request timeout, so the server's answer is what counts.
 	Timeout time.Duration
 	// Progress receives the progress lines; nil: none. Terminal makes it
-	// one line redrawn in place, else plain lines every ProgressInterval.
+	// one line redrawn in place, else a plain line every ProgressInterval
+	// with the time of day: a time series of ops/s and p99.
 	Progress io.Writer
 	Terminal bool
-	// ProgressInterval defaults to 1s.
+	// ProgressInterval is the time between progress lines, and the window
+	// of each line's ops/s and p99 (--progress-interval). Default 1s (0
+	// also means 1s): a line a second reads well live and in a log.
 	ProgressInterval time.Duration
 	// Seed seeds the key and read/write choices; 0: a fixed seed (runs are
 	// then comparable).
@@ -148,6 +163,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Requests == 0 && c.Duration <= 0 {
 		return bad("--duration %s: want > 0, or set --requests", c.Duration)
+	}
+	if !(c.Rate >= 0) || math.IsInf(c.Rate, 1) {
+		return bad("--rate %v: want requests per second, or 0 for no pacing", c.Rate)
+	}
+	if c.ProgressInterval < 0 {
+		return bad("--progress-interval %s: want > 0", c.ProgressInterval)
 	}
 	if c.Keys < 1 {
 		return bad("--keys %d: want at least 1", c.Keys)

@@ -7,7 +7,9 @@ import (
 )
 
 // progressWriter writes one progress line: redrawn in place on a terminal,
-// else as a plain line of its own.
+// else as a plain line of its own, one per interval, stamped with the time
+// of day, so that a log of them lines up with what else happened (a node
+// drained at 14:03:07).
 type progressWriter struct {
 	w        io.Writer
 	terminal bool
@@ -18,7 +20,7 @@ func (p progressWriter) line(s string) {
 		fmt.Fprintf(p.w, "\r\033[K%s", s)
 		return
 	}
-	fmt.Fprintln(p.w, s)
+	fmt.Fprintf(p.w, "%s  %s\n", time.Now().Format("15:04:05.000"), s)
 }
 
 // progress calls fn every ProgressInterval from a goroutine of its own

@@ -91,7 +91,17 @@ type Result struct {
 	ErrorSamples  []ErrorSample `json:"-"` // the first distinct messages, in order seen
 	Mode          string        `json:"-"` // e.g. "grpc batch (Go client, 4 streams per node, round-robin)"
 	ReadRatio     float64       `json:"-"`
+	// Rate is the asked rate (Config.Rate), 0 without pacing. IssueRate is
+	// the rate at which requests that completed were sent: with n of them,
+	// n over the time from the start to the last send plus one period, so
+	// a run that kept to the schedule comes out at Rate.
+	Rate      float64 `json:"-"`
+	IssueRate float64 `json:"-"`
 }
+
+// behindShare is how far below Rate IssueRate may fall before
+// WriteRateWarning speaks: a run that kept up comes within a few per cent.
+const behindShare = 0.95
 
 // ErrorSample is one distinct error message and how often it was seen.
 type ErrorSample struct {
@@ -112,6 +122,9 @@ func (r *Result) WriteJSON(w io.Writer) error {
 // WriteTable writes a human summary with the same figures as the JSON.
 func (r *Result) WriteTable(w io.Writer) error {
 	fmt.Fprintf(w, "%s, %d clients, %.2fs, read ratio %g", r.Mode, r.Clients, r.Seconds, r.ReadRatio)
+	if r.Rate > 0 {
+		fmt.Fprintf(w, ", rate %g/s (sent at %.1f/s)", r.Rate, r.IssueRate)
+	}
 	if r.Interrupted {
 		fmt.Fprint(w, " (interrupted)")
 	}
@@ -142,6 +155,20 @@ func (r *Result) WriteErrors(w io.Writer) {
 	for _, s := range r.ErrorSamples {
 		fmt.Fprintf(w, "  %7d× %s\n", s.Count, s.Message)
 	}
+}
+
+// WriteRateWarning writes one line when a paced run (Rate > 0) sent its
+// requests below behindShare of Rate: the clients could not keep to the
+// schedule, so the run measured a lower load than asked (the latencies
+// still count from the intended starts). Nothing otherwise.
+func (r *Result) WriteRateWarning(w io.Writer) {
+	if r.Rate <= 0 || r.Ops+r.Errors == 0 || r.IssueRate >= behindShare*r.Rate {
+		return // NB: with nothing completed there is no rate to speak of
+	}
+	fmt.Fprintf(w, "warning: --rate %g/s not reached: requests were sent at %.1f/s (%.0f%%); "+
+		"the clients fell behind the schedule (latencies count from the intended starts); "+
+		"add --clients, or lower --rate if the cluster is saturated\n",
+		r.Rate, r.IssueRate, 100*r.IssueRate/r.Rate)
 }
 
 // errorLog keeps the first maxSamples distinct error messages with counts.
