@@ -5,6 +5,7 @@ package main
 // it lives here, and admin_test.go runs it against a fake Admin server.
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -60,7 +61,7 @@ Example:
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain or remove", args[0])}}
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove or unsafe-recover", args[0])}}
 			}
 			return c.Help()
 		},
@@ -115,7 +116,7 @@ Example:
 		return nil
 	})
 
-	admin.AddCommand(statusCmd,
+	admin.AddCommand(statusCmd, unsafeRecoverCmd(),
 		adminNodeCmd("drain", "Move every replica off a node, then mark it removed",
 			`Drain NODE: mark it draining, move each of its replicas to where the ring now
 places it (add the new replica, let it catch up, then remove the old one),
@@ -153,6 +154,81 @@ Example:
 			}),
 	)
 	return admin
+}
+
+// unsafeRecoverCmd is `cairn admin unsafe-recover PARTITION`.
+func unsafeRecoverCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "unsafe-recover PARTITION",
+		Short: "Make a partition that lost its quorum available again, losing what only the lost replicas held",
+		Long: `A partition whose voters lost their quorum (say two of three nodes died for
+good) stays unavailable: no membership change is safe without a quorum.
+unsafe-recover makes its most up-to-date reachable replica the only voter,
+so it serves again, and the rebalancer rebuilds the other replicas from it.
+
+What may be lost: writes acknowledged by a quorum that included the lost
+replicas but that the survivor had not applied, and the entries of the
+survivor's log above what it applied. If a lost node comes back, its old
+replica of the partition is deleted once it learns of the recovery; keep
+lost nodes down, or remove them first (cairn admin remove).
+
+It first prints what it would do and asks you to type the partition number
+(from stdin); --yes skips the question. Refused when the partition still
+has a quorum of reachable voters.
+
+Example:
+
+  cairn admin unsafe-recover 7
+  cairn admin unsafe-recover 7 --yes -o json`,
+		Args: adminArgs(1, "PARTITION"),
+	}
+	c.Flags().Bool("yes", false, "do not ask for confirmation")
+	c.RunE = adminRun(func(ctx context.Context, o adminOptions, a *adminConn, args []string) error {
+		p, err := strconv.Atoi(args[0])
+		if err != nil || p < 0 {
+			return usageError{fmt.Errorf("PARTITION %q: want a partition number (0 to partitions-1)", args[0])}
+		}
+		call := func(confirm bool) (*pb.UnsafeRecoverResponse, error) {
+			return adminCall(ctx, a, func(ctx context.Context, cl pb.AdminClient) (*pb.UnsafeRecoverResponse, error) {
+				return cl.UnsafeRecover(ctx, &pb.UnsafeRecoverRequest{Partition: int32(p), Confirm: confirm})
+			})
+		}
+		plan, err := call(false)
+		if err != nil {
+			return err
+		}
+		writeRecoverPlan(o.errw, plan)
+		yes, _ := c.Flags().GetBool("yes")
+		if !yes {
+			fmt.Fprintf(o.errw, "Type the partition number (%d) to go on: ", p)
+			line, _ := bufio.NewReader(c.InOrStdin()).ReadString('\n')
+			if strings.TrimSpace(line) != strconv.Itoa(p) {
+				return errors.New("not confirmed: nothing changed (--yes skips the question)")
+			}
+		}
+		done, err := call(true)
+		if err != nil {
+			return err
+		}
+		if o.output == "json" {
+			return writeProtoJSON(o.out, done)
+		}
+		fmt.Fprintf(o.out, "partition %d recovered on %s (membership version %d): entries up to %d kept, %d dropped; the rebalancer now rebuilds its other replicas\n",
+			p, done.GetSurvivor(), done.GetMembershipVersion(), done.GetApplied(), done.GetDiscarded())
+		return nil
+	})
+	return c
+}
+
+// writeRecoverPlan says what an unsafe recovery would keep and lose.
+func writeRecoverPlan(w io.Writer, r *pb.UnsafeRecoverResponse) {
+	fmt.Fprintf(w, "partition %d (group %d) has lost its quorum: voters %s; not answering: %s.\n",
+		r.GetPartition(), r.GetGroup(), strings.Join(r.GetVoters(), ", "), strings.Join(r.GetUnreachable(), ", "))
+	fmt.Fprintf(w, "It would be recovered from %s, which has applied up to entry %d; its log ends at %d, so %d %s above that %s dropped.\n",
+		r.GetSurvivor(), r.GetApplied(), r.GetLastIndex(), r.GetDiscarded(), plural(int(r.GetDiscarded()), "entry", "entries"),
+		map[bool]string{true: "is", false: "are"}[r.GetDiscarded() == 1])
+	fmt.Fprintf(w, "Writes acknowledged after entry %d that only %s held are lost, and their replicas are deleted if they come back.\n",
+		r.GetApplied(), strings.Join(r.GetUnreachable(), ", "))
 }
 
 // adminNodeCmd is drain or remove: call, then print the plan or wait.

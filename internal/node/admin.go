@@ -180,7 +180,7 @@ func (s *adminServer) setState(ctx context.Context, req *cairnv1.NodeRequest, st
 		after := withMember(m.Members, nm)
 		descs, missing := n.descriptorsKnown()
 		if missing > 0 {
-			return nil, status.Errorf(codes.Unavailable, "refused: the descriptors of %d groups are not known yet; retry in a few seconds", missing)
+			return nil, status.Errorf(codes.Aborted, "refused: the descriptors of %d groups are not known yet; retry in a few seconds", missing)
 		}
 		if err := cluster.CheckLive(descs, after, n.id.Settings); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "%s %s refused, nothing changed: %v", verb(state), old.Name, err)
@@ -288,7 +288,7 @@ func adminError(err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		return status.Error(codes.DeadlineExceeded, err.Error())
 	}
-	return status.Error(codes.Unavailable, err.Error())
+	return status.Error(codes.Aborted, err.Error())
 }
 
 func settingsProto(s cluster.Settings) *cairnv1.ClusterSettings {
@@ -343,7 +343,7 @@ func (s *adminServer) ChangeReplicas(ctx context.Context, req *cairnv1.ChangeRep
 	case errors.As(err, &nl):
 		return nil, status.Errorf(codes.FailedPrecondition, "node %s does not lead group %d (leader: %q)", n.cfg.Name, gid, nl.HintNode)
 	case err != nil:
-		return nil, status.Errorf(codes.Unavailable, "group %d: %v", gid, err)
+		return nil, status.Errorf(codes.Aborted, "group %d: %v", gid, err)
 	}
 	return &cairnv1.ChangeReplicasResponse{MembershipVersion: g.Status().Descriptor.Version}, nil
 }

@@ -55,6 +55,11 @@ func admin(n *Node) *adminServer { return &adminServer{n: n} }
 func (tn *testNodes) converged(via *Node, d time.Duration) *cairnv1.StatusResponse {
 	tn.t.Helper()
 	var st *cairnv1.StatusResponse
+	defer func() {
+		if tn.t.Failed() {
+			tn.t.Logf("last status: %v", st)
+		}
+	}()
 	waitFor(tn.t, d, "the placement to converge", func() bool {
 		var err error
 		st, err = admin(via).Status(context.Background(), &cairnv1.StatusRequest{})
@@ -174,7 +179,7 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 			t.Fatalf("%s: the groups added %d replicas; --dry-run predicted %d", what, got, predicted)
 		}
 		for _, ns := range st.GetNodes() {
-			if ns.GetReplicas() > ns.GetCap()+boolToU32(ns.GetTargetReplicas() > ns.GetCap()) {
+			if ns.GetReplicas() > ns.GetCap() {
 				t.Fatalf("%s: %s holds %d replicas, over the ring's cap %d", what, ns.GetMember().GetName(), ns.GetReplicas(), ns.GetCap())
 			}
 		}
@@ -227,13 +232,6 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 		}
 	}
 	t.Logf("%d acknowledged writes, all present", len(acked))
-}
-
-func boolToU32(b bool) uint32 {
-	if b {
-		return 1
-	}
-	return 0
 }
 
 // stop stops node name (its data stays).
@@ -502,5 +500,109 @@ func TestRestartDuringMoveConverges(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)
 		}
+	}
+}
+
+// A partition that lost two of its three voters is unavailable until an
+// operator runs unsafe recovery: the report names the survivor and what is
+// dropped, nothing changes without confirmation, and after it the
+// partition serves again, keeps what the survivor had applied, and is
+// rebuilt to R replicas.
+func TestUnsafeRecover(t *testing.T) {
+	const P = 4
+	// Long enough that the two stops below end before either node is
+	// marked down (which would start repairing the partition).
+	tweak := func(cfg *Config) { elasticTweak(cfg); cfg.DeadAfter = 5 * time.Second }
+	tn := startNodes(t, 5, P, tweak)
+	tn.ready()
+	n1 := tn.nodes["n1"]
+	tn.converged(n1, 20*time.Second)
+	ctx := context.Background()
+	// A partition with two voters on nodes other than the meta leader.
+	metaLeader := n1.metaLeader()
+	p, lost := -1, []string(nil)
+	for q := range P {
+		r, _ := n1.route(replica.GroupID(q + 1))
+		var others []string
+		for _, m := range r.desc.Replicas {
+			if m.Node != metaLeader && m.Node != "n1" {
+				others = append(others, m.Node)
+			}
+		}
+		if len(others) >= 2 {
+			p, lost = q, others[:2]
+			break
+		}
+	}
+	if p < 0 {
+		t.Skip("no partition with two voters away from n1 and the meta leader")
+	}
+	keys := []string{}
+	for i := 0; len(keys) < 20; i++ {
+		key := fmt.Sprintf("u%d", i)
+		if n1.Partition([]byte(key)) != p {
+			continue
+		}
+		if _, err := n1.Propose(ctx, p, kv.NewCommand(kv.Put([]byte(key), []byte(key)))); err != nil {
+			t.Fatal(err)
+		}
+		keys = append(keys, key)
+	}
+	// Refused while the quorum is there.
+	if _, err := admin(n1).UnsafeRecover(ctx, &cairnv1.UnsafeRecoverRequest{Partition: int32(p)}); err == nil || !strings.Contains(err.Error(), "still has a quorum") {
+		t.Fatalf("unsafe recovery of a healthy partition: %v", err)
+	}
+	var wg sync.WaitGroup
+	for _, name := range lost {
+		n := tn.nodes[name]
+		delete(tn.nodes, name)
+		wg.Go(func() {
+			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			defer cancel()
+			_ = n.Stop(sctx)
+		})
+	}
+	wg.Wait()
+	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	_, err := n1.Propose(pctx, p, kv.NewCommand(kv.Put([]byte("nope"), []byte("x"))))
+	cancel()
+	if err == nil {
+		t.Fatalf("partition %d took a write with two of its three voters stopped", p)
+	}
+	plan, err := admin(n1).UnsafeRecover(ctx, &cairnv1.UnsafeRecoverRequest{Partition: int32(p)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.GetDone() || len(plan.GetUnreachable()) != 2 || plan.GetSurvivor() == "" {
+		t.Fatalf("plan %v", plan)
+	}
+	t.Logf("plan: %v", plan)
+	done, err := admin(n1).UnsafeRecover(ctx, &cairnv1.UnsafeRecoverRequest{Partition: int32(p), Confirm: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !done.GetDone() {
+		t.Fatalf("recovery %v", done)
+	}
+	if _, err := n1.Propose(ctx, p, kv.NewCommand(kv.Put([]byte("after"), []byte("x")))); err != nil {
+		t.Fatalf("a write after the recovery: %v", err)
+	}
+	st := tn.converged(n1, 60*time.Second)
+	t.Logf("rebuilt: %d moves done", st.GetMovesDone())
+	for _, key := range keys {
+		err := n1.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
+			it, ok, err := kv.Get(v, group, []byte(key))
+			if err == nil && (!ok || string(it.Value) != key) {
+				err = fmt.Errorf("found %v, value %q", ok, it.Value)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatalf("%s after the recovery: %v", key, err)
+		}
+	}
+	r, _ := n1.route(replica.GroupID(p + 1))
+	if len(r.desc.Voters) != 3 {
+		t.Fatalf("partition %d has %d voters after the rebuild", p, len(r.desc.Voters))
 	}
 }

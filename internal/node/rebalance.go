@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -36,7 +37,7 @@ type rebalancer struct {
 		sync.Mutex
 		leaderSince time.Time // zero while this node does not lead the meta group
 		lastHeard   map[string]time.Time
-		inFlight    map[replica.GroupID]cluster.Move
+		inFlight    map[replica.GroupID]inFlightMove
 		// minVersion holds the descriptor version a finished move left a
 		// group at: the group is not planned again until the routes show it.
 		minVersion map[replica.GroupID]uint64
@@ -56,6 +57,14 @@ func newRebalancer(n *Node) *rebalancer {
 	return r
 }
 
+// inFlightMove is a move the rebalancer is making; cancel ends it (the
+// group's leader stops where it is, and the next pass plans again from
+// the group's descriptor).
+type inFlightMove struct {
+	move   cluster.Move
+	cancel context.CancelFunc
+}
+
 func (r *rebalancer) reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -63,7 +72,11 @@ func (r *rebalancer) reset() {
 	r.mu.lastHeard = map[string]time.Time{}
 	r.mu.minVersion = map[replica.GroupID]uint64{}
 	if r.mu.inFlight == nil {
-		r.mu.inFlight = map[replica.GroupID]cluster.Move{}
+		r.mu.inFlight = map[replica.GroupID]inFlightMove{}
+	}
+	// A new meta leader plans afresh; its moves end when ours do.
+	for _, f := range r.mu.inFlight {
+		f.cancel()
 	}
 }
 
@@ -129,7 +142,18 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 	}
 	descs, missing := n.descriptorsKnown()
 	r.mu.Lock()
-	for _, d := range plannable(descs, mv.members) {
+	// A move to a node that may no longer take replicas (it went down, or
+	// is draining) would wait for it forever: end it.
+	for _, f := range r.mu.inFlight {
+		if f.move.Add == "" {
+			continue
+		}
+		if m, ok := mv.member(f.move.Add); !ok || !cluster.Placeable(m.StateOf()) {
+			n.log.Info("ending a move to a node that no longer takes replicas", "group", f.move.Group, "add", f.move.Add)
+			f.cancel()
+		}
+	}
+	for _, d := range plannable(descs, mv.target, mv.members) {
 		if len(r.mu.inFlight) >= n.cfg.MaxConcurrentMoves {
 			break
 		}
@@ -140,11 +164,13 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 		if !ok {
 			continue
 		}
-		r.mu.inFlight[d.Group] = m
+		mctx, cancel := context.WithTimeout(ctx, moveTimeout)
+		r.mu.inFlight[d.Group] = inFlightMove{move: m, cancel: cancel}
 		moves.Add(1)
 		go func() {
 			defer moves.Done()
-			r.move(ctx, m, d, mv.target.Groups[d.Group])
+			defer cancel()
+			r.move(mctx, m, d, mv.target.Groups[d.Group])
 		}()
 	}
 	r.mu.Unlock()
@@ -155,11 +181,12 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 }
 
 // plannable is the groups the rebalancer may move now. While a member is
-// down, only the groups with a replica on a node that is not live are
-// (DESIGN.md, Membership and failure: a down node's replicas are replaced
-// one partition at a time; the other partitions stay where they are); the
-// rest of the placement waits until the node is back up or removed.
-func plannable(descs []replica.Descriptor, members []cluster.Member) []replica.Descriptor {
+// down, only the groups with a replica on a node that is not live, or
+// fewer voters than their target, are (DESIGN.md, Membership and failure:
+// a down node's replicas are replaced one partition at a time; the other
+// partitions stay where they are); the rest of the placement waits until
+// the node is back up or removed.
+func plannable(descs []replica.Descriptor, t cluster.Target, members []cluster.Member) []replica.Descriptor {
 	live := map[string]bool{}
 	anyDown := false
 	for _, m := range members {
@@ -171,7 +198,8 @@ func plannable(descs []replica.Descriptor, members []cluster.Member) []replica.D
 	}
 	var out []replica.Descriptor
 	for _, d := range descs {
-		if slices.ContainsFunc(d.Replicas, func(m replica.Member) bool { return !live[m.Node] }) {
+		short := int(d.Group) < len(t.Groups) && len(d.Voters) < len(t.Groups[d.Group])
+		if short || slices.ContainsFunc(d.Replicas, func(m replica.Member) bool { return !live[m.Node] }) {
 			out = append(out, d)
 		}
 	}
@@ -231,7 +259,7 @@ func (r *rebalancer) detect(ctx context.Context, meta cluster.Meta, now time.Tim
 		}
 		switch state := m.StateOf(); {
 		case state == cluster.NodeRemoved:
-		case (state == cluster.NodeDown || state == cluster.NodeJoining) && now.Sub(last) < 2*n.cfg.RebalanceInterval+time.Second:
+		case (state == cluster.NodeDown || state == cluster.NodeJoining) && ok && now.Sub(last) < 2*n.cfg.RebalanceInterval+time.Second:
 			m.State = cluster.NodeUp
 			changes = append(changes, m)
 		case state != cluster.NodeDown && now.Sub(since) >= n.cfg.DeadAfter && now.Sub(last) >= n.cfg.DeadAfter:
@@ -252,7 +280,11 @@ func (r *rebalancer) detect(ctx context.Context, meta cluster.Meta, now time.Tim
 	})
 	if err == nil {
 		for _, c := range changes {
-			n.log.Warn("member state changed by the failure detector", "member", c.Name, "state", c.State, "dead_after", n.cfg.DeadAfter)
+			lvl := slog.LevelWarn
+			if c.State == cluster.NodeUp {
+				lvl = slog.LevelInfo
+			}
+			n.log.Log(ctx, lvl, "member state changed by the failure detector", "member", c.Name, "state", c.State, "dead_after", n.cfg.DeadAfter)
 		}
 	}
 	return err
@@ -316,9 +348,7 @@ func (r *rebalancer) move(ctx context.Context, m cluster.Move, d replica.Descrip
 	}
 	start := time.Now()
 	n.log.Info("moving a replica", "group", m.Group, "add", m.Add, "remove", m.Remove, "leader", leader, "voters", voters)
-	mctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()), moveTimeout)
-	defer cancel()
-	resp, err := cairnv1.NewAdminClient(conn).ChangeReplicas(mctx, &cairnv1.ChangeReplicasRequest{Group: uint64(m.Group), Voters: voters,
+	resp, err := cairnv1.NewAdminClient(conn).ChangeReplicas(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()), &cairnv1.ChangeReplicasRequest{Group: uint64(m.Group), Voters: voters,
 		ExpectedVersion: d.Version})
 	if err != nil {
 		r.fails.Inc()
@@ -337,11 +367,16 @@ func (r *rebalancer) move(ctx context.Context, m cluster.Move, d replica.Descrip
 		"version", resp.GetMembershipVersion())
 }
 
-// movedVoters is the group's nodes after m, in target order first.
+// movedVoters is the group's voters after m, in target order first: its
+// voters but m.Remove, the learners the target keeps (a move cut short
+// leaves its learner behind; the next one promotes it), and m.Add. A
+// learner the target does not name is dropped: promoting it would wait
+// for it to catch up, which a node that went down never does.
 func movedVoters(d replica.Descriptor, m cluster.Move, target []string) []string {
 	var nodes []string
 	for _, rep := range d.Replicas {
-		if rep.Node != m.Remove {
+		keep := rep.Role == replica.RoleVoter || slices.Contains(target, rep.Node)
+		if rep.Node != m.Remove && keep {
 			nodes = append(nodes, rep.Node)
 		}
 	}
@@ -391,7 +426,10 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 			}
 		}
 		if mv.target.Groups != nil && len(mv.target.Groups) > 0 && slices.Contains(mv.target.Groups[0], m.Name) {
+			// The meta group's replica counts in replicas and target
+			// alike, so in the cap too.
 			ns.TargetReplicas++
+			ns.Cap++
 		}
 		out.Nodes = append(out.Nodes, ns)
 	}
@@ -400,8 +438,8 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 	}
 	var rest []replica.Descriptor
 	for _, d := range descs {
-		if m, ok := r.mu.inFlight[d.Group]; ok {
-			out.InFlight = append(out.InFlight, moveProto(m))
+		if f, ok := r.mu.inFlight[d.Group]; ok {
+			out.InFlight = append(out.InFlight, moveProto(f.move))
 		} else {
 			rest = append(rest, d)
 		}
@@ -420,7 +458,7 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 		}
 	}
 	if mv.target.Groups != nil {
-		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.members), mv.target, mv.members))
+		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.target, mv.members), mv.target, mv.members))
 	}
 	out.MovesDone = r.mu.done
 	return out

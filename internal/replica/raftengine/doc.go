@@ -43,7 +43,13 @@
 // Membership changes go learner → catch-up → one joint change; a removed
 // replica deletes its data and leaves a tombstone. A replica removed while
 // its node was away never applies its removal: Host.RemoveStale does the
-// same for it, given the leader's newer descriptor that leaves it out. A
+// same for it, given the leader's newer descriptor that leaves it out; a
+// replica ignores messages from replicas its descriptor proves removed. A
 // node whose clock is off from a majority sends no votes and hands
 // leadership away.
+//
+// A group that lost its quorum can be forced on: Host.UnsafeRecover makes
+// the local replica its only voter, keeping what it applied and dropping
+// the rest of its log (Host.UnsafeRecoverPlan says how much first); the
+// group then grows back with ChangeMembers.
 package raftengine

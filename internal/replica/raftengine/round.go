@@ -191,8 +191,19 @@ func (g *group) processInputs() {
 			g.h.log.Warn("dropping malformed raft message", "group", g.gid, "err", err)
 			continue
 		}
+		if g.fromRemoved(m.GetFrom()) {
+			continue // see fromRemoved: raft would follow a removed leader
+		}
 		_ = g.rn.Step(m) // errors are for local or unknown-peer messages: drop them
 	}
+	snaps = slices.DeleteFunc(snaps, func(s *snapReq) bool {
+		if !g.fromRemoved(s.msg.GetFrom()) {
+			return false
+		}
+		s.done(fmt.Errorf("raftengine: group %d: refusing a snapshot from replica %d: descriptor version %d removed it",
+			g.gid, s.msg.GetFrom(), g.desc.Version))
+		return true
+	})
 	if len(snaps) > 0 {
 		// One snapshot per round, so the one raft accepts is the one
 		// stepped; the rest wait for the next round.

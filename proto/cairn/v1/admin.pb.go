@@ -877,6 +877,302 @@ func (x *PingResponse) GetIncarnation() uint64 {
 	return 0
 }
 
+type UnsafeRecoverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Confirm       bool                   `protobuf:"varint,2,opt,name=confirm,proto3" json:"confirm,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsafeRecoverRequest) Reset() {
+	*x = UnsafeRecoverRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsafeRecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsafeRecoverRequest) ProtoMessage() {}
+
+func (x *UnsafeRecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsafeRecoverRequest.ProtoReflect.Descriptor instead.
+func (*UnsafeRecoverRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UnsafeRecoverRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverRequest) GetConfirm() bool {
+	if x != nil {
+		return x.Confirm
+	}
+	return false
+}
+
+type UnsafeRecoverResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Group             uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	Partition         int32                  `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
+	Voters            []string               `protobuf:"bytes,3,rep,name=voters,proto3" json:"voters,omitempty"`                                                  // the voters before
+	Unreachable       []string               `protobuf:"bytes,4,rep,name=unreachable,proto3" json:"unreachable,omitempty"`                                        // voters that did not answer: what they alone held is lost
+	Survivor          string                 `protobuf:"bytes,5,opt,name=survivor,proto3" json:"survivor,omitempty"`                                              // the replica kept: the reachable one that applied most
+	Applied           uint64                 `protobuf:"varint,6,opt,name=applied,proto3" json:"applied,omitempty"`                                               // the survivor keeps every entry up to here
+	LastIndex         uint64                 `protobuf:"varint,7,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`                          // the survivor's last log index
+	Discarded         uint64                 `protobuf:"varint,8,opt,name=discarded,proto3" json:"discarded,omitempty"`                                           // entries above applied that the survivor drops
+	Done              bool                   `protobuf:"varint,9,opt,name=done,proto3" json:"done,omitempty"`                                                     // false: a report only (no confirm)
+	MembershipVersion uint64                 `protobuf:"varint,10,opt,name=membership_version,json=membershipVersion,proto3" json:"membership_version,omitempty"` // after, when done
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *UnsafeRecoverResponse) Reset() {
+	*x = UnsafeRecoverResponse{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsafeRecoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsafeRecoverResponse) ProtoMessage() {}
+
+func (x *UnsafeRecoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsafeRecoverResponse.ProtoReflect.Descriptor instead.
+func (*UnsafeRecoverResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UnsafeRecoverResponse) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverResponse) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverResponse) GetVoters() []string {
+	if x != nil {
+		return x.Voters
+	}
+	return nil
+}
+
+func (x *UnsafeRecoverResponse) GetUnreachable() []string {
+	if x != nil {
+		return x.Unreachable
+	}
+	return nil
+}
+
+func (x *UnsafeRecoverResponse) GetSurvivor() string {
+	if x != nil {
+		return x.Survivor
+	}
+	return ""
+}
+
+func (x *UnsafeRecoverResponse) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverResponse) GetDiscarded() uint64 {
+	if x != nil {
+		return x.Discarded
+	}
+	return 0
+}
+
+func (x *UnsafeRecoverResponse) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *UnsafeRecoverResponse) GetMembershipVersion() uint64 {
+	if x != nil {
+		return x.MembershipVersion
+	}
+	return 0
+}
+
+type ForceRecoverRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	DryRun        bool                   `protobuf:"varint,2,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ForceRecoverRequest) Reset() {
+	*x = ForceRecoverRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForceRecoverRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForceRecoverRequest) ProtoMessage() {}
+
+func (x *ForceRecoverRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForceRecoverRequest.ProtoReflect.Descriptor instead.
+func (*ForceRecoverRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ForceRecoverRequest) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *ForceRecoverRequest) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+type ForceRecoverResponse struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	Applied           uint64                 `protobuf:"varint,1,opt,name=applied,proto3" json:"applied,omitempty"`
+	Commit            uint64                 `protobuf:"varint,2,opt,name=commit,proto3" json:"commit,omitempty"`
+	LastIndex         uint64                 `protobuf:"varint,3,opt,name=last_index,json=lastIndex,proto3" json:"last_index,omitempty"`
+	Discarded         uint64                 `protobuf:"varint,4,opt,name=discarded,proto3" json:"discarded,omitempty"`
+	MembershipVersion uint64                 `protobuf:"varint,5,opt,name=membership_version,json=membershipVersion,proto3" json:"membership_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *ForceRecoverResponse) Reset() {
+	*x = ForceRecoverResponse{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ForceRecoverResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ForceRecoverResponse) ProtoMessage() {}
+
+func (x *ForceRecoverResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ForceRecoverResponse.ProtoReflect.Descriptor instead.
+func (*ForceRecoverResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ForceRecoverResponse) GetApplied() uint64 {
+	if x != nil {
+		return x.Applied
+	}
+	return 0
+}
+
+func (x *ForceRecoverResponse) GetCommit() uint64 {
+	if x != nil {
+		return x.Commit
+	}
+	return 0
+}
+
+func (x *ForceRecoverResponse) GetLastIndex() uint64 {
+	if x != nil {
+		return x.LastIndex
+	}
+	return 0
+}
+
+func (x *ForceRecoverResponse) GetDiscarded() uint64 {
+	if x != nil {
+		return x.Discarded
+	}
+	return 0
+}
+
+func (x *ForceRecoverResponse) GetMembershipVersion() uint64 {
+	if x != nil {
+		return x.MembershipVersion
+	}
+	return 0
+}
+
 var File_cairn_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_admin_proto_rawDesc = "" +
@@ -947,14 +1243,42 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\vPingRequest\"D\n" +
 	"\fPingResponse\x12\x12\n" +
 	"\x04node\x18\x01 \x01(\tR\x04node\x12 \n" +
-	"\vincarnation\x18\x02 \x01(\x04R\vincarnation2\xf8\x02\n" +
+	"\vincarnation\x18\x02 \x01(\x04R\vincarnation\"N\n" +
+	"\x14UnsafeRecoverRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x18\n" +
+	"\aconfirm\x18\x02 \x01(\bR\aconfirm\"\xbb\x02\n" +
+	"\x15UnsafeRecoverResponse\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x1c\n" +
+	"\tpartition\x18\x02 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06voters\x18\x03 \x03(\tR\x06voters\x12 \n" +
+	"\vunreachable\x18\x04 \x03(\tR\vunreachable\x12\x1a\n" +
+	"\bsurvivor\x18\x05 \x01(\tR\bsurvivor\x12\x18\n" +
+	"\aapplied\x18\x06 \x01(\x04R\aapplied\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\a \x01(\x04R\tlastIndex\x12\x1c\n" +
+	"\tdiscarded\x18\b \x01(\x04R\tdiscarded\x12\x12\n" +
+	"\x04done\x18\t \x01(\bR\x04done\x12-\n" +
+	"\x12membership_version\x18\n" +
+	" \x01(\x04R\x11membershipVersion\"D\n" +
+	"\x13ForceRecoverRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x17\n" +
+	"\adry_run\x18\x02 \x01(\bR\x06dryRun\"\xb4\x01\n" +
+	"\x14ForceRecoverResponse\x12\x18\n" +
+	"\aapplied\x18\x01 \x01(\x04R\aapplied\x12\x16\n" +
+	"\x06commit\x18\x02 \x01(\x04R\x06commit\x12\x1d\n" +
+	"\n" +
+	"last_index\x18\x03 \x01(\x04R\tlastIndex\x12\x1c\n" +
+	"\tdiscarded\x18\x04 \x01(\x04R\tdiscarded\x12-\n" +
+	"\x12membership_version\x18\x05 \x01(\x04R\x11membershipVersion2\x99\x04\n" +
 	"\x05Admin\x125\n" +
 	"\x04Join\x12\x15.cairn.v1.JoinRequest\x1a\x16.cairn.v1.JoinResponse\x126\n" +
 	"\x05Drain\x12\x15.cairn.v1.NodeRequest\x1a\x16.cairn.v1.PlanResponse\x127\n" +
 	"\x06Remove\x12\x15.cairn.v1.NodeRequest\x1a\x16.cairn.v1.PlanResponse\x12;\n" +
 	"\x06Status\x12\x17.cairn.v1.StatusRequest\x1a\x18.cairn.v1.StatusResponse\x12S\n" +
 	"\x0eChangeReplicas\x12\x1f.cairn.v1.ChangeReplicasRequest\x1a .cairn.v1.ChangeReplicasResponse\x125\n" +
-	"\x04Ping\x12\x15.cairn.v1.PingRequest\x1a\x16.cairn.v1.PingResponseB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
+	"\x04Ping\x12\x15.cairn.v1.PingRequest\x1a\x16.cairn.v1.PingResponse\x12P\n" +
+	"\rUnsafeRecover\x12\x1e.cairn.v1.UnsafeRecoverRequest\x1a\x1f.cairn.v1.UnsafeRecoverResponse\x12M\n" +
+	"\fForceRecover\x12\x1d.cairn.v1.ForceRecoverRequest\x1a\x1e.cairn.v1.ForceRecoverResponseB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_v1_admin_proto_rawDescOnce sync.Once
@@ -968,7 +1292,7 @@ func file_cairn_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_admin_proto_rawDescData
 }
 
-var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
 var file_cairn_v1_admin_proto_goTypes = []any{
 	(*MemberInfo)(nil),             // 0: cairn.v1.MemberInfo
 	(*Move)(nil),                   // 1: cairn.v1.Move
@@ -983,11 +1307,15 @@ var file_cairn_v1_admin_proto_goTypes = []any{
 	(*ChangeReplicasResponse)(nil), // 10: cairn.v1.ChangeReplicasResponse
 	(*PingRequest)(nil),            // 11: cairn.v1.PingRequest
 	(*PingResponse)(nil),           // 12: cairn.v1.PingResponse
-	(*ClusterSettings)(nil),        // 13: cairn.v1.ClusterSettings
+	(*UnsafeRecoverRequest)(nil),   // 13: cairn.v1.UnsafeRecoverRequest
+	(*UnsafeRecoverResponse)(nil),  // 14: cairn.v1.UnsafeRecoverResponse
+	(*ForceRecoverRequest)(nil),    // 15: cairn.v1.ForceRecoverRequest
+	(*ForceRecoverResponse)(nil),   // 16: cairn.v1.ForceRecoverResponse
+	(*ClusterSettings)(nil),        // 17: cairn.v1.ClusterSettings
 }
 var file_cairn_v1_admin_proto_depIdxs = []int32{
-	13, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
-	13, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
+	17, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
+	17, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
 	0,  // 2: cairn.v1.JoinResponse.members:type_name -> cairn.v1.MemberInfo
 	1,  // 3: cairn.v1.JoinResponse.moves:type_name -> cairn.v1.Move
 	1,  // 4: cairn.v1.PlanResponse.moves:type_name -> cairn.v1.Move
@@ -1001,14 +1329,18 @@ var file_cairn_v1_admin_proto_depIdxs = []int32{
 	6,  // 12: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
 	9,  // 13: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
 	11, // 14: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
-	3,  // 15: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
-	5,  // 16: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
-	5,  // 17: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
-	7,  // 18: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
-	10, // 19: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
-	12, // 20: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
-	15, // [15:21] is the sub-list for method output_type
-	9,  // [9:15] is the sub-list for method input_type
+	13, // 15: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
+	15, // 16: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
+	3,  // 17: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
+	5,  // 18: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
+	5,  // 19: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
+	7,  // 20: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
+	10, // 21: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
+	12, // 22: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
+	14, // 23: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
+	16, // 24: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
+	17, // [17:25] is the sub-list for method output_type
+	9,  // [9:17] is the sub-list for method input_type
 	9,  // [9:9] is the sub-list for extension type_name
 	9,  // [9:9] is the sub-list for extension extendee
 	0,  // [0:9] is the sub-list for field type_name
@@ -1026,7 +1358,7 @@ func file_cairn_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_admin_proto_rawDesc), len(file_cairn_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   17,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -37,6 +37,8 @@ const (
 	Admin_Status_FullMethodName         = "/cairn.v1.Admin/Status"
 	Admin_ChangeReplicas_FullMethodName = "/cairn.v1.Admin/ChangeReplicas"
 	Admin_Ping_FullMethodName           = "/cairn.v1.Admin/Ping"
+	Admin_UnsafeRecover_FullMethodName  = "/cairn.v1.Admin/UnsafeRecover"
+	Admin_ForceRecover_FullMethodName   = "/cairn.v1.Admin/ForceRecover"
 )
 
 // AdminClient is the client API for Admin service.
@@ -63,6 +65,15 @@ type AdminClient interface {
 	ChangeReplicas(ctx context.Context, in *ChangeReplicasRequest, opts ...grpc.CallOption) (*ChangeReplicasResponse, error)
 	// Ping answers at once; the meta leader's failure detector calls it.
 	Ping(ctx context.Context, in *PingRequest, opts ...grpc.CallOption) (*PingResponse, error)
+	// UnsafeRecover makes a partition that lost its quorum available again
+	// from its most up-to-date reachable replica, which becomes its only
+	// voter; the rebalancer then rebuilds the others from it. Writes that
+	// only the lost replicas (or the dropped tail of the survivor's log)
+	// held are lost. Without confirm it only reports what it would do.
+	// Refused when the partition still has a quorum of reachable voters.
+	UnsafeRecover(ctx context.Context, in *UnsafeRecoverRequest, opts ...grpc.CallOption) (*UnsafeRecoverResponse, error)
+	// ForceRecover is sent by the meta leader to the chosen survivor's node.
+	ForceRecover(ctx context.Context, in *ForceRecoverRequest, opts ...grpc.CallOption) (*ForceRecoverResponse, error)
 }
 
 type adminClient struct {
@@ -133,6 +144,26 @@ func (c *adminClient) Ping(ctx context.Context, in *PingRequest, opts ...grpc.Ca
 	return out, nil
 }
 
+func (c *adminClient) UnsafeRecover(ctx context.Context, in *UnsafeRecoverRequest, opts ...grpc.CallOption) (*UnsafeRecoverResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UnsafeRecoverResponse)
+	err := c.cc.Invoke(ctx, Admin_UnsafeRecover_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ForceRecover(ctx context.Context, in *ForceRecoverRequest, opts ...grpc.CallOption) (*ForceRecoverResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ForceRecoverResponse)
+	err := c.cc.Invoke(ctx, Admin_ForceRecover_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -157,6 +188,15 @@ type AdminServer interface {
 	ChangeReplicas(context.Context, *ChangeReplicasRequest) (*ChangeReplicasResponse, error)
 	// Ping answers at once; the meta leader's failure detector calls it.
 	Ping(context.Context, *PingRequest) (*PingResponse, error)
+	// UnsafeRecover makes a partition that lost its quorum available again
+	// from its most up-to-date reachable replica, which becomes its only
+	// voter; the rebalancer then rebuilds the others from it. Writes that
+	// only the lost replicas (or the dropped tail of the survivor's log)
+	// held are lost. Without confirm it only reports what it would do.
+	// Refused when the partition still has a quorum of reachable voters.
+	UnsafeRecover(context.Context, *UnsafeRecoverRequest) (*UnsafeRecoverResponse, error)
+	// ForceRecover is sent by the meta leader to the chosen survivor's node.
+	ForceRecover(context.Context, *ForceRecoverRequest) (*ForceRecoverResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -184,6 +224,12 @@ func (UnimplementedAdminServer) ChangeReplicas(context.Context, *ChangeReplicasR
 }
 func (UnimplementedAdminServer) Ping(context.Context, *PingRequest) (*PingResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Ping not implemented")
+}
+func (UnimplementedAdminServer) UnsafeRecover(context.Context, *UnsafeRecoverRequest) (*UnsafeRecoverResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UnsafeRecover not implemented")
+}
+func (UnimplementedAdminServer) ForceRecover(context.Context, *ForceRecoverRequest) (*ForceRecoverResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ForceRecover not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -314,6 +360,42 @@ func _Admin_Ping_Handler(srv interface{}, ctx context.Context, dec func(interfac
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_UnsafeRecover_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UnsafeRecoverRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).UnsafeRecover(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_UnsafeRecover_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).UnsafeRecover(ctx, req.(*UnsafeRecoverRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ForceRecover_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ForceRecoverRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ForceRecover(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ForceRecover_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ForceRecover(ctx, req.(*ForceRecoverRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -344,6 +426,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Ping",
 			Handler:    _Admin_Ping_Handler,
+		},
+		{
+			MethodName: "UnsafeRecover",
+			Handler:    _Admin_UnsafeRecover_Handler,
+		},
+		{
+			MethodName: "ForceRecover",
+			Handler:    _Admin_ForceRecover_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -1,0 +1,294 @@
+package raftengine
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+	"go.etcd.io/raft/v3"
+	"go.etcd.io/raft/v3/raftpb"
+)
+
+// ErrHasLeader is returned by UnsafeRecover (and UnsafeRecoverPlan) when
+// the local replica knows a leader of the group: the group has, or had
+// within the last election timeout, a quorum, and is no case for unsafe
+// recovery.
+// recoverSkip is how far a recovery raises the descriptor's version and
+// next replica ID: past anything the lost replicas can have reached with
+// membership changes this replica never saw (each takes a quorum, so they
+// can have made a few at most before they were lost).
+const recoverSkip = 1000
+
+var ErrHasLeader = errors.New("raftengine: the group has a leader")
+
+// errRecovering fails what was waiting on a replica that UnsafeRecover
+// stops; it wraps replica.ErrStopped, so callers that retry on a stopped
+// replica look the group up again and find the recovered one.
+var errRecovering = fmt.Errorf("raftengine: replica restarted by an unsafe recovery: %w", replica.ErrStopped)
+
+// UnsafeRecovery describes what a forced recovery keeps and drops.
+type UnsafeRecovery struct {
+	Group   replica.GroupID
+	Replica replica.ReplicaID
+	Before  replica.Descriptor // the descriptor before
+	After   replica.Descriptor // the local replica as the only voter, Version and NextReplicaID + recoverSkip
+	// Applied is the local applied index: the replicated state up to here,
+	// and the log entries at or below it, are kept.
+	Applied   uint64
+	Commit    uint64 // the local commit index
+	LastIndex uint64 // the local log's last index
+	// Discarded is the number of log entries above Applied that are
+	// deleted (LastIndex-Applied). Some may have committed on the replicas
+	// that are gone, and acknowledged to clients: they are lost.
+	Discarded uint64
+}
+
+// UnsafeRecoverPlan reports what UnsafeRecover would do now, and changes
+// nothing. When UnsafeRecover would refuse, err says why (errors.Is
+// ErrHasLeader when the group has a leader); the plan is still filled in
+// whenever the local replica could be read, so an operator sees what a
+// recovery would cost before the group is in a state to allow it.
+func (h *Host) UnsafeRecoverPlan(gid replica.GroupID) (UnsafeRecovery, error) {
+	g, err := h.hosted(gid)
+	if err != nil {
+		return UnsafeRecovery{}, err
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.recoveryPlanLocked()
+}
+
+// UnsafeRecover forces group gid, which has lost its quorum, to continue
+// on the local replica alone (DESIGN.md, Membership and failure), as
+// etcd's --force-new-cluster does for a whole cluster. It is unsafe:
+// entries above the local applied index are deleted, and any of them that
+// committed on the replicas that are gone (writes acknowledged to clients)
+// are lost; the result says how many entries went. It is meant for a group
+// whose other replicas are gone for good: a majority that is merely cut
+// off from this node and still running would go on as a second, diverging
+// copy of the group.
+//
+// It refuses, changing nothing, when the local replica is not initialised
+// or not named by its descriptor, and when it knows a leader, itself
+// included (ErrHasLeader). With CheckQuorum a leader steps down within an
+// election timeout of losing its quorum, and a follower forgets its leader
+// when it starts an election, so a group without a quorum shows no leader
+// after an election timeout or two; a known leader means a quorum that
+// answered recently, and its membership can be changed safely instead. A
+// joint configuration is no obstacle: the new one replaces it whole.
+//
+// Steps: the replica is stopped as a closing does (waiting proposals fail
+// as indeterminate, reads with an error wrapping replica.ErrStopped; a
+// replica.Group obtained before is stopped for good, and Host.Group
+// returns the new one). Then one synced batch writes the descriptor After
+// (the local replica the only voter; no learners, no outgoing voters, not
+// joint; every other replica dropped; Version and NextReplicaID raised by
+// recoverSkip, so the descriptor is newer, and replicas added later get
+// IDs no old replica had, even if the lost replicas went on to change the
+// membership among themselves without this one), deletes the log
+// above the applied index and sets the hard state's commit to the applied
+// index. The replica is then opened from storage, as a restart would open
+// it, and campaigns at once: the only voter of its group, it elects itself
+// and serves reads and writes.
+//
+// NB: the term and vote are kept. The campaign moves to a new term, voting
+// for itself, before the replica appends anything, so whatever term an old
+// leader's dropped entries had, new entries never reuse it; and a vote
+// once given in the old term stays given (raft never votes twice in a
+// term). A larger bump would not help against the old replicas, whose
+// terms are unknown here: they are shut out instead. Their messages to the
+// local replica are dropped (their IDs are below NextReplicaID and not in
+// the descriptor, so the descriptor proves them removed), they are sent
+// nothing, and an old replica on a node that gets a new replica of the
+// group is destroyed by the first message to the new, higher, ID (or by
+// RemoveStale given the recovered descriptor).
+func (h *Host) UnsafeRecover(gid replica.GroupID) (UnsafeRecovery, error) {
+	g, err := h.hosted(gid)
+	if err != nil {
+		return UnsafeRecovery{}, err
+	}
+	// Holding destroying keeps a racing destroy (a message naming a newer
+	// replica, RemoveStale) from deleting the group under the recovery;
+	// once done is set, a late destroy of this, the old, incarnation does
+	// nothing.
+	g.destroying.Lock()
+	defer g.destroying.Unlock()
+	if g.destroying.done {
+		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is being removed: %w", gid, g.id, replica.ErrRemoved)
+	}
+	g.mu.Lock()
+	plan, err := g.recoveryPlanLocked()
+	if err != nil {
+		g.mu.Unlock()
+		return plan, err
+	}
+	// Closed under the same lock as the check: no round runs the replica
+	// (and no leader can appear in it) from here.
+	g.closed = true
+	g.mu.Unlock()
+	g.shutdown(errRecovering)
+	g.destroying.done = true
+
+	if err := h.writeRecovery(g, plan); err != nil {
+		// The replica is stopped, and reopening it here could race a
+		// message that recreates it: a restart reopens it from what is on
+		// disk (the batch is atomic: the old state or the recovered one).
+		h.removeGroup(g, true)
+		return plan, fmt.Errorf("raftengine: group %d: unsafe recovery: %w (restart the node to reopen the replica)", gid, err)
+	}
+	h.log.Warn("unsafe recovery: the group continues with the local replica as its only voter",
+		"group", gid, "replica", g.id, "version", plan.After.Version, "applied", plan.Applied,
+		"commit", plan.Commit, "last_index", plan.LastIndex, "discarded", plan.Discarded,
+		"dropped_replicas", len(plan.Before.Replicas)-1)
+
+	ng, err := h.reopenGroup(g)
+	if err != nil {
+		return plan, fmt.Errorf("raftengine: group %d: unsafe recovery written, but reopening the replica failed (a restart opens it): %w", gid, err)
+	}
+	ng.mu.Lock()
+	if err := ng.rn.Campaign(); err != nil {
+		h.log.Warn("unsafe recovery: campaign", "group", gid, "err", err) // it campaigns on its election timeout anyway
+	}
+	ng.mu.Unlock()
+	h.schedule(ng)
+	return plan, nil
+}
+
+// hosted returns the local replica of gid.
+func (h *Host) hosted(gid replica.GroupID) (*group, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.closed {
+		return nil, replica.ErrStopped
+	}
+	g, ok := h.mu.groups[gid]
+	if !ok {
+		return nil, fmt.Errorf("raftengine: group %d: no replica on node %s", gid, h.cfg.Node)
+	}
+	return g, nil
+}
+
+// recoveryPlanLocked computes the recovery of g from its durable state:
+// between rounds (g.mu held) the store holds everything raft was told.
+func (g *group) recoveryPlanLocked() (UnsafeRecovery, error) {
+	gid := g.gid
+	if g.closed || g.removed {
+		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is stopped or removed: %w", gid, g.id, replica.ErrStopped)
+	}
+	if !g.initialized() {
+		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is not initialised (it never received the group's state): nothing to recover from", gid, g.id)
+	}
+	me, ok := g.desc.Replica(g.id)
+	if !ok {
+		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: descriptor version %d does not name replica %d", gid, g.desc.Version, g.id)
+	}
+	applied, err := storage.ReadAppliedState(g.h.store, uint64(gid))
+	if err != nil {
+		return UnsafeRecovery{}, err
+	}
+	hs, _, err := g.log.InitialState()
+	if err != nil {
+		return UnsafeRecovery{}, err
+	}
+	last, _ := g.log.LastIndex()
+	if trunc, _ := g.log.Truncated(); applied.Index < trunc || applied.Index > last {
+		// Truncation never passes the applied index, nor does applying
+		// pass the log: the replica's state is not what it should be.
+		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: applied index %d outside the log (%d, %d]", gid, applied.Index, trunc, last)
+	}
+	me.Role = replica.RoleVoter
+	plan := UnsafeRecovery{
+		Group:   gid,
+		Replica: g.id,
+		Before:  g.desc.Clone(),
+		After: replica.Descriptor{
+			Group:         g.desc.Group,
+			Version:       g.desc.Version + recoverSkip,
+			NextReplicaID: g.desc.NextReplicaID + recoverSkip,
+			Replicas:      []replica.Member{me},
+			Voters:        []replica.ReplicaID{g.id},
+		},
+		Applied:   applied.Index,
+		Commit:    hs.GetCommit(),
+		LastIndex: last,
+		Discarded: last - applied.Index,
+	}
+	if st := g.rn.BasicStatus(); st.Lead != raft.None {
+		lead := "this replica"
+		if st.Lead != uint64(g.id) {
+			lead = fmt.Sprintf("replica %d on node %s", st.Lead, g.nodeOf(st.Lead))
+		}
+		return plan, fmt.Errorf("%w (%s, term %d): it has a quorum; change its membership instead of recovering it, or retry once no leader is known",
+			ErrHasLeader, lead, st.GetTerm())
+	}
+	return plan, nil
+}
+
+// writeRecovery writes the recovered state of g, whose replica is stopped,
+// in one synced batch.
+func (h *Host) writeRecovery(g *group, plan UnsafeRecovery) error {
+	gid := uint64(g.gid)
+	hs, _, err := g.log.InitialState()
+	if err != nil {
+		return err
+	}
+	b := h.store.NewBatch()
+	defer b.Close()
+	_, logEnd := storage.LogSpan(gid)
+	if err := b.Set(storage.DescriptorKey(gid), plan.After.Encode(nil)); err != nil {
+		return err
+	}
+	// NB: no storage helper: the stopped replica's RaftLog, whose cache
+	// this leaves stale, is dropped; the reopened replica scans the log.
+	if err := b.DeleteRange(storage.LogKey(gid, plan.Applied+1), logEnd); err != nil {
+		return err
+	}
+	next := &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(plan.Applied)}
+	if err := g.log.StageHardState(b, next); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		err = fmt.Errorf("raftengine: group %d: committing an unsafe recovery: %w", gid, err)
+		h.fatal(err) // as for every failed commit of the log (fail-stop)
+		return err
+	}
+	return nil
+}
+
+// reopenGroup replaces the stopped replica old in the host's map with one
+// opened from storage. old stayed in the map until now, refusing input, so
+// no message could create a replica from the state being rewritten.
+func (h *Host) reopenGroup(old *group) (*group, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.mu.closed {
+		return nil, replica.ErrStopped
+	}
+	if h.mu.groups[old.gid] != old {
+		return nil, fmt.Errorf("replica %d was closed meanwhile", old.id)
+	}
+	g, err := newGroup(h, old.gid, old.id)
+	if err != nil {
+		// Closed, as Group.Close leaves it: no message may open it from
+		// the store while this process runs; a restart does.
+		delete(h.mu.groups, old.gid)
+		h.mu.closedGroups[old.gid] = true
+		return nil, err
+	}
+	h.mu.groups[old.gid] = g
+	return g, nil
+}
+
+// fromRemoved reports whether the descriptor proves replica id removed: it
+// knows every ID below NextReplicaID, and id is not in it. Such a replica
+// (one that was away when it was removed, or one that an unsafe recovery
+// dropped) may still campaign or lead in a configuration that is no longer
+// the group's, at a term above ours; raft would follow it. g.mu is held.
+func (g *group) fromRemoved(id uint64) bool {
+	if id == 0 || !g.initialized() || replica.ReplicaID(id) >= g.desc.NextReplicaID {
+		return false
+	}
+	_, ok := g.desc.Replica(replica.ReplicaID(id))
+	return !ok
+}
