@@ -7,10 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,34 +60,65 @@ func runCheck(t *testing.T, timeout time.Duration, args ...string) (int, string,
 	return 0, "", ""
 }
 
-// A short run under kill, partition and pause passes, and its summary adds
-// up. The seed is the first whose schedule holds all three kinds, found by
-// the same function the run uses, so the test is the same every time.
+// checkSummary's membership fields.
+type convergeSummary struct {
+	ConvergeSeconds *float64 `json:"converge_seconds"`
+	Converged       *bool    `json:"converged"`
+	ConvergeDetail  string   `json:"converge_detail"`
+}
+
+// A short run under faults passes, and its summary adds up: kill, partition
+// and pause on 3 and 5 nodes, kill and partition with membership changes on
+// 5 (a node joins, and one of a replica move is killed; the other faults hit
+// the joined node too), and on 3 nodes membership alone with all three of
+// its actions (join, drain, kill during a move). The seed of each is the
+// first whose schedule holds what the case wants, found by the same
+// function the run uses, so the test is the same every time.
 func TestCheckRegisterUnderFaults(t *testing.T) {
-	for _, nodes := range []int{3, 5} {
-		t.Run(fmt.Sprintf("%d nodes", nodes), func(t *testing.T) { checkRegisterUnderFaults(t, nodes) })
+	for _, c := range []struct {
+		name    string
+		nodes   int
+		nemesis string
+		kinds   []string // fault kinds the schedule must hold
+		actions []string // and membership steps, as action/change
+	}{
+		{"3 nodes", 3, "kill,partition,pause", []string{"kill", "partition", "pause"}, nil},
+		{"5 nodes", 5, "kill,partition,membership", []string{"kill", "partition", "membership"}, []string{"kill/join"}},
+		{"3 nodes membership", 3, "membership", []string{"membership"}, []string{"join/join", "drain/drain", "kill/join"}},
+	} {
+		t.Run(c.name, func(t *testing.T) { checkRegisterUnderFaults(t, c.nodes, c.nemesis, c.kinds, c.actions) })
 	}
 }
 
-func checkRegisterUnderFaults(t *testing.T, nodes int) {
+func checkRegisterUnderFaults(t *testing.T, nodes int, nemesis string, kinds, actions []string) {
 	cfg := runner.DefaultConfig()
-	cfg.Time, cfg.Nemesis, cfg.Nodes = 20*time.Second, "kill,partition,pause", nodes
+	cfg.Time, cfg.Nemesis, cfg.Nodes = 20*time.Second, nemesis, nodes
 	var sched chaos.Schedule
 	for cfg.Seed = 1; ; cfg.Seed++ {
 		s, err := runner.Schedule(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
-		kinds := map[chaos.FaultKind]bool{}
+		has := map[string]bool{}
 		for _, st := range s.Steps {
-			kinds[st.Kind] = true
+			if !st.Heal {
+				has[string(st.Kind)] = true
+				if st.Kind == chaos.Membership {
+					has[string(st.Action)+"/"+string(st.Change)] = true
+				}
+			}
 		}
-		if len(kinds) == 3 {
+		missing := func(w string) bool { return !has[w] }
+		if !slices.ContainsFunc(kinds, missing) && !slices.ContainsFunc(actions, missing) {
 			sched = s
 			break
 		}
+		if cfg.Seed == 10000 {
+			t.Fatalf("no seed up to %d gives a schedule with %v and %v", cfg.Seed, kinds, actions)
+		}
 	}
 	t.Logf("%v", sched)
+	membership := strings.Contains(nemesis, "membership")
 	out := t.TempDir()
 	code, stdout, stderr := runCheck(t, 2*time.Minute, "--time", cfg.Time.String(), "--nodes", strconv.Itoa(nodes),
 		"--workload", "register", "--nemesis", cfg.Nemesis, "--seed", strconv.FormatInt(cfg.Seed, 10),
@@ -109,7 +140,7 @@ func checkRegisterUnderFaults(t *testing.T, nodes int) {
 	if sum.Ops.Total < 1000 || sum.Ops.OK < 500 {
 		t.Errorf("only %d operations (%d ok) in %v", sum.Ops.Total, sum.Ops.OK, cfg.Time)
 	}
-	for _, k := range []string{"kill", "partition", "pause"} {
+	for _, k := range kinds {
 		if sum.Faults[k].Count < 1 {
 			t.Errorf("no %s fault injected: %+v", k, sum.Faults)
 		}
@@ -124,6 +155,71 @@ func checkRegisterUnderFaults(t *testing.T, nodes int) {
 	}
 	if !strings.Contains(stderr, "seed "+strconv.FormatInt(cfg.Seed, 10)) {
 		t.Errorf("the seed is not printed on stderr:\n%s", stderr)
+	}
+	var conv convergeSummary
+	if err := json.Unmarshal([]byte(stdout), &conv); err != nil {
+		t.Fatal(err)
+	}
+	if !membership {
+		if conv.ConvergeSeconds != nil {
+			t.Errorf("a run without membership reports convergence: %s", stdout)
+		}
+		return
+	}
+	checkMembership(t, out, sched, conv)
+}
+
+// checkMembership checks what a membership run reports: the cluster
+// settled, every membership step is a fault with what it did, the joined
+// nodes logged, and the drained ones were stopped once removed.
+func checkMembership(t *testing.T, out string, sched chaos.Schedule, conv convergeSummary) {
+	t.Helper()
+	if conv.ConvergeSeconds == nil || conv.Converged == nil || !*conv.Converged {
+		t.Fatalf("the membership did not settle: %+v", conv)
+	}
+	t.Logf("converged in %.1fs: %s", *conv.ConvergeSeconds, conv.ConvergeDetail)
+	b, err := os.ReadFile(filepath.Join(out, "faults.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var faults []chaos.Fault
+	if err := json.Unmarshal(b, &faults); err != nil {
+		t.Fatal(err)
+	}
+	var recorded []chaos.Fault
+	for _, f := range faults {
+		if f.Kind == chaos.Membership {
+			recorded = append(recorded, f)
+		}
+	}
+	var steps []chaos.Step
+	for _, st := range sched.Steps {
+		if !st.Heal && st.Kind == chaos.Membership {
+			steps = append(steps, st)
+		}
+	}
+	if len(recorded) != len(steps) {
+		t.Fatalf("%d membership faults recorded for %d steps: %+v", len(recorded), len(steps), recorded)
+	}
+	for i, st := range steps {
+		f := recorded[i]
+		t.Logf("membership fault on %s: %s", f.Node, f.Detail)
+		if !strings.Contains(f.Detail, string(st.Change)+" "+st.Member) || f.End <= f.Start {
+			t.Errorf("step %v recorded as %+v", st, f)
+		}
+		if st.Change == chaos.Join {
+			if _, err := os.Stat(filepath.Join(out, "nodes", st.Member+".log")); err != nil {
+				t.Errorf("joined node %s left no log: %v", st.Member, err)
+			}
+		}
+		if st.Change == chaos.Drain {
+			if !strings.Contains(f.Detail, "removed, and stopped") {
+				t.Errorf("drained node %s not stopped: %s", st.Member, f.Detail)
+			}
+		}
+		if st.Action == chaos.Kill && !strings.HasPrefix(f.Detail, "kill ") {
+			t.Errorf("kill-during-move step %v killed nothing: %s", st, f.Detail)
+		}
 	}
 }
 

@@ -35,14 +35,23 @@ recorded history:
 
 Nemeses (comma-separated): kill, pause, partition (or partition-isolate,
 -split, -ring, -bridge), leader (kill, pause or isolate the current leader),
-clock (skew), disk (slow fsync), all, none. Faults alternate with heals.
+clock (skew), disk (slow fsync), membership, all, none. Faults alternate with
+heals. "all" leaves membership out; ask for "all,membership". A membership
+step joins a new node (j1, j2, ...: "cairn server --join"), drains a node
+(one that joined, or with 5 nodes a founder when none has; never below 3
+nodes) and stops it once it is removed, or does either and then kills -9 a
+node of a replica move in flight, which the heal restarts. Other faults hit
+joined nodes too; the clients talk to the founders. After the final heal a
+membership run waits up to 60s for the replica moves to end and reports
+converge_seconds; a cluster that does not settle fails the run.
 
 Everything random derives from --seed, which is printed with a replay line.
 Histories, logs and (on a failure) porcupine's HTML with the faults drawn on
 it go to --out. Progress goes to stderr, the summary to stdout (-o json: one
-line). Exit status: 0 pass, 1 an anomaly, a loss, an Unknown verdict or a
-server that died, 2 a usage or harness error (or Ctrl-C). --history checks a
-history.jsonl from an earlier run again instead of running one.`,
+line). Exit status: 0 pass, 1 an anomaly, a loss, an Unknown verdict, a
+server that died or a membership that did not settle, 2 a usage or harness
+error (or Ctrl-C). --history checks a history.jsonl from an earlier run
+again instead of running one.`,
 		Args: cobra.NoArgs,
 	}
 	d := runner.DefaultConfig()
@@ -51,7 +60,7 @@ history.jsonl from an earlier run again instead of running one.`,
 	f.String("engine", d.Engine, "replication engine: raft")
 	f.Int("partitions", d.Partitions, "partitions of the cluster")
 	f.String("workload", d.Workload, "register, set or ttl")
-	f.String("nemesis", d.Nemesis, "faults: kill, pause, partition[-isolate|-split|-ring|-bridge], leader, clock, disk, all, none")
+	f.String("nemesis", d.Nemesis, "faults: kill, pause, partition[-isolate|-split|-ring|-bridge], leader, clock, disk, membership, all (all but membership), none")
 	f.Duration("time", d.Time, "how long the clients and the nemesis run")
 	f.Int("clients", d.Clients, "concurrent clients, one operation in flight each")
 	f.Int("keys", d.Keys, "register and ttl: keys in use at once")

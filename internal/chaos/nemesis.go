@@ -33,10 +33,33 @@ const (
 	// Disk: make the target node's disk misbehave (DiskMode); the heal
 	// clears it and restarts the node if the fault stopped it.
 	Disk FaultKind = "disk"
+	// Membership: change who is in the cluster while it serves (Jepsen's
+	// grow and shrink). Each step does one of three things, its Action:
+	// Join starts a new, empty node (Member, a fresh name) that joins the
+	// cluster; Drain moves every replica off Member, which is then
+	// removed and stopped for good; Kill makes the change Change says
+	// (Join or Drain of Member), waits for a replica move to be in flight
+	// and kills -9 a node taking part in one, chosen when the step runs.
+	// The heal restarts a killed node; a join or a drain is not undone.
+	// NB: not part of "all" — it adds processes and moves replicas for the
+	// rest of the run — so a run asks for it by name.
+	Membership FaultKind = "membership"
 )
 
-// allKinds is the order kinds are listed and drawn in.
+// The actions of Membership steps besides Kill; never nemesis kinds.
+const (
+	// Join: a new node joins the cluster (cairn server --join).
+	Join FaultKind = "join"
+	// Drain: every replica is moved off a node, which is then removed.
+	Drain FaultKind = "drain"
+)
+
+// allKinds is what "all" means, in the order kinds are listed and drawn in.
 var allKinds = []FaultKind{Kill, Pause, Partition, Leader, Clock, Disk}
+
+// knownKinds is every kind, in the order they are listed and drawn in:
+// allKinds, then the kinds a run must name.
+var knownKinds = append(slices.Clone(allKinds), Membership)
 
 // Shape is the shape of a network partition.
 type Shape string
@@ -82,7 +105,7 @@ const (
 // Nemesis is what a run injects: the kinds of faults, and for partitions the
 // shapes.
 type Nemesis struct {
-	Kinds  []FaultKind // in the order kill, pause, partition, leader, clock, disk; no duplicates
+	Kinds  []FaultKind // in the order kill, pause, partition, leader, clock, disk, membership; no duplicates
 	Shapes []Shape     // the partition shapes to draw from; set when Kinds has Partition
 }
 
@@ -91,8 +114,9 @@ var ErrNemesis = errors.New("chaos: bad nemesis")
 
 // ParseNemesis parses a comma-separated list of fault kinds, as a --nemesis
 // flag takes it: kill, pause, partition (every shape), partition-isolate,
-// partition-split, partition-ring, partition-bridge, leader, clock, disk;
-// "all" for every kind and shape; "none" or "" for no faults.
+// partition-split, partition-ring, partition-bridge, leader, clock, disk,
+// membership; "all" for every kind and shape but membership, which a run
+// must name ("all,membership"); "none" or "" for no faults.
 func ParseNemesis(s string) (Nemesis, error) {
 	kinds := make(map[FaultKind]bool)
 	shapes := make(map[Shape]bool)
@@ -119,14 +143,14 @@ func ParseNemesis(s string) (Nemesis, error) {
 			}
 			kinds[Partition] = true
 			shapes[sh] = true
-		case slices.Contains(allKinds, FaultKind(tok)):
+		case slices.Contains(knownKinds, FaultKind(tok)):
 			kinds[FaultKind(tok)] = true
 		default:
-			return Nemesis{}, fmt.Errorf("%w: unknown fault %q (want a comma-separated list of kill, pause, partition, partition-isolate, partition-split, partition-ring, partition-bridge, leader, clock, disk, all or none)", ErrNemesis, tok)
+			return Nemesis{}, fmt.Errorf("%w: unknown fault %q (want a comma-separated list of kill, pause, partition, partition-isolate, partition-split, partition-ring, partition-bridge, leader, clock, disk, membership, all or none)", ErrNemesis, tok)
 		}
 	}
 	var n Nemesis
-	for _, k := range allKinds {
+	for _, k := range knownKinds {
 		if kinds[k] {
 			n.Kinds = append(n.Kinds, k)
 		}
@@ -346,7 +370,7 @@ type Step struct {
 	// Kind is the nemesis kind the step belongs to (Leader included).
 	Kind FaultKind `json:"kind"`
 	// Action is what the injector does: Kill, Pause, Partition, Clock or
-	// Disk; never Leader.
+	// Disk, and for a Membership step Join, Drain or Kill; never Leader.
 	Action FaultKind `json:"action"`
 	// Nodes are the targets; empty for a Leader step, whose target the
 	// injector resolves when the step runs (the leader then), and for a
@@ -359,6 +383,14 @@ type Step struct {
 	ClockOffset time.Duration `json:"clock_offset,omitempty"`
 	// Disk is a Disk action's mode.
 	Disk DiskMode `json:"disk,omitempty"`
+	// Member is the node a Membership step joins or drains: a fresh name
+	// for a join (names are never reused), a node in the cluster at the
+	// time for a drain.
+	Member string `json:"member,omitempty"`
+	// Change is what a Membership step does to Member: Join or Drain.
+	// With Action Kill it then kills a node of a replica move in flight,
+	// which only the injector can know; Nodes is empty.
+	Change FaultKind `json:"change,omitempty"`
 }
 
 // TargetsLeader reports whether the step's target is chosen at run time: the
@@ -382,6 +414,13 @@ func (s Step) describe() string {
 	if s.TargetsLeader() {
 		target = "the leader"
 	}
+	if s.Kind == Membership {
+		change := fmt.Sprintf("%s %s", s.Change, s.Member)
+		if s.Action == Kill {
+			return "kill a node of a replica move after " + change
+		}
+		return change
+	}
 	switch s.Action {
 	case Partition:
 		if s.Cut != nil {
@@ -404,6 +443,9 @@ func (s Step) Fault(start, end int64, nodes ...string) Fault {
 		nodes = s.Nodes
 		if s.Cut != nil && s.Cut.Shape == ShapeIsolate && len(s.Cut.Groups) == 2 {
 			nodes = s.Cut.Groups[1]
+		}
+		if s.Kind == Membership && s.Action != Kill {
+			nodes = []string{s.Member}
 		}
 	}
 	return Fault{Kind: s.Kind, Node: strings.Join(nodes, ","), Start: start, End: end, Detail: s.describe()}
@@ -445,6 +487,10 @@ type ScheduleConfig struct {
 	Duration time.Duration // the length of the run; the last heal comes no later
 	Nodes    []string      // node names; their order does not matter
 	Nemesis  Nemesis
+	// Replicas is R, the replicas of each partition: a Membership drain
+	// leaves at least R nodes in the cluster. Zero means min(3, nodes),
+	// the servers' default.
+	Replicas int
 	// FaultMin and FaultMax bound how long a fault lasts; HealMin and
 	// HealMax the quiet time before the first fault and between faults.
 	// Zero means the note's 5–10 s each (notes/paxos-primary-backup-and-
@@ -461,8 +507,12 @@ var clockOffsets = []time.Duration{100 * time.Millisecond, 400 * time.Millisecon
 // quiet time, and so on, each fault healed before the next and the last heal
 // no later than Duration. Kinds are drawn uniformly; kill and pause hit one
 // node, a minority or a majority; clock and disk one node; leader kills,
-// pauses or isolates the leader. It returns an error for a config it cannot
-// honour (a partition shape too big for the cluster, no nodes).
+// pauses or isolates the leader; membership joins a node, drains one, or
+// kills a node in the middle of a replica move (see Membership and
+// members.draw). Faults are drawn over the nodes in the cluster at the
+// time: the founders in Nodes, plus the nodes joined, minus those drained.
+// It returns an error for a config it cannot honour (a partition shape too
+// big for the cluster, no nodes, more replicas than nodes).
 func GenerateSchedule(cfg ScheduleConfig) (Schedule, error) {
 	nodes, err := nodeSet(cfg.Nodes)
 	if err != nil {
@@ -478,19 +528,24 @@ func GenerateSchedule(cfg ScheduleConfig) (Schedule, error) {
 	if len(nodes) == 0 {
 		return Schedule{}, fmt.Errorf("%w: no nodes", ErrNemesis)
 	}
-	var shapes []Shape
+	replicas := cfg.Replicas
+	if replicas == 0 {
+		replicas = min(3, len(nodes))
+	}
+	if replicas < 0 || replicas > len(nodes) {
+		return Schedule{}, fmt.Errorf("%w: %d replicas of each partition on %d nodes", ErrNemesis, replicas, len(nodes))
+	}
 	want := cfg.Nemesis.Shapes
 	if len(want) == 0 {
 		want = allShapes
 	}
-	for _, sh := range want {
-		if len(nodes) >= sh.minNodes() {
-			shapes = append(shapes, sh)
-		}
-	}
+	// NB: a drain never leaves fewer than min(3, len(nodes)) nodes
+	// (members.floor), so a shape that fits the founders fits every
+	// cluster the schedule makes; drawFault checks anyway.
+	shapes := fitting(want, len(nodes))
 	for _, k := range cfg.Nemesis.Kinds {
 		switch {
-		case !slices.Contains(allKinds, k):
+		case !slices.Contains(knownKinds, k):
 			return Schedule{}, fmt.Errorf("%w: unknown fault kind %q", ErrNemesis, k)
 		case k == Partition && len(shapes) == 0:
 			return Schedule{}, fmt.Errorf("%w: no partition shape in %v fits %d nodes (isolate needs 2, the others 3)", ErrNemesis, want, len(nodes))
@@ -509,13 +564,14 @@ func GenerateSchedule(cfg ScheduleConfig) (Schedule, error) {
 		}
 		return max(d.Round(time.Millisecond), time.Millisecond)
 	}
+	m := newMembers(nodes, replicas)
 	t := between(hmin, hmax)
 	for {
 		length := between(fmin, fmax)
 		if t+length > cfg.Duration {
 			break
 		}
-		st, err := drawFault(rng, cfg.Nemesis.Kinds, shapes, nodes)
+		st, err := drawFault(rng, cfg.Nemesis.Kinds, fitting(want, len(m.live)), m)
 		if err != nil {
 			return Schedule{}, err
 		}
@@ -524,6 +580,17 @@ func GenerateSchedule(cfg ScheduleConfig) (Schedule, error) {
 		t += length + between(hmin, hmax)
 	}
 	return s, nil
+}
+
+// fitting returns the shapes of want that n nodes can take.
+func fitting(want []Shape, n int) []Shape {
+	var out []Shape
+	for _, sh := range want {
+		if n >= sh.minNodes() {
+			out = append(out, sh)
+		}
+	}
+	return out
 }
 
 func intervals(cfg ScheduleConfig) (fmin, fmax, hmin, hmax time.Duration) {
@@ -550,9 +617,10 @@ func intervals(cfg ScheduleConfig) (fmin, fmax, hmin, hmax time.Duration) {
 	return fmin, fmax, hmin, hmax
 }
 
-func drawFault(rng *rand.Rand, kinds []FaultKind, shapes []Shape, nodes []string) (Step, error) {
+func drawFault(rng *rand.Rand, kinds []FaultKind, shapes []Shape, m *members) (Step, error) {
 	k := kinds[rng.IntN(len(kinds))]
 	st := Step{Kind: k, Action: k}
+	nodes := m.live
 	n := len(nodes)
 	pick := func(count int) []string {
 		perm := rng.Perm(n)[:count]
@@ -574,6 +642,9 @@ func drawFault(rng *rand.Rand, kinds []FaultKind, shapes []Shape, nodes []string
 		}
 		st.Nodes = pick(sizes[rng.IntN(len(sizes))])
 	case Partition:
+		if len(shapes) == 0 {
+			return Step{}, fmt.Errorf("%w: no partition shape fits %d nodes", ErrNemesis, n)
+		}
 		c, err := MakeCut(shapes[rng.IntN(len(shapes))], nodes, rng)
 		if err != nil {
 			return Step{}, err
@@ -594,6 +665,90 @@ func drawFault(rng *rand.Rand, kinds []FaultKind, shapes []Shape, nodes []string
 	case Disk:
 		st.Nodes = pick(1)
 		st.Disk = []DiskMode{DiskFull, DiskFail}[rng.IntN(2)]
+	case Membership:
+		m.draw(rng, &st)
 	}
 	return st, nil
+}
+
+// members is the cluster as a schedule changes it: who is in it after the
+// steps drawn so far. It is the schedule's model, not the cluster's truth:
+// a join or drain that fails when the step runs leaves the two apart, and
+// the runner then skips the steps that name a node it does not have.
+type members struct {
+	live   []string        // in the cluster: founders and joined nodes not drained; sorted
+	joined []string        // joined nodes still live, in the order they joined
+	used   map[string]bool // every name ever in the cluster: names are never reused
+	next   int             // the number of the next joiner's name, j<next>
+	// floor is the fewest nodes a drain leaves: R, and at least 3 (or
+	// every founder, when fewer) so that every partition shape that fits
+	// the founders still fits.
+	floor int
+	most  int // the most nodes the cluster grows to
+}
+
+func newMembers(nodes []string, replicas int) *members {
+	m := &members{live: slices.Clone(nodes), used: map[string]bool{}, next: 1,
+		floor: max(replicas, min(3, len(nodes))),
+		// NB: two more than the founders: enough for joins to move
+		// replicas every time and drains to always have a joined node to
+		// take, few enough processes for a laptop (or a 2-core CI runner).
+		most: len(nodes) + 2}
+	for _, n := range nodes {
+		m.used[n] = true
+	}
+	return m
+}
+
+// drainable returns the nodes a drain may take now. A node that joined
+// during the run is preferred: the clients were given the founders'
+// addresses. A founder is drained only when no joined node is left and at
+// least floor+1 nodes (R+1) remain afterwards, so the cluster can still
+// lose one and keep R replicas of every partition, and the clients still
+// have founders
+// to talk to (with 5 founders and R = 3, at most one founder is ever gone;
+// with 3 founders, none). Any drain leaves at least floor ≥ R nodes.
+func (m *members) drainable() []string {
+	switch {
+	case len(m.joined) > 0 && len(m.live)-1 >= m.floor:
+		return m.joined
+	case len(m.joined) == 0 && len(m.live)-1 >= m.floor+1:
+		return m.live
+	}
+	return nil
+}
+
+// draw fills in a Membership step: join, drain, or a kill during the move
+// a join or drain starts, uniformly among those possible now, and applies
+// its change to the model. One is always possible: when the cluster is at
+// its largest it holds joined nodes to drain.
+func (m *members) draw(rng *rand.Rand, st *Step) {
+	var changes []FaultKind
+	if len(m.live) < m.most {
+		changes = append(changes, Join)
+	}
+	if len(m.drainable()) > 0 {
+		changes = append(changes, Drain)
+	}
+	actions := append(slices.Clone(changes), Kill)
+	st.Action = actions[rng.IntN(len(actions))]
+	st.Change = st.Action
+	if st.Action == Kill {
+		st.Change = changes[rng.IntN(len(changes))]
+	}
+	if st.Change == Join {
+		for m.used[fmt.Sprintf("j%d", m.next)] {
+			m.next++
+		}
+		st.Member = fmt.Sprintf("j%d", m.next)
+		m.next++
+		m.used[st.Member] = true
+		m.joined = append(m.joined, st.Member)
+		m.live = sorted(append(m.live, st.Member))
+		return
+	}
+	cands := m.drainable()
+	st.Member = cands[rng.IntN(len(cands))]
+	m.live = slices.DeleteFunc(m.live, func(n string) bool { return n == st.Member })
+	m.joined = slices.DeleteFunc(m.joined, func(n string) bool { return n == st.Member })
 }

@@ -30,6 +30,9 @@ func TestParseNemesis(t *testing.T) {
 		{"partition-ring,partition", "partition", "isolate,split,ring,bridge", "partition"},
 		{"all", "kill,pause,partition,leader,clock,disk", "isolate,split,ring,bridge", "kill,pause,partition,leader,clock,disk"},
 		{"kill,kill,leader", "kill,leader", "", "kill,leader"},
+		{"membership", "membership", "", "membership"},
+		{"membership,kill", "kill,membership", "", "kill,membership"},
+		{"all,membership", "kill,pause,partition,leader,clock,disk,membership", "isolate,split,ring,bridge", "kill,pause,partition,leader,clock,disk,membership"},
 	}
 	for _, tt := range tests {
 		n, err := ParseNemesis(tt.in)
@@ -58,7 +61,11 @@ func TestParseNemesis(t *testing.T) {
 			t.Errorf("%q: String does not parse back: %v %+v", tt.in, err, back)
 		}
 	}
-	for _, bad := range []string{"kil", "kill,explode", "partition-square", "leader," + "dns"} {
+	all, _ := ParseNemesis("all")
+	if slices.Contains(all.Kinds, Membership) {
+		t.Errorf("all includes membership: %v", all.Kinds)
+	}
+	for _, bad := range []string{"kil", "kill,explode", "partition-square", "leader," + "dns", "join", "drain"} {
 		_, err := ParseNemesis(bad)
 		if !errors.Is(err, ErrNemesis) {
 			t.Errorf("%q: err %v, want ErrNemesis", bad, err)
@@ -73,7 +80,7 @@ func TestParseNemesis(t *testing.T) {
 var fiveNodes = []string{"n1", "n2", "n3", "n4", "n5"}
 
 func TestGenerateScheduleDeterministic(t *testing.T) {
-	all, _ := ParseNemesis("all")
+	all, _ := ParseNemesis("all,membership")
 	cfg := ScheduleConfig{Seed: 42, Duration: 2 * time.Minute, Nodes: fiveNodes, Nemesis: all}
 	a, err := GenerateSchedule(cfg)
 	if err != nil {
@@ -109,7 +116,7 @@ func TestGenerateScheduleShape(t *testing.T) {
 		for i := range n {
 			nodes = append(nodes, fmt.Sprintf("n%d", i+1))
 		}
-		kinds := rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"kill", "pause", "partition", "leader", "clock", "disk"}), 1, 6, rapid.ID).Draw(t, "kinds")
+		kinds := rapid.SliceOfNDistinct(rapid.SampledFrom([]string{"kill", "pause", "partition", "leader", "clock", "disk", "membership"}), 1, 7, rapid.ID).Draw(t, "kinds")
 		nem, err := ParseNemesis(strings.Join(kinds, ","))
 		if err != nil {
 			t.Fatal(err)
@@ -154,6 +161,8 @@ func TestGenerateScheduleShape(t *testing.T) {
 	})
 }
 
+// checkStep checks a fault step's shape. nodes are the founders; a step
+// over a cluster that grew may hit up to two more.
 func checkStep(t *rapid.T, st Step, nodes []string) {
 	switch st.Kind {
 	case Leader:
@@ -168,7 +177,7 @@ func checkStep(t *rapid.T, st Step, nodes []string) {
 			t.Fatalf("partition step cuts nothing: %+v", st)
 		}
 	case Kill, Pause:
-		if len(st.Nodes) == 0 || len(st.Nodes) > len(nodes)/2+1 {
+		if len(st.Nodes) == 0 || len(st.Nodes) > (len(nodes)+2)/2+1 {
 			t.Fatalf("%s of %v", st.Kind, st.Nodes)
 		}
 	case Clock:
@@ -179,9 +188,130 @@ func checkStep(t *rapid.T, st Step, nodes []string) {
 		if len(st.Nodes) != 1 || (st.Disk != DiskFull && st.Disk != DiskFail) {
 			t.Fatalf("disk step %+v", st)
 		}
+	case Membership:
+		if st.Member == "" || len(st.Nodes) != 0 || st.Cut != nil || (st.Change != Join && st.Change != Drain) {
+			t.Fatalf("membership step %+v", st)
+		}
+		if st.Action != st.Change && st.Action != Kill {
+			t.Fatalf("membership step action %s, change %s", st.Action, st.Change)
+		}
+		return
+	}
+	if st.Member != "" || st.Change != "" {
+		t.Fatalf("a %s step names a membership change: %+v", st.Kind, st)
 	}
 	if st.Kind != Leader && st.Action != st.Kind {
 		t.Fatalf("action %s for kind %s", st.Action, st.Kind)
+	}
+}
+
+// Membership steps follow the cluster they change: joins take fresh names,
+// drains take a node in the cluster and leave at least R (and at least R+1
+// when a founder goes, which only happens when no joined node is left),
+// the cluster grows by at most two nodes, and every other fault hits only
+// nodes in the cluster at its time.
+func TestGenerateScheduleMembership(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		n := rapid.IntRange(1, 7).Draw(t, "nodes")
+		var founders []string
+		for i := range n {
+			founders = append(founders, fmt.Sprintf("n%d", i+1))
+		}
+		spec := rapid.SampledFrom([]string{"membership", "all,membership", "kill,membership"}).Draw(t, "nemesis")
+		if n < 2 && spec == "all,membership" {
+			spec = "kill,membership"
+		}
+		nem, err := ParseNemesis(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		replicas := min(3, n)
+		s, err := GenerateSchedule(ScheduleConfig{Seed: rapid.Int64().Draw(t, "seed"), Nodes: founders, Nemesis: nem,
+			Duration: time.Duration(rapid.IntRange(10, 900).Draw(t, "seconds")) * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		live := slices.Clone(founders)
+		used := map[string]bool{}
+		for _, f := range founders {
+			used[f] = true
+		}
+		joined := 0 // joined nodes in the cluster
+		for i, st := range s.Steps {
+			if st.Heal {
+				continue
+			}
+			checkStep(t, st, founders)
+			var hit []string
+			hit = append(hit, st.Nodes...)
+			if st.Cut != nil {
+				for _, l := range st.Cut.Links {
+					hit = append(hit, l.From, l.To)
+				}
+			}
+			for _, h := range hit {
+				if !slices.Contains(live, h) {
+					t.Fatalf("step %d (%v) hits %s, not in the cluster %v", i, st, h, live)
+				}
+			}
+			if st.Kind != Membership {
+				continue
+			}
+			switch st.Change {
+			case Join:
+				if used[st.Member] {
+					t.Fatalf("step %d (%v): the name %s is used already", i, st, st.Member)
+				}
+				used[st.Member] = true
+				live = append(live, st.Member)
+				joined++
+				if len(live) > n+2 {
+					t.Fatalf("step %d (%v): the cluster grew to %v", i, st, live)
+				}
+			case Drain:
+				if !slices.Contains(live, st.Member) {
+					t.Fatalf("step %d (%v): drains %s, not in the cluster %v", i, st, st.Member, live)
+				}
+				live = slices.DeleteFunc(live, func(x string) bool { return x == st.Member })
+				founder := slices.Contains(founders, st.Member)
+				if founder && joined > 0 {
+					t.Fatalf("step %d (%v): drains founder %s while %d joined nodes are in the cluster", i, st, st.Member, joined)
+				}
+				if !founder {
+					joined--
+				}
+				if len(live) < replicas || (founder && len(live) < replicas+1) {
+					t.Fatalf("step %d (%v): leaves %v with R = %d", i, st, live, replicas)
+				}
+			}
+		}
+	})
+}
+
+// The three membership actions all turn up, in a schedule of any length
+// that has room for them.
+func TestGenerateScheduleMembershipActions(t *testing.T) {
+	nem, _ := ParseNemesis("membership")
+	for _, nodes := range [][]string{{"n1", "n2", "n3"}, fiveNodes} {
+		s, err := GenerateSchedule(ScheduleConfig{Seed: 7, Duration: 10 * time.Minute, Nodes: nodes, Nemesis: nem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := map[string]int{}
+		for _, st := range s.Steps {
+			if !st.Heal {
+				seen[string(st.Action)+"/"+string(st.Change)]++
+			}
+		}
+		for _, k := range []string{"join/join", "drain/drain", "kill/join", "kill/drain"} {
+			if seen[k] == 0 {
+				t.Errorf("%d nodes: no %s step in %v", len(nodes), k, s)
+			}
+		}
+		f := s.Steps[0].Fault(1, 2)
+		if f.Kind != Membership || f.Node != s.Steps[0].Member && s.Steps[0].Action != Kill || f.Detail == "" {
+			t.Errorf("fault %+v of step %v", f, s.Steps[0])
+		}
 	}
 }
 
@@ -193,12 +323,13 @@ func TestGenerateScheduleEdges(t *testing.T) {
 	}
 	kill, _ := ParseNemesis("kill")
 	for name, cfg := range map[string]ScheduleConfig{
-		"no duration":      {Nodes: fiveNodes, Nemesis: kill},
-		"no nodes":         {Duration: time.Minute, Nemesis: kill},
-		"duplicate node":   {Duration: time.Minute, Nodes: []string{"a", "a"}, Nemesis: kill},
-		"ring of two":      {Duration: time.Minute, Nodes: []string{"a", "b"}, Nemesis: Nemesis{Kinds: []FaultKind{Partition}, Shapes: []Shape{ShapeRing}}},
-		"unknown kind":     {Duration: time.Minute, Nodes: fiveNodes, Nemesis: Nemesis{Kinds: []FaultKind{"meteor"}}},
-		"inverted lengths": {Duration: time.Minute, Nodes: fiveNodes, Nemesis: kill, FaultMin: time.Second, FaultMax: time.Millisecond},
+		"no duration":       {Nodes: fiveNodes, Nemesis: kill},
+		"no nodes":          {Duration: time.Minute, Nemesis: kill},
+		"duplicate node":    {Duration: time.Minute, Nodes: []string{"a", "a"}, Nemesis: kill},
+		"ring of two":       {Duration: time.Minute, Nodes: []string{"a", "b"}, Nemesis: Nemesis{Kinds: []FaultKind{Partition}, Shapes: []Shape{ShapeRing}}},
+		"unknown kind":      {Duration: time.Minute, Nodes: fiveNodes, Nemesis: Nemesis{Kinds: []FaultKind{"meteor"}}},
+		"inverted lengths":  {Duration: time.Minute, Nodes: fiveNodes, Nemesis: kill, FaultMin: time.Second, FaultMax: time.Millisecond},
+		"too many replicas": {Duration: time.Minute, Nodes: fiveNodes, Nemesis: kill, Replicas: 6},
 	} {
 		if _, err := GenerateSchedule(cfg); !errors.Is(err, ErrNemesis) {
 			t.Errorf("%s: err %v", name, err)

@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -42,22 +43,30 @@ type server struct {
 		exited   chan struct{} // closed once cmd is reaped; nil when never started
 		state    procState
 		expected bool // the harness asked for the exit (kill -9)
+		// retired: the node was drained and removed from the cluster and
+		// the harness stopped it for good; it is never started again.
+		retired bool
 	}
 }
 
 // cluster runs the servers: start, kill -9, restart on the same flags and
-// data directory, SIGSTOP/SIGCONT, and kill everything at close. Every
+// data directory, SIGSTOP/SIGCONT, add a node that joins the running
+// cluster, retire one that left it, and kill everything at close. Every
 // child is in its own process group (a terminal's Ctrl-C reaches only the
 // harness, which then kills the children) and, on Linux, gets SIGKILL if
 // the harness dies (Pdeathsig), so no server outlives a run.
 type cluster struct {
-	binary  string
-	servers []*server
-	env     []string
-	spawn   *spawner
-	log     *slog.Logger
-	mu      struct {
+	binary     string
+	dir        string
+	serverArgs []string
+	env        []string
+	spawn      *spawner
+	log        *slog.Logger
+	mu         struct {
 		sync.Mutex
+		// servers: the founders, then the nodes that joined, in order.
+		// Only appended to; read with list.
+		servers  []*server
 		failures []string // servers that exited on their own
 		closed   bool
 	}
@@ -65,42 +74,93 @@ type cluster struct {
 
 // clusterConfig is what newCluster needs.
 type clusterConfig struct {
-	Binary     string
-	Dir        string // data directories and logs go under it
-	Names      []string
-	ServerArgs []string // after the per-node flags: --partitions, ...
-	Logger     *slog.Logger
+	Binary string
+	Dir    string // data directories and logs go under it
+	Names  []string
+	// ServerArgs come after the per-node flags of every server, founders
+	// and joiners alike: --partitions, ...
+	ServerArgs []string
+	// FounderArgs come after those of the founders only: flags that name
+	// a new cluster, which a joined node must not be given (on a restart
+	// they would name another cluster than the one its data belongs to).
+	FounderArgs []string
+	Logger      *slog.Logger
 }
 
 // newCluster lays out the servers (ports, directories, flags) without
 // starting them.
 func newCluster(cfg clusterConfig) (*cluster, error) {
-	ports, err := freePorts(3 * len(cfg.Names))
+	ports, err := freePorts(3*len(cfg.Names), nil)
 	if err != nil {
 		return nil, err
 	}
-	c := &cluster{binary: cfg.Binary, log: cfg.Logger, env: childEnv()}
+	c := &cluster{binary: cfg.Binary, dir: cfg.Dir, serverArgs: cfg.ServerArgs, log: cfg.Logger, env: childEnv()}
 	var initial []string
 	for i, name := range cfg.Names {
-		s := &server{
-			name:    name,
-			grpc:    "127.0.0.1:" + strconv.Itoa(ports[3*i]),
-			http:    "127.0.0.1:" + strconv.Itoa(ports[3*i+1]),
-			redis:   "127.0.0.1:" + strconv.Itoa(ports[3*i+2]),
-			dataDir: filepath.Join(cfg.Dir, name),
-			logPath: filepath.Join(cfg.Dir, name+".log"),
-		}
-		c.servers = append(c.servers, s)
+		s := c.layout(name, ports[3*i:])
+		c.mu.servers = append(c.mu.servers, s)
 		initial = append(initial, name+"="+s.grpc)
 	}
-	for _, s := range c.servers {
-		s.args = append([]string{"server",
-			"--name", s.name, "--data-dir", s.dataDir,
-			"--grpc-addr", s.grpc, "--http-addr", s.http, "--redis-addr", s.redis,
-			"--initial-cluster", strings.Join(initial, ","),
-			"--fault-injection", "--log-format", "json"}, cfg.ServerArgs...)
+	for _, s := range c.mu.servers {
+		s.args = append(s.args, "--initial-cluster", strings.Join(initial, ","))
+		s.args = append(s.args, cfg.FounderArgs...)
 	}
 	return c, nil
+}
+
+// layout makes a server on ports[0:3] with the flags every server gets.
+func (c *cluster) layout(name string, ports []int) *server {
+	s := &server{
+		name:    name,
+		grpc:    "127.0.0.1:" + strconv.Itoa(ports[0]),
+		http:    "127.0.0.1:" + strconv.Itoa(ports[1]),
+		redis:   "127.0.0.1:" + strconv.Itoa(ports[2]),
+		dataDir: filepath.Join(c.dir, name),
+		logPath: filepath.Join(c.dir, name+".log"),
+	}
+	s.args = append([]string{"server",
+		"--name", s.name, "--data-dir", s.dataDir,
+		"--grpc-addr", s.grpc, "--http-addr", s.http, "--redis-addr", s.redis,
+		"--fault-injection", "--log-format", "json"}, c.serverArgs...)
+	return s
+}
+
+// add lays out a new server, name, that joins the running cluster through
+// the member at join (a gRPC address), on fresh ports, and starts it. On a
+// restart the server finds its data and ignores --join.
+func (c *cluster) add(name, join string) (*server, error) {
+	if _, err := c.server(name); err == nil {
+		return nil, fmt.Errorf("runner: a server is named %s already", name)
+	}
+	// NB: the ports of stopped servers are free now but theirs when the
+	// heal restarts them: never hand them out.
+	taken := make(map[int]bool)
+	for _, s := range c.list() {
+		for _, a := range []string{s.grpc, s.http, s.redis} {
+			if _, p, err := net.SplitHostPort(a); err == nil {
+				if n, err := strconv.Atoi(p); err == nil {
+					taken[n] = true
+				}
+			}
+		}
+	}
+	ports, err := freePorts(3, taken)
+	if err != nil {
+		return nil, err
+	}
+	s := c.layout(name, ports)
+	s.args = append(s.args, "--join", join)
+	c.mu.Lock()
+	c.mu.servers = append(c.mu.servers, s)
+	c.mu.Unlock()
+	return s, c.startServer(s)
+}
+
+// list returns the servers: the founders, then the nodes that joined.
+func (c *cluster) list() []*server {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.mu.servers)
 }
 
 // childEnv is the harness's environment without CAIRN_* variables: the
@@ -118,13 +178,11 @@ func childEnv() []string {
 
 // start starts every server and waits until each is ready.
 func (c *cluster) start(ctx context.Context, timeout time.Duration) error {
-	for _, s := range c.servers {
-		if err := os.MkdirAll(filepath.Dir(s.logPath), 0o755); err != nil {
-			return fmt.Errorf("runner: %w", err)
-		}
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return fmt.Errorf("runner: %w", err)
 	}
 	c.spawn = newSpawner()
-	for _, s := range c.servers {
+	for _, s := range c.list() {
 		if err := c.startServer(s); err != nil {
 			return err
 		}
@@ -133,7 +191,7 @@ func (c *cluster) start(ctx context.Context, timeout time.Duration) error {
 }
 
 func (c *cluster) server(name string) (*server, error) {
-	for _, s := range c.servers {
+	for _, s := range c.list() {
 		if s.name == name {
 			return s, nil
 		}
@@ -151,7 +209,7 @@ func (c *cluster) startServer(s *server) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.mu.state != stopped {
+	if s.mu.state != stopped || s.mu.retired {
 		return nil
 	}
 	logf, err := os.OpenFile(s.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -244,6 +302,21 @@ func (s *server) state() procState {
 	return s.mu.state
 }
 
+// retire kills a server for good: it left the cluster (drained and
+// removed), and heals no longer restart it.
+func (c *cluster) retire(s *server) error {
+	s.mu.Lock()
+	s.mu.retired = true
+	s.mu.Unlock()
+	return c.kill(s)
+}
+
+func (s *server) retired() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.mu.retired
+}
+
 // pid is the process ID of the running or paused server, 0 when stopped.
 func (s *server) pid() int {
 	s.mu.Lock()
@@ -261,7 +334,7 @@ func (c *cluster) close() error {
 	c.mu.closed = true
 	c.mu.Unlock()
 	var errs []error
-	for _, s := range c.servers {
+	for _, s := range c.list() {
 		errs = append(errs, c.kill(s))
 	}
 	if c.spawn != nil {
@@ -270,12 +343,15 @@ func (c *cluster) close() error {
 	return errors.Join(errs...)
 }
 
-// waitReady polls every server's /readyz until each answers 200, a server
-// exits, ctx ends, or timeout passes.
+// waitReady polls every server's /readyz, retired ones aside, until each
+// answers 200, a server exits, ctx ends, or timeout passes.
 func (c *cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	hc := &http.Client{Timeout: time.Second}
-	for _, s := range c.servers {
+	for _, s := range c.list() {
+		if s.retired() {
+			continue
+		}
 		for !ready(ctx, hc, s) {
 			if s.state() == stopped {
 				return fmt.Errorf("runner: %s is not running; its log %s ends:\n%s", s.name, s.logPath, tail(s.logPath, 20))
@@ -318,10 +394,10 @@ func sleep(ctx context.Context, d time.Duration) error {
 }
 
 // freePorts finds n consecutive free loopback ports below the kernel's
-// ephemeral range, so that no outgoing connection takes one while a killed
-// server is down and it can restart on its own ports (the e2e suite's
-// freeRun, generalised).
-func freePorts(n int) ([]int, error) {
+// ephemeral range, none of them in taken, so that no outgoing connection
+// takes one while a killed server is down and it can restart on its own
+// ports (the e2e suite's freeRun, generalised).
+func freePorts(n int, taken map[int]bool) ([]int, error) {
 	low := ephemeralLow()
 	const floor = 10000
 	if low-floor < 4*n {
@@ -331,6 +407,9 @@ func freePorts(n int) ([]int, error) {
 		base := floor + rand.IntN(low-floor-n) // not from the seed: ports are the machine's business
 		var ls []net.Listener
 		for p := base; p < base+n; p++ {
+			if taken[p] {
+				break
+			}
 			l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 			if err != nil {
 				break

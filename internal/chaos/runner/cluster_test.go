@@ -63,8 +63,9 @@ func TestClusterProcesses(t *testing.T) {
 	if err := c.start(ctx, 20*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	n1, n2, n3 := c.servers[0], c.servers[1], c.servers[2]
-	for _, s := range c.servers {
+	servers := c.list()
+	n1, n2, n3 := servers[0], servers[1], servers[2]
+	for _, s := range servers {
 		if !strings.Contains(strings.Join(s.args, " "), "--fault-injection") {
 			t.Fatalf("%s runs without --fault-injection: %q", s.name, s.args)
 		}
@@ -144,7 +145,7 @@ func TestClusterStartFailure(t *testing.T) {
 }
 
 func TestFreePorts(t *testing.T) {
-	ports, err := freePorts(15)
+	ports, err := freePorts(15, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,5 +154,64 @@ func TestFreePorts(t *testing.T) {
 		if p != ports[0]+i || p >= low || p < 10000 {
 			t.Fatalf("ports %v: want a run below %d", ports, low)
 		}
+	}
+}
+
+// A node added to a running cluster gets the flags of the others, --join
+// and not the founders' flags, and ports no other server has, a stopped
+// one's included; once retired it is never started again and no longer
+// waited for.
+func TestClusterJoinAndRetire(t *testing.T) {
+	c := fakeCluster(t, "serve", 3)
+	defer c.close()
+	ctx := context.Background()
+	if err := c.start(ctx, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	n1 := c.list()[0]
+	if err := c.kill(c.list()[2]); err != nil { // its ports are free, but still its own
+		t.Fatal(err)
+	}
+	j1, err := c.add("j1", n1.grpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.add("j1", n1.grpc); err == nil {
+		t.Fatal("a second j1 was added")
+	}
+	args := strings.Join(j1.args, " ")
+	if !strings.Contains(args, "--join "+n1.grpc) || strings.Contains(args, "--initial-cluster") || !strings.Contains(args, "--fault-injection") {
+		t.Fatalf("j1's flags: %s", args)
+	}
+	ports := map[string]string{}
+	for _, s := range c.list() {
+		for _, a := range []string{s.grpc, s.http, s.redis} {
+			if other, dup := ports[a]; dup {
+				t.Fatalf("%s and %s share %s", other, s.name, a)
+			}
+			ports[a] = s.name
+		}
+	}
+	if err := c.startServer(c.list()[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.waitReady(ctx, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	pid := j1.pid()
+	if err := c.retire(j1); err != nil {
+		t.Fatal(err)
+	}
+	if !gone(pid) {
+		t.Fatalf("j1 (pid %d) still runs after retire", pid)
+	}
+	if err := c.startServer(j1); err != nil || j1.state() != stopped {
+		t.Fatalf("a retired server started again: %v, state %v", err, j1.state())
+	}
+	if err := c.waitReady(ctx, 5*time.Second); err != nil {
+		t.Fatalf("waitReady waited for a retired server: %v", err)
+	}
+	if f := c.failures(); len(f) != 0 {
+		t.Fatalf("failures %q", f)
 	}
 }

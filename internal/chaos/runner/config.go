@@ -40,7 +40,9 @@ type Config struct {
 	// Workload is register, set or ttl (--workload). Default register.
 	Workload string
 	// Nemesis is what to inject, as chaos.ParseNemesis reads it
-	// (--nemesis). Default all.
+	// (--nemesis). Default all, which leaves out membership: a run with
+	// membership changes runs more processes and waits for replica moves
+	// at the end, so it is asked for by name ("all,membership").
 	Nemesis string
 	// Time is how long clients run while the nemesis works (--time).
 	// Default 60s: four or so faults of 5–10 s with quiet times between.
@@ -213,6 +215,8 @@ func Schedule(cfg Config) (chaos.Schedule, error) {
 		return chaos.Schedule{}, err
 	}
 	nem, _ := chaos.ParseNemesis(cfg.Nemesis)
+	// NB: the servers are not given --replicas, so R is their default,
+	// min(3, nodes), which is also GenerateSchedule's.
 	s, err := chaos.GenerateSchedule(chaos.ScheduleConfig{Seed: cfg.Seed, Duration: cfg.Time, Nodes: cfg.nodeNames(), Nemesis: nem})
 	if err != nil {
 		return chaos.Schedule{}, fmt.Errorf("%w: --nemesis: %v", ErrConfig, err)

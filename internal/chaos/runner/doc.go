@@ -2,8 +2,10 @@
 // server` processes on loopback. It starts a cluster with fault injection
 // on, runs concurrent clients that record every operation (package chaos),
 // walks a nemesis schedule — kill -9 and restart, SIGSTOP/SIGCONT,
-// partitions, the current leader, clock skew, slow fsync — heals, waits for
-// the cluster to be quiet, makes final reads and checks the history:
+// partitions, the current leader, clock skew, slow fsync, and membership
+// changes (nodes that join, drains, kills in the middle of replica moves) —
+// heals, waits for the cluster to be quiet (and, after membership changes,
+// for the replica moves to end), makes final reads and checks the history:
 // linearizability per key with porcupine (register), lost and phantom
 // elements (set), early expiry and resurrection (ttl).
 //
@@ -21,7 +23,8 @@
 //
 // schedule.json (the nemesis steps), history.jsonl (every operation,
 // chaos.WriteHistory), faults.json (what was injected when, on the
-// history's clock), summary.json (WriteJSON's line), nodes/<name>.log, and
+// history's clock), summary.json (WriteJSON's line), nodes/<name>.log (the
+// founders n1..nN and the nodes that joined, j1, j2, ...), and
 // after a failure nodes/<name>/ (the data directories; removed after a
 // pass), register.html (the failed keys only) or set-/ttl-anomalies.json.
 //
@@ -43,6 +46,17 @@
 //     chaos.Schedule maps onto signals or the FaultInjection service.
 //     Disk steps are slow fsync (SetDiskDelay, 20 ms to 500 ms): the
 //     schedule's full/fail modes have no injector yet.
+//   - Membership steps (chaos.Membership) start a new server with --join
+//     on fresh ports and data, or call Admin.Drain; a drained node is
+//     stopped for good (retired) once Admin.Status shows it removed, and
+//     heals never restart it. A kill-during-move step polls Admin.Status
+//     for a move in flight for up to three quarters of the step (10 s at
+//     most) and kills its adding or leaving node, or any member when none
+//     comes. Joined nodes are targets of the other faults too; the
+//     clients keep to the founders. After the final heal the run waits
+//     (convergeTimeout) until no move is in flight or queued, every group
+//     is known and fully replicated and every member is up or removed;
+//     a cluster that does not settle fails the run.
 //   - A server that exits without being killed by the nemesis (a crash, a
 //     restart that dies) fails the run, as an anomaly does.
 //   - Servers get ports below the ephemeral range (a killed node restarts

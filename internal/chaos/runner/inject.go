@@ -9,7 +9,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/chaos"
@@ -32,9 +34,23 @@ type injector interface {
 	// Leader names the node leading the most partitions now.
 	Leader(ctx context.Context) (string, error)
 	// Heal resumes paused nodes, restarts killed (or crashed) ones on
-	// their flags and data, and clears link faults, clock offsets and disk
-	// delays everywhere.
+	// their flags and data, retired ones aside, and clears link faults,
+	// clock offsets and disk delays everywhere.
 	Heal(ctx context.Context) error
+
+	// Join starts a new node, name, on fresh ports and data, with the
+	// flags of the others and --join set to the member via; it returns
+	// once the process runs (the join itself takes a moment more).
+	Join(ctx context.Context, name, via string) error
+	// Drain asks the cluster to move every replica off node and then
+	// mark it removed (Admin.Drain); it returns once the drain started.
+	Drain(ctx context.Context, node string) error
+	// Status is the meta leader's view (Admin.Status): the members'
+	// states, the moves in flight and queued. One attempt per node.
+	Status(ctx context.Context) (*pb.StatusResponse, error)
+	// Retire kills a node that was drained and removed, for good: heals
+	// no longer restart it.
+	Retire(ctx context.Context, node string) error
 }
 
 // rpcTimeout bounds one FaultInjection or Cluster call; a node being
@@ -57,22 +73,40 @@ func dialOptions() []grpc.DialOption {
 }
 
 // clusterInjector is the injector of a real cluster: signals for process
-// faults, the servers' FaultInjection service for the rest.
+// faults, the servers' FaultInjection service for the rest, their Admin
+// service and new processes for membership. Used by one goroutine at a
+// time (the nemesis, then the run's end).
 type clusterInjector struct {
 	c      *cluster
 	faults map[string]pb.FaultInjectionClient
 	api    map[string]*grpcapi.Client
+	admin  map[string]pb.AdminClient
+	owned  []*grpc.ClientConn // dialled here for joined nodes; closed by close
 }
 
 // newClusterInjector uses conns, one per server by name (the gRPC port
-// serves KV, Cluster and FaultInjection alike).
+// serves KV, Cluster, Admin and FaultInjection alike).
 func newClusterInjector(c *cluster, conns map[string]*grpc.ClientConn) *clusterInjector {
-	inj := &clusterInjector{c: c, faults: make(map[string]pb.FaultInjectionClient), api: make(map[string]*grpcapi.Client)}
+	inj := &clusterInjector{c: c, faults: make(map[string]pb.FaultInjectionClient), api: make(map[string]*grpcapi.Client),
+		admin: make(map[string]pb.AdminClient)}
 	for name, cc := range conns {
-		inj.faults[name] = pb.NewFaultInjectionClient(cc)
-		inj.api[name] = grpcapi.NewClient(cc)
+		inj.use(name, cc)
 	}
 	return inj
+}
+
+func (i *clusterInjector) use(name string, cc *grpc.ClientConn) {
+	i.faults[name] = pb.NewFaultInjectionClient(cc)
+	i.api[name] = grpcapi.NewClient(cc)
+	i.admin[name] = pb.NewAdminClient(cc)
+}
+
+// close closes the connections to the nodes that joined.
+func (i *clusterInjector) close() {
+	for _, cc := range i.owned {
+		cc.Close()
+	}
+	i.owned = nil
 }
 
 func (i *clusterInjector) Kill(_ context.Context, node string) error {
@@ -127,8 +161,8 @@ func (i *clusterInjector) SetDiskDelay(ctx context.Context, node string, delay t
 // names the node that leads the most partitions (ties: the first name).
 func (i *clusterInjector) Leader(ctx context.Context) (string, error) {
 	var errs []error
-	for _, s := range i.c.servers {
-		if s.state() != running {
+	for _, s := range i.c.list() {
+		if s.state() != running || s.retired() {
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, rpcTimeout)
@@ -171,18 +205,20 @@ func mostLeader(info *pb.ClusterInfo) string {
 func (i *clusterInjector) Heal(ctx context.Context) error {
 	var errs []error
 	restarted := make(map[string]bool)
-	for _, s := range i.c.servers {
-		switch s.state() {
-		case paused:
+	servers := i.c.list()
+	for _, s := range servers {
+		switch {
+		case s.retired():
+		case s.state() == paused:
 			errs = append(errs, i.c.resume(s))
-		case stopped:
+		case s.state() == stopped:
 			restarted[s.name] = true
 			errs = append(errs, i.c.startServer(s))
 		}
 	}
-	for _, s := range i.c.servers {
-		if restarted[s.name] {
-			continue // a fresh process has no injected faults
+	for _, s := range servers {
+		if restarted[s.name] || s.retired() {
+			continue // a fresh process has no injected faults; a retired one none at all
 		}
 		err := i.call(ctx, s.name, func(ctx context.Context, fc pb.FaultInjectionClient) error {
 			_, err := fc.Heal(ctx, &pb.HealRequest{})
@@ -215,6 +251,90 @@ func (i *clusterInjector) call(ctx context.Context, node string, fn func(context
 			return err
 		}
 		if serr := sleep(ctx, 100*time.Millisecond); serr != nil {
+			return err
+		}
+	}
+}
+
+func (i *clusterInjector) Join(_ context.Context, name, via string) error {
+	v, err := i.c.server(via)
+	if err != nil {
+		return err
+	}
+	s, err := i.c.add(name, v.grpc)
+	if s != nil {
+		cc, derr := grpc.NewClient(s.grpc, dialOptions()...)
+		if derr != nil {
+			return errors.Join(err, fmt.Errorf("runner: dialling %s: %w", name, derr))
+		}
+		i.owned = append(i.owned, cc)
+		i.use(name, cc)
+	}
+	return err
+}
+
+func (i *clusterInjector) Drain(ctx context.Context, node string) error {
+	// NB: a drain is a change of the meta group, slower than the other
+	// calls; asking again is safe (draining a draining node changes
+	// nothing).
+	return i.admins(ctx, 5*time.Second, rpcPatience, func(ctx context.Context, ac pb.AdminClient) error {
+		_, err := ac.Drain(ctx, &pb.NodeRequest{Node: node})
+		return err
+	})
+}
+
+func (i *clusterInjector) Status(ctx context.Context) (*pb.StatusResponse, error) {
+	var st *pb.StatusResponse
+	err := i.admins(ctx, 2*time.Second, 0, func(ctx context.Context, ac pb.AdminClient) error {
+		var err error
+		st, err = ac.Status(ctx, &pb.StatusRequest{})
+		return err
+	})
+	return st, err
+}
+
+func (i *clusterInjector) Retire(_ context.Context, node string) error {
+	s, err := i.c.server(node)
+	if err != nil {
+		return err
+	}
+	return i.c.retire(s)
+}
+
+// admins runs fn against the Admin service of the running nodes in turn
+// (any node passes the call to the meta leader) until one answers, or
+// fails otherwise than with Unavailable or DeadlineExceeded (the cluster
+// refused: that answer is the same from every node), each call bounded by
+// timeout. It goes round again for up to patience.
+func (i *clusterInjector) admins(ctx context.Context, timeout, patience time.Duration, fn func(context.Context, pb.AdminClient) error) error {
+	deadline := time.Now().Add(patience)
+	for {
+		var errs []error
+		for _, s := range i.c.list() {
+			ac, ok := i.admin[s.name]
+			if !ok || s.state() != running || s.retired() {
+				continue
+			}
+			cctx, cancel := context.WithTimeout(ctx, timeout)
+			err := fn(cctx, ac)
+			cancel()
+			switch status.Code(err) {
+			case codes.OK:
+				return nil
+			case codes.Unavailable, codes.DeadlineExceeded:
+				errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+			default:
+				return err
+			}
+		}
+		err := fmt.Errorf("runner: no node answered: %w", errors.Join(errs...))
+		if len(errs) == 0 {
+			err = errors.New("runner: no node is running")
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		if serr := sleep(ctx, 200*time.Millisecond); serr != nil {
 			return err
 		}
 	}

@@ -33,14 +33,35 @@ type Result struct {
 	// RecoverySeconds is the time from the final heal until every server
 	// was ready again.
 	RecoverySeconds float64
+	// Converge is how the membership settled after the final heal; nil
+	// when the nemesis did not change membership.
+	Converge *Convergence
 	// Replay is the command line that runs the same schedule and choices.
 	Replay string
 }
 
+// Convergence is the wait, after the final heal and the recovery, until the
+// cluster's membership settled (Admin.Status): no replica move in flight or
+// queued, every group known to the rebalancer, none under-replicated, every
+// member up or removed, every drained node removed (and stopped).
+type Convergence struct {
+	// Seconds is how long it took, or how long the run waited
+	// (convergeTimeout) when it did not settle.
+	Seconds float64
+	// Converged: it settled in time. When not, the run fails: a move that
+	// never ends is a bug as much as a lost write.
+	Converged bool
+	// Detail is the members and their replicas when it settled, or what
+	// was still pending when the run gave up.
+	Detail string
+}
+
 // Passed reports whether the run passed: every history checked Ok (so
-// linearizable, nothing acknowledged lost, nothing Unknown) and no server
-// failed on its own.
-func (r *Result) Passed() bool { return !r.Summary.Failed() && len(r.NodeFailures) == 0 }
+// linearizable, nothing acknowledged lost, nothing Unknown), no server
+// failed on its own, and the membership settled.
+func (r *Result) Passed() bool {
+	return !r.Summary.Failed() && len(r.NodeFailures) == 0 && (r.Converge == nil || r.Converge.Converged)
+}
 
 // Problem says in one line why the run failed, "" when it passed.
 func (r *Result) Problem() string {
@@ -60,6 +81,9 @@ func (r *Result) Problem() string {
 	if n := len(r.NodeFailures); n > 0 {
 		parts = append(parts, fmt.Sprintf("%d server failure(s): %s", n, r.NodeFailures[0]))
 	}
+	if c := r.Converge; c != nil && !c.Converged {
+		parts = append(parts, fmt.Sprintf("the membership did not settle %.0fs after the final heal: %s", c.Seconds, c.Detail))
+	}
 	if r.Passed() {
 		return ""
 	}
@@ -67,8 +91,17 @@ func (r *Result) Problem() string {
 }
 
 // WriteJSON writes the result as one JSON line: the chaos summary's fields
-// and the run's.
+// and the run's. converge_seconds, converged and converge_detail are there
+// only when the nemesis changed membership.
 func (r *Result) WriteJSON(w io.Writer) error {
+	var conv struct {
+		seconds   *float64
+		converged *bool
+		detail    string
+	}
+	if c := r.Converge; c != nil {
+		conv.seconds, conv.converged, conv.detail = &c.Seconds, &c.Converged, c.Detail
+	}
 	b, err := json.Marshal(struct {
 		chaos.Summary
 		Passed           bool     `json:"passed"`
@@ -83,9 +116,13 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		NodeFailures     []string `json:"node_failures,omitempty"`
 		FinalReadsFailed int      `json:"final_reads_failed,omitempty"`
 		RecoverySeconds  float64  `json:"recovery_seconds"`
+		ConvergeSeconds  *float64 `json:"converge_seconds,omitempty"`
+		Converged        *bool    `json:"converged,omitempty"`
+		ConvergeDetail   string   `json:"converge_detail,omitempty"`
 		Replay           string   `json:"replay"`
 	}{r.Summary, r.Passed(), r.Nodes, r.Partitions, r.Clients, r.Keys, r.Time.Seconds(), r.Out,
-		r.Visualization, r.Anomalies, r.NodeFailures, r.FinalReadsFailed, r.RecoverySeconds, r.Replay})
+		r.Visualization, r.Anomalies, r.NodeFailures, r.FinalReadsFailed, r.RecoverySeconds,
+		conv.seconds, conv.converged, conv.detail, r.Replay})
 	if err != nil {
 		return fmt.Errorf("runner: encoding the summary: %w", err)
 	}
@@ -132,6 +169,11 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("unavailable", "%.3fs at most (from %.1fs to %.1fs)", lu.Seconds, float64(lu.Start)/1e9, float64(lu.End)/1e9)
 	if r.Nodes > 0 {
 		row("recovery", "%.1fs from the final heal until every node was ready", r.RecoverySeconds)
+	}
+	if c := r.Converge; c != nil && c.Converged {
+		row("converge", "%.1fs more until no replica move was left: %s", c.Seconds, c.Detail)
+	} else if c != nil {
+		row("converge", "NOT settled after %.1fs: %s", c.Seconds, c.Detail)
 	}
 	if r.FinalReadsFailed > 0 {
 		row("final reads", "%d never succeeded", r.FinalReadsFailed)

@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
 	"google.golang.org/grpc"
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
+	"github.com/cairnkv/cairn/internal/chaos"
 )
 
 // Bounds on the phases around the clients' run.
@@ -19,6 +21,11 @@ const (
 	readyTimeout = 60 * time.Second // the cluster's first start
 	quietTimeout = 30 * time.Second // after the final heal, for every node to be ready
 	finalTimeout = 30 * time.Second // the final reads, retries included
+	// convergeTimeout bounds the wait, after the recovery, for the replica
+	// moves a membership nemesis started to finish. A join or drain of a
+	// node of a check cluster moves a dozen small replicas, two at a time:
+	// seconds, not a minute.
+	convergeTimeout = 60 * time.Second
 )
 
 // Run starts a cluster of cfg.Nodes real servers, runs cfg.Clients clients
@@ -69,12 +76,12 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		Binary: cfg.Binary, Dir: filepath.Join(cfg.Out, "nodes"), Names: names, Logger: log,
 		ServerArgs: []string{
 			"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
-			"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed),
 			"--max-clock-offset", cfg.MaxClockOffset.String(),
 			// The cluster is throwaway; a nearly full /tmp must not turn
 			// the run into a NOSPACE test.
 			"--min-free-disk", "0",
 		},
+		FounderArgs: []string{"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed)},
 	})
 	if err != nil {
 		return nil, err
@@ -94,8 +101,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			cc.Close()
 		}
 	}()
+	// NB: the clients talk to the founders only, as a client configured
+	// before the run would; a founder forwards what it does not lead, to
+	// the nodes that joined too.
 	var clients []*grpcapi.Client
-	for _, s := range c.servers {
+	for _, s := range c.list() {
 		cc, err := grpc.NewClient(s.grpc, dialOptions()...)
 		if err != nil {
 			return nil, fmt.Errorf("runner: dialling %s: %w", s.name, err)
@@ -106,7 +116,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	start := time.Now()
 	now := func() int64 { return int64(time.Since(start)) }
 	e := newEnv(cfg, clients, now)
-	nem := newNemesis(newClusterInjector(c, conns), names, cfg.Seed, now,
+	inj := newClusterInjector(c, conns)
+	defer inj.close()
+	nem := newNemesis(inj, names, cfg.Seed, now,
 		func(ctx context.Context, at time.Duration) error { return sleep(ctx, time.Until(start.Add(at))) }, log)
 
 	stop := make(chan struct{})
@@ -142,6 +154,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		log.Warn("not every node is ready after the final heal", "err", err)
 	}
 	res.RecoverySeconds = roundMillis(time.Since(healed))
+	if nemKinds, _ := chaos.ParseNemesis(cfg.Nemesis); slices.Contains(nemKinds.Kinds, chaos.Membership) {
+		log.Info("waiting for the membership to settle", "recovery", time.Since(healed).Round(time.Millisecond))
+		res.Converge = nem.converge(ctx, convergeTimeout)
+		if ctx.Err() != nil {
+			return interrupted()
+		}
+		if res.Converge.Converged {
+			log.Info("membership settled", "converge", res.Converge.Seconds, "members", res.Converge.Detail)
+		} else {
+			log.Error("the membership did not settle", "waited", res.Converge.Seconds, "pending", res.Converge.Detail)
+		}
+		faults = nem.faults // with the drained nodes' stops noted
+	}
 	log.Info("quiet; final reads", "recovery", time.Since(healed).Round(time.Millisecond))
 	res.FinalReadsFailed = runFinals(ctx, e, e.gen.finals(), cfg.Clients, cfg.Clients, cfg.Seed^0x66696e616c, time.Now().Add(finalTimeout))
 	if ctx.Err() != nil {
@@ -174,7 +199,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if res.Passed() {
 		// The servers' data is only worth its space when something
 		// failed; the logs and the history stay.
-		for _, s := range c.servers {
+		for _, s := range c.list() {
 			if err := os.RemoveAll(s.dataDir); err != nil {
 				log.Warn("removing a data directory", "err", err)
 			}
