@@ -173,8 +173,8 @@ replica of the partition is deleted once it learns of the recovery; keep
 lost nodes down, or remove them first (cairn admin remove).
 
 It first prints what it would do and asks you to type the partition number
-(from stdin); --yes skips the question. Refused when the partition still
-has a quorum of reachable voters.
+(from stdin); --yes skips the question, --dry-run stops after the report.
+Refused when the partition still has a quorum of reachable voters.
 
 Example:
 
@@ -183,6 +183,7 @@ Example:
 		Args: adminArgs(1, "PARTITION"),
 	}
 	c.Flags().Bool("yes", false, "do not ask for confirmation")
+	c.Flags().Bool("dry-run", false, "print what the recovery would keep and drop, and change nothing")
 	c.RunE = adminRun(func(ctx context.Context, o adminOptions, a *adminConn, args []string) error {
 		p, err := strconv.Atoi(args[0])
 		if err != nil || p < 0 {
@@ -196,6 +197,13 @@ Example:
 		plan, err := call(false)
 		if err != nil {
 			return err
+		}
+		if o.dryRun {
+			if o.output == "json" {
+				return writeProtoJSON(o.out, plan)
+			}
+			writeRecoverPlan(o.out, plan)
+			return nil
 		}
 		writeRecoverPlan(o.errw, plan)
 		yes, _ := c.Flags().GetBool("yes")

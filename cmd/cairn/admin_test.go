@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/node"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -32,8 +33,18 @@ type fakeAdmin struct {
 		sync.Mutex
 		drains, removes []*pb.NodeRequest
 		joins           []*pb.JoinRequest
+		recovers        []*pb.UnsafeRecoverRequest
 		statusCalls     int
 	}
+}
+
+func (f *fakeAdmin) UnsafeRecover(_ context.Context, r *pb.UnsafeRecoverRequest) (*pb.UnsafeRecoverResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.recovers = append(f.mu.recovers, r)
+	return &pb.UnsafeRecoverResponse{Group: 8, Partition: r.GetPartition(), Voters: []string{"n1", "n2", "n3"},
+		Unreachable: []string{"n2", "n3"}, Survivor: "n1", Applied: 40, LastIndex: 42, Discarded: 2, Done: r.GetConfirm(),
+		MembershipVersion: map[bool]uint64{true: 1004}[r.GetConfirm()]}, nil
 }
 
 func (f *fakeAdmin) Drain(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
@@ -463,7 +474,7 @@ func TestAdminServerFlags(t *testing.T) {
 	}
 	if cfg.Join != "" || cfg.Capacity != 1 || cfg.Zone != "" || cfg.Settings.VNodes != cluster.DefaultVNodes ||
 		cfg.Settings.LoadFactor != cluster.DefaultLoadFactor || cfg.DeadAfter != 30*time.Second ||
-		cfg.MaxConcurrentMoves != 2 || cfg.SnapshotRate != 32<<20 {
+		cfg.MaxConcurrentMoves != node.DefaultMaxConcurrentMoves || cfg.SnapshotRate != node.DefaultSnapshotRate {
 		t.Errorf("defaults %+v", cfg)
 	}
 }
@@ -499,4 +510,70 @@ func TestAdminServerFlagsRefuseNonsense(t *testing.T) {
 			}
 		})
 	}
+}
+
+// unsafe-recover reports first, changes nothing unless the partition number
+// is typed back (or --yes), and --dry-run stops after the report.
+func TestAdminUnsafeRecover(t *testing.T) {
+	run := func(t *testing.T, stdin string, args ...string) (*fakeAdmin, string, string, int) {
+		f := &fakeAdmin{}
+		addr := f.start(t)
+		root := rootCmd()
+		var out, errb bytes.Buffer
+		root.SetOut(&out)
+		root.SetErr(&errb)
+		root.SetIn(strings.NewReader(stdin))
+		root.SetArgs(append([]string{"admin", "--endpoints", addr, "unsafe-recover"}, args...))
+		code := 0
+		if err := root.Execute(); err != nil {
+			errb.WriteString(errorLine(err) + "\n")
+			code = exitStatus(err)
+		}
+		return f, out.String(), errb.String(), code
+	}
+	confirms := func(f *fakeAdmin) (n int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, r := range f.mu.recovers {
+			if r.GetConfirm() {
+				n++
+			}
+		}
+		return n
+	}
+	t.Run("typed back", func(t *testing.T) {
+		f, out, errs, code := run(t, "7\n", "7")
+		if code != 0 || confirms(f) != 1 || !strings.Contains(out, "partition 7 recovered on n1") {
+			t.Fatalf("code %d, confirms %d, out %q, err %q", code, confirms(f), out, errs)
+		}
+		for _, want := range []string{"not answering: n2, n3", "recovered from n1", "2 entries above that are dropped", "Type the partition number (7)"} {
+			if !strings.Contains(errs, want) {
+				t.Errorf("the report lacks %q: %s", want, errs)
+			}
+		}
+	})
+	t.Run("not confirmed", func(t *testing.T) {
+		f, _, errs, code := run(t, "8\n", "7")
+		if code != 1 || confirms(f) != 0 || !strings.Contains(errs, "not confirmed: nothing changed") {
+			t.Fatalf("code %d, confirms %d, err %q", code, confirms(f), errs)
+		}
+	})
+	t.Run("yes", func(t *testing.T) {
+		f, _, _, code := run(t, "", "7", "--yes")
+		if code != 0 || confirms(f) != 1 {
+			t.Fatalf("code %d, confirms %d", code, confirms(f))
+		}
+	})
+	t.Run("dry run", func(t *testing.T) {
+		f, out, _, code := run(t, "", "7", "--dry-run")
+		if code != 0 || confirms(f) != 0 || !strings.Contains(out, "recovered from n1") {
+			t.Fatalf("code %d, confirms %d, out %q", code, confirms(f), out)
+		}
+	})
+	t.Run("bad partition", func(t *testing.T) {
+		_, _, errs, code := run(t, "", "x")
+		if code != 2 || !strings.Contains(errs, "want a partition number") {
+			t.Fatalf("code %d, err %q", code, errs)
+		}
+	})
 }

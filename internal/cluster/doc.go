@@ -1,8 +1,11 @@
 // Package cluster holds what a node knows about the cluster it belongs to:
 // its own identity, the cluster's identity and creation settings, the
 // incarnations of its peers, and the founding state of every group
-// (DESIGN.md, Identity). Later it also holds the meta group's state,
-// placement from the ring, routing and the rebalancer.
+// (DESIGN.md, Identity); the meta group's member records and the
+// commands that change them under the placement epoch (membership.go);
+// and the pure planner that turns a member list into every group's target
+// nodes and the next move of each group (plan.go, DESIGN.md, Placement).
+// The node package runs the rebalancer that acts on the plans.
 //
 // A cluster is created etcd's way: every founder starts with the same
 // --initial-cluster and --initial-cluster-token, and derives from them alone
@@ -39,14 +42,18 @@
 // any pebble tool):
 //
 //	/n/identity       {name, incarnation (random, non-zero, made at first start), created}
-//	/n/cluster        {cluster ID, settings, founding members, bootstrapped}
+//	/n/cluster        {cluster ID, settings, founding members, bootstrapped, joined}
+//	/n/members        {epoch, members}: the newest member list this node has seen
 //	/n/peers/<name>   the peer's last seen incarnation, 8 bytes big-endian
 //
 // In the meta group (group 0), as user keys of its kv state machine:
 //
 //	cluster/id        the cluster ID, hex
 //	cluster/settings  Settings, JSON
-//	members/<name>    Member, JSON
+//	members/<name>    Member, JSON (name, address, capacity, zone, state)
+//	cluster/epoch     the placement epoch, decimal: every membership change
+//	                  bumps it in the same command, conditioned on its version
+//	nodes/<name>/advertise  the node's door addresses
 //
 // # Restarts
 //
@@ -55,5 +62,7 @@
 // The same holds for --initial-cluster and --initial-cluster-token (an
 // explicit pair giving another cluster ID is refused, naming both IDs) and
 // --name (always compared). --initial-cluster-state existing with an empty
-// data directory is refused: adding a node takes --join.
+// data directory is refused: adding a node takes --join, with which an
+// empty node asks a member to add it (CreateJoined writes its identity from
+// the answer).
 package cluster

@@ -251,13 +251,8 @@ func CreateJoined(store storage.Store, opts JoinOptions) (*Identity, error) {
 		ClusterID: opts.ClusterID, Settings: opts.Settings, Founders: sortedMembers(members),
 		Bootstrapped: true, Joined: true,
 	}
-	b := store.NewBatch()
-	defer b.Close()
-	if err := writeRecords(b, id); err != nil {
+	if err := commitRecords(store, id); err != nil {
 		return nil, err
-	}
-	if err := b.Commit(true); err != nil {
-		return nil, fmt.Errorf("cluster: write identity: %w", err)
 	}
 	return id, nil
 }
@@ -299,13 +294,8 @@ func create(store storage.Store, opts Options) (*Identity, error) {
 		Settings:    s,
 		Founders:    members,
 	}
-	b := store.NewBatch()
-	defer b.Close()
-	if err := writeRecords(b, id); err != nil {
+	if err := commitRecords(store, id); err != nil {
 		return nil, err
-	}
-	if err := b.Commit(true); err != nil {
-		return nil, fmt.Errorf("cluster: write identity: %w", err)
 	}
 	return id, nil
 }
@@ -323,6 +313,19 @@ func requireEmpty(store storage.Store) error {
 			ErrCorrupt, it.Key())
 	}
 	return it.Error()
+}
+
+// commitRecords writes id's records, synced, in one batch.
+func commitRecords(store storage.Store, id *Identity) error {
+	b := store.NewBatch()
+	defer b.Close()
+	if err := writeRecords(b, id); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("cluster: write identity: %w", err)
+	}
+	return nil
 }
 
 func writeRecords(b storage.Batch, id *Identity) error {

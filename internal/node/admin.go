@@ -316,9 +316,8 @@ func moveProto(m cluster.Move) *cairnv1.Move {
 // Only other nodes of the cluster (the rebalancer) may call it.
 func (s *adminServer) ChangeReplicas(ctx context.Context, req *cairnv1.ChangeReplicasRequest) (*cairnv1.ChangeReplicasResponse, error) {
 	n := s.n
-	md, _ := metadata.FromIncomingContext(ctx)
-	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != n.id.ClusterID.String() {
-		return nil, status.Errorf(codes.PermissionDenied, "ChangeReplicas is for the nodes of cluster %s only", n.id.ClusterID)
+	if err := n.fromCluster(ctx, "ChangeReplicas"); err != nil {
+		return nil, err
 	}
 	gid := replica.GroupID(req.GetGroup())
 	g, ok := n.host.Group(gid)

@@ -244,10 +244,21 @@ type forwardServer struct {
 	n *Node
 }
 
+// fromCluster refuses a call from outside this cluster: node-to-node
+// calls (forwarding, remote reads, the rebalancer's) carry the sender's
+// cluster ID in forwardClusterHeader.
+func (n *Node) fromCluster(ctx context.Context, what string) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != n.id.ClusterID.String() {
+		return status.Errorf(codes.FailedPrecondition, "%s: cluster ID %v does not match this node's %s; only nodes of this cluster may call it",
+			what, got, n.id.ClusterID)
+	}
+	return nil
+}
+
 func (s *forwardServer) Batch(stream cairnv1.Forward_BatchServer) error {
-	md, _ := metadata.FromIncomingContext(stream.Context())
-	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != s.n.id.ClusterID.String() {
-		return status.Errorf(codes.FailedPrecondition, "forward: cluster ID %v does not match this node's %s", got, s.n.id.ClusterID)
+	if err := s.n.fromCluster(stream.Context(), "forward"); err != nil {
+		return err
 	}
 	var sendMu sync.Mutex
 	var wg sync.WaitGroup

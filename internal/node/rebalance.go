@@ -12,6 +12,7 @@ import (
 	"github.com/cairnkv/cairn/internal/storage"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -209,30 +210,12 @@ func plannable(descs []replica.Descriptor, t cluster.Target, members []cluster.M
 // probe pings every member that is not removed, in parallel.
 func (r *rebalancer) probe(ctx context.Context, members []cluster.Member) {
 	n := r.n
-	var wg sync.WaitGroup
-	for _, m := range members {
-		if m.StateOf() == cluster.NodeRemoved {
-			continue
-		}
-		if m.Name == n.cfg.Name {
+	r.heard(n.cfg.Name)
+	n.eachPeer(ctx, members, func(ctx context.Context, m cluster.Member, conn *grpc.ClientConn) {
+		if resp, err := cairnv1.NewAdminClient(conn).Ping(ctx, &cairnv1.PingRequest{}); err == nil && resp.GetNode() == m.Name {
 			r.heard(m.Name)
-			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := n.conn(m.Name)
-			if err != nil {
-				return
-			}
-			pctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			if resp, err := cairnv1.NewAdminClient(conn).Ping(pctx, &cairnv1.PingRequest{}); err == nil && resp.GetNode() == m.Name {
-				r.heard(m.Name)
-			}
-		}()
-	}
-	wg.Wait()
+	})
 }
 
 func (r *rebalancer) heard(name string) {

@@ -109,9 +109,8 @@ func (n *Node) forceRecover(ctx context.Context, node string, gid replica.GroupI
 // cluster calls it.
 func (s *adminServer) ForceRecover(ctx context.Context, req *cairnv1.ForceRecoverRequest) (*cairnv1.ForceRecoverResponse, error) {
 	n := s.n
-	md, _ := metadata.FromIncomingContext(ctx)
-	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != n.id.ClusterID.String() {
-		return nil, status.Errorf(codes.PermissionDenied, "ForceRecover is for the nodes of cluster %s only", n.id.ClusterID)
+	if err := n.fromCluster(ctx, "ForceRecover"); err != nil {
+		return nil, err
 	}
 	gid := replica.GroupID(req.GetGroup())
 	var rec raftengine.UnsafeRecovery

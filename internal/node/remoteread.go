@@ -13,9 +13,7 @@ import (
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
-	"google.golang.org/grpc/status"
 )
 
 // readPage is how many pairs one page of a remote iterator carries.
@@ -196,9 +194,8 @@ func (it *remoteIter) Close() error  { return nil }
 // Read serves a Forward.Read stream (see remoteRead).
 func (s *forwardServer) Read(stream cairnv1.Forward_ReadServer) error {
 	n := s.n
-	md, _ := metadata.FromIncomingContext(stream.Context())
-	if got := md.Get(forwardClusterHeader); len(got) != 1 || got[0] != n.id.ClusterID.String() {
-		return status.Errorf(codes.FailedPrecondition, "forward: cluster ID %v does not match this node's %s", got, n.id.ClusterID)
+	if err := n.fromCluster(stream.Context(), "forward"); err != nil {
+		return err
 	}
 	open, err := stream.Recv()
 	if err != nil {

@@ -99,30 +99,35 @@ func (n *Node) descriptorsKnown() (descs []replica.Descriptor, missing int) {
 // local replicas that a newer descriptor no longer names (a node that
 // was away while its replica was moved).
 func (n *Node) pollPeers(ctx context.Context) {
-	mv := n.metaView()
+	n.eachPeer(ctx, n.metaView().members, func(ctx context.Context, _ cluster.Member, conn *grpc.ClientConn) {
+		info, err := cairnv1.NewClusterClient(conn).GetCluster(ctx, &cairnv1.GetClusterRequest{})
+		if err == nil && info.GetClusterId() == n.id.ClusterID.String() {
+			n.learnCluster(info)
+		}
+	})
+	n.removeStale()
+}
+
+// eachPeer calls fn for every member but this node and the removed ones,
+// all at once, with a connection and a second to answer, and returns when
+// every call has.
+func (n *Node) eachPeer(ctx context.Context, members []cluster.Member, fn func(context.Context, cluster.Member, *grpc.ClientConn)) {
 	var wg sync.WaitGroup
-	for _, m := range mv.members {
+	for _, m := range members {
 		if m.Name == n.cfg.Name || m.StateOf() == cluster.NodeRemoved {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := n.conn(m.Name)
-			if err != nil {
-				return
-			}
+		conn, err := n.conn(m.Name)
+		if err != nil {
+			continue
+		}
+		wg.Go(func() {
 			cctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
-			info, err := cairnv1.NewClusterClient(conn).GetCluster(cctx, &cairnv1.GetClusterRequest{})
-			if err != nil || info.GetClusterId() != n.id.ClusterID.String() {
-				return
-			}
-			n.learnCluster(info)
-		}()
+			fn(cctx, m, conn)
+		})
 	}
 	wg.Wait()
-	n.removeStale()
 }
 
 // learnCluster merges a peer's GetCluster answer.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
@@ -66,6 +68,77 @@ func TestFiveNodesByTheRing(t *testing.T) {
 					t.Fatalf("mode %v read of %s through %s: %v", mode, key, name, err)
 				}
 			}
+		}
+	}
+}
+
+// Founders given zones and capacities in --initial-cluster are placed by
+// them: no partition has two replicas in one zone while there are R zones,
+// and a node of capacity 2 holds more replicas than one of capacity 1.
+func TestFoundersZonesAndCapacity(t *testing.T) {
+	zones := map[string]string{"n1": "a", "n2": "a", "n3": "b", "n4": "c", "n5": "c"}
+	tn := startNodes(t, 5, 16, func(cfg *Config) {
+		for i := range cfg.InitialCluster {
+			m := &cfg.InitialCluster[i]
+			m.Zone = zones[m.Name]
+			if m.Name == "n3" {
+				m.Capacity = 2
+			}
+		}
+	})
+	tn.ready()
+	counts := map[string]int{}
+	for p := range 16 {
+		seen := map[string]bool{}
+		for name, n := range tn.nodes {
+			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); !ok {
+				continue
+			}
+			counts[name]++
+			if seen[zones[name]] {
+				t.Fatalf("partition %d has two replicas in zone %s", p, zones[name])
+			}
+			seen[zones[name]] = true
+		}
+	}
+	for name, c := range counts {
+		if name != "n3" && c >= counts["n3"] {
+			t.Fatalf("replicas per node %v: n3 (capacity 2) should hold the most", counts)
+		}
+	}
+	t.Logf("replicas per node: %v", counts)
+	// A founder whose --zone disagrees with its entry is refused.
+	cfg := tn.cfgs["n1"]
+	cfg.Zone, cfg.GRPCListener, cfg.DataDir = "z", nil, t.TempDir()
+	cfg.GRPCAddr = "127.0.0.1:0"
+	if _, err := Start(cfg); err == nil || !strings.Contains(err.Error(), `--zone "z" differs`) {
+		t.Fatalf("a founder with another --zone: %v", err)
+	}
+}
+
+// Every node's routing table names a leader for every partition, also
+// those it holds no replica of (learned from its peers).
+func TestRoutesForPartitionsHeldElsewhere(t *testing.T) {
+	tn := startNodes(t, 5, 16, nil)
+	tn.ready()
+	for name, n := range tn.nodes {
+		waitFor(t, 10*time.Second, name+" to know every partition's leader", func() bool {
+			v := n.Cluster()
+			for _, p := range v.Partitions {
+				if p.Leader == "" || len(p.Replicas) != 3 || len(p.ReplicaIDs) != 3 {
+					return false
+				}
+			}
+			return v.Meta != nil && v.Meta.Leader != ""
+		})
+		held := 0
+		for p := range 16 {
+			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+				held++
+			}
+		}
+		if held == 16 {
+			t.Fatalf("%s holds every partition; the test needs some held elsewhere", name)
 		}
 	}
 }
