@@ -128,6 +128,27 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 	}
 }
 
+// livePeer is peer, except that a peer whose Batch stream broke (its
+// connection is closed with it) is dropped and dialled again. Remote reads
+// open their own streams on the peer's connection and need this: unlike a
+// forward, nothing else would ever notice the break and drop the peer, and
+// every read to that node would fail with "the client connection is
+// closing" (found by cairn check after a restart).
+func (f *forwarder) livePeer(ctx context.Context, node string) (*fwdPeer, error) {
+	p, err := f.peer(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	broken := p.mu.broken
+	p.mu.Unlock()
+	if broken == nil {
+		return p, nil
+	}
+	f.drop(node, p)
+	return f.peer(ctx, node)
+}
+
 // peer returns the open stream to node, dialling it if needed; it waits at
 // most until ctx ends.
 func (f *forwarder) peer(ctx context.Context, node string) (*fwdPeer, error) {

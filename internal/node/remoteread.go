@@ -44,7 +44,7 @@ func (n *Node) remoteRead(ctx context.Context, p int, mode replica.ReadMode, fn 
 }
 
 func (n *Node) readFrom(ctx context.Context, node string, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
-	peer, err := n.fwd.peer(ctx, node)
+	peer, err := n.fwd.livePeer(ctx, node)
 	if err != nil {
 		return notApplied(node, err)
 	}

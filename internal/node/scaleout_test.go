@@ -142,3 +142,67 @@ func TestRoutesForPartitionsHeldElsewhere(t *testing.T) {
 		}
 	}
 }
+
+// Reads of a partition held elsewhere keep working after every holder has
+// restarted: the reader's broken streams to them are dialled again (a
+// regression: only forwarded writes used to notice a broken stream, so a
+// node that only read from a restarted peer failed every read to it).
+func TestRemoteReadsAfterHoldersRestart(t *testing.T) {
+	tn := startNodes(t, 5, 4, nil)
+	tn.ready()
+	ctx := context.Background()
+	n1 := tn.nodes["n1"]
+	// A partition n1 holds no replica of, and a key in it.
+	p := -1
+	for q := range 4 {
+		if _, ok := n1.host.Group(replica.GroupID(cluster.GroupOf(q))); !ok {
+			p = q
+			break
+		}
+	}
+	if p < 0 {
+		t.Skip("n1 holds every partition")
+	}
+	key := ""
+	for i := 0; key == ""; i++ {
+		if k := fmt.Sprintf("k%d", i); n1.Partition([]byte(k)) == p {
+			key = k
+		}
+	}
+	if _, err := n1.Propose(ctx, p, kv.NewCommand(kv.Put([]byte(key), []byte("v")))); err != nil {
+		t.Fatal(err)
+	}
+	var holders []string
+	for name, n := range tn.nodes {
+		if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+			holders = append(holders, name)
+		}
+	}
+	// Read from each holder in turn, so n1 has a stream to every one.
+	readFrom := func(holder string) error {
+		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		return n1.readFrom(rctx, holder, p, replica.Linearizable, func(v storage.View, group uint64) error {
+			_, ok, err := kv.Get(v, group, []byte(key))
+			if err == nil && !ok {
+				err = fmt.Errorf("%s not found", key)
+			}
+			return err
+		})
+	}
+	for _, h := range holders {
+		if err := readFrom(h); err != nil {
+			t.Fatalf("read from %s: %v", h, err)
+		}
+	}
+	for _, h := range holders {
+		tn.stop(h)
+		tn.restart(h)
+		tn.ready()
+	}
+	for _, h := range holders {
+		if err := readFrom(h); err != nil {
+			t.Fatalf("a read through n1 from %s after it restarted: %v", h, err)
+		}
+	}
+}
