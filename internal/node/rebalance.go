@@ -134,6 +134,9 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 	if err := r.detect(ctx, meta, now); err != nil {
 		return err
 	}
+	// Plan from the records just read (the local replica has applied at
+	// least that far), not from a view up to a watch interval old.
+	n.refreshMeta()
 	mv := n.metaView()
 	if mv == nil || mv.err != nil {
 		if mv != nil {
