@@ -109,11 +109,7 @@ Example:
 		if err != nil {
 			return err
 		}
-		if o.output == "json" {
-			return writeProtoJSON(o.out, st)
-		}
-		writeStatus(o.out, st, time.Now())
-		return nil
+		return printStatus(o, st)
 	})
 
 	admin.AddCommand(statusCmd, unsafeRecoverCmd(),
@@ -154,6 +150,15 @@ Example:
 			}),
 	)
 	return admin
+}
+
+// printStatus prints st as -o asks.
+func printStatus(o adminOptions, st *pb.StatusResponse) error {
+	if o.output == "json" {
+		return writeProtoJSON(o.out, st)
+	}
+	writeStatus(o.out, st, time.Now())
+	return nil
 }
 
 // unsafeRecoverCmd is `cairn admin unsafe-recover PARTITION`.
@@ -273,11 +278,7 @@ func adminNodeCmd(verb, short, long string, call func(context.Context, pb.AdminC
 		if err != nil {
 			return err
 		}
-		if o.output == "json" {
-			return writeProtoJSON(o.out, st)
-		}
-		writeStatus(o.out, st, time.Now())
-		return nil
+		return printStatus(o, st)
 	})
 	return c
 }

@@ -220,13 +220,7 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 		t.Fatalf("only %d writes acknowledged during the moves", len(acked))
 	}
 	for key := range acked {
-		err := n1.Read(ctx, n1.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
-			it, ok, err := kv.Get(v, group, []byte(key))
-			if err == nil && (!ok || string(it.Value) != key) {
-				err = fmt.Errorf("acknowledged write lost: found %v, value %q", ok, it.Value)
-			}
-			return err
-		})
+		err := readBack(n1, key)
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)
 		}
@@ -338,13 +332,7 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 	})
 	for i := range 32 {
 		key := fmt.Sprintf("k%d", i)
-		err := n4.Read(ctx, n4.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
-			it, ok, err := kv.Get(v, group, []byte(key))
-			if err == nil && (!ok || string(it.Value) != key) {
-				err = fmt.Errorf("found %v, value %q", ok, it.Value)
-			}
-			return err
-		})
+		err := readBack(n4, key)
 		if err != nil {
 			t.Fatalf("%s after n4 came back: %v", key, err)
 		}
@@ -490,13 +478,7 @@ func TestRestartDuringMoveConverges(t *testing.T) {
 	}
 	for key := range acked {
 		n := tn.nodes["n5"]
-		err := n.Read(ctx, n.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
-			it, ok, err := kv.Get(v, group, []byte(key))
-			if err == nil && (!ok || string(it.Value) != key) {
-				err = fmt.Errorf("found %v, value %q", ok, it.Value)
-			}
-			return err
-		})
+		err := readBack(n, key)
 		if err != nil {
 			t.Fatalf("%s: %v", key, err)
 		}
@@ -590,13 +572,7 @@ func TestUnsafeRecover(t *testing.T) {
 	st := tn.converged(n1, 60*time.Second)
 	t.Logf("rebuilt: %d moves done", st.GetMovesDone())
 	for _, key := range keys {
-		err := n1.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
-			it, ok, err := kv.Get(v, group, []byte(key))
-			if err == nil && (!ok || string(it.Value) != key) {
-				err = fmt.Errorf("found %v, value %q", ok, it.Value)
-			}
-			return err
-		})
+		err := readBack(n1, key)
 		if err != nil {
 			t.Fatalf("%s after the recovery: %v", key, err)
 		}
@@ -605,4 +581,16 @@ func TestUnsafeRecover(t *testing.T) {
 	if len(r.desc.Voters) != 3 {
 		t.Fatalf("partition %d has %d voters after the rebuild", p, len(r.desc.Voters))
 	}
+}
+
+// readBack reads key through n, linearizably, and wants the value key (as
+// every writer in these tests writes).
+func readBack(n *Node, key string) error {
+	return n.Read(context.Background(), n.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
+		it, ok, err := kv.Get(v, group, []byte(key))
+		if err == nil && (!ok || string(it.Value) != key) {
+			err = fmt.Errorf("acknowledged write lost: found %v, value %q", ok, it.Value)
+		}
+		return err
+	})
 }
