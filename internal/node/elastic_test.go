@@ -214,6 +214,16 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 				t.Fatalf("drained %s: state %s, %d replicas", name, ns.GetMember().GetState(), ns.GetReplicas())
 			}
 		}
+		// A removed node fails /readyz, so load balancers stop sending
+		// it requests.
+		waitFor(t, 10*time.Second, name+" to fail its member check", func() bool {
+			for _, c := range tn.nodes[name].Ready() {
+				if c.Name == "member" && !c.OK {
+					return true
+				}
+			}
+			return false
+		})
 	}
 	acked := w.finish()
 	if len(acked) < 100 {
@@ -406,7 +416,12 @@ func TestAdminRefusals(t *testing.T) {
 			other.tr.SetFault(name, transport.Outbound, transport.Fault{Drop: 1})
 		}
 	}
-	other.closeConns()
+	other.conns.Lock()
+	for _, c := range other.conns.m {
+		c.Close()
+	}
+	other.conns.m = nil // new connections go to the addresses below
+	other.conns.Unlock()
 	other.addrMu.Lock()
 	for name := range tn.nodes {
 		if name != other.Name() {

@@ -48,7 +48,8 @@ type Node struct {
 	routes routeCache
 	conns  struct {
 		sync.Mutex
-		m map[string]*grpc.ClientConn // by address
+		m      map[string]*grpc.ClientConn // by address
+		closed bool
 	}
 	rebalancer *rebalancer
 	fwd        *forwarder
@@ -345,9 +346,10 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.grpcSrv.Stop()
 	<-done
 	n.fwd.close()
-	n.closeConns()
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
+	// After the watcher and the rebalancer are gone: they make connections.
+	n.closeConns()
 	errs = append(errs, n.store.Sync(), n.store.Close())
 	n.log.Info("node stopped")
 	return errors.Join(errs...)

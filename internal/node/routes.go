@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
 	"time"
@@ -223,6 +224,9 @@ func (n *Node) conn(node string) (*grpc.ClientConn, error) {
 	}
 	n.conns.Lock()
 	defer n.conns.Unlock()
+	if n.conns.closed {
+		return nil, errors.New("node stopping")
+	}
 	if c, ok := n.conns.m[addr]; ok {
 		return c, nil
 	}
@@ -237,14 +241,14 @@ func (n *Node) conn(node string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
-// closeConns closes every connection conn made.
+// closeConns closes every connection conn made; conn makes no more.
 func (n *Node) closeConns() {
 	n.conns.Lock()
 	defer n.conns.Unlock()
 	for _, c := range n.conns.m {
 		c.Close()
 	}
-	n.conns.m = nil
+	n.conns.m, n.conns.closed = nil, true
 }
 
 // replicaNodes lists the nodes other than this one that hold group gid,

@@ -56,7 +56,8 @@ func (n *Node) Cluster() api.ClusterView {
 
 // Ready implements api.Backend (DESIGN.md, /readyz): storage open, every
 // local replica knows its leader and has applied to within 100 entries of
-// its commit, the clock within bounds.
+// its commit, the node is not removed from the cluster, the clock within
+// bounds.
 func (n *Node) Ready() []api.Check {
 	checks := []api.Check{{Name: "storage", OK: true}}
 	if _, err := n.store.Get([]byte("/n/identity")); err != nil {
@@ -81,6 +82,13 @@ func (n *Node) Ready() []api.Check {
 		}
 	}
 	checks = append(checks, caught)
+	member := api.Check{Name: "member", OK: true}
+	if mv := n.metaView(); mv != nil {
+		if m, ok := mv.member(n.cfg.Name); ok && m.StateOf() == cluster.NodeRemoved {
+			member = api.Check{Name: "member", Reason: "this node was removed from the cluster (drained or removed); it holds no data and can be stopped"}
+		}
+	}
+	checks = append(checks, member)
 	clock := api.Check{Name: "clock", OK: n.tr.ClockHealthy()}
 	if !clock.OK {
 		clock.Reason = fmt.Sprintf("clock offset beyond --max-clock-offset %v from a majority of nodes", n.cfg.MaxClockOffset)
