@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnkv/cairn/internal/balance"
+	"github.com/cairnkv/cairn/internal/clock"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -619,7 +620,7 @@ func (c *Client) do(ctx context.Context, r *request) error {
 		if attempt >= c.opts.MaxAttempts {
 			return giveUp(attempt, last)
 		}
-		if wait && !sleep(ctx, backoff(attempt)) {
+		if wait && clock.Sleep(ctx, backoff(attempt)) != nil {
 			return giveUp(attempt, last)
 		}
 	}
@@ -631,18 +632,6 @@ func (c *Client) do(ctx context.Context, r *request) error {
 func backoff(attempt int) time.Duration {
 	d := min(5*time.Millisecond<<min(attempt-1, 10), 250*time.Millisecond)
 	return d/2 + rand.N(d/2+1)
-}
-
-// sleep waits d, or less when ctx ends (then false).
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }
 
 // target chooses the node for an attempt: the node a not-applied answer

@@ -1,9 +1,22 @@
 package clock
 
 import (
+	"context"
 	"sync"
 	"time"
 )
+
+// Sleep waits d of real time, or until ctx ends (then ctx's error).
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
 
 // Clock is the only way Cairn's drivers read time, so tests and the
 // simulation can control it and fault injection can skew it.

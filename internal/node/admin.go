@@ -38,12 +38,7 @@ func onMetaLeader[Req, Resp any](ctx context.Context, n *Node, req Req, local fu
 	if n.leadsMeta() {
 		return local(ctx, req)
 	}
-	leader := n.metaLeader()
-	if g, ok := n.host.Group(0); ok {
-		if st := g.Status(); st.LeaderNode != "" {
-			leader = st.LeaderNode
-		}
-	}
+	leader := n.metaLeader() // the local replica's view when it is the newest
 	if leader == "" || leader == n.cfg.Name {
 		return zero, status.Errorf(codes.Unavailable, "node %s cannot reach the meta group: it knows no leader of it (meta group on %s); retry, or ask another node",
 			n.cfg.Name, n.metaNodes())

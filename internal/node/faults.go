@@ -34,14 +34,10 @@ func (f *faultInjector) delay(ctx context.Context) error {
 	if d <= 0 {
 		return nil
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("%w: %w", replica.ErrNotApplied, ctx.Err())
+	if err := clock.Sleep(ctx, d); err != nil {
+		return fmt.Errorf("%w: %w", replica.ErrNotApplied, err)
 	}
+	return nil
 }
 
 func (f *faultInjector) SetRequestDelay(_ context.Context, req *cairnv1.SetRequestDelayRequest) (*cairnv1.FaultState, error) {

@@ -64,7 +64,7 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 	if f.n.faults != nil && f.n.tr.IsCut(node, transport.Outbound) {
 		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, transport.ErrLinkCut)
 	}
-	peer, err := f.peer(ctx, node)
+	peer, err := f.livePeer(ctx, node)
 	if err != nil {
 		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, err)
 	}
@@ -77,7 +77,7 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 	f.mu.Unlock()
 	ch := make(chan *cairnv1.ForwardResponse, 1)
 	peer.mu.Lock()
-	if broken := peer.mu.broken; broken != nil {
+	if broken := peer.mu.broken; broken != nil { // broke since livePeer looked
 		peer.mu.Unlock()
 		f.drop(node, peer)
 		return nil, fmt.Errorf("%w: forwarding to %s: %w", replica.ErrNotApplied, node, broken)
@@ -129,11 +129,11 @@ func (f *forwarder) forward(ctx context.Context, node string, gid replica.GroupI
 }
 
 // livePeer is peer, except that a peer whose Batch stream broke (its
-// connection is closed with it) is dropped and dialled again. Remote reads
-// open their own streams on the peer's connection and need this: unlike a
-// forward, nothing else would ever notice the break and drop the peer, and
-// every read to that node would fail with "the client connection is
-// closing" (found by cairn check after a restart).
+// connection is closed with it) is dropped and dialled again, so neither a
+// forward nor a remote read (which opens its own stream on the peer's
+// connection) fails once on a break it could have seen. Before remote
+// reads used it, a node that only read from a restarted peer failed every
+// read with "the client connection is closing" (found by cairn check).
 func (f *forwarder) livePeer(ctx context.Context, node string) (*fwdPeer, error) {
 	p, err := f.peer(ctx, node)
 	if err != nil {

@@ -40,11 +40,16 @@ func (mv *metaView) member(name string) (cluster.Member, bool) {
 
 func (n *Node) metaView() *metaView { return n.meta.Load() }
 
-// newMetaView builds a view and its placement.
-func (n *Node) newMetaView(epoch uint64, members []cluster.Member, adv map[string]cluster.Advertised) *metaView {
+// sortedByName is a copy of members ordered by name.
+func sortedByName(members []cluster.Member) []cluster.Member {
 	members = slices.Clone(members)
 	slices.SortFunc(members, func(a, b cluster.Member) int { return strings.Compare(a.Name, b.Name) })
-	mv := &metaView{epoch: epoch, members: members, adv: adv}
+	return members
+}
+
+// newMetaView builds a view and its placement.
+func (n *Node) newMetaView(epoch uint64, members []cluster.Member, adv map[string]cluster.Advertised) *metaView {
+	mv := &metaView{epoch: epoch, members: sortedByName(members), adv: adv}
 	mv.target, mv.err = cluster.Targets(members, n.id.Settings)
 	return mv
 }
@@ -60,7 +65,14 @@ func (n *Node) learnMeta(epoch uint64, members []cluster.Member, adv map[string]
 		return
 	}
 	changed := cur == nil || epoch > cur.epoch
-	mv := n.newMetaView(epoch, members, adv)
+	var mv *metaView
+	if !changed && slices.Equal(cur.members, sortedByName(members)) {
+		// The same list read again (every watch interval): only the
+		// advertised addresses may be new; the placement is the same.
+		mv = &metaView{epoch: epoch, members: cur.members, adv: adv, target: cur.target, err: cur.err}
+	} else {
+		mv = n.newMetaView(epoch, members, adv)
+	}
 	n.meta.Store(mv)
 	n.addrMu.Lock()
 	for _, m := range members {

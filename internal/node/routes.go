@@ -68,17 +68,26 @@ func (c *routeCache) get(gid replica.GroupID) (route, bool) {
 // node holds an initialised one and it is at least as new as what peers
 // told, else the newest learned.
 func (n *Node) route(gid replica.GroupID) (route, bool) {
+	r, _, ok := n.routeAndStatus(gid)
+	return r, ok
+}
+
+// routeAndStatus is route, and the local replica's status when this node
+// holds one (nil otherwise).
+func (n *Node) routeAndStatus(gid replica.GroupID) (route, *replica.Status, bool) {
 	r, ok := n.routes.get(gid)
-	if g, held := n.host.Group(gid); held {
-		st := g.Status()
-		if st.Descriptor.Version > 0 {
-			local := route{desc: st.Descriptor, term: st.Term, leader: st.LeaderNode, seen: time.Now()}
-			if !ok || !r.newer(local) {
-				return local, true
-			}
+	g, held := n.host.Group(gid)
+	if !held {
+		return r, nil, ok
+	}
+	st := g.Status()
+	if st.Descriptor.Version > 0 {
+		local := route{desc: st.Descriptor, term: st.Term, leader: st.LeaderNode, seen: time.Now()}
+		if !ok || !r.newer(local) {
+			return local, &st, true
 		}
 	}
-	return r, ok
+	return r, &st, ok
 }
 
 // descriptorsKnown returns the newest descriptor known of every group
@@ -189,7 +198,10 @@ func descriptorOf(gid replica.GroupID, p *cairnv1.PartitionInfo) replica.Descrip
 func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 	pv := api.PartitionView{Partition: int(gid) - 1, Group: uint64(gid),
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
-	r, ok := n.route(gid)
+	r, st, ok := n.routeAndStatus(gid)
+	if st != nil {
+		pv.Local = &api.LocalView{Role: st.Role, Applied: st.Applied, Commit: st.Commit}
+	}
 	if !ok {
 		return pv
 	}
@@ -209,10 +221,6 @@ func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 		pv.ReplicaIDs = append(pv.ReplicaIDs, uint64(m.ID))
 	}
 	pv.Voters, pv.Learners, pv.VotersOutgoing = names(d.Voters), names(d.Learners), names(d.VotersOutgoing)
-	if g, ok := n.host.Group(gid); ok {
-		st := g.Status()
-		pv.Local = &api.LocalView{Role: st.Role, Applied: st.Applied, Commit: st.Commit}
-	}
 	return pv
 }
 

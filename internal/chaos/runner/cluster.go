@@ -19,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/clock"
 )
 
 // procState is what the harness last did to a server process.
@@ -360,7 +362,7 @@ func (c *cluster) waitReady(ctx context.Context, timeout time.Duration) error {
 				return fmt.Errorf("runner: %s not ready after %v (http://%s/readyz); its log %s ends:\n%s",
 					s.name, timeout, s.http, s.logPath, tail(s.logPath, 20))
 			}
-			if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			if err := clock.Sleep(ctx, 100*time.Millisecond); err != nil {
 				return err
 			}
 		}
@@ -379,18 +381,6 @@ func ready(ctx context.Context, hc *http.Client, s *server) bool {
 	}
 	resp.Body.Close()
 	return resp.StatusCode == http.StatusOK
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // freePorts finds n consecutive free loopback ports below the kernel's

@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/chaos"
+	"github.com/cairnkv/cairn/internal/clock"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -250,7 +251,7 @@ func (i *clusterInjector) call(ctx context.Context, node string, fn func(context
 		if time.Now().After(deadline) {
 			return err
 		}
-		if serr := sleep(ctx, 100*time.Millisecond); serr != nil {
+		if serr := clock.Sleep(ctx, 100*time.Millisecond); serr != nil {
 			return err
 		}
 	}
@@ -334,7 +335,7 @@ func (i *clusterInjector) admins(ctx context.Context, timeout, patience time.Dur
 		if time.Now().After(deadline) {
 			return err
 		}
-		if serr := sleep(ctx, 200*time.Millisecond); serr != nil {
+		if serr := clock.Sleep(ctx, 200*time.Millisecond); serr != nil {
 			return err
 		}
 	}

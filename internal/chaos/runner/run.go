@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/chaos"
+	"github.com/cairnkv/cairn/internal/clock"
 )
 
 // Bounds on the phases around the clients' run.
@@ -119,7 +120,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	inj := newClusterInjector(c, conns)
 	defer inj.close()
 	nem := newNemesis(inj, names, cfg.Seed, now,
-		func(ctx context.Context, at time.Duration) error { return sleep(ctx, time.Until(start.Add(at))) }, log)
+		func(ctx context.Context, at time.Duration) error { return clock.Sleep(ctx, time.Until(start.Add(at))) }, log)
 
 	stop := make(chan struct{})
 	nemDone := make(chan error, 1)

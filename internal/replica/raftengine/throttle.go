@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/clock"
 )
 
 // tokenBucket paces bytes to a rate (Config.SnapshotRate): it refills at
@@ -30,7 +32,7 @@ type tokenBucket struct {
 }
 
 func newTokenBucket(rate, burst int64, now func() time.Duration) *tokenBucket {
-	b := &tokenBucket{rate: float64(rate), burst: float64(max(burst, 1)), now: now, sleep: sleepCtx}
+	b := &tokenBucket{rate: float64(rate), burst: float64(max(burst, 1)), now: now, sleep: clock.Sleep}
 	b.mu.tokens, b.mu.last = b.burst, now()
 	return b
 }
@@ -60,15 +62,4 @@ func (b *tokenBucket) wait(ctx context.Context, n int) (time.Duration, error) {
 		return 0, nil
 	}
 	return d, b.sleep(ctx, d)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
