@@ -94,12 +94,14 @@ func appendCommandInfo(b []byte, cmd *command) []byte {
 // configValues are the settings CONFIG GET reports; anything else
 // matches nothing (an empty array, as Redis answers an unknown name).
 func (s *Server) configValues() [][2]string {
-	l := s.b.Limits()
+	l := s.readLimits()
 	return [][2]string{
+		{"client-query-buffer-limit", fmt.Sprint(l.MaxQueryBuffer)},
 		{"databases", "1"},
-		{"proto-max-bulk-len", fmt.Sprint(l.MaxValueSize)},
+		{"maxclients", fmt.Sprint(s.door.Max())},
+		{"proto-max-bulk-len", fmt.Sprint(l.MaxBulk)},
 		{"save", ""},
-		{"timeout", "0"},
+		{"timeout", fmt.Sprint(int64(s.cfg.IdleTimeout / time.Second))},
 	}
 }
 

@@ -1,7 +1,7 @@
 // Package resp is Cairn's RESP2 front door: Redis clients (redis-cli,
 // go-redis, redis-benchmark) talk to any node, for any key, with Redis's
 // command semantics made strongly consistent. Like every door it only
-// translates: it parses (github.com/tidwall/redcon), checks limits, builds
+// translates: it parses (with its own reader), checks limits, builds
 // kv commands under the connection's session, calls the api.Backend for the
 // key's partition and renders Redis's exact replies.
 //
@@ -70,10 +70,31 @@
 // sequence is above 1 as expired, which is what a connection's second
 // partition would send.
 //
+// # Reading, and what a connection may hold
+//
+// Each connection has one goroutine: it reads every complete command that
+// has arrived, runs them as one pipeline and writes the replies at once.
+// The reader is ours (reader.go): every length a client declares is
+// checked before anything is allocated or buffered for it, and the
+// buffer grows only as bytes arrive. Over a limit the connection gets
+// Redis's error and is closed; the node goes on:
+//
+//	bulk over proto-max-bulk-len (--max-value-size + 64 KiB)  -ERR Protocol error: invalid bulk length
+//	array over 1,048,576 elements                            -ERR Protocol error: invalid multibulk length
+//	inline or length line over 64 KiB without a newline      -ERR Protocol error: too big inline request
+//	                                                          (too big mbulk|bulk count string)
+//	over 64 MiB held for one connection (client-query-buffer-limit)
+//	over --max-connections open                              -ERR max number of clients reached
+//
+// CONFIG GET reports the real figures (proto-max-bulk-len,
+// client-query-buffer-limit, maxclients, timeout). A connection idle for
+// --client-idle-timeout is closed (off by default, as Redis's timeout 0).
+// A panic while serving a connection closes that connection only (see
+// package guard).
+//
 // # Pipelining
 //
-// redcon hands the handler one command; the handler takes the rest of the
-// commands already read (conn.ReadPipeline) and runs them as a group:
+// The commands read together run as a group:
 //
 //  1. plan every command in order: local commands (PING, CLIENT, ...) and
 //     errors are answered at once; others become parts, one per partition

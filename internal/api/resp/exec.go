@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -180,11 +181,18 @@ func (s *Server) execute(c *client, ops []op, poisoned *map[int]bool) {
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var newly []int
+	// A panic on a partition's goroutine is carried back to the
+	// connection's, whose Door contains it (one connection closed, not
+	// the process).
+	panics := make([]*guard.Panic, 0, len(queues))
 	for p, q := range queues {
 		wg.Add(1)
 		was := (*poisoned)[p]
+		panics = append(panics, nil)
+		pp := &panics[len(panics)-1]
 		go func() {
 			defer wg.Done()
+			defer guard.Capture(pp)
 			if s.runQueue(c, p, q, was) && !was {
 				mu.Lock()
 				newly = append(newly, p)
@@ -193,6 +201,9 @@ func (s *Server) execute(c *client, ops []op, poisoned *map[int]bool) {
 		}()
 	}
 	wg.Wait()
+	for _, p := range panics {
+		guard.Repanic(p)
+	}
 	for _, p := range newly {
 		poison(p)
 	}

@@ -9,9 +9,10 @@ import (
 // metrics are labelled by command name only (never by key); a command
 // not in the table counts as "unknown".
 type metrics struct {
-	connections prometheus.Gauge
-	byName      map[string]cmdMetrics
-	unknown     cmdMetrics
+	connections    prometheus.Gauge
+	protocolErrors prometheus.Counter
+	byName         map[string]cmdMetrics
+	unknown        cmdMetrics
 }
 
 type cmdMetrics struct {
@@ -30,8 +31,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	conns := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "cairn_resp_connections", Help: "Open RESP connections.",
 	})
-	reg.MustRegister(total, seconds, conns)
-	m := &metrics{connections: conns, byName: make(map[string]cmdMetrics, len(commandTable))}
+	perr := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "cairn_resp_protocol_errors_total", Help: "RESP connections closed for a malformed or over-limit request.",
+	})
+	reg.MustRegister(total, seconds, conns, perr)
+	m := &metrics{connections: conns, protocolErrors: perr, byName: make(map[string]cmdMetrics, len(commandTable))}
 	for _, c := range commandTable {
 		m.byName[c.name] = cmdMetrics{total.WithLabelValues(c.name), seconds.WithLabelValues(c.name)}
 	}

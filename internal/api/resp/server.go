@@ -3,15 +3,17 @@ package resp
 import (
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/tidwall/redcon"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/guard"
 )
 
 // Config configures a Server.
@@ -34,6 +36,16 @@ type Config struct {
 	Addr string
 	// NodeName and Version are reported by INFO server.
 	NodeName, Version string
+	// Door bounds the connections (--max-connections) and contains
+	// panics; nil: no bound, private metrics.
+	Door *guard.Door
+	// ReadLimits bound what one connection may make the server hold; zero
+	// fields take their defaults (MaxBulk from Backend.Limits()).
+	ReadLimits ReadLimits
+	// IdleTimeout closes a connection that sends nothing for this long
+	// (--client-idle-timeout, Redis's "timeout"). 0: never, as Redis's
+	// default "timeout 0".
+	IdleTimeout time.Duration
 }
 
 // Server is the RESP2 front door. Serve it on a listener; Close stops it.
@@ -42,6 +54,7 @@ type Server struct {
 	b       api.Backend
 	log     *slog.Logger
 	m       *metrics
+	door    *guard.Door
 	timeout time.Duration
 	started time.Time
 	cursors cursorTable
@@ -50,17 +63,16 @@ type Server struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	// conns counts the goroutines serving a connection (redcon starts one
-	// per connection); Close waits for them.
+	// conns counts the goroutines serving a connection; Close waits for
+	// them.
 	conns sync.WaitGroup
 
 	mu struct {
 		sync.Mutex
-		rs      *redcon.Server
 		ln      net.Listener
 		closed  bool
 		served  chan struct{} // closed when Serve returns; nil before Serve
-		clients map[*client]struct{}
+		clients map[*client]net.Conn
 	}
 }
 
@@ -81,15 +93,28 @@ func New(cfg Config) *Server {
 	if cfg.Version == "" {
 		cfg.Version = "dev"
 	}
-	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger, timeout: cfg.RequestTimeout, started: time.Now()}
+	if cfg.Door == nil {
+		cfg.Door = guard.NewMetrics(nil).Door(guard.Config{Name: "resp", Logger: cfg.Logger})
+	}
+	l := cfg.Backend.Limits()
+	cfg.ReadLimits.setDefaults(l.MaxKeySize, l.MaxValueSize)
+	s := &Server{cfg: cfg, b: cfg.Backend, log: cfg.Logger, door: cfg.Door, timeout: cfg.RequestTimeout, started: time.Now()}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.m = newMetrics(cfg.Registry)
 	s.cursors.init()
-	s.mu.clients = make(map[*client]struct{})
+	s.mu.clients = make(map[*client]net.Conn)
 	return s
 }
 
+// readLimits are the limits of a new connection's reader.
+func (s *Server) readLimits() ReadLimits { return s.cfg.ReadLimits }
+
+// errMaxClients is Redis's answer when maxclients is reached.
+var errMaxClients = []byte("-ERR max number of clients reached\r\n")
+
 // Serve accepts connections on l until Close; it returns nil after Close.
+// Connections beyond the Door's bound are answered "-ERR max number of
+// clients reached" and closed.
 func (s *Server) Serve(l net.Listener) error {
 	s.mu.Lock()
 	if s.mu.closed {
@@ -101,13 +126,30 @@ func (s *Server) Serve(l net.Listener) error {
 		s.mu.Unlock()
 		return errors.New("resp: Serve called twice")
 	}
-	rs := redcon.NewServerNetwork(l.Addr().Network(), l.Addr().String(), s.handle, s.accept, s.closed)
-	s.mu.rs, s.mu.ln = rs, l
+	l = s.door.Listener(l, s.door.RefuseWith(errMaxClients))
+	s.mu.ln = l
 	served := make(chan struct{})
 	s.mu.served = served
 	s.mu.Unlock()
 	defer close(served)
-	return rs.Serve(l)
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			s.mu.Lock()
+			closed := s.mu.closed
+			s.mu.Unlock()
+			if closed {
+				return nil
+			}
+			return fmt.Errorf("resp: accepting connections: %w", err)
+		}
+		c := s.accept(conn)
+		if c == nil {
+			conn.Close()
+			continue
+		}
+		go s.serveConn(conn, c)
+	}
 }
 
 // Addr is the listener's address, nil before Serve.
@@ -129,13 +171,14 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.mu.closed = true
-	rs, served := s.mu.rs, s.mu.served
+	ln, served := s.mu.ln, s.mu.served
+	for _, conn := range s.mu.clients {
+		conn.Close()
+	}
 	s.mu.Unlock()
 	s.cancel()
-	if rs != nil {
-		// Closes the listener; redcon's accept loop then closes every
-		// connection and returns.
-		rs.Close()
+	if ln != nil {
+		ln.Close()
 		<-served
 	}
 	// No accept can happen any more, so no conns.Add races this Wait.
@@ -186,30 +229,18 @@ func (s *Server) newClient(addr string) *client {
 	return &client{id: s.b.NewClientID(), addr: addr, created: time.Now(), sessions: make(map[int]*sessionSlot)}
 }
 
-func (s *Server) accept(conn redcon.Conn) bool {
+// accept registers a new connection; nil when the server is closing.
+func (s *Server) accept(conn net.Conn) *client {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.mu.closed {
-		return false
+		return nil
 	}
-	c := s.newClient(conn.RemoteAddr())
-	conn.SetContext(c)
-	s.mu.clients[c] = struct{}{}
+	c := s.newClient(conn.RemoteAddr().String())
+	s.mu.clients[c] = conn
 	s.conns.Add(1)
 	s.m.connections.Inc()
-	return true
-}
-
-func (s *Server) closed(conn redcon.Conn, err error) {
-	if err != nil {
-		s.log.Debug("resp: connection closed", "remote", conn.RemoteAddr(), "err", err)
-	}
-	c, _ := conn.Context().(*client)
-	s.mu.Lock()
-	delete(s.mu.clients, c)
-	s.mu.Unlock()
-	s.m.connections.Dec()
-	s.conns.Done()
+	return c
 }
 
 func (s *Server) clientCount() int {
@@ -218,19 +249,66 @@ func (s *Server) clientCount() int {
 	return len(s.mu.clients)
 }
 
-// handle gets the first command of what redcon has read; the rest of the
-// pipeline already buffered is taken with ReadPipeline and run as a group.
-func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
-	c, _ := conn.Context().(*client)
-	rest := conn.ReadPipeline()
-	cmds := make([][][]byte, 0, 1+len(rest))
-	cmds = append(cmds, cmd.Args)
-	for _, r := range rest {
-		cmds = append(cmds, r.Args)
-	}
-	out, quit := s.run(c, cmds, nil)
-	conn.WriteRaw(out)
-	if quit {
+// maxKeptReplyBuffer: a connection keeps its reply buffer between
+// pipelines up to this size; a larger one (a big MGET) is dropped.
+const maxKeptReplyBuffer = 1 << 20
+
+// serveConn runs one connection: read every command that has arrived, run
+// them as one pipeline, write the replies at once, until the connection
+// closes, QUITs or sends something malformed. A panic while serving it is
+// contained here: logged, counted, and only this connection closed.
+func (s *Server) serveConn(conn net.Conn, c *client) {
+	defer func() {
+		s.door.Recovered(recover(), c.addr)
 		conn.Close()
+		s.mu.Lock()
+		delete(s.mu.clients, c)
+		s.mu.Unlock()
+		s.m.connections.Dec()
+		s.conns.Done()
+	}()
+	var src io.Reader = conn
+	if s.cfg.IdleTimeout > 0 {
+		src = idleReader{conn, s.cfg.IdleTimeout}
 	}
+	rd := newReader(src, s.readLimits())
+	var out []byte
+	for {
+		cmds, err := rd.ReadCommands()
+		if err != nil {
+			var pe *ProtocolError
+			if errors.As(err, &pe) {
+				s.m.protocolErrors.Inc()
+				s.log.Debug("resp: protocol error; closing the connection", "remote", c.addr, "err", err)
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = conn.Write(fmt.Appendf(out[:0], "-%s\r\n", pe.Error()))
+			} else if !errors.Is(err, io.EOF) && !errors.Is(err, net.ErrClosed) {
+				s.log.Debug("resp: connection closed", "remote", c.addr, "err", err)
+			}
+			return
+		}
+		var quit bool
+		out, quit = s.run(c, cmds, out[:0])
+		if _, err := conn.Write(out); err != nil || quit {
+			return
+		}
+		if cap(out) > maxKeptReplyBuffer {
+			out = nil
+		}
+	}
+}
+
+// idleReader closes a connection that sends nothing for timeout
+// (--client-idle-timeout, Redis's "timeout"): each read must start
+// delivering within it.
+type idleReader struct {
+	conn    net.Conn
+	timeout time.Duration
+}
+
+func (r idleReader) Read(p []byte) (int, error) {
+	if err := r.conn.SetReadDeadline(time.Now().Add(r.timeout)); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(p)
 }
