@@ -103,31 +103,34 @@ func TestRedisCLI(t *testing.T) {
 	}
 }
 
-// redis-benchmark -t set,get,incr,mset -r 100000 -n 20000 finishes with no error.
+// redis-benchmark -t set,get,incr,mset -r 100000 -n 20000 finishes with no
+// error, one request at a time and in pipelines of 16 (-P 16).
 func TestRedisBenchmark(t *testing.T) {
 	bench := needTool(t, "redis-benchmark")
 	c := startCluster(t, 3)
 	host, port, _ := strings.Cut(c.procs[0].redis, ":")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	out, err := exec.CommandContext(ctx, bench, "-h", host, "-p", port, "-t", "set,get,incr,mset",
-		"-r", "100000", "-n", "20000", "-q").CombinedOutput()
-	if err != nil {
-		t.Fatalf("redis-benchmark: %v\n%s", err, out)
-	}
-	s := string(out)
-	if strings.Contains(strings.ToLower(s), "error") {
-		t.Fatalf("redis-benchmark reported errors:\n%s", s)
-	}
-	for _, cmd := range []string{"SET", "GET", "INCR", "MSET"} {
-		if !strings.Contains(s, cmd) {
-			t.Fatalf("redis-benchmark printed no %s result:\n%s", cmd, s)
-		}
-	}
 	var summary []string
-	for _, l := range strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n") {
-		if strings.Contains(l, "requests per second") {
-			summary = append(summary, strings.TrimSpace(l))
+	for _, pipeline := range []string{"1", "16"} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		out, err := exec.CommandContext(ctx, bench, "-h", host, "-p", port, "-t", "set,get,incr,mset",
+			"-r", "100000", "-n", "20000", "-P", pipeline, "-q").CombinedOutput()
+		cancel()
+		if err != nil {
+			t.Fatalf("redis-benchmark -P %s: %v\n%s", pipeline, err, out)
+		}
+		s := string(out)
+		if strings.Contains(strings.ToLower(s), "error") {
+			t.Fatalf("redis-benchmark -P %s reported errors:\n%s", pipeline, s)
+		}
+		for _, cmd := range []string{"SET", "GET", "INCR", "MSET"} {
+			if !strings.Contains(s, cmd) {
+				t.Fatalf("redis-benchmark -P %s printed no %s result:\n%s", pipeline, cmd, s)
+			}
+		}
+		for _, l := range strings.Split(strings.ReplaceAll(s, "\r", "\n"), "\n") {
+			if strings.Contains(l, "requests per second") {
+				summary = append(summary, "-P "+pipeline+": "+strings.TrimSpace(l))
+			}
 		}
 	}
 	t.Logf("redis-benchmark (3 nodes, one process each, this machine):\n%s", strings.Join(summary, "\n"))

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
 	"github.com/spf13/cobra"
@@ -65,6 +66,8 @@ the join would cause, and creates nothing:
 	f.Bool("dry-run", false, "with --join: print the moves the join would cause and exit, creating nothing")
 	f.Int("max-key-size", api.DefaultLimits.MaxKeySize, "largest key in bytes")
 	f.Int("max-value-size", api.DefaultLimits.MaxValueSize, "largest value in bytes")
+	f.Int("max-connections", guard.DefaultMaxConnections, "connections each door (RESP, HTTP, gRPC) holds open at most; more are refused (RESP: max number of clients reached, HTTP 503, gRPC RESOURCE_EXHAUSTED); lowered at start to fit the file-descriptor limit")
+	f.Duration("client-idle-timeout", 0, "close a RESP connection that sends nothing for this long, as Redis's timeout (default 0: never)")
 	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
 	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
 	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on; 0: no floor")
@@ -120,6 +123,7 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
 		FaultInjection: faults,
+		MaxConnections: num("max-connections"), ClientIdleTimeout: dur("client-idle-timeout"),
 	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)
@@ -134,7 +138,10 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	}
 	// NB: a zero here would silently mean "the default" further down, so
 	// the counts are checked here rather than left to node.Config.Validate.
-	for _, n := range []string{cluster.FlagVNodes, "max-concurrent-moves"} {
+	if dur("client-idle-timeout") < 0 {
+		return cfg, usageError{fmt.Errorf("--client-idle-timeout %v: must not be negative (0: never)", dur("client-idle-timeout"))}
+	}
+	for _, n := range []string{cluster.FlagVNodes, "max-concurrent-moves", "max-connections"} {
 		if num(n) <= 0 {
 			return cfg, usageError{fmt.Errorf("--%s %d: must be positive", n, num(n))}
 		}

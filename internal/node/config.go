@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/cluster"
 )
 
@@ -57,6 +58,16 @@ type Config struct {
 	// RebalanceInterval is how often the meta leader's rebalancer looks at
 	// the placement. Default 1s; negative: never (tests).
 	RebalanceInterval time.Duration
+
+	// MaxConnections (--max-connections) bounds the connections each door
+	// (RESP, HTTP, gRPC) holds open. Default guard.DefaultMaxConnections
+	// (10,000, Redis's maxclients), lowered at start to what the
+	// file-descriptor limit allows with room for storage and peers.
+	MaxConnections int
+	// ClientIdleTimeout (--client-idle-timeout) closes a RESP connection
+	// that sends nothing for this long. Default 0: never, as Redis's
+	// "timeout 0" (pooled clients keep idle connections).
+	ClientIdleTimeout time.Duration
 
 	Limits         api.Limits    // --max-key-size, --max-value-size
 	RequestTimeout time.Duration // --request-timeout, default 2s
@@ -140,6 +151,9 @@ func (c *Config) setDefaults() {
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = guard.DefaultMaxConnections
+	}
 	if c.FreeDisk == nil {
 		c.FreeDisk = statfsFree
 	}
@@ -168,6 +182,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("--dead-after %v: must be positive", c.DeadAfter)
 	case c.MaxConcurrentMoves < 0:
 		return fmt.Errorf("--max-concurrent-moves %d: must be positive", c.MaxConcurrentMoves)
+	case c.MaxConnections < 0:
+		return fmt.Errorf("--max-connections %d: must be positive", c.MaxConnections)
+	case c.ClientIdleTimeout < 0:
+		return fmt.Errorf("--client-idle-timeout %v: must not be negative (0: never)", c.ClientIdleTimeout)
 	case c.SnapshotRate < 0:
 		return fmt.Errorf("--snapshot-rate %d: must be positive", c.SnapshotRate)
 	case c.State != cluster.StateNew && c.State != cluster.StateExisting:

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/api/httpapi"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
+	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
 // doors are the HTTP and RESP front doors of a running node (the gRPC
@@ -36,6 +40,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 			d.close() // NB: d, not the result, which is nil on failure
 		}
 	}()
+	httpDoor := n.door("http")
 	h, err := httpapi.New(httpapi.Config{
 		Backend: n, Gatherer: n.registry, Registry: n.registry, Logger: n.log,
 		RequestTimeout: n.cfg.RequestTimeout, Draining: n.Draining,
@@ -48,6 +53,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 		return nil, fmt.Errorf("--http-addr %s: %w", n.cfg.HTTPAddr, err)
 	}
 	d.HTTP = httpLis.Addr().String()
+	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseWith(guard.HTTPRefusal(httpDoor.Max())))
 	// /debug/pprof/ beside the API, as etcd serves it: profiles of a live
 	// node are how the speed work finds where the time goes.
 	mux := http.NewServeMux()
@@ -57,7 +63,18 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", h)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{
+		Handler: httpDoor.Handler(mux),
+		// A client that trickles its headers or body, or keeps an idle
+		// connection, holds a connection slot for at most these.
+		ReadHeaderTimeout: httpReadHeaderTimeout,
+		ReadTimeout:       httpReadTimeout,
+		IdleTimeout:       httpIdleTimeout,
+		// Keys travel in the path, percent-encoded: up to three bytes
+		// each.
+		MaxHeaderBytes: 3*n.cfg.Limits.MaxKeySize + 16<<10,
+		ErrorLog:       slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -90,6 +107,39 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	go n.publishAdvertised(adv)
 	n.log.Info("serving", "grpc", n.GRPCAddr(), "http", d.HTTP, "redis", d.Redis)
 	return d, nil
+}
+
+// The HTTP door's timeouts. NB: ReadTimeout covers the body too: the
+// largest value (4 MiB at most) takes 30 s only below ~140 KB/s, while a
+// body sent at 1 byte/s no longer holds a connection for ever.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpReadTimeout       = 30 * time.Second
+	httpIdleTimeout       = 2 * time.Minute
+)
+
+// door returns the guard of one front door.
+func (n *Node) door(name string) *guard.Door {
+	return n.doorMetrics.Door(guard.Config{Name: name, MaxConnections: n.maxConns, Logger: n.log})
+}
+
+// doorConnections is the per-door connection bound: --max-connections,
+// lowered (with a warning) to what the file-descriptor limit allows for
+// three full doors beside storage and peers.
+func doorConnections(want int, log *slog.Logger) int {
+	got, lowered, limit := guard.MaxConnections(want, 3)
+	if lowered {
+		log.Warn("--max-connections lowered to fit the file-descriptor limit; raise it with ulimit -n (LimitNOFILE= under systemd)",
+			"asked", want, "per_door", got, "nofile", limit)
+	}
+	return got
+}
+
+// containedMethod says which gRPC calls run under the door's panic
+// containment: all but the node-to-node raft stream, whose panics are
+// engine bugs that must stop the process.
+func containedMethod(fullMethod string) bool {
+	return !strings.HasPrefix(fullMethod, "/"+cairnv1.Peer_ServiceDesc.ServiceName+"/")
 }
 
 // advertised are the door addresses published for this node.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
@@ -38,6 +39,11 @@ type Node struct {
 
 	grpcLis net.Listener
 	grpcSrv *grpc.Server
+
+	// doorMetrics and maxConns guard the three doors (--max-connections,
+	// lowered to fit the file-descriptor limit).
+	doorMetrics *guard.Metrics
+	maxConns    int
 
 	addrMu sync.RWMutex
 	addrs  map[string]string // node name → gRPC address, from the member list
@@ -214,7 +220,12 @@ func Start(cfg Config) (n *Node, err error) {
 	n.leaderMoves = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_leader_balance_transfers_total", Help: "Leaderships handed to a partition's preferred replica."})
 	n.registry.MustRegister(n.forwards, n.leaderMoves)
-	n.grpcSrv = grpc.NewServer(transport.ServerOptions()...)
+	n.doorMetrics = guard.NewMetrics(n.registry)
+	n.maxConns = doorConnections(cfg.MaxConnections, log)
+	grpcDoor := n.door("grpc")
+	grpcLis = grpcDoor.GRPCListener(grpcLis)
+	n.grpcLis = grpcLis
+	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(containedMethod)...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
 	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout}).Register(n.grpcSrv)
