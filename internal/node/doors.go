@@ -53,7 +53,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 		return nil, fmt.Errorf("--http-addr %s: %w", n.cfg.HTTPAddr, err)
 	}
 	d.HTTP = httpLis.Addr().String()
-	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseWith(guard.HTTPRefusal(httpDoor.Max())))
+	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseHTTP())
 	// /debug/pprof/ beside the API, as etcd serves it: profiles of a live
 	// node are how the speed work finds where the time goes.
 	mux := http.NewServeMux()

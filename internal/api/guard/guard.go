@@ -1,6 +1,7 @@
 package guard
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -197,40 +198,67 @@ const maxLingering = 64
 // sends, so that the answer reaches it instead of a reset.
 const lingerFor = time.Second
 
-// RefuseWith writes msg and closes the connection. NB: it first shuts
-// down its sending side and discards what the peer still sends for up to
-// a second: closing a socket with unread bytes sends a reset, which can
-// destroy msg before the client reads it.
+// RefuseWith writes msg at once and closes the connection, as Redis
+// answers a client over maxclients.
 func (d *Door) RefuseWith(msg []byte) Refuser {
-	return func(c net.Conn) {
-		_ = c.SetDeadline(time.Now().Add(lingerFor))
-		_, err := c.Write(msg)
-		cw, ok := c.(interface{ CloseWrite() error })
-		if err != nil || !ok {
-			c.Close()
-			return
-		}
-		select {
-		case d.lingering <- struct{}{}:
-		default:
-			c.Close()
-			return
-		}
-		_ = cw.CloseWrite()
-		go func() {
-			defer func() { <-d.lingering }()
-			_, _ = io.CopyN(io.Discard, c, 1<<20)
-			c.Close()
-		}()
-	}
+	return func(c net.Conn) { d.refuse(c, msg, false) }
 }
 
-// HTTPRefusal is the 503 an HTTP door answers over its bound, before
-// reading the request.
-func HTTPRefusal(max int) []byte {
-	body := fmt.Sprintf(`{"error":"max number of connections reached (--max-connections %d); retry later or use another node"}`+"\n", max)
-	return fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"+
+// RefuseHTTP answers the connection's first request with a 503 naming
+// --max-connections and closes it. NB: the request is read first (its
+// head, for up to a second): an HTTP client may treat a response that
+// arrives before it has sent its request as garbage on an idle
+// connection, as Go's does.
+func (d *Door) RefuseHTTP() Refuser {
+	body := fmt.Sprintf(`{"error":"max number of connections reached (--max-connections %d); retry later or use another node"}`+"\n", d.max)
+	msg := fmt.Appendf(nil, "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"+
 		"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	return func(c net.Conn) { d.refuse(c, msg, true) }
+}
+
+// refuse answers c with msg and closes it. NB: it shuts down its sending
+// side and discards what the peer still sends, for up to lingerFor,
+// before closing: closing a socket with unread bytes sends a reset, which
+// can destroy msg before the client reads it. At most maxLingering
+// connections linger; beyond that msg is written and the connection
+// closed at once.
+func (d *Door) refuse(c net.Conn, msg []byte, awaitRequest bool) {
+	_ = c.SetDeadline(time.Now().Add(lingerFor))
+	select {
+	case d.lingering <- struct{}{}:
+	default:
+		_, _ = c.Write(msg)
+		c.Close()
+		return
+	}
+	go func() {
+		defer func() { <-d.lingering }()
+		defer c.Close()
+		if awaitRequest {
+			readHead(c)
+		}
+		if _, err := c.Write(msg); err != nil {
+			return
+		}
+		if cw, ok := c.(interface{ CloseWrite() error }); ok {
+			_ = cw.CloseWrite()
+			_, _ = io.CopyN(io.Discard, c, 1<<20)
+		}
+	}()
+}
+
+// readHead reads until the end of an HTTP request head, 16 KiB, or the
+// connection's deadline.
+func readHead(c net.Conn) {
+	buf := make([]byte, 16<<10)
+	n := 0
+	for n < len(buf) {
+		m, err := c.Read(buf[n:])
+		n += m
+		if err != nil || bytes.Contains(buf[:n], []byte("\r\n\r\n")) {
+			return
+		}
+	}
 }
 
 // Listener wraps l: Accept returns connections while the door has room

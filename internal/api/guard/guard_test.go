@@ -74,7 +74,7 @@ func serveHTTP(t *testing.T, d *Door, h http.Handler) string {
 	}
 	srv := &http.Server{Handler: d.Handler(h), ErrorLog: slog.NewLogLogger(quiet.Handler(), slog.LevelError)}
 	done := make(chan struct{})
-	go func() { defer close(done); srv.Serve(d.Listener(ln, d.RefuseWith(HTTPRefusal(d.Max())))) }()
+	go func() { defer close(done); srv.Serve(d.Listener(ln, d.RefuseHTTP())) }()
 	t.Cleanup(func() { srv.Close(); <-done })
 	return ln.Addr().String()
 }
