@@ -121,12 +121,6 @@ func New(group uint64, opts ...Option) *Machine {
 // Group returns the group m serves.
 func (m *Machine) Group() uint64 { return m.group }
 
-// Snapshot returns a consistent snapshot of store; the applied state and
-// descriptor are inside it, under ReplicatedSpan.
-func (m *Machine) Snapshot(store storage.Store) (storage.Snapshot, error) {
-	return store.NewSnapshot(), nil
-}
-
 // pending is one key touched by the command being evaluated: its state when
 // the command began (orig) and now (cur). Effects reach the batch only when
 // the command completes, so an AllOrNothing command can drop them.

@@ -135,6 +135,14 @@ func doorConnections(want int, log *slog.Logger) int {
 	return got
 }
 
+// peerMethod says which gRPC calls are node-to-node: the raft stream,
+// snapshots and forwarded requests. Over --max-connections they are let
+// through (see guard.GRPCOptions).
+func peerMethod(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/"+cairnv1.Peer_ServiceDesc.ServiceName+"/") ||
+		strings.HasPrefix(fullMethod, "/"+cairnv1.Forward_ServiceDesc.ServiceName+"/")
+}
+
 // containedMethod says which gRPC calls run under the door's panic
 // containment: all but the node-to-node raft stream, whose panics are
 // engine bugs that must stop the process.

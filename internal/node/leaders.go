@@ -78,7 +78,7 @@ func (n *Node) preferredTarget(gid replica.GroupID) (replica.ReplicaID, bool) {
 		return 0, false
 	}
 	st := g.Status()
-	if st.Role != "leader" {
+	if st.State != replica.StateLeader {
 		return 0, false
 	}
 	m, ok := st.Descriptor.ReplicaOn(pref)
@@ -86,7 +86,7 @@ func (n *Node) preferredTarget(gid replica.GroupID) (replica.ReplicaID, bool) {
 		return 0, false
 	}
 	pr, ok := st.Progress[m.ID]
-	if !ok || !pr.Active || pr.State != "replicate" || pr.Lag > 0 {
+	if !ok || !pr.Active || !pr.CaughtUp || pr.LagEntries > 0 {
 		return 0, false
 	}
 	return m.ID, true

@@ -197,7 +197,7 @@ func (n *Node) changeMeta(ctx context.Context, change func(cluster.Meta) ([]clus
 		if !ok {
 			return cluster.Meta{}, errNotMetaLeader{leader: n.metaLeader()}
 		}
-		if st := g.Status(); st.Role != "leader" {
+		if st := g.Status(); st.State != replica.StateLeader {
 			return cluster.Meta{}, errNotMetaLeader{leader: st.LeaderNode}
 		}
 		var m cluster.Meta
@@ -255,5 +255,5 @@ func (n *Node) metaLeader() string {
 // leadsMeta reports whether this node leads the meta group.
 func (n *Node) leadsMeta() bool {
 	g, ok := n.host.Group(0)
-	return ok && g.Status().Role == "leader"
+	return ok && g.IsLeader()
 }

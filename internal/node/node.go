@@ -17,7 +17,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -33,7 +32,7 @@ type Node struct {
 	log      *slog.Logger
 	store    *storage.Pebble
 	id       *cluster.Identity
-	host     *raftengine.Host
+	host     replica.Host
 	tr       *transport.GRPC
 	registry *prometheus.Registry
 
@@ -161,7 +160,8 @@ func Start(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
-	host, err := raftengine.NewHost(raftengine.Config{
+	// NB: the engine stored at creation, not this start's flag.
+	host, err := replica.NewHost(id.Settings.Engine, replica.HostConfig{
 		Node:            cfg.Name,
 		Store:           store,
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
@@ -225,10 +225,10 @@ func Start(cfg Config) (n *Node, err error) {
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
-	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(containedMethod)...)...)
+	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
-	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout}).Register(n.grpcSrv)
+	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout, Door: grpcDoor}).Register(n.grpcSrv)
 	cairnv1.RegisterAdminServer(n.grpcSrv, &adminServer{n: n})
 	n.rebalancer = newRebalancer(n)
 	if faults != nil {
@@ -402,7 +402,7 @@ func (n *Node) transferLeadership(ctx context.Context) {
 			continue
 		}
 		st := g.Status()
-		if st.Role != "leader" {
+		if st.State != replica.StateLeader {
 			continue
 		}
 		var to replica.ReplicaID

@@ -121,7 +121,7 @@ func TestEveryNodeServesEveryKey(t *testing.T) {
 			key := []byte(fmt.Sprintf("%s-%d", name, p))
 			p := n.Partition(key)
 			g, _ := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
-			leads := g.Status().Role == "leader"
+			leads := g.Status().State == replica.StateLeader
 			before := forwarded(n)
 			sess := api.NewSession(n.NewClientID())
 			seq, low := sess.Begin()

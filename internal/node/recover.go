@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -113,12 +112,12 @@ func (s *adminServer) ForceRecover(ctx context.Context, req *cairnv1.ForceRecove
 		return nil, err
 	}
 	gid := replica.GroupID(req.GetGroup())
-	var rec raftengine.UnsafeRecovery
+	var rec replica.Recovery
 	var err error
 	if req.GetDryRun() {
 		// A replica that still knows a leader answers too: the caller
 		// counts who answers to tell whether the quorum is gone.
-		if rec, err = n.host.UnsafeRecoverPlan(gid); errors.Is(err, raftengine.ErrHasLeader) {
+		if rec, err = n.host.UnsafeRecoverPlan(gid); errors.Is(err, replica.ErrHasLeader) {
 			err = nil
 		}
 	} else {

@@ -103,16 +103,21 @@ func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte,
 		}
 		return forward(hint)
 	}
-	st := g.Status()
-	if st.Role != "leader" {
-		to := st.LeaderNode
-		if to == "" {
-			to = hint
+	// NB: IsLeader, not Status, on every request: Status takes the group's
+	// lock, which a round holds across its fsync. Status is asked only
+	// when IsLeader says no (a replica elected in this very round may not
+	// have published it yet).
+	if !g.IsLeader() {
+		if st := g.Status(); st.State != replica.StateLeader {
+			to := st.LeaderNode
+			if to == "" {
+				to = hint
+			}
+			if to == "" || to == n.cfg.Name {
+				return nil, "", &replica.ErrNotLeader{Group: st.Group}
+			}
+			return forward(to)
 		}
-		if to == "" || to == n.cfg.Name {
-			return nil, "", &replica.ErrNotLeader{Group: st.Group}
-		}
-		return forward(to)
 	}
 	res, _, err := g.Propose(ctx, enc)
 	var nl *replica.ErrNotLeader
@@ -152,7 +157,7 @@ func (n *Node) readLocal(ctx context.Context, p int, mode replica.ReadMode, fn f
 			return errNoReplica
 		}
 		m := mode
-		if m == replica.Linearizable && g.Status().Role != "leader" {
+		if m == replica.Linearizable && !g.IsLeader() {
 			m = replica.Follower
 		}
 		err := g.Read(ctx, m, func(v storage.View) error { return fn(v, cluster.GroupOf(p)) })

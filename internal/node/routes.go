@@ -200,7 +200,7 @@ func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
 	r, st, ok := n.routeAndStatus(gid)
 	if st != nil {
-		pv.Local = &api.LocalView{Role: st.Role, Applied: st.Applied, Commit: st.Commit}
+		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit}
 	}
 	if !ok {
 		return pv

@@ -1,15 +1,44 @@
-// Package replica holds what every replication engine shares: the Group
-// and StateMachine interfaces, the replicated Descriptor (membership), and
-// the errors a caller branches on. Engines live in subpackages (raftengine
-// first; paxos and primarybackup later) and implement Group for real, every
-// method; what an engine cannot do returns ErrUnsupported.
+// Package replica is the seam between a node and its replication engines:
+// the Host, Group and StateMachine interfaces, the replicated Descriptor
+// (membership), the typed State of a replica, the errors a caller branches
+// on, and the registry that maps the cluster's stored --engine setting to
+// an engine. A node imports this package and no engine: the binary links
+// the engines it offers (cmd/cairn/engines.go), each registering itself
+// from its package's init.
 //
-// A caller's view of a group:
+// A node's view:
 //
+//	h, err := replica.NewHost(settings.Engine, replica.HostConfig{...})
+//	h.Bootstrap(desc, seed) // founding groups, once
+//	h.Start(tr)              // h is also the transport's Handler
+//	g, ok := h.Group(id)
+//	if g.IsLeader() { ... }                // an atomic load: every request may ask
 //	res, index, err := g.Propose(ctx, cmd) // *ErrNotLeader, ErrNotApplied: certainly not applied
 //	                                       // ErrIndeterminate: may or may not have applied
 //	err = g.Read(ctx, replica.Linearizable, func(v storage.View) error { ... })
 //	err = g.ChangeMembers(ctx, target)     // learner, catch-up, joint change
-//	err = g.TransferLeader(ctx, to)
-//	st := g.Status()
+//	st := g.Status()                       // State, Term, Commit, Applied, Descriptor, per-peer lag
+//	rec, err := h.UnsafeRecoverPlan(id)    // what a forced recovery would keep and drop
+//
+// # Writing an engine
+//
+// An engine provides a Host (NewHostFunc, registered under the engine's
+// name with Register) whose groups implement every method of Group; what
+// it cannot do returns ErrUnsupported (a read mode it cannot serve, for
+// instance). Its Host must also be a ManualHost when built with
+// HostConfig.Manual, so the simulation can drive it tick by tick and round
+// by round, and its Group's non-blocking calls (ProposeAsync, ReadAsync,
+// ChangeMembersStep) are what the simulation's clients use. Status speaks
+// in neutral words: State, Term as the engine's one ordered leadership
+// generation, and per follower CaughtUp, LagEntries and LagSeconds.
+//
+// The state machine (kv) is the same for every engine: Apply committed
+// entries in order into one batch with the applied index, and Due for the
+// expiry sweep; Digester for consistency checks.
+//
+// NB: today each engine's Host drives all of a node's groups itself, and
+// raftengine is the only engine. The engine-neutral driver (one round and
+// one fsync for the groups of every engine, with engines as pure cores)
+// is the next step of the seam (DESIGN.md, Engines); NewHostFunc then
+// becomes the constructor of a core.
 package replica

@@ -106,26 +106,78 @@ type Membership struct {
 	Members []Member
 }
 
+// State is what a replica is doing in its group, whatever the engine.
+type State uint8
+
+const (
+	// StateFollower follows a leader (or waits for one).
+	StateFollower State = iota
+	// StateCandidate is campaigning (Raft's candidate; a Paxos replica
+	// running its prepare phase).
+	StateCandidate
+	// StatePreCandidate is probing whether it could win an election
+	// without disturbing anyone (Raft's PreVote).
+	StatePreCandidate
+	// StateLeader leads the group: it takes proposals and serves
+	// linearizable reads.
+	StateLeader
+	// StateLearner receives the log but does not vote.
+	StateLearner
+	// StateStopped: the replica was closed or removed.
+	StateStopped
+)
+
+// String is the name /v1/cluster and the admin CLI show.
+func (s State) String() string {
+	switch s {
+	case StateFollower:
+		return "follower"
+	case StateCandidate:
+		return "candidate"
+	case StatePreCandidate:
+		return "pre-candidate"
+	case StateLeader:
+		return "leader"
+	case StateLearner:
+		return "learner"
+	case StateStopped:
+		return "stopped"
+	}
+	return fmt.Sprintf("State(%d)", uint8(s))
+}
+
 // Status reports a replica's view of its group.
 type Status struct {
 	Group      GroupID
 	Replica    ReplicaID
-	Role       string // "leader", "follower", "candidate", "pre-candidate", "learner"
+	State      State
 	Leader     ReplicaID
 	LeaderNode string
+	// Term is the engine's leadership generation as one ordered integer:
+	// Raft's term (a Paxos ballot or a primary-backup epoch later).
 	Term       uint64
-	Commit     uint64
+	Commit     uint64 // Invariant: Applied <= Commit.
 	Applied    uint64
 	Descriptor Descriptor
 	Progress   map[ReplicaID]PeerProgress // only on the leader
 }
 
-// PeerProgress is the leader's view of one follower.
+// PeerProgress is the leader's view of one follower, in words every engine
+// can fill in.
 type PeerProgress struct {
 	Match, Next uint64
-	State       string // "probe", "replicate", "snapshot"
-	Lag         uint64 // leader's last index minus Match
-	Active      bool
+	// CaughtUp: the follower is being sent entries as they come (Raft:
+	// replicating, not probing or waiting for a snapshot); LagEntries says
+	// how far behind it still is. A leadership transfer goes only to one
+	// caught up with no lag.
+	CaughtUp bool
+	// LagEntries is the leader's last index minus Match.
+	LagEntries uint64
+	// LagSeconds is how long ago the follower last had every entry the
+	// leader had, to the leader's tick; 0 while it has.
+	LagSeconds float64
+	// Active: the leader heard from it within an election timeout.
+	Active bool
 }
 
 // Group is one replica of a replicated group, whatever the engine.
@@ -133,24 +185,29 @@ type Group interface {
 	// Propose replicates cmd and returns the state machine's result for it.
 	// *ErrNotLeader: certainly not applied. ErrIndeterminate: may or may not apply.
 	Propose(ctx context.Context, cmd []byte) (result []byte, index uint64, err error)
+	// ProposeAsync is Propose without blocking: done is called once, from
+	// the driver, with Propose's results. cancel withdraws a proposal not
+	// yet handed to the engine and reports whether it did (done is then
+	// called with ErrNotApplied).
+	ProposeAsync(cmd []byte, done func(result []byte, index uint64, err error)) (cancel func() bool)
 	// Read runs fn against a consistent view of the replicated state once a
 	// read in mode is safe.
 	Read(ctx context.Context, mode ReadMode, fn func(storage.View) error) error
+	// ReadAsync calls done once a read in mode is safe now (nil), or with
+	// why it cannot be.
+	ReadAsync(mode ReadMode, done func(error))
 	// ChangeMembers brings the group to the target membership.
 	ChangeMembers(ctx context.Context, target Membership) error
+	// ChangeMembersStep takes one step towards target without waiting:
+	// done says target is reached; proposed says a step was proposed and
+	// result will be called with its outcome.
+	ChangeMembersStep(target Membership, result func(error)) (done, proposed bool, err error)
 	TransferLeader(ctx context.Context, to ReplicaID) error
+	// IsLeader says whether this replica leads its group now: an atomic
+	// load, cheap enough for every request (Status takes the group's lock).
+	IsLeader() bool
 	Status() Status
-	// Step hands the group an inbound engine message from the transport.
-	Step(m Message)
 	Close() error
-}
-
-// Message is an engine message addressed to one replica of one group; its
-// payload is engine-specific (a marshalled raftpb.Message for Raft).
-type Message struct {
-	Group    GroupID
-	From, To ReplicaID
-	Payload  []byte
 }
 
 // StateMachine is the kv package behind a group; the same for every engine.
@@ -162,9 +219,10 @@ type StateMachine interface {
 	// Due returns commands the leader should propose now, such as deletes of
 	// keys whose deadline has passed by group time; at most max of them.
 	Due(view storage.View, now int64, max int) [][]byte
-	// Snapshot reads a consistent snapshot of the replicated state from the
-	// store it is handed; applied index, term and descriptor come from inside it.
-	Snapshot(store storage.Store) (storage.Snapshot, error)
-	// Digest summarises the replicated state, for consistency checks.
+}
+
+// Digester summarises a replica's replicated state, for consistency
+// checks: two replicas that applied the same entries have the same sum.
+type Digester interface {
 	Digest(view storage.View) (index uint64, sum [32]byte, err error)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
@@ -57,7 +59,7 @@ recv:
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out <- s.batchOne(ctx, req, ss)
+			out <- s.batchOneContained(ctx, req, ss)
 			<-slots
 		}()
 	}
@@ -121,6 +123,22 @@ func (s *Server) batchOne(ctx context.Context, req *pb.BatchRequest, ss *streamS
 	}
 	s.m.observe(method, start, st)
 	return out
+}
+
+// batchOneContained is batchOne with a panic contained to its request:
+// logged and counted by the door, and answered INTERNAL.
+func (s *Server) batchOneContained(ctx context.Context, req *pb.BatchRequest, ss *streamSession) (out *pb.BatchResponse) {
+	defer func() {
+		remote := "unknown"
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			remote = p.Addr.String()
+		}
+		if s.door.Recovered(recover(), remote) {
+			st := status.New(codes.Internal, "internal error serving this request (a bug, logged on the server)")
+			out = &pb.BatchResponse{RequestId: req.RequestId, Response: &pb.BatchResponse_Error{Error: errorStatus(st)}}
+		}
+	}()
+	return s.batchOne(ctx, req, ss)
 }
 
 // errorStatus is st as a BatchResponse error.

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -48,6 +49,11 @@ type Config struct {
 	// MaxBatchInFlight bounds the requests in flight per Batch stream. 0:
 	// DefaultMaxBatchInFlight (256).
 	MaxBatchInFlight int
+	// Door contains a panic while serving one request of a Batch stream
+	// (those run on goroutines of their own, outside the door's
+	// interceptors): it is logged and counted, and that request answers
+	// INTERNAL. Nil: private metrics.
+	Door *guard.Door
 }
 
 // Server serves the cairn.v1 KV and Cluster services for a Backend.
@@ -56,6 +62,7 @@ type Server struct {
 	log         *slog.Logger
 	timeout     time.Duration
 	maxInFlight int
+	door        *guard.Door
 	m           metrics
 }
 
@@ -65,7 +72,10 @@ func New(cfg Config) *Server {
 	if cfg.Backend == nil {
 		panic("grpcapi: Config.Backend is nil")
 	}
-	s := &Server{b: cfg.Backend, log: cfg.Logger, timeout: cfg.RequestTimeout, maxInFlight: cfg.MaxBatchInFlight}
+	s := &Server{b: cfg.Backend, log: cfg.Logger, timeout: cfg.RequestTimeout, maxInFlight: cfg.MaxBatchInFlight, door: cfg.Door}
+	if s.door == nil {
+		s.door = guard.NewMetrics(nil).Door(guard.Config{Name: "grpc", Logger: cfg.Logger})
+	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -81,8 +82,9 @@ type Door struct {
 
 	// overflow: gRPC connections over the bound, by remote address; every
 	// call on them is refused (see GRPCListener).
-	overflow  sync.Map
-	overflowN atomic.Int64
+	overflow  sync.Map     // remote address → *overflowConn
+	overflowN atomic.Int64 // over-the-bound connections not kept
+	keptN     atomic.Int64 // over-the-bound connections kept for peers
 
 	lingering chan struct{} // slots for refusals that drain before closing
 
@@ -374,6 +376,18 @@ func (d *Door) GRPCListener(l net.Listener) net.Listener {
 	return &listener{Listener: l, d: d, done: make(chan struct{})}
 }
 
+// overflowConn is a gRPC connection over the bound, closed after
+// overflowLinger unless a node-to-node call kept it.
+type overflowConn struct {
+	conn
+	kept  atomic.Bool
+	timer *time.Timer
+}
+
+// maxKept bounds the over-the-bound connections kept for node-to-node
+// calls: far more than any cluster's peers.
+const maxKept = 256
+
 func (d *Door) overflowConn(c net.Conn) net.Conn {
 	if d.overflowN.Add(1) > maxOverflow {
 		d.overflowN.Add(-1)
@@ -381,22 +395,57 @@ func (d *Door) overflowConn(c net.Conn) net.Conn {
 		return nil
 	}
 	key := c.RemoteAddr().String()
-	d.overflow.Store(key, struct{}{})
-	oc := &conn{Conn: c, after: func() {
-		d.overflow.Delete(key)
-		d.overflowN.Add(-1)
+	oc := &overflowConn{}
+	oc.conn = conn{Conn: c, after: func() {
+		d.overflow.CompareAndDelete(key, oc)
+		if oc.kept.Load() {
+			d.keptN.Add(-1)
+		} else {
+			d.overflowN.Add(-1)
+		}
 	}}
-	time.AfterFunc(overflowLinger, func() { oc.Close() })
+	d.overflow.Store(key, oc)
+	oc.timer = time.AfterFunc(overflowLinger, func() {
+		if !oc.kept.Load() {
+			oc.Close()
+		}
+	})
 	return oc
 }
 
-func (d *Door) overflowed(ctx context.Context) bool {
+// overflowed says whether the call in ctx arrived on a connection over the
+// bound and must be refused. A node-to-node call keeps its connection
+// instead (up to maxKept of them).
+func (d *Door) overflowed(ctx context.Context, fromPeer bool) bool {
+	if d.overflowN.Load() == 0 {
+		return false // the common case: no string formatting per call
+	}
 	p, ok := peer.FromContext(ctx)
 	if !ok || p.Addr == nil {
 		return false
 	}
-	_, over := d.overflow.Load(p.Addr.String())
-	return over
+	v, over := d.overflow.Load(p.Addr.String())
+	if !over {
+		return false
+	}
+	oc := v.(*overflowConn)
+	if oc.kept.Load() {
+		return false
+	}
+	if !fromPeer {
+		return true
+	}
+	if d.keptN.Add(1) > maxKept {
+		d.keptN.Add(-1)
+		return true
+	}
+	if oc.kept.CompareAndSwap(false, true) {
+		oc.timer.Stop()
+		d.overflowN.Add(-1)
+	} else {
+		d.keptN.Add(-1)
+	}
+	return false
 }
 
 func (d *Door) errFull() error {
@@ -407,12 +456,15 @@ func (d *Door) errFull() error {
 var errInternal = status.Error(codes.Internal, "internal error serving this request (a bug, logged on the server)")
 
 // GRPCOptions are the gRPC door's interceptors: calls on a connection over
-// the bound answer RESOURCE_EXHAUSTED, and a panic in a call is recovered
-// (INTERNAL) unless contained(method) is false, as for the node-to-node
-// raft stream, where a panic must stop the process.
-func (d *Door) GRPCOptions(contained func(fullMethod string) bool) []grpc.ServerOption {
+// the bound answer RESOURCE_EXHAUSTED unless peer(method) says they are
+// node-to-node (those are let through and their connection kept: a flood
+// of clients must not cut a node off from its peers; the fd budget
+// reserves room for them), and a panic in a call is recovered (INTERNAL)
+// unless contained(method) is false, as for the raft stream, where a
+// panic must stop the process.
+func (d *Door) GRPCOptions(peer, contained func(fullMethod string) bool) []grpc.ServerOption {
 	unary := func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (resp any, err error) {
-		if d.overflowed(ctx) {
+		if d.overflowed(ctx, peer(info.FullMethod)) {
 			return nil, d.errFull()
 		}
 		if contained(info.FullMethod) {
@@ -425,7 +477,7 @@ func (d *Door) GRPCOptions(contained func(fullMethod string) bool) []grpc.Server
 		return h(ctx, req)
 	}
 	stream := func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) (err error) {
-		if d.overflowed(ss.Context()) {
+		if d.overflowed(ss.Context(), peer(info.FullMethod)) {
 			return d.errFull()
 		}
 		if contained(info.FullMethod) {
@@ -437,8 +489,16 @@ func (d *Door) GRPCOptions(contained func(fullMethod string) bool) []grpc.Server
 		}
 		return h(srv, ss)
 	}
-	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream)}
+	return []grpc.ServerOption{grpc.ChainUnaryInterceptor(unary), grpc.ChainStreamInterceptor(stream),
+		// A connection with no call in flight for this long gets a GOAWAY
+		// (clients reconnect when they next need it), so idle connections
+		// do not hold the door's slots for ever. Peers' raft streams never
+		// go idle.
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: grpcMaxIdle})}
 }
+
+// grpcMaxIdle is how long a gRPC connection with no call in flight is kept.
+const grpcMaxIdle = 5 * time.Minute
 
 func remoteOf(ctx context.Context) string {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {

@@ -145,7 +145,7 @@ func serveGRPC(t *testing.T, d *Door, hs healthpb.HealthServer, contained func(s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := grpc.NewServer(d.GRPCOptions(contained)...)
+	srv := grpc.NewServer(d.GRPCOptions(func(m string) bool { return strings.HasPrefix(m, "/grpc.health.v1.Health/Watch") }, contained)...)
 	healthpb.RegisterHealthServer(srv, hs)
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(d.GRPCListener(ln)) }()
@@ -182,6 +182,33 @@ func TestGRPCBound(t *testing.T) {
 	}
 	// The overflow connection is closed after overflowLinger.
 	waitFor(t, "the overflow connection to close", func() bool { return d.overflowN.Load() == 0 })
+
+	// A node-to-node call (Watch stands for one here) on a connection over
+	// the bound goes through, and its connection is kept.
+	cc, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cc.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, err := healthpb.NewHealthClient(cc).Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatalf("a peer call over the bound: %v, want it served", err)
+	}
+	time.Sleep(overflowLinger + 200*time.Millisecond)
+	if d.keptN.Load() != 1 {
+		t.Fatalf("kept connections %d, want 1", d.keptN.Load())
+	}
+	if err := w.Context().Err(); err != nil {
+		t.Fatalf("the peer's stream ended: %v", err)
+	}
+	cancel()
+	cc.Close()
+	waitFor(t, "the kept connection to be released", func() bool { return d.keptN.Load() == 0 })
 }
 
 func TestGRPCPanics(t *testing.T) {

@@ -95,6 +95,15 @@ var (
 const (
 	initialBufSize = 4 << 10 // what an idle connection holds
 	shrinkAbove    = 64 << 10
+	// maxBatch bounds the commands handed out by one ReadCommands: one
+	// read of a large buffer full of tiny commands would otherwise become
+	// millions of commands run (and their replies held) at once. The rest
+	// stay in the buffer for the next call.
+	maxBatch = 1024
+	// keepMarks bounds the capacity of the reader's offset slices kept
+	// between batches; a larger one (after a command of a million
+	// arguments) is dropped.
+	keepMarks = 4096
 )
 
 // pendingCmd is a complete command not yet handed out: a multibulk as
@@ -172,7 +181,7 @@ func (r *reader) ReadCommands() ([][][]byte, error) {
 func (r *reader) parse() error {
 	for {
 		if r.nargs == 0 {
-			if r.pos == r.end {
+			if r.pos == r.end || len(r.pending) >= maxBatch {
 				return nil
 			}
 			if r.buf[r.pos] != '*' {
@@ -197,6 +206,9 @@ func (r *reader) parse() error {
 				continue
 			}
 			r.nargs = int(n)
+			if cap(r.argMarks) > keepMarks {
+				r.argMarks = nil
+			}
 			r.argMarks = r.argMarks[:0]
 		}
 		for len(r.argMarks)/2 < r.nargs {
@@ -241,7 +253,7 @@ func (r *reader) parse() error {
 // MaxInline is tooBig, complete or not.
 func (r *reader) line(tooBig error) (line []byte, ok bool, err error) {
 	b := r.buf[r.pos:r.end]
-	i := bytes.IndexByte(b, '\n')
+	i := bytes.IndexByte(b[:min(len(b), r.lim.MaxInline+1)], '\n')
 	if i < 0 {
 		if len(b) > r.lim.MaxInline {
 			return nil, false, tooBig
@@ -262,7 +274,7 @@ func (r *reader) line(tooBig error) (line []byte, ok bool, err error) {
 // quoting rules). ok is false when its line is not complete yet.
 func (r *reader) parseInline() (ok bool, err error) {
 	b := r.buf[r.pos:r.end]
-	i := bytes.IndexByte(b, '\n')
+	i := bytes.IndexByte(b[:min(len(b), r.lim.MaxInline+1)], '\n')
 	if i < 0 {
 		if len(b) > r.lim.MaxInline {
 			return false, errBigInline
@@ -316,6 +328,9 @@ func (r *reader) take() [][][]byte {
 	}
 	clear(r.pending) // drop references to inline args
 	r.pending, r.marks = r.pending[:0], r.marks[:0]
+	if cap(r.pending) > maxBatch || cap(r.marks) > keepMarks {
+		r.pending, r.marks = nil, nil
+	}
 	r.batch = r.cmd
 	if r.cmd == r.end { // nothing in progress: start over at the front
 		r.batch, r.cmd, r.pos, r.end = 0, 0, 0, 0
@@ -333,9 +348,15 @@ func (r *reader) fill() error {
 	if held >= r.lim.MaxQueryBuffer {
 		return protoErr("query buffer of %d bytes over client-query-buffer-limit %d", held, r.lim.MaxQueryBuffer)
 	}
-	if held == 0 && len(r.buf) > shrinkAbove {
-		r.buf = make([]byte, initialBufSize)
-		r.batch, r.cmd, r.pos, r.end = 0, 0, 0, 0
+	if len(r.buf) > shrinkAbove && held <= len(r.buf)/4 {
+		// A buffer grown for a large command is not kept for the small
+		// ones after it (nor pinned by the few bytes of the next).
+		nb := make([]byte, max(initialBufSize, 2*held))
+		copy(nb, r.buf[r.cmd:r.end])
+		r.pos -= r.cmd
+		r.end -= r.cmd
+		r.batch, r.cmd = 0, 0
+		r.buf = nb
 	}
 	if r.end == len(r.buf) {
 		if r.cmd > 0 {

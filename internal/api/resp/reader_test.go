@@ -260,3 +260,33 @@ func FuzzReader(f *testing.F) {
 		}
 	})
 }
+
+// One read full of tiny commands is handed out in batches of at most
+// maxBatch, and a buffer grown for a large command is not kept once the
+// reader holds little.
+func TestReaderBoundsWhatItKeeps(t *testing.T) {
+	in := strings.Repeat("PING\r\n", 3000)
+	r := newReader(strings.NewReader(in), ReadLimits{MaxBulk: 2 << 20, MaxArray: 10, MaxInline: 100, MaxQueryBuffer: 8 << 20})
+	total := 0
+	for total < 3000 {
+		cmds, err := r.ReadCommands()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cmds) > maxBatch {
+			t.Fatalf("one batch of %d commands (bound %d)", len(cmds), maxBatch)
+		}
+		total += len(cmds)
+	}
+	big := encode([]string{"SET", "k", strings.Repeat("v", 1<<20)}) + "*1\r\n"
+	r = newReader(strings.NewReader(big), ReadLimits{MaxBulk: 2 << 20, MaxArray: 10, MaxInline: 100, MaxQueryBuffer: 8 << 20})
+	if _, err := r.ReadCommands(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ReadCommands(); !errors.Is(err, io.EOF) {
+		t.Fatalf("got %v, want EOF", err)
+	}
+	if len(r.buf) > shrinkAbove {
+		t.Fatalf("the reader keeps a %d-byte buffer holding %d bytes", len(r.buf), r.end-r.cmd)
+	}
+}

@@ -249,6 +249,10 @@ func (s *Server) clientCount() int {
 	return len(s.mu.clients)
 }
 
+// writeTimeout is how long a client may take to read a pipeline's
+// replies (or the idle timeout, when longer) before it is dropped.
+const writeTimeout = time.Minute
+
 // maxKeptReplyBuffer: a connection keeps its reply buffer between
 // pipelines up to this size; a larger one (a big MGET) is dropped.
 const maxKeptReplyBuffer = 1 << 20
@@ -289,6 +293,9 @@ func (s *Server) serveConn(conn net.Conn, c *client) {
 		}
 		var quit bool
 		out, quit = s.run(c, cmds, out[:0])
+		// NB: a client that sends and never reads would otherwise hold this
+		// goroutine, its slot and its replies for ever.
+		_ = conn.SetWriteDeadline(time.Now().Add(max(s.cfg.IdleTimeout, writeTimeout)))
 		if _, err := conn.Write(out); err != nil || quit {
 			return
 		}

@@ -191,7 +191,7 @@ func (g *group) Status() replica.Status {
 		Descriptor: g.desc.Clone(),
 	}
 	if g.rn == nil || g.closed {
-		st.Role = "stopped"
+		st.State = replica.StateStopped
 		return st
 	}
 	rs := g.rn.Status()
@@ -199,26 +199,63 @@ func (g *group) Status() replica.Status {
 	st.Commit = rs.GetCommit()
 	st.Leader = replica.ReplicaID(rs.Lead)
 	st.LeaderNode = g.nodeOf(rs.Lead)
-	st.Role = roleName(rs.RaftState)
+	st.State = stateOf(rs.RaftState)
 	if rs.RaftState != raft.StateLeader {
 		if m, ok := g.desc.Replica(g.id); ok && m.Role == replica.RoleLearner {
-			st.Role = "learner"
+			st.State = replica.StateLearner
 		}
 	}
 	if rs.RaftState == raft.StateLeader {
 		last := g.lastIndex()
 		st.Progress = make(map[replica.ReplicaID]replica.PeerProgress, len(rs.Progress))
 		for id, pr := range rs.Progress {
+			lagSeconds := 0.0
+			if !caughtUp(pr, last) {
+				if since, ok := g.caughtUpAt[id]; ok {
+					lagSeconds = float64(g.ticks-since) * g.h.cfg.TickInterval.Seconds()
+				} else {
+					// Never seen caught up under this leader: as long as
+					// it has led.
+					lagSeconds = float64(g.ticks-g.leaderSince) * g.h.cfg.TickInterval.Seconds()
+				}
+			}
 			st.Progress[replica.ReplicaID(id)] = replica.PeerProgress{
-				Match:  pr.Match,
-				Next:   pr.Next,
-				State:  progressState(pr.State),
-				Lag:    last - min(last, pr.Match),
-				Active: pr.RecentActive,
+				Match:      pr.Match,
+				Next:       pr.Next,
+				CaughtUp:   pr.State == tracker.StateReplicate,
+				LagEntries: last - min(last, pr.Match),
+				LagSeconds: lagSeconds,
+				Active:     pr.RecentActive,
 			}
 		}
 	}
 	return st
+}
+
+// IsLeader implements replica.Group.
+func (g *group) IsLeader() bool {
+	return !g.gone.Load() && g.leader.Load() == uint64(g.id)
+}
+
+// caughtUp says a follower has the leader's whole log and is being sent
+// entries as they come (replicating, not probing or waiting for a
+// snapshot): LagSeconds counts from the last time it was.
+func caughtUp(pr tracker.Progress, last uint64) bool {
+	return pr.State == tracker.StateReplicate && pr.Match >= last
+}
+
+// noteCaughtUp records, on the leader, the tick at which each follower was
+// last caught up (PeerProgress.LagSeconds).
+func (g *group) noteCaughtUpLocked() {
+	if g.caughtUpAt == nil {
+		g.caughtUpAt = make(map[uint64]int)
+	}
+	last := g.lastIndex()
+	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+		if caughtUp(pr, last) {
+			g.caughtUpAt[id] = g.ticks
+		}
+	})
 }
 
 func (g *group) lastIndex() uint64 {
@@ -226,26 +263,16 @@ func (g *group) lastIndex() uint64 {
 	return li
 }
 
-func progressState(s tracker.StateType) string {
-	switch s {
-	case tracker.StateReplicate:
-		return "replicate"
-	case tracker.StateSnapshot:
-		return "snapshot"
-	}
-	return "probe"
-}
-
-func roleName(s raft.StateType) string {
+func stateOf(s raft.StateType) replica.State {
 	switch s {
 	case raft.StateLeader:
-		return "leader"
+		return replica.StateLeader
 	case raft.StateCandidate:
-		return "candidate"
+		return replica.StateCandidate
 	case raft.StatePreCandidate:
-		return "pre-candidate"
+		return replica.StatePreCandidate
 	}
-	return "follower"
+	return replica.StateFollower
 }
 
 // ChangeMembers implements replica.Group. It runs on the leader and moves
@@ -260,7 +287,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 	}
 	for {
 		st := g.Status()
-		if st.Role != "leader" {
+		if st.State != replica.StateLeader {
 			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 		}
 		desc := st.Descriptor
@@ -283,7 +310,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			id := step.waitCatchUp
 			if err := g.waitFor(ctx, func(s replica.Status) bool {
 				pr, ok := s.Progress[id]
-				return ok && pr.State == "replicate" && pr.Lag <= 64
+				return ok && pr.CaughtUp && pr.LagEntries <= 64
 			}); err != nil {
 				return fmt.Errorf("raftengine: group %d: learner %d catching up: %w", g.gid, id, err)
 			}
@@ -334,7 +361,7 @@ func (g *group) ChangeMembersStep(target replica.Membership, result func(error))
 		return false, false, fmt.Errorf("raftengine: group %d: %w", g.gid, err)
 	}
 	st := g.Status()
-	if st.Role != "leader" {
+	if st.State != replica.StateLeader {
 		return false, false, &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 	}
 	desc := st.Descriptor
@@ -413,7 +440,7 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 		role, keep := want[m.Node]
 		switch {
 		case keep && role == replica.RoleVoter && m.Role == replica.RoleLearner:
-			if pr, ok := st.Progress[m.ID]; !ok || pr.State != "replicate" || pr.Lag > 64 {
+			if pr, ok := st.Progress[m.ID]; !ok || !pr.CaughtUp || pr.LagEntries > 64 {
 				return changeStep{waitCatchUp: m.ID}, false, nil
 			}
 			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(m.ID))})
@@ -455,13 +482,13 @@ func (g *group) waitFor(ctx context.Context, cond func(replica.Status) bool) err
 	defer t.Stop()
 	for {
 		st := g.Status()
-		if st.Role == "stopped" {
+		if st.State == replica.StateStopped {
 			return replica.ErrStopped
 		}
 		if cond(st) {
 			return nil
 		}
-		if st.Role != "leader" {
+		if st.State != replica.StateLeader {
 			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 		}
 		select {

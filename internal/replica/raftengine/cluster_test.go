@@ -298,7 +298,7 @@ func (c *testCluster) leader(g replica.GroupID) string {
 			if nd.host == nil {
 				continue
 			}
-			if grp := c.group(name, g); grp != nil && grp.Status().Role == "leader" {
+			if grp := c.group(name, g); grp != nil && grp.Status().State == replica.StateLeader {
 				leader = name
 				return true
 			}
@@ -318,7 +318,7 @@ func (c *testCluster) propose(ctx context.Context, g replica.GroupID, cmd kv.Com
 			if nd.host == nil {
 				continue
 			}
-			if x := c.group(name, g); x != nil && x.Status().Role == "leader" {
+			if x := c.group(name, g); x != nil && x.Status().State == replica.StateLeader {
 				grp = x
 				break
 			}
@@ -527,7 +527,7 @@ func TestTransferLeader(t *testing.T) {
 	}
 	m, _ := st.Descriptor.Replica(to)
 	waitFor(t, 5*time.Second, "the target to report itself leader", func() bool {
-		return c.group(m.Node, g).Status().Role == "leader"
+		return c.group(m.Node, g).Status().State == replica.StateLeader
 	})
 	c.put(g, "k", "v")
 	// The old leader now refuses proposals, naming the new one.
@@ -639,7 +639,7 @@ func TestSkewedClockNeverLeads(t *testing.T) {
 	// Whatever n3 led, it hands away; afterwards it never leads again.
 	waitFor(t, 10*time.Second, "n3 to lead nothing", func() bool {
 		for g := range replica.GroupID(c.groups) {
-			if c.group("n3", g).Status().Role == "leader" {
+			if c.group("n3", g).Status().State == replica.StateLeader {
 				return false
 			}
 		}
@@ -657,7 +657,7 @@ func TestSkewedClockNeverLeads(t *testing.T) {
 	// With one healthy node left and n3 skewed, group 1 has no leader
 	// rather than a leader with a bad clock.
 	time.Sleep(30 * 20 * time.Millisecond) // 3 election timeouts: a bounded look, not a wait for a condition
-	if c.group("n3", 1).Status().Role == "leader" {
+	if c.group("n3", 1).Status().State == replica.StateLeader {
 		t.Fatalf("n3 became leader with a skewed clock")
 	}
 }

@@ -116,6 +116,9 @@ type group struct {
 	readCtr       uint64
 	ticks         int
 	leaderSince   int // the tick at which the current leader was first seen
+	// caughtUpAt is, on a leader, the tick at which each follower was last
+	// caught up (PeerProgress.LagSeconds); nil on a follower.
+	caughtUpAt map[uint64]int
 	// leaderMoved is set when a Ready shows a new leader: ReadIndex
 	// requests in flight at the old one are lost, so the next round
 	// issues them again rather than waiting for onTick's timeout.
@@ -343,12 +346,4 @@ func (g *group) Close() error {
 	g.h.removeGroup(g, true)
 	g.shutdown(replica.ErrStopped)
 	return nil
-}
-
-// Step implements replica.Group.
-func (g *group) Step(m replica.Message) {
-	if replica.ReplicaID(m.To) != g.id {
-		return
-	}
-	g.enqueueMessage(m.Payload)
 }

@@ -99,7 +99,7 @@ func (m *manualCluster) until(what string, maxTicks int, cond func() bool) {
 
 func (m *manualCluster) leader() (string, replica.Group) {
 	for n, h := range m.hosts {
-		if g, ok := h.Group(1); ok && g.Status().Role == "leader" {
+		if g, ok := h.Group(1); ok && g.Status().State == replica.StateLeader {
 			return n, g
 		}
 	}

@@ -1,7 +1,6 @@
 package raftengine
 
 import (
-	"errors"
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -10,49 +9,26 @@ import (
 	"go.etcd.io/raft/v3/raftpb"
 )
 
-// ErrHasLeader is returned by UnsafeRecover (and UnsafeRecoverPlan) when
-// the local replica knows a leader of the group: the group has, or had
-// within the last election timeout, a quorum, and is no case for unsafe
-// recovery.
 // recoverSkip is how far a recovery raises the descriptor's version and
 // next replica ID: past anything the lost replicas can have reached with
 // membership changes this replica never saw (each takes a quorum, so they
 // can have made a few at most before they were lost).
 const recoverSkip = 1000
 
-var ErrHasLeader = errors.New("raftengine: the group has a leader")
-
 // errRecovering fails what was waiting on a replica that UnsafeRecover
 // stops; it wraps replica.ErrStopped, so callers that retry on a stopped
 // replica look the group up again and find the recovered one.
 var errRecovering = fmt.Errorf("raftengine: replica restarted by an unsafe recovery: %w", replica.ErrStopped)
 
-// UnsafeRecovery describes what a forced recovery keeps and drops.
-type UnsafeRecovery struct {
-	Group   replica.GroupID
-	Replica replica.ReplicaID
-	Before  replica.Descriptor // the descriptor before
-	After   replica.Descriptor // the local replica as the only voter, Version and NextReplicaID + recoverSkip
-	// Applied is the local applied index: the replicated state up to here,
-	// and the log entries at or below it, are kept.
-	Applied   uint64
-	Commit    uint64 // the local commit index
-	LastIndex uint64 // the local log's last index
-	// Discarded is the number of log entries above Applied that are
-	// deleted (LastIndex-Applied). Some may have committed on the replicas
-	// that are gone, and acknowledged to clients: they are lost.
-	Discarded uint64
-}
-
 // UnsafeRecoverPlan reports what UnsafeRecover would do now, and changes
 // nothing. When UnsafeRecover would refuse, err says why (errors.Is
-// ErrHasLeader when the group has a leader); the plan is still filled in
+// replica.ErrHasLeader when the group has a leader); the plan is still filled in
 // whenever the local replica could be read, so an operator sees what a
 // recovery would cost before the group is in a state to allow it.
-func (h *Host) UnsafeRecoverPlan(gid replica.GroupID) (UnsafeRecovery, error) {
+func (h *Host) UnsafeRecoverPlan(gid replica.GroupID) (replica.Recovery, error) {
 	g, err := h.hosted(gid)
 	if err != nil {
-		return UnsafeRecovery{}, err
+		return replica.Recovery{}, err
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -103,10 +79,10 @@ func (h *Host) UnsafeRecoverPlan(gid replica.GroupID) (UnsafeRecovery, error) {
 // nothing, and an old replica on a node that gets a new replica of the
 // group is destroyed by the first message to the new, higher, ID (or by
 // RemoveStale given the recovered descriptor).
-func (h *Host) UnsafeRecover(gid replica.GroupID) (UnsafeRecovery, error) {
+func (h *Host) UnsafeRecover(gid replica.GroupID) (replica.Recovery, error) {
 	g, err := h.hosted(gid)
 	if err != nil {
-		return UnsafeRecovery{}, err
+		return replica.Recovery{}, err
 	}
 	// Holding destroying keeps a racing destroy (a message naming a newer
 	// replica, RemoveStale) from deleting the group under the recovery;
@@ -115,7 +91,7 @@ func (h *Host) UnsafeRecover(gid replica.GroupID) (UnsafeRecovery, error) {
 	g.destroying.Lock()
 	defer g.destroying.Unlock()
 	if g.destroying.done {
-		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is being removed: %w", gid, g.id, replica.ErrRemoved)
+		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is being removed: %w", gid, g.id, replica.ErrRemoved)
 	}
 	g.mu.Lock()
 	plan, err := g.recoveryPlanLocked()
@@ -171,34 +147,34 @@ func (h *Host) hosted(gid replica.GroupID) (*group, error) {
 
 // recoveryPlanLocked computes the recovery of g from its durable state:
 // between rounds (g.mu held) the store holds everything raft was told.
-func (g *group) recoveryPlanLocked() (UnsafeRecovery, error) {
+func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 	gid := g.gid
 	if g.closed || g.removed {
-		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is stopped or removed: %w", gid, g.id, replica.ErrStopped)
+		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is stopped or removed: %w", gid, g.id, replica.ErrStopped)
 	}
 	if !g.initialized() {
-		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: replica %d is not initialised (it never received the group's state): nothing to recover from", gid, g.id)
+		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is not initialised (it never received the group's state): nothing to recover from", gid, g.id)
 	}
 	me, ok := g.desc.Replica(g.id)
 	if !ok {
-		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: descriptor version %d does not name replica %d", gid, g.desc.Version, g.id)
+		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: descriptor version %d does not name replica %d", gid, g.desc.Version, g.id)
 	}
 	applied, err := storage.ReadAppliedState(g.h.store, uint64(gid))
 	if err != nil {
-		return UnsafeRecovery{}, err
+		return replica.Recovery{}, err
 	}
 	hs, _, err := g.log.InitialState()
 	if err != nil {
-		return UnsafeRecovery{}, err
+		return replica.Recovery{}, err
 	}
 	last, _ := g.log.LastIndex()
 	if trunc, _ := g.log.Truncated(); applied.Index < trunc || applied.Index > last {
 		// Truncation never passes the applied index, nor does applying
 		// pass the log: the replica's state is not what it should be.
-		return UnsafeRecovery{}, fmt.Errorf("raftengine: group %d: applied index %d outside the log (%d, %d]", gid, applied.Index, trunc, last)
+		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: applied index %d outside the log (%d, %d]", gid, applied.Index, trunc, last)
 	}
 	me.Role = replica.RoleVoter
-	plan := UnsafeRecovery{
+	plan := replica.Recovery{
 		Group:   gid,
 		Replica: g.id,
 		Before:  g.desc.Clone(),
@@ -220,14 +196,14 @@ func (g *group) recoveryPlanLocked() (UnsafeRecovery, error) {
 			lead = fmt.Sprintf("replica %d on node %s", st.Lead, g.nodeOf(st.Lead))
 		}
 		return plan, fmt.Errorf("%w (%s, term %d): it has a quorum; change its membership instead of recovering it, or retry once no leader is known",
-			ErrHasLeader, lead, st.GetTerm())
+			replica.ErrHasLeader, lead, st.GetTerm())
 	}
 	return plan, nil
 }
 
 // writeRecovery writes the recovered state of g, whose replica is stopped,
 // in one synced batch.
-func (h *Host) writeRecovery(g *group, plan UnsafeRecovery) error {
+func (h *Host) writeRecovery(g *group, plan replica.Recovery) error {
 	gid := uint64(g.gid)
 	hs, _, err := g.log.InitialState()
 	if err != nil {

@@ -44,16 +44,16 @@ func (c *testCluster) stopOthers(keep string) []string {
 
 // waitRecoverable waits until the survivor's replica no longer knows a
 // leader, so that UnsafeRecover would go ahead, and returns its plan.
-func waitRecoverable(t *testing.T, h *Host, g replica.GroupID) UnsafeRecovery {
+func waitRecoverable(t *testing.T, h *Host, g replica.GroupID) replica.Recovery {
 	t.Helper()
-	var plan UnsafeRecovery
+	var plan replica.Recovery
 	var err error
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		if plan, err = h.UnsafeRecoverPlan(g); err == nil {
 			return plan
 		}
-		if !errors.Is(err, ErrHasLeader) || time.Now().After(deadline) {
+		if !errors.Is(err, replica.ErrHasLeader) || time.Now().After(deadline) {
 			t.Fatalf("waiting for the survivor to forget its leader: UnsafeRecoverPlan: %v", err)
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -121,12 +121,12 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 	if !planEqual(rec, plan) {
 		t.Fatalf("UnsafeRecover did %+v; the plan said %+v", rec, plan)
 	}
-	if st := old.Status(); st.Role != "stopped" {
-		t.Fatalf("the replica from before the recovery is %q; want stopped", st.Role)
+	if st := old.Status(); st.State != replica.StateStopped {
+		t.Fatalf("the replica from before the recovery is %q; want stopped", st.State)
 	}
 	waitFor(t, 5*time.Second, "the survivor to lead its one-voter group", func() bool {
 		grp := c.group(survivor, g)
-		return grp != nil && grp != old && grp.Status().Role == "leader"
+		return grp != nil && grp != old && grp.Status().State == replica.StateLeader
 	})
 	st := c.group(survivor, g).Status()
 	checkRecoveryDescriptor(t, before.Descriptor, st.Descriptor, before.Replica, survivor)
@@ -191,7 +191,7 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 	}
 }
 
-func planEqual(a, b UnsafeRecovery) bool {
+func planEqual(a, b replica.Recovery) bool {
 	same := func(x, y replica.Descriptor) bool { return string(x.Encode(nil)) == string(y.Encode(nil)) }
 	return a.Group == b.Group && a.Replica == b.Replica && same(a.Before, b.Before) && same(a.After, b.After) &&
 		a.Applied == b.Applied && a.Commit == b.Commit && a.LastIndex == b.LastIndex && a.Discarded == b.Discarded
@@ -233,7 +233,7 @@ func TestUnsafeRecoverSurvivesPowerLoss(t *testing.T) {
 	}
 	checkRecoveryDescriptor(t, before.Descriptor, grp.Status().Descriptor, before.Replica, survivor)
 	waitFor(t, 5*time.Second, "the restarted survivor to lead alone", func() bool {
-		return grp.Status().Role == "leader"
+		return grp.Status().State == replica.StateLeader
 	})
 	if v, ok, err := r.read(survivor, g, replica.Linearizable, "k"); err != nil || !ok || v != "v" {
 		t.Fatalf("k after restart = %q, %v, %v", v, ok, err)
@@ -295,21 +295,21 @@ func TestUnsafeRecoverRefused(t *testing.T) {
 			keys := append(spanKeys(t, m.stores[n], us, ue), spanKeys(t, m.stores[n], rs, re)...)
 
 			plan, err := h.UnsafeRecoverPlan(1)
-			if !errors.Is(err, ErrHasLeader) {
+			if !errors.Is(err, replica.ErrHasLeader) {
 				t.Fatalf("UnsafeRecoverPlan with a leader: %v; want ErrHasLeader", err)
 			}
 			if plan.Replica != st.Replica || plan.After.Version != st.Descriptor.Version+recoverSkip {
 				t.Fatalf("a refused plan still says what recovery would do; got %+v", plan)
 			}
 			_, err = h.UnsafeRecover(1)
-			if !errors.Is(err, ErrHasLeader) {
+			if !errors.Is(err, replica.ErrHasLeader) {
 				t.Fatalf("UnsafeRecover with a leader: %v; want ErrHasLeader", err)
 			}
 			if n != leader && !strings.Contains(err.Error(), "node "+leader) {
 				t.Fatalf("the refusal %q does not name the leader's node %s", err, leader)
 			}
 			after, _ := h.Group(1)
-			if after != grp || grp.Status().Role == "stopped" || grp.Status().Descriptor.Version != st.Descriptor.Version {
+			if after != grp || grp.Status().State == replica.StateStopped || grp.Status().Descriptor.Version != st.Descriptor.Version {
 				t.Fatalf("a refused recovery changed the replica: %+v", grp.Status())
 			}
 			if got := append(spanKeys(t, m.stores[n], us, ue), spanKeys(t, m.stores[n], rs, re)...); !slices.Equal(got, keys) {
@@ -364,7 +364,7 @@ func TestUnsafeRecoverIgnoresOldReplicas(t *testing.T) {
 		ga, _ := h.Group(1)
 		gb, _ := m.hosts["b"].Group(1)
 		gc, _ := m.hosts["c"].Group(1)
-		return ga.Status().Role == "leader" && (gb.Status().Role == "leader" || gc.Status().Role == "leader")
+		return ga.Status().State == replica.StateLeader && (gb.Status().State == replica.StateLeader || gc.Status().State == replica.StateLeader)
 	})
 	ga, _ := h.Group(1)
 	term := ga.Status().Term
@@ -374,7 +374,7 @@ func TestUnsafeRecoverIgnoresOldReplicas(t *testing.T) {
 	oldLeader := func() (replica.Group, replica.Group) {
 		gb, _ := m.hosts["b"].Group(1)
 		gc, _ := m.hosts["c"].Group(1)
-		if gb.Status().Role == "leader" {
+		if gb.Status().State == replica.StateLeader {
 			return gb, gc
 		}
 		return gc, gb
@@ -387,7 +387,7 @@ func TestUnsafeRecoverIgnoresOldReplicas(t *testing.T) {
 		id := uint64(to.Status().Replica)
 		fg := from.(*group)
 		fg.enqueue(func() { fg.in.transfers = append(fg.in.transfers, id) })
-		m.until("the old configuration's leadership to move", 200, func() bool { return to.Status().Role == "leader" })
+		m.until("the old configuration's leadership to move", 200, func() bool { return to.Status().State == replica.StateLeader })
 	}
 	oldTerm := func() uint64 { l, _ := oldLeader(); return l.Status().Term }()
 	m.net.Heal()
@@ -395,9 +395,9 @@ func TestUnsafeRecoverIgnoresOldReplicas(t *testing.T) {
 		m.step(true)
 	}
 	st := ga.Status()
-	if st.Role != "leader" || st.Term != term || len(st.Descriptor.Voters) != 1 {
+	if st.State != replica.StateLeader || st.Term != term || len(st.Descriptor.Voters) != 1 {
 		t.Fatalf("the recovered replica after hearing from the old ones: %s at term %d (was leader at %d), voters %v",
-			st.Role, st.Term, term, st.Descriptor.Voters)
+			st.State, st.Term, term, st.Descriptor.Voters)
 	}
 	if err := m.propose(ga, "k2", "v2"); err != nil {
 		t.Fatalf("a write on the recovered replica: %v", err)

@@ -88,8 +88,8 @@ func TestRemoveStaleReplicaRemovedWhileAway(t *testing.T) {
 	if _, ok := nd.host.Group(g); ok {
 		t.Fatal("the stale replica is still hosted")
 	}
-	if st := stale.Status(); st.Role != "stopped" {
-		t.Fatalf("the stale replica's role is %q, want stopped", st.Role)
+	if st := stale.Status(); st.State != replica.StateStopped {
+		t.Fatalf("the stale replica's role is %q, want stopped", st.State)
 	}
 	rs, re := storage.ReplicatedSpan(uint64(g))
 	if keys := spanKeys(t, nd.store, rs, re); len(keys) != 0 {
@@ -160,7 +160,7 @@ func TestRemoveStaleKeepsReplica(t *testing.T) {
 			if removed || (err != nil) != tc.wantErr {
 				t.Fatalf("RemoveStale = %v, %v; want false with error %v", removed, err, tc.wantErr)
 			}
-			if g, ok := h.Group(1); !ok || g != grp || g.Status().Role == "stopped" {
+			if g, ok := h.Group(1); !ok || g != grp || g.Status().State == replica.StateStopped {
 				t.Fatal("the replica is no longer hosted")
 			}
 			after := append(spanKeys(t, st, rs, re), spanKeys(t, st, us, ue)...)

@@ -342,8 +342,10 @@ func (g *group) onTick() {
 
 	st := g.rn.BasicStatus()
 	if st.RaftState != raft.StateLeader {
+		g.caughtUpAt = nil
 		return
 	}
+	g.noteCaughtUpLocked()
 	if g.h.tr != nil && st.LeadTransferee == raft.None && !g.h.tr.ClockHealthy() {
 		if to := g.bestFollower(); to != 0 {
 			g.h.log.Warn("clock offset beyond --max-clock-offset from a majority: handing leadership away",

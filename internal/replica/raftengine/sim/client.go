@@ -9,17 +9,6 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 )
 
-// asyncProposer and asyncReader are the non-blocking propose and read of
-// a raftengine replica.
-type (
-	asyncProposer interface {
-		ProposeAsync(cmd []byte, done func(result []byte, index uint64, err error)) (cancel func() bool)
-	}
-	asyncReader interface {
-		ReadAsync(mode replica.ReadMode, done func(error))
-	}
-)
-
 type opKind int
 
 const (
@@ -178,7 +167,7 @@ func (c *client) try() {
 		c.retry()
 		return
 	}
-	a.cancel = grp.(asyncProposer).ProposeAsync(a.cmd, func(res []byte, index uint64, err error) {
+	a.cancel = grp.ProposeAsync(a.cmd, func(res []byte, index uint64, err error) {
 		// Called inside a round, or by Close, or right here.
 		s.callback(callbackKey{c.id, o.seq, uint64(a.n)}, func() { c.answer(a, res, index, err) })
 	})
@@ -299,7 +288,7 @@ func (c *client) read() {
 	c.reading = r
 	s.detail("client %d read %d (%s %s of group %d) to %s", c.id, r.n, r.mode, r.key, c.g.id, n.name)
 	gid := uint64(c.g.id)
-	grp.(asyncReader).ReadAsync(r.mode, func(err error) {
+	grp.ReadAsync(r.mode, func(err error) {
 		// From the round that applied the read index, the group locked:
 		// the store holds what the read must see. Read it now.
 		var value string

@@ -9,7 +9,7 @@
 // queues; the simulation delivers each message, or drops, duplicates or
 // delays it, by the seed), snapshot streams (raftengine.Config.
 // SnapshotSender and Host.HandleSnapshotAsync), and the clients (the
-// replica's ProposeAsync, ReadAsync and ChangeMembersStep). Its main loop:
+// replica.Group's ProposeAsync, ReadAsync and ChangeMembersStep). Its main loop:
 //
 //	for each instant with events, in time order:
 //		run every event due then, in the order scheduled: a tick, a message

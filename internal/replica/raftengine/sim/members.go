@@ -8,12 +8,6 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 )
 
-// membershipStepper is the non-blocking ChangeMembers of a raftengine
-// replica.
-type membershipStepper interface {
-	ChangeMembersStep(target replica.Membership, result func(error)) (done, proposed bool, err error)
-}
-
 // change is a membership change of one group in progress, stepped on the
 // group's leader every tick as ChangeMembers would step it.
 type change struct {
@@ -97,7 +91,7 @@ func (s *world) stepChange(ch *change) {
 	}
 	ch.steps++
 	key := callbackKey{1, uint64(g.id), ch.steps}
-	done, proposed, err := grp.(membershipStepper).ChangeMembersStep(target, func(err error) {
+	done, proposed, err := grp.ChangeMembersStep(target, func(err error) {
 		s.callback(key, func() {
 			s.note("membership of group %d: conf change answered: %v", g.id, err)
 			ch.waitOn = nil
@@ -139,7 +133,7 @@ func (s *world) leaderOf(g *groupInfo) (*node, replica.Status) {
 	var bst replica.Status
 	for _, n := range s.nodes {
 		st, ok := n.status(g.id)
-		if ok && st.Role == "leader" && (best == nil || st.Term > bst.Term) {
+		if ok && st.State == replica.StateLeader && (best == nil || st.Term > bst.Term) {
 			best, bst = n, st
 		}
 	}

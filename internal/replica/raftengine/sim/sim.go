@@ -516,7 +516,7 @@ func (s *world) isQuiet() bool {
 	for i, g := range s.groups {
 		_, lst := s.leaderOf(g)
 		d := lst.Descriptor
-		if lst.Role != "leader" || d.Joint() {
+		if lst.State != replica.StateLeader || d.Joint() {
 			return false
 		}
 		var applied uint64
@@ -560,7 +560,7 @@ func (s *world) convergenceReport() string {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(&b, " %s=r%d/%s/t%d/c%d/a%d/v%d", n.name, st.Replica, st.Role, st.Term, st.Commit, st.Applied, st.Descriptor.Version)
+			fmt.Fprintf(&b, " %s=r%d/%s/t%d/c%d/a%d/v%d", n.name, st.Replica, st.State, st.Term, st.Commit, st.Applied, st.Descriptor.Version)
 		}
 		b.WriteString(";")
 	}

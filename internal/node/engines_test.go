@@ -1,0 +1,5 @@
+package node
+
+// The engines the in-process nodes of these tests run (cmd/cairn links
+// them into the binary).
+import _ "github.com/cairnkv/cairn/internal/replica/raftengine"
