@@ -281,11 +281,12 @@ func PlanMoves(descs []replica.Descriptor, t Target, members []Member) []Move {
 // declared down: members are the members as they would be after the change,
 // descs every group's descriptor, s the cluster's settings. It refuses
 // (naming the first offending case) when fewer than R members would be
-// joining or up (ErrTooFewNodes), or when some group would not have a
-// quorum of its voters on live nodes (ErrNoQuorum): a majority of Voters,
-// and in a joint configuration of VotersOutgoing too. Groups are checked in
-// ascending ID.
-func CheckLive(descs []replica.Descriptor, members []Member, s Settings) error {
+// joining or up (ErrTooFewNodes), or when some group would break rule, its
+// engine's liveness rule (replica.LivenessOf; replica.Majority for Raft:
+// a majority of Voters, and in a joint configuration of VotersOutgoing
+// too), with only its replicas on live nodes (ErrNoQuorum). Groups are
+// checked in ascending ID.
+func CheckLive(descs []replica.Descriptor, members []Member, s Settings, rule replica.Liveness) error {
 	states := memberStates(members)
 	placeable, known := 0, 0
 	for _, m := range members {
@@ -303,43 +304,14 @@ func CheckLive(descs []replica.Descriptor, members []Member, s Settings) error {
 	}
 	sorted := slices.Clone(descs)
 	slices.SortStableFunc(sorted, func(a, b replica.Descriptor) int { return cmp.Compare(a.Group, b.Group) })
+	live := func(node string) bool { return liveNode(states, node) }
 	for _, d := range sorted {
-		if err := checkQuorum(d, d.Voters, "", states); err != nil {
-			return err
-		}
-		if d.Joint() {
-			if err := checkQuorum(d, d.VotersOutgoing, "outgoing ", states); err != nil {
-				return err
-			}
+		if sf := rule(d, live); sf != nil {
+			return fmt.Errorf("%w: %s would have %d of %d %svoters on live nodes (%s): a membership change needs a quorum (%d of %d); bring a node back up first",
+				ErrNoQuorum, groupLabel(d.Group), sf.Live, sf.Of, sf.Which, describeDead(sf.Lost, states), sf.Need, sf.Of)
 		}
 	}
 	return nil
-}
-
-// checkQuorum checks that a majority of voters are on live nodes; which
-// ("" or "outgoing ") says which configuration they are.
-func checkQuorum(d replica.Descriptor, voters []replica.ReplicaID, which string, states map[string]string) error {
-	need := len(voters)/2 + 1
-	live := 0
-	var dead []string
-	for _, id := range voters {
-		r, ok := d.Replica(id)
-		node := r.Node
-		if !ok {
-			// Breaks the descriptor's invariant; count it as lost.
-			node = fmt.Sprintf("replica %d", id)
-		}
-		if ok && liveNode(states, node) {
-			live++
-			continue
-		}
-		dead = append(dead, node)
-	}
-	if live >= need {
-		return nil
-	}
-	return fmt.Errorf("%w: %s would have %d of %d %svoters on live nodes (%s): a membership change needs a quorum (%d of %d); bring a node back up first",
-		ErrNoQuorum, groupLabel(d.Group), live, len(voters), which, describeDead(dead, states), need, len(voters))
 }
 
 // describeDead says why each node is not live, grouped by state in name

@@ -623,7 +623,7 @@ func TestCheckLive(t *testing.T) {
 			is: ErrTooFewNodes, err: "2 of 4 members would be joining or up, and --replicas 3 needs at least 3"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := CheckLive(tc.descs, tc.members, s)
+			err := CheckLive(tc.descs, tc.members, s, replica.Majority)
 			if tc.is == nil {
 				if err != nil {
 					t.Fatalf("CheckLive refused: %v", err)

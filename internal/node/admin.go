@@ -177,7 +177,7 @@ func (s *adminServer) setState(ctx context.Context, req *cairnv1.NodeRequest, st
 		if missing > 0 {
 			return nil, status.Errorf(codes.Aborted, "refused: the descriptors of %d groups are not known yet; retry in a few seconds", missing)
 		}
-		if err := cluster.CheckLive(descs, after, n.id.Settings); err != nil {
+		if err := cluster.CheckLive(descs, after, n.id.Settings, replica.LivenessOf(n.id.Settings.Engine)); err != nil {
 			return nil, status.Errorf(codes.FailedPrecondition, "%s %s refused, nothing changed: %v", verb(state), old.Name, err)
 		}
 		var err error

@@ -32,6 +32,12 @@
 // in neutral words: State, Term as the engine's one ordered leadership
 // generation, and per follower CaughtUp, LagEntries and LagSeconds.
 //
+// An engine registers an Engine: its name, its NewHost, and the rules the
+// layers above it ask without importing it. Liveness is one: whether a
+// group keeps a working configuration with the replicas on live nodes
+// (Majority for Raft and Paxos); the move planner refuses a drain or a
+// removal that would break it.
+//
 // The state machine (kv) is the same for every engine: Apply committed
 // entries in order into one batch with the applied index, and Due for the
 // expiry sweep; Digester for consistency checks.

@@ -111,25 +111,99 @@ type HostConfig struct {
 // NewHostFunc builds an engine's Host.
 type NewHostFunc func(HostConfig) (Host, error)
 
-var registry struct {
-	sync.Mutex
-	engines map[string]NewHostFunc
+// Engine is what an engine registers: its name (the value of the
+// cluster's stored --engine setting) and what the layers above ask of it
+// without importing it.
+type Engine struct {
+	Name    string
+	NewHost NewHostFunc
+	// Liveness is the engine's rule for whether a group keeps a working
+	// configuration with only the replicas on live nodes; the move
+	// planner refuses a change that would break it. Nil: Majority (Raft,
+	// Paxos).
+	Liveness Liveness
 }
 
-// Register makes engine available to NewHost under its name, the value of
-// the cluster's stored --engine setting. An engine registers itself from
-// its package's init; the binary imports the engines it offers. It panics
-// on a second registration of one name (a programming error).
-func Register(engine string, f NewHostFunc) {
+// Liveness judges whether a group keeps a working configuration with only
+// the replicas whose node is live: nil when it does, otherwise what it
+// lacks.
+type Liveness func(d Descriptor, live func(node string) bool) *Shortfall
+
+// Shortfall is what a group lacks to keep working.
+type Shortfall struct {
+	Which string   // the configuration that falls short: "" (voters), "outgoing " (a joint change's old voters)
+	Live  int      // its replicas on live nodes
+	Need  int      // how many it needs
+	Of    int      // its replicas
+	Lost  []string // the nodes of its replicas that are not live (or "replica N" for one the descriptor does not place)
+}
+
+// Majority is the consensus engines' rule: a majority of the voters, and
+// in a joint change a majority of the outgoing voters too, on live nodes.
+func Majority(d Descriptor, live func(node string) bool) *Shortfall {
+	if sf := majorityOf(d, d.Voters, "", live); sf != nil {
+		return sf
+	}
+	if d.Joint() {
+		return majorityOf(d, d.VotersOutgoing, "outgoing ", live)
+	}
+	return nil
+}
+
+func majorityOf(d Descriptor, voters []ReplicaID, which string, live func(string) bool) *Shortfall {
+	sf := &Shortfall{Which: which, Need: len(voters)/2 + 1, Of: len(voters)}
+	for _, id := range voters {
+		r, ok := d.Replica(id)
+		if !ok {
+			// Breaks the descriptor's invariant; count it as lost.
+			sf.Lost = append(sf.Lost, fmt.Sprintf("replica %d", id))
+			continue
+		}
+		if live(r.Node) {
+			sf.Live++
+			continue
+		}
+		sf.Lost = append(sf.Lost, r.Node)
+	}
+	if sf.Live >= sf.Need {
+		return nil
+	}
+	return sf
+}
+
+var registry struct {
+	sync.Mutex
+	engines map[string]Engine
+}
+
+// Register makes e available to NewHost under e.Name. An engine registers
+// itself from its package's init; the binary imports the engines it
+// offers. It panics on a second registration of one name (a programming
+// error).
+func Register(e Engine) {
 	registry.Lock()
 	defer registry.Unlock()
 	if registry.engines == nil {
-		registry.engines = make(map[string]NewHostFunc)
+		registry.engines = make(map[string]Engine)
 	}
-	if _, dup := registry.engines[engine]; dup {
-		panic("replica: engine " + engine + " registered twice")
+	if _, dup := registry.engines[e.Name]; dup {
+		panic("replica: engine " + e.Name + " registered twice")
 	}
-	registry.engines[engine] = f
+	if e.Liveness == nil {
+		e.Liveness = Majority
+	}
+	registry.engines[e.Name] = e
+}
+
+// LivenessOf is engine's liveness rule; Majority for an engine this
+// binary does not have (nothing can run it here anyway).
+func LivenessOf(engine string) Liveness {
+	registry.Lock()
+	defer registry.Unlock()
+	if e, ok := registry.engines[engine]; ok {
+		return e.Liveness
+	}
+	return Majority
 }
 
 // Engines lists the registered engines in order.
@@ -150,7 +224,7 @@ var ErrUnknownEngine = errors.New("replica: unknown engine")
 // NewHost builds the Host of engine.
 func NewHost(engine string, cfg HostConfig) (Host, error) {
 	registry.Lock()
-	f := registry.engines[engine]
+	f := registry.engines[engine].NewHost
 	registry.Unlock()
 	if f == nil {
 		return nil, fmt.Errorf("%w %q (this binary has: %v)", ErrUnknownEngine, engine, Engines())

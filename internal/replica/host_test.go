@@ -9,7 +9,7 @@ import (
 
 func TestRegistry(t *testing.T) {
 	var got HostConfig
-	Register("test-engine", func(cfg HostConfig) (Host, error) { got = cfg; return nil, errors.New("built") })
+	Register(Engine{Name: "test-engine", NewHost: func(cfg HostConfig) (Host, error) { got = cfg; return nil, errors.New("built") }})
 	if !slices.Contains(Engines(), "test-engine") {
 		t.Fatalf("Engines() = %v, want test-engine in it", Engines())
 	}
@@ -25,7 +25,7 @@ func TestRegistry(t *testing.T) {
 			t.Fatal("a second registration of one name did not panic")
 		}
 	}()
-	Register("test-engine", nil)
+	Register(Engine{Name: "test-engine"})
 }
 
 func TestStateNames(t *testing.T) {
@@ -35,5 +35,33 @@ func TestStateNames(t *testing.T) {
 		if s.String() != want {
 			t.Errorf("%d: %q, want %q", s, s.String(), want)
 		}
+	}
+}
+
+func TestMajority(t *testing.T) {
+	d := Descriptor{Group: 1, Replicas: []Member{{ID: 1, Node: "a"}, {ID: 2, Node: "b"}, {ID: 3, Node: "c"}, {ID: 4, Node: "d"}},
+		Voters: []ReplicaID{1, 2, 3}}
+	up := func(nodes ...string) func(string) bool {
+		return func(n string) bool { return slices.Contains(nodes, n) }
+	}
+	if sf := Majority(d, up("a", "b")); sf != nil {
+		t.Fatalf("2 of 3 voters live: %+v, want nil", sf)
+	}
+	sf := Majority(d, up("a", "d"))
+	if sf == nil || sf.Live != 1 || sf.Need != 2 || sf.Of != 3 || sf.Which != "" || !slices.Equal(sf.Lost, []string{"b", "c"}) {
+		t.Fatalf("1 of 3 voters live: %+v", sf)
+	}
+	// A joint change needs both configurations.
+	d.VotersOutgoing = []ReplicaID{2, 3, 4}
+	sf = Majority(d, up("a", "b", "c"))
+	if sf != nil {
+		t.Fatalf("joint, both majorities live: %+v", sf)
+	}
+	sf = Majority(d, up("a", "b"))
+	if sf == nil || sf.Which != "outgoing " || sf.Live != 1 {
+		t.Fatalf("joint, outgoing majority lost: %+v", sf)
+	}
+	if LivenessOf("no-such-engine") == nil {
+		t.Fatal("LivenessOf an unknown engine is nil, want Majority")
 	}
 }

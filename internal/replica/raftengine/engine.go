@@ -6,7 +6,7 @@ import "github.com/cairnkv/cairn/internal/replica"
 const Name = "raft"
 
 func init() {
-	replica.Register(Name, func(cfg replica.HostConfig) (replica.Host, error) {
+	replica.Register(replica.Engine{Name: Name, Liveness: replica.Majority, NewHost: func(cfg replica.HostConfig) (replica.Host, error) {
 		h, err := NewHost(Config{
 			Node: cfg.Node, Store: cfg.Store, NewStateMachine: cfg.NewStateMachine,
 			Clock: cfg.Clock, Registry: cfg.Registry, Logger: cfg.Logger,
@@ -16,7 +16,7 @@ func init() {
 			return nil, err
 		}
 		return h, nil
-	})
+	}})
 }
 
 var (
