@@ -52,6 +52,22 @@ func respPing(c net.Conn, rd *bufio.Reader) error {
 	return nil
 }
 
+// keepRESP opens a RESP connection to p that answers PING, closed at the
+// end of the test.
+func keepRESP(t *testing.T, p *proc) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	keep, err := net.Dial("tcp", p.redis)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { keep.Close() })
+	rd := bufio.NewReader(keep)
+	if err := respPing(keep, rd); err != nil {
+		t.Fatal(err)
+	}
+	return keep, rd
+}
+
 // Issue 12's hostile inputs against a real server process: each gets its
 // error (or, while the client is still sending, a closed connection), the
 // process stays up, answers PING on another connection within a second,
@@ -60,15 +76,7 @@ func TestHostileBytesNeverStopANode(t *testing.T) {
 	c := startCluster(t, 1, "--partitions", "4")
 	p := c.procs[0]
 	pid := p.cmd.Process.Pid
-	keep, err := net.Dial("tcp", p.redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keep.Close()
-	keepRd := bufio.NewReader(keep)
-	if err := respPing(keep, keepRd); err != nil {
-		t.Fatal(err)
-	}
+	keep, keepRd := keepRESP(t, p)
 	base := rssBytes(t, pid)
 	chunk := strings.Repeat("x", 64<<10)
 	for _, a := range []struct {
@@ -128,15 +136,7 @@ func TestHostileBytesNeverStopANode(t *testing.T) {
 func TestConnectionFloodIsRefusedCleanly(t *testing.T) {
 	c := startCluster(t, 1, "--partitions", "4")
 	p := c.procs[0]
-	keep, err := net.Dial("tcp", p.redis)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer keep.Close()
-	keepRd := bufio.NewReader(keep)
-	if err := respPing(keep, keepRd); err != nil {
-		t.Fatal(err)
-	}
+	keep, keepRd := keepRESP(t, p)
 	const flood = 12000
 	var (
 		mu       sync.Mutex

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/cairnkv/cairn/internal/api/apitest"
 	"go.uber.org/goleak"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -25,20 +27,6 @@ import (
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 var quiet = slog.New(slog.DiscardHandler)
-
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	return 0
-}
 
 // hold opens n idle TCP connections to addr.
 func hold(t *testing.T, addr string, n int) []net.Conn {
@@ -53,17 +41,6 @@ func hold(t *testing.T, addr string, n int) []net.Conn {
 		cs = append(cs, c)
 	}
 	return cs
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func serveHTTP(t *testing.T, d *Door, h http.Handler) string {
@@ -105,25 +82,25 @@ func TestHTTPBoundAndPanics(t *testing.T) {
 	if code, body, err := get(t, addr); err != nil || code != 200 || body != "ok" {
 		t.Fatalf("got %d %q %v", code, body, err)
 	}
-	waitFor(t, "the first request's connection to close", func() bool { return d.Open() == 0 })
+	apitest.WaitFor(t, "the first request's connection to close", func() bool { return d.Open() == 0 })
 	held := hold(t, addr, 2)
-	waitFor(t, "two connections held", func() bool { return d.Open() == 2 })
+	apitest.WaitFor(t, "two connections held", func() bool { return d.Open() == 2 })
 	code, body, err := get(t, addr)
 	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(body, "--max-connections 2") {
 		t.Fatalf("over the bound: got %d %q %v, want 503 naming the flag", code, body, err)
 	}
-	if n := counter(t, reg, "cairn_door_connections_refused_total"); n != 1 {
+	if n := apitest.Counter(t, reg, "cairn_door_connections_refused_total"); n != 1 {
 		t.Fatalf("refused %v, want 1", n)
 	}
 	held[0].Close()
-	waitFor(t, "a slot to free", func() bool { return d.Open() == 1 })
+	apitest.WaitFor(t, "a slot to free", func() bool { return d.Open() == 1 })
 	// A panic closes its connection only; the door goes on.
 	tr := &http.Transport{DisableKeepAlives: true}
 	defer tr.CloseIdleConnections()
 	if _, err := (&http.Client{Transport: tr}).Get("http://" + addr + "/?panic"); err == nil {
 		t.Fatal("a panicking handler answered")
 	}
-	if n := counter(t, reg, "cairn_door_panics_total"); n != 1 {
+	if n := apitest.Counter(t, reg, "cairn_door_panics_total"); n != 1 {
 		t.Fatalf("panics %v, want 1", n)
 	}
 	if code, _, err := get(t, addr); err != nil || code != 200 {
@@ -173,15 +150,15 @@ func TestGRPCBound(t *testing.T) {
 	if err := check(t, addr); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the first client's connection to close", func() bool { return d.Open() == 0 })
+	apitest.WaitFor(t, "the first client's connection to close", func() bool { return d.Open() == 0 })
 	hold(t, addr, 2)
-	waitFor(t, "two connections held", func() bool { return d.Open() == 2 })
+	apitest.WaitFor(t, "two connections held", func() bool { return d.Open() == 2 })
 	err := check(t, addr)
 	if status.Code(err) != codes.ResourceExhausted || !strings.Contains(err.Error(), "--max-connections 2") {
 		t.Fatalf("over the bound: %v, want RESOURCE_EXHAUSTED naming the flag", err)
 	}
 	// The overflow connection is closed after overflowLinger.
-	waitFor(t, "the overflow connection to close", func() bool { return d.overflowN.Load() == 0 })
+	apitest.WaitFor(t, "the overflow connection to close", func() bool { return d.overflowN.Load() == 0 })
 
 	// A node-to-node call (Watch stands for one here) on a connection over
 	// the bound goes through, and its connection is kept.
@@ -208,7 +185,7 @@ func TestGRPCBound(t *testing.T) {
 	}
 	cancel()
 	cc.Close()
-	waitFor(t, "the kept connection to be released", func() bool { return d.keptN.Load() == 0 })
+	apitest.WaitFor(t, "the kept connection to be released", func() bool { return d.keptN.Load() == 0 })
 }
 
 func TestGRPCPanics(t *testing.T) {
@@ -220,7 +197,7 @@ func TestGRPCPanics(t *testing.T) {
 			t.Fatalf("call %d: %v, want INTERNAL", i, err)
 		}
 	}
-	if n := counter(t, reg, "cairn_door_panics_total"); n != 2 {
+	if n := apitest.Counter(t, reg, "cairn_door_panics_total"); n != 2 {
 		t.Fatalf("panics %v, want 2", n)
 	}
 }

@@ -127,7 +127,7 @@ func TestHostileInputs(t *testing.T) {
 	} else {
 		t.Logf("heap grew by at most %.1f MB", float64(grew)/(1<<20))
 	}
-	if n := metricValue(t, reg, "cairn_resp_protocol_errors_total"); n != float64(len(attacks)) {
+	if n := apitest.Counter(t, reg, "cairn_resp_protocol_errors_total"); n != float64(len(attacks)) {
 		t.Errorf("protocol errors counted: %v, want %d", n, len(attacks))
 	}
 }
@@ -164,18 +164,6 @@ func (c *rconn) cmd(line, want string) error {
 	return nil
 }
 
-// waitFor waits up to 5 s for cond, naming what it waited for.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestMaxConnections(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	door := guard.NewMetrics(reg).Door(guard.Config{Name: "resp", MaxConnections: 3})
@@ -195,7 +183,7 @@ func TestMaxConnections(t *testing.T) {
 	if string(got) != "-ERR max number of clients reached\r\n" {
 		t.Fatalf("fourth connection got %q (%v)", got, err)
 	}
-	if n := metricValue(t, reg, "cairn_door_connections_refused_total"); n != 1 {
+	if n := apitest.Counter(t, reg, "cairn_door_connections_refused_total"); n != 1 {
 		t.Fatalf("refused counter %v, want 1", n)
 	}
 	// The ones already open go on serving.
@@ -204,26 +192,10 @@ func TestMaxConnections(t *testing.T) {
 	}
 	// Closing one makes room.
 	open[1].Close()
-	waitFor(t, "the closed connection's slot to be released", func() bool { return srv.clientCount() == 2 && door.Open() == 2 })
+	apitest.WaitFor(t, "the closed connection's slot to be released", func() bool { return srv.clientCount() == 2 && door.Open() == 2 })
 	if err := redisConn(t, addr).cmd("CONFIG GET maxclients", "*2\r\n"); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// metricValue is the value of the counter name (its first series).
-func metricValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
 }
 
 func TestIdleTimeout(t *testing.T) {
@@ -287,7 +259,7 @@ func TestPanicContained(t *testing.T) {
 		if _, err := io.ReadAll(c); err != nil {
 			t.Fatalf("case %d: %v, want the connection closed", i, err)
 		}
-		if n := metricValue(t, reg, "cairn_door_panics_total"); n != float64(i+1) {
+		if n := apitest.Counter(t, reg, "cairn_door_panics_total"); n != float64(i+1) {
 			t.Fatalf("case %d: panics counted %v, want %d", i, n, i+1)
 		}
 		if err := other.cmd("PING", "+PONG\r\n"); err != nil {
