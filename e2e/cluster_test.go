@@ -46,6 +46,13 @@ func TestEveryDoorOnEveryNode(t *testing.T) {
 		Partitions []struct {
 			Leader string   `json:"leader"`
 			Voters []string `json:"voters"`
+			Term   uint64   `json:"term"`
+			Local  *struct {
+				Engine struct {
+					Name string `json:"name"`
+					Term uint64 `json:"term"`
+				} `json:"engine"`
+			} `json:"local"`
 		} `json:"partitions"`
 	}
 	_, body := httpDo(t, "GET", "http://"+c.procs[0].http+"/v1/cluster", "")
@@ -55,6 +62,11 @@ func TestEveryDoorOnEveryNode(t *testing.T) {
 	for i, p := range view.Partitions {
 		if p.Leader == "" || len(p.Voters) != 3 {
 			t.Fatalf("partition %d: %+v", i, p)
+		}
+		// Every node holds every partition here: each has the engine's own
+		// section, Raft's with its term.
+		if p.Local == nil || p.Local.Engine.Name != "raft" || p.Local.Engine.Term == 0 {
+			t.Fatalf("partition %d: local engine section %+v, want raft's with a term", i, p.Local)
 		}
 	}
 	// Every node's view lists every node's published door addresses.

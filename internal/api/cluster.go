@@ -57,6 +57,9 @@ type LocalView struct {
 	Role    string `json:"role"`
 	Applied uint64 `json:"applied"`
 	Commit  uint64 `json:"commit"`
+	// Engine is the replica's engine section: {"name": "raft", "term": 7,
+	// ...}; absent when the replica is stopped.
+	Engine map[string]any `json:"engine,omitempty"`
 }
 
 // Check is one line of /readyz?verbose: "[+]name ok" or "[-]name failed: reason".

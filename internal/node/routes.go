@@ -194,13 +194,26 @@ func descriptorOf(gid replica.GroupID, p *cairnv1.PartitionInfo) replica.Descrip
 	return d
 }
 
+// engineView is a replica's engine section as /v1/cluster shows it.
+func engineView(e replica.EngineStatus) map[string]any {
+	if e.Name == "" {
+		return nil
+	}
+	m := make(map[string]any, len(e.Fields)+1)
+	for k, v := range e.Fields {
+		m[k] = v
+	}
+	m["name"] = e.Name
+	return m
+}
+
 // partitionView is group gid's routing entry as the front doors show it.
 func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 	pv := api.PartitionView{Partition: int(gid) - 1, Group: uint64(gid),
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
 	r, st, ok := n.routeAndStatus(gid)
 	if st != nil {
-		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit}
+		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit, Engine: engineView(st.Engine)}
 	}
 	if !ok {
 		return pv

@@ -160,6 +160,18 @@ type Status struct {
 	Applied    uint64
 	Descriptor Descriptor
 	Progress   map[ReplicaID]PeerProgress // only on the leader
+	// Engine is what only this replica's engine can say about it, shown as
+	// it is by /v1/cluster ("local": {"engine": {...}}).
+	Engine EngineStatus
+}
+
+// EngineStatus is the engine's own section of a replica's status: its name
+// and fields of its own words, each JSON-encodable (Raft: term, vote,
+// lead_transferee; a Paxos ballot, a primary-backup epoch, primary and
+// in-sync set later). Layers above show it and never interpret it.
+type EngineStatus struct {
+	Name   string
+	Fields map[string]any
 }
 
 // PeerProgress is the leader's view of one follower, in words every engine

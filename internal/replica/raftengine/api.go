@@ -195,6 +195,9 @@ func (g *group) Status() replica.Status {
 		return st
 	}
 	rs := g.rn.Status()
+	st.Engine = replica.EngineStatus{Name: Name, Fields: map[string]any{
+		"term": rs.GetTerm(), "vote": rs.GetVote(), "lead_transferee": rs.LeadTransferee,
+	}}
 	st.Term = rs.GetTerm()
 	st.Commit = rs.GetCommit()
 	st.Leader = replica.ReplicaID(rs.Lead)
