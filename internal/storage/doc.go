@@ -9,6 +9,14 @@
 // Pebble on vfs.NewCrashableMem plus CrashClone does the same for the real
 // store (see OpenPebble).
 //
+// A group's log, whatever its engine, is kept with engine-neutral
+// operations on its keys (log.go): slots of opaque bytes written one at a
+// time (SetLogSlot) or appended with the tail replaced (AppendLog), read
+// back as (index, bytes) (ScanLog, ReadLogSlot), a prefix truncated up to
+// the applied index with its LogPoint recorded (TruncateLog), a snapshot
+// point that keeps what the engine asks (SetSnapshotPoint), and a versioned
+// hard state the engine encodes (SetHardState, ReadHardState).
+//
 // RaftLog is a group's raft.Storage (go.etcd.io/raft/v3) on a Store. Its
 // writes are staged into a batch the driver owns, so that one batch and one
 // fsync carry the Readies of many groups:

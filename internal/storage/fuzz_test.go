@@ -48,21 +48,21 @@ func FuzzDecodeEntry(f *testing.F) {
 }
 
 func FuzzDecodeHardState(f *testing.F) {
-	f.Add(encodeHardState(nil, &pb.HardState{Term: new(uint64(5)), Commit: new(uint64(10))}))
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		hs, err := decodeHardState(b)
+	f.Add(byte(hardStateVersion), encodeHardState(nil, &pb.HardState{Term: new(uint64(5)), Commit: new(uint64(10))}))
+	f.Add(byte(1), []byte{})
+	f.Fuzz(func(t *testing.T, version byte, b []byte) {
+		hs, err := decodeHardState(version, b)
 		if err != nil {
 			return
 		}
-		if got := encodeHardState(nil, hs); !bytes.Equal(got, b) {
-			t.Fatalf("re-encoding %x gave %x", b, got)
+		if got := encodeHardState(nil, hs); version != hardStateVersion || !bytes.Equal(got, b) {
+			t.Fatalf("re-encoding %d %x gave %d %x", version, b, hardStateVersion, got)
 		}
 	})
 }
 
 func FuzzDecodeTruncatedState(f *testing.F) {
-	f.Add(encodeTruncatedState(nil, truncatedState{10, 5}))
+	f.Add(encodeTruncatedState(nil, LogPoint{10, 5}))
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeTruncatedState(b)
@@ -87,4 +87,19 @@ func TestAppliedStateRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeAppliedState(%x) succeeded", bad)
 		}
 	}
+}
+
+func FuzzSplitHardState(f *testing.F) {
+	f.Add([]byte{1, 2, 3})
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		version, state, err := splitHardState(b)
+		if err != nil {
+			return
+		}
+		if version == 0 || !bytes.Equal(append([]byte{version}, state...), b) {
+			t.Fatalf("split %x into %d %x", b, version, state)
+		}
+	})
 }

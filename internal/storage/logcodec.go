@@ -11,7 +11,9 @@ import (
 //
 //	entry:     1, flags, uvarint term (if flagTerm), uvarint type (if flagType), data (rest)
 //	hardstate: 1, term, vote, commit (8 bytes big-endian each)
-//	truncated: 1, index, term (8 bytes big-endian each)
+//
+// (The truncated point's encoding is storage's own: log.go.) The hard
+// state's version byte is the one SetHardState frames it with.
 //
 // An entry's index is its key's; flags keep which optional fields were set,
 // so a decoded entry is proto.Equal to the one encoded (unknown fields
@@ -95,37 +97,28 @@ func decodeEntryTerm(index uint64, b []byte) (uint64, error) {
 	return t, nil
 }
 
+// hardStateVersion is the version SetHardState stores the encoding below
+// with; hardStateLen is the encoding's length without it.
+const (
+	hardStateVersion = logCodecVersion
+	hardStateLen     = 24
+)
+
+// encodeHardState appends hs's encoding, without the version byte, to dst.
 func encodeHardState(dst []byte, hs *pb.HardState) []byte {
-	dst = append(dst, logCodecVersion)
 	dst = binary.BigEndian.AppendUint64(dst, hs.GetTerm())
 	dst = binary.BigEndian.AppendUint64(dst, hs.GetVote())
 	return binary.BigEndian.AppendUint64(dst, hs.GetCommit())
 }
 
-func decodeHardState(b []byte) (*pb.HardState, error) {
-	if len(b) != 25 || b[0] != logCodecVersion {
-		return nil, fmt.Errorf("%w: hard state of %d bytes", ErrCorrupt, len(b))
+// decodeHardState decodes what ReadHardState returns.
+func decodeHardState(version byte, b []byte) (*pb.HardState, error) {
+	if len(b) != hardStateLen || version != hardStateVersion {
+		return nil, fmt.Errorf("%w: hard state of %d bytes", ErrCorrupt, 1+len(b))
 	}
 	return &pb.HardState{
-		Term:   new(binary.BigEndian.Uint64(b[1:])),
-		Vote:   new(binary.BigEndian.Uint64(b[9:])),
-		Commit: new(binary.BigEndian.Uint64(b[17:])),
+		Term:   new(binary.BigEndian.Uint64(b[0:])),
+		Vote:   new(binary.BigEndian.Uint64(b[8:])),
+		Commit: new(binary.BigEndian.Uint64(b[16:])),
 	}, nil
-}
-
-// truncatedState is the value of TruncatedKey: the entry before the first
-// in the log.
-type truncatedState struct{ index, term uint64 }
-
-func encodeTruncatedState(dst []byte, t truncatedState) []byte {
-	dst = append(dst, logCodecVersion)
-	dst = binary.BigEndian.AppendUint64(dst, t.index)
-	return binary.BigEndian.AppendUint64(dst, t.term)
-}
-
-func decodeTruncatedState(b []byte) (truncatedState, error) {
-	if len(b) != 17 || b[0] != logCodecVersion {
-		return truncatedState{}, fmt.Errorf("%w: truncated state of %d bytes", ErrCorrupt, len(b))
-	}
-	return truncatedState{binary.BigEndian.Uint64(b[1:]), binary.BigEndian.Uint64(b[9:])}, nil
 }

@@ -3,6 +3,7 @@ package storage
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 
 	"go.etcd.io/raft/v3"
@@ -63,67 +64,29 @@ func NewRaftLog(store Store, group uint64, confState func(View) (*pb.ConfState, 
 	l := &RaftLog{store: store, group: group, confState: confState}
 	snap := store.NewSnapshot()
 	defer snap.Close()
-	trunc, err := readTruncated(snap, group)
+	trunc, err := ReadTruncated(snap, group)
 	if err != nil {
 		return nil, err
 	}
-	l.mu.truncIndex, l.mu.truncTerm = trunc.index, trunc.term
-	l.mu.lastIndex, l.mu.lastTerm = trunc.index, trunc.term
+	l.mu.truncIndex, l.mu.truncTerm = trunc.Index, trunc.Term
+	l.mu.lastIndex, l.mu.lastTerm = trunc.Index, trunc.Term
 
-	start, end := LogSpan(group)
-	it, err := snap.NewIter(start, end)
-	if err != nil {
-		return nil, fmt.Errorf("storage: group %d: read log: %w", group, err)
-	}
-	defer it.Close()
-	for ok := it.First(); ok; ok = it.Next() {
-		index := LogIndex(it.Key())
+	err = ScanLog(snap, group, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
 		if index != l.mu.lastIndex+1 {
-			return nil, fmt.Errorf("%w: group %d: log entry %d follows %d", ErrCorrupt, group, index, l.mu.lastIndex)
+			return false, fmt.Errorf("%w: group %d: log entry %d follows %d", ErrCorrupt, group, index, l.mu.lastIndex)
 		}
-		term, err := decodeEntryTerm(index, it.Value())
+		term, err := decodeEntryTerm(index, value)
 		if err != nil {
-			return nil, fmt.Errorf("storage: group %d: %w", group, err)
+			return false, fmt.Errorf("storage: group %d: %w", group, err)
 		}
 		l.mu.lastIndex, l.mu.lastTerm = index, term
-		l.mu.logSize += uint64(len(it.Key()) + len(it.Value()))
-	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("storage: group %d: read log: %w", group, err)
+		l.mu.logSize += LogSlotSize(len(value))
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return l, nil
-}
-
-func readTruncated(v View, group uint64) (truncatedState, error) {
-	b, err := v.Get(TruncatedKey(group))
-	if errors.Is(err, ErrNotFound) {
-		return truncatedState{}, nil
-	}
-	if err != nil {
-		return truncatedState{}, fmt.Errorf("storage: group %d: read truncated state: %w", group, err)
-	}
-	t, err := decodeTruncatedState(b)
-	if err != nil {
-		return truncatedState{}, fmt.Errorf("storage: group %d: %w", group, err)
-	}
-	return t, nil
-}
-
-// ReadAppliedState reads group's applied state from v; a group that has
-// none yet has the zero AppliedState.
-func ReadAppliedState(v View, group uint64) (AppliedState, error) {
-	b, err := v.Get(AppliedKey(group))
-	if errors.Is(err, ErrNotFound) {
-		return AppliedState{}, nil
-	}
-	if err != nil {
-		return AppliedState{}, fmt.Errorf("storage: group %d: read applied state: %w", group, err)
-	}
-	s, err := DecodeAppliedState(b)
-	if err != nil {
-		return AppliedState{}, fmt.Errorf("storage: group %d: %w", group, err)
-	}
-	return s, nil
 }
 
 // Group is the group this log belongs to.
@@ -135,13 +98,13 @@ func (l *RaftLog) InitialState() (*pb.HardState, *pb.ConfState, error) {
 	snap := l.store.NewSnapshot()
 	defer snap.Close()
 	var hs *pb.HardState
-	b, err := snap.Get(HardStateKey(l.group))
+	version, b, err := ReadHardState(snap, l.group)
 	switch {
 	case errors.Is(err, ErrNotFound):
 	case err != nil:
-		return nil, nil, fmt.Errorf("storage: group %d: read hard state: %w", l.group, err)
+		return nil, nil, err
 	default:
-		if hs, err = decodeHardState(b); err != nil {
+		if hs, err = decodeHardState(version, b); err != nil {
 			return nil, nil, fmt.Errorf("storage: group %d: %w", l.group, err)
 		}
 	}
@@ -177,11 +140,6 @@ func (l *RaftLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	if ents, ok := l.cached(lo, hi, maxSize); ok {
 		return ents, nil
 	}
-	it, err := l.store.NewIter(LogKey(l.group, lo), LogKey(l.group, hi))
-	if err != nil {
-		return nil, fmt.Errorf("storage: group %d: read log: %w", l.group, err)
-	}
-	defer it.Close()
 	n := hi - lo
 	if n > 1024 {
 		n = 1024
@@ -189,24 +147,29 @@ func (l *RaftLog) Entries(lo, hi, maxSize uint64) ([]*pb.Entry, error) {
 	ents := make([]*pb.Entry, 0, n)
 	var size uint64
 	next := lo
-	for ok := it.First(); ok; ok = it.Next() {
-		index := LogIndex(it.Key())
+	full := false
+	err := ScanLog(l.store, l.group, lo, hi, func(index uint64, value []byte) (bool, error) {
 		if index != next {
-			break // a hole: reported as unavailable below
+			return false, nil // a hole: reported as unavailable below
 		}
-		e, err := decodeEntry(index, it.Value(), true)
+		e, err := decodeEntry(index, value, true)
 		if err != nil {
-			return nil, fmt.Errorf("storage: group %d: %w", l.group, err)
+			return false, fmt.Errorf("storage: group %d: %w", l.group, err)
 		}
 		size += uint64(proto.Size(e))
 		if len(ents) > 0 && size > maxSize {
-			return ents, nil
+			full = true
+			return false, nil
 		}
 		ents = append(ents, e)
 		next++
+		return true, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	if err := it.Error(); err != nil {
-		return nil, fmt.Errorf("storage: group %d: read log: %w", l.group, err)
+	if full {
+		return ents, nil
 	}
 	if next != hi {
 		// NB: the cache promised these; either a staged append was not yet
@@ -288,12 +251,12 @@ func (l *RaftLog) termLocked(v View, i uint64) (uint64, error) {
 	case i == l.mu.lastIndex:
 		return l.mu.lastTerm, nil
 	}
-	b, err := v.Get(LogKey(l.group, i))
+	b, err := ReadLogSlot(v, l.group, i)
 	if errors.Is(err, ErrNotFound) {
 		return 0, raft.ErrUnavailable
 	}
 	if err != nil {
-		return 0, fmt.Errorf("storage: group %d: read entry %d: %w", l.group, i, err)
+		return 0, err
 	}
 	t, err := decodeEntryTerm(i, b)
 	if err != nil {
@@ -379,60 +342,24 @@ func (l *RaftLog) StageAppend(b Batch, ents []*pb.Entry) error {
 	if first > l.mu.lastIndex+1 {
 		return fmt.Errorf("storage: group %d: append at %d leaves a gap after last index %d", l.group, first, l.mu.lastIndex)
 	}
-	size := l.mu.logSize
-	if first <= l.mu.lastIndex {
-		// Overwriting a conflicting tail: subtract what it held. Read
-		// through b, which may hold earlier staged entries of this group.
-		overwritten, err := spanSize(b, LogKey(l.group, first), LogKey(l.group, l.mu.lastIndex+1))
-		if err != nil {
-			return fmt.Errorf("storage: group %d: %w", l.group, err)
-		}
-		size -= min(size, overwritten)
-		if last < l.mu.lastIndex {
-			if err := b.DeleteRange(LogKey(l.group, last+1), LogKey(l.group, l.mu.lastIndex+1)); err != nil {
-				return fmt.Errorf("storage: group %d: delete stale tail: %w", l.group, err)
-			}
-		}
-	}
-	var buf []byte
-	for _, e := range ents {
-		key := LogKey(l.group, e.GetIndex())
-		buf = encodeEntry(buf[:0], e)
-		if err := b.Set(key, buf); err != nil {
-			return fmt.Errorf("storage: group %d: stage entry %d: %w", l.group, e.GetIndex(), err)
-		}
-		size += uint64(len(key) + len(buf))
+	added, removed, err := AppendLog(b, l.group, l.mu.lastIndex, first, len(ents), func(i int, dst []byte) []byte {
+		return encodeEntry(dst, ents[i])
+	})
+	if err != nil {
+		return err
 	}
 	l.mu.lastIndex, l.mu.lastTerm = last, ents[len(ents)-1].GetTerm()
-	l.mu.logSize = size
+	l.mu.logSize -= min(l.mu.logSize, removed)
+	l.mu.logSize += added
 	l.cacheAppendLocked(ents)
 	return nil
-}
-
-// spanSize is the size of the keys and values in [start, end) of v.
-func spanSize(v View, start, end []byte) (uint64, error) {
-	it, err := v.NewIter(start, end)
-	if err != nil {
-		return 0, err
-	}
-	var n uint64
-	for ok := it.First(); ok; ok = it.Next() {
-		n += uint64(len(it.Key()) + len(it.Value()))
-	}
-	if err := it.Error(); err != nil {
-		it.Close()
-		return 0, err
-	}
-	return n, it.Close()
 }
 
 // StageHardState writes hs into b. Stage it after the entries of the same
 // Ready, in the same batch: it must never be durable ahead of them.
 func (l *RaftLog) StageHardState(b Batch, hs *pb.HardState) error {
-	if err := b.Set(HardStateKey(l.group), encodeHardState(nil, hs)); err != nil {
-		return fmt.Errorf("storage: group %d: stage hard state: %w", l.group, err)
-	}
-	return nil
+	var buf [hardStateLen]byte
+	return SetHardState(b, l.group, hardStateVersion, encodeHardState(buf[:0], hs))
 }
 
 // StageTruncate deletes the entries up to and including index and records
@@ -449,23 +376,12 @@ func (l *RaftLog) StageTruncate(b Batch, index uint64) error {
 	if index > l.mu.lastIndex {
 		return fmt.Errorf("storage: group %d: truncate to %d past last index %d", l.group, index, l.mu.lastIndex)
 	}
-	applied, err := ReadAppliedState(b, l.group)
-	if err != nil {
-		return err
-	}
-	if index > applied.Index {
-		return fmt.Errorf("storage: group %d: truncate to %d past applied index %d", l.group, index, applied.Index)
-	}
 	term, err := l.termLocked(b, index)
 	if err != nil {
 		return fmt.Errorf("storage: group %d: term of %d: %w", l.group, index, err)
 	}
-	start, _ := LogSpan(l.group)
-	if err := b.DeleteRange(start, LogKey(l.group, index+1)); err != nil {
-		return fmt.Errorf("storage: group %d: truncate: %w", l.group, err)
-	}
-	if err := b.Set(TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})); err != nil {
-		return fmt.Errorf("storage: group %d: truncate: %w", l.group, err)
+	if err := TruncateLog(b, l.group, LogPoint{Index: index, Term: term}); err != nil {
+		return err
 	}
 	// Estimate what went by the average entry size rather than reading it.
 	if n := l.mu.lastIndex - l.mu.truncIndex; n > 0 {
@@ -492,12 +408,8 @@ func (l *RaftLog) StageSnapshot(b Batch, meta *pb.SnapshotMetadata) error {
 	if l.mu.truncIndex != 0 && index <= l.mu.truncIndex {
 		return fmt.Errorf("storage: group %d: snapshot at %d, truncated at %d: %w", l.group, index, l.mu.truncIndex, raft.ErrSnapOutOfDate)
 	}
-	start, end := LogSpan(l.group)
-	if err := b.DeleteRange(start, end); err != nil {
-		return fmt.Errorf("storage: group %d: clear log: %w", l.group, err)
-	}
-	if err := b.Set(TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})); err != nil {
-		return fmt.Errorf("storage: group %d: stage snapshot: %w", l.group, err)
+	if err := SetSnapshotPoint(b, l.group, LogPoint{Index: index, Term: term}, KeepNone); err != nil {
+		return err
 	}
 	l.mu.truncIndex, l.mu.truncTerm = index, term
 	l.mu.lastIndex, l.mu.lastTerm = index, term
@@ -522,18 +434,13 @@ func (l *RaftLog) Bootstrap(b Batch, index, term uint64) error {
 	case !errors.Is(err, ErrNotFound):
 		return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
 	}
-	hs := &pb.HardState{Term: new(term), Commit: new(index)}
-	for _, kv := range [][2][]byte{
-		{TruncatedKey(l.group), encodeTruncatedState(nil, truncatedState{index, term})},
-		{HardStateKey(l.group), encodeHardState(nil, hs)},
-		{AppliedKey(l.group), EncodeAppliedState(nil, AppliedState{Index: index, Term: term})},
-	} {
-		if err := b.Set(kv[0], kv[1]); err != nil {
-			return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
-		}
+	if err := SetSnapshotPoint(b, l.group, LogPoint{Index: index, Term: term}, KeepNone); err != nil {
+		return err
 	}
-	start, end := LogSpan(l.group)
-	if err := b.DeleteRange(start, end); err != nil {
+	if err := l.StageHardState(b, &pb.HardState{Term: new(term), Commit: new(index)}); err != nil {
+		return err
+	}
+	if err := b.Set(AppliedKey(l.group), EncodeAppliedState(nil, AppliedState{Index: index, Term: term})); err != nil {
 		return fmt.Errorf("storage: group %d: bootstrap: %w", l.group, err)
 	}
 	l.mu.Lock()
