@@ -62,3 +62,21 @@ func FuzzSplitHardState(f *testing.F) {
 		}
 	})
 }
+
+func FuzzDecodeFormat(f *testing.F) {
+	f.Add(encodeFormat(FormatVersion))
+	f.Add([]byte(`{"format":3,"x":[1]}`))
+	f.Add([]byte(`{"format":1e3}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodeFormat(b)
+		if err != nil {
+			return
+		}
+		if v == 0 {
+			t.Fatalf("decoded format 0 from %q", b)
+		}
+		if again, err := decodeFormat(encodeFormat(v)); err != nil || again != v {
+			t.Fatalf("round trip of %d: %d, %v", v, again, err)
+		}
+	})
+}
