@@ -41,6 +41,8 @@
 // Node-local, never replicated (JSON with a version field, readable with
 // any pebble tool):
 //
+//	/n/format         {format}: the storage format (storage.FormatVersion), written with
+//	                  the first records; a directory without it is format 1
 //	/n/identity       {name, incarnation (random, non-zero, made at first start), created}
 //	/n/cluster        {cluster ID, settings, founding members, bootstrapped, joined}
 //	/n/members        {epoch, members}: the newest member list this node has seen

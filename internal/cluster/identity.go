@@ -130,6 +130,12 @@ const recordVersion = 1
 //     values) and explicit initial-cluster flags that give another cluster
 //     ID (ErrWrongCluster, naming both IDs). Everything else is taken from
 //     the store; --initial-cluster-state is ignored, as in etcd.
+//
+// Before anything else it checks the store's format (storage.CheckFormat):
+// a data directory written in a newer format is refused
+// (storage.ErrFormatTooNew) before any of it is read. One from before the
+// format was recorded is format 1: it is read as it is, and the format is
+// written once the restart's checks pass.
 func Open(store storage.Store, opts Options) (*Identity, error) {
 	if err := ValidName(opts.Name); err != nil {
 		return nil, fmt.Errorf("cluster: --name: %s", strings.TrimPrefix(err.Error(), "cluster: "))
@@ -145,6 +151,10 @@ func Open(store storage.Store, opts Options) (*Identity, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = clock.Real{}
+	}
+	format, err := storage.CheckFormat(store)
+	if err != nil {
+		return nil, err
 	}
 	rawID, errID := store.Get(storage.IdentityKey)
 	rawCl, errCl := store.Get(storage.ClusterKey)
@@ -182,6 +192,12 @@ func Open(store storage.Store, opts Options) (*Identity, error) {
 				ErrWrongCluster, got, cr.ClusterID, FormatInitialCluster(cr.Founders))
 		}
 	}
+	if format == 0 {
+		// A data directory from before the format was recorded.
+		if err := writeFormat(store); err != nil {
+			return nil, err
+		}
+	}
 	return &Identity{
 		Name:         ir.Name,
 		Incarnation:  ir.Incarnation,
@@ -195,8 +211,12 @@ func Open(store storage.Store, opts Options) (*Identity, error) {
 }
 
 // HasIdentity reports whether store holds a node identity (Open would
-// restart it rather than create one).
+// restart it rather than create one). A store in a format this binary does
+// not read is refused (storage.CheckFormat): nothing in it can be trusted.
 func HasIdentity(store storage.Store) (bool, error) {
+	if _, err := storage.CheckFormat(store); err != nil {
+		return false, err
+	}
 	_, err := store.Get(storage.IdentityKey)
 	if errors.Is(err, storage.ErrNotFound) {
 		return false, nil
@@ -220,6 +240,9 @@ type JoinOptions struct {
 // groups (its replicas arrive by snapshot when the rebalancer moves them).
 func CreateJoined(store storage.Store, opts JoinOptions) (*Identity, error) {
 	if err := ValidName(opts.Name); err != nil {
+		return nil, err
+	}
+	if _, err := storage.CheckFormat(store); err != nil {
 		return nil, err
 	}
 	if err := requireEmpty(store); err != nil {
@@ -315,7 +338,21 @@ func requireEmpty(store storage.Store) error {
 	return it.Error()
 }
 
-// commitRecords writes id's records, synced, in one batch.
+// writeFormat records, synced, that store is in this binary's format.
+func writeFormat(store storage.Store) error {
+	b := store.NewBatch()
+	defer b.Close()
+	if err := storage.SetFormat(b); err != nil {
+		return err
+	}
+	if err := b.Commit(true); err != nil {
+		return fmt.Errorf("cluster: write %s: %w", storage.FormatKey, err)
+	}
+	return nil
+}
+
+// commitRecords writes id's records and the store's format, synced, in one
+// batch.
 func commitRecords(store storage.Store, id *Identity) error {
 	b := store.NewBatch()
 	defer b.Close()
@@ -347,7 +384,10 @@ func writeRecords(b storage.Batch, id *Identity) error {
 	if err := b.Set(storage.IdentityKey, ir); err != nil {
 		return err
 	}
-	return b.Set(storage.ClusterKey, cr)
+	if err := b.Set(storage.ClusterKey, cr); err != nil {
+		return err
+	}
+	return storage.SetFormat(b)
 }
 
 // MarkBootstrapped records, synced, that this founder has bootstrapped every

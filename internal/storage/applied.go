@@ -50,3 +50,20 @@ func DecodeAppliedState(b []byte) (AppliedState, error) {
 		GroupTime: int64(binary.BigEndian.Uint64(b[17:])),
 	}, nil
 }
+
+// ReadAppliedState reads group's applied state from v; a group that has
+// none yet has the zero AppliedState.
+func ReadAppliedState(v View, group uint64) (AppliedState, error) {
+	b, err := v.Get(AppliedKey(group))
+	if errors.Is(err, ErrNotFound) {
+		return AppliedState{}, nil
+	}
+	if err != nil {
+		return AppliedState{}, fmt.Errorf("storage: group %d: read applied state: %w", group, err)
+	}
+	s, err := DecodeAppliedState(b)
+	if err != nil {
+		return AppliedState{}, fmt.Errorf("storage: group %d: %w", group, err)
+	}
+	return s, nil
+}

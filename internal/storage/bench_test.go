@@ -3,42 +3,7 @@ package storage
 import (
 	"encoding/binary"
 	"testing"
-
-	pb "go.etcd.io/raft/v3/raftpb"
 )
-
-// BenchmarkRaftLogAppend stages 64 entries of 300 bytes and commits them
-// with sync, on Pebble on disk.
-func BenchmarkRaftLogAppend(b *testing.B) {
-	s, err := OpenPebble(b.TempDir(), PebbleOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
-	l, err := NewRaftLog(s, 1, func(View) (*pb.ConfState, error) { return nil, nil })
-	if err != nil {
-		b.Fatal(err)
-	}
-	data := make([]byte, 300)
-	ents := make([]*pb.Entry, 64)
-	next := uint64(1)
-	b.SetBytes(64 * 300)
-	b.ReportAllocs()
-	for b.Loop() {
-		for i := range ents {
-			ents[i] = &pb.Entry{Index: new(next), Term: new(uint64(1)), Data: data}
-			next++
-		}
-		batch := s.NewBatch()
-		if err := l.StageAppend(batch, ents); err != nil {
-			b.Fatal(err)
-		}
-		if err := batch.Commit(true); err != nil {
-			b.Fatal(err)
-		}
-		batch.Close()
-	}
-}
 
 func benchKey(i int) []byte {
 	return binary.BigEndian.AppendUint64([]byte("/r/data/"), uint64(i)*2654435761%(1<<32))

@@ -3,9 +3,6 @@ package storage
 import (
 	"bytes"
 	"testing"
-
-	pb "go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 func FuzzDecodeAppliedState(f *testing.F) {
@@ -23,46 +20,8 @@ func FuzzDecodeAppliedState(f *testing.F) {
 	})
 }
 
-func FuzzDecodeEntry(f *testing.F) {
-	f.Add(uint64(1), encodeEntry(nil, ent(1, 2)))
-	f.Add(uint64(3), encodeEntry(nil, &pb.Entry{Index: new(uint64(3))}))
-	f.Add(uint64(3), encodeEntry(nil, &pb.Entry{Term: new(uint64(1 << 60)), Type: pb.EntryType(-1).Enum(), Data: []byte{}}))
-	f.Add(uint64(0), []byte{1, 7, 0xff})
-	f.Fuzz(func(t *testing.T, index uint64, b []byte) {
-		e, err := decodeEntry(index, b, false)
-		term, terr := decodeEntryTerm(index, b)
-		if err != nil {
-			return
-		}
-		if terr != nil || term != e.GetTerm() {
-			t.Fatalf("decodeEntryTerm = %d, %v; entry term %d", term, terr, e.GetTerm())
-		}
-		if e.GetIndex() != index {
-			t.Fatalf("index %d, want %d", e.GetIndex(), index)
-		}
-		again, err := decodeEntry(index, encodeEntry(nil, e), true)
-		if err != nil || !proto.Equal(again, e) {
-			t.Fatalf("round trip of %v: %v, %v", e, again, err)
-		}
-	})
-}
-
-func FuzzDecodeHardState(f *testing.F) {
-	f.Add(encodeHardState(nil, &pb.HardState{Term: new(uint64(5)), Commit: new(uint64(10))}))
-	f.Add([]byte{1})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		hs, err := decodeHardState(b)
-		if err != nil {
-			return
-		}
-		if got := encodeHardState(nil, hs); !bytes.Equal(got, b) {
-			t.Fatalf("re-encoding %x gave %x", b, got)
-		}
-	})
-}
-
 func FuzzDecodeTruncatedState(f *testing.F) {
-	f.Add(encodeTruncatedState(nil, truncatedState{10, 5}))
+	f.Add(encodeTruncatedState(nil, LogPoint{10, 5}))
 	f.Add([]byte{0})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		s, err := decodeTruncatedState(b)
@@ -87,4 +46,37 @@ func TestAppliedStateRoundTrip(t *testing.T) {
 			t.Fatalf("DecodeAppliedState(%x) succeeded", bad)
 		}
 	}
+}
+
+func FuzzSplitHardState(f *testing.F) {
+	f.Add([]byte{1, 2, 3})
+	f.Add([]byte{})
+	f.Add([]byte{0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		version, state, err := splitHardState(b)
+		if err != nil {
+			return
+		}
+		if version == 0 || !bytes.Equal(append([]byte{version}, state...), b) {
+			t.Fatalf("split %x into %d %x", b, version, state)
+		}
+	})
+}
+
+func FuzzDecodeFormat(f *testing.F) {
+	f.Add(encodeFormat(FormatVersion))
+	f.Add([]byte(`{"format":3,"x":[1]}`))
+	f.Add([]byte(`{"format":1e3}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		v, err := decodeFormat(b)
+		if err != nil {
+			return
+		}
+		if v == 0 {
+			t.Fatalf("decoded format 0 from %q", b)
+		}
+		if again, err := decodeFormat(encodeFormat(v)); err != nil || again != v {
+			t.Fatalf("round trip of %d: %d, %v", v, again, err)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import "encoding/binary"
 // big-endian so that byte order is numeric order.
 //
 //	/n/identity, /n/cluster           node name, cluster ID, settings
+//	/n/format                         the storage format of everything below (format.go)
 //	/u/<group>/log/<index>            log entries
 //	/u/<group>/hardstate              term, vote, commit
 //	/u/<group>/truncated              {index, term} of the entry before the first in the log
@@ -23,6 +24,7 @@ import "encoding/binary"
 var (
 	IdentityKey = []byte("/n/identity")
 	ClusterKey  = []byte("/n/cluster")
+	FormatKey   = []byte("/n/format") // see FormatVersion
 )
 
 func groupKey(kind byte, g uint64, suffix string, extra int) []byte {

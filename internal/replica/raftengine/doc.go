@@ -35,6 +35,11 @@
 // local applied index reaches the read index. Follower reads do the same on
 // a follower. No leases.
 //
+// Each group's log is a Log (raftlog.go): raft's Storage on storage's
+// engine-neutral log operations, with raft's encoding of entries and hard
+// state (logcodec.go) and a cache of the latest entries; a round stages
+// its writes into the round's one batch.
+//
 // Snapshots stream the group's replicated span from a consistent store
 // snapshot on the transport's snapshot call, each chunk waiting for a
 // host-wide token bucket (Config.SnapshotRate); the receiver applies them

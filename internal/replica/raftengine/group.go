@@ -103,7 +103,7 @@ type group struct {
 	// The rest is owned by whoever holds mu: one scheduler worker per round.
 	mu   sync.Mutex
 	rn   *raft.RawNode
-	log  *storage.RaftLog
+	log  *Log
 	desc replica.Descriptor
 	held []*proposal // not yet accepted by raft (no leader yet)
 	// confThisRound are conf changes handed to raft in this round; their
@@ -146,7 +146,7 @@ func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error
 	if err := g.loadDescriptor(h.store); err != nil {
 		return nil, err
 	}
-	log, err := storage.NewRaftLog(h.store, uint64(gid), func(v storage.View) (*raftpb.ConfState, error) {
+	log, err := NewLog(h.store, uint64(gid), func(v storage.View) (*raftpb.ConfState, error) {
 		return confStateOf(v, uint64(gid))
 	})
 	if err != nil {

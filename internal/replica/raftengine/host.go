@@ -201,7 +201,7 @@ func (h *Host) Bootstrap(desc replica.Descriptor, seed func(storage.Batch) error
 	if err := b.Set(storage.DescriptorKey(uint64(id)), desc.Encode(nil)); err != nil {
 		return err
 	}
-	rlog, err := storage.NewRaftLog(h.store, uint64(id), func(v storage.View) (*raftpb.ConfState, error) {
+	rlog, err := NewLog(h.store, uint64(id), func(v storage.View) (*raftpb.ConfState, error) {
 		return confStateOf(v, uint64(id))
 	})
 	if err != nil {

@@ -215,7 +215,7 @@ func (h *Host) writeRecovery(g *group, plan replica.Recovery) error {
 	if err := b.Set(storage.DescriptorKey(gid), plan.After.Encode(nil)); err != nil {
 		return err
 	}
-	// NB: no storage helper: the stopped replica's RaftLog, whose cache
+	// NB: no storage helper: the stopped replica's Log, whose cache
 	// this leaves stale, is dropped; the reopened replica scans the log.
 	if err := b.DeleteRange(storage.LogKey(gid, plan.Applied+1), logEnd); err != nil {
 		return err

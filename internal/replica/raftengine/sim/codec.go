@@ -7,10 +7,10 @@ import (
 )
 
 // The checker reads every node's raft log straight from its store, without
-// a storage.RaftLog (which scans a group's whole log when it opens). These
-// decoders mirror internal/storage/logcodec.go; codec_test.go writes
-// through storage's own API and reads back with them, so a change of the
-// format fails there rather than here.
+// a raftengine.Log (which scans a group's whole log when it opens). These
+// decoders mirror raftengine/logcodec.go and storage/log.go; codec_test.go
+// writes through the engine's own Log and reads back with them, so a
+// change of the format fails there rather than here.
 
 // storedEntry is what the checker needs of one log entry.
 type storedEntry struct {

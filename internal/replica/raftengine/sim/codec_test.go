@@ -4,16 +4,17 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-// The checker's decoders read what storage's own API wrote: a change of
-// the stored format fails here.
+// The checker's decoders read what the engine's own log (raftengine.Log, on
+// storage's log operations) wrote: a change of the stored format fails here.
 func TestDecodersReadStorageFormat(t *testing.T) {
 	st := storage.NewMem()
 	const g = 7
-	l, err := storage.NewRaftLog(st, g, func(storage.View) (*pb.ConfState, error) { return &pb.ConfState{}, nil })
+	l, err := raftengine.NewLog(st, g, func(storage.View) (*pb.ConfState, error) { return &pb.ConfState{}, nil })
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package storage
+package raftengine
 
 import (
 	"errors"
@@ -6,63 +6,64 @@ import (
 	"math"
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"go.etcd.io/raft/v3"
-	pb "go.etcd.io/raft/v3/raftpb"
+	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
-const testGroup = 7
+const logTestGroup = 7
 
 // testLog is a raft.Storage with the writes raft's driver makes, so that the
-// same contract tests run on raft.MemoryStorage and on RaftLog.
+// same contract tests run on raft.MemoryStorage and on Log.
 type testLog interface {
 	raft.Storage
-	append(ents []*pb.Entry) error
-	setHardState(hs *pb.HardState) error
+	append(ents []*raftpb.Entry) error
+	setHardState(hs *raftpb.HardState) error
 	compact(index uint64) error
-	applySnapshot(meta *pb.SnapshotMetadata) error
+	applySnapshot(meta *raftpb.SnapshotMetadata) error
 }
 
 type memoryLog struct{ *raft.MemoryStorage }
 
-func (m memoryLog) append(ents []*pb.Entry) error       { return m.Append(ents) }
-func (m memoryLog) setHardState(hs *pb.HardState) error { return m.SetHardState(hs) }
-func (m memoryLog) compact(index uint64) error          { return m.Compact(index) }
-func (m memoryLog) applySnapshot(meta *pb.SnapshotMetadata) error {
-	return m.ApplySnapshot(&pb.Snapshot{Metadata: proto.Clone(meta).(*pb.SnapshotMetadata)})
+func (m memoryLog) append(ents []*raftpb.Entry) error       { return m.Append(ents) }
+func (m memoryLog) setHardState(hs *raftpb.HardState) error { return m.SetHardState(hs) }
+func (m memoryLog) compact(index uint64) error              { return m.Compact(index) }
+func (m memoryLog) applySnapshot(meta *raftpb.SnapshotMetadata) error {
+	return m.ApplySnapshot(&raftpb.Snapshot{Metadata: proto.Clone(meta).(*raftpb.SnapshotMetadata)})
 }
 
-// storeLog is a RaftLog whose writes are committed one batch each. The
+// storeLog is a Log whose writes are committed one batch each. The
 // descriptor holds the ConfState as a marshalled proto (a stand-in for the
 // engine's encoding).
 type storeLog struct {
-	*RaftLog
-	store Store
+	*Log
+	store storage.Store
 }
 
-func testConfState(v View) (*pb.ConfState, error) {
-	b, err := v.Get(DescriptorKey(testGroup))
-	if errors.Is(err, ErrNotFound) {
+func logTestConfState(v storage.View) (*raftpb.ConfState, error) {
+	b, err := v.Get(storage.DescriptorKey(logTestGroup))
+	if errors.Is(err, storage.ErrNotFound) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	cs := new(pb.ConfState)
+	cs := new(raftpb.ConfState)
 	return cs, proto.Unmarshal(b, cs)
 }
 
-func newStoreLog(t testing.TB, s Store) storeLog {
+func newStoreLog(t testing.TB, s storage.Store) storeLog {
 	t.Helper()
-	l, err := NewRaftLog(s, testGroup, testConfState)
+	l, err := NewLog(s, logTestGroup, logTestConfState)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return storeLog{l, s}
 }
 
-func (s storeLog) stage(f func(b Batch) error) error {
+func (s storeLog) stage(f func(b storage.Batch) error) error {
 	b := s.store.NewBatch()
 	defer b.Close()
 	if err := f(b); err != nil {
@@ -71,20 +72,20 @@ func (s storeLog) stage(f func(b Batch) error) error {
 	return b.Commit(true)
 }
 
-func (s storeLog) append(ents []*pb.Entry) error {
-	return s.stage(func(b Batch) error { return s.StageAppend(b, ents) })
+func (s storeLog) append(ents []*raftpb.Entry) error {
+	return s.stage(func(b storage.Batch) error { return s.StageAppend(b, ents) })
 }
 
-func (s storeLog) setHardState(hs *pb.HardState) error {
-	return s.stage(func(b Batch) error { return s.StageHardState(b, hs) })
+func (s storeLog) setHardState(hs *raftpb.HardState) error {
+	return s.stage(func(b storage.Batch) error { return s.StageHardState(b, hs) })
 }
 
-// compact applies up to index first: a RaftLog never truncates past applied.
+// compact applies up to index first: a Log never truncates past applied.
 func (s storeLog) compact(index uint64) error {
-	return s.stage(func(b Batch) error {
+	return s.stage(func(b storage.Batch) error {
 		term, err := s.Term(index)
 		if err == nil {
-			err = b.Set(AppliedKey(testGroup), EncodeAppliedState(nil, AppliedState{Index: index, Term: term}))
+			err = b.Set(storage.AppliedKey(logTestGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: index, Term: term}))
 		}
 		if err != nil {
 			return err
@@ -95,19 +96,19 @@ func (s storeLog) compact(index uint64) error {
 
 // applySnapshot also writes what the state machine restores from a
 // snapshot: the applied state and the descriptor.
-func (s storeLog) applySnapshot(meta *pb.SnapshotMetadata) error {
-	return s.stage(func(b Batch) error {
+func (s storeLog) applySnapshot(meta *raftpb.SnapshotMetadata) error {
+	return s.stage(func(b storage.Batch) error {
 		if err := s.StageSnapshot(b, meta); err != nil {
 			return err
 		}
-		cs, err := proto.Marshal(pb.EnsureConfState(meta.GetConfState()))
+		cs, err := proto.Marshal(raftpb.EnsureConfState(meta.GetConfState()))
 		if err != nil {
 			return err
 		}
-		if err := b.Set(DescriptorKey(testGroup), cs); err != nil {
+		if err := b.Set(storage.DescriptorKey(logTestGroup), cs); err != nil {
 			return err
 		}
-		return b.Set(AppliedKey(testGroup), EncodeAppliedState(nil, AppliedState{Index: meta.GetIndex(), Term: meta.GetTerm()}))
+		return b.Set(storage.AppliedKey(logTestGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: meta.GetIndex(), Term: meta.GetTerm()}))
 	})
 }
 
@@ -118,12 +119,12 @@ type logImpl struct {
 
 var logImpls = []logImpl{
 	{"memorystorage", func(testing.TB) testLog { return memoryLog{raft.NewMemoryStorage()} }},
-	{"raftlog/mem", func(t testing.TB) testLog { return newStoreLog(t, NewMem()) }},
-	{"raftlog/pebble", func(t testing.TB) testLog { return newStoreLog(t, openTestPebble(t)) }},
+	{"raftlog/mem", func(t testing.TB) testLog { return newStoreLog(t, storage.NewMem()) }},
+	{"raftlog/pebble", func(t testing.TB) testLog { return newStoreLog(t, openLogPebble(t)) }},
 }
 
-func openTestPebble(t testing.TB) Store {
-	s, err := OpenPebble("db", PebbleOptions{FS: vfs.NewMem(), CacheSize: 1 << 20, MemTableSize: 1 << 20})
+func openLogPebble(t testing.TB) storage.Store {
+	s, err := storage.OpenPebble("db", storage.PebbleOptions{FS: vfs.NewMem(), CacheSize: 1 << 20, MemTableSize: 1 << 20})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,14 +138,14 @@ func forEachLog(t *testing.T, f func(t *testing.T, l testLog)) {
 	}
 }
 
-func ent(index, term uint64) *pb.Entry {
-	return &pb.Entry{Index: new(index), Term: new(term), Type: pb.EntryType_EntryNormal.Enum(), Data: []byte(fmt.Sprintf("entry %d.%d", index, term))}
+func logEnt(index, term uint64) *raftpb.Entry {
+	return &raftpb.Entry{Index: new(index), Term: new(term), Type: raftpb.EntryType_EntryNormal.Enum(), Data: []byte(fmt.Sprintf("entry %d.%d", index, term))}
 }
 
-func ents(its ...uint64) []*pb.Entry {
-	var out []*pb.Entry
+func logEnts(its ...uint64) []*raftpb.Entry {
+	var out []*raftpb.Entry
 	for i := 0; i < len(its); i += 2 {
-		out = append(out, ent(its[i], its[i+1]))
+		out = append(out, logEnt(its[i], its[i+1]))
 	}
 	return out
 }
@@ -153,11 +154,11 @@ func ents(its ...uint64) []*pb.Entry {
 // entries 4, 5, 6 at terms 4, 5, 6.
 func setup3456(t *testing.T, l testLog) {
 	t.Helper()
-	meta := &pb.SnapshotMetadata{Index: new(uint64(3)), Term: new(uint64(3)), ConfState: &pb.ConfState{Voters: []uint64{1, 2, 3}}}
+	meta := &raftpb.SnapshotMetadata{Index: new(uint64(3)), Term: new(uint64(3)), ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}}
 	if err := l.applySnapshot(meta); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.append(ents(4, 4, 5, 5, 6, 6)); err != nil {
+	if err := l.append(logEnts(4, 4, 5, 5, 6, 6)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -184,7 +185,7 @@ func logTerms(t *testing.T, l raft.Storage) []string {
 			t.Fatalf("Entries(%d, %d) returned %d", first, last+1, len(es))
 		}
 		for i, e := range es {
-			if e.GetIndex() != first+uint64(i) || !proto.Equal(e, ent(e.GetIndex(), e.GetTerm())) {
+			if e.GetIndex() != first+uint64(i) || !proto.Equal(e, logEnt(e.GetIndex(), e.GetTerm())) {
 				t.Fatalf("entry %d = %v", first+uint64(i), e)
 			}
 		}
@@ -214,7 +215,7 @@ func TestLogInitialState(t *testing.T) {
 			t.Fatalf("Term(0) = %d, %v", term, err)
 		}
 		setup3456(t, l)
-		want := &pb.HardState{Term: new(uint64(6)), Vote: new(uint64(2)), Commit: new(uint64(5))}
+		want := &raftpb.HardState{Term: new(uint64(6)), Vote: new(uint64(2)), Commit: new(uint64(5))}
 		if err := l.setHardState(want); err != nil {
 			t.Fatal(err)
 		}
@@ -226,31 +227,31 @@ func TestLogInitialState(t *testing.T) {
 }
 
 func TestLogEntries(t *testing.T) {
-	size := func(es ...*pb.Entry) uint64 {
+	size := func(es ...*raftpb.Entry) uint64 {
 		var n uint64
 		for _, e := range es {
 			n += uint64(proto.Size(e))
 		}
 		return n
 	}
-	e4, e5, e6 := ent(4, 4), ent(5, 5), ent(6, 6)
+	e4, e5, e6 := logEnt(4, 4), logEnt(5, 5), logEnt(6, 6)
 	for _, tc := range []struct {
 		name        string
 		lo, hi, max uint64
-		want        []*pb.Entry
+		want        []*raftpb.Entry
 		err         error
 	}{
 		{"below first", 2, 6, 1 << 62, nil, raft.ErrCompacted},
 		{"at truncated", 3, 4, 1 << 62, nil, raft.ErrCompacted},
-		{"one", 4, 5, 1 << 62, []*pb.Entry{e4}, nil},
-		{"all", 4, 7, 1 << 62, []*pb.Entry{e4, e5, e6}, nil},
-		{"middle", 5, 6, 1 << 62, []*pb.Entry{e5}, nil},
-		{"max 0 gives one", 4, 7, 0, []*pb.Entry{e4}, nil},
-		{"max one entry", 4, 7, size(e4), []*pb.Entry{e4}, nil},
-		{"max just under two", 4, 7, size(e4, e5) - 1, []*pb.Entry{e4}, nil},
-		{"max two", 4, 7, size(e4, e5), []*pb.Entry{e4, e5}, nil},
-		{"max just under three", 4, 7, size(e4, e5, e6) - 1, []*pb.Entry{e4, e5}, nil},
-		{"max three", 4, 7, size(e4, e5, e6), []*pb.Entry{e4, e5, e6}, nil},
+		{"one", 4, 5, 1 << 62, []*raftpb.Entry{e4}, nil},
+		{"all", 4, 7, 1 << 62, []*raftpb.Entry{e4, e5, e6}, nil},
+		{"middle", 5, 6, 1 << 62, []*raftpb.Entry{e5}, nil},
+		{"max 0 gives one", 4, 7, 0, []*raftpb.Entry{e4}, nil},
+		{"max one entry", 4, 7, size(e4), []*raftpb.Entry{e4}, nil},
+		{"max just under two", 4, 7, size(e4, e5) - 1, []*raftpb.Entry{e4}, nil},
+		{"max two", 4, 7, size(e4, e5), []*raftpb.Entry{e4, e5}, nil},
+		{"max just under three", 4, 7, size(e4, e5, e6) - 1, []*raftpb.Entry{e4, e5}, nil},
+		{"max three", 4, 7, size(e4, e5, e6), []*raftpb.Entry{e4, e5, e6}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachLog(t, func(t *testing.T, l testLog) {
@@ -273,7 +274,7 @@ func TestLogEntries(t *testing.T) {
 }
 
 // TestRaftLogEntriesUnavailable: MemoryStorage panics on hi > last+1;
-// RaftLog answers ErrUnavailable.
+// Log answers ErrUnavailable.
 func TestRaftLogEntriesUnavailable(t *testing.T) {
 	for _, impl := range logImpls[1:] {
 		t.Run(impl.name, func(t *testing.T) {
@@ -318,7 +319,7 @@ func TestLogFirstLastIndex(t *testing.T) {
 		if first != 4 || last != 6 {
 			t.Fatalf("first %d last %d, want 4 6", first, last)
 		}
-		if err := l.append(ents(7, 6)); err != nil {
+		if err := l.append(logEnts(7, 6)); err != nil {
 			t.Fatal(err)
 		}
 		if last, _ := l.LastIndex(); last != 7 {
@@ -330,16 +331,16 @@ func TestLogFirstLastIndex(t *testing.T) {
 func TestLogAppend(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		app  []*pb.Entry
+		app  []*raftpb.Entry
 		want []string
 	}{
-		{"same", ents(4, 4, 5, 5, 6, 6), []string{"3.3", "4.4", "5.5", "6.6"}},
-		{"conflict overwrites", ents(4, 6, 5, 6), []string{"3.3", "4.6", "5.6"}},
-		{"conflict in the middle", ents(5, 7), []string{"3.3", "4.4", "5.7"}},
-		{"extend", ents(4, 4, 5, 5, 6, 6, 7, 6), []string{"3.3", "4.4", "5.5", "6.6", "7.6"}},
-		{"compacted prefix skipped", ents(2, 3, 3, 3, 4, 5), []string{"3.3", "4.5"}},
-		{"all compacted", ents(2, 2, 3, 3), []string{"3.3", "4.4", "5.5", "6.6"}},
-		{"append at end", ents(7, 5), []string{"3.3", "4.4", "5.5", "6.6", "7.5"}},
+		{"same", logEnts(4, 4, 5, 5, 6, 6), []string{"3.3", "4.4", "5.5", "6.6"}},
+		{"conflict overwrites", logEnts(4, 6, 5, 6), []string{"3.3", "4.6", "5.6"}},
+		{"conflict in the middle", logEnts(5, 7), []string{"3.3", "4.4", "5.7"}},
+		{"extend", logEnts(4, 4, 5, 5, 6, 6, 7, 6), []string{"3.3", "4.4", "5.5", "6.6", "7.6"}},
+		{"compacted prefix skipped", logEnts(2, 3, 3, 3, 4, 5), []string{"3.3", "4.5"}},
+		{"all compacted", logEnts(2, 2, 3, 3), []string{"3.3", "4.4", "5.5", "6.6"}},
+		{"append at end", logEnts(7, 5), []string{"3.3", "4.4", "5.5", "6.6", "7.5"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			forEachLog(t, func(t *testing.T, l testLog) {
@@ -357,12 +358,12 @@ func TestLogAppend(t *testing.T) {
 }
 
 func TestRaftLogAppendErrors(t *testing.T) {
-	l := newStoreLog(t, NewMem())
+	l := newStoreLog(t, storage.NewMem())
 	setup3456(t, l)
-	if err := l.append(ents(8, 6)); err == nil {
+	if err := l.append(logEnts(8, 6)); err == nil {
 		t.Fatal("append leaving a gap succeeded")
 	}
-	if err := l.append([]*pb.Entry{ent(7, 6), ent(9, 6)}); err == nil {
+	if err := l.append([]*raftpb.Entry{logEnt(7, 6), logEnt(9, 6)}); err == nil {
 		t.Fatal("non-contiguous append succeeded")
 	}
 	wantLog(t, l, "3.3", "4.4", "5.5", "6.6")
@@ -403,7 +404,7 @@ func TestRaftLogTruncatePastApplied(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			l := impl.open(t).(storeLog)
 			setup3456(t, l) // applied = 3, the snapshot
-			err := l.stage(func(b Batch) error { return l.StageTruncate(b, 4) })
+			err := l.stage(func(b storage.Batch) error { return l.StageTruncate(b, 4) })
 			if err == nil {
 				t.Fatal("truncate past applied succeeded")
 			}
@@ -416,9 +417,9 @@ func TestRaftLogTruncatePastApplied(t *testing.T) {
 }
 
 func TestLogApplySnapshot(t *testing.T) {
-	cs := &pb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
-	meta := func(i, term uint64) *pb.SnapshotMetadata {
-		return &pb.SnapshotMetadata{Index: new(i), Term: new(term), ConfState: cs}
+	cs := &raftpb.ConfState{Voters: []uint64{1, 2, 3}, Learners: []uint64{4}}
+	meta := func(i, term uint64) *raftpb.SnapshotMetadata {
+		return &raftpb.SnapshotMetadata{Index: new(i), Term: new(term), ConfState: cs}
 	}
 	forEachLog(t, func(t *testing.T, l testLog) {
 		setup3456(t, l)
@@ -433,13 +434,13 @@ func TestLogApplySnapshot(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !proto.Equal(snap.GetMetadata(), pb.EnsureSnapshotMetadata(meta(8, 7))) || len(snap.GetData()) != 0 {
+		if !proto.Equal(snap.GetMetadata(), raftpb.EnsureSnapshotMetadata(meta(8, 7))) || len(snap.GetData()) != 0 {
 			t.Fatalf("Snapshot = %v", snap)
 		}
 		if err := l.applySnapshot(meta(6, 6)); !errors.Is(err, raft.ErrSnapOutOfDate) {
 			t.Fatalf("older snapshot: %v, want ErrSnapOutOfDate", err)
 		}
-		if err := l.append(ents(9, 7, 10, 7)); err != nil {
+		if err := l.append(logEnts(9, 7, 10, 7)); err != nil {
 			t.Fatal(err)
 		}
 		wantLog(t, l, "8.7", "9.7", "10.7")
@@ -449,22 +450,22 @@ func TestLogApplySnapshot(t *testing.T) {
 	})
 }
 
-// TestRaftLogRestart: a new RaftLog on the same store answers as the old.
+// TestRaftLogRestart: a new Log on the same store answers as the old.
 func TestRaftLogRestart(t *testing.T) {
 	for _, impl := range logImpls[1:] {
 		t.Run(impl.name, func(t *testing.T) {
 			l := impl.open(t).(storeLog)
 			setup3456(t, l)
-			if err := l.append(ents(7, 6, 8, 7, 9, 7)); err != nil {
+			if err := l.append(logEnts(7, 6, 8, 7, 9, 7)); err != nil {
 				t.Fatal(err)
 			}
-			if err := l.append(ents(9, 8, 10, 8)); err != nil {
+			if err := l.append(logEnts(9, 8, 10, 8)); err != nil {
 				t.Fatal(err)
 			}
 			if err := l.compact(5); err != nil {
 				t.Fatal(err)
 			}
-			hs := &pb.HardState{Term: new(uint64(8)), Vote: new(uint64(1)), Commit: new(uint64(9))}
+			hs := &raftpb.HardState{Term: new(uint64(8)), Vote: new(uint64(1)), Commit: new(uint64(9))}
 			if err := l.setHardState(hs); err != nil {
 				t.Fatal(err)
 			}
@@ -494,18 +495,18 @@ func TestRaftLogRestart(t *testing.T) {
 // TestRaftLogStageMany stages several groups into one batch, as the driver
 // does, and checks the cache answers before and the store after a crash.
 func TestRaftLogStageMany(t *testing.T) {
-	m := NewMem()
-	var logs []*RaftLog
+	m := storage.NewMem()
+	var logs []*Log
 	b := m.NewBatch()
 	for g := uint64(1); g <= 3; g++ {
-		l, err := NewRaftLog(m, g, func(View) (*pb.ConfState, error) { return nil, nil })
+		l, err := NewLog(m, g, func(storage.View) (*raftpb.ConfState, error) { return nil, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := l.Bootstrap(b, 10, 5); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.StageAppend(b, ents(11, 6, 12, 6)); err != nil {
+		if err := l.StageAppend(b, logEnts(11, 6, 12, 6)); err != nil {
 			t.Fatal(err)
 		}
 		logs = append(logs, l)
@@ -516,7 +517,7 @@ func TestRaftLogStageMany(t *testing.T) {
 	b.Close()
 	c := m.Crash()
 	for _, l := range logs {
-		r, err := NewRaftLog(c, l.Group(), func(View) (*pb.ConfState, error) { return nil, nil })
+		r, err := NewLog(c, l.Group(), func(storage.View) (*raftpb.ConfState, error) { return nil, nil })
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -538,17 +539,17 @@ func TestRaftLogStageMany(t *testing.T) {
 }
 
 // The entry cache answers exactly what the store holds: after appends that
-// overwrite a tail, truncations and more than cacheMax entries, a RaftLog
+// overwrite a tail, truncations and more than cacheMax entries, a Log
 // reading through its cache and a fresh one reading Pebble agree.
 func TestRaftLogCacheMatchesStore(t *testing.T) {
-	s := NewMem()
+	s := storage.NewMem()
 	l := newStoreLog(t, s)
-	if err := l.stage(func(b Batch) error { return l.Bootstrap(b, 10, 5) }); err != nil {
+	if err := l.stage(func(b storage.Batch) error { return l.Bootstrap(b, 10, 5) }); err != nil {
 		t.Fatal(err)
 	}
-	var batch []*pb.Entry
+	var batch []*raftpb.Entry
 	for i := uint64(11); i <= 1500; i++ {
-		batch = append(batch, ent(i, 5))
+		batch = append(batch, logEnt(i, 5))
 		if len(batch) == 100 {
 			if err := l.append(batch); err != nil {
 				t.Fatal(err)
@@ -560,15 +561,15 @@ func TestRaftLogCacheMatchesStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A new leader overwrites the tail from 1400 at term 6.
-	var tail []*pb.Entry
+	var tail []*raftpb.Entry
 	for i := uint64(1400); i <= 1450; i++ {
-		tail = append(tail, ent(i, 6))
+		tail = append(tail, logEnt(i, 6))
 	}
 	if err := l.append(tail); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.stage(func(b Batch) error {
-		if err := b.Set(AppliedKey(testGroup), EncodeAppliedState(nil, AppliedState{Index: 1420, Term: 6})); err != nil {
+	if err := l.stage(func(b storage.Batch) error {
+		if err := b.Set(storage.AppliedKey(logTestGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 1420, Term: 6})); err != nil {
 			return err
 		}
 		return l.StageTruncate(b, 700)
