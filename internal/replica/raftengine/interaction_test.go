@@ -582,8 +582,8 @@ func (e *ienv) printStatus(n *inode, progress bool) {
 
 // openLog reads a node's stored log (what a restart would find, for a node
 // that is down).
-func openLog(n *inode) (*storage.RaftLog, error) {
-	return storage.NewRaftLog(n.mem, uint64(igroup), func(v storage.View) (*raftpb.ConfState, error) {
+func openLog(n *inode) (*Log, error) {
+	return NewLog(n.mem, uint64(igroup), func(v storage.View) (*raftpb.ConfState, error) {
 		return confStateOf(v, uint64(igroup))
 	})
 }
