@@ -308,7 +308,7 @@ func (g *group) tickChecks(st raft.BasicStatus) {
 		// The first check of a new leader comes after a spread of the
 		// interval that depends on the group, so that the groups of a
 		// node do not all digest at once (and a simulation replays it).
-		g.cc.next = g.ticks + 1 + int(uint64(g.gid)*0x9e3779b97f4a7c15>>33)%interval
+		g.cc.next = g.ticks + 1 + int((uint64(g.gid)+1)*0x9e3779b97f4a7c15>>33)%interval
 	}
 	if g.ticks < g.cc.next || g.cc.pending.Load() {
 		return
