@@ -164,6 +164,12 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 		if m, ok := st.Descriptor.Replica(to); !ok || m.Role != replica.RoleVoter {
 			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d: not a voter", g.gid, to)
 		}
+		g.mu.Lock()
+		differs := g.cc.differing(to)
+		g.mu.Unlock()
+		if differs != 0 {
+			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d (consistency check at %d): %w", g.gid, to, differs, replica.ErrDiverged)
+		}
 		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, uint64(to)) }) {
 			return replica.ErrStopped
 		}

@@ -609,6 +609,23 @@ func verdictOf(gid replica.GroupID, index uint64, desc replica.Descriptor, repor
 	return check
 }
 
+// differing is the index of the last check this replica judged that found
+// replica id differs from the majority, or 0: leadership must not go to
+// it (it would not take it: it asks for no votes). g.mu is held.
+func (c *checkState) differing(id replica.ReplicaID) uint64 {
+	for i := len(c.recent) - 1; i >= 0; i-- {
+		for _, r := range c.recent[i].Replicas {
+			if r.Replica == id && r.Reported {
+				if r.Differs {
+					return c.recent[i].Index
+				}
+				return 0
+			}
+		}
+	}
+	return 0
+}
+
 // takeVerdict applies what a check found to this replica. g.mu is held.
 func (g *group) takeVerdict(v checkVerdict) {
 	changed := false

@@ -249,6 +249,14 @@ func TestConsistencyCheckFindsFlippedValue(t *testing.T) {
 	}
 	// Writes go on: the majority serves.
 	c.put("k2", "v2")
+	// Leadership is not handed to it.
+	var terr error
+	c.do("a transfer to the diverged replica", func() {
+		terr = c.group(lead).TransferLeader(context.Background(), c.group(bad).Status().Replica)
+	})
+	if !errors.Is(terr, replica.ErrDiverged) {
+		t.Fatalf("a transfer of leadership to the diverged replica: %v, want ErrDiverged", terr)
+	}
 
 	// The alarm survives a restart of the host.
 	if err := c.hosts[bad].Close(); err != nil {

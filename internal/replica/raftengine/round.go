@@ -384,7 +384,7 @@ func (g *group) sweep() {
 func (g *group) bestFollower() uint64 {
 	var best, match uint64
 	for id, pr := range g.rn.Status().Progress {
-		if id == uint64(g.id) || pr.IsLearner {
+		if id == uint64(g.id) || pr.IsLearner || g.cc.differing(replica.ReplicaID(id)) != 0 {
 			continue
 		}
 		// Ties go to the lowest ID, whatever the map's order.
