@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -21,7 +22,7 @@ type checkCluster struct {
 	regs map[string]*prometheus.Registry
 }
 
-func newCheckCluster(t *testing.T, interval time.Duration, names ...string) *checkCluster {
+func newCheckCluster(t *testing.T, tweak func(*Config), names ...string) *checkCluster {
 	m := &manualCluster{t: t, hosts: map[string]*Host{}, stores: map[string]*storage.Mem{}, net: transport.NewLocalNetwork()}
 	c := &checkCluster{manualCluster: m, regs: map[string]*prometheus.Registry{}}
 	desc := replica.Descriptor{Group: 1, Version: 1, NextReplicaID: replica.ReplicaID(len(names) + 1)}
@@ -32,12 +33,15 @@ func newCheckCluster(t *testing.T, interval time.Duration, names ...string) *che
 	for _, n := range names {
 		st := storage.NewMem()
 		reg := prometheus.NewRegistry()
-		h, err := NewHost(Config{
+		cfg := Config{
 			Node: n, Store: st, Manual: true, Logger: quietLogger(), Registry: reg,
-			NewStateMachine:          func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
-			Fatal:                    func(err error) { t.Errorf("node %s: fatal: %v", n, err) },
-			ConsistencyCheckInterval: interval,
-		})
+			NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
+			Fatal:           func(err error) { t.Errorf("node %s: fatal: %v", n, err) },
+		}
+		if tweak != nil {
+			tweak(&cfg)
+		}
+		h, err := NewHost(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -172,7 +176,7 @@ func (c *checkCluster) followers() []string {
 // Replicas that applied the same entries agree, at exactly the check's
 // index, though writes go on around the check.
 func TestConsistencyCheckAgrees(t *testing.T) {
-	c := newCheckCluster(t, 0, "a", "b", "c")
+	c := newCheckCluster(t, nil, "a", "b", "c")
 	c.put("k1", "v1")
 	c.put("k2", "v2")
 	lead, _ := c.leader()
@@ -205,7 +209,7 @@ func TestConsistencyCheckAgrees(t *testing.T) {
 
 // The leader proposes checks by itself every interval.
 func TestConsistencyCheckPeriodic(t *testing.T) {
-	c := newCheckCluster(t, 500*time.Millisecond, "a", "b", "c") // 5 ticks of 100ms
+	c := newCheckCluster(t, func(cfg *Config) { cfg.ConsistencyCheckInterval = 500 * time.Millisecond }, "a", "b", "c") // 5 ticks of 100ms
 	c.put("k", "v")
 	lead, _ := c.leader()
 	c.until("three periodic checks", 100, func() bool {
@@ -217,7 +221,7 @@ func TestConsistencyCheckPeriodic(t *testing.T) {
 // found by the next check: an alarm (metric, verdict), and the replica
 // stops serving reads, durably, until it is rebuilt.
 func TestConsistencyCheckFindsFlippedValue(t *testing.T) {
-	c := newCheckCluster(t, 0, "a", "b", "c")
+	c := newCheckCluster(t, nil, "a", "b", "c")
 	c.put("k", "value")
 	c.put("other", "x")
 	lead, _ := c.leader()
@@ -277,10 +281,49 @@ func TestConsistencyCheckFindsFlippedValue(t *testing.T) {
 	}
 }
 
+// A replica that differs is rebuilt by a snapshot of the leader's state
+// (here because the leader truncated its log past it while it was cut
+// off): it serves again, and the next check agrees.
+func TestConsistencyCheckDivergedRebuiltBySnapshot(t *testing.T) {
+	c := newCheckCluster(t, func(cfg *Config) { cfg.TruncateAfter = 20 }, "a", "b", "c")
+	c.put("k", "value")
+	bad := c.followers()[1]
+	c.flip(bad, "k")
+	if res := c.check(); res.Verdict != replica.VerdictMismatch {
+		t.Fatalf("verdict %v, want mismatch", res.Verdict)
+	}
+	g := c.group(bad)
+	c.until(bad+" to learn it differs", 20, func() bool { return g.Status().Diverged != 0 })
+	for _, n := range []string{"a", "b", "c"} {
+		if n != bad {
+			c.net.Partition(bad, n)
+		}
+	}
+	// An election timeout or two: the leader stops waiting for it.
+	for range 30 {
+		c.step(true)
+	}
+	for i := range 60 {
+		c.put(fmt.Sprintf("w%d", i), "x")
+	}
+	c.net.Heal()
+	before := c.metric(bad, "cairn_raft_snapshots_applied_total")
+	c.until(bad+" to be rebuilt from a snapshot", 300, func() bool { return g.Status().Diverged == 0 })
+	if got := c.metric(bad, "cairn_raft_snapshots_applied_total"); got <= before {
+		t.Fatalf("%s serves again without a snapshot (%v applied)", bad, got)
+	}
+	if err := g.Read(context.Background(), replica.Stale, func(storage.View) error { return nil }); err != nil {
+		t.Fatalf("a stale read on the rebuilt replica: %v", err)
+	}
+	if res := c.check(); res.Verdict != replica.VerdictAgree {
+		t.Fatalf("after the rebuild: %v, want agree: %+v", res.Verdict, res)
+	}
+}
+
 // A leader found to differ hands leadership away and does not take it
 // back: it asks for no votes.
 func TestConsistencyCheckDivergedLeaderStepsDown(t *testing.T) {
-	c := newCheckCluster(t, 0, "a", "b", "c")
+	c := newCheckCluster(t, nil, "a", "b", "c")
 	c.put("k", "value")
 	old, _ := c.leader()
 	c.flip(old, "k")
@@ -310,7 +353,7 @@ func TestConsistencyCheckDivergedLeaderStepsDown(t *testing.T) {
 // alarms and refuses writes, and takes them again once a check finds a
 // majority.
 func TestConsistencyCheckNoMajorityRefusesWrites(t *testing.T) {
-	c := newCheckCluster(t, 0, "a", "b")
+	c := newCheckCluster(t, nil, "a", "b")
 	c.put("k", "value")
 	lead, g := c.leader()
 	other := "a"
