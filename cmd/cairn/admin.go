@@ -40,10 +40,11 @@ const adminDefaultTimeout = 10 * time.Second
 func adminCmd() *cobra.Command {
 	admin := &cobra.Command{
 		Use:   "admin",
-		Short: "Drain and remove nodes, and watch the rebalancer",
-		Long: `Change a running cluster's membership and watch replicas move. Any node
-answers: one that does not lead the meta group passes the call on to the one
-that does. --endpoints are tried in order until one answers. Output is a table
+		Short: "Drain and remove nodes, watch the rebalancer, verify replicas",
+		Long: `Change a running cluster's membership and watch replicas move; check that
+every partition's replicas hold the same state (verify). Any node answers:
+one that does not lead the meta group passes the call on to the one that
+does. --endpoints are tried in order until one answers. Output is a table
 by default; -o json prints one JSON object per line (field names as in
 proto/cairn/v1/admin.proto). Progress of --wait goes to stderr.
 
@@ -61,7 +62,7 @@ Example:
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove or unsafe-recover", args[0])}}
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", args[0])}}
 			}
 			return c.Help()
 		},
@@ -112,7 +113,7 @@ Example:
 		return printStatus(o, st)
 	})
 
-	admin.AddCommand(statusCmd, unsafeRecoverCmd(),
+	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(),
 		adminNodeCmd("drain", "Move every replica off a node, then mark it removed",
 			`Drain NODE: mark it draining, move each of its replicas to where the ring now
 places it (add the new replica, let it catch up, then remove the old one),
@@ -349,7 +350,8 @@ func adminRun(fn func(ctx context.Context, o adminOptions, a *adminConn, args []
 		if err == nil {
 			return nil
 		}
-		if o.output == "json" {
+		var shown shownError
+		if o.output == "json" && !errors.As(err, &shown) {
 			b, _ := json.Marshal(map[string]string{"error": err.Error()})
 			fmt.Fprintf(o.out, "%s\n", b)
 		}
@@ -364,10 +366,11 @@ func adminError(err error, timeout time.Duration) error {
 	var ue unreachableError
 	var use usageError
 	var ee exitError
+	var shown shownError
 	switch {
 	case err == nil:
 		return nil
-	case errors.As(err, &use), errors.As(err, &ee):
+	case errors.As(err, &use), errors.As(err, &ee), errors.As(err, &shown):
 		return err
 	case errors.As(err, &ue):
 		return errors.New(ue.Error())

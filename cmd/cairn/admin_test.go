@@ -28,12 +28,14 @@ type fakeAdmin struct {
 	planErr  error
 	join     *pb.JoinResponse
 	statuses []*pb.StatusResponse // answered in turn; the last one again and again
+	verify   *pb.VerifyResponse
 
 	mu struct {
 		sync.Mutex
 		drains, removes []*pb.NodeRequest
 		joins           []*pb.JoinRequest
 		recovers        []*pb.UnsafeRecoverRequest
+		verifies        []*pb.VerifyRequest
 		statusCalls     int
 	}
 }
@@ -45,6 +47,13 @@ func (f *fakeAdmin) UnsafeRecover(_ context.Context, r *pb.UnsafeRecoverRequest)
 	return &pb.UnsafeRecoverResponse{Group: 8, Partition: r.GetPartition(), Voters: []string{"n1", "n2", "n3"},
 		Unreachable: []string{"n2", "n3"}, Survivor: "n1", Applied: 40, LastIndex: 42, Discarded: 2, Done: r.GetConfirm(),
 		MembershipVersion: map[bool]uint64{true: 1004}[r.GetConfirm()]}, nil
+}
+
+func (f *fakeAdmin) Verify(_ context.Context, r *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.mu.verifies = append(f.mu.verifies, r)
+	return f.verify, nil
 }
 
 func (f *fakeAdmin) Drain(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
@@ -142,6 +151,9 @@ func TestAdminUsageErrors(t *testing.T) {
 		{"admin", "status", "--timeout", "0s"},
 		{"admin", "status", "--endpoints", ","},
 		{"admin", "drain", "n2", "--dry-run", "--wait"},
+		{"admin", "verify", "seven"},
+		{"admin", "verify", "-1"},
+		{"admin", "verify", "1", "2"},
 		{"server", "--name", "n4", "--dry-run"},
 	} {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

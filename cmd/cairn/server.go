@@ -63,6 +63,7 @@ the join would cause, and creates nothing:
 	f.Duration("dead-after", 30*time.Second, "a node not heard from for this long is marked down and its replicas rebuilt elsewhere")
 	f.Int("max-concurrent-moves", node.DefaultMaxConcurrentMoves, "replica moves in flight at once in the whole cluster (the meta leader's setting counts)")
 	f.String("snapshot-rate", "8MiB", "bytes per second this node sends in snapshots, e.g. 8MiB or 100MB")
+	f.Duration("consistency-check-interval", node.DefaultConsistencyCheckInterval, "how often each partition's leader has every replica digest its state at one log index and compares the digests; a replica that differs stops serving and is rebuilt (0: never; cairn admin verify checks on demand)")
 	f.Bool("dry-run", false, "with --join: print the moves the join would cause and exit, creating nothing")
 	f.Int("max-key-size", api.DefaultLimits.MaxKeySize, "largest key in bytes")
 	f.Int("max-value-size", api.DefaultLimits.MaxValueSize, "largest value in bytes")
@@ -162,6 +163,10 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		return cfg, usageError{fmt.Errorf("--snapshot-rate %q: want a positive size per second such as 32MiB or 100MB", str("snapshot-rate"))}
 	}
 	cfg.SnapshotRate = rate
+	cfg.ConsistencyCheckInterval = dur("consistency-check-interval")
+	if cfg.ConsistencyCheckInterval <= 0 {
+		cfg.ConsistencyCheckInterval = -1 // never (node.Config's zero means the default)
+	}
 	if cfg.Join != "" {
 		if err := validHostPort(cfg.Join); err != nil {
 			return cfg, usageError{fmt.Errorf("--join %q: %w", cfg.Join, err)}

@@ -1,6 +1,11 @@
 package main
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/node"
+)
 
 func TestParseBytes(t *testing.T) {
 	for _, c := range []struct {
@@ -35,6 +40,29 @@ func TestRuntimeFlagsRefuseNonsense(t *testing.T) {
 		}
 		if err := applyRuntimeFlags(cmd.Flags()); err == nil {
 			t.Errorf("%v accepted", args)
+		}
+	}
+}
+
+// --consistency-check-interval defaults to a minute; 0 (or less) turns the
+// periodic checks off, which node.Config spells as negative.
+func TestServerConsistencyCheckInterval(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want time.Duration
+	}{
+		{nil, node.DefaultConsistencyCheckInterval},
+		{[]string{"--consistency-check-interval", "30s"}, 30 * time.Second},
+		{[]string{"--consistency-check-interval", "0"}, -1},
+		{[]string{"--consistency-check-interval", "-5s"}, -1},
+	} {
+		cmd := serverCmd()
+		if err := cmd.Flags().Parse(append([]string{"--name", "n1"}, c.args...)); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := serverConfig(cmd, map[string]bool{})
+		if err != nil || cfg.ConsistencyCheckInterval != c.want {
+			t.Errorf("%v: %v, %v; want %v", c.args, cfg.ConsistencyCheckInterval, err, c.want)
 		}
 	}
 }

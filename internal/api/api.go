@@ -101,7 +101,8 @@ func OutcomeOf(err error) Outcome {
 		return NoSpace
 	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalid), errors.Is(err, ErrCrossPartition):
 		return Invalid
-	case errors.As(err, &nl), errors.Is(err, replica.ErrNotApplied), errors.Is(err, replica.ErrMembershipChange):
+	case errors.As(err, &nl), errors.Is(err, replica.ErrNotApplied), errors.Is(err, replica.ErrMembershipChange),
+		errors.Is(err, replica.ErrDiverged):
 		return NotApplied
 	}
 	return Indeterminate // ErrIndeterminate, a broken connection, anything unknown

@@ -58,6 +58,18 @@ type Config struct {
 	// RebalanceInterval is how often the meta leader's rebalancer looks at
 	// the placement. Default 1s; negative: never (tests).
 	RebalanceInterval time.Duration
+	// ConsistencyCheckInterval (--consistency-check-interval, default 1
+	// min) is how often each group's leader runs a consistency check:
+	// every replica digests its replicated state at the check's index and
+	// the leader compares. A minute finds a corrupted replica long before
+	// an operator would, while the digests (a read of the node's data,
+	// spread over the minute, one at a time) stay a small share of the
+	// disk. Negative: never (cairn admin verify still runs one).
+	ConsistencyCheckInterval time.Duration
+	// RepairInterval is how often a node looks for a local replica that a
+	// consistency check found to differ, and asks its leader to replace
+	// it. Default 1s; negative: never (tests).
+	RepairInterval time.Duration
 
 	// MaxConnections (--max-connections) bounds the connections each door
 	// (RESP, HTTP, gRPC) holds open. Default guard.DefaultMaxConnections
@@ -101,6 +113,10 @@ const (
 	DefaultMaxConcurrentMoves = 1
 	DefaultSnapshotRate       = 8 << 20
 )
+
+// DefaultConsistencyCheckInterval is --consistency-check-interval's default
+// (see Config.ConsistencyCheckInterval).
+const DefaultConsistencyCheckInterval = time.Minute
 
 func (c *Config) setDefaults() {
 	if c.DataDir == "" {
@@ -147,6 +163,12 @@ func (c *Config) setDefaults() {
 	}
 	if c.RebalanceInterval == 0 {
 		c.RebalanceInterval = time.Second
+	}
+	if c.ConsistencyCheckInterval == 0 {
+		c.ConsistencyCheckInterval = DefaultConsistencyCheckInterval
+	}
+	if c.RepairInterval == 0 {
+		c.RepairInterval = time.Second
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond

@@ -31,4 +31,12 @@
 // --max-concurrent-moves at once, by asking each group's leader to change
 // its membership (Admin.ChangeReplicas). recover.go is the unsafe recovery
 // of a partition that lost its quorum.
+//
+// Consistency checks (DESIGN.md, Engines) are the engine's: the node sets
+// their interval (--consistency-check-interval), fails /readyz while a
+// local replica differs from its group's majority, reads such a partition
+// from the leader instead, asks the leader to replace such a replica
+// (repair.go; the rebalancer adds the new one), and runs checks on demand
+// for cairn admin verify (verify.go: Admin.Verify on any node,
+// Admin.CheckGroup on each partition's leader).
 package node

@@ -170,6 +170,9 @@ func Start(cfg Config) (n *Node, err error) {
 		TickInterval:    cfg.TickInterval,
 		Clock:           clk,
 		SnapshotRate:    cfg.SnapshotRate,
+		// Negative (never) reaches the engine as it is: it checks only
+		// when asked.
+		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
 	})
 	if err != nil {
 		return nil, err
@@ -253,6 +256,10 @@ func Start(cfg Config) (n *Node, err error) {
 	if cfg.LeaderBalanceInterval > 0 {
 		n.wg.Add(1)
 		go n.balanceLeaders(cfg.LeaderBalanceInterval)
+	}
+	if cfg.RepairInterval > 0 {
+		n.wg.Add(1)
+		go n.repairDiverged(cfg.RepairInterval)
 	}
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil

@@ -142,7 +142,9 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v
 		}
 	}
 	err := n.readLocal(ctx, p, mode, fn)
-	if errors.Is(err, errNoReplica) {
+	if errors.Is(err, errNoReplica) || errors.Is(err, replica.ErrDiverged) {
+		// NB: a replica a consistency check found to differ serves
+		// nothing; the leader (never such a replica) serves the read.
 		return n.remoteRead(ctx, p, mode, fn)
 	}
 	return err

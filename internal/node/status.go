@@ -56,14 +56,16 @@ func (n *Node) Cluster() api.ClusterView {
 
 // Ready implements api.Backend (DESIGN.md, /readyz): storage open, every
 // local replica knows its leader and has applied to within 100 entries of
-// its commit, the node is not removed from the cluster, the clock within
-// bounds.
+// its commit, no consistency check found a local replica differs from its
+// group's majority (or a group without one), the node is not removed from
+// the cluster, the clock within bounds.
 func (n *Node) Ready() []api.Check {
 	checks := []api.Check{{Name: "storage", OK: true}}
 	if _, err := n.store.Get([]byte("/n/identity")); err != nil {
 		checks[0] = api.Check{Name: "storage", Reason: err.Error()}
 	}
 	caught := api.Check{Name: "caught-up", OK: true}
+	consistent := api.Check{Name: "consistency", OK: true}
 	ids := n.host.Groups()
 	slices.Sort(ids)
 	for _, gid := range ids {
@@ -72,16 +74,27 @@ func (n *Node) Ready() []api.Check {
 			continue
 		}
 		st := g.Status()
+		switch {
+		case !consistent.OK:
+		case st.Diverged != 0:
+			consistent = api.Check{Name: "consistency", Reason: fmt.Sprintf("group %d replica %d differs from the majority at index %d (being rebuilt from a snapshot)",
+				gid, st.Replica, st.Diverged)}
+		case st.NoMajority != 0:
+			consistent = api.Check{Name: "consistency", Reason: fmt.Sprintf("group %d: its replicas differ with no majority at index %d; writes refused",
+				gid, st.NoMajority)}
+		}
+		if !caught.OK {
+			continue
+		}
 		if st.Leader == 0 {
 			caught = api.Check{Name: "caught-up", Reason: fmt.Sprintf("group %d has no known leader", gid)}
-			break
+			continue
 		}
 		if st.Commit > st.Applied+100 {
 			caught = api.Check{Name: "caught-up", Reason: fmt.Sprintf("group %d is %d entries behind", gid, st.Commit-st.Applied)}
-			break
 		}
 	}
-	checks = append(checks, caught)
+	checks = append(checks, caught, consistent)
 	member := api.Check{Name: "member", OK: true}
 	if mv := n.metaView(); mv != nil {
 		if m, ok := mv.member(n.cfg.Name); ok && m.StateOf() == cluster.NodeRemoved {

@@ -17,7 +17,8 @@
 //	                                       // ErrIndeterminate: may or may not have applied
 //	err = g.Read(ctx, replica.Linearizable, func(v storage.View) error { ... })
 //	err = g.ChangeMembers(ctx, target)     // learner, catch-up, joint change
-//	st := g.Status()                       // State, Term, Commit, Applied, Descriptor, per-peer lag
+//	st := g.Status()                       // State, Term, Commit, Applied, Descriptor, per-peer lag, alarms
+//	chk, err := g.CheckConsistency(ctx)    // on the leader: every replica's digest at one index, a verdict
 //	rec, err := h.UnsafeRecoverPlan(id)    // what a forced recovery would keep and drop
 //
 // # Writing an engine
@@ -41,6 +42,14 @@
 // The state machine (kv) is the same for every engine: Apply committed
 // entries in order into one batch with the applied index, and Due for the
 // expiry sweep; Digester for consistency checks.
+//
+// Consistency checks, every engine: the leader proposes a check; every
+// replica digests its replicated state at exactly the check's index (off
+// the apply path) and reports it; the digest a majority of the voters hold
+// is right. CheckConsistency runs one and returns the Check. A replica
+// found to differ (Status.Diverged) answers reads with ErrDiverged and does
+// not lead until it is rebuilt from a snapshot; with no majority
+// (Status.NoMajority) the group refuses writes with ErrNoMajority.
 //
 // NB: today each engine's Host drives all of a node's groups itself, and
 // raftengine is the only engine. The engine-neutral driver (one round and

@@ -103,6 +103,10 @@ type HostConfig struct {
 	// SnapshotRate bounds the bytes per second of snapshots sent (the
 	// node's --snapshot-rate); 0: unlimited.
 	SnapshotRate int64
+	// ConsistencyCheckInterval is how often each group's leader proposes
+	// a consistency check (the node's --consistency-check-interval); 0 or
+	// negative: never (checks still run when asked, CheckConsistency).
+	ConsistencyCheckInterval time.Duration
 	// Manual: no ticker and no workers; the caller drives the host through
 	// ManualHost (simulations).
 	Manual bool

@@ -12,6 +12,10 @@ import (
 // GroupID names a replicated group: 0 is the meta group, p+1 is partition p.
 type GroupID uint64
 
+// Partition is the partition whose replicas the group holds (group p+1
+// is partition p), and -1 for the meta group (group 0).
+func (g GroupID) Partition() int { return int(g) - 1 }
+
 // ReplicaID is a group-local replica ID, handed out by the group's
 // descriptor and never reused. It is never the node's ID.
 type ReplicaID uint64
@@ -77,6 +81,15 @@ var (
 	ErrMembershipChange = errors.New("replica: a membership change is already in progress")
 	// ErrUnsupported: the engine cannot do what was asked.
 	ErrUnsupported = errors.New("replica: not supported by this engine")
+	// ErrDiverged: a consistency check found this replica's state differs
+	// from its group's majority. It serves no reads and leads no more
+	// until it is rebuilt from a snapshot; ask another replica.
+	ErrDiverged = errors.New("replica: this replica's state differs from its group's majority (consistency check); it serves nothing until rebuilt from a snapshot")
+	// ErrNoMajority: the last consistency check found the group's
+	// replicas differ with no majority agreeing, so nobody knows which
+	// state is right: writes are refused (certainly not applied) until a
+	// check finds a majority again. Reads are still served.
+	ErrNoMajority = fmt.Errorf("%w: the group's replicas differ with no majority (consistency check); writes refused until an operator repairs it", ErrNotApplied)
 )
 
 // Role of a replica in its group.
@@ -163,6 +176,74 @@ type Status struct {
 	// Engine is what only this replica's engine can say about it, shown as
 	// it is by /v1/cluster ("local": {"engine": {...}}).
 	Engine EngineStatus
+	// Diverged is the index of the consistency check that found this
+	// replica differs from its group's majority: it serves no reads and
+	// does not lead until it is rebuilt. 0: none did.
+	Diverged uint64
+	// NoMajority is the index of the last consistency check, when it
+	// found the group's replicas differ with no majority: the group
+	// refuses writes. 0: the last check found no such thing.
+	NoMajority uint64
+}
+
+// Check is the outcome of one consistency check of a group (DESIGN.md,
+// Engines): every replica digested its replicated state at exactly Index
+// and reported it to the replica that proposed the check.
+type Check struct {
+	Group   GroupID
+	Index   uint64 // the log index of the check: each digest covers the state there
+	Verdict Verdict
+	// Replicas are the group's replicas at the check, voters and
+	// learners, in ID order.
+	Replicas []CheckReplica
+}
+
+// CheckReplica is one replica's part in a Check.
+type CheckReplica struct {
+	Replica ReplicaID
+	Node    string
+	Voter   bool
+	// Reported: its digest arrived in time. Err is why a replica that
+	// reported has no digest.
+	Reported bool
+	Err      string
+	Index    uint64   // the applied index its digest covers: Check.Index
+	Digest   [32]byte // SHA-256 of its replicated state (kv's Digest)
+	// Differs: its digest is not the one a majority of the voters hold.
+	Differs bool
+}
+
+// Verdict is what a consistency check found.
+type Verdict uint8
+
+const (
+	// VerdictAgree: every voter reported, all the same digest (and no
+	// learner that reported differs).
+	VerdictAgree Verdict = iota
+	// VerdictMismatch: a majority of the voters agree and the replicas
+	// marked Differs do not: they stop serving and are rebuilt.
+	VerdictMismatch
+	// VerdictNoMajority: the replicas differ and no digest is held by a
+	// majority of the voters: an alarm, and the group refuses writes.
+	VerdictNoMajority
+	// VerdictIncomplete: no difference seen, but not every voter
+	// reported in time.
+	VerdictIncomplete
+)
+
+// String is the verdict as cairn admin verify prints it.
+func (v Verdict) String() string {
+	switch v {
+	case VerdictAgree:
+		return "agree"
+	case VerdictMismatch:
+		return "mismatch"
+	case VerdictNoMajority:
+		return "no-majority"
+	case VerdictIncomplete:
+		return "incomplete"
+	}
+	return fmt.Sprintf("Verdict(%d)", uint8(v))
 }
 
 // EngineStatus is the engine's own section of a replica's status: its name
@@ -218,6 +299,10 @@ type Group interface {
 	// IsLeader says whether this replica leads its group now: an atomic
 	// load, cheap enough for every request (Status takes the group's lock).
 	IsLeader() bool
+	// CheckConsistency runs a consistency check now, on the leader: it
+	// proposes a check and waits for its verdict (every voter's digest,
+	// or a timeout of a few election timeouts). *ErrNotLeader elsewhere.
+	CheckConsistency(ctx context.Context) (Check, error)
 	Status() Status
 	Close() error
 }

@@ -11,6 +11,7 @@ import "encoding/binary"
 //	/u/<group>/hardstate              term, vote, commit
 //	/u/<group>/truncated              {index, term} of the entry before the first in the log
 //	/u/<group>/tombstone              next replica ID this node may accept for the group
+//	/u/<group>/consistency            what consistency checks found: this replica differs, or the group has no majority
 //	/r/<group>/applied                {index, term}, written with the entries it covers
 //	/r/<group>/descriptor             replicas, next replica ID, membership version, ConfState
 //	/r/<group>/sessions/<client>      a client session
@@ -69,6 +70,11 @@ func TombstoneKey(g uint64) []byte  { return groupKey('u', g, "/tombstone", 0) }
 func AppliedKey(g uint64) []byte    { return groupKey('r', g, "/applied", 0) }
 func DescriptorKey(g uint64) []byte { return groupKey('r', g, "/descriptor", 0) }
 func StatsKey(g uint64) []byte      { return groupKey('r', g, "/stats", 0) }
+
+// ConsistencyKey holds what consistency checks found about the local
+// replica of g; replica-local, so a snapshot never carries it and a
+// destroyed replica loses it.
+func ConsistencyKey(g uint64) []byte { return groupKey('u', g, "/consistency", 0) }
 
 // SessionKey is the key of client's session in group g.
 func SessionKey(g, client uint64) []byte {

@@ -14,11 +14,13 @@
 // broken stream drops what is queued, and both call the Handler's
 // ReportUnreachable, from the transport's own goroutine, never inside Send.
 // Messages to one node are written in order; the receiver hands each frame to
-// Handler.HandleMessages as it arrives.
+// Handler.HandleMessages as it arrives. A message's Kind says who reads its
+// payload on the receiving host (the engine, or the driver beside it); the
+// receiver drops a kind newer than it knows.
 //
 //	caller → callee  PeerFrame{hello: {cluster_id, name, incarnation, target}}
 //	callee → caller  PeerFrame{hello: {cluster_id, name, incarnation, target}}
-//	caller → callee  PeerFrame{messages: [{group, from, to, payload}, ...]}
+//	caller → callee  PeerFrame{messages: [{group, from, to, kind, payload}, ...]}
 //	caller → callee  PeerFrame{ping: {sent, offset}}   every PingInterval
 //	callee → caller  PeerFrame{pong: {ping sent, callee's clock}}
 //

@@ -219,7 +219,7 @@ func (o *outbound) flush(s grpc.BidiStreamingClient[cairnv1.PeerFrame, cairnv1.P
 		f := &cairnv1.PeerFrame{Messages: make([]*cairnv1.PeerMessage, len(msgs))}
 		size := 0
 		for i, m := range msgs {
-			f.Messages[i] = &cairnv1.PeerMessage{Group: m.Group, From: m.From, To: m.To, Payload: m.Payload}
+			f.Messages[i] = &cairnv1.PeerMessage{Group: m.Group, From: m.From, To: m.To, Kind: uint32(m.Kind), Payload: m.Payload}
 			size += len(m.Payload)
 		}
 		if err := s.Send(f); err != nil {

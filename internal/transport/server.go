@@ -111,9 +111,18 @@ func (t *GRPC) receive(from string, srv cairnv1.Peer_StreamServer, pongs chan<- 
 		}
 		msgs := make([]Message, len(f.GetMessages()))
 		size := 0
-		for i, m := range f.GetMessages() {
-			msgs[i] = Message{Group: m.GetGroup(), From: m.GetFrom(), To: m.GetTo(), Payload: m.GetPayload()}
+		kept := 0
+		for _, m := range f.GetMessages() {
+			if m.GetKind() > uint32(KindDriver) {
+				continue // from a newer sender: nobody here reads it
+			}
+			msgs[kept] = Message{Group: m.GetGroup(), From: m.GetFrom(), To: m.GetTo(), Kind: Kind(m.GetKind()), Payload: m.GetPayload()}
 			size += len(m.GetPayload())
+			kept++
+		}
+		msgs = msgs[:kept]
+		if kept == 0 {
+			continue
 		}
 		frames.Inc()
 		received.Add(float64(len(msgs)))

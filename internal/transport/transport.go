@@ -11,8 +11,24 @@ import (
 type Message struct {
 	Group    uint64
 	From, To uint64 // replica IDs, group-local
-	Payload  []byte
+	// Kind says who reads the payload on the receiving host; the
+	// transport carries it and never looks at it.
+	Kind    Kind
+	Payload []byte
 }
+
+// Kind is the reader of a message's payload on the receiving host.
+type Kind uint8
+
+const (
+	// KindEngine: the group's engine (a marshalled raftpb.Message for
+	// Raft). The zero value, so every message sent before kinds existed
+	// is one.
+	KindEngine Kind = 0
+	// KindDriver: the driver itself, beside the engine (consistency-check
+	// reports and verdicts).
+	KindDriver Kind = 1
+)
 
 // Handler receives what arrives from peer nodes. Calls may come from many
 // goroutines at once; HandleMessages must not block for long (queue and return).

@@ -123,6 +123,9 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 	if g.gone.Load() {
 		return replica.ErrRemoved // the view may lack the group's data
 	}
+	if d := g.cc.diverged.Load(); d != 0 {
+		return fmt.Errorf("raftengine: group %d: replica %d (consistency check at %d): %w", g.gid, g.id, d, replica.ErrDiverged)
+	}
 	return fn(snap)
 }
 
@@ -135,6 +138,10 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 func (g *group) ReadAsync(mode replica.ReadMode, done func(error)) {
 	if !g.initialized() {
 		done(&replica.ErrNotLeader{Group: g.gid})
+		return
+	}
+	if g.cc.diverged.Load() != 0 {
+		done(replica.ErrDiverged)
 		return
 	}
 	r := &readReq{mode: mode, done: done}
@@ -156,6 +163,12 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 		}
 		if m, ok := st.Descriptor.Replica(to); !ok || m.Role != replica.RoleVoter {
 			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d: not a voter", g.gid, to)
+		}
+		g.mu.Lock()
+		differs := g.cc.differing(to)
+		g.mu.Unlock()
+		if differs != 0 {
+			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d (consistency check at %d): %w", g.gid, to, differs, replica.ErrDiverged)
 		}
 		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, uint64(to)) }) {
 			return replica.ErrStopped
@@ -189,6 +202,8 @@ func (g *group) Status() replica.Status {
 		Replica:    g.id,
 		Applied:    g.applied.Load(),
 		Descriptor: g.desc.Clone(),
+		Diverged:   g.cc.diverged.Load(),
+		NoMajority: g.cc.noMajority.Load(),
 	}
 	if g.rn == nil || g.closed {
 		st.State = replica.StateStopped
@@ -237,7 +252,7 @@ func (g *group) Status() replica.Status {
 
 // IsLeader implements replica.Group.
 func (g *group) IsLeader() bool {
-	return !g.gone.Load() && g.leader.Load() == uint64(g.id)
+	return !g.gone.Load() && g.leader.Load() == uint64(g.id) && g.cc.diverged.Load() == 0
 }
 
 // caughtUp says a follower has the leader's whole log and is being sent

@@ -73,6 +73,20 @@ type Config struct {
 	// --snapshot-rate, which has the default for the disk and link).
 	SnapshotRate int64
 
+	// ConsistencyCheckInterval is how often each group's leader proposes
+	// a consistency check (consistency.go). Default 0: never, so engine
+	// tests and the simulation see no check entries unless they ask (a
+	// server sets it from --consistency-check-interval, default 1 min).
+	// Negative: never.
+	ConsistencyCheckInterval time.Duration
+	// ConsistencyCheckTimeout is how long the proposer of a check waits
+	// for every voter's digest before it judges by the digests it has.
+	// Default 5 election timeouts (5 s): a digest is a scan of the
+	// group's state on a store snapshot, which for a partition of tens of
+	// MiB takes well under a second, and a replica that lags by more is
+	// not waited for (it is judged at the next check).
+	ConsistencyCheckTimeout time.Duration
+
 	// SnapshotSender, when set, takes over sending snapshots from the
 	// host's goroutines and Transport.SendSnapshot: in the round in which
 	// raft asks for a snapshot, the host reads it whole (header and chunks,
@@ -133,6 +147,9 @@ func (c *Config) setDefaults() {
 	if c.SweepInterval == 0 {
 		c.SweepInterval = 100 * time.Millisecond
 	}
+	if c.ConsistencyCheckTimeout == 0 {
+		c.ConsistencyCheckTimeout = 5 * time.Duration(c.ElectionTicks) * c.TickInterval
+	}
 	if c.SnapshotChunkSize == 0 {
 		c.SnapshotChunkSize = 256 << 10
 	}
@@ -156,6 +173,8 @@ func (c *Config) Validate() error {
 		return errors.New("raftengine: Config.NewStateMachine is required")
 	case c.ElectionTicks <= c.HeartbeatTicks:
 		return fmt.Errorf("raftengine: ElectionTicks (%d) must exceed HeartbeatTicks (%d)", c.ElectionTicks, c.HeartbeatTicks)
+	case c.ConsistencyCheckTimeout < c.TickInterval:
+		return fmt.Errorf("raftengine: ConsistencyCheckTimeout %v is shorter than a tick (%v)", c.ConsistencyCheckTimeout, c.TickInterval)
 	case c.SnapshotRate < 0:
 		return fmt.Errorf("raftengine: SnapshotRate %d is negative (0 means unlimited)", c.SnapshotRate)
 	case c.SnapshotChunkSize > 1<<20:

@@ -53,6 +53,19 @@
 // node whose clock is off from a majority sends no votes and hands
 // leadership away.
 //
+// Consistency checks (consistency.go): the leader proposes a driver entry
+// of its own (a frame version beside the commands', which kv applies as an
+// empty entry) every Config.ConsistencyCheckInterval, or when
+// Group.CheckConsistency asks. Applying it, every replica commits the
+// apply batch so far, takes a store snapshot — its state at exactly that
+// index — and digests it on a goroutine of its own; the digest goes back
+// to the proposer as a driver message (transport.KindDriver), which
+// judges by the digest a majority of the voters hold. A replica that
+// differs serves no reads, proposes nothing, hands leadership away and
+// asks for no votes, durably, until a raft snapshot rebuilds it or it is
+// removed; with no majority every replica refuses writes until a check
+// finds one again.
+//
 // A group that lost its quorum can be forced on: Host.UnsafeRecover makes
 // the local replica its only voter, keeping what it applied and dropping
 // the rest of its log (Host.UnsafeRecoverPlan says how much first); the

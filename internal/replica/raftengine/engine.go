@@ -11,6 +11,7 @@ func init() {
 			Node: cfg.Node, Store: cfg.Store, NewStateMachine: cfg.NewStateMachine,
 			Clock: cfg.Clock, Registry: cfg.Registry, Logger: cfg.Logger,
 			TickInterval: cfg.TickInterval, SnapshotRate: cfg.SnapshotRate, Manual: cfg.Manual,
+			ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
 		})
 		if err != nil {
 			return nil, err

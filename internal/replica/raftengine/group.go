@@ -128,6 +128,8 @@ type group struct {
 	pendingSnap *snapReq
 	removed     bool
 	closed      bool
+	// cc is the replica's part in consistency checks (consistency.go).
+	cc checkState
 }
 
 func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error) {
@@ -162,6 +164,9 @@ func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error
 		return nil, err
 	}
 	g.applied.Store(applied.Index)
+	if err := g.cc.load(h.store, gid); err != nil {
+		return nil, err
+	}
 	rn, err := raft.NewRawNode(&raft.Config{
 		ID:                        uint64(id),
 		ElectionTick:              h.cfg.ElectionTicks,

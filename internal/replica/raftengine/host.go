@@ -66,6 +66,9 @@ type Host struct {
 		mono time.Duration
 	}
 
+	// digestMu lets one consistency-check digest run at a time (consistency.go).
+	digestMu sync.Mutex
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -435,6 +438,10 @@ func (h *Host) removeGroup(g *group, closed bool) {
 // HandleMessages implements transport.Handler.
 func (h *Host) HandleMessages(from string, msgs []transport.Message) {
 	for _, m := range msgs {
+		if m.Kind == transport.KindDriver {
+			h.handleDriverMessage(m)
+			continue
+		}
 		g := h.groupFor(replica.GroupID(m.Group), replica.ReplicaID(m.To))
 		if g == nil {
 			continue

@@ -22,6 +22,8 @@ type metrics struct {
 	readIndexSeconds prometheus.Histogram
 	applySeconds     prometheus.Histogram
 	roundSeconds     prometheus.Histogram
+	checks           *prometheus.CounterVec
+	mismatches       prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -71,10 +73,17 @@ func newMetrics(r prometheus.Registerer) *metrics {
 		roundSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "cairn_raft_round_seconds", Help: "Duration of a scheduler round, from taking Readys to Advance.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16)}),
+		checks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_consistency_checks_total",
+			Help: "Consistency checks judged by the local replicas that proposed them, by verdict (agree, mismatch, no-majority, incomplete)."},
+			[]string{"verdict"}),
+		mismatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_consistency_mismatches_total",
+			Help: "Consistency checks that found replicas whose state differs (verdict mismatch or no-majority): an alarm."}),
 	}
 	r.MustRegister(m.rounds, m.fsyncs, m.fsyncSeconds, m.entriesPerFsync, m.groupsPerRound,
 		m.proposals, m.proposalsDropped, m.applied, m.readIndexRounds, m.snapshotsSent,
 		m.snapshotsFailed, m.snapshotsApplied, m.snapThrottled, m.truncations, m.leaderChanges,
-		m.proposalsPending, m.readIndexSeconds, m.applySeconds, m.roundSeconds)
+		m.proposalsPending, m.readIndexSeconds, m.applySeconds, m.roundSeconds, m.checks, m.mismatches)
 	return m
 }

@@ -118,19 +118,19 @@ func (h *Host) runRound(gs []*group) {
 	}
 
 	applyStart := time.Now()
-	applyBatch := h.store.NewBatch()
-	defer applyBatch.Close()
+	ab := &applyBatch{store: h.store, b: h.store.NewBatch()}
+	defer ab.close()
 	for _, w := range ws {
-		if err := w.g.apply(w, applyBatch); err != nil {
+		if err := w.g.apply(w, ab); err != nil {
 			h.fatal(err)
 			h.unlockAll(ws)
 			return
 		}
 	}
-	if !applyBatch.Empty() {
+	if !ab.b.Empty() {
 		// NoSync: the log holds what these writes derive from, and a later
 		// synced commit on the same WAL makes them durable too.
-		if err := applyBatch.Commit(false); err != nil {
+		if err := ab.b.Commit(false); err != nil {
 			h.fatal(fmt.Errorf("raftengine: committing applied state: %w", err))
 			h.unlockAll(ws)
 			return
@@ -231,6 +231,7 @@ func (g *group) processInputs() {
 	for _, to := range transfers {
 		g.rn.TransferLeader(to)
 	}
+	g.processChecks()
 	for range ticks {
 		g.rn.Tick()
 		g.ticks++
@@ -271,6 +272,10 @@ func (g *group) proposeHeld() {
 	for _, p := range g.held {
 		if !p.state.CompareAndSwap(proposalQueued, proposalInRaft) {
 			continue // cancelled by its caller
+		}
+		if err := g.refusal(p); err != nil {
+			p.finish(nil, 0, err) // certainly not applied
+			continue
 		}
 		var err error
 		if p.cc != nil {
@@ -341,6 +346,7 @@ func (g *group) onTick() {
 	}))
 
 	st := g.rn.BasicStatus()
+	g.tickChecks(st)
 	if st.RaftState != raft.StateLeader {
 		g.caughtUpAt = nil
 		return
@@ -378,7 +384,7 @@ func (g *group) sweep() {
 func (g *group) bestFollower() uint64 {
 	var best, match uint64
 	for id, pr := range g.rn.Status().Progress {
-		if id == uint64(g.id) || pr.IsLearner {
+		if id == uint64(g.id) || pr.IsLearner || g.cc.differing(replica.ReplicaID(id)) != 0 {
 			continue
 		}
 		// Ties go to the lowest ID, whatever the map's order.
@@ -401,6 +407,9 @@ func (g *group) stage(w *work, b storage.Batch) error {
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := g.stageSnapshot(rd.Snapshot, b); err != nil {
+			return err
+		}
+		if err := g.rebuilt(b); err != nil {
 			return err
 		}
 		w.snapped = true
@@ -443,6 +452,10 @@ func (g *group) stage(w *work, b storage.Batch) error {
 func entryID(e *raftpb.Entry) (uint64, bool) {
 	switch e.GetType() {
 	case raftpb.EntryNormal:
+		if isDriverFrame(e.GetData()) {
+			d, err := undriverFrame(e.GetData())
+			return d.id, err == nil
+		}
 		id, _, _, err := unframe(e.GetData())
 		return id, err == nil
 	case raftpb.EntryConfChangeV2:
@@ -462,6 +475,9 @@ func (g *group) send(out outbox, m *raftpb.Message) {
 	if (t == raftpb.MsgVote || t == raftpb.MsgPreVote) && g.h.tr != nil && !g.h.tr.ClockHealthy() {
 		return // refuse to lead with an untrusted clock (DESIGN.md, Expiry)
 	}
+	if (t == raftpb.MsgVote || t == raftpb.MsgPreVote) && g.cc.diverged.Load() != 0 {
+		return // refuse to lead from a state that differs from the majority's
+	}
 	node := g.nodeOf(m.GetTo())
 	if node == "" {
 		g.rn.ReportUnreachable(m.GetTo())
@@ -480,23 +496,73 @@ func (g *group) send(out outbox, m *raftpb.Message) {
 		Group: uint64(g.gid), From: uint64(g.id), To: m.GetTo(), Payload: payload})
 }
 
+// applyBatch is the round's apply batch. A consistency check cuts it:
+// what is applied so far is committed, so that a store snapshot holds the
+// state at exactly the check's index, and a fresh batch goes on.
+type applyBatch struct {
+	store storage.Store
+	b     storage.Batch
+}
+
+func (a *applyBatch) close() { a.b.Close() }
+
+// cut commits the batch and returns a snapshot of the store after it.
+func (a *applyBatch) cut() (storage.Snapshot, error) {
+	if !a.b.Empty() {
+		if err := a.b.Commit(false); err != nil {
+			return nil, fmt.Errorf("raftengine: committing applied state: %w", err)
+		}
+	}
+	snap := a.store.NewSnapshot()
+	a.b.Close()
+	a.b = a.store.NewBatch()
+	return snap, nil
+}
+
 // apply evaluates the Ready's committed entries into the apply batch.
-func (g *group) apply(w *work, b storage.Batch) error {
+func (g *group) apply(w *work, ab *applyBatch) error {
 	ents := w.rd.CommittedEntries
 	if len(ents) == 0 {
 		return nil
 	}
 	kvEnts := make([]replica.Entry, len(ents))
 	w.props = make([]*proposal, len(ents))
+	w.results = make([]replica.Result, 0, len(ents))
+	from := 0 // the first entry not handed to the state machine yet
+	flush := func(to int) error {
+		if to <= from {
+			return nil
+		}
+		results, err := g.sm.Apply(kvEnts[from:to], ab.b, ab.b)
+		if err != nil {
+			return fmt.Errorf("raftengine: group %d: apply: %w", g.gid, err)
+		}
+		w.results = append(w.results, results...)
+		from = to
+		return nil
+	}
 	for i, e := range ents {
 		idx := e.GetIndex()
 		kvEnts[i] = replica.Entry{Index: idx, Term: e.GetTerm()}
 		var id uint64
 		var ok bool
+		var check *driverEntry
 		switch e.GetType() {
 		case raftpb.EntryNormal:
-			if len(e.GetData()) > 0 {
-				pid, at, cmd, err := unframe(e.GetData())
+			switch data := e.GetData(); {
+			case isDriverFrame(data):
+				// The state machine applies it as an empty entry.
+				d, err := undriverFrame(data)
+				if err != nil {
+					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
+				}
+				id, ok = d.id, true
+				kvEnts[i].Time = d.at
+				if d.kind == kindCheck {
+					check = &d
+				}
+			case len(data) > 0:
+				pid, at, cmd, err := unframe(data)
 				if err != nil {
 					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
 				}
@@ -504,7 +570,7 @@ func (g *group) apply(w *work, b storage.Batch) error {
 				kvEnts[i].Time, kvEnts[i].Data = at, cmd
 			}
 		case raftpb.EntryConfChangeV2:
-			cid, err := g.applyConfChange(e, b)
+			cid, err := g.applyConfChange(e, ab.b)
 			if err != nil {
 				return err
 			}
@@ -524,12 +590,23 @@ func (g *group) apply(w *work, b storage.Batch) error {
 				w.props[i] = p
 			}
 		}
+		if check != nil && !g.removed {
+			if err := flush(i + 1); err != nil {
+				return err
+			}
+			var snap storage.Snapshot
+			if _, can := g.sm.(replica.Digester); can {
+				var err error
+				if snap, err = ab.cut(); err != nil {
+					return err
+				}
+			}
+			g.checkApplied(idx, *check, snap)
+		}
 	}
-	results, err := g.sm.Apply(kvEnts, b, b)
-	if err != nil {
-		return fmt.Errorf("raftengine: group %d: apply: %w", g.gid, err)
+	if err := flush(len(ents)); err != nil {
+		return err
 	}
-	w.results = results
 	w.appliedTo = ents[len(ents)-1].GetIndex()
 	if g.removed {
 		w.removed = true

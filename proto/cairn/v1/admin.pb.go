@@ -1173,6 +1173,337 @@ func (x *ForceRecoverResponse) GetMembershipVersion() uint64 {
 	return 0
 }
 
+type VerifyRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partitions    []int32                `protobuf:"varint,1,rep,packed,name=partitions,proto3" json:"partitions,omitempty"` // empty: every partition
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyRequest) Reset() {
+	*x = VerifyRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyRequest) ProtoMessage() {}
+
+func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
+func (*VerifyRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *VerifyRequest) GetPartitions() []int32 {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type VerifyResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partitions    []*PartitionCheck      `protobuf:"bytes,1,rep,name=partitions,proto3" json:"partitions,omitempty"` // in partition order
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *VerifyResponse) Reset() {
+	*x = VerifyResponse{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *VerifyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*VerifyResponse) ProtoMessage() {}
+
+func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
+func (*VerifyResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *VerifyResponse) GetPartitions() []*PartitionCheck {
+	if x != nil {
+		return x.Partitions
+	}
+	return nil
+}
+
+type CheckGroupRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckGroupRequest) Reset() {
+	*x = CheckGroupRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckGroupRequest) ProtoMessage() {}
+
+func (x *CheckGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckGroupRequest.ProtoReflect.Descriptor instead.
+func (*CheckGroupRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CheckGroupRequest) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+// PartitionCheck is one consistency check of a partition.
+type PartitionCheck struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Partition int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Group     uint64                 `protobuf:"varint,2,opt,name=group,proto3" json:"group,omitempty"`
+	Leader    string                 `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"` // the node whose replica ran the check
+	Index     uint64                 `protobuf:"varint,4,opt,name=index,proto3" json:"index,omitempty"`  // the log index of the check: every digest covers the state there
+	// agree: every voter reported the same digest; mismatch: the replicas
+	// marked differs disagree with a majority of the voters (they stop
+	// serving and are rebuilt); no-majority: the replicas differ and no
+	// majority agrees (the partition refuses writes); incomplete: not every
+	// voter reported in time; error: the check could not run (see error).
+	Verdict       string           `protobuf:"bytes,5,opt,name=verdict,proto3" json:"verdict,omitempty"`
+	Error         string           `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	Replicas      []*ReplicaDigest `protobuf:"bytes,7,rep,name=replicas,proto3" json:"replicas,omitempty"` // by replica ID
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PartitionCheck) Reset() {
+	*x = PartitionCheck{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PartitionCheck) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PartitionCheck) ProtoMessage() {}
+
+func (x *PartitionCheck) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PartitionCheck.ProtoReflect.Descriptor instead.
+func (*PartitionCheck) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *PartitionCheck) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PartitionCheck) GetGroup() uint64 {
+	if x != nil {
+		return x.Group
+	}
+	return 0
+}
+
+func (x *PartitionCheck) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *PartitionCheck) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *PartitionCheck) GetVerdict() string {
+	if x != nil {
+		return x.Verdict
+	}
+	return ""
+}
+
+func (x *PartitionCheck) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *PartitionCheck) GetReplicas() []*ReplicaDigest {
+	if x != nil {
+		return x.Replicas
+	}
+	return nil
+}
+
+// ReplicaDigest is one replica's digest in a check.
+type ReplicaDigest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replica       uint64                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Voter         bool                   `protobuf:"varint,3,opt,name=voter,proto3" json:"voter,omitempty"`
+	Reported      bool                   `protobuf:"varint,4,opt,name=reported,proto3" json:"reported,omitempty"` // its digest arrived in time
+	Index         uint64                 `protobuf:"varint,5,opt,name=index,proto3" json:"index,omitempty"`       // the applied index its digest covers
+	Digest        string                 `protobuf:"bytes,6,opt,name=digest,proto3" json:"digest,omitempty"`      // SHA-256 of its replicated state, hex; "" when it did not report
+	Differs       bool                   `protobuf:"varint,7,opt,name=differs,proto3" json:"differs,omitempty"`   // its digest is not the majority's
+	Error         string                 `protobuf:"bytes,8,opt,name=error,proto3" json:"error,omitempty"`        // why it reported no digest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicaDigest) Reset() {
+	*x = ReplicaDigest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicaDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicaDigest) ProtoMessage() {}
+
+func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
+func (*ReplicaDigest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *ReplicaDigest) GetReplica() uint64 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+func (x *ReplicaDigest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetVoter() bool {
+	if x != nil {
+		return x.Voter
+	}
+	return false
+}
+
+func (x *ReplicaDigest) GetReported() bool {
+	if x != nil {
+		return x.Reported
+	}
+	return false
+}
+
+func (x *ReplicaDigest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *ReplicaDigest) GetDigest() string {
+	if x != nil {
+		return x.Digest
+	}
+	return ""
+}
+
+func (x *ReplicaDigest) GetDiffers() bool {
+	if x != nil {
+		return x.Differs
+	}
+	return false
+}
+
+func (x *ReplicaDigest) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 var File_cairn_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_admin_proto_rawDesc = "" +
@@ -1269,7 +1600,34 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"last_index\x18\x03 \x01(\x04R\tlastIndex\x12\x1c\n" +
 	"\tdiscarded\x18\x04 \x01(\x04R\tdiscarded\x12-\n" +
-	"\x12membership_version\x18\x05 \x01(\x04R\x11membershipVersion2\x99\x04\n" +
+	"\x12membership_version\x18\x05 \x01(\x04R\x11membershipVersion\"/\n" +
+	"\rVerifyRequest\x12\x1e\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\x05R\n" +
+	"partitions\"J\n" +
+	"\x0eVerifyResponse\x128\n" +
+	"\n" +
+	"partitions\x18\x01 \x03(\v2\x18.cairn.v1.PartitionCheckR\n" +
+	"partitions\")\n" +
+	"\x11CheckGroupRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\x04R\x05group\"\xd7\x01\n" +
+	"\x0ePartitionCheck\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\x04R\x05group\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\x12\x14\n" +
+	"\x05index\x18\x04 \x01(\x04R\x05index\x12\x18\n" +
+	"\averdict\x18\x05 \x01(\tR\averdict\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\x123\n" +
+	"\breplicas\x18\a \x03(\v2\x17.cairn.v1.ReplicaDigestR\breplicas\"\xcd\x01\n" +
+	"\rReplicaDigest\x12\x18\n" +
+	"\areplica\x18\x01 \x01(\x04R\areplica\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
+	"\x05voter\x18\x03 \x01(\bR\x05voter\x12\x1a\n" +
+	"\breported\x18\x04 \x01(\bR\breported\x12\x14\n" +
+	"\x05index\x18\x05 \x01(\x04R\x05index\x12\x16\n" +
+	"\x06digest\x18\x06 \x01(\tR\x06digest\x12\x18\n" +
+	"\adiffers\x18\a \x01(\bR\adiffers\x12\x14\n" +
+	"\x05error\x18\b \x01(\tR\x05error2\x9b\x05\n" +
 	"\x05Admin\x125\n" +
 	"\x04Join\x12\x15.cairn.v1.JoinRequest\x1a\x16.cairn.v1.JoinResponse\x126\n" +
 	"\x05Drain\x12\x15.cairn.v1.NodeRequest\x1a\x16.cairn.v1.PlanResponse\x127\n" +
@@ -1278,7 +1636,10 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\x0eChangeReplicas\x12\x1f.cairn.v1.ChangeReplicasRequest\x1a .cairn.v1.ChangeReplicasResponse\x125\n" +
 	"\x04Ping\x12\x15.cairn.v1.PingRequest\x1a\x16.cairn.v1.PingResponse\x12P\n" +
 	"\rUnsafeRecover\x12\x1e.cairn.v1.UnsafeRecoverRequest\x1a\x1f.cairn.v1.UnsafeRecoverResponse\x12M\n" +
-	"\fForceRecover\x12\x1d.cairn.v1.ForceRecoverRequest\x1a\x1e.cairn.v1.ForceRecoverResponseB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
+	"\fForceRecover\x12\x1d.cairn.v1.ForceRecoverRequest\x1a\x1e.cairn.v1.ForceRecoverResponse\x12;\n" +
+	"\x06Verify\x12\x17.cairn.v1.VerifyRequest\x1a\x18.cairn.v1.VerifyResponse\x12C\n" +
+	"\n" +
+	"CheckGroup\x12\x1b.cairn.v1.CheckGroupRequest\x1a\x18.cairn.v1.PartitionCheckB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_v1_admin_proto_rawDescOnce sync.Once
@@ -1292,7 +1653,7 @@ func file_cairn_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_admin_proto_rawDescData
 }
 
-var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 17)
+var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_cairn_v1_admin_proto_goTypes = []any{
 	(*MemberInfo)(nil),             // 0: cairn.v1.MemberInfo
 	(*Move)(nil),                   // 1: cairn.v1.Move
@@ -1311,11 +1672,16 @@ var file_cairn_v1_admin_proto_goTypes = []any{
 	(*UnsafeRecoverResponse)(nil),  // 14: cairn.v1.UnsafeRecoverResponse
 	(*ForceRecoverRequest)(nil),    // 15: cairn.v1.ForceRecoverRequest
 	(*ForceRecoverResponse)(nil),   // 16: cairn.v1.ForceRecoverResponse
-	(*ClusterSettings)(nil),        // 17: cairn.v1.ClusterSettings
+	(*VerifyRequest)(nil),          // 17: cairn.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 18: cairn.v1.VerifyResponse
+	(*CheckGroupRequest)(nil),      // 19: cairn.v1.CheckGroupRequest
+	(*PartitionCheck)(nil),         // 20: cairn.v1.PartitionCheck
+	(*ReplicaDigest)(nil),          // 21: cairn.v1.ReplicaDigest
+	(*ClusterSettings)(nil),        // 22: cairn.v1.ClusterSettings
 }
 var file_cairn_v1_admin_proto_depIdxs = []int32{
-	17, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
-	17, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
+	22, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
+	22, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
 	0,  // 2: cairn.v1.JoinResponse.members:type_name -> cairn.v1.MemberInfo
 	1,  // 3: cairn.v1.JoinResponse.moves:type_name -> cairn.v1.Move
 	1,  // 4: cairn.v1.PlanResponse.moves:type_name -> cairn.v1.Move
@@ -1323,27 +1689,33 @@ var file_cairn_v1_admin_proto_depIdxs = []int32{
 	1,  // 6: cairn.v1.StatusResponse.in_flight:type_name -> cairn.v1.Move
 	1,  // 7: cairn.v1.StatusResponse.queued:type_name -> cairn.v1.Move
 	0,  // 8: cairn.v1.NodeStatus.member:type_name -> cairn.v1.MemberInfo
-	2,  // 9: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
-	4,  // 10: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
-	4,  // 11: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
-	6,  // 12: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
-	9,  // 13: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
-	11, // 14: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
-	13, // 15: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
-	15, // 16: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
-	3,  // 17: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
-	5,  // 18: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
-	5,  // 19: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
-	7,  // 20: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
-	10, // 21: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
-	12, // 22: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
-	14, // 23: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
-	16, // 24: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
-	17, // [17:25] is the sub-list for method output_type
-	9,  // [9:17] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	20, // 9: cairn.v1.VerifyResponse.partitions:type_name -> cairn.v1.PartitionCheck
+	21, // 10: cairn.v1.PartitionCheck.replicas:type_name -> cairn.v1.ReplicaDigest
+	2,  // 11: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
+	4,  // 12: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
+	4,  // 13: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
+	6,  // 14: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
+	9,  // 15: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
+	11, // 16: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
+	13, // 17: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
+	15, // 18: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
+	17, // 19: cairn.v1.Admin.Verify:input_type -> cairn.v1.VerifyRequest
+	19, // 20: cairn.v1.Admin.CheckGroup:input_type -> cairn.v1.CheckGroupRequest
+	3,  // 21: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
+	5,  // 22: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
+	5,  // 23: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
+	7,  // 24: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
+	10, // 25: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
+	12, // 26: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
+	14, // 27: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
+	16, // 28: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
+	18, // 29: cairn.v1.Admin.Verify:output_type -> cairn.v1.VerifyResponse
+	20, // 30: cairn.v1.Admin.CheckGroup:output_type -> cairn.v1.PartitionCheck
+	21, // [21:31] is the sub-list for method output_type
+	11, // [11:21] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_admin_proto_init() }
@@ -1358,7 +1730,7 @@ func file_cairn_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_admin_proto_rawDesc), len(file_cairn_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   17,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -39,6 +39,8 @@ const (
 	Admin_Ping_FullMethodName           = "/cairn.v1.Admin/Ping"
 	Admin_UnsafeRecover_FullMethodName  = "/cairn.v1.Admin/UnsafeRecover"
 	Admin_ForceRecover_FullMethodName   = "/cairn.v1.Admin/ForceRecover"
+	Admin_Verify_FullMethodName         = "/cairn.v1.Admin/Verify"
+	Admin_CheckGroup_FullMethodName     = "/cairn.v1.Admin/CheckGroup"
 )
 
 // AdminClient is the client API for Admin service.
@@ -74,6 +76,14 @@ type AdminClient interface {
 	UnsafeRecover(ctx context.Context, in *UnsafeRecoverRequest, opts ...grpc.CallOption) (*UnsafeRecoverResponse, error)
 	// ForceRecover is sent by the meta leader to the chosen survivor's node.
 	ForceRecover(ctx context.Context, in *ForceRecoverRequest, opts ...grpc.CallOption) (*ForceRecoverResponse, error)
+	// Verify runs a consistency check now on every partition, or on those
+	// asked for: each partition's leader proposes a check, every replica
+	// digests its state at the check's index, and the leader compares the
+	// digests. Any node answers; it asks each partition's leader.
+	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
+	// CheckGroup is sent by the node answering Verify to a group's leader:
+	// run one consistency check of the group now and return its verdict.
+	CheckGroup(ctx context.Context, in *CheckGroupRequest, opts ...grpc.CallOption) (*PartitionCheck, error)
 }
 
 type adminClient struct {
@@ -164,6 +174,26 @@ func (c *adminClient) ForceRecover(ctx context.Context, in *ForceRecoverRequest,
 	return out, nil
 }
 
+func (c *adminClient) Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(VerifyResponse)
+	err := c.cc.Invoke(ctx, Admin_Verify_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) CheckGroup(ctx context.Context, in *CheckGroupRequest, opts ...grpc.CallOption) (*PartitionCheck, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PartitionCheck)
+	err := c.cc.Invoke(ctx, Admin_CheckGroup_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -197,6 +227,14 @@ type AdminServer interface {
 	UnsafeRecover(context.Context, *UnsafeRecoverRequest) (*UnsafeRecoverResponse, error)
 	// ForceRecover is sent by the meta leader to the chosen survivor's node.
 	ForceRecover(context.Context, *ForceRecoverRequest) (*ForceRecoverResponse, error)
+	// Verify runs a consistency check now on every partition, or on those
+	// asked for: each partition's leader proposes a check, every replica
+	// digests its state at the check's index, and the leader compares the
+	// digests. Any node answers; it asks each partition's leader.
+	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
+	// CheckGroup is sent by the node answering Verify to a group's leader:
+	// run one consistency check of the group now and return its verdict.
+	CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -230,6 +268,12 @@ func (UnimplementedAdminServer) UnsafeRecover(context.Context, *UnsafeRecoverReq
 }
 func (UnimplementedAdminServer) ForceRecover(context.Context, *ForceRecoverRequest) (*ForceRecoverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ForceRecover not implemented")
+}
+func (UnimplementedAdminServer) Verify(context.Context, *VerifyRequest) (*VerifyResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Verify not implemented")
+}
+func (UnimplementedAdminServer) CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error) {
+	return nil, status.Error(codes.Unimplemented, "method CheckGroup not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -396,6 +440,42 @@ func _Admin_ForceRecover_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Verify_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(VerifyRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Verify(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Verify_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Verify(ctx, req.(*VerifyRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_CheckGroup_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckGroupRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).CheckGroup(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_CheckGroup_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).CheckGroup(ctx, req.(*CheckGroupRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -434,6 +514,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ForceRecover",
 			Handler:    _Admin_ForceRecover_Handler,
+		},
+		{
+			MethodName: "Verify",
+			Handler:    _Admin_Verify_Handler,
+		},
+		{
+			MethodName: "CheckGroup",
+			Handler:    _Admin_CheckGroup_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -184,11 +184,15 @@ func (x *PeerFrame) GetPong() *PeerPong {
 
 // PeerMessage is one engine message for one replica of one group.
 type PeerMessage struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Group         uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
-	From          uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"` // replica IDs, group-local
-	To            uint64                 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
-	Payload       []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Group   uint64                 `protobuf:"varint,1,opt,name=group,proto3" json:"group,omitempty"`
+	From    uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"` // replica IDs, group-local
+	To      uint64                 `protobuf:"varint,3,opt,name=to,proto3" json:"to,omitempty"`
+	Payload []byte                 `protobuf:"bytes,4,opt,name=payload,proto3" json:"payload,omitempty"`
+	// kind says who reads the payload: 0 the group's engine (a raft
+	// message), 1 the driver (consistency-check reports and verdicts, which
+	// the engine's core never sees). A receiver drops a kind it does not know.
+	Kind          uint32 `protobuf:"varint,5,opt,name=kind,proto3" json:"kind,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -249,6 +253,13 @@ func (x *PeerMessage) GetPayload() []byte {
 		return x.Payload
 	}
 	return nil
+}
+
+func (x *PeerMessage) GetKind() uint32 {
+	if x != nil {
+		return x.Kind
+	}
+	return 0
 }
 
 // PeerPing carries the caller's clock reading, so the callee's pong lets the
@@ -481,12 +492,13 @@ const file_cairn_v1_transport_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x13.cairn.v1.PeerHelloR\x05hello\x121\n" +
 	"\bmessages\x18\x02 \x03(\v2\x15.cairn.v1.PeerMessageR\bmessages\x12&\n" +
 	"\x04ping\x18\x03 \x01(\v2\x12.cairn.v1.PeerPingR\x04ping\x12&\n" +
-	"\x04pong\x18\x04 \x01(\v2\x12.cairn.v1.PeerPongR\x04pong\"a\n" +
+	"\x04pong\x18\x04 \x01(\v2\x12.cairn.v1.PeerPongR\x04pong\"u\n" +
 	"\vPeerMessage\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\x04R\x05group\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x0e\n" +
 	"\x02to\x18\x03 \x01(\x04R\x02to\x12\x18\n" +
-	"\apayload\x18\x04 \x01(\fR\apayload\"t\n" +
+	"\apayload\x18\x04 \x01(\fR\apayload\x12\x12\n" +
+	"\x04kind\x18\x05 \x01(\rR\x04kind\"t\n" +
 	"\bPeerPing\x12&\n" +
 	"\x0fsent_unix_nanos\x18\x01 \x01(\x03R\rsentUnixNanos\x12!\n" +
 	"\foffset_nanos\x18\x02 \x01(\x03R\voffsetNanos\x12\x1d\n" +

@@ -44,6 +44,12 @@
 //     holds that command, and no command answered "certainly not applied"
 //     is ever committed (each attempt's command is unique).
 //
+// With Config.ConsistencyCheckInterval, leaders also run consistency
+// checks; since nothing here corrupts a replica, a check that finds
+// replicas differ fails the run (consistency-alarm): each digest must be
+// taken at exactly its check's index, through crashes, power cuts and
+// snapshots.
+//
 // At the end, once healed and caught up: every replica agrees, and the
 // state holds every acknowledged command exactly once. Each client runs
 // one command at a time under a kv session and retries it (same client and

@@ -9,6 +9,7 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // cutMode arms a power cut in the middle of a node's next synced commit.
@@ -37,6 +38,8 @@ type node struct {
 	mem  *storage.Mem
 	host *raftengine.Host
 	tr   *simTransport
+	// regs are the metrics of each host the node ran, one per start.
+	regs []*prometheus.Registry
 
 	up, paused  bool
 	dirty       bool // got input since its last rounds
@@ -55,7 +58,7 @@ func newNode(s *world, i int) *node {
 
 func (n *node) hostConfig() raftengine.Config {
 	s := n.s
-	return raftengine.Config{
+	cfg := raftengine.Config{
 		Node:  n.name,
 		Store: &crashStore{Mem: n.mem, n: n},
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
@@ -73,6 +76,10 @@ func (n *node) hostConfig() raftengine.Config {
 		SnapshotSender:      n.sendSnapshot,
 		Fatal:               func(err error) { panic(fatalStop{err}) },
 	}
+	reg := prometheus.NewRegistry()
+	n.regs = append(n.regs, reg)
+	cfg.ConsistencyCheckInterval, cfg.Registry = s.cfg.ConsistencyCheckInterval, reg
+	return cfg
 }
 
 // start opens a host on the node's store; first, it bootstraps the node's

@@ -32,6 +32,12 @@ type Config struct {
 	// finish every request and catch every replica up. Default 60 s;
 	// beyond it the run fails with KindNoConvergence.
 	HealTimeout time.Duration
+	// ConsistencyCheckInterval is how often each group's leader proposes a
+	// consistency check (raftengine's Config field); 0: never. Nothing in
+	// a simulation changes a replica's state behind the engine's back, so
+	// a check that finds replicas differ is itself wrong: a digest not
+	// taken at exactly its check's index (KindConsistencyAlarm).
+	ConsistencyCheckInterval time.Duration
 	// UnsafeAckBeforeSync runs every node in raftengine's deliberately
 	// broken mode (the log is committed without fsync), which the checks
 	// must catch.
@@ -58,6 +64,7 @@ const (
 	KindBadReply         = "bad-reply"                 // an answer that cannot be right
 	KindRealTime         = "real-time-order"           // a counter went back in real time
 	KindStaleRead        = "stale-read"                // a read missed a write, or saw one from its future
+	KindConsistencyAlarm = "consistency-alarm"         // a consistency check found replicas differ though none was corrupted
 	KindPanic            = "panic"
 	KindFatal            = "fatal"
 	KindNoConvergence    = "no-convergence"
@@ -96,6 +103,7 @@ type Stats struct {
 	Crashes, PowerCuts, PowerLosses, Restarts       int
 	Partitions, Pauses, Transfers                   int
 	MembershipChanges, MembershipDone               int
+	ConsistencyChecks                               int // judged, any verdict
 }
 
 // Result is the outcome of one run.
@@ -204,6 +212,7 @@ func Run(cfg Config) Result {
 	if s.violation == nil {
 		s.check.final()
 	}
+	s.countChecks()
 	return s.result()
 }
 
@@ -597,4 +606,5 @@ func (a *Stats) add(b Stats) {
 	a.Transfers += b.Transfers
 	a.MembershipChanges += b.MembershipChanges
 	a.MembershipDone += b.MembershipDone
+	a.ConsistencyChecks += b.ConsistencyChecks
 }
