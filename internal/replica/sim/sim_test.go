@@ -38,7 +38,7 @@ func runSeed(t *testing.T, cfg Config) Result {
 }
 
 func replayHint(seed uint64) string {
-	return "replay: go test ./internal/replica/raftengine/sim -run 'TestSimulation$' -sim.seed=" + strconv.FormatUint(seed, 10) + " -sim.trace"
+	return "replay: go test ./internal/replica/sim -run 'TestSimulation$' -sim.seed=" + strconv.FormatUint(seed, 10) + " -sim.trace"
 }
 
 // TestSimulation runs seeds until the budget is spent; a failure prints
