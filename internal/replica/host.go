@@ -192,7 +192,8 @@ type DurableLog struct {
 	// (storage.ReadAppliedState) <= Commit.
 	Commit uint64
 	// Truncated is the index of the last entry dropped from the start of
-	// the log, once applied; 0 when none was.
+	// the log, once applied; 0 when none was, or when from > Commit (no
+	// entries to read, so it is not read).
 	Truncated uint64
 	// Entries are the committed entries the log holds in [max(from,
 	// Truncated+1), Commit], in index order. An index missing from them

@@ -81,7 +81,7 @@ func TestReadLog(t *testing.T) {
 	}
 	check(0, 10, ents[:3])
 	check(12, 10, ents[1:3])
-	check(14, 10, nil)
+	check(14, 0, nil) // nothing to read: the truncated point is not read either
 	b = st.NewBatch()
 	if err := b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 12, Term: 6})); err != nil {
 		t.Fatal(err)
@@ -93,4 +93,14 @@ func TestReadLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	check(0, 12, ents[2:3])
+	// A committed entry missing from the store is missing from Entries:
+	// the caller reports the gap.
+	b = st.NewBatch()
+	if err := b.Delete(storage.LogKey(g, 13)); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	check(0, 12, nil)
 }
