@@ -19,6 +19,11 @@ import (
 type Config struct {
 	// Seed decides every choice of the run.
 	Seed uint64
+	// Engine is the registered engine (replica.Register) every node runs;
+	// the caller links it (a blank import). It must build a
+	// replica.ManualHost and register a ReadLog. Default "raft", the
+	// engine of the meta group, which every cluster runs.
+	Engine string
 	// Nodes in the cluster. Default: 3 or 5, drawn from the seed.
 	Nodes int
 	// Groups hosted by the cluster, each on 3 of the nodes (or on all 5 of
@@ -32,9 +37,9 @@ type Config struct {
 	// finish every request and catch every replica up. Default 60 s;
 	// beyond it the run fails with KindNoConvergence.
 	HealTimeout time.Duration
-	// UnsafeAckBeforeSync runs every node in raftengine's deliberately
-	// broken mode (the log is committed without fsync), which the checks
-	// must catch.
+	// UnsafeAckBeforeSync runs every node in the engine's deliberately
+	// broken mode (HostConfig.UnsafeAckBeforeSync: the log counts as
+	// durable before its fsync), which the checks must catch.
 	UnsafeAckBeforeSync bool
 	// Logger receives the hosts' logs. Default: discarded.
 	Logger *slog.Logger
@@ -44,7 +49,9 @@ type Config struct {
 
 // Kinds of Violation. The safety kinds are what the simulation exists to
 // find; KindNoConvergence is a liveness failure (the healed cluster did not
-// catch up), KindPanic and KindFatal are the engine stopping on its own.
+// catch up), KindPanic and KindFatal are the engine stopping on its own,
+// and KindSetup a run that could not start (an engine this binary does
+// not have, or one the simulation cannot drive).
 const (
 	KindDivergentCommit  = "divergent-commit"          // two entries committed at one index
 	KindDivergentState   = "divergent-state"           // replicas differ at one applied index
@@ -61,6 +68,7 @@ const (
 	KindPanic            = "panic"
 	KindFatal            = "fatal"
 	KindNoConvergence    = "no-convergence"
+	KindSetup            = "setup"
 )
 
 // Violation is the first thing a run found wrong.
@@ -75,7 +83,7 @@ type Violation struct {
 // liveness failure or the engine stopping itself).
 func (v *Violation) Safety() bool {
 	switch v.Kind {
-	case KindNoConvergence, KindPanic, KindFatal:
+	case KindNoConvergence, KindPanic, KindFatal, KindSetup:
 		return false
 	}
 	return true
@@ -101,6 +109,7 @@ type Stats struct {
 // Result is the outcome of one run.
 type Result struct {
 	Seed          uint64
+	Engine        string
 	Nodes, Groups int
 	Steps         int
 	SimTime       time.Duration
@@ -114,11 +123,14 @@ type Result struct {
 	Recent []string
 }
 
+// DefaultEngine is Config.Engine's default: Raft's registered name.
+const DefaultEngine = "raft"
+
 // Simulation timing, in milliseconds of simulated time.
 const (
-	tickMS          = 100  // raftengine's default TickInterval
-	electionTicks   = 10   // raftengine's default
-	heartbeatTicks  = 2    // raftengine's is 1; heartbeats are most of the messages, and 2 halves them
+	tickMS          = 100  // HostConfig.TickInterval's default
+	electionTicks   = 10   // HostConfig.ElectionTicks: raft's default
+	heartbeatTicks  = 2    // HostConfig.HeartbeatTicks: raft's is 1; heartbeats are most of the messages, and 2 halves them
 	requestTimeout  = 2000 // --request-timeout's default
 	restartAfterMin = 200
 	restartAfterMax = 4000
@@ -161,6 +173,10 @@ type world struct {
 	events eventQueue
 	seq    uint64
 	steps  int
+
+	// readLog is the engine's replica.ReadLogFunc: the checker's view of
+	// every replica's durable log.
+	readLog replica.ReadLogFunc
 
 	nodes   []*node
 	groups  []*groupInfo
@@ -209,6 +225,9 @@ func Run(cfg Config) Result {
 
 func newWorld(cfg Config) *world {
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	if cfg.Engine == "" {
+		cfg.Engine = DefaultEngine
+	}
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3 + 2*rng.IntN(2)
 	}
@@ -382,7 +401,7 @@ func (s *world) result() Result {
 	recent := append([]string(nil), s.recent[s.recentAt:]...)
 	recent = append(recent, s.recent[:s.recentAt]...)
 	return Result{
-		Seed: s.cfg.Seed, Nodes: len(s.nodes), Groups: len(s.groups),
+		Seed: s.cfg.Seed, Engine: s.cfg.Engine, Nodes: len(s.nodes), Groups: len(s.groups),
 		Steps: s.steps, SimTime: time.Duration(s.now) * time.Millisecond,
 		Violation: s.violation, TraceHash: s.traceHash, Stats: s.stats, Recent: recent,
 	}
@@ -392,7 +411,7 @@ func (s *world) result() Result {
 // run's shape and its last events.
 func (r Result) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d nodes, %d groups, %d steps, %v simulated\n", r.Seed, r.Nodes, r.Groups, r.Steps, r.SimTime)
+	fmt.Fprintf(&b, "seed %d, engine %s: %d nodes, %d groups, %d steps, %v simulated\n", r.Seed, r.Engine, r.Nodes, r.Groups, r.Steps, r.SimTime)
 	if r.Violation != nil {
 		fmt.Fprintf(&b, "%s\n", r.Violation)
 	}
@@ -415,6 +434,12 @@ type groupInfo struct {
 // setup creates the nodes, bootstraps every group on its nodes, starts
 // the hosts, and schedules the ticks, the clients and the faults.
 func (s *world) setup() {
+	readLog, err := replica.ReadLogOf(s.cfg.Engine)
+	if err != nil {
+		s.failf(KindSetup, "sim: %v", err)
+		return
+	}
+	s.readLog = readLog
 	for i := range s.cfg.Nodes {
 		s.nodes = append(s.nodes, newNode(s, i))
 	}
@@ -447,7 +472,9 @@ func (s *world) setup() {
 		s.groups = append(s.groups, g)
 	}
 	for _, n := range s.nodes {
-		n.start(true)
+		if n.start(true); s.violation != nil {
+			return
+		}
 		phase := int64(s.rng.IntN(tickMS))
 		s.at(phase, n.tick)
 	}
