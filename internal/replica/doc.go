@@ -27,17 +27,24 @@
 // name with Register) whose groups implement every method of Group; what
 // it cannot do returns ErrUnsupported (a read mode it cannot serve, for
 // instance). Its Host must also be a ManualHost when built with
-// HostConfig.Manual, so the simulation can drive it tick by tick and round
-// by round, and its Group's non-blocking calls (ProposeAsync, ReadAsync,
-// ChangeMembersStep) are what the simulation's clients use. Status speaks
-// in neutral words: State, Term as the engine's one ordered leadership
-// generation, and per follower CaughtUp, LagEntries and LagSeconds.
+// HostConfig.Manual, so the simulation (package sim) can drive it tick by
+// tick and round by round, hand its snapshots over through
+// HostConfig.SnapshotSender and HandleSnapshotAsync, and bend its timing
+// and truncation with HostConfig's overrides (ElectionTicks, TruncateAfter,
+// UnsafeAckBeforeSync, ...); its Group's non-blocking calls (ProposeAsync,
+// ReadAsync, ChangeMembersStep) are what the simulation's clients use.
+// Status speaks in neutral words: State, Term as the engine's one ordered
+// leadership generation, and per follower CaughtUp, LagEntries and
+// LagSeconds.
 //
 // An engine registers an Engine: its name, its NewHost, and the rules the
 // layers above it ask without importing it. Liveness is one: whether a
 // group keeps a working configuration with the replicas on live nodes
 // (Majority for Raft and Paxos); the move planner refuses a drain or a
-// removal that would break it.
+// removal that would break it. ReadLog is another: it decodes a
+// replica's durable log from a store (commit index; committed entries by
+// index, identity, term and command), which the simulation checks every
+// replica with after every step.
 //
 // The state machine (kv) is the same for every engine: Apply committed
 // entries in order into one batch with the applied index, and Due for the

@@ -59,6 +59,14 @@ type ManualHost interface {
 	// RunRound runs one round for every replica with work and reports
 	// whether there was any.
 	RunRound() bool
+	// HandleSnapshotAsync is the transport's HandleSnapshot for a caller
+	// that cannot block, because it drives every node from one goroutine:
+	// it reads the whole stream at once and calls done exactly once with
+	// what HandleSnapshot would return, before it returns when the
+	// snapshot is refused outright, else from the round that settles it
+	// (done must record the outcome and return). The receiving half of
+	// HostConfig.SnapshotSender.
+	HandleSnapshotAsync(from string, header []byte, next func() ([]byte, error), done func(error))
 }
 
 // Recovery is what an unsafe recovery keeps and drops, in any engine's
@@ -110,6 +118,47 @@ type HostConfig struct {
 	// Manual: no ticker and no workers; the caller drives the host through
 	// ManualHost (simulations).
 	Manual bool
+
+	// The fields below override what an engine chooses for itself. A
+	// server leaves them zero, which keeps each engine's default; the
+	// simulation sets them to provoke what a default run rarely reaches.
+
+	// ElectionTicks is how many ticks a replica goes without hearing from
+	// a leader before it tries to become one, and HeartbeatTicks how many
+	// ticks a leader lets pass between the signs of life it sends its
+	// followers. Default 0: the engine's own (raft: 10 and 1, which with
+	// the 100ms tick replace a dead leader within 1–2 s, etcd's timing).
+	ElectionTicks, HeartbeatTicks int
+	// TruncateAfter is the log length, in entries, beyond which a group's
+	// log is truncated up to what every live follower has. Default 0: the
+	// engine's own (raft: 10000, a few seconds of writes, so a follower
+	// that blinks catches up from the log, not by snapshot). A simulation
+	// sets it low so that lagging replicas catch up by snapshot often.
+	TruncateAfter uint64
+	// SnapshotChunkSize is the size of one chunk of a snapshot stream.
+	// Default 0: the engine's own (raft: 256 KiB; at most the transport's
+	// 1 MiB chunk limit). A simulation sets it small so that a snapshot
+	// takes several chunks.
+	SnapshotChunkSize int
+	// SnapshotSender, when set, takes over sending snapshots from the
+	// host's goroutines and Transport.SendSnapshot: in the round in which
+	// a replica needs a snapshot sent, the host reads it whole (header and
+	// chunks, from one consistent store snapshot) and hands it over;
+	// report must be called once with the outcome the receiver's
+	// HandleSnapshot (or ManualHost.HandleSnapshotAsync) gave. For a
+	// simulation that runs every node in one goroutine, with Manual.
+	// Default nil: the host streams each snapshot on the transport.
+	SnapshotSender func(node string, header []byte, chunks [][]byte, report func(error))
+	// Fatal is called on a storage error that makes the node's state
+	// untrustworthy (fail-stop). Default nil: log and exit(1), as etcd
+	// does; a simulation stops the simulated node instead.
+	Fatal func(error)
+	// UnsafeAckBeforeSync makes the log count as durable before its fsync:
+	// a deliberately broken mode, for tests only, which the simulation's
+	// pinned seed and the power-loss tests must catch (a check that passes
+	// with it proves nothing about fsync). Default false; never set it on
+	// a server.
+	UnsafeAckBeforeSync bool
 }
 
 // NewHostFunc builds an engine's Host.
@@ -126,6 +175,54 @@ type Engine struct {
 	// planner refuses a change that would break it. Nil: Majority (Raft,
 	// Paxos).
 	Liveness Liveness
+	// ReadLog reads what a replica made durable, decoded as only its
+	// engine can: the simulation checks every replica with it after every
+	// step. Nil: the engine cannot be simulated (ReadLogOf says so).
+	ReadLog ReadLogFunc
+}
+
+// ReadLogFunc reads the durable log of group g's replica in the store
+// that v reads: its commit index and its committed entries at index from
+// and above (from 0 or 1: all of them). It reads the store only, never
+// a running host, so it also reads what a crashed node left. It returns
+// an error wrapping storage.ErrNotFound when the store holds no replica
+// of g (none yet, or one removed).
+type ReadLogFunc func(v storage.View, g GroupID, from uint64) (DurableLog, error)
+
+// DurableLog is a replica's log as its store holds it.
+type DurableLog struct {
+	// Commit is the commit index the replica stored: every entry at or
+	// below it is committed. Invariant: the replica's stored applied index
+	// (storage.ReadAppliedState) <= Commit.
+	Commit uint64
+	// Truncated is the index of the last entry dropped from the start of
+	// the log, once applied; 0 when none was, or when from > Commit (no
+	// entries to read, so it is not read).
+	Truncated uint64
+	// Entries are the committed entries the log holds in [max(from,
+	// Truncated+1), Commit], in index order. An index missing from them
+	// is an entry missing from the store, which the caller reports.
+	Entries []LogEntry
+}
+
+// LogEntry is one committed entry in neutral words.
+type LogEntry struct {
+	Index uint64
+	// Term is the engine's ordered leadership generation (Raft's term, a
+	// ballot, an epoch) that the replica's applied state records when it
+	// applies the entry.
+	Term uint64
+	// Data identifies the entry: replicas that committed the same entry
+	// at Index hold equal Data, and different entries differ. Raft: the
+	// entry's type and data, the driver's frame (a unique proposal ID and
+	// the leader's stamp) within. Not the term: an engine may commit one
+	// value under two generations (Paxos re-proposes an accepted value
+	// under a higher ballot).
+	Data []byte
+	// Command is the state machine's command the entry carries (what
+	// Propose was given); nil for an entry of the engine's own (an empty
+	// entry, a membership change).
+	Command []byte
 }
 
 // Liveness judges whether a group keeps a working configuration with only
@@ -224,6 +321,22 @@ func Engines() []string {
 
 // ErrUnknownEngine: no engine of that name is registered in this binary.
 var ErrUnknownEngine = errors.New("replica: unknown engine")
+
+// ReadLogOf is engine's ReadLog: an error wrapping ErrUnknownEngine when
+// this binary does not have the engine, or ErrUnsupported when it
+// registered none.
+func ReadLogOf(engine string) (ReadLogFunc, error) {
+	registry.Lock()
+	e, ok := registry.engines[engine]
+	registry.Unlock()
+	switch {
+	case !ok:
+		return nil, fmt.Errorf("%w %q (this binary has: %v)", ErrUnknownEngine, engine, Engines())
+	case e.ReadLog == nil:
+		return nil, fmt.Errorf("%w: engine %q registers no ReadLog, so nothing can check its replicas' logs", ErrUnsupported, engine)
+	}
+	return e.ReadLog, nil
+}
 
 // NewHost builds the Host of engine.
 func NewHost(engine string, cfg HostConfig) (Host, error) {

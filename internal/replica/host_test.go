@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/cairnkv/cairn/internal/storage"
 )
 
 func TestRegistry(t *testing.T) {
@@ -19,6 +21,20 @@ func TestRegistry(t *testing.T) {
 	_, err := NewHost("no-such-engine", HostConfig{})
 	if !errors.Is(err, ErrUnknownEngine) || !strings.Contains(err.Error(), "test-engine") {
 		t.Fatalf("unknown engine: %v, want ErrUnknownEngine listing the registered ones", err)
+	}
+	if _, err := ReadLogOf("test-engine"); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("ReadLogOf an engine that registered none: %v, want ErrUnsupported", err)
+	}
+	if _, err := ReadLogOf("no-such-engine"); !errors.Is(err, ErrUnknownEngine) {
+		t.Fatalf("ReadLogOf an unknown engine: %v, want ErrUnknownEngine", err)
+	}
+	Register(Engine{Name: "test-engine-log", ReadLog: func(storage.View, GroupID, uint64) (DurableLog, error) {
+		return DurableLog{Commit: 7}, nil
+	}})
+	if rl, err := ReadLogOf("test-engine-log"); err != nil {
+		t.Fatalf("ReadLogOf an engine that registered one: %v", err)
+	} else if dl, _ := rl(nil, 1, 0); dl.Commit != 7 {
+		t.Fatalf("ReadLogOf returned another function: %+v", dl)
 	}
 	defer func() {
 		if recover() == nil {

@@ -16,10 +16,12 @@
 //	for each group: answer proposals and reads, Advance
 //
 // A test can run a Host with Config.Manual and drive it with Tick and
-// RunRound. The simulation (package sim) runs every node of a cluster that
-// way in one goroutine, through the calls that never block:
-// Group.ProposeAsync, ReadAsync and ChangeMembersStep (type-asserted on
-// the replica.Group), Host.HandleSnapshotAsync and Config.SnapshotSender.
+// RunRound. The simulation (package replica/sim, which builds hosts through
+// the engine registry) runs every node of a cluster that way in one
+// goroutine, through the calls that never block: the replica.Group's
+// ProposeAsync, ReadAsync and ChangeMembersStep, Host.HandleSnapshotAsync
+// and Config.SnapshotSender; it reads every replica's log with the
+// engine's registered ReadLog (readlog.go).
 //
 // Proposals carry a driver frame (proposal ID, the leader's clock stamp);
 // the stamp is the state machine's group time for expiry. The proposer

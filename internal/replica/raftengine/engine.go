@@ -7,20 +7,31 @@ const Name = "raft"
 
 func init() {
 	replica.Register(replica.Engine{Name: Name, Liveness: replica.Majority, NewHost: func(cfg replica.HostConfig) (replica.Host, error) {
-		h, err := NewHost(Config{
-			Node: cfg.Node, Store: cfg.Store, NewStateMachine: cfg.NewStateMachine,
-			Clock: cfg.Clock, Registry: cfg.Registry, Logger: cfg.Logger,
-			TickInterval: cfg.TickInterval, SnapshotRate: cfg.SnapshotRate, Manual: cfg.Manual,
-			ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
-		})
+		h, err := NewHost(configOf(cfg))
 		if err != nil {
 			return nil, err
 		}
 		return h, nil
-	}})
+	}, ReadLog: readLog})
+}
+
+// configOf maps the engine-neutral HostConfig to a Config. Its zero
+// fields keep Config's defaults (setDefaults), which are the ones that
+// HostConfig documents for raft.
+func configOf(cfg replica.HostConfig) Config {
+	return Config{
+		Node: cfg.Node, Store: cfg.Store, NewStateMachine: cfg.NewStateMachine,
+		Clock: cfg.Clock, Registry: cfg.Registry, Logger: cfg.Logger,
+		TickInterval: cfg.TickInterval, SnapshotRate: cfg.SnapshotRate, Manual: cfg.Manual,
+		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
+		TruncateAfter: cfg.TruncateAfter, SnapshotChunkSize: cfg.SnapshotChunkSize,
+		SnapshotSender: cfg.SnapshotSender, Fatal: cfg.Fatal,
+		UnsafeAckBeforeSync: cfg.UnsafeAckBeforeSync, ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
+	}
 }
 
 var (
-	_ replica.ManualHost = (*Host)(nil)
-	_ replica.Group      = (*group)(nil)
+	_ replica.ManualHost  = (*Host)(nil)
+	_ replica.Group       = (*group)(nil)
+	_ replica.ReadLogFunc = readLog
 )

@@ -7,7 +7,6 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -28,15 +27,15 @@ type (
 	fatalStop struct{ err error }
 )
 
-// node is one simulated node: a Manual host on an in-memory store. A crash
-// abandons the host (a crashed process answers nothing) and keeps only
-// what the store had synced.
+// node is one simulated node: a ManualHost of the run's engine on an
+// in-memory store. A crash abandons the host (a crashed process answers
+// nothing) and keeps only what the store had synced.
 type node struct {
 	s    *world
 	idx  int
 	name string
 	mem  *storage.Mem
-	host *raftengine.Host
+	host replica.ManualHost
 	tr   *simTransport
 	// regs are the metrics of each host the node ran, one per start.
 	regs []*prometheus.Registry
@@ -56,9 +55,9 @@ func newNode(s *world, i int) *node {
 	return n
 }
 
-func (n *node) hostConfig() raftengine.Config {
+func (n *node) hostConfig() replica.HostConfig {
 	s := n.s
-	cfg := raftengine.Config{
+	cfg := replica.HostConfig{
 		Node:  n.name,
 		Store: &crashStore{Mem: n.mem, n: n},
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
@@ -82,12 +81,20 @@ func (n *node) hostConfig() raftengine.Config {
 	return cfg
 }
 
-// start opens a host on the node's store; first, it bootstraps the node's
-// groups (as a founder does).
+// start opens a host of the run's engine on the node's store; first, it
+// bootstraps the node's groups (as a founder does).
 func (n *node) start(bootstrap bool) {
-	h, err := raftengine.NewHost(n.hostConfig())
+	engine := n.s.cfg.Engine
+	host, err := replica.NewHost(engine, n.hostConfig())
 	if err != nil {
 		n.s.failf(KindFatal, "node %s: opening the host: %v", n.name, err)
+		return
+	}
+	h, ok := host.(replica.ManualHost)
+	if !ok {
+		_ = host.Close()
+		n.s.failf(KindSetup, "sim: engine %q cannot be driven step by step: its Host (%T) built with HostConfig.Manual is not a replica.ManualHost",
+			engine, host)
 		return
 	}
 	if bootstrap {
@@ -102,7 +109,7 @@ func (n *node) start(bootstrap bool) {
 	n.host, n.up, n.touched = h, true, true
 }
 
-// tick is the node's ticker: one raft tick every tickMS, unless it is down
+// tick is the node's ticker: one host tick every tickMS, unless it is down
 // or paused (a stopped process's ticks are lost, not queued).
 func (n *node) tick() {
 	s := n.s

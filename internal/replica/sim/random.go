@@ -8,9 +8,9 @@ import (
 )
 
 // SeedCryptoRand replaces crypto/rand.Reader, for the whole process, with a
-// stream drawn from seed, and returns what puts the real one back. Raft
-// draws its randomized election timeouts from crypto/rand.Reader, so a run
-// replays exactly only with it seeded. Tests use
+// stream drawn from seed, and returns what puts the real one back. An
+// engine may draw from crypto/rand.Reader (raft draws its randomized
+// election timeouts there), so a run replays exactly only with it seeded. Tests use
 // testing/cryptotest.SetGlobalRandom instead; this is for a process that
 // runs simulations and nothing that needs real randomness (a soak command).
 func SeedCryptoRand(seed uint64) (restore func()) {

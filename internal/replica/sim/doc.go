@@ -1,15 +1,21 @@
-// Package sim is a deterministic simulation of the Raft engine's driver
-// (package raftengine: its scheduler rounds, log writer, apply loop and
-// snapshot streaming, not only the etcd raft library under it) that checks
-// safety after every step (DESIGN.md, Testing).
+// Package sim is a deterministic simulation of the hosts of any registered
+// engine (replica.Register): the engine's whole driver (its rounds, log
+// writes, apply and snapshot streaming, not only the protocol under them),
+// checked for safety after every step (DESIGN.md, Testing). Config.Engine
+// names the engine (default raft); the caller links it, as the tests do
+// with a blank import of raftengine. The package imports no engine.
 //
-// One Run is one seed. Every node of a cluster is a Manual raftengine.Host
-// on its own storage.Mem, driven from one goroutine: the simulation owns
-// the clock (a clock.Fake), the network (a Transport whose Send only
-// queues; the simulation delivers each message, or drops, duplicates or
-// delays it, by the seed), snapshot streams (raftengine.Config.
-// SnapshotSender and Host.HandleSnapshotAsync), and the clients (the
-// replica.Group's ProposeAsync, ReadAsync and ChangeMembersStep). Its main loop:
+// One Run is one seed. Every node of a cluster is a replica.ManualHost,
+// built by replica.NewHost with HostConfig.Manual on its own storage.Mem,
+// driven from one goroutine: the simulation owns the clock (a clock.Fake),
+// the network (a Transport whose Send only queues; the simulation delivers
+// each message, or drops, duplicates or delays it, by the seed), snapshot
+// streams (HostConfig.SnapshotSender and ManualHost.HandleSnapshotAsync),
+// and the clients (the replica.Group's ProposeAsync, ReadAsync and
+// ChangeMembersStep). It bends the engine's timing and truncation through
+// HostConfig's overrides (ElectionTicks, HeartbeatTicks, TruncateAfter,
+// SnapshotChunkSize), and reads what each replica made durable through the
+// engine's Engine.ReadLog. Its main loop:
 //
 //	for each instant with events, in time order:
 //		run every event due then, in the order scheduled: a tick, a message
@@ -19,7 +25,9 @@
 //		check safety; stop at the first violation
 //	heal everything, let the clients finish, run until quiet, check the end
 //
-//	res := sim.Run(sim.Config{Seed: seed})
+//	import _ "github.com/cairnkv/cairn/internal/replica/raftengine" // registers "raft"
+//
+//	res := sim.Run(sim.Config{Seed: seed, Engine: "raft"})
 //	if res.Violation != nil { fmt.Print(res.Report()) }
 //
 // Faults: message drops, duplicates, delays long enough to reorder;
@@ -30,14 +38,17 @@
 // Crash); graceful stops (Host.Close answers what is pending); a power loss
 // of every node at once, between rounds or inside their next fsyncs;
 // paused nodes; leader transfers; membership changes (a replica added,
-// removed or moved, through learners and joint consensus). The workload:
+// removed or moved, step by step through Group.ChangeMembersStep: for
+// raft, through learners and joint consensus). The workload:
 // INCRBY, APPEND, PUT, DELETE and PUT with a TTL (the leader's expiry
 // sweep deletes it) under kv sessions, and linearizable and follower reads.
 //
 // Safety, after every step:
 //   - no two different entries committed at one index of a group, across
 //     every replica and every incarnation of it (each node's log read up
-//     to its stored commit index);
+//     to its stored commit index by the engine's ReadLog, entries compared
+//     by identity: the driver's frame and data, not the term), and no
+//     committed entry missing from a log;
 //   - equal replicated state (kv's Digest) at equal applied index, an
 //     applied term that matches the committed entry's, applied <= commit;
 //   - an acknowledged command's index (and the index its version names)
@@ -60,10 +71,11 @@
 // acknowledged before it began and none begun after it ended.
 //
 // Determinism: the simulation's choices come from the seed, and it
-// undoes the driver's map-order iteration where it shows (the order of
-// sends and of callbacks; Host.Tick ticks groups in ID order). One thing
-// is outside both: raft draws election timeouts from crypto/rand. A run
-// replays exactly when that is seeded too: tests call
-// testing/cryptotest.SetGlobalRandom(t, seed), other callers (a soak
-// command) SeedCryptoRand. Result.TraceHash identifies the path a run took.
+// undoes a driver's map-order iteration where it shows (the order of
+// sends and of callbacks); an engine's ManualHost must do the rest (raft's
+// Tick ticks groups in ID order). One thing is outside both: an engine may
+// draw from crypto/rand (raft's election timeouts). A run replays exactly
+// when that is seeded too: tests call testing/cryptotest.SetGlobalRandom(t,
+// seed), other callers (a soak command) SeedCryptoRand. Result.TraceHash
+// identifies the path a run took.
 package sim

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/cairnkv/cairn/internal/kv"
-	"github.com/cairnkv/cairn/internal/replica/raftengine"
+	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 )
 
@@ -36,7 +36,7 @@ type checker struct {
 }
 
 type committedEntry struct {
-	e    storedEntry
+	e    replica.LogEntry
 	node string
 }
 
@@ -107,26 +107,24 @@ func (c *checker) step() {
 
 // nodeGroup compares a node's newly committed entries of group g with what
 // every other replica committed, and digests its state if its applied
-// index moved.
+// index moved. It reads the node's store: the log through the engine's
+// ReadLog, the applied state and the state machine's digest directly.
 func (c *checker) nodeGroup(n *node, g *groupInfo) {
 	s := c.s
 	st := n.mem
 	gid := uint64(g.id)
-	raw, err := st.Get(storage.HardStateKey(gid))
+	from := c.checkedTo[n.idx][gi(g)] + 1
+	dl, err := s.readLog(st, g.id, from)
 	if errors.Is(err, storage.ErrNotFound) {
 		// No replica here (yet, or any more: a removed one is deleted).
 		// One created later starts over.
 		c.checkedTo[n.idx][gi(g)], c.applied[n.idx][gi(g)] = 0, noApplied
 		return
 	} else if err != nil {
-		s.failf(KindFatal, "node %s group %d: reading hard state: %v", n.name, gid, err)
+		s.failf(KindFatal, "node %s group %d: reading the log: %v", n.name, gid, err)
 		return
 	}
-	commit, err := decodeHardStateCommit(raw)
-	if err != nil {
-		s.failf(KindFatal, "node %s group %d: %v", n.name, gid, err)
-		return
-	}
+	commit := dl.Commit
 	applied, err := storage.ReadAppliedState(st, gid)
 	if err != nil {
 		s.failf(KindFatal, "node %s group %d: %v", n.name, gid, err)
@@ -136,30 +134,22 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 		s.failf(KindAppliedAhead, "node %s group %d: applied %d, commit %d", n.name, gid, applied.Index, commit)
 		return
 	}
-	if from := c.checkedTo[n.idx][gi(g)] + 1; from <= commit {
-		var trunc uint64
-		if raw, err := st.Get(storage.TruncatedKey(gid)); err == nil {
-			if trunc, err = decodeTruncatedIndex(raw); err != nil {
-				s.failf(KindFatal, "node %s group %d: %v", n.name, gid, err)
-				return
-			}
+	// Every committed entry from here to commit must be in the log.
+	next := max(from, dl.Truncated+1)
+	for _, e := range dl.Entries {
+		if e.Index != next {
+			break
 		}
-		for i := max(from, trunc+1); i <= commit; i++ {
-			raw, err := st.Get(storage.LogKey(gid, i))
-			if err != nil {
-				s.failf(KindLogGap, "node %s group %d: committed entry %d (commit %d, truncated %d): %v", n.name, gid, i, commit, trunc, err)
-				return
-			}
-			e, err := decodeStoredEntry(raw)
-			if err != nil {
-				s.failf(KindFatal, "node %s group %d entry %d: %v", n.name, gid, i, err)
-				return
-			}
-			c.committedAt(g, i, e, n)
-			if s.violation != nil {
-				return
-			}
+		c.committedAt(g, e, n)
+		if s.violation != nil {
+			return
 		}
+		next++
+	}
+	if next <= commit {
+		s.failf(KindLogGap, "node %s group %d: committed entry %d (commit %d, truncated %d) is missing from the log",
+			n.name, gid, next, commit, dl.Truncated)
+		return
 	}
 	c.checkedTo[n.idx][gi(g)] = max(c.checkedTo[n.idx][gi(g)], commit)
 
@@ -167,9 +157,9 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 		return
 	}
 	c.applied[n.idx][gi(g)] = applied.Index
-	if ce := c.committed[gi(g)][applied.Index]; ce != nil && ce.e.term != applied.Term {
+	if ce := c.committed[gi(g)][applied.Index]; ce != nil && ce.e.Term != applied.Term {
 		s.failf(KindAppliedTerm, "node %s group %d: applied index %d at term %d; the entry committed there has term %d (seen on %s)",
-			n.name, gid, applied.Index, applied.Term, ce.e.term, ce.node)
+			n.name, gid, applied.Index, applied.Term, ce.e.Term, ce.node)
 		return
 	}
 	idx, sum, err := c.machines[gi(g)].Digest(st)
@@ -185,19 +175,22 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 	}
 }
 
-// committedAt records or compares entry index of group g as committed on n.
-func (c *checker) committedAt(g *groupInfo, index uint64, e storedEntry, n *node) {
+// committedAt records or compares entry e of group g as committed on n.
+// Entries are compared by identity (LogEntry.Data), not by term: an engine
+// may commit one entry under two generations.
+func (c *checker) committedAt(g *groupInfo, e replica.LogEntry, n *node) {
 	s := c.s
+	index := e.Index
 	prev := c.committed[gi(g)][index]
 	if prev != nil {
-		if prev.e.term != e.term || prev.e.typ != e.typ || !bytes.Equal(prev.e.data, e.data) {
-			s.failf(KindDivergentCommit, "group %d index %d: %s committed term %d (%s), %s committed term %d (%s)",
-				g.id, index, prev.node, prev.e.term, describeEntry(prev.e), n.name, e.term, describeEntry(e))
+		if !bytes.Equal(prev.e.Data, e.Data) {
+			s.failf(KindDivergentCommit, "group %d index %d: %s committed %s (term %d), %s committed %s (term %d)",
+				g.id, index, prev.node, describeEntry(prev.e), prev.e.Term, n.name, describeEntry(e), e.Term)
 		}
 		return
 	}
 	c.committed[gi(g)][index] = &committedEntry{e: e, node: n.name}
-	if cmd, ok := entryCommand(e); ok {
+	if cmd := e.Command; cmd != nil {
 		where := fmt.Sprintf("group %d index %d", g.id, index)
 		if a := c.notAppliedCmds[string(cmd)]; a != nil {
 			s.failf(KindNotAppliedButRan, "client %d op %d attempt %d was answered certainly not applied, but %s holds it",
@@ -215,21 +208,14 @@ func (c *checker) committedAt(g *groupInfo, index uint64, e storedEntry, n *node
 	delete(c.pendingAcks, at)
 }
 
-func entryCommand(e storedEntry) ([]byte, bool) {
-	if e.typ != 0 || len(e.data) == 0 { // raftpb.EntryNormal with data
-		return nil, false
-	}
-	return raftengine.EntryCommand(e.data)
-}
-
-func describeEntry(e storedEntry) string {
-	if cmd, ok := entryCommand(e); ok {
-		if k, err := kv.DecodeCommand(cmd); err == nil {
+func describeEntry(e replica.LogEntry) string {
+	if e.Command != nil {
+		if k, err := kv.DecodeCommand(e.Command); err == nil {
 			return fmt.Sprintf("client %d seq %d", k.Client, k.Seq)
 		}
-		return fmt.Sprintf("%d bytes", len(cmd))
+		return fmt.Sprintf("a command of %d bytes", len(e.Command))
 	}
-	return fmt.Sprintf("type %d, %d bytes", e.typ, len(e.data))
+	return fmt.Sprintf("an entry of the engine's own, %d bytes", len(e.Data))
 }
 
 // acked checks an acknowledgement against the log: the index it was
@@ -251,12 +237,12 @@ func (c *checker) acked(o *op, a *attempt) {
 	}
 }
 
-func (c *checker) ackMatches(o *op, index uint64, e storedEntry) {
-	cmd, ok := entryCommand(e)
+func (c *checker) ackMatches(o *op, index uint64, e replica.LogEntry) {
+	ok := e.Command != nil
 	var k kv.Command
 	var err error
 	if ok {
-		k, err = kv.DecodeCommand(cmd)
+		k, err = kv.DecodeCommand(e.Command)
 	}
 	if !ok || err != nil || k.Client != o.c.id || k.Seq != o.seq {
 		c.s.failf(KindWrongAck, "client %d op %d (%s %s) acknowledged with index %d (version %d), but group %d committed %s there",

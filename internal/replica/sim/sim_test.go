@@ -1,13 +1,19 @@
 package sim
 
 import (
+	"errors"
 	"flag"
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"testing"
 	"testing/cryptotest"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	_ "github.com/cairnkv/cairn/internal/replica/raftengine" // the engines simulated here
+	"github.com/cairnkv/cairn/internal/storage"
 )
 
 var (
@@ -15,6 +21,7 @@ var (
 	flagSeeds  = flag.Int("sim.seeds", 0, "run this many seeds, whatever the budget (also CAIRN_SIM_SEEDS)")
 	flagBudget = flag.Duration("sim.budget", 20*time.Second, "run seeds for this long (also CAIRN_SIM_BUDGET); raise it for a soak (with -timeout)")
 	flagTrace  = flag.Bool("sim.trace", false, "print every event of a replayed seed, and the hosts' logs")
+	flagEngine = flag.String("sim.engine", DefaultEngine, "the registered engine to simulate (also CAIRN_SIM_ENGINE)")
 )
 
 func flagSet(name string) (set bool) {
@@ -29,16 +36,29 @@ func envOr(flagVal, env string) string {
 	return os.Getenv(env)
 }
 
+// engine is the engine TestSimulation runs: -sim.engine, else
+// CAIRN_SIM_ENGINE, else raft.
+func engine() string {
+	if e := os.Getenv("CAIRN_SIM_ENGINE"); e != "" && !flagSet("sim.engine") {
+		return e
+	}
+	return *flagEngine
+}
+
 // runSeed runs one seed with the process's crypto/rand seeded too, so that
-// raft's election timeouts replay.
+// an engine that draws from it (raft's election timeouts) replays.
 func runSeed(t *testing.T, cfg Config) Result {
 	t.Helper()
 	cryptotest.SetGlobalRandom(t, cfg.Seed)
 	return Run(cfg)
 }
 
-func replayHint(seed uint64) string {
-	return "replay: go test ./internal/replica/raftengine/sim -run 'TestSimulation$' -sim.seed=" + strconv.FormatUint(seed, 10) + " -sim.trace"
+func replayHint(engine string, seed uint64) string {
+	hint := "replay: go test ./internal/replica/sim -run 'TestSimulation$' -sim.seed=" + strconv.FormatUint(seed, 10)
+	if engine != DefaultEngine {
+		hint += " -sim.engine=" + engine
+	}
+	return hint + " -sim.trace"
 }
 
 // TestSimulation runs seeds until the budget is spent; a failure prints
@@ -49,15 +69,15 @@ func TestSimulation(t *testing.T) {
 		if err != nil {
 			t.Fatalf("-sim.seed %q: %v", s, err)
 		}
-		cfg := Config{Seed: seed}
+		cfg := Config{Seed: seed, Engine: engine()}
 		if *flagTrace {
 			cfg.Trace = os.Stderr
 			cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		}
 		res := runSeed(t, cfg)
-		t.Logf("seed %d: %d steps, %v simulated, stats %+v", seed, res.Steps, res.SimTime, res.Stats)
+		t.Logf("seed %d, engine %s: %d steps, %v simulated, stats %+v", seed, res.Engine, res.Steps, res.SimTime, res.Stats)
 		if res.Violation != nil {
-			t.Fatalf("%s\n%s", res.Report(), replayHint(seed))
+			t.Fatalf("%s\n%s", res.Report(), replayHint(res.Engine, seed))
 		}
 		return
 	}
@@ -81,16 +101,16 @@ func TestSimulation(t *testing.T) {
 		budget /= 4
 	}
 	base := uint64(time.Now().UnixNano())
-	t.Logf("seeds from %d", base)
+	t.Logf("engine %s, seeds from %d", engine(), base)
 	start := time.Now()
 	var total Stats
 	n := 0
 	for ; count > 0 && n < count || count == 0 && time.Since(start) < budget; n++ {
 		seed := base + uint64(n)
-		res := runSeed(t, Config{Seed: seed})
+		res := runSeed(t, Config{Seed: seed, Engine: engine()})
 		total.add(res.Stats)
 		if res.Violation != nil {
-			t.Fatalf("%s\n%s", res.Report(), replayHint(seed))
+			t.Fatalf("%s\n%s", res.Report(), replayHint(res.Engine, seed))
 		}
 	}
 	el := time.Since(start)
@@ -112,9 +132,11 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
-// ackBeforeSyncSeed is a seed whose run, with every node committing its
-// log without fsync (Config.UnsafeAckBeforeSync), loses acknowledged
-// state: a crash takes a whole log with it, and the checks see it.
+// ackBeforeSyncSeed is a seed whose run of the raft engine, with every
+// node committing its log without fsync (Config.UnsafeAckBeforeSync, so
+// HostConfig.UnsafeAckBeforeSync), loses acknowledged state: a crash takes
+// a whole log with it, and the checks see it. Another engine pins a seed
+// of its own.
 //
 // NB: a change to the simulation's choices (what it draws from the seed,
 // and in which order) moves every seed to another run. If this one then
@@ -126,13 +148,13 @@ const ackBeforeSyncSeed = 1
 // by a fixed seed, never by luck (DESIGN.md, Testing), and the same seed
 // must pass with fsync on, or the catch says nothing about fsync.
 func TestSimulationCatchesAckBeforeSync(t *testing.T) {
-	res := runSeed(t, Config{Seed: ackBeforeSyncSeed, UnsafeAckBeforeSync: true})
+	res := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: "raft", UnsafeAckBeforeSync: true})
 	if res.Violation == nil || !res.Violation.Safety() {
 		t.Fatalf("seed %d with UnsafeAckBeforeSync: want a safety violation, got %v: the checks no longer see a missing fsync\n%s",
 			ackBeforeSyncSeed, res.Violation, res.Report())
 	}
 	t.Logf("caught: %s", res.Violation)
-	if ok := runSeed(t, Config{Seed: ackBeforeSyncSeed}); ok.Violation != nil {
+	if ok := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: "raft"}); ok.Violation != nil {
 		t.Fatalf("seed %d fails with fsync on too:\n%s", ackBeforeSyncSeed, ok.Report())
 	}
 }
@@ -147,5 +169,38 @@ func TestSimulationReplays(t *testing.T) {
 			t.Errorf("seed %d (unsafe %v) took two paths: %d steps, hash %x, %v; then %d steps, hash %x, %v",
 				cfg.Seed, cfg.UnsafeAckBeforeSync, a.Steps, a.TraceHash, a.Violation, b.Steps, b.TraceHash, b.Violation)
 		}
+	}
+}
+
+// hostOnly is a Host that cannot be driven step by step.
+type hostOnly struct{ replica.Host }
+
+func (hostOnly) Close() error { return nil }
+
+func init() {
+	readNothing := func(storage.View, replica.GroupID, uint64) (replica.DurableLog, error) {
+		return replica.DurableLog{}, storage.ErrNotFound
+	}
+	replica.Register(replica.Engine{Name: "sim-test-not-manual", ReadLog: readNothing,
+		NewHost: func(replica.HostConfig) (replica.Host, error) { return hostOnly{}, nil }})
+	replica.Register(replica.Engine{Name: "sim-test-no-readlog",
+		NewHost: func(replica.HostConfig) (replica.Host, error) { return nil, errors.New("never built") }})
+}
+
+// An engine the simulation cannot run stops the run before it starts,
+// saying why, and never as a safety violation.
+func TestSimulationRefusesWhatItCannotRun(t *testing.T) {
+	for _, tc := range []struct{ engine, want string }{
+		{"no-such-engine", "unknown engine"},
+		{"sim-test-no-readlog", "registers no ReadLog"},
+		{"sim-test-not-manual", "is not a replica.ManualHost"},
+	} {
+		t.Run(tc.engine, func(t *testing.T) {
+			res := Run(Config{Seed: 1, Engine: tc.engine})
+			v := res.Violation
+			if v == nil || v.Kind != KindSetup || v.Safety() || !strings.Contains(v.Detail, tc.want) {
+				t.Fatalf("violation %v, want %s saying %q", v, KindSetup, tc.want)
+			}
+		})
 	}
 }

@@ -240,7 +240,7 @@ func (c *client) answer(a *attempt, res []byte, index uint64, err error) {
 }
 
 // timeout gives up waiting for attempt a (the request deadline): certainly
-// not applied if raft never saw it, else indeterminate.
+// not applied if the engine never took it, else indeterminate.
 func (c *client) timeout(a *attempt) {
 	if a.settled {
 		return

@@ -19,6 +19,11 @@ import (
 type Config struct {
 	// Seed decides every choice of the run.
 	Seed uint64
+	// Engine is the registered engine (replica.Register) every node runs;
+	// the caller links it (a blank import). It must build a
+	// replica.ManualHost and register a ReadLog. Default "raft", the
+	// engine of the meta group, which every cluster runs.
+	Engine string
 	// Nodes in the cluster. Default: 3 or 5, drawn from the seed.
 	Nodes int
 	// Groups hosted by the cluster, each on 3 of the nodes (or on all 5 of
@@ -33,14 +38,14 @@ type Config struct {
 	// beyond it the run fails with KindNoConvergence.
 	HealTimeout time.Duration
 	// ConsistencyCheckInterval is how often each group's leader proposes a
-	// consistency check (raftengine's Config field); 0: never. Nothing in
+	// consistency check (HostConfig.ConsistencyCheckInterval); 0: never. Nothing in
 	// a simulation changes a replica's state behind the engine's back, so
 	// a check that finds replicas differ is itself wrong: a digest not
 	// taken at exactly its check's index (KindConsistencyAlarm).
 	ConsistencyCheckInterval time.Duration
-	// UnsafeAckBeforeSync runs every node in raftengine's deliberately
-	// broken mode (the log is committed without fsync), which the checks
-	// must catch.
+	// UnsafeAckBeforeSync runs every node in the engine's deliberately
+	// broken mode (HostConfig.UnsafeAckBeforeSync: the log counts as
+	// durable before its fsync), which the checks must catch.
 	UnsafeAckBeforeSync bool
 	// Logger receives the hosts' logs. Default: discarded.
 	Logger *slog.Logger
@@ -50,7 +55,9 @@ type Config struct {
 
 // Kinds of Violation. The safety kinds are what the simulation exists to
 // find; KindNoConvergence is a liveness failure (the healed cluster did not
-// catch up), KindPanic and KindFatal are the engine stopping on its own.
+// catch up), KindPanic and KindFatal are the engine stopping on its own,
+// and KindSetup a run that could not start (an engine this binary does
+// not have, or one the simulation cannot drive).
 const (
 	KindDivergentCommit  = "divergent-commit"          // two entries committed at one index
 	KindDivergentState   = "divergent-state"           // replicas differ at one applied index
@@ -68,6 +75,7 @@ const (
 	KindPanic            = "panic"
 	KindFatal            = "fatal"
 	KindNoConvergence    = "no-convergence"
+	KindSetup            = "setup"
 )
 
 // Violation is the first thing a run found wrong.
@@ -82,7 +90,7 @@ type Violation struct {
 // liveness failure or the engine stopping itself).
 func (v *Violation) Safety() bool {
 	switch v.Kind {
-	case KindNoConvergence, KindPanic, KindFatal:
+	case KindNoConvergence, KindPanic, KindFatal, KindSetup:
 		return false
 	}
 	return true
@@ -109,6 +117,7 @@ type Stats struct {
 // Result is the outcome of one run.
 type Result struct {
 	Seed          uint64
+	Engine        string
 	Nodes, Groups int
 	Steps         int
 	SimTime       time.Duration
@@ -122,11 +131,14 @@ type Result struct {
 	Recent []string
 }
 
+// DefaultEngine is Config.Engine's default: Raft's registered name.
+const DefaultEngine = "raft"
+
 // Simulation timing, in milliseconds of simulated time.
 const (
-	tickMS          = 100  // raftengine's default TickInterval
-	electionTicks   = 10   // raftengine's default
-	heartbeatTicks  = 2    // raftengine's is 1; heartbeats are most of the messages, and 2 halves them
+	tickMS          = 100  // HostConfig.TickInterval's default
+	electionTicks   = 10   // HostConfig.ElectionTicks: raft's default
+	heartbeatTicks  = 2    // HostConfig.HeartbeatTicks: raft's is 1; heartbeats are most of the messages, and 2 halves them
 	requestTimeout  = 2000 // --request-timeout's default
 	restartAfterMin = 200
 	restartAfterMax = 4000
@@ -169,6 +181,10 @@ type world struct {
 	events eventQueue
 	seq    uint64
 	steps  int
+
+	// readLog is the engine's replica.ReadLogFunc: the checker's view of
+	// every replica's durable log.
+	readLog replica.ReadLogFunc
 
 	nodes   []*node
 	groups  []*groupInfo
@@ -218,6 +234,9 @@ func Run(cfg Config) Result {
 
 func newWorld(cfg Config) *world {
 	rng := rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15))
+	if cfg.Engine == "" {
+		cfg.Engine = DefaultEngine
+	}
 	if cfg.Nodes == 0 {
 		cfg.Nodes = 3 + 2*rng.IntN(2)
 	}
@@ -391,7 +410,7 @@ func (s *world) result() Result {
 	recent := append([]string(nil), s.recent[s.recentAt:]...)
 	recent = append(recent, s.recent[:s.recentAt]...)
 	return Result{
-		Seed: s.cfg.Seed, Nodes: len(s.nodes), Groups: len(s.groups),
+		Seed: s.cfg.Seed, Engine: s.cfg.Engine, Nodes: len(s.nodes), Groups: len(s.groups),
 		Steps: s.steps, SimTime: time.Duration(s.now) * time.Millisecond,
 		Violation: s.violation, TraceHash: s.traceHash, Stats: s.stats, Recent: recent,
 	}
@@ -401,7 +420,7 @@ func (s *world) result() Result {
 // run's shape and its last events.
 func (r Result) Report() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "seed %d: %d nodes, %d groups, %d steps, %v simulated\n", r.Seed, r.Nodes, r.Groups, r.Steps, r.SimTime)
+	fmt.Fprintf(&b, "seed %d, engine %s: %d nodes, %d groups, %d steps, %v simulated\n", r.Seed, r.Engine, r.Nodes, r.Groups, r.Steps, r.SimTime)
 	if r.Violation != nil {
 		fmt.Fprintf(&b, "%s\n", r.Violation)
 	}
@@ -424,6 +443,12 @@ type groupInfo struct {
 // setup creates the nodes, bootstraps every group on its nodes, starts
 // the hosts, and schedules the ticks, the clients and the faults.
 func (s *world) setup() {
+	readLog, err := replica.ReadLogOf(s.cfg.Engine)
+	if err != nil {
+		s.failf(KindSetup, "sim: %v", err)
+		return
+	}
+	s.readLog = readLog
 	for i := range s.cfg.Nodes {
 		s.nodes = append(s.nodes, newNode(s, i))
 	}
@@ -456,7 +481,9 @@ func (s *world) setup() {
 		s.groups = append(s.groups, g)
 	}
 	for _, n := range s.nodes {
-		n.start(true)
+		if n.start(true); s.violation != nil {
+			return
+		}
 		phase := int64(s.rng.IntN(tickMS))
 		s.at(phase, n.tick)
 	}

@@ -28,7 +28,7 @@ func (t *simTransport) Send(node string, msgs []transport.Message) {
 	t.pending = append(t.pending, sent{to: node, msgs: slices.Clone(msgs)})
 }
 
-var errNoStreams = errors.New("sim: snapshots travel through Config.SnapshotSender")
+var errNoStreams = errors.New("sim: snapshots travel through HostConfig.SnapshotSender")
 
 func (t *simTransport) SendSnapshot(context.Context, string, []byte, func(func([]byte) error) error) error {
 	return errNoStreams
@@ -139,7 +139,7 @@ func (n *network) deliver(from, to *node, m transport.Message) {
 	to.dirty = true
 }
 
-// sendSnapshot is the node's raftengine.Config.SnapshotSender: the stream
+// sendSnapshot is the node's HostConfig.SnapshotSender: the stream
 // arrives after a delay that grows with its size, unless a partition or a
 // crash breaks it, and the sender learns the outcome a trip later.
 func (from *node) sendSnapshot(to string, header []byte, chunks [][]byte, report func(error)) {
