@@ -16,7 +16,7 @@ func TestSimulationConsistencyChecks(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		res := runSeed(t, Config{Seed: seed, ConsistencyCheckInterval: 500 * time.Millisecond})
 		if res.Violation != nil {
-			t.Fatalf("%s\nreplay: go test ./internal/replica/raftengine/sim -run TestSimulationConsistencyChecks (seed %d)", res.Report(), seed)
+			t.Fatalf("%s\nreplay: go test ./internal/replica/sim -run TestSimulationConsistencyChecks (seed %d)", res.Report(), seed)
 		}
 		total.add(res.Stats)
 	}
