@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -37,7 +38,7 @@ type proposeResult struct {
 // Propose implements replica.Group.
 func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
 	p := &proposal{id: nextProposalID()}
-	p.data = frame(p.id, cmd)
+	p.data = driver.Frame(p.id, cmd)
 	return g.propose(ctx, p)
 }
 
@@ -53,7 +54,7 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 // back into the group.
 func (g *group) ProposeAsync(cmd []byte, done func(result []byte, index uint64, err error)) (cancel func() bool) {
 	p := &proposal{id: nextProposalID()}
-	p.data = frame(p.id, cmd)
+	p.data = driver.Frame(p.id, cmd)
 	return g.proposeAsync(p, done)
 }
 
@@ -360,7 +361,7 @@ func confProposal(desc replica.Descriptor, step changeStep) *proposal {
 	next := step.desc
 	next.Version = desc.Version + 1
 	p := &proposal{id: nextProposalID(), cc: step.cc}
-	step.cc.Context = confContext(p.id, next.Encode(nil))
+	step.cc.Context = driver.FrameConf(p.id, next.Encode(nil))
 	return p
 }
 

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"go.etcd.io/raft/v3"
@@ -229,7 +230,7 @@ func (g *group) refusal(p *proposal) error {
 		// Its answers would come from its own, wrong state.
 		return &replica.ErrNotLeader{Group: g.gid}
 	}
-	if p.cc == nil && !isDriverFrame(p.data) && g.cc.noMajority.Load() != 0 {
+	if p.cc == nil && !driver.IsEntry(p.data) && g.cc.noMajority.Load() != 0 {
 		return fmt.Errorf("raftengine: group %d: %w", g.gid, replica.ErrNoMajority)
 	}
 	return nil
@@ -242,7 +243,7 @@ func (g *group) CheckConsistency(ctx context.Context) (replica.Check, error) {
 		return replica.Check{}, &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 	}
 	p := &proposal{id: nextProposalID()}
-	p.data = driverFrame(p.id, kindCheck, uint64(g.id))
+	p.data = driver.FrameEntry(p.id, driver.EntryCheck, uint64(g.id))
 	_, index, err := g.propose(ctx, p)
 	if err != nil {
 		return replica.Check{}, err
@@ -315,7 +316,7 @@ func (g *group) tickChecks(st raft.BasicStatus) {
 	}
 	g.cc.next = g.ticks + interval
 	p := &proposal{id: nextProposalID()}
-	p.data = driverFrame(p.id, kindCheck, uint64(g.id))
+	p.data = driver.FrameEntry(p.id, driver.EntryCheck, uint64(g.id))
 	g.cc.pending.Store(true)
 	p.done = func([]byte, uint64, error) { g.cc.pending.Store(false) }
 	g.held = append(g.held, p)
@@ -355,12 +356,12 @@ type digestJob struct {
 // checkApplied is called by apply once the check at index is applied and
 // the state there is in snap (nil when the state machine cannot digest).
 // g.mu is held.
-func (g *group) checkApplied(index uint64, d driverEntry, snap storage.Snapshot) {
-	if d.proposer == uint64(g.id) {
+func (g *group) checkApplied(index uint64, d driver.Entry, snap storage.Snapshot) {
+	if d.Proposer == uint64(g.id) {
 		c := g.collect(index)
 		c.own, c.desc = true, g.desc.Clone()
 	}
-	j := digestJob{g: g, index: index, proposer: d.proposer, node: g.nodeOf(d.proposer), snap: snap}
+	j := digestJob{g: g, index: index, proposer: d.Proposer, node: g.nodeOf(d.Proposer), snap: snap}
 	if snap == nil {
 		g.deliver(j, checkReport{from: g.id, index: index, err: "the state machine has no digest"})
 		return

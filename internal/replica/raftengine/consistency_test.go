@@ -445,27 +445,6 @@ func equalIDs(a, b []replica.ReplicaID) bool {
 	return true
 }
 
-func TestDriverFrame(t *testing.T) {
-	b := driverFrame(42, kindCheck, 3)
-	stamp(b, 1234)
-	d, err := undriverFrame(b)
-	if err != nil || d != (driverEntry{id: 42, at: 1234, kind: kindCheck, proposer: 3}) {
-		t.Fatalf("undriverFrame = %+v, %v", d, err)
-	}
-	if _, ok := EntryCommand(b); ok {
-		t.Fatal("EntryCommand took a driver entry for a command")
-	}
-	if _, _, _, err := unframe(b); err == nil {
-		t.Fatal("a driver entry decoded as a command frame")
-	}
-	if cmd, ok := EntryCommand(frame(1, []byte("x"))); !ok || string(cmd) != "x" {
-		t.Fatal("a command frame no longer decodes")
-	}
-	if _, err := undriverFrame(b[:driverFrameLen-1]); err == nil {
-		t.Fatal("a short driver frame decoded")
-	}
-}
-
 func TestDriverMessages(t *testing.T) {
 	r := checkReport{from: 2, index: 9, applied: 9, sum: [32]byte{7, 8}}
 	got, _, err := decodeDriverMsg(2, encodeReport(r))
@@ -501,9 +480,4 @@ func FuzzDecodeDriverMsg(f *testing.F) {
 func FuzzDecodeAlarm(f *testing.F) {
 	f.Add(encodeAlarm(1, 0))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _, _ = decodeAlarm(b) })
-}
-
-func FuzzUndriverFrame(f *testing.F) {
-	f.Add(driverFrame(1, kindCheck, 2))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = undriverFrame(b) })
 }

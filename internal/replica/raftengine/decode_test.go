@@ -1,7 +1,6 @@
 package raftengine
 
 import (
-	"bytes"
 	"testing"
 
 	"go.etcd.io/raft/v3/raftpb"
@@ -45,18 +44,6 @@ func TestChunkRoundTrip(t *testing.T) {
 	}
 }
 
-func TestFrameRoundTrip(t *testing.T) {
-	b := frame(99, []byte("cmd"))
-	stamp(b, -5)
-	id, at, cmd, err := unframe(b)
-	if err != nil || id != 99 || at != -5 || !bytes.Equal(cmd, []byte("cmd")) {
-		t.Fatalf("unframe = %d %d %q %v", id, at, cmd, err)
-	}
-	if _, _, _, err := unframe(b[:frameHeader-1]); err == nil {
-		t.Fatal("a short frame decoded")
-	}
-}
-
 func FuzzDecodeSnapHeader(f *testing.F) {
 	f.Add(snapHeaderSample(f))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _, _, _, _ = decodeSnapHeader(b) })
@@ -65,13 +52,4 @@ func FuzzDecodeSnapHeader(f *testing.F) {
 func FuzzDecodeChunk(f *testing.F) {
 	f.Add(appendKV(nil, []byte("k"), []byte("v")))
 	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeChunk(nil, b) })
-}
-
-func FuzzUnframe(f *testing.F) {
-	f.Add(frame(1, []byte("x")))
-	f.Add(confContext(1, []byte("desc")))
-	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _, _, _ = unframe(b)
-		_, _, _ = unconfContext(b)
-	})
 }

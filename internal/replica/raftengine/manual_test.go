@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"go.etcd.io/raft/v3/raftpb"
@@ -185,7 +186,7 @@ func TestRefusedConfChangeIsNotApplied(t *testing.T) {
 		p := &proposal{id: nextProposalID(), cc: &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
 			Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(10 + i))}}}}
 		d.Replicas = append(d.Replicas, replica.Member{ID: replica.ReplicaID(10 + i), Node: fmt.Sprintf("x%d", i), Role: replica.RoleLearner})
-		p.cc.Context = confContext(p.id, d.Encode(nil))
+		p.cc.Context = driver.FrameConf(p.id, d.Encode(nil))
 		go func() { _, _, err := g.propose(context.Background(), p); errs <- err }()
 	}
 	// Both reach the same round: wait, running no round, until both are queued.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"go.etcd.io/raft/v3/raftpb"
 )
@@ -62,7 +63,7 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 		data = append(data, e.Data...)
 		le := replica.LogEntry{Index: i, Term: e.GetTerm(), Data: data}
 		if typ == raftpb.EntryNormal && len(e.Data) > 0 {
-			if cmd, ok := EntryCommand(data[n:]); ok {
+			if cmd, ok := driver.EntryCommand(data[n:]); ok {
 				le.Command = cmd
 			}
 		}
@@ -80,3 +81,9 @@ func hardStateCommit(b []byte) (uint64, error) {
 	}
 	return binary.BigEndian.Uint64(b[1+16:]), nil
 }
+
+// EntryCommand returns the state machine's command carried by the data of
+// a normal log entry; ok is false for an empty entry or a driver entry.
+// The frame is the driver's: this is driver.EntryCommand, kept for the
+// callers of raftengine's API.
+func EntryCommand(data []byte) (cmd []byte, ok bool) { return driver.EntryCommand(data) }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -35,8 +36,8 @@ func TestReadLog(t *testing.T) {
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
-	framed := frame(42, []byte("command"))
-	stamp(framed, 1234)
+	framed := driver.Frame(42, []byte("command"))
+	driver.Stamp(framed, 1234)
 	ents := []*pb.Entry{
 		{Index: new(uint64(11)), Term: new(uint64(6))}, // a new leader's empty entry
 		{Index: new(uint64(12)), Term: new(uint64(6)), Type: pb.EntryNormal.Enum(), Data: framed},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"go.etcd.io/raft/v3"
@@ -281,7 +282,7 @@ func (g *group) proposeHeld() {
 		if p.cc != nil {
 			err = g.rn.ProposeConfChange(p.cc)
 		} else {
-			stamp(p.data, now)
+			driver.Stamp(p.data, now)
 			err = g.rn.Propose(p.data)
 		}
 		if err == nil {
@@ -371,7 +372,7 @@ func (g *group) sweep() {
 	cmds := g.sm.Due(g.h.store, g.h.now(), 128)
 	for _, cmd := range cmds {
 		p := &proposal{id: nextProposalID()}
-		p.data = frame(p.id, cmd)
+		p.data = driver.Frame(p.id, cmd)
 		g.sweeping.Add(1)
 		p.done = func([]byte, uint64, error) { g.sweeping.Add(-1) }
 		g.held = append(g.held, p)
@@ -452,18 +453,18 @@ func (g *group) stage(w *work, b storage.Batch) error {
 func entryID(e *raftpb.Entry) (uint64, bool) {
 	switch e.GetType() {
 	case raftpb.EntryNormal:
-		if isDriverFrame(e.GetData()) {
-			d, err := undriverFrame(e.GetData())
-			return d.id, err == nil
+		if driver.IsEntry(e.GetData()) {
+			d, err := driver.UnframeEntry(e.GetData())
+			return d.ID, err == nil
 		}
-		id, _, _, err := unframe(e.GetData())
+		id, _, _, err := driver.Unframe(e.GetData())
 		return id, err == nil
 	case raftpb.EntryConfChangeV2:
 		cc := new(raftpb.ConfChangeV2)
 		if proto.Unmarshal(e.GetData(), cc) != nil {
 			return 0, false
 		}
-		id, _, ok := unconfContext(cc.GetContext())
+		id, _, ok := driver.UnframeConf(cc.GetContext())
 		return id, ok
 	}
 	return 0, false
@@ -546,23 +547,23 @@ func (g *group) apply(w *work, ab *applyBatch) error {
 		kvEnts[i] = replica.Entry{Index: idx, Term: e.GetTerm()}
 		var id uint64
 		var ok bool
-		var check *driverEntry
+		var check *driver.Entry
 		switch e.GetType() {
 		case raftpb.EntryNormal:
 			switch data := e.GetData(); {
-			case isDriverFrame(data):
+			case driver.IsEntry(data):
 				// The state machine applies it as an empty entry.
-				d, err := undriverFrame(data)
+				d, err := driver.UnframeEntry(data)
 				if err != nil {
 					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
 				}
-				id, ok = d.id, true
-				kvEnts[i].Time = d.at
-				if d.kind == kindCheck {
+				id, ok = d.ID, true
+				kvEnts[i].Time = d.At
+				if d.Kind == driver.EntryCheck {
 					check = &d
 				}
 			case len(data) > 0:
-				pid, at, cmd, err := unframe(data)
+				pid, at, cmd, err := driver.Unframe(data)
 				if err != nil {
 					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
 				}
@@ -622,7 +623,7 @@ func (g *group) applyConfChange(e *raftpb.Entry, b storage.Batch) (uint64, error
 	if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 		return 0, fmt.Errorf("raftengine: group %d: entry %d: conf change: %w", g.gid, e.GetIndex(), err)
 	}
-	id, rawDesc, ok := unconfContext(cc.GetContext())
+	id, rawDesc, ok := driver.UnframeConf(cc.GetContext())
 	cs := g.rn.ApplyConfChange(cc)
 	next := g.desc.Clone()
 	next.Version++
