@@ -13,6 +13,11 @@
 //	driver.Stamp(data, now)                // as the leader hands it to its core
 //	id, at, cmd, err := driver.Unframe(d)  // apply: at is group time
 //
+// StampClock gives the leader's stamps (one per batch of proposals; never
+// backwards; catching up with a wall clock that stepped forward at most
+// 10% faster than real time), which are group time for expiry.
+// TokenBucket paces a node's snapshot streams (--snapshot-rate).
+//
 // The rest of the shared machinery (the scheduler, the round, proposals,
 // reads, snapshots, tombstones) is still in raftengine, and moves here
 // step by step (issue 13, item 2).

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,7 +32,7 @@ type Host struct {
 
 	// snapRate paces outgoing snapshot chunks (Config.SnapshotRate); nil
 	// when unlimited.
-	snapRate *tokenBucket
+	snapRate *driver.TokenBucket
 	// deferredSnaps are snapshots for Config.SnapshotSender that snapRate
 	// did not allow yet, in the order they were taken; Tick hands over
 	// those whose time came.
@@ -58,13 +59,9 @@ type Host struct {
 		closed bool
 	}
 
-	// stamp is the last stamp now gave and the monotonic time it gave it.
-	stamp struct {
-		sync.Mutex
-		set  bool
-		last int64
-		mono time.Duration
-	}
+	// stamps gives the leader's stamps for entries and the expiry sweep's
+	// time: one clock for every group of the host.
+	stamps *driver.StampClock
 
 	// digestMu lets one consistency-check digest run at a time (consistency.go).
 	digestMu sync.Mutex
@@ -84,12 +81,13 @@ func NewHost(cfg Config) (*Host, error) {
 		store:   cfg.Store,
 		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registry),
+		stamps:  driver.NewStampClock(cfg.Clock),
 		stop:    make(chan struct{}),
 	}
 	h.mu.groups = make(map[replica.GroupID]*group)
 	h.mu.closedGroups = make(map[replica.GroupID]bool)
 	if cfg.SnapshotRate > 0 {
-		h.snapRate = newTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
+		h.snapRate = driver.NewTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
 	}
 	h.registerGauges(cfg.Registry)
 	h.sched.cond = sync.NewCond(&h.sched.Mutex)
@@ -597,34 +595,11 @@ func (h *Host) RunRound() bool {
 	return true
 }
 
-// maxStampRate bounds how much faster than real (monotonic) time the
-// host's stamps may run while they catch up with a wall clock that stepped
-// forward: 10%.
-const maxStampRate = 1.1
-
 // now is the leader's stamp for entries and the time the expiry sweep
-// judges deadlines by: the wall clock, except that it never runs ahead of
-// the previous stamp by more than maxStampRate times the monotonic time
-// since then. A wall clock that steps forward (an NTP step; the clock
-// nemesis) is caught up with gradually instead of at once, so a leader
-// whose clock jumps cannot expire keys early in the moments before its
-// peers measure the offset and it hands leadership away (DESIGN.md,
-// Expiry). A step backwards is taken at once: group time never goes back
-// (it is the max of the stamps), so it only delays expiry.
-func (h *Host) now() int64 {
-	wall := h.cfg.Clock.Now().UnixNano()
-	mono := h.cfg.Clock.Monotonic()
-	h.stamp.Lock()
-	defer h.stamp.Unlock()
-	if h.stamp.set {
-		limit := h.stamp.last + int64(float64(mono-h.stamp.mono)*maxStampRate)
-		if wall > limit {
-			wall = limit
-		}
-	}
-	h.stamp.set, h.stamp.last, h.stamp.mono = true, wall, mono
-	return wall
-}
+// judges deadlines by (driver.StampClock: never backwards, catching up
+// with a wall clock that stepped forward at most 10% faster than real
+// time).
+func (h *Host) now() int64 { return h.stamps.Now() }
 
 func (h *Host) fatal(err error) { h.cfg.Fatal(err) }
 

@@ -111,7 +111,7 @@ func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 			for _, c := range chunks {
 				n += len(c)
 			}
-			if d := h.snapRate.reserve(n); d > 0 {
+			if d := h.snapRate.Reserve(n); d > 0 {
 				// NB: the round must not wait (a simulation runs every node
 				// in one goroutine): a later Tick hands it over.
 				h.metrics.snapThrottled.Add(d.Seconds())
@@ -232,7 +232,7 @@ func (h *Host) throttleSnapshot(ctx context.Context, n int) error {
 	if h.snapRate == nil {
 		return nil
 	}
-	d, err := h.snapRate.wait(ctx, n)
+	d, err := h.snapRate.Wait(ctx, n)
 	if d > 0 {
 		h.metrics.snapThrottled.Add(d.Seconds())
 	}
