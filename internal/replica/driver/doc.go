@@ -3,22 +3,56 @@
 // which decide. It imports no engine (no go.etcd.io/raft); engines import
 // it.
 //
-// It holds today the proposal frames (entry.go): a command's frame
-// (version 1: the proposal ID and the leader's stamp before the command),
-// a driver entry's frame (version 2: a consistency check), a membership
-// change's context, and EntryCommand for tools that read logs. Their
-// bytes are in every stored log and never change.
+// It holds today (issue 13, item 2, first cut):
 //
-//	data := driver.Frame(id, cmd)          // Propose
-//	driver.Stamp(data, now)                // as the leader hands it to its core
-//	id, at, cmd, err := driver.Unframe(d)  // apply: at is group time
+//   - Scheduler: the queue of the groups with work and the pool of workers
+//     that run rounds over them, plus the ticker. A group is in the queue at
+//     most once; a group a round holds is queued again when that round ends,
+//     never taken by a second worker. The engine supplies the round and the
+//     tick. Without Start nothing runs until the caller calls RunRound: a
+//     Manual host, which the simulation and the scripted interaction tests
+//     drive step by step.
+//   - The proposal frames (entry.go): a command's frame (version 1: the
+//     proposal ID and the leader's stamp before the command), a driver
+//     entry's frame (version 2: a consistency check), a membership change's
+//     context, and EntryCommand for tools that read logs. Their bytes are in
+//     every stored log and never change.
+//   - StampClock: the leader's stamps (one per batch of proposals; never
+//     backwards; catching up with a wall clock that stepped forward at most
+//     10% faster than real time), which are group time for expiry.
+//   - TokenBucket: the node-wide pace of snapshot streams (--snapshot-rate).
 //
-// StampClock gives the leader's stamps (one per batch of proposals; never
-// backwards; catching up with a wall clock that stepped forward at most
-// 10% faster than real time), which are group time for expiry.
-// TokenBucket paces a node's snapshot streams (--snapshot-rate).
+// How an engine's host uses it (raftengine's Host today):
 //
-// The rest of the shared machinery (the scheduler, the round, proposals,
-// reads, snapshots, tombstones) is still in raftengine, and moves here
-// step by step (issue 13, item 2).
+//	s := driver.NewScheduler(driver.SchedulerConfig[*group]{
+//		Round: h.runRound, // step inputs, Ready, one log batch and fsync, apply, answer
+//		Tick:  h.Tick,     // every group's logical clock
+//		Workers: cfg.Workers, Clock: cfg.Clock, TickInterval: cfg.TickInterval,
+//	})
+//	s.Start()          // or, Manual: h.Tick(); for s.RunRound() {}
+//	...                // any goroutine: queue a message, proposal or read on g, then
+//	s.Schedule(g)      // g's *Slot (Unit) records its place in the queue
+//	...
+//	now := stamps.Now()                     // a round: one stamp for the batch
+//	data := driver.Frame(id, cmd)           // Propose
+//	driver.Stamp(data, now)                 // as the leader hands it to its core
+//	id, at, cmd, err := driver.Unframe(data) // apply: at is group time
+//	...
+//	s.Close()
+//
+// # What is still in raftengine, and moves next
+//
+// The round itself (raftengine's round.go: for every group, step inputs,
+// take a Ready, stage its snapshot, entries and hard state into one log
+// batch, send what may go before the fsync; one fsync; send what promises
+// durability; apply into one batch, overlapping the fsync; answer and
+// Advance), the queue of each group's inputs (group.go), proposal tracking
+// (lost, not applied, indeterminate; api.go and round.go), read batching
+// (one read index per group per round), the expiry sweep, log truncation,
+// snapshot streaming and receiving (snapshot.go), consistency checks
+// (consistency.go), replica creation on a message, destroy and tombstones
+// (host.go), unsafe recovery (recover.go). They move here once an engine
+// reaches them through a core interface (DESIGN.md, Engines), so that one round and one fsync serve
+// the groups of every engine. The Raft log (raftlog.go, logcodec.go) and
+// the adapter of etcd raft's RawNode to Core stay in raftengine.
 package driver

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
@@ -69,8 +70,8 @@ type group struct {
 	id  replica.ReplicaID
 	sm  replica.StateMachine
 
-	// Scheduling state, guarded by h.sched.
-	queued, running, again bool
+	// sched is the group's place in h.sched, which alone touches it.
+	sched driver.Slot
 
 	// Inputs queued by any goroutine for the next round.
 	in struct {

@@ -51,13 +51,10 @@ type Host struct {
 		closed       bool
 	}
 
-	// The scheduler queue: groups with work, each at most once.
-	sched struct {
-		sync.Mutex
-		cond   *sync.Cond
-		queue  []*group
-		closed bool
-	}
+	// sched queues the groups with work, each at most once, and runs
+	// rounds over them: on its workers, or when a Manual host's caller
+	// calls RunRound.
+	sched *driver.Scheduler[*group]
 
 	// stamps gives the leader's stamps for entries and the expiry sweep's
 	// time: one clock for every group of the host.
@@ -90,7 +87,13 @@ func NewHost(cfg Config) (*Host, error) {
 		h.snapRate = driver.NewTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
 	}
 	h.registerGauges(cfg.Registry)
-	h.sched.cond = sync.NewCond(&h.sched.Mutex)
+	h.sched = driver.NewScheduler(driver.SchedulerConfig[*group]{
+		Round:        h.runRound,
+		Tick:         h.Tick,
+		Workers:      cfg.Workers,
+		Clock:        cfg.Clock,
+		TickInterval: cfg.TickInterval,
+	})
 	ids, err := h.storedGroups()
 	if err != nil {
 		return nil, err
@@ -112,12 +115,7 @@ func (h *Host) Start(tr transport.Transport) {
 	if h.cfg.Manual {
 		return
 	}
-	for range h.cfg.Workers {
-		h.wg.Add(1)
-		go h.worker()
-	}
-	h.wg.Add(1)
-	go h.ticker()
+	h.sched.Start()
 }
 
 // Close stops every group and goroutine. It does not close the store or
@@ -135,10 +133,7 @@ func (h *Host) Close() error {
 	}
 	h.mu.Unlock()
 	close(h.stop)
-	h.sched.Lock()
-	h.sched.closed = true
-	h.sched.cond.Broadcast()
-	h.sched.Unlock()
+	h.sched.Close()
 	h.wg.Wait()
 	h.deferredSnaps.Lock()
 	h.deferredSnaps.list = nil // never handed over: their groups stop below
@@ -484,84 +479,12 @@ func (h *Host) HandleSnapshotAsync(from string, header []byte, next func() ([]by
 	h.receiveSnapshot(from, header, next, done)
 }
 
-// schedule queues g for the next round unless it is queued already. A
-// group being processed is queued again when its round ends, so no two
-// workers ever hold the same group (which would deadlock their rounds).
-func (h *Host) schedule(g *group) {
-	h.sched.Lock()
-	defer h.sched.Unlock()
-	if h.sched.closed {
-		return
-	}
-	if g.running {
-		g.again = true
-		return
-	}
-	if !g.queued {
-		g.queued = true
-		h.sched.queue = append(h.sched.queue, g)
-		h.sched.cond.Signal()
-	}
-}
+// schedule queues g for the next round unless it is queued already (or
+// running: then it is queued again when its round ends).
+func (h *Host) schedule(g *group) { h.sched.Schedule(g) }
 
-// take removes every queued group and marks them running; it blocks while
-// the queue is empty unless block is false.
-func (h *Host) take(block bool) []*group {
-	h.sched.Lock()
-	defer h.sched.Unlock()
-	for len(h.sched.queue) == 0 {
-		if h.sched.closed || !block {
-			return nil
-		}
-		h.sched.cond.Wait()
-	}
-	gs := h.sched.queue
-	h.sched.queue = nil
-	for _, g := range gs {
-		g.queued, g.running = false, true
-	}
-	return gs
-}
-
-// release ends the round of gs, queueing again those that got work meanwhile.
-func (h *Host) release(gs []*group) {
-	h.sched.Lock()
-	defer h.sched.Unlock()
-	for _, g := range gs {
-		g.running = false
-		if g.again && !h.sched.closed {
-			g.again, g.queued = false, true
-			h.sched.queue = append(h.sched.queue, g)
-			h.sched.cond.Signal()
-		}
-	}
-}
-
-func (h *Host) worker() {
-	defer h.wg.Done()
-	for {
-		gs := h.take(true)
-		if gs == nil {
-			return
-		}
-		h.runRound(gs)
-		h.release(gs)
-	}
-}
-
-func (h *Host) ticker() {
-	defer h.wg.Done()
-	t := h.cfg.Clock.NewTicker(h.cfg.TickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C():
-			h.Tick()
-		}
-	}
-}
+// Slot is the group's place in the host's scheduler.
+func (g *group) Slot() *driver.Slot { return &g.sched }
 
 // Tick advances every group by one Raft tick, and hands Config.SnapshotSender
 // the snapshots that the snapshot rate now allows.
@@ -585,15 +508,7 @@ func (h *Host) Tick() {
 
 // RunRound runs one scheduler round over every queued group and reports
 // whether there was any work. For Manual hosts.
-func (h *Host) RunRound() bool {
-	gs := h.take(false)
-	if len(gs) == 0 {
-		return false
-	}
-	h.runRound(gs)
-	h.release(gs)
-	return true
-}
+func (h *Host) RunRound() bool { return h.sched.RunRound() }
 
 // now is the leader's stamp for entries and the time the expiry sweep
 // judges deadlines by (driver.StampClock: never backwards, catching up
