@@ -61,6 +61,8 @@
 // NB: today each engine's Host drives all of a node's groups itself, and
 // raftengine is the only engine. The engine-neutral driver (one round and
 // one fsync for the groups of every engine, with engines as pure cores)
-// is the next step of the seam (DESIGN.md, Engines); NewHostFunc then
-// becomes the constructor of a core.
+// is the next step of the seam (DESIGN.md, Engines): package
+// replica/driver holds its first pieces (the scheduler, the proposal
+// frames, the stamp clock, the snapshot rate) and, in its doc, the core
+// interface; NewHostFunc then becomes the constructor of a core.
 package replica

@@ -52,7 +52,59 @@
 // snapshot streaming and receiving (snapshot.go), consistency checks
 // (consistency.go), replica creation on a message, destroy and tombstones
 // (host.go), unsafe recovery (recover.go). They move here once an engine
-// reaches them through a core interface (DESIGN.md, Engines), so that one round and one fsync serve
+// reaches them through Core below, so that one round and one fsync serve
 // the groups of every engine. The Raft log (raftlog.go, logcodec.go) and
 // the adapter of etcd raft's RawNode to Core stay in raftengine.
+//
+// # The core interface (the target; not code yet)
+//
+// An engine will be a pure core per replica, in the shape of etcd raft's
+// RawNode: no goroutine, no clock, no I/O. The driver feeds it and does
+// everything its Ready asks, in this order. Sketch:
+//
+//	type Core interface {
+//		Tick()                            // one logical tick
+//		Step(msg []byte) error            // a message from a peer, engine-encoded
+//		Propose(data []byte) error        // a framed entry; ErrDropped: certainly not appended
+//		ProposeChange(desc replica.Descriptor, ctx []byte) error // a membership change
+//		ReadIndex(ctx []byte)             // a read-index request, answered in a later Ready
+//		TransferLeader(to replica.ReplicaID)
+//		ReportUnreachable(to replica.ReplicaID)
+//		ReportSnapshot(to replica.ReplicaID, ok bool)
+//		Status() CoreStatus               // State, Leader, Term, Commit, per-peer progress (replica.Status's words)
+//		HasReady() bool
+//		Ready() Ready
+//		Advance(Ready)                    // the driver did all of it
+//	}
+//
+//	type Ready struct {
+//		// To persist, in the round's one log batch, before Late is sent
+//		// and before anything is acknowledged:
+//		HardState []byte     // engine-encoded (term/ballot/epoch, vote/promise, commit); nil: unchanged
+//		Entries   []LogEntry // to append, replacing any suffix from Entries[0].Index
+//		Snapshot  *Snapshot  // to install (its descriptor and index); the driver streams the data
+//		MustSync  bool       // the fsync may not be skipped (a vote, a term, entries)
+//		// To send:
+//		Early []Message // may go before the fsync (a leader's appends, heartbeats; a
+//		                // snapshot's message, whose data the driver streams from the store)
+//		Late  []Message // only after it: they promise durability (acks, votes, promises)
+//		// To apply, in order, into the round's one apply batch:
+//		Committed []LogEntry // framed by the driver (Frame, FrameEntry) or the engine's own (empty)
+//		// Reads whose index is confirmed; each runs once applied >= Index:
+//		Reads []ReadState // {Ctx []byte; Index uint64}
+//		// The leadership the core believes now (nil: unchanged):
+//		Soft *SoftState // {State replica.State; Leader replica.ReplicaID; Term uint64}
+//	}
+//
+// A round over the groups of every engine is then:
+//
+//	for each group: feed inputs (Tick, Step, Propose, ReadIndex); rd := Ready()
+//	                stage rd's HardState, Entries, Snapshot into ONE log batch
+//	                send rd.Early
+//	write the log batch; its ONE fsync (if any rd.MustSync) runs meanwhile:
+//	apply every group's rd.Committed into ONE apply batch; commit it
+//	answer proposals, and run the reads (rd.Reads) that applied reaches:
+//	                committed is durable on a quorum already
+//	wait for the fsync; send every rd.Late
+//	for each group: Advance(rd)
 package driver
