@@ -103,15 +103,16 @@ type iop struct {
 }
 
 // cutMode arms a power cut inside a node's next synced commit.
-type cutMode int
+// cutMode is where a power cut strikes (storage.PowerSwitch).
+type cutMode = storage.CutStage
 
 const (
-	cutNone       cutMode = iota
-	cutBeforeSync         // the commit is visible, its fsync never happens
-	cutAfterSync          // the fsync happens, the rest of the round does not
+	cutNone       = storage.CutNone
+	cutBeforeSync = storage.CutBeforeSync // the commit is visible, its fsync never happens
+	cutAfterSync  = storage.CutAfterSync  // the fsync happens, the rest of the round does not
 )
 
-func (c cutMode) String() string {
+func cutName(c cutMode) string {
 	switch c {
 	case cutBeforeSync:
 		return "before the data is durable"
@@ -211,7 +212,7 @@ func (n *inode) config() Config {
 	e := n.env
 	return Config{
 		Node:             n.name,
-		Store:            &icutStore{Mem: n.mem, n: n},
+		Store:            &storage.PowerSwitch{Mem: n.mem, Armed: func() cutMode { return n.cut }, Cut: func(at cutMode) { panic(ipowerCut{at}) }},
 		NewStateMachine:  func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
 		Clock:            e.clock,
 		Logger:           quietLogger().With("node", n.name),
@@ -293,7 +294,7 @@ func (n *inode) guard(f func()) (ok bool) {
 		n.flush() // what the host sent before it stopped is on the wire
 		switch r := r.(type) {
 		case ipowerCut:
-			n.env.printf("%s loses power inside an fsync (%s)", n.name, r.mode)
+			n.env.printf("%s loses power inside an fsync (%s)", n.name, cutName(r.mode))
 		case ifatal:
 			n.env.printf("%s stops itself (fail-stop): %v", n.name, r.err)
 		default:
@@ -605,62 +606,6 @@ func (t *itransport) SendSnapshot(_ context.Context, _ string, _ []byte, _ func(
 func (t *itransport) ClockOffset(string) (time.Duration, bool) { return 0, true }
 func (t *itransport) ClockHealthy() bool                       { return true }
 func (t *itransport) Close() error                             { return nil }
-
-// icutStore is a node's storage.Mem with a power switch: while a cut is
-// armed, the next synced commit unwinds the host call with ipowerCut,
-// before or after its data became durable.
-type icutStore struct {
-	*storage.Mem
-	n *inode
-}
-
-func (c *icutStore) NewBatch() storage.Batch { return &icutBatch{Batch: c.Mem.NewBatch(), n: c.n} }
-
-func (c *icutStore) Sync() error {
-	c.n.maybeCut(cutBeforeSync)
-	err := c.Mem.Sync()
-	c.n.maybeCut(cutAfterSync)
-	return err
-}
-
-type icutBatch struct {
-	storage.Batch
-	n *inode
-}
-
-func (b *icutBatch) Commit(sync bool) error {
-	if !sync {
-		return b.Batch.Commit(false)
-	}
-	if b.n.cut == cutBeforeSync {
-		if err := b.Batch.Commit(false); err != nil {
-			return err
-		}
-		b.n.maybeCut(cutBeforeSync)
-	}
-	err := b.Batch.Commit(true)
-	b.n.maybeCut(cutAfterSync)
-	return err
-}
-
-func (b *icutBatch) CommitAsync() (func() error, error) {
-	wait, err := b.Batch.CommitAsync()
-	if err != nil {
-		return nil, err
-	}
-	return func() error {
-		b.n.maybeCut(cutBeforeSync)
-		err := wait()
-		b.n.maybeCut(cutAfterSync)
-		return err
-	}, nil
-}
-
-func (n *inode) maybeCut(at cutMode) {
-	if n.cut == at {
-		panic(ipowerCut{at})
-	}
-}
 
 // Descriptions.
 

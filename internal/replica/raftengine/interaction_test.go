@@ -169,7 +169,7 @@ func (e *ienv) handle(t *testing.T, d *datadriven.TestData) string {
 		}
 		for _, n := range e.nodesOf(t, d) {
 			n.cut = mode
-			e.printf("%s: power cut armed for its next fsync (%s)", n.name, mode)
+			e.printf("%s: power cut armed for its next fsync (%s)", n.name, cutName(mode))
 		}
 	case "restart":
 		for _, n := range e.nodesOf(t, d) {

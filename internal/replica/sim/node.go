@@ -12,12 +12,13 @@ import (
 )
 
 // cutMode arms a power cut in the middle of a node's next synced commit.
-type cutMode int
+// cutMode is where a power cut strikes (storage.PowerSwitch).
+type cutMode = storage.CutStage
 
 const (
-	cutNone       cutMode = iota
-	cutBeforeSync         // the commit is visible, its fsync never happens
-	cutAfterSync          // the fsync happens, the rest of the round does not
+	cutNone       = storage.CutNone
+	cutBeforeSync = storage.CutBeforeSync // the commit is visible, its fsync never happens
+	cutAfterSync  = storage.CutAfterSync  // the fsync happens, the rest of the round does not
 )
 
 // powerCut unwinds a round whose node lost power; fatalStop one whose node
@@ -58,8 +59,9 @@ func newNode(s *world, i int) *node {
 func (n *node) hostConfig() replica.HostConfig {
 	s := n.s
 	cfg := replica.HostConfig{
-		Node:  n.name,
-		Store: &crashStore{Mem: n.mem, n: n},
+		Node: n.name,
+		Store: &storage.PowerSwitch{Mem: n.mem, Armed: func() cutMode { return n.cut },
+			Cut: func(cutMode) { panic(powerCut{}) }},
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
 			return kv.New(uint64(g))
 		},
@@ -241,60 +243,4 @@ func (n *node) status(gid replica.GroupID) (replica.Status, bool) {
 		return replica.Status{}, false
 	}
 	return g.Status(), true
-}
-
-// crashStore is the node's storage.Mem with a power switch: while a cut is
-// armed, the next synced commit unwinds the round with powerCut, before or
-// after its data became durable.
-type crashStore struct {
-	*storage.Mem
-	n *node
-}
-
-func (c *crashStore) NewBatch() storage.Batch { return &crashBatch{Batch: c.Mem.NewBatch(), n: c.n} }
-
-func (c *crashStore) Sync() error {
-	c.n.maybeCut(cutBeforeSync)
-	err := c.Mem.Sync()
-	c.n.maybeCut(cutAfterSync)
-	return err
-}
-
-type crashBatch struct {
-	storage.Batch
-	n *node
-}
-
-func (b *crashBatch) Commit(sync bool) error {
-	if !sync {
-		return b.Batch.Commit(false)
-	}
-	if b.n.cut == cutBeforeSync {
-		if err := b.Batch.Commit(false); err != nil {
-			return err
-		}
-		panic(powerCut{})
-	}
-	err := b.Batch.Commit(true)
-	b.n.maybeCut(cutAfterSync)
-	return err
-}
-
-func (b *crashBatch) CommitAsync() (func() error, error) {
-	wait, err := b.Batch.CommitAsync()
-	if err != nil {
-		return nil, err
-	}
-	return func() error {
-		b.n.maybeCut(cutBeforeSync)
-		err := wait()
-		b.n.maybeCut(cutAfterSync)
-		return err
-	}, nil
-}
-
-func (n *node) maybeCut(at cutMode) {
-	if n.cut == at {
-		panic(powerCut{})
-	}
 }
