@@ -70,6 +70,15 @@ func (tn *testNodes) converged(via *Node, d time.Duration) *cairnv1.StatusRespon
 			if s := ns.GetMember().GetState(); s == cluster.NodeJoining || s == cluster.NodeDraining {
 				return false
 			}
+			// NB: seen twice in about eight runs: no move in flight or
+			// queued, yet a node one replica over its cap for a moment
+			// (probably the status counting from descriptors learned by
+			// gossip, which can lag the last removal; not yet proven).
+			// Converged means within the caps too; a node that never
+			// gets there fails the wait.
+			if ns.GetCap() > 0 && ns.GetReplicas() > ns.GetCap() {
+				return false
+			}
 		}
 		return len(st.GetInFlight()) == 0 && len(st.GetQueued()) == 0 && st.GetGroupsKnown() == st.GetGroups() && st.GetUnderReplicated() == 0
 	})
