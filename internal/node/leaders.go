@@ -23,18 +23,10 @@ const preferredHealthyFor = 2
 
 // balanceLeaders runs every interval until the node stops.
 func (n *Node) balanceLeaders(interval time.Duration) {
-	defer n.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
 	healthy := map[replica.GroupID]int{} // consecutive passes the preferred replica looked healthy
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
+	n.every(interval, false, func(context.Context) {
 		if n.draining.Load() {
-			continue
+			return
 		}
 		for _, gid := range n.host.Groups() {
 			to, ok := n.preferredTarget(gid)
@@ -59,7 +51,7 @@ func (n *Node) balanceLeaders(interval time.Duration) {
 				n.leaderMoves.Inc()
 			}
 		}
-	}
+	})
 }
 
 // preferredTarget returns the preferred replica of group gid when this

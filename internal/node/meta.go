@@ -138,22 +138,42 @@ func (n *Node) refreshMeta() {
 // watchCluster keeps the member list and the routes fresh: the local meta
 // replica every interval, the peers every second interval.
 func (n *Node) watchCluster(interval time.Duration) {
+	i := 0
+	n.every(interval, true, func(ctx context.Context) {
+		n.refreshMeta()
+		if i%2 == 0 {
+			n.pollPeers(ctx)
+		}
+		i++
+	})
+}
+
+// every runs f every interval until the node stops (first: once at
+// once, too), on the calling goroutine, which the caller counted in n.wg.
+// f's context ends when the node stops.
+func (n *Node) every(interval time.Duration, first bool, f func(ctx context.Context)) {
 	defer n.wg.Done()
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go func() { <-n.stop; cancel() }()
-	for i := 0; ; i++ {
-		n.refreshMeta()
-		if i%2 == 0 {
-			n.pollPeers(ctx)
+	go func() {
+		select {
+		case <-n.stop:
+			cancel()
+		case <-ctx.Done():
 		}
+	}()
+	if first {
+		f(ctx)
+	}
+	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
 		}
+		f(ctx)
 	}
 }
 

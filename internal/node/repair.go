@@ -28,25 +28,14 @@ import (
 
 // repairDiverged runs every interval until the node stops.
 func (n *Node) repairDiverged(interval time.Duration) {
-	defer n.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { <-n.stop; cancel() }()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
+	n.every(interval, false, func(ctx context.Context) {
 		if n.draining.Load() {
-			continue
+			return
 		}
 		for _, gid := range n.host.Groups() {
 			n.repairGroup(ctx, gid)
 		}
-	}
+	})
 }
 
 // repairGroup asks gid's leader to remove the local replica when it
