@@ -1,0 +1,302 @@
+package driver
+
+import (
+	"errors"
+	"log/slog"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// ErrDropped: a core refused a proposal; it was certainly not appended.
+var ErrDropped = errors.New("driver: proposal dropped by the engine")
+
+// Core is one local replica of a group as its engine decides it: a pure
+// state machine in the shape of etcd raft's RawNode. It starts no
+// goroutine, reads no clock and does no I/O of its own: the driver feeds
+// it (ticks, peer messages, proposals, read requests, reports), takes its
+// Ready, does everything the Ready asks in the order below, and hands it
+// back with Advance. The driver holds the group's lock around every call,
+// so a Core needs no locking of its own.
+//
+// A round, for the groups of every engine on the node together:
+//
+//	for each group: feed inputs; rd := c.Ready()
+//	                c.Stage(batch, &rd): its hard state, log writes and
+//	                  snapshot reset, into ONE log batch
+//	                send rd's early messages
+//	commit the log batch; its ONE fsync runs while:
+//	                every group's rd.Committed is applied into ONE apply
+//	                batch (they are durable on a quorum already)
+//	                proposals are answered; rd.Reads run once applied
+//	wait for the fsync; send every late message
+//	for each group: c.Advance(rd)
+type Core interface {
+	// Tick advances the core's logical clock by one tick (elections,
+	// heartbeats).
+	Tick()
+	// Step hands the core a message from replica from of its group, in
+	// the engine's encoding. An error means it was dropped (malformed, or
+	// from a replica it does not know); the driver logs nothing for it.
+	Step(from replica.ReplicaID, msg []byte) error
+	// Propose appends data (a frame: Frame, FrameEntry) to the log if
+	// this replica leads. ErrDropped: certainly not appended (no leader
+	// here, a transfer in progress, the uncommitted log full).
+	Propose(data []byte) error
+	// ProposeChange proposes the membership change c. The core refuses
+	// (ErrDropped) or appends an entry of type EntryChange whose Context
+	// (ChangeContext) is c.Context. An engine that cannot make the change
+	// now (another one pending) may also append an entry that is not it:
+	// the driver fails the proposal with replica.ErrMembershipChange when
+	// its entry does not appear in this round's Ready.
+	ProposeChange(c Change) error
+	// ReadIndex asks for the index a linearizable read must wait for; the
+	// answer comes in a later Ready's Reads with ctx, or never (the
+	// driver asks again after a leader change or a timeout).
+	ReadIndex(ctx []byte)
+	// TransferLeader asks the leader to hand leadership to replica to.
+	TransferLeader(to replica.ReplicaID)
+	// Campaign starts an election now (after an unsafe recovery).
+	Campaign() error
+	// ReportUnreachable says a message to replica to could not be sent.
+	ReportUnreachable(to replica.ReplicaID)
+	// ReportSnapshot says how the snapshot stream to replica to ended.
+	ReportSnapshot(to replica.ReplicaID, ok bool)
+
+	// HasReady reports whether Ready has anything.
+	HasReady() bool
+	// Ready returns what the core needs done, which the driver must do
+	// before Advance(rd).
+	Ready() Ready
+	// Advance tells the core that everything rd asked is done.
+	Advance(rd Ready)
+
+	// Stage writes rd's durable part into b, the round's one log batch:
+	// the hard state, log entries or slots, and — when rd.Snapshot is set
+	// — the log's reset to start after it (the driver has staged the
+	// snapshot's replicated data into b before).
+	Stage(b storage.Batch, rd *Ready) error
+	// Log is what the driver reads and truncates of the core's log.
+	Log() Log
+
+	// Basic is the core's cheap status, read every round.
+	Basic() Basic
+	// Progress is a leader's view of every replica's log (nil on a
+	// follower). It allocates; the driver reads it once a tick at most.
+	Progress() map[replica.ReplicaID]Progress
+	// EngineStatus is the engine's own section of the replica's status
+	// (/v1/cluster): Raft's term and vote; a ballot; an epoch.
+	EngineStatus() replica.EngineStatus
+
+	// ChangeContext returns the context a committed or appended entry of
+	// type EntryChange carries (what ProposeChange was given).
+	ChangeContext(e LogEntry) (ctx []byte, err error)
+	// ApplyChange applies a committed membership change to the core and
+	// returns the configuration it leads to.
+	ApplyChange(e LogEntry) (Config, error)
+
+	// SnapshotMessage rewrites msg, a message of kind MsgSnapshot from a
+	// Ready, to say it carries the replicated state at at (what the
+	// driver streams: a consistent store snapshot taken now, not the
+	// point the core asked for), for the snapshot stream's header.
+	SnapshotMessage(msg []byte, at SnapshotPoint) ([]byte, error)
+}
+
+// CoreEngine is an engine as the driver sees it: what builds its cores
+// and reads what only it can decode.
+type CoreEngine interface {
+	// Name is the engine's name (the cluster's --engine setting).
+	Name() string
+	// NewCore opens the core of replica cfg.Replica of group cfg.Group
+	// from what cfg.Store holds (nothing, for a replica created on an
+	// inbound message: it waits for a snapshot).
+	NewCore(cfg CoreConfig) (Core, error)
+	// Bootstrap stages the founding log state of a group whose
+	// descriptor and seed the driver has staged into b.
+	Bootstrap(b storage.Batch, desc replica.Descriptor) error
+	// DecodeSnapshot reads a snapshot message (SnapshotMessage's result,
+	// received): the point it carries and the replicas it goes between.
+	DecodeSnapshot(msg []byte) (at SnapshotPoint, from, to replica.ReplicaID, err error)
+	// Recovery reads, for an unsafe recovery, the durable commit index
+	// of the core's log, and StageRecovery writes the log of the
+	// recovered replica: entries above applied deleted, the commit index
+	// lowered to applied, the leadership generation kept.
+	Recovery(v storage.View, g replica.GroupID) (commit uint64, err error)
+	StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error
+}
+
+// CoreConfig is what a core is opened with.
+type CoreConfig struct {
+	Store   storage.Store
+	Group   replica.GroupID
+	Replica replica.ReplicaID
+	// Applied is the replica's durable applied index: the core hands out
+	// committed entries above it only.
+	Applied uint64
+	// Config is the replica's configuration from its stored descriptor
+	// (zero for a replica not initialised yet).
+	Config Config
+	// ElectionTicks and HeartbeatTicks are the host's timing, in ticks.
+	ElectionTicks, HeartbeatTicks int
+	Logger                        *slog.Logger
+}
+
+// Config is a group's configuration as the descriptor stores it:
+// replica.Descriptor's voter and learner sets.
+type Config struct {
+	Voters, Learners, VotersOutgoing, LearnersNext []replica.ReplicaID
+	AutoLeave                                      bool
+}
+
+// ConfigOf returns d's configuration.
+func ConfigOf(d replica.Descriptor) Config {
+	return Config{Voters: d.Voters, Learners: d.Learners, VotersOutgoing: d.VotersOutgoing,
+		LearnersNext: d.LearnersNext, AutoLeave: d.AutoLeave}
+}
+
+// Change is one membership change: the replicas whose role changes, in
+// one step (an engine with joint consensus makes a change of more than
+// one replica joint).
+type Change struct {
+	// Context is the driver's frame of the change (FrameConf: the
+	// proposal ID and the descriptor it leads to); the core carries it in
+	// the entry and hands it back through ChangeContext.
+	Context []byte
+	Ops     []ChangeOp
+}
+
+// ChangeOp is one replica's part of a Change.
+type ChangeOp struct {
+	Kind    ChangeKind
+	Replica replica.ReplicaID
+}
+
+// ChangeKind is what a ChangeOp does to a replica.
+type ChangeKind uint8
+
+const (
+	AddLearner ChangeKind = iota + 1 // a new replica, or a voter demoted
+	AddVoter                         // a learner promoted
+	Remove
+)
+
+// Ready is what a core needs done (see Core for the order).
+type Ready struct {
+	// Soft is the leadership the core believes now; nil: unchanged.
+	Soft *SoftState
+	// Entries are the entries this Ready appends to the log (a leader's
+	// own proposals among them), by index; the driver matches proposals
+	// to them. Stage writes them.
+	Entries []LogEntry
+	// Snapshot, when set, is a received snapshot the core accepted: the
+	// driver stages its data, then Stage resets the log after it.
+	Snapshot *SnapshotPoint
+	// MustSync: the log batch's fsync may not be skipped (a vote, a
+	// promise, entries). A Ready with a Snapshot is always synced.
+	MustSync bool
+	// Messages to send: Early ones before the fsync, Late ones only
+	// after it (they promise durability).
+	Messages []Message
+	// Committed are the entries to apply, in order.
+	Committed []LogEntry
+	// Reads are read-index answers: each read with Ctx may run once the
+	// replica has applied Index.
+	Reads []ReadState
+	// Engine is the core's own Ready (raft.Ready), for Stage and Advance.
+	Engine any
+}
+
+// SoftState is the leadership a core believes.
+type SoftState struct {
+	State  replica.State
+	Leader replica.ReplicaID
+}
+
+// EntryType is what a log entry is.
+type EntryType uint8
+
+const (
+	// EntryNormal: Data is a frame (Frame, FrameEntry) or empty (an
+	// engine's own no-op, a new leader's empty entry).
+	EntryNormal EntryType = iota
+	// EntryChange: a membership change; Data is the engine's encoding.
+	EntryChange
+)
+
+// LogEntry is a log entry in the driver's words.
+type LogEntry struct {
+	Index uint64
+	// Term is the leadership generation it was appended under.
+	Term uint64
+	Type EntryType
+	Data []byte
+}
+
+// MsgKind says when and how the driver sends a message.
+type MsgKind uint8
+
+const (
+	// MsgEarly may go before the round's fsync (a leader's appends,
+	// heartbeats).
+	MsgEarly MsgKind = iota
+	// MsgLate goes only after it: it promises durability (an ack, a
+	// vote, a promise).
+	MsgLate
+	// MsgCampaign asks for votes (early); the driver withholds it while
+	// the node's clock is untrusted or the replica's state diverged.
+	MsgCampaign
+	// MsgSnapshot asks for a snapshot stream to To: the driver reads the
+	// replicated state from a store snapshot, rewrites the message with
+	// SnapshotMessage and streams both, then calls ReportSnapshot.
+	MsgSnapshot
+)
+
+// Message is a message a core sends to a replica of its group.
+type Message struct {
+	To      replica.ReplicaID
+	Kind    MsgKind
+	Payload []byte
+}
+
+// ReadState is a read index's answer.
+type ReadState struct {
+	Ctx   []byte
+	Index uint64
+}
+
+// SnapshotPoint is the log position a snapshot's state is at.
+type SnapshotPoint struct {
+	Index, Term uint64
+	Config      Config
+}
+
+// Basic is a core's cheap status.
+type Basic struct {
+	State          replica.State
+	Leader         replica.ReplicaID
+	Term, Commit   uint64
+	LeadTransferee replica.ReplicaID
+}
+
+// Progress is a leader's view of one replica's log.
+type Progress struct {
+	Match, Next uint64
+	Learner     bool
+	// Active: heard from within an election timeout.
+	Active bool
+	// Replicating: being sent entries as they come (not probing, not
+	// waiting for a snapshot).
+	Replicating bool
+	// PendingSnapshot is the index of a snapshot in flight to it (0: none).
+	PendingSnapshot uint64
+}
+
+// Log is what the driver reads of a core's log and truncates.
+type Log interface {
+	FirstIndex() uint64
+	LastIndex() uint64
+	// LogSize is the log's size in bytes (approximate).
+	LogSize() uint64
+	// StageTruncate drops the entries up to and including index to.
+	StageTruncate(b storage.Batch, to uint64) error
+}
