@@ -58,11 +58,15 @@
 // not lead until it is rebuilt from a snapshot; with no majority
 // (Status.NoMajority) the group refuses writes with ErrNoMajority.
 //
-// NB: today each engine's Host drives all of a node's groups itself, and
-// raftengine is the only engine. The engine-neutral driver (one round and
-// one fsync for the groups of every engine, with engines as pure cores)
-// is the next step of the seam (DESIGN.md, Engines): package
-// replica/driver holds its first pieces (the scheduler, the proposal
-// frames, the stamp clock, the snapshot rate) and, in its doc, the core
-// interface; NewHostFunc then becomes the constructor of a core.
+// The driver (package replica/driver) runs every engine's replicas: one
+// round and one fsync for the groups of every engine on a node, with each
+// engine a pure core in the shape of etcd raft's RawNode (driver.Core,
+// driver.CoreEngine). An engine's NewHost builds a driver.Host with its
+// CoreEngine for the cluster's groups and Raft's for group 0, the meta
+// group. A second engine implements, per replica: Tick, Step, Propose,
+// ProposeChange, ReadIndex, TransferLeader, Campaign, ReportUnreachable,
+// ReportSnapshot, HasReady, Ready, Advance, Stage, Log, Basic, Progress,
+// EngineStatus, ChangeContext and ApplyChange; and per engine: Name,
+// NewCore, Bootstrap, SnapshotMessage, DecodeSnapshot, Recovery and
+// StageRecovery.
 package replica

@@ -93,13 +93,7 @@ type Core interface {
 	ChangeContext(e LogEntry) (ctx []byte, err error)
 	// ApplyChange applies a committed membership change to the core and
 	// returns the configuration it leads to.
-	ApplyChange(e LogEntry) (Config, error)
-
-	// SnapshotMessage rewrites msg, a message of kind MsgSnapshot from a
-	// Ready, to say it carries the replicated state at at (what the
-	// driver streams: a consistent store snapshot taken now, not the
-	// point the core asked for), for the snapshot stream's header.
-	SnapshotMessage(msg []byte, at SnapshotPoint) ([]byte, error)
+	ApplyChange(e LogEntry) (Conf, error)
 }
 
 // CoreEngine is an engine as the driver sees it: what builds its cores
@@ -114,6 +108,11 @@ type CoreEngine interface {
 	// Bootstrap stages the founding log state of a group whose
 	// descriptor and seed the driver has staged into b.
 	Bootstrap(b storage.Batch, desc replica.Descriptor) error
+	// SnapshotMessage rewrites msg, a message of kind MsgSnapshot from a
+	// Ready, to say it carries the replicated state at at (what the
+	// driver streams: a consistent store snapshot taken when the stream
+	// starts, not the point the core asked for), for the stream's header.
+	SnapshotMessage(msg []byte, at SnapshotPoint) ([]byte, error)
 	// DecodeSnapshot reads a snapshot message (SnapshotMessage's result,
 	// received): the point it carries and the replicas it goes between.
 	DecodeSnapshot(msg []byte) (at SnapshotPoint, from, to replica.ReplicaID, err error)
@@ -135,22 +134,22 @@ type CoreConfig struct {
 	Applied uint64
 	// Config is the replica's configuration from its stored descriptor
 	// (zero for a replica not initialised yet).
-	Config Config
+	Conf Conf
 	// ElectionTicks and HeartbeatTicks are the host's timing, in ticks.
 	ElectionTicks, HeartbeatTicks int
 	Logger                        *slog.Logger
 }
 
-// Config is a group's configuration as the descriptor stores it:
+// Conf is a group's configuration as the descriptor stores it:
 // replica.Descriptor's voter and learner sets.
-type Config struct {
+type Conf struct {
 	Voters, Learners, VotersOutgoing, LearnersNext []replica.ReplicaID
 	AutoLeave                                      bool
 }
 
-// ConfigOf returns d's configuration.
-func ConfigOf(d replica.Descriptor) Config {
-	return Config{Voters: d.Voters, Learners: d.Learners, VotersOutgoing: d.VotersOutgoing,
+// ConfOf returns d's configuration.
+func ConfOf(d replica.Descriptor) Conf {
+	return Conf{Voters: d.Voters, Learners: d.Learners, VotersOutgoing: d.VotersOutgoing,
 		LearnersNext: d.LearnersNext, AutoLeave: d.AutoLeave}
 }
 
@@ -267,7 +266,7 @@ type ReadState struct {
 // SnapshotPoint is the log position a snapshot's state is at.
 type SnapshotPoint struct {
 	Index, Term uint64
-	Config      Config
+	Conf        Conf
 }
 
 // Basic is a core's cheap status.
@@ -291,7 +290,9 @@ type Progress struct {
 	PendingSnapshot uint64
 }
 
-// Log is what the driver reads of a core's log and truncates.
+// Log is what the driver reads of a core's log and truncates. Its
+// methods are safe to call without the group's lock (a metric reads the
+// size of every log), and Core.Log returns the same Log every time.
 type Log interface {
 	FirstIndex() uint64
 	LastIndex() uint64

@@ -1,110 +1,89 @@
-// Package driver is the engine-neutral machinery of a node's replicas:
-// what runs the groups of every engine, as opposed to the engines' cores,
-// which decide. It imports no engine (no go.etcd.io/raft); engines import
-// it.
+// Package driver runs a node's replicas, of every engine: the
+// engine-neutral machinery around the engines' cores, which decide. It
+// imports no engine (no go.etcd.io/raft); engines import it, each as a
+// Core per replica (core.go) built by its CoreEngine.
 //
-// It holds today (issue 13, item 2, first cut):
+// An engine's core is pure, in the shape of etcd raft's RawNode: Tick,
+// Step, Propose, ProposeChange, ReadIndex, TransferLeader, Campaign and
+// the reports go in; a Ready comes out (messages early and late, entries
+// to append, a snapshot to install, committed entries, read answers, the
+// leadership it believes), which the driver does and hands back with
+// Advance. Stage writes the Ready's durable part (hard state, log) into
+// the driver's batch: the engine owns the encoding of its log and hard
+// state, over storage's engine-neutral log operations. What a second
+// engine implements is the Core and CoreEngine interfaces: nothing else.
 //
-//   - Scheduler: the queue of the groups with work and the pool of workers
-//     that run rounds over them, plus the ticker. A group is in the queue at
-//     most once; a group a round holds is queued again when that round ends,
-//     never taken by a second worker. The engine supplies the round and the
-//     tick. Without Start nothing runs until the caller calls RunRound: a
-//     Manual host, which the simulation and the scripted interaction tests
-//     drive step by step.
-//   - The proposal frames (entry.go): a command's frame (version 1: the
-//     proposal ID and the leader's stamp before the command), a driver
-//     entry's frame (version 2: a consistency check), a membership change's
-//     context, and EntryCommand for tools that read logs. Their bytes are in
-//     every stored log and never change.
-//   - StampClock: the leader's stamps (one per batch of proposals; never
-//     backwards; catching up with a wall clock that stepped forward at most
-//     10% faster than real time), which are group time for expiry.
-//   - TokenBucket: the node-wide pace of snapshot streams (--snapshot-rate).
+// A Host (host.go) owns every replica on the node, of whichever engine
+// runs its group (Config.Engine; Config.MetaEngine for group 0, the meta
+// group, always Raft). It has one ticker and a small pool of workers (a
+// Scheduler) — never a goroutine per group. Anything that gives a group
+// work (an inbound message, a proposal, a read, a tick) queues it and
+// schedules the group; a worker takes every scheduled group and runs one
+// round over them, whatever their engines (round.go):
 //
-// How an engine's host uses it (raftengine's Host today):
+//	for each group: step inputs; rd := core.Ready(); stage the snapshot's
+//	                data, then core.Stage(batch, rd), into ONE log batch;
+//	                send its early messages (a leader's appends, heartbeats)
+//	write the log batch; its ONE fsync for all groups runs meanwhile:
+//	apply every group's committed entries into ONE apply batch (kv sees
+//	                its own earlier writes through the indexed batch);
+//	                commit it; answer proposals and reads (committed is
+//	                durable on a quorum already)
+//	wait for the fsync; send the late messages (acks, votes, promises)
+//	for each group: core.Advance(rd); truncate the log if due
 //
-//	s := driver.NewScheduler(driver.SchedulerConfig[*group]{
-//		Round: h.runRound, // step inputs, Ready, one log batch and fsync, apply, answer
-//		Tick:  h.Tick,     // every group's logical clock
-//		Workers: cfg.Workers, Clock: cfg.Clock, TickInterval: cfg.TickInterval,
-//	})
-//	s.Start()          // or, Manual: h.Tick(); for s.RunRound() {}
-//	...                // any goroutine: queue a message, proposal or read on g, then
-//	s.Schedule(g)      // g's *Slot (Unit) records its place in the queue
-//	...
-//	now := stamps.Now()                     // a round: one stamp for the batch
-//	data := driver.Frame(id, cmd)           // Propose
-//	driver.Stamp(data, now)                 // as the leader hands it to its core
-//	id, at, cmd, err := driver.Unframe(data) // apply: at is group time
-//	...
-//	s.Close()
+// A test can run a Host with Config.Manual and drive it with Tick and
+// RunRound (the scheduler's, with no workers and no ticker). The
+// simulation (package replica/sim, which builds hosts through the engine
+// registry) runs every node of a cluster that way in one goroutine,
+// through the calls that never block: the replica.Group's ProposeAsync,
+// ReadAsync and ChangeMembersStep, Host.HandleSnapshotAsync and
+// Config.SnapshotSender.
 //
-// # What is still in raftengine, and moves next
+// Proposals carry a frame (entry.go: Frame, FrameEntry, FrameConf: the
+// proposal ID, the leader's clock stamp from the host's StampClock); the
+// stamp is the state machine's group time for expiry. The proposer waits
+// on its ID. A proposal a core drops synchronously is certainly not
+// applied: while no leader is known it is retried each round until the
+// caller's deadline; with another leader known it fails with
+// *replica.ErrNotLeader naming it. A proposal whose log index was taken by
+// another entry is certainly lost and is proposed again. Anything else
+// unknown at the deadline is indeterminate.
 //
-// The round itself (raftengine's round.go: for every group, step inputs,
-// take a Ready, stage its snapshot, entries and hard state into one log
-// batch, send what may go before the fsync; one fsync; send what promises
-// durability; apply into one batch, overlapping the fsync; answer and
-// Advance), the queue of each group's inputs (group.go), proposal tracking
-// (lost, not applied, indeterminate; api.go and round.go), read batching
-// (one read index per group per round), the expiry sweep, log truncation,
-// snapshot streaming and receiving (snapshot.go), consistency checks
-// (consistency.go), replica creation on a message, destroy and tombstones
-// (host.go), unsafe recovery (recover.go). They move here once an engine
-// reaches them through Core below, so that one round and one fsync serve
-// the groups of every engine. The Raft log (raftlog.go, logcodec.go) and
-// the adapter of etcd raft's RawNode to Core stay in raftengine.
+// Reads: one read index per group per round for all reads queued in it,
+// asked again when the core loses it (a leader change, a timeout); a read
+// runs once the local applied index reaches the read index. Follower reads
+// do the same on a follower. No leases.
 //
-// # The core interface (the target; not code yet)
+// Snapshots stream the group's replicated span from a consistent store
+// snapshot on the transport's snapshot call, each chunk waiting for a
+// host-wide TokenBucket (Config.SnapshotRate); the receiver applies them in
+// the same batch in which its core resets its log. Logs are truncated past
+// what every active follower has, or past the applied index once above a
+// size limit. Membership changes go learner → catch-up → one change of
+// the rest (an engine with joint consensus makes it joint); a removed
+// replica deletes its data and leaves a tombstone. A replica removed while
+// its node was away never applies its removal: Host.RemoveStale does the
+// same for it, given the leader's newer descriptor that leaves it out; a
+// replica ignores messages from replicas its descriptor proves removed. A
+// node whose clock is off from a majority sends no campaign messages and
+// hands leadership away.
 //
-// An engine will be a pure core per replica, in the shape of etcd raft's
-// RawNode: no goroutine, no clock, no I/O. The driver feeds it and does
-// everything its Ready asks, in this order. Sketch:
+// Consistency checks (consistency.go), every engine: the leader proposes
+// a driver entry of its own (FrameEntry: a frame version beside the
+// commands', which kv applies as an empty entry) every
+// Config.ConsistencyCheckInterval, or when Group.CheckConsistency asks.
+// Applying it, every replica commits the apply batch so far, takes a store
+// snapshot — its state at exactly that index — and digests it on a
+// goroutine of its own; the digest goes back to the proposer as a driver
+// message (transport.KindDriver), which judges by the digest a majority of
+// the voters hold. A replica that differs serves no reads, proposes
+// nothing, hands leadership away and asks for no votes, durably, until a
+// snapshot rebuilds it or it is removed; with no majority every replica
+// refuses writes until a check finds one again.
 //
-//	type Core interface {
-//		Tick()                            // one logical tick
-//		Step(msg []byte) error            // a message from a peer, engine-encoded
-//		Propose(data []byte) error        // a framed entry; ErrDropped: certainly not appended
-//		ProposeChange(desc replica.Descriptor, ctx []byte) error // a membership change
-//		ReadIndex(ctx []byte)             // a read-index request, answered in a later Ready
-//		TransferLeader(to replica.ReplicaID)
-//		ReportUnreachable(to replica.ReplicaID)
-//		ReportSnapshot(to replica.ReplicaID, ok bool)
-//		Status() CoreStatus               // State, Leader, Term, Commit, per-peer progress (replica.Status's words)
-//		HasReady() bool
-//		Ready() Ready
-//		Advance(Ready)                    // the driver did all of it
-//	}
-//
-//	type Ready struct {
-//		// To persist, in the round's one log batch, before Late is sent
-//		// and before anything is acknowledged:
-//		HardState []byte     // engine-encoded (term/ballot/epoch, vote/promise, commit); nil: unchanged
-//		Entries   []LogEntry // to append, replacing any suffix from Entries[0].Index
-//		Snapshot  *Snapshot  // to install (its descriptor and index); the driver streams the data
-//		MustSync  bool       // the fsync may not be skipped (a vote, a term, entries)
-//		// To send:
-//		Early []Message // may go before the fsync (a leader's appends, heartbeats; a
-//		                // snapshot's message, whose data the driver streams from the store)
-//		Late  []Message // only after it: they promise durability (acks, votes, promises)
-//		// To apply, in order, into the round's one apply batch:
-//		Committed []LogEntry // framed by the driver (Frame, FrameEntry) or the engine's own (empty)
-//		// Reads whose index is confirmed; each runs once applied >= Index:
-//		Reads []ReadState // {Ctx []byte; Index uint64}
-//		// The leadership the core believes now (nil: unchanged):
-//		Soft *SoftState // {State replica.State; Leader replica.ReplicaID; Term uint64}
-//	}
-//
-// A round over the groups of every engine is then:
-//
-//	for each group: feed inputs (Tick, Step, Propose, ReadIndex); rd := Ready()
-//	                stage rd's HardState, Entries, Snapshot into ONE log batch
-//	                send rd.Early
-//	write the log batch; its ONE fsync (if any rd.MustSync) runs meanwhile:
-//	apply every group's rd.Committed into ONE apply batch; commit it
-//	answer proposals, and run the reads (rd.Reads) that applied reaches:
-//	                committed is durable on a quorum already
-//	wait for the fsync; send every rd.Late
-//	for each group: Advance(rd)
+// A group that lost its quorum can be forced on: Host.UnsafeRecover makes
+// the local replica its only voter, keeping what it applied and dropping
+// the rest of its log (Host.UnsafeRecoverPlan says how much first); the
+// group then grows back with ChangeMembers.
 package driver

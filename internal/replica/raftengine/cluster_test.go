@@ -2,6 +2,7 @@ package raftengine
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -475,11 +477,8 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	// The leader truncates past the stopped follower once it has led for a
 	// couple of election timeouts without hearing from it.
 	waitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
-		lg := c.group(c.leader(g), g).(*group)
-		lg.mu.Lock()
-		defer lg.mu.Unlock()
-		first, _ := lg.log.FirstIndex()
-		return first >= 100
+		trunc, err := storage.ReadTruncated(c.nodes[c.leader(g)].store, uint64(g))
+		return err == nil && trunc.Index+1 >= 100
 	})
 	sentBefore := c.sum("cairn_raft_snapshots_sent_total")
 	nd := c.startNode(follower)
@@ -601,15 +600,19 @@ func TestMembershipChange(t *testing.T) {
 		return !ok
 	})
 	rnd := c.nodes[removed]
-	tomb, err := rnd.host.tombstone(g)
-	if err != nil || tomb <= oldID {
-		t.Fatalf("tombstone on %s = %d, %v; want > %d", removed, tomb, err, oldID)
+	rawTomb, err := rnd.store.Get(storage.TombstoneKey(uint64(g)))
+	if err != nil {
+		t.Fatalf("tombstone on %s: %v", removed, err)
+	}
+	if tomb, n := binary.Uvarint(rawTomb); n <= 0 || replica.ReplicaID(tomb) <= oldID {
+		t.Fatalf("tombstone on %s = %d (%d bytes); want > %d", removed, tomb, n, oldID)
 	}
 	if _, err := rnd.store.Get(storage.DescriptorKey(uint64(g))); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("removed replica's descriptor still stored: %v", err)
 	}
 	// A stale message for the old replica ID is refused: no resurrection.
-	if rnd.host.groupFor(g, oldID) != nil {
+	rnd.host.HandleMessages("n1", []transport.Message{{Group: uint64(g), From: 1, To: uint64(oldID), Payload: []byte{}}})
+	if slices.Contains(rnd.host.Groups(), g) {
 		t.Fatalf("a message for removed replica %d created a replica", oldID)
 	}
 	// The group keeps working with n4 as a voter.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -160,6 +161,38 @@ func (c *Config) setDefaults() {
 			os.Exit(1)
 		}
 	}
+}
+
+// driverConfig is the driver's part of c, with Raft as its engine.
+func (c *Config) driverConfig() driver.Config {
+	return driver.Config{
+		Engine: newCoreEngine(c.Store, rawOptions{
+			MaxSizePerMsg: c.MaxSizePerMsg, MaxInflightMsgs: c.MaxInflightMsgs,
+			MaxUncommittedEntriesSize: c.MaxUncommittedEntriesSize,
+		}),
+		Node: c.Node, Store: c.Store, NewStateMachine: c.NewStateMachine,
+		Clock: c.Clock, Registry: c.Registry, Logger: c.Logger,
+		TickInterval: c.TickInterval, ElectionTicks: c.ElectionTicks, HeartbeatTicks: c.HeartbeatTicks,
+		Workers: c.Workers, Manual: c.Manual,
+		TruncateAfter: c.TruncateAfter, TruncateMaxBytes: c.TruncateMaxBytes,
+		SweepInterval: c.SweepInterval, SnapshotChunkSize: c.SnapshotChunkSize, SnapshotRate: c.SnapshotRate,
+		ConsistencyCheckInterval: c.ConsistencyCheckInterval, ConsistencyCheckTimeout: c.ConsistencyCheckTimeout,
+		SnapshotSender: c.SnapshotSender, UnsafeAckBeforeSync: c.UnsafeAckBeforeSync, Fatal: c.Fatal,
+	}
+}
+
+// Host is the driver's host, running Raft groups (and, in a cluster of
+// another engine, the meta group).
+type Host = driver.Host
+
+// NewHost opens a host whose groups are all Raft's, with every group
+// found in cfg.Store.
+func NewHost(cfg Config) (*Host, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return driver.NewHost(cfg.driverConfig())
 }
 
 // Validate reports a configuration that cannot work.

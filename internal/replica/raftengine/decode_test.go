@@ -1,13 +1,16 @@
 package raftengine
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
 
-func snapHeaderSample(t testing.TB) []byte {
+func snapMessageSample(t testing.TB) []byte {
 	m := &raftpb.Message{Type: raftpb.MsgSnap.Enum(), From: new(uint64(1)), To: new(uint64(2)),
 		Snapshot: &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{Index: new(uint64(42)), Term: new(uint64(7)),
 			ConfState: &raftpb.ConfState{Voters: []uint64{1, 2, 3}}}}}
@@ -15,41 +18,38 @@ func snapHeaderSample(t testing.TB) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return encodeSnapHeader(3, 1, 2, b)
+	return b
 }
 
-func TestSnapHeaderRoundTrip(t *testing.T) {
-	gid, from, to, msg, err := decodeSnapHeader(snapHeaderSample(t))
+// The snapshot message a stream's header carries: rewritten for the state
+// streamed, and decoded by the receiver.
+func TestSnapshotMessageRoundTrip(t *testing.T) {
+	e := newCoreEngine(nil, rawOptions{})
+	at := driver.SnapshotPoint{Index: 50, Term: 8, Conf: driver.Conf{Voters: []replica.ReplicaID{1, 2}, Learners: []replica.ReplicaID{4}}}
+	msg, err := e.SnapshotMessage(snapMessageSample(t), at)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if gid != 3 || from != 1 || to != 2 || msg.GetSnapshot().GetMetadata().GetIndex() != 42 {
-		t.Fatalf("decoded %d %d %d %v", gid, from, to, msg)
+	got, from, to, err := e.DecodeSnapshot(msg)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if _, _, _, _, err := decodeSnapHeader(encodeSnapHeader(3, 1, 2, nil)); err == nil {
-		t.Fatal("a header without a MsgSnap decoded")
+	if from != 1 || to != 2 || got.Index != 50 || got.Term != 8 ||
+		!slices.Equal(got.Conf.Voters, at.Conf.Voters) || !slices.Equal(got.Conf.Learners, at.Conf.Learners) {
+		t.Fatalf("decoded %+v from %d to %d", got, from, to)
 	}
-}
-
-func TestChunkRoundTrip(t *testing.T) {
-	var c []byte
-	c = appendKV(c, []byte("a"), []byte("1"))
-	c = appendKV(c, []byte("bb"), nil)
-	kvs, err := decodeChunk(nil, c)
-	if err != nil || len(kvs) != 2 || string(kvs[0][0]) != "a" || string(kvs[0][1]) != "1" || string(kvs[1][0]) != "bb" {
-		t.Fatalf("decodeChunk = %q, %v", kvs, err)
+	empty, _ := proto.Marshal(&raftpb.Message{Type: raftpb.MsgSnap.Enum()})
+	if _, _, _, err := e.DecodeSnapshot(empty); err == nil {
+		t.Fatal("a MsgSnap without a snapshot decoded")
 	}
-	if _, err := decodeChunk(nil, c[:len(c)-1]); err == nil {
-		t.Fatal("a truncated chunk decoded")
+	app, _ := proto.Marshal(&raftpb.Message{Type: raftpb.MsgApp.Enum()})
+	if _, _, _, err := e.DecodeSnapshot(app); err == nil {
+		t.Fatal("a MsgApp decoded as a snapshot")
 	}
 }
 
-func FuzzDecodeSnapHeader(f *testing.F) {
-	f.Add(snapHeaderSample(f))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _, _, _, _ = decodeSnapHeader(b) })
-}
-
-func FuzzDecodeChunk(f *testing.F) {
-	f.Add(appendKV(nil, []byte("k"), []byte("v")))
-	f.Fuzz(func(t *testing.T, b []byte) { _, _ = decodeChunk(nil, b) })
+func FuzzDecodeSnapshot(f *testing.F) {
+	f.Add(snapMessageSample(f))
+	e := newCoreEngine(nil, rawOptions{})
+	f.Fuzz(func(t *testing.T, b []byte) { _, _, _, _ = e.DecodeSnapshot(b) })
 }

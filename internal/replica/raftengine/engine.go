@@ -30,8 +30,4 @@ func configOf(cfg replica.HostConfig) Config {
 	}
 }
 
-var (
-	_ replica.ManualHost  = (*Host)(nil)
-	_ replica.Group       = (*group)(nil)
-	_ replica.ReadLogFunc = readLog
-)
+var _ replica.ReadLogFunc = readLog

@@ -14,6 +14,7 @@ import (
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"go.etcd.io/raft/v3/raftpb"
@@ -351,7 +352,7 @@ func (n *inode) observe(changesOnly bool) {
 	g, ok := n.host.Group(igroup)
 	if !ok {
 		if n.seen.present {
-			tomb, _ := n.host.tombstone(igroup)
+			tomb, _ := n.host.Tombstone(igroup)
 			e.printf("%s: replica removed; data deleted, tombstone refuses replica IDs below %d", n.name, tomb)
 		}
 		n.seen = iview{}
@@ -383,12 +384,14 @@ func leaderName(st replica.Status) string {
 func (n *inode) sendSnapshot(to string, header []byte, chunks [][]byte, report func(error)) {
 	e := n.env
 	s := &isnap{from: n, inc: n.inc, to: to, header: header, chunks: chunks, report: report}
-	if _, _, _, m, err := decodeSnapHeader(header); err == nil {
-		s.index = m.GetSnapshot().GetMetadata().GetIndex()
+	if _, _, _, m, err := driver.ParseSnapshotHeader(header); err == nil {
+		if at, _, _, err := newCoreEngine(nil, rawOptions{}).DecodeSnapshot(m); err == nil {
+			s.index = at.Index
+		}
 	}
 	for _, c := range chunks {
-		kvs, _ := decodeChunk(nil, c)
-		s.keys += len(kvs)
+		n, _ := driver.SnapshotChunkKeys(c)
+		s.keys += n
 	}
 	e.snaps = append(e.snaps, s)
 	e.printf("%s sends a snapshot to %s: index %d, %d keys in %d chunk(s)", n.name, to, s.index, s.keys, len(chunks))
@@ -732,6 +735,27 @@ func describeConfChange(cc *raftpb.ConfChangeV2) string {
 	}
 	kind := "conf change"
 	if cc.GetTransition() != raftpb.ConfChangeTransitionAuto || len(parts) > 1 {
+		kind = "joint conf change"
+	}
+	return fmt.Sprintf("%s: %s", kind, strings.Join(parts, ", "))
+}
+
+// describeChange says what a planned change does, as describeConfChange
+// says it of the conf change it becomes.
+func describeChange(ops []driver.ChangeOp) string {
+	var parts []string
+	for _, op := range ops {
+		switch op.Kind {
+		case driver.AddVoter:
+			parts = append(parts, fmt.Sprintf("voter r%d", op.Replica))
+		case driver.AddLearner:
+			parts = append(parts, fmt.Sprintf("learner r%d", op.Replica))
+		case driver.Remove:
+			parts = append(parts, fmt.Sprintf("remove r%d", op.Replica))
+		}
+	}
+	kind := "conf change"
+	if len(parts) > 1 {
 		kind = "joint conf change"
 	}
 	return fmt.Sprintf("%s: %s", kind, strings.Join(parts, ", "))

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cockroachdb/datadriven"
 	"go.etcd.io/raft/v3/raftpb"
@@ -531,14 +532,11 @@ func (e *ienv) printStatus(n *inode, progress bool) {
 	}
 	g, ok := n.host.Group(igroup)
 	if !ok {
-		n.host.mu.Lock()
-		u := n.host.mu.groups[igroup]
-		n.host.mu.Unlock()
-		if u != nil {
-			e.printf("%s: uninitialised replica r%d (waiting for a snapshot)", n.name, u.id)
+		if id, _, ok := n.host.LocalReplica(igroup); ok {
+			e.printf("%s: uninitialised replica r%d (waiting for a snapshot)", n.name, id)
 			return
 		}
-		tomb, _ := n.host.tombstone(igroup)
+		tomb, _ := n.host.Tombstone(igroup)
 		if tomb > 0 {
 			e.printf("%s: no replica (tombstone: replica IDs below %d refused)", n.name, tomb)
 		} else {
@@ -723,8 +721,8 @@ func (e *ienv) changeStep(n *inode, target replica.Membership, answered *bool) (
 	st := g.Status()
 	var what string
 	if st.State == replica.StateLeader && !st.Descriptor.Joint() {
-		if step, _, err := nextStep(st.Descriptor, target, st); err == nil && step.cc != nil {
-			what = describeConfChange(step.cc)
+		if ops, _, err := driver.PlanChange(st.Descriptor, target, st); err == nil && ops != nil {
+			what = describeChange(ops)
 		}
 	}
 	done, proposed, err := g.ChangeMembersStep(target, func(err error) {

@@ -9,10 +9,8 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
-	"go.etcd.io/raft/v3/raftpb"
 )
 
 // manualCluster runs Manual hosts (no goroutines of their own) on
@@ -176,25 +174,23 @@ func TestManualStepping(t *testing.T) {
 func TestRefusedConfChangeIsNotApplied(t *testing.T) {
 	m := newManualCluster(t, "a", "b", "c")
 	m.until("a leader", 100, func() bool { n, _ := m.leader(); return n != "" })
-	_, lg := m.leader()
-	g := lg.(*group)
+	_, g := m.leader()
 	st := g.Status()
 	errs := make(chan error, 2)
 	for i := range 2 {
-		d := st.Descriptor.Clone()
-		d.Version++
-		p := &proposal{id: nextProposalID(), cc: &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
-			Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(10 + i))}}}}
-		d.Replicas = append(d.Replicas, replica.Member{ID: replica.ReplicaID(10 + i), Node: fmt.Sprintf("x%d", i), Role: replica.RoleLearner})
-		p.cc.Context = driver.FrameConf(p.id, d.Encode(nil))
-		go func() { _, _, err := g.propose(context.Background(), p); errs <- err }()
+		// Each plans the same first step from the same descriptor: add a
+		// learner on a new node. No round runs in between, so both reach
+		// raft in one round.
+		target := replica.Membership{}
+		for _, r := range st.Descriptor.Replicas {
+			target.Members = append(target.Members, replica.Member{Node: r.Node, Role: r.Role})
+		}
+		target.Members = append(target.Members, replica.Member{Node: fmt.Sprintf("x%d", i), Role: replica.RoleLearner})
+		_, proposed, err := g.ChangeMembersStep(target, func(err error) { errs <- err })
+		if !proposed || err != nil {
+			t.Fatalf("step %d: proposed %v, %v", i, proposed, err)
+		}
 	}
-	// Both reach the same round: wait, running no round, until both are queued.
-	waitFor(t, 5*time.Second, "both proposals queued", func() bool {
-		g.in.Lock()
-		defer g.in.Unlock()
-		return len(g.in.props) == 2
-	})
 	var got []error
 	m.until("both answers", 50, func() bool {
 		select {
@@ -225,22 +221,26 @@ func TestRefusedConfChangeIsNotApplied(t *testing.T) {
 func TestNewerReplicaIDReplacesOldReplica(t *testing.T) {
 	m := newManualCluster(t, "a", "b", "c")
 	h := m.hosts["b"]
-	old := h.groupFor(1, 2)
-	if old == nil || old.id != 2 {
-		t.Fatalf("groupFor(1, 2) = %v", old)
+	msg := func(to replica.ReplicaID) {
+		h.HandleMessages("a", []transport.Message{{Group: 1, From: 1, To: uint64(to), Payload: []byte{}}})
 	}
-	if h.groupFor(1, 1) != nil {
-		t.Fatal("a message for an older replica ID was accepted")
+	if id, _, ok := h.LocalReplica(1); !ok || id != 2 {
+		t.Fatalf("local replica of group 1 = %d, %v; want 2", id, ok)
 	}
-	g := h.groupFor(1, 7)
-	if g == nil || g.id != 7 || g.initialized() {
-		t.Fatalf("groupFor(1, 7) = %+v; want a new uninitialised replica 7", g)
+	msg(1)
+	if id, _, _ := h.LocalReplica(1); id != 2 {
+		t.Fatalf("a message for an older replica ID replaced replica 2 with %d", id)
 	}
-	if tomb, err := h.tombstone(1); err != nil || tomb < 7 {
+	msg(7)
+	if id, initd, ok := h.LocalReplica(1); !ok || id != 7 || initd {
+		t.Fatalf("local replica = %d (initialised %v, %v); want a new uninitialised replica 7", id, initd, ok)
+	}
+	if tomb, err := h.Tombstone(1); err != nil || tomb < 7 {
 		t.Fatalf("tombstone = %d, %v; want ≥ 7", tomb, err)
 	}
-	if h.groupFor(1, 2) != nil {
-		t.Fatal("the replaced replica came back")
+	msg(2)
+	if id, _, _ := h.LocalReplica(1); id != 7 {
+		t.Fatalf("the replaced replica came back: local replica %d", id)
 	}
 }
 
@@ -266,7 +266,7 @@ func TestRestartFinishesRemoval(t *testing.T) {
 	if _, err := st.Get(storage.DataKey(3, []byte("k"))); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("the removed replica's data is still there: %v", err)
 	}
-	if tomb, err := h.tombstone(3); err != nil || tomb != 9 {
+	if tomb, err := h.Tombstone(3); err != nil || tomb != 9 {
 		t.Fatalf("tombstone = %d, %v; want 9", tomb, err)
 	}
 }

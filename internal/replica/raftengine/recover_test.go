@@ -13,7 +13,9 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -21,11 +23,11 @@ import (
 // replica as the only voter.
 func checkRecoveryDescriptor(t *testing.T, before, after replica.Descriptor, id replica.ReplicaID, node string) {
 	t.Helper()
-	if after.Group != before.Group || after.Version != before.Version+recoverSkip || after.NextReplicaID != before.NextReplicaID+recoverSkip ||
+	if after.Group != before.Group || after.Version != before.Version+driver.RecoverSkip || after.NextReplicaID != before.NextReplicaID+driver.RecoverSkip ||
 		!slices.Equal(after.Voters, []replica.ReplicaID{id}) || len(after.Learners) != 0 || after.Joint() ||
 		len(after.LearnersNext) != 0 || after.AutoLeave ||
 		len(after.Replicas) != 1 || after.Replicas[0] != (replica.Member{ID: id, Node: node, Role: replica.RoleVoter}) {
-		t.Fatalf("descriptor after recovery %+v; want replica %d on %s as the only voter of %+v, version and next ID raised by recoverSkip",
+		t.Fatalf("descriptor after recovery %+v; want replica %d on %s as the only voter of %+v, version and next ID raised by driver.RecoverSkip",
 			after, id, node, before)
 	}
 }
@@ -166,8 +168,8 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 	acked["grown"] = "1"
 	for _, n := range others {
 		m, ok := desc.ReplicaOn(n)
-		if !ok || m.ID < plan.After.NextReplicaID-recoverSkip {
-			t.Fatalf("%s in %+v: %+v, %v; want a replica with an ID from %d on", n, desc, m, ok, plan.After.NextReplicaID-recoverSkip)
+		if !ok || m.ID < plan.After.NextReplicaID-driver.RecoverSkip {
+			t.Fatalf("%s in %+v: %+v, %v; want a replica with an ID from %d on", n, desc, m, ok, plan.After.NextReplicaID-driver.RecoverSkip)
 		}
 		waitFor(t, 10*time.Second, fmt.Sprintf("%s's new replica %d to apply the last write", n, m.ID), func() bool {
 			v, ok, err := c.read(n, g, replica.Stale, "grown")
@@ -177,7 +179,7 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 		if st := grp.Status(); st.Replica != m.ID || len(st.Descriptor.Voters) != 3 {
 			t.Fatalf("%s hosts replica %d with voters %v; want replica %d of three voters", n, st.Replica, st.Descriptor.Voters, m.ID)
 		}
-		if tomb, err := c.nodes[n].host.tombstone(g); err != nil || tomb < m.ID {
+		if tomb, err := c.nodes[n].host.Tombstone(g); err != nil || tomb < m.ID {
 			t.Fatalf("tombstone on %s = %d, %v; want ≥ %d (the old replica destroyed)", n, tomb, err, m.ID)
 		}
 		for k, v := range acked {
@@ -298,7 +300,7 @@ func TestUnsafeRecoverRefused(t *testing.T) {
 			if !errors.Is(err, replica.ErrHasLeader) {
 				t.Fatalf("UnsafeRecoverPlan with a leader: %v; want ErrHasLeader", err)
 			}
-			if plan.Replica != st.Replica || plan.After.Version != st.Descriptor.Version+recoverSkip {
+			if plan.Replica != st.Replica || plan.After.Version != st.Descriptor.Version+driver.RecoverSkip {
 				t.Fatalf("a refused plan still says what recovery would do; got %+v", plan)
 			}
 			_, err = h.UnsafeRecover(1)
@@ -325,7 +327,8 @@ func TestUnsafeRecoverRefused(t *testing.T) {
 	if _, err := h.UnsafeRecover(9); err == nil || !strings.Contains(err.Error(), "no replica") {
 		t.Fatalf("UnsafeRecover of a group not hosted: %v", err)
 	}
-	if g := h.groupFor(5, 3); g == nil || g.initialized() {
+	h.HandleMessages("a", []transport.Message{{Group: 5, From: 1, To: 3, Payload: []byte{}}})
+	if id, initd, ok := h.LocalReplica(5); !ok || id != 3 || initd {
 		t.Fatal("no uninitialised replica 3 of group 5")
 	}
 	if _, err := h.UnsafeRecover(5); err == nil || !strings.Contains(err.Error(), "not initialised") {
@@ -384,10 +387,13 @@ func TestUnsafeRecoverIgnoresOldReplicas(t *testing.T) {
 		if from.Status().Term > term+1 {
 			break
 		}
-		id := uint64(to.Status().Replica)
-		fg := from.(*group)
-		fg.enqueue(func() { fg.in.transfers = append(fg.in.transfers, id) })
+		id := to.Status().Replica
+		moved := make(chan error, 1)
+		go func() { moved <- from.TransferLeader(context.Background(), id) }()
 		m.until("the old configuration's leadership to move", 200, func() bool { return to.Status().State == replica.StateLeader })
+		if err := <-moved; err != nil {
+			t.Fatalf("transfer to %d: %v", id, err)
+		}
 	}
 	oldTerm := func() uint64 { l, _ := oldLeader(); return l.Status().Term }()
 	m.net.Heal()

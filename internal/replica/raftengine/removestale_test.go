@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
 )
 
 // spanKeys lists the keys of [start, end) in v.
@@ -99,11 +100,11 @@ func TestRemoveStaleReplicaRemovedWhileAway(t *testing.T) {
 	if keys := spanKeys(t, nd.store, us, ue); len(keys) != 1 || keys[0] != string(storage.TombstoneKey(uint64(g))) {
 		t.Fatalf("the removed replica's unreplicated span holds %q; want only its tombstone", keys)
 	}
-	if tomb, err := nd.host.tombstone(g); err != nil || tomb < desc.NextReplicaID {
+	if tomb, err := nd.host.Tombstone(g); err != nil || tomb < desc.NextReplicaID {
 		t.Fatalf("tombstone = %d, %v; want at least %d", tomb, err, desc.NextReplicaID)
 	}
 	// A stale message for the old replica is refused: no resurrection.
-	if nd.host.groupFor(g, old.Replica) != nil {
+	if _, _, is := touch(nd.host, g, old.Replica); is {
 		t.Fatalf("a message for removed replica %d created a replica", old.Replica)
 	}
 	if removed, err := nd.host.RemoveStale(desc); removed || err != nil {
@@ -167,7 +168,7 @@ func TestRemoveStaleKeepsReplica(t *testing.T) {
 			if len(after) != len(before) {
 				t.Fatalf("the replica's keys changed: %q, were %q", after, before)
 			}
-			if tomb, err := h.tombstone(1); err != nil || tomb != 0 {
+			if tomb, err := h.Tombstone(1); err != nil || tomb != 0 {
 				t.Fatalf("tombstone = %d, %v; want none", tomb, err)
 			}
 		})
@@ -183,7 +184,7 @@ func TestRemoveStaleUninitialised(t *testing.T) {
 
 	// Replica 3 of group 5: the leader's messages created it for a learner
 	// that a descriptor from before the learner's addition does not know.
-	if g := h.groupFor(5, 3); g == nil || g.initialized() {
+	if _, initd, is := touch(h, 5, 3); !is || initd {
 		t.Fatal("no uninitialised replica 3 of group 5")
 	}
 	before := replica.Descriptor{Group: 5, Version: 2, NextReplicaID: 3,
@@ -199,15 +200,15 @@ func TestRemoveStaleUninitialised(t *testing.T) {
 	if removed, err := h.RemoveStale(after); !removed || err != nil {
 		t.Fatalf("RemoveStale(descriptor past the replica) = %v, %v; want true", removed, err)
 	}
-	if tomb, err := h.tombstone(5); err != nil || tomb != 6 {
+	if tomb, err := h.Tombstone(5); err != nil || tomb != 6 {
 		t.Fatalf("tombstone of group 5 = %d, %v; want 6", tomb, err)
 	}
-	if h.groupFor(5, 3) != nil {
+	if _, _, is := touch(h, 5, 3); is {
 		t.Fatal("removed replica 3 came back")
 	}
 
 	// Replica 2 of group 6, while the descriptor puts replica 4 on this node.
-	if h.groupFor(6, 2) == nil {
+	if _, _, is := touch(h, 6, 2); !is {
 		t.Fatal("no uninitialised replica 2 of group 6")
 	}
 	newer := replica.Descriptor{Group: 6, Version: 7, NextReplicaID: 8,
@@ -216,10 +217,10 @@ func TestRemoveStaleUninitialised(t *testing.T) {
 	if removed, err := h.RemoveStale(newer); !removed || err != nil {
 		t.Fatalf("RemoveStale(descriptor with a newer replica here) = %v, %v; want true", removed, err)
 	}
-	if tomb, err := h.tombstone(6); err != nil || tomb != 4 {
+	if tomb, err := h.Tombstone(6); err != nil || tomb != 4 {
 		t.Fatalf("tombstone of group 6 = %d, %v; want 4 (the newer replica's ID)", tomb, err)
 	}
-	if g := h.groupFor(6, 4); g == nil || g.id != 4 {
+	if _, _, is := touch(h, 6, 4); !is {
 		t.Fatal("the newer replica 4 cannot be created")
 	}
 	if removed, err := h.RemoveStale(newer); removed || err != nil {
@@ -230,4 +231,13 @@ func TestRemoveStaleUninitialised(t *testing.T) {
 	if _, err := h.RemoveStale(after); !errors.Is(err, replica.ErrStopped) {
 		t.Fatalf("RemoveStale on a closed host = %v; want ErrStopped", err)
 	}
+}
+
+// touch hands host h a message for replica to of group g, as a peer
+// would, and reports the local replica of g after it and whether it is to:
+// whether the message found (or created) that replica.
+func touch(h *Host, g replica.GroupID, to replica.ReplicaID) (id replica.ReplicaID, initialised, is bool) {
+	h.HandleMessages("peer", []transport.Message{{Group: uint64(g), From: 1, To: uint64(to), Payload: []byte{}}})
+	id, initialised, ok := h.LocalReplica(g)
+	return id, initialised, ok && id == to
 }

@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import "github.com/prometheus/client_golang/prometheus"
 

@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"context"
@@ -10,24 +10,22 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
-// A snapshot travels on the transport's snapshot call, never on the raft
-// stream (notes/raft.md §3):
+// A snapshot travels on the transport's snapshot call, never on the
+// message stream (notes/raft.md §3):
 //
-//	header: version, group, from replica, to replica, the MsgSnap (raftpb)
+//	header: version, group, from replica, to replica, the engine's
+//	        snapshot message (raft: a MsgSnap, raftpb)
 //	chunks: (uvarint key length, key, uvarint value length, value)...
 //
 // The sender reads a consistent store snapshot of the group's replicated
 // span; the applied index, term and descriptor it reports come from inside
-// that snapshot, not from what raft asked for (raft accepts any snapshot
-// that reconnects the follower).
+// that snapshot, not from what the core asked for (raft accepts any
+// snapshot that reconnects the follower; an engine must too).
 const snapHeaderVersion = 1
 
-var errSnapshot = errors.New("raftengine: malformed snapshot")
+var errSnapshot = errors.New("driver: malformed snapshot")
 
 func encodeSnapHeader(gid, from, to uint64, msg []byte) []byte {
 	b := []byte{snapHeaderVersion}
@@ -37,7 +35,7 @@ func encodeSnapHeader(gid, from, to uint64, msg []byte) []byte {
 	return append(b, msg...)
 }
 
-func decodeSnapHeader(b []byte) (gid, from, to uint64, msg *raftpb.Message, err error) {
+func decodeSnapHeader(b []byte) (gid, from, to uint64, msg []byte, err error) {
 	if len(b) == 0 || b[0] != snapHeaderVersion {
 		return 0, 0, 0, nil, fmt.Errorf("%w: header version", errSnapshot)
 	}
@@ -50,14 +48,7 @@ func decodeSnapHeader(b []byte) (gid, from, to uint64, msg *raftpb.Message, err 
 		}
 		vals[i], b = v, b[n:]
 	}
-	msg = new(raftpb.Message)
-	if err := proto.Unmarshal(b, msg); err != nil {
-		return 0, 0, 0, nil, fmt.Errorf("%w: message: %v", errSnapshot, err)
-	}
-	if msg.GetType() != raftpb.MsgSnap || raft.IsEmptySnap(msg.GetSnapshot()) {
-		return 0, 0, 0, nil, fmt.Errorf("%w: not a MsgSnap with a snapshot", errSnapshot)
-	}
-	return vals[0], vals[1], vals[2], msg, nil
+	return vals[0], vals[1], vals[2], b, nil
 }
 
 func appendKV(c, k, v []byte) []byte {
@@ -85,12 +76,12 @@ func decodeChunk(kvs [][2][]byte, c []byte) ([][2][]byte, error) {
 }
 
 // startSnapshot streams a snapshot to a follower in the background and
-// reports the outcome to raft. g.mu is held by the caller. With
+// reports the outcome to the core. g.mu is held by the caller. With
 // Config.SnapshotSender the snapshot is read here, in the round, and handed
 // to it instead: no goroutine. The snapshot rate holds back each chunk of
 // a stream; a snapshot for SnapshotSender, whole, until a later Tick.
-func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
-	to := m.GetTo()
+func (h *Host) startSnapshot(g *group, node string, m Message) {
+	to := m.To
 	reported := func(err error) {
 		if err != nil {
 			h.metrics.snapshotsFailed.Inc()
@@ -130,9 +121,9 @@ func (h *Host) startSnapshot(g *group, node string, m *raftpb.Message) {
 }
 
 // snapshotHeader builds the header of a snapshot of g from a consistent
-// store view: the MsgSnap m with the applied index, term and ConfState
-// found in that view.
-func snapshotHeader(g *group, v storage.View, m *raftpb.Message) ([]byte, error) {
+// store view: the engine's snapshot message m, rewritten with the applied
+// index, term and configuration found in that view.
+func snapshotHeader(g *group, v storage.View, m Message) ([]byte, error) {
 	gid := uint64(g.gid)
 	raw, err := v.Get(storage.AppliedKey(gid))
 	if err != nil {
@@ -142,18 +133,19 @@ func snapshotHeader(g *group, v storage.View, m *raftpb.Message) ([]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	cs, err := confStateOf(v, gid)
+	raw, err = v.Get(storage.DescriptorKey(gid))
+	if err != nil {
+		return nil, fmt.Errorf("reading the descriptor: %w", err)
+	}
+	d, err := replica.DecodeDescriptor(raw)
 	if err != nil {
 		return nil, err
 	}
-	msg := proto.Clone(m).(*raftpb.Message)
-	msg.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
-		Index: new(applied.Index), Term: new(applied.Term), ConfState: cs}}
-	payload, err := proto.Marshal(msg)
+	payload, err := g.eng.SnapshotMessage(m.Payload, SnapshotPoint{Index: applied.Index, Term: applied.Term, Conf: ConfOf(d)})
 	if err != nil {
 		return nil, err
 	}
-	return encodeSnapHeader(gid, m.GetFrom(), m.GetTo(), payload), nil
+	return encodeSnapHeader(gid, uint64(g.id), uint64(m.To), payload), nil
 }
 
 // snapshotChunks yields the group's replicated span from v in chunks of
@@ -186,7 +178,7 @@ func snapshotChunks(gid uint64, v storage.View, chunkSize int, yield func([]byte
 
 // readSnapshot reads a whole snapshot of g into memory, for
 // Config.SnapshotSender.
-func (h *Host) readSnapshot(g *group, m *raftpb.Message) (header []byte, chunks [][]byte, err error) {
+func (h *Host) readSnapshot(g *group, m Message) (header []byte, chunks [][]byte, err error) {
 	snap := h.store.NewSnapshot()
 	defer snap.Close()
 	if header, err = snapshotHeader(g, snap, m); err != nil {
@@ -199,7 +191,7 @@ func (h *Host) readSnapshot(g *group, m *raftpb.Message) (header []byte, chunks 
 	return header, chunks, err
 }
 
-func (h *Host) sendSnapshot(g *group, node string, m *raftpb.Message) error {
+func (h *Host) sendSnapshot(g *group, node string, m Message) error {
 	snap := h.store.NewSnapshot()
 	defer snap.Close()
 	header, err := snapshotHeader(g, snap, m)
@@ -237,7 +229,7 @@ func (h *Host) throttleSnapshot(ctx context.Context, n int) error {
 		h.metrics.snapThrottled.Add(d.Seconds())
 	}
 	if err != nil {
-		return fmt.Errorf("raftengine: waiting for the snapshot rate: %w", err)
+		return fmt.Errorf("driver: waiting for the snapshot rate: %w", err)
 	}
 	return nil
 }
@@ -304,12 +296,16 @@ func (h *Host) readReceivedSnapshot(from string, header []byte, next func() ([]b
 	if err != nil {
 		return nil, nil, err
 	}
-	if msg.GetTo() != to || msg.GetFrom() != fromID {
+	at, mfrom, mto, err := h.engineOf(replica.GroupID(gid)).DecodeSnapshot(msg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: message: %w", errSnapshot, err)
+	}
+	if uint64(mto) != to || uint64(mfrom) != fromID {
 		return nil, nil, fmt.Errorf("%w: header and message disagree", errSnapshot)
 	}
 	g := h.groupFor(replica.GroupID(gid), replica.ReplicaID(to))
 	if g == nil {
-		return nil, nil, fmt.Errorf("raftengine: node %s refuses snapshot for group %d replica %d (removed or unknown)", h.cfg.Node, gid, to)
+		return nil, nil, fmt.Errorf("driver: node %s refuses snapshot for group %d replica %d (removed or unknown)", h.cfg.Node, gid, to)
 	}
 	var kvs [][2][]byte
 	for {
@@ -339,19 +335,20 @@ func (h *Host) readReceivedSnapshot(from string, header []byte, next func() ([]b
 		}
 	}
 	if !named {
-		return nil, nil, fmt.Errorf("raftengine: snapshot for group %d does not name replica %d", gid, to)
+		return nil, nil, fmt.Errorf("driver: snapshot for group %d does not name replica %d", gid, to)
 	}
 	g.peers.Store(replica.ReplicaID(fromID), from)
-	return &snapReq{msg: msg, kvs: kvs}, g, nil
+	return &snapReq{msg: msg, from: mfrom, at: at, kvs: kvs}, g, nil
 }
 
 // stageSnapshot writes an accepted snapshot into the round's log batch:
 // the group's replicated span replaced, the log reset to start after it.
-func (g *group) stageSnapshot(snap *raftpb.Snapshot, b storage.Batch) error {
+// (The core's Stage resets the log.)
+func (g *group) stageSnapshot(snap SnapshotPoint, b storage.Batch) error {
 	s := g.pendingSnap
-	if s == nil || s.msg.GetSnapshot().GetMetadata().GetIndex() != snap.GetMetadata().GetIndex() {
-		return fmt.Errorf("raftengine: group %d: raft accepted a snapshot at %d that was not received",
-			g.gid, snap.GetMetadata().GetIndex())
+	if s == nil || s.at.Index != snap.Index {
+		return fmt.Errorf("driver: group %d: the core accepted a snapshot at %d that was not received",
+			g.gid, snap.Index)
 	}
 	start, end := storage.ReplicatedSpan(uint64(g.gid))
 	if err := b.DeleteRange(start, end); err != nil {
@@ -362,12 +359,13 @@ func (g *group) stageSnapshot(snap *raftpb.Snapshot, b storage.Batch) error {
 			return err
 		}
 	}
-	return g.log.StageSnapshot(b, snap.GetMetadata())
+	return nil
 }
 
 // settleSnapshot answers a received snapshot at the end of the round that
-// stepped it, if raft did not take it: raft drops a stale one (or one from
-// an older term) without a word, so nothing would ever answer it otherwise.
+// stepped it, if the core did not take it: raft drops a stale one (or one
+// from an older term) without a word, so nothing would ever answer it
+// otherwise.
 // The sender's stream succeeds when our log already covers the snapshot.
 func (g *group) settleSnapshot() {
 	s := g.pendingSnap
@@ -375,10 +373,24 @@ func (g *group) settleSnapshot() {
 		return
 	}
 	g.pendingSnap = nil
-	idx := s.msg.GetSnapshot().GetMetadata().GetIndex()
-	if g.rn.BasicStatus().GetCommit() >= idx {
+	idx := s.at.Index
+	if g.core.Basic().Commit >= idx {
 		s.done(nil)
 		return
 	}
-	s.done(fmt.Errorf("raftengine: group %d: snapshot at %d not accepted by raft", g.gid, idx))
+	s.done(fmt.Errorf("driver: group %d: snapshot at %d not accepted by the engine", g.gid, idx))
+}
+
+// ParseSnapshotHeader reads a snapshot stream's header: the group, the
+// replicas it goes between and the engine's snapshot message (which the
+// engine's CoreEngine.DecodeSnapshot reads). For tools and tests that
+// watch streams go by.
+func ParseSnapshotHeader(b []byte) (group, from, to uint64, msg []byte, err error) {
+	return decodeSnapHeader(b)
+}
+
+// SnapshotChunkKeys counts the key/value pairs of one snapshot chunk.
+func SnapshotChunkKeys(c []byte) (int, error) {
+	kvs, err := decodeChunk(nil, c)
+	return len(kvs), err
 }

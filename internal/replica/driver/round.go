@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"encoding/binary"
@@ -9,19 +9,15 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
-	"google.golang.org/protobuf/proto"
 )
 
 // work is one group's share of a round: its Ready and what applying it gave.
 type work struct {
 	g         *group
-	rd        raft.Ready
-	late      []*raftpb.Message
+	rd        Ready
+	late      []Message
 	props     []*proposal // matched to applied entries, in order
 	results   []replica.Result
 	lost      []*proposal
@@ -65,27 +61,25 @@ func (h *Host) runRound(gs []*group) {
 			continue
 		}
 		g.processInputs()
-		if !g.rn.HasReady() {
+		if !g.core.HasReady() {
 			g.settleSnapshot()
 			g.mu.Unlock()
 			continue
 		}
-		w := &work{g: g, rd: g.rn.Ready()}
+		w := &work{g: g, rd: g.core.Ready()}
 		if err := g.stage(w, logBatch); err != nil {
 			g.mu.Unlock()
 			h.unlockAll(ws)
 			h.fatal(err)
 			return
 		}
-		// raft's MustSync ignores snapshots; a follower must not acknowledge
-		// one before it is durable.
+		// A follower must not acknowledge a snapshot before it is durable.
 		mustSync = mustSync || w.rd.MustSync || w.snapped
 		entries += len(w.rd.Entries)
 		for _, m := range w.rd.Messages {
-			switch m.GetType() {
-			case raftpb.MsgAppResp, raftpb.MsgVoteResp, raftpb.MsgPreVoteResp:
+			if m.Kind == MsgLate {
 				w.late = append(w.late, m)
-			default:
+			} else {
 				g.send(out, m)
 			}
 		}
@@ -112,7 +106,7 @@ func (h *Host) runRound(gs []*group) {
 			err = logBatch.Commit(false)
 		}
 		if err != nil {
-			h.fatal(fmt.Errorf("raftengine: committing the log: %w", err))
+			h.fatal(fmt.Errorf("driver: committing the log: %w", err))
 			h.unlockAll(ws)
 			return
 		}
@@ -132,7 +126,7 @@ func (h *Host) runRound(gs []*group) {
 		// NoSync: the log holds what these writes derive from, and a later
 		// synced commit on the same WAL makes them durable too.
 		if err := ab.b.Commit(false); err != nil {
-			h.fatal(fmt.Errorf("raftengine: committing applied state: %w", err))
+			h.fatal(fmt.Errorf("driver: committing applied state: %w", err))
 			h.unlockAll(ws)
 			return
 		}
@@ -147,7 +141,7 @@ func (h *Host) runRound(gs []*group) {
 	}
 	if syncWait != nil {
 		if err := syncWait(); err != nil {
-			h.fatal(fmt.Errorf("raftengine: syncing the log: %w", err))
+			h.fatal(fmt.Errorf("driver: syncing the log: %w", err))
 			h.unlockAll(ws)
 			return
 		}
@@ -171,6 +165,16 @@ func (h *Host) runRound(gs []*group) {
 	h.metrics.roundSeconds.Observe(time.Since(roundStart).Seconds())
 }
 
+// sortedIDs returns ids sorted, nil when empty.
+func sortedIDs(ids []replica.ReplicaID) []replica.ReplicaID {
+	if len(ids) == 0 {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return out
+}
+
 func (h *Host) unlockAll(ws []*work) {
 	for _, w := range ws {
 		w.g.mu.Unlock()
@@ -186,27 +190,22 @@ func (g *group) processInputs() {
 	g.in.reports, g.in.transfers, g.in.ticks = nil, nil, 0
 	g.in.Unlock()
 
-	for _, raw := range msgs {
-		m := new(raftpb.Message)
-		if err := proto.Unmarshal(raw, m); err != nil {
-			g.h.log.Warn("dropping malformed raft message", "group", g.gid, "err", err)
-			continue
+	for _, m := range msgs {
+		if g.fromRemoved(m.from) {
+			continue // see fromRemoved: the core would follow a removed leader
 		}
-		if g.fromRemoved(m.GetFrom()) {
-			continue // see fromRemoved: raft would follow a removed leader
-		}
-		_ = g.rn.Step(m) // errors are for local or unknown-peer messages: drop them
+		_ = g.core.Step(m.from, m.payload) // malformed, or from an unknown peer: dropped
 	}
 	snaps = slices.DeleteFunc(snaps, func(s *snapReq) bool {
-		if !g.fromRemoved(s.msg.GetFrom()) {
+		if !g.fromRemoved(s.from) {
 			return false
 		}
-		s.done(fmt.Errorf("raftengine: group %d: refusing a snapshot from replica %d: descriptor version %d removed it",
-			g.gid, s.msg.GetFrom(), g.desc.Version))
+		s.done(fmt.Errorf("driver: group %d: refusing a snapshot from replica %d: descriptor version %d removed it",
+			g.gid, s.from, g.desc.Version))
 		return true
 	})
 	if len(snaps) > 0 {
-		// One snapshot per round, so the one raft accepts is the one
+		// One snapshot per round, so the one the core accepts is the one
 		// stepped; the rest wait for the next round.
 		s := snaps[0]
 		if len(snaps) > 1 {
@@ -216,25 +215,21 @@ func (g *group) processInputs() {
 			g.h.schedule(g)
 		}
 		g.pendingSnap = s
-		_ = g.rn.Step(s.msg)
+		_ = g.core.Step(s.from, s.msg)
 	}
 	for _, r := range reports {
 		if r.snap {
-			st := raft.SnapshotFinish
-			if !r.success {
-				st = raft.SnapshotFailure
-			}
-			g.rn.ReportSnapshot(r.to, st)
+			g.core.ReportSnapshot(r.to, r.success)
 		} else {
-			g.rn.ReportUnreachable(r.to)
+			g.core.ReportUnreachable(r.to)
 		}
 	}
 	for _, to := range transfers {
-		g.rn.TransferLeader(to)
+		g.core.TransferLeader(to)
 	}
 	g.processChecks()
 	for range ticks {
-		g.rn.Tick()
+		g.core.Tick()
 		g.ticks++
 		g.onTick()
 	}
@@ -249,7 +244,7 @@ func (g *group) processInputs() {
 
 // takeIssued moves the reads of each ReadIndex in flight for which lost
 // reports true out of readsIssued and appends them to reads, in a
-// replayable order: raft never answers a lost ReadIndex, so its reads are
+// replayable order: a core never answers a lost read index, so its reads are
 // issued again.
 func (g *group) takeIssued(reads []*readReq, lost func([]*readReq) bool) []*readReq {
 	for _, ctx := range slices.Sorted(maps.Keys(g.readsIssued)) {
@@ -261,7 +256,7 @@ func (g *group) takeIssued(reads []*readReq, lost func([]*readReq) bool) []*read
 	return reads
 }
 
-// proposeHeld hands queued proposals to raft. Those raft drops while no
+// proposeHeld hands queued proposals to the core. Those it drops while no
 // leader is known wait for the next round; with a known other leader they
 // fail as certainly not applied, naming it.
 func (g *group) proposeHeld() {
@@ -280,10 +275,10 @@ func (g *group) proposeHeld() {
 		}
 		var err error
 		if p.cc != nil {
-			err = g.rn.ProposeConfChange(p.cc)
+			err = g.core.ProposeChange(*p.cc)
 		} else {
-			driver.Stamp(p.data, now)
-			err = g.rn.Propose(p.data)
+			Stamp(p.data, now)
+			err = g.core.Propose(p.data)
 		}
 		if err == nil {
 			g.h.metrics.proposals.Inc()
@@ -295,9 +290,9 @@ func (g *group) proposeHeld() {
 		}
 		p.state.Store(proposalQueued)
 		g.h.metrics.proposalsDropped.Inc()
-		st := g.rn.BasicStatus()
-		if st.Lead != raft.None && st.Lead != uint64(g.id) {
-			p.finish(nil, 0, &replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)})
+		st := g.core.Basic()
+		if st.Leader != 0 && st.Leader != g.id {
+			p.finish(nil, 0, &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: g.nodeOf(st.Leader)})
 			continue
 		}
 		keep = append(keep, p) // no leader, or a transfer in progress: retry
@@ -311,11 +306,11 @@ func (g *group) issueReads(reads []*readReq) {
 	if len(reads) == 0 {
 		return
 	}
-	st := g.rn.BasicStatus()
+	st := g.core.Basic()
 	batch := reads[:0]
 	for _, r := range reads {
-		if r.mode == replica.Linearizable && st.RaftState != raft.StateLeader {
-			r.done(&replica.ErrNotLeader{Group: g.gid, Hint: replica.ReplicaID(st.Lead), HintNode: g.nodeOf(st.Lead)})
+		if r.mode == replica.Linearizable && st.State != replica.StateLeader {
+			r.done(&replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: g.nodeOf(st.Leader)})
 			continue
 		}
 		batch = append(batch, r)
@@ -334,11 +329,11 @@ func (g *group) issueReads(reads []*readReq) {
 		}
 	}
 	g.readsIssued[g.readCtr] = append([]*readReq(nil), batch...)
-	g.rn.ReadIndex(rctx[:])
+	g.core.ReadIndex(rctx[:])
 	g.h.metrics.readIndexRounds.Inc()
 }
 
-// onTick runs the per-tick duties: re-issuing reads raft dropped (no
+// onTick runs the per-tick duties: re-issuing reads the core dropped (no
 // leader, a leader change), sweeping expired keys, and stepping down when
 // this node's clock is not trusted.
 func (g *group) onTick() {
@@ -346,18 +341,18 @@ func (g *group) onTick() {
 		return g.ticks-rs[0].tick >= 2*g.h.cfg.ElectionTicks
 	}))
 
-	st := g.rn.BasicStatus()
+	st := g.core.Basic()
 	g.tickChecks(st)
-	if st.RaftState != raft.StateLeader {
+	if st.State != replica.StateLeader {
 		g.caughtUpAt = nil
 		return
 	}
 	g.noteCaughtUpLocked()
-	if g.h.tr != nil && st.LeadTransferee == raft.None && !g.h.tr.ClockHealthy() {
+	if g.h.tr != nil && st.LeadTransferee == 0 && !g.h.tr.ClockHealthy() {
 		if to := g.bestFollower(); to != 0 {
 			g.h.log.Warn("clock offset beyond --max-clock-offset from a majority: handing leadership away",
 				"group", g.gid, "to", to)
-			g.rn.TransferLeader(to)
+			g.core.TransferLeader(to)
 		}
 	}
 	sweepTicks := max(1, int(g.h.cfg.SweepInterval/g.h.cfg.TickInterval))
@@ -372,7 +367,7 @@ func (g *group) sweep() {
 	cmds := g.sm.Due(g.h.store, g.h.now(), 128)
 	for _, cmd := range cmds {
 		p := &proposal{id: nextProposalID()}
-		p.data = driver.Frame(p.id, cmd)
+		p.data = Frame(p.id, cmd)
 		g.sweeping.Add(1)
 		p.done = func([]byte, uint64, error) { g.sweeping.Add(-1) }
 		g.held = append(g.held, p)
@@ -381,11 +376,12 @@ func (g *group) sweep() {
 
 // bestFollower is the voter with the most of the log, the lowest ID among
 // equals, so a simulation replays the same choice. (Not filtered by
-// RecentActive: CheckQuorum clears those flags every election timeout.)
-func (g *group) bestFollower() uint64 {
-	var best, match uint64
-	for id, pr := range g.rn.Status().Progress {
-		if id == uint64(g.id) || pr.IsLearner || g.cc.differing(replica.ReplicaID(id)) != 0 {
+// Active: a core may clear those flags every election timeout.)
+func (g *group) bestFollower() replica.ReplicaID {
+	var best replica.ReplicaID
+	var match uint64
+	for id, pr := range g.core.Progress() {
+		if id == g.id || pr.Learner || g.cc.differing(id) != 0 {
 			continue
 		}
 		// Ties go to the lowest ID, whatever the map's order.
@@ -399,15 +395,15 @@ func (g *group) bestFollower() uint64 {
 // stage writes the Ready's durable part into the shared log batch.
 func (g *group) stage(w *work, b storage.Batch) error {
 	rd := &w.rd
-	if rd.SoftState != nil {
-		if old := g.leader.Swap(rd.SoftState.Lead); old != rd.SoftState.Lead {
+	if rd.Soft != nil {
+		if old := g.leader.Swap(uint64(rd.Soft.Leader)); old != uint64(rd.Soft.Leader) {
 			g.h.metrics.leaderChanges.Inc()
 			g.leaderSince = g.ticks
 			g.leaderMoved = len(g.readsIssued) > 0
 		}
 	}
-	if !raft.IsEmptySnap(rd.Snapshot) {
-		if err := g.stageSnapshot(rd.Snapshot, b); err != nil {
+	if rd.Snapshot != nil {
+		if err := g.stageSnapshot(*rd.Snapshot, b); err != nil {
 			return err
 		}
 		if err := g.rebuilt(b); err != nil {
@@ -415,25 +411,20 @@ func (g *group) stage(w *work, b storage.Batch) error {
 		}
 		w.snapped = true
 	}
-	if len(rd.Entries) > 0 {
-		if err := g.log.StageAppend(b, rd.Entries); err != nil {
-			return fmt.Errorf("raftengine: group %d: append: %w", g.gid, err)
-		}
-		for _, e := range rd.Entries {
-			if e.GetType() != raftpb.EntryNormal && e.GetType() != raftpb.EntryConfChangeV2 {
-				continue
-			}
-			if id, ok := entryID(e); ok {
-				if p := g.inflight[id]; p != nil {
-					p.index, p.term = e.GetIndex(), e.GetTerm()
-					g.byIndex[p.index] = p
-				}
+	if err := g.core.Stage(b, rd); err != nil {
+		return fmt.Errorf("driver: group %d: staging the log: %w", g.gid, err)
+	}
+	for _, e := range rd.Entries {
+		if id, ok := g.entryID(e); ok {
+			if p := g.inflight[id]; p != nil {
+				p.index, p.term = e.Index, e.Term
+				g.byIndex[p.index] = p
 			}
 		}
 	}
-	// Raft turns a conf change it refuses (another is pending, or the group
-	// is joint) into an empty entry without a word: one proposed this round
-	// whose entry did not appear was refused, certainly not applied.
+	// A core may turn a change it refuses (another is pending, or the
+	// group is joint) into an empty entry without a word: one proposed this
+	// round whose entry did not appear was refused, certainly not applied.
 	for _, p := range g.confThisRound {
 		if p.index == 0 && g.inflight[p.id] == p {
 			delete(g.inflight, p.id)
@@ -441,60 +432,52 @@ func (g *group) stage(w *work, b storage.Batch) error {
 		}
 	}
 	g.confThisRound = g.confThisRound[:0]
-	if !raft.IsEmptyHardState(rd.HardState) {
-		if err := g.log.StageHardState(b, rd.HardState); err != nil {
-			return fmt.Errorf("raftengine: group %d: hard state: %w", g.gid, err)
-		}
-	}
 	return nil
 }
 
-// entryID finds the proposal ID of a normal or conf-change entry.
-func entryID(e *raftpb.Entry) (uint64, bool) {
-	switch e.GetType() {
-	case raftpb.EntryNormal:
-		if driver.IsEntry(e.GetData()) {
-			d, err := driver.UnframeEntry(e.GetData())
-			return d.ID, err == nil
-		}
-		id, _, _, err := driver.Unframe(e.GetData())
-		return id, err == nil
-	case raftpb.EntryConfChangeV2:
-		cc := new(raftpb.ConfChangeV2)
-		if proto.Unmarshal(e.GetData(), cc) != nil {
+// entryID finds the proposal ID of a normal or membership-change entry.
+func (g *group) entryID(e LogEntry) (uint64, bool) {
+	switch e.Type {
+	case EntryNormal:
+		if len(e.Data) == 0 {
 			return 0, false
 		}
-		id, _, ok := driver.UnframeConf(cc.GetContext())
+		if IsEntry(e.Data) {
+			d, err := UnframeEntry(e.Data)
+			return d.ID, err == nil
+		}
+		id, _, _, err := Unframe(e.Data)
+		return id, err == nil
+	case EntryChange:
+		ctx, err := g.core.ChangeContext(e)
+		if err != nil {
+			return 0, false
+		}
+		id, _, ok := UnframeConf(ctx)
 		return id, ok
 	}
 	return 0, false
 }
 
-// send routes one outbound raft message: snapshots go their own way.
-func (g *group) send(out outbox, m *raftpb.Message) {
-	t := m.GetType()
-	if (t == raftpb.MsgVote || t == raftpb.MsgPreVote) && g.h.tr != nil && !g.h.tr.ClockHealthy() {
+// send routes one outbound message: snapshots go their own way.
+func (g *group) send(out outbox, m Message) {
+	if m.Kind == MsgCampaign && g.h.tr != nil && !g.h.tr.ClockHealthy() {
 		return // refuse to lead with an untrusted clock (DESIGN.md, Expiry)
 	}
-	if (t == raftpb.MsgVote || t == raftpb.MsgPreVote) && g.cc.diverged.Load() != 0 {
+	if m.Kind == MsgCampaign && g.cc.diverged.Load() != 0 {
 		return // refuse to lead from a state that differs from the majority's
 	}
-	node := g.nodeOf(m.GetTo())
+	node := g.nodeOf(m.To)
 	if node == "" {
-		g.rn.ReportUnreachable(m.GetTo())
+		g.core.ReportUnreachable(m.To)
 		return
 	}
-	if t == raftpb.MsgSnap {
+	if m.Kind == MsgSnapshot {
 		g.h.startSnapshot(g, node, m)
 		return
 	}
-	payload, err := proto.Marshal(m)
-	if err != nil {
-		g.h.log.Error("marshalling raft message", "group", g.gid, "err", err)
-		return
-	}
 	out[node] = append(out[node], transport.Message{
-		Group: uint64(g.gid), From: uint64(g.id), To: m.GetTo(), Payload: payload})
+		Group: uint64(g.gid), From: uint64(g.id), To: uint64(m.To), Payload: m.Payload})
 }
 
 // applyBatch is the round's apply batch. A consistency check cuts it:
@@ -511,7 +494,7 @@ func (a *applyBatch) close() { a.b.Close() }
 func (a *applyBatch) cut() (storage.Snapshot, error) {
 	if !a.b.Empty() {
 		if err := a.b.Commit(false); err != nil {
-			return nil, fmt.Errorf("raftengine: committing applied state: %w", err)
+			return nil, fmt.Errorf("driver: committing applied state: %w", err)
 		}
 	}
 	snap := a.store.NewSnapshot()
@@ -522,7 +505,7 @@ func (a *applyBatch) cut() (storage.Snapshot, error) {
 
 // apply evaluates the Ready's committed entries into the apply batch.
 func (g *group) apply(w *work, ab *applyBatch) error {
-	ents := w.rd.CommittedEntries
+	ents := w.rd.Committed
 	if len(ents) == 0 {
 		return nil
 	}
@@ -536,52 +519,52 @@ func (g *group) apply(w *work, ab *applyBatch) error {
 		}
 		results, err := g.sm.Apply(kvEnts[from:to], ab.b, ab.b)
 		if err != nil {
-			return fmt.Errorf("raftengine: group %d: apply: %w", g.gid, err)
+			return fmt.Errorf("driver: group %d: apply: %w", g.gid, err)
 		}
 		w.results = append(w.results, results...)
 		from = to
 		return nil
 	}
 	for i, e := range ents {
-		idx := e.GetIndex()
-		kvEnts[i] = replica.Entry{Index: idx, Term: e.GetTerm()}
+		idx := e.Index
+		kvEnts[i] = replica.Entry{Index: idx, Term: e.Term}
 		var id uint64
 		var ok bool
-		var check *driver.Entry
-		switch e.GetType() {
-		case raftpb.EntryNormal:
-			switch data := e.GetData(); {
-			case driver.IsEntry(data):
+		var check *Entry
+		switch e.Type {
+		case EntryNormal:
+			switch data := e.Data; {
+			case IsEntry(data):
 				// The state machine applies it as an empty entry.
-				d, err := driver.UnframeEntry(data)
+				d, err := UnframeEntry(data)
 				if err != nil {
-					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
+					return fmt.Errorf("driver: group %d: entry %d: %w", g.gid, idx, err)
 				}
 				id, ok = d.ID, true
 				kvEnts[i].Time = d.At
-				if d.Kind == driver.EntryCheck {
+				if d.Kind == EntryCheck {
 					check = &d
 				}
 			case len(data) > 0:
-				pid, at, cmd, err := driver.Unframe(data)
+				pid, at, cmd, err := Unframe(data)
 				if err != nil {
-					return fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, idx, err)
+					return fmt.Errorf("driver: group %d: entry %d: %w", g.gid, idx, err)
 				}
 				id, ok = pid, true
 				kvEnts[i].Time, kvEnts[i].Data = at, cmd
 			}
-		case raftpb.EntryConfChangeV2:
+		case EntryChange:
 			cid, err := g.applyConfChange(e, ab.b)
 			if err != nil {
 				return err
 			}
 			id, ok = cid, cid != 0
-		case raftpb.EntryConfChange:
-			return fmt.Errorf("raftengine: group %d: entry %d: v1 conf change (only ConfChangeV2 is proposed)", g.gid, idx)
+		default:
+			return fmt.Errorf("driver: group %d: entry %d: unknown entry type %d", g.gid, idx, e.Type)
 		}
 		if p := g.byIndex[idx]; p != nil {
 			delete(g.byIndex, idx)
-			if !ok || p.id != id || p.term != e.GetTerm() {
+			if !ok || p.id != id || p.term != e.Term {
 				w.lost = append(w.lost, p) // another entry took its place
 			}
 		}
@@ -608,7 +591,7 @@ func (g *group) apply(w *work, ab *applyBatch) error {
 	if err := flush(len(ents)); err != nil {
 		return err
 	}
-	w.appliedTo = ents[len(ents)-1].GetIndex()
+	w.appliedTo = ents[len(ents)-1].Index
 	if g.removed {
 		w.removed = true
 	}
@@ -616,21 +599,25 @@ func (g *group) apply(w *work, ab *applyBatch) error {
 	return nil
 }
 
-// applyConfChange applies a committed conf change to raft and to the
-// descriptor in the apply batch, and returns its proposal ID (0 if none).
-func (g *group) applyConfChange(e *raftpb.Entry, b storage.Batch) (uint64, error) {
-	cc := new(raftpb.ConfChangeV2)
-	if err := proto.Unmarshal(e.GetData(), cc); err != nil {
-		return 0, fmt.Errorf("raftengine: group %d: entry %d: conf change: %w", g.gid, e.GetIndex(), err)
+// applyConfChange applies a committed membership change to the core and
+// to the descriptor in the apply batch, and returns its proposal ID (0 if
+// none).
+func (g *group) applyConfChange(e LogEntry, b storage.Batch) (uint64, error) {
+	cctx, err := g.core.ChangeContext(e)
+	if err != nil {
+		return 0, fmt.Errorf("driver: group %d: entry %d: membership change: %w", g.gid, e.Index, err)
 	}
-	id, rawDesc, ok := driver.UnframeConf(cc.GetContext())
-	cs := g.rn.ApplyConfChange(cc)
+	id, rawDesc, ok := UnframeConf(cctx)
+	cs, err := g.core.ApplyChange(e)
+	if err != nil {
+		return 0, fmt.Errorf("driver: group %d: entry %d: membership change: %w", g.gid, e.Index, err)
+	}
 	next := g.desc.Clone()
 	next.Version++
 	if ok {
 		proposed, err := replica.DecodeDescriptor(rawDesc)
 		if err != nil {
-			return 0, fmt.Errorf("raftengine: group %d: entry %d: %w", g.gid, e.GetIndex(), err)
+			return 0, fmt.Errorf("driver: group %d: entry %d: %w", g.gid, e.Index, err)
 		}
 		for _, m := range proposed.Replicas {
 			if _, have := next.Replica(m.ID); !have {
@@ -639,11 +626,11 @@ func (g *group) applyConfChange(e *raftpb.Entry, b storage.Batch) (uint64, error
 		}
 		next.NextReplicaID = max(next.NextReplicaID, proposed.NextReplicaID)
 	}
-	next.Voters = idsOf(cs.GetVoters())
-	next.Learners = idsOf(cs.GetLearners())
-	next.VotersOutgoing = idsOf(cs.GetVotersOutgoing())
-	next.LearnersNext = idsOf(cs.GetLearnersNext())
-	next.AutoLeave = cs.GetAutoLeave()
+	next.Voters = sortedIDs(cs.Voters)
+	next.Learners = sortedIDs(cs.Learners)
+	next.VotersOutgoing = sortedIDs(cs.VotersOutgoing)
+	next.LearnersNext = sortedIDs(cs.LearnersNext)
+	next.AutoLeave = cs.AutoLeave
 	in := map[replica.ReplicaID]replica.Role{}
 	for _, id := range next.Voters {
 		in[id] = replica.RoleVoter
@@ -694,16 +681,16 @@ func (g *group) answer(w *work) {
 		if i < len(w.results) {
 			res = w.results[i]
 		}
-		p.finish(res, w.rd.CommittedEntries[i].GetIndex(), nil)
+		p.finish(res, w.rd.Committed[i].Index, nil)
 	}
 	if w.removed {
 		return // destroy fails the reads: the data is about to go
 	}
-	for _, rs := range w.rd.ReadStates {
-		if len(rs.RequestCtx) != 8 {
+	for _, rs := range w.rd.Reads {
+		if len(rs.Ctx) != 8 {
 			continue
 		}
-		ctr := binary.BigEndian.Uint64(rs.RequestCtx)
+		ctr := binary.BigEndian.Uint64(rs.Ctx)
 		if rs := g.readsIssued[ctr]; len(rs) > 0 {
 			g.h.metrics.readIndexSeconds.Observe(time.Since(rs[0].start).Seconds())
 		}
@@ -728,14 +715,14 @@ func (g *group) answer(w *work) {
 
 // finish completes the round for the group once its log is durable:
 // settles a snapshot, answers what answer has not, and hands control back
-// to raft.
+// to the core.
 func (g *group) finish(w *work) {
 	if w.snapped {
 		if err := g.loadDescriptor(g.h.store); err != nil {
 			g.h.fatal(err)
 			return
 		}
-		snapIdx := w.rd.Snapshot.GetMetadata().GetIndex()
+		snapIdx := w.rd.Snapshot.Index
 		g.applied.Store(snapIdx)
 		g.h.metrics.snapshotsApplied.Inc()
 		// Proposals whose entries the snapshot covers may or may not be in it.
@@ -769,12 +756,12 @@ func (g *group) finish(w *work) {
 	if w.removed {
 		return
 	}
-	g.rn.Advance(w.rd)
+	g.core.Advance(w.rd)
 	if len(w.lost) > 0 {
 		g.proposeHeld()
 	}
 	g.maybeTruncate()
-	if g.rn.HasReady() {
+	if g.core.HasReady() {
 		g.h.schedule(g)
 	}
 }
@@ -784,26 +771,26 @@ func (g *group) finish(w *work) {
 // flight), or up to the applied index once the log is above the size
 // threshold. A follower that has not been heard from for a while is not
 // waited for (it will get a snapshot), but a new leader first gives every
-// follower an election timeout to be heard from: raft marks them all
+// follower an election timeout to be heard from: a core may mark them all
 // inactive when it takes office.
 func (g *group) maybeTruncate() {
 	applied := g.applied.Load()
-	first, _ := g.log.FirstIndex()
+	lg := g.core.Log()
+	first := lg.FirstIndex()
 	if applied < first || applied-first+1 <= g.h.cfg.TruncateAfter {
 		return
 	}
 	to := applied
-	st := g.rn.Status()
-	if st.RaftState == raft.StateLeader && g.log.LogSize() < g.h.cfg.TruncateMaxBytes {
+	if g.core.Basic().State == replica.StateLeader && lg.LogSize() < g.h.cfg.TruncateMaxBytes {
 		settled := g.ticks-g.leaderSince > 2*g.h.cfg.ElectionTicks
-		for id, pr := range st.Progress {
-			if id == uint64(g.id) {
+		for id, pr := range g.core.Progress() {
+			if id == g.id {
 				continue
 			}
 			if pr.PendingSnapshot > 0 && pr.PendingSnapshot < to {
 				to = pr.PendingSnapshot
 			}
-			if (pr.RecentActive || !settled) && pr.Match < to {
+			if (pr.Active || !settled) && pr.Match < to {
 				to = pr.Match
 			}
 		}
@@ -813,12 +800,12 @@ func (g *group) maybeTruncate() {
 	}
 	b := g.h.store.NewBatch()
 	defer b.Close()
-	if err := g.log.StageTruncate(b, to); err != nil {
+	if err := lg.StageTruncate(b, to); err != nil {
 		g.h.log.Warn("truncating the log", "group", g.gid, "err", err)
 		return
 	}
 	if err := b.Commit(false); err != nil {
-		g.h.fatal(fmt.Errorf("raftengine: group %d: truncating the log: %w", g.gid, err))
+		g.h.fatal(fmt.Errorf("driver: group %d: truncating the log: %w", g.gid, err))
 		return
 	}
 	g.h.metrics.truncations.Inc()
@@ -848,7 +835,7 @@ func (g *group) destroy(tomb replica.ReplicaID) bool {
 	g.removed = true
 	g.mu.Unlock()
 	if err := destroyData(g.h.store, g.gid, next); err != nil {
-		g.h.fatal(fmt.Errorf("raftengine: group %d: removing replica: %w", g.gid, err))
+		g.h.fatal(fmt.Errorf("driver: group %d: removing replica: %w", g.gid, err))
 		return false
 	}
 	g.h.removeGroup(g, false)

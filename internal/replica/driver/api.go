@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"context"
@@ -10,11 +10,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
-	"go.etcd.io/raft/v3/tracker"
 )
 
 // proposalIDs are unique per process: a random base and a counter, so a
@@ -38,7 +34,7 @@ type proposeResult struct {
 // Propose implements replica.Group.
 func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error) {
 	p := &proposal{id: nextProposalID()}
-	p.data = driver.Frame(p.id, cmd)
+	p.data = Frame(p.id, cmd)
 	return g.propose(ctx, p)
 }
 
@@ -54,7 +50,7 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 // back into the group.
 func (g *group) ProposeAsync(cmd []byte, done func(result []byte, index uint64, err error)) (cancel func() bool) {
 	p := &proposal{id: nextProposalID()}
-	p.data = driver.Frame(p.id, cmd)
+	p.data = Frame(p.id, cmd)
 	return g.proposeAsync(p, done)
 }
 
@@ -116,7 +112,7 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 				return err
 			}
 		case <-ctx.Done():
-			return fmt.Errorf("raftengine: group %d: read: %w", g.gid, ctx.Err())
+			return fmt.Errorf("driver: group %d: read: %w", g.gid, ctx.Err())
 		}
 	}
 	snap := g.h.store.NewSnapshot()
@@ -125,7 +121,7 @@ func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage
 		return replica.ErrRemoved // the view may lack the group's data
 	}
 	if d := g.cc.diverged.Load(); d != 0 {
-		return fmt.Errorf("raftengine: group %d: replica %d (consistency check at %d): %w", g.gid, g.id, d, replica.ErrDiverged)
+		return fmt.Errorf("driver: group %d: replica %d (consistency check at %d): %w", g.gid, g.id, d, replica.ErrDiverged)
 	}
 	return fn(snap)
 }
@@ -163,15 +159,15 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 			return &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 		}
 		if m, ok := st.Descriptor.Replica(to); !ok || m.Role != replica.RoleVoter {
-			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d: not a voter", g.gid, to)
+			return fmt.Errorf("driver: group %d: cannot transfer leadership to %d: not a voter", g.gid, to)
 		}
 		g.mu.Lock()
 		differs := g.cc.differing(to)
 		g.mu.Unlock()
 		if differs != 0 {
-			return fmt.Errorf("raftengine: group %d: cannot transfer leadership to %d (consistency check at %d): %w", g.gid, to, differs, replica.ErrDiverged)
+			return fmt.Errorf("driver: group %d: cannot transfer leadership to %d (consistency check at %d): %w", g.gid, to, differs, replica.ErrDiverged)
 		}
-		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, uint64(to)) }) {
+		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, to) }) {
 			return replica.ErrStopped
 		}
 		// Raft aborts a transfer after an election timeout; ask again then.
@@ -180,7 +176,7 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 		for {
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("raftengine: group %d: transfer leadership to %d: %w", g.gid, to, ctx.Err())
+				return fmt.Errorf("driver: group %d: transfer leadership to %d: %w", g.gid, to, ctx.Err())
 			case <-deadline:
 				break wait
 			case <-time.After(g.h.cfg.TickInterval):
@@ -206,28 +202,27 @@ func (g *group) Status() replica.Status {
 		Diverged:   g.cc.diverged.Load(),
 		NoMajority: g.cc.noMajority.Load(),
 	}
-	if g.rn == nil || g.closed {
+	if g.core == nil || g.closed {
 		st.State = replica.StateStopped
 		return st
 	}
-	rs := g.rn.Status()
-	st.Engine = replica.EngineStatus{Name: Name, Fields: map[string]any{
-		"term": rs.GetTerm(), "vote": rs.GetVote(), "lead_transferee": rs.LeadTransferee,
-	}}
-	st.Term = rs.GetTerm()
-	st.Commit = rs.GetCommit()
-	st.Leader = replica.ReplicaID(rs.Lead)
-	st.LeaderNode = g.nodeOf(rs.Lead)
-	st.State = stateOf(rs.RaftState)
-	if rs.RaftState != raft.StateLeader {
+	bs := g.core.Basic()
+	st.Engine = g.core.EngineStatus()
+	st.Term = bs.Term
+	st.Commit = bs.Commit
+	st.Leader = bs.Leader
+	st.LeaderNode = g.nodeOf(bs.Leader)
+	st.State = bs.State
+	if bs.State != replica.StateLeader {
 		if m, ok := g.desc.Replica(g.id); ok && m.Role == replica.RoleLearner {
 			st.State = replica.StateLearner
 		}
 	}
-	if rs.RaftState == raft.StateLeader {
-		last := g.lastIndex()
-		st.Progress = make(map[replica.ReplicaID]replica.PeerProgress, len(rs.Progress))
-		for id, pr := range rs.Progress {
+	if bs.State == replica.StateLeader {
+		last := g.core.Log().LastIndex()
+		prog := g.core.Progress()
+		st.Progress = make(map[replica.ReplicaID]replica.PeerProgress, len(prog))
+		for id, pr := range prog {
 			lagSeconds := 0.0
 			if !caughtUp(pr, last) {
 				if since, ok := g.caughtUpAt[id]; ok {
@@ -238,13 +233,13 @@ func (g *group) Status() replica.Status {
 					lagSeconds = float64(g.ticks-g.leaderSince) * g.h.cfg.TickInterval.Seconds()
 				}
 			}
-			st.Progress[replica.ReplicaID(id)] = replica.PeerProgress{
+			st.Progress[id] = replica.PeerProgress{
 				Match:      pr.Match,
 				Next:       pr.Next,
-				CaughtUp:   pr.State == tracker.StateReplicate,
+				CaughtUp:   pr.Replicating,
 				LagEntries: last - min(last, pr.Match),
 				LagSeconds: lagSeconds,
-				Active:     pr.RecentActive,
+				Active:     pr.Active,
 			}
 		}
 	}
@@ -259,39 +254,22 @@ func (g *group) IsLeader() bool {
 // caughtUp says a follower has the leader's whole log and is being sent
 // entries as they come (replicating, not probing or waiting for a
 // snapshot): LagSeconds counts from the last time it was.
-func caughtUp(pr tracker.Progress, last uint64) bool {
-	return pr.State == tracker.StateReplicate && pr.Match >= last
+func caughtUp(pr Progress, last uint64) bool {
+	return pr.Replicating && pr.Match >= last
 }
 
 // noteCaughtUp records, on the leader, the tick at which each follower was
 // last caught up (PeerProgress.LagSeconds).
 func (g *group) noteCaughtUpLocked() {
 	if g.caughtUpAt == nil {
-		g.caughtUpAt = make(map[uint64]int)
+		g.caughtUpAt = make(map[replica.ReplicaID]int)
 	}
-	last := g.lastIndex()
-	g.rn.WithProgress(func(id uint64, _ raft.ProgressType, pr tracker.Progress) {
+	last := g.core.Log().LastIndex()
+	for id, pr := range g.core.Progress() {
 		if caughtUp(pr, last) {
 			g.caughtUpAt[id] = g.ticks
 		}
-	})
-}
-
-func (g *group) lastIndex() uint64 {
-	li, _ := g.log.LastIndex()
-	return li
-}
-
-func stateOf(s raft.StateType) replica.State {
-	switch s {
-	case raft.StateLeader:
-		return replica.StateLeader
-	case raft.StateCandidate:
-		return replica.StateCandidate
-	case raft.StatePreCandidate:
-		return replica.StatePreCandidate
 	}
-	return replica.StateFollower
 }
 
 // ChangeMembers implements replica.Group. It runs on the leader and moves
@@ -302,7 +280,7 @@ func stateOf(s raft.StateType) replica.State {
 // *ErrNotLeader naming the new leader, where the caller repeats the call.
 func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) error {
 	if err := validateTarget(target); err != nil {
-		return fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+		return fmt.Errorf("driver: group %d: %w", g.gid, err)
 	}
 	for {
 		st := g.Status()
@@ -311,7 +289,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 		}
 		desc := st.Descriptor
 		if desc.Joint() {
-			// A joint config that raft leaves by itself (auto-leave): wait.
+			// A joint config that the engine leaves by itself (auto-leave): wait.
 			if err := g.waitFor(ctx, func(s replica.Status) bool { return !s.Descriptor.Joint() }); err != nil {
 				return err
 			}
@@ -319,7 +297,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 		}
 		step, done, err := nextStep(desc, target, st)
 		if err != nil {
-			return fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+			return fmt.Errorf("driver: group %d: %w", g.gid, err)
 		}
 		if done {
 			return nil
@@ -331,7 +309,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 				pr, ok := s.Progress[id]
 				return ok && pr.CaughtUp && pr.LagEntries <= 64
 			}); err != nil {
-				return fmt.Errorf("raftengine: group %d: learner %d catching up: %w", g.gid, id, err)
+				return fmt.Errorf("driver: group %d: learner %d catching up: %w", g.gid, id, err)
 			}
 			continue
 		case step.transferTo != 0:
@@ -346,7 +324,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			// certainly not applied. Look again from the current state.
 			select {
 			case <-ctx.Done():
-				return fmt.Errorf("raftengine: group %d: %w: %w", g.gid, err, ctx.Err())
+				return fmt.Errorf("driver: group %d: %w: %w", g.gid, err, ctx.Err())
 			case <-time.After(g.h.cfg.TickInterval):
 			}
 		} else if err != nil {
@@ -360,8 +338,8 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 func confProposal(desc replica.Descriptor, step changeStep) *proposal {
 	next := step.desc
 	next.Version = desc.Version + 1
-	p := &proposal{id: nextProposalID(), cc: step.cc}
-	step.cc.Context = driver.FrameConf(p.id, next.Encode(nil))
+	p := &proposal{id: nextProposalID(), cc: &Change{Ops: step.ops}}
+	p.cc.Context = FrameConf(p.id, next.Encode(nil))
 	return p
 }
 
@@ -377,7 +355,7 @@ func confProposal(desc replica.Descriptor, step changeStep) *proposal {
 // proposed.
 func (g *group) ChangeMembersStep(target replica.Membership, result func(error)) (done, proposed bool, err error) {
 	if err := validateTarget(target); err != nil {
-		return false, false, fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+		return false, false, fmt.Errorf("driver: group %d: %w", g.gid, err)
 	}
 	st := g.Status()
 	if st.State != replica.StateLeader {
@@ -385,17 +363,17 @@ func (g *group) ChangeMembersStep(target replica.Membership, result func(error))
 	}
 	desc := st.Descriptor
 	if desc.Joint() {
-		return false, false, nil // raft leaves it by itself (auto-leave)
+		return false, false, nil // the engine leaves it by itself (auto-leave)
 	}
 	step, done, err := nextStep(desc, target, st)
 	if err != nil {
-		return false, false, fmt.Errorf("raftengine: group %d: %w", g.gid, err)
+		return false, false, fmt.Errorf("driver: group %d: %w", g.gid, err)
 	}
 	switch {
 	case done, step.waitCatchUp != 0:
 		return done, false, nil
 	case step.transferTo != 0:
-		to := uint64(step.transferTo)
+		to := step.transferTo
 		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, to) }) {
 			return false, false, replica.ErrStopped
 		}
@@ -427,10 +405,19 @@ func validateTarget(t replica.Membership) error {
 }
 
 type changeStep struct {
-	cc          *raftpb.ConfChangeV2
+	ops         []ChangeOp
 	desc        replica.Descriptor
 	waitCatchUp replica.ReplicaID
 	transferTo  replica.ReplicaID
+}
+
+// PlanChange says which change ChangeMembers would propose next to move
+// a group from desc (its leader's status st) toward target: nil ops when
+// it would propose none (done, or waiting for a learner to catch up or
+// for a leader to hand over). For tools and tests that show a plan.
+func PlanChange(desc replica.Descriptor, target replica.Membership, st replica.Status) (ops []ChangeOp, done bool, err error) {
+	step, done, err := nextStep(desc, target, st)
+	return step.ops, done, err
 }
 
 // nextStep decides the next single change that moves desc toward target.
@@ -448,12 +435,10 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 		id := next.NextReplicaID
 		next.NextReplicaID++
 		next.Replicas = append(next.Replicas, replica.Member{ID: id, Node: m.Node, Role: replica.RoleLearner})
-		cc := &raftpb.ConfChangeV2{Changes: []*raftpb.ConfChangeSingle{{
-			Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(id))}}}
-		return changeStep{cc: cc, desc: next}, false, nil
+		return changeStep{ops: []ChangeOp{{Kind: AddLearner, Replica: id}}, desc: next}, false, nil
 	}
 	// 2. Learners that must become voters: wait until they caught up.
-	var changes []*raftpb.ConfChangeSingle
+	var changes []ChangeOp
 	leaderLeaving := false
 	for _, m := range desc.Replicas {
 		role, keep := want[m.Node]
@@ -462,15 +447,15 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 			if pr, ok := st.Progress[m.ID]; !ok || !pr.CaughtUp || pr.LagEntries > 64 {
 				return changeStep{waitCatchUp: m.ID}, false, nil
 			}
-			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddNode.Enum(), NodeId: new(uint64(m.ID))})
+			changes = append(changes, ChangeOp{Kind: AddVoter, Replica: m.ID})
 		case keep && role == replica.RoleLearner && m.Role == replica.RoleVoter:
-			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeAddLearnerNode.Enum(), NodeId: new(uint64(m.ID))})
+			changes = append(changes, ChangeOp{Kind: AddLearner, Replica: m.ID})
 		case !keep:
 			if m.ID == st.Replica {
 				leaderLeaving = true
 				continue
 			}
-			changes = append(changes, &raftpb.ConfChangeSingle{Type: raftpb.ConfChangeRemoveNode.Enum(), NodeId: new(uint64(m.ID))})
+			changes = append(changes, ChangeOp{Kind: Remove, Replica: m.ID})
 		}
 	}
 	if leaderLeaving {
@@ -488,11 +473,7 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 	if len(changes) == 0 {
 		return changeStep{}, true, nil
 	}
-	cc := &raftpb.ConfChangeV2{Changes: changes}
-	if len(changes) > 1 {
-		cc.Transition = raftpb.ConfChangeTransitionJointImplicit.Enum()
-	}
-	return changeStep{cc: cc, desc: desc.Clone()}, false, nil
+	return changeStep{ops: changes, desc: desc.Clone()}, false, nil
 }
 
 // waitFor polls Status every tick until cond holds or ctx ends.

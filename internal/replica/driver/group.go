@@ -1,27 +1,23 @@
-package raftengine
+package driver
 
 import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
 )
 
 // proposal is one command on its way through the log.
 type proposal struct {
 	id    uint64
-	data  []byte               // framed normal entry; nil for a conf change
-	cc    *raftpb.ConfChangeV2 // conf change, or nil
-	state atomic.Int32         // proposalQueued → proposalInRaft → proposalDone
+	data  []byte       // framed normal entry; nil for a membership change
+	cc    *Change      // membership change, or nil
+	state atomic.Int32 // proposalQueued → proposalInRaft → proposalDone
 	// index and term of the entry raft appended for it (leader only), so
 	// that another entry applied at that index proves it lost.
 	index, term uint64
@@ -50,38 +46,41 @@ type readReq struct {
 	start time.Time
 }
 
-// snapReq is a received snapshot waiting for raft to accept it.
+// snapReq is a received snapshot waiting for its core to accept it.
 type snapReq struct {
-	msg  *raftpb.Message
+	msg  []byte // the engine's snapshot message
+	from replica.ReplicaID
+	at   SnapshotPoint
 	kvs  [][2][]byte
 	done func(error) // called once (from a round: with the group locked)
 }
 
 type report struct {
-	to      uint64
+	to      replica.ReplicaID
 	snap    bool
 	success bool
 }
 
-// group is one local replica of a Raft group.
+// group is one local replica of a group, of any engine.
 type group struct {
 	h   *Host
+	eng CoreEngine
 	gid replica.GroupID
 	id  replica.ReplicaID
 	sm  replica.StateMachine
 
 	// sched is the group's place in h.sched, which alone touches it.
-	sched driver.Slot
+	sched Slot
 
 	// Inputs queued by any goroutine for the next round.
 	in struct {
 		sync.Mutex
-		msgs      [][]byte
+		msgs      []inMsg
 		props     []*proposal
 		reads     []*readReq
 		snaps     []*snapReq
 		reports   []report
-		transfers []uint64
+		transfers []replica.ReplicaID
 		ticks     int
 		closed    bool
 	}
@@ -103,8 +102,7 @@ type group struct {
 
 	// The rest is owned by whoever holds mu: one scheduler worker per round.
 	mu   sync.Mutex
-	rn   *raft.RawNode
-	log  *Log
+	core Core
 	desc replica.Descriptor
 	held []*proposal // not yet accepted by raft (no leader yet)
 	// confThisRound are conf changes handed to raft in this round; their
@@ -119,7 +117,7 @@ type group struct {
 	leaderSince   int // the tick at which the current leader was first seen
 	// caughtUpAt is, on a leader, the tick at which each follower was last
 	// caught up (PeerProgress.LagSeconds); nil on a follower.
-	caughtUpAt map[uint64]int
+	caughtUpAt map[replica.ReplicaID]int
 	// leaderMoved is set when a Ready shows a new leader: ReadIndex
 	// requests in flight at the old one are lost, so the next round
 	// issues them again rather than waiting for onTick's timeout.
@@ -136,26 +134,20 @@ type group struct {
 func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error) {
 	g := &group{
 		h:           h,
+		eng:         h.engineOf(gid),
 		gid:         gid,
 		id:          id,
 		sm:          h.cfg.NewStateMachine(gid),
 		inflight:    make(map[uint64]*proposal),
 		byIndex:     make(map[uint64]*proposal),
 		readsIssued: make(map[uint64][]*readReq),
-		// A random start: a ReadIndex answer addressed to an earlier
+		// A random start: a read-index answer addressed to an earlier
 		// incarnation of this replica never matches a new read.
 		readCtr: rand.Uint64(),
 	}
 	if err := g.loadDescriptor(h.store); err != nil {
 		return nil, err
 	}
-	log, err := NewLog(h.store, uint64(gid), func(v storage.View) (*raftpb.ConfState, error) {
-		return confStateOf(v, uint64(gid))
-	})
-	if err != nil {
-		return nil, err
-	}
-	g.log = log
 	var applied storage.AppliedState
 	if raw, err := h.store.Get(storage.AppliedKey(uint64(gid))); err == nil {
 		if applied, err = storage.DecodeAppliedState(raw); err != nil {
@@ -168,77 +160,27 @@ func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error
 	if err := g.cc.load(h.store, gid); err != nil {
 		return nil, err
 	}
-	rn, err := raft.NewRawNode(&raft.Config{
-		ID:                        uint64(id),
-		ElectionTick:              h.cfg.ElectionTicks,
-		HeartbeatTick:             h.cfg.HeartbeatTicks,
-		Storage:                   log,
-		Applied:                   applied.Index,
-		MaxSizePerMsg:             h.cfg.MaxSizePerMsg,
-		MaxCommittedSizePerReady:  4 * h.cfg.MaxSizePerMsg,
-		MaxUncommittedEntriesSize: h.cfg.MaxUncommittedEntriesSize,
-		MaxInflightMsgs:           h.cfg.MaxInflightMsgs,
-		MaxInflightBytes:          uint64(h.cfg.MaxInflightMsgs) * h.cfg.MaxSizePerMsg,
-		CheckQuorum:               true,
-		PreVote:                   true,
-		StepDownOnRemoval:         true,
-		DisableProposalForwarding: true,
-		ReadOnlyOption:            raft.ReadOnlySafe,
-		Logger:                    raftLogger{h.log.With("group", gid, "replica", id)},
+	core, err := g.eng.NewCore(CoreConfig{
+		Store:          h.store,
+		Group:          gid,
+		Replica:        id,
+		Applied:        applied.Index,
+		Conf:           ConfOf(g.desc),
+		ElectionTicks:  h.cfg.ElectionTicks,
+		HeartbeatTicks: h.cfg.HeartbeatTicks,
+		Logger:         h.log.With("group", gid, "replica", id),
 	})
 	if err != nil {
 		return nil, err
 	}
-	g.rn = rn
+	g.core = core
 	return g, nil
 }
 
-// confStateOf reads a group's ConfState from its descriptor, for the raft log.
-func confStateOf(v storage.View, gid uint64) (*raftpb.ConfState, error) {
-	raw, err := v.Get(storage.DescriptorKey(gid))
-	if errors.Is(err, storage.ErrNotFound) {
-		return &raftpb.ConfState{}, nil
-	} else if err != nil {
-		return nil, err
-	}
-	d, err := replica.DecodeDescriptor(raw)
-	if err != nil {
-		return nil, err
-	}
-	return confState(&d), nil
-}
-
-func ids64(ids []replica.ReplicaID) []uint64 {
-	if len(ids) == 0 {
-		return nil
-	}
-	out := make([]uint64, len(ids))
-	for i, id := range ids {
-		out[i] = uint64(id)
-	}
-	return out
-}
-
-func idsOf(ids []uint64) []replica.ReplicaID {
-	if len(ids) == 0 {
-		return nil
-	}
-	out := make([]replica.ReplicaID, len(ids))
-	for i, id := range ids {
-		out[i] = replica.ReplicaID(id)
-	}
-	slices.Sort(out)
-	return out
-}
-
-func confState(d *replica.Descriptor) *raftpb.ConfState {
-	return &raftpb.ConfState{
-		Voters:         ids64(d.Voters),
-		Learners:       ids64(d.Learners),
-		VotersOutgoing: ids64(d.VotersOutgoing),
-		LearnersNext:   ids64(d.LearnersNext),
-		AutoLeave:      new(d.AutoLeave),
-	}
+// inMsg is a peer message queued for the next round.
+type inMsg struct {
+	from    replica.ReplicaID
+	payload []byte
 }
 
 func (g *group) loadDescriptor(v storage.View) error {
@@ -260,11 +202,11 @@ func (g *group) loadDescriptor(v storage.View) error {
 func (g *group) initialized() bool { return g.initd.Load() }
 
 // nodeOf names the node hosting replica id.
-func (g *group) nodeOf(id uint64) string {
-	if m, ok := g.desc.Replica(replica.ReplicaID(id)); ok {
+func (g *group) nodeOf(id replica.ReplicaID) string {
+	if m, ok := g.desc.Replica(id); ok {
 		return m.Node
 	}
-	if n, ok := g.peers.Load(replica.ReplicaID(id)); ok {
+	if n, ok := g.peers.Load(id); ok {
 		return n.(string)
 	}
 	return ""
@@ -283,18 +225,18 @@ func (g *group) enqueue(f func()) bool {
 	return true
 }
 
-func (g *group) enqueueMessage(payload []byte) {
-	g.enqueue(func() { g.in.msgs = append(g.in.msgs, payload) })
+func (g *group) enqueueMessage(from replica.ReplicaID, payload []byte) {
+	g.enqueue(func() { g.in.msgs = append(g.in.msgs, inMsg{from, payload}) })
 }
 
 func (g *group) addTick() { g.enqueue(func() { g.in.ticks++ }) }
 
 func (g *group) reportUnreachable(node string) {
 	g.mu.Lock()
-	var ids []uint64
+	var ids []replica.ReplicaID
 	for _, m := range g.desc.Replicas {
 		if m.Node == node {
-			ids = append(ids, uint64(m.ID))
+			ids = append(ids, m.ID)
 		}
 	}
 	g.mu.Unlock()

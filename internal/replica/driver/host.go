@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"cmp"
@@ -12,11 +12,9 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/prometheus/client_golang/prometheus"
-	"go.etcd.io/raft/v3/raftpb"
 )
 
 // Host runs every Raft group of one node: one ticker, a small pool of
@@ -32,7 +30,7 @@ type Host struct {
 
 	// snapRate paces outgoing snapshot chunks (Config.SnapshotRate); nil
 	// when unlimited.
-	snapRate *driver.TokenBucket
+	snapRate *TokenBucket
 	// deferredSnaps are snapshots for Config.SnapshotSender that snapRate
 	// did not allow yet, in the order they were taken; Tick hands over
 	// those whose time came.
@@ -54,11 +52,11 @@ type Host struct {
 	// sched queues the groups with work, each at most once, and runs
 	// rounds over them: on its workers, or when a Manual host's caller
 	// calls RunRound.
-	sched *driver.Scheduler[*group]
+	sched *Scheduler[*group]
 
 	// stamps gives the leader's stamps for entries and the expiry sweep's
 	// time: one clock for every group of the host.
-	stamps *driver.StampClock
+	stamps *StampClock
 
 	// digestMu lets one consistency-check digest run at a time (consistency.go).
 	digestMu sync.Mutex
@@ -78,16 +76,16 @@ func NewHost(cfg Config) (*Host, error) {
 		store:   cfg.Store,
 		log:     cfg.Logger,
 		metrics: newMetrics(cfg.Registry),
-		stamps:  driver.NewStampClock(cfg.Clock),
+		stamps:  NewStampClock(cfg.Clock),
 		stop:    make(chan struct{}),
 	}
 	h.mu.groups = make(map[replica.GroupID]*group)
 	h.mu.closedGroups = make(map[replica.GroupID]bool)
 	if cfg.SnapshotRate > 0 {
-		h.snapRate = driver.NewTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
+		h.snapRate = NewTokenBucket(cfg.SnapshotRate, int64(cfg.SnapshotChunkSize), cfg.Clock.Monotonic)
 	}
 	h.registerGauges(cfg.Registry)
-	h.sched = driver.NewScheduler(driver.SchedulerConfig[*group]{
+	h.sched = NewScheduler(SchedulerConfig[*group]{
 		Round:        h.runRound,
 		Tick:         h.Tick,
 		Workers:      cfg.Workers,
@@ -100,7 +98,7 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	for _, id := range ids {
 		if g, err := h.openGroup(id); err != nil {
-			return nil, fmt.Errorf("raftengine: open group %d: %w", id, err)
+			return nil, fmt.Errorf("driver: open group %d: %w", id, err)
 		} else if g == nil {
 			continue // a removed replica, deleted now
 		}
@@ -175,10 +173,10 @@ func (h *Host) Bootstrap(desc replica.Descriptor, seed func(storage.Batch) error
 	if h.tr != nil {
 		// A message may already have created an uninitialised replica
 		// whose hard state would overwrite the bootstrap's.
-		return fmt.Errorf("raftengine: bootstrap group %d: the host has started; bootstrap before Start", id)
+		return fmt.Errorf("driver: bootstrap group %d: the host has started; bootstrap before Start", id)
 	}
 	if _, ok := desc.ReplicaOn(h.cfg.Node); !ok {
-		return fmt.Errorf("raftengine: bootstrap group %d: descriptor does not name node %s", id, h.cfg.Node)
+		return fmt.Errorf("driver: bootstrap group %d: descriptor does not name node %s", id, h.cfg.Node)
 	}
 	if _, err := h.store.Get(storage.DescriptorKey(uint64(id))); err == nil {
 		_, err := h.openGroup(id)
@@ -190,36 +188,31 @@ func (h *Host) Bootstrap(desc replica.Descriptor, seed func(storage.Batch) error
 	defer b.Close()
 	if seed != nil {
 		if err := seed(b); err != nil {
-			return fmt.Errorf("raftengine: bootstrap group %d: seed: %w", id, err)
+			return fmt.Errorf("driver: bootstrap group %d: seed: %w", id, err)
 		}
 	}
 	desc.Version = max(desc.Version, 1)
 	if err := b.Set(storage.DescriptorKey(uint64(id)), desc.Encode(nil)); err != nil {
 		return err
 	}
-	rlog, err := NewLog(h.store, uint64(id), func(v storage.View) (*raftpb.ConfState, error) {
-		return confStateOf(v, uint64(id))
-	})
-	if err != nil {
-		return err
-	}
-	if err := rlog.Bootstrap(b, bootstrapIndex, bootstrapTerm); err != nil {
+	if err := h.engineOf(id).Bootstrap(b, desc); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
 		return err
 	}
-	_, err = h.openGroup(id)
+	_, err := h.openGroup(id)
 	return err
 }
 
-// The log of a new group starts after this index and term, as CockroachDB's
-// does: a HardState with a term keeps a new leader from appending at term 1
-// below the bootstrap entries (notes/raft.md §2).
-const (
-	bootstrapIndex = 10
-	bootstrapTerm  = 5
-)
+// engineOf is the engine that runs group id: the meta group's, or the
+// cluster's.
+func (h *Host) engineOf(id replica.GroupID) CoreEngine {
+	if id == 0 {
+		return h.cfg.MetaEngine
+	}
+	return h.cfg.Engine
+}
 
 // storedGroups lists the groups with a descriptor in the store.
 func (h *Host) storedGroups() ([]replica.GroupID, error) {
@@ -279,6 +272,23 @@ func (h *Host) openGroup(id replica.GroupID) (*group, error) {
 }
 
 // tombstone returns the lowest replica ID this node may accept for group id.
+// LocalReplica returns the local replica of group id, whether or not it
+// is initialised yet (an uninitialised one waits for a snapshot; Group
+// does not return it).
+func (h *Host) LocalReplica(id replica.GroupID) (rid replica.ReplicaID, initialised, ok bool) {
+	h.mu.Lock()
+	g, ok := h.mu.groups[id]
+	h.mu.Unlock()
+	if !ok {
+		return 0, false, false
+	}
+	return g.id, g.initialized(), true
+}
+
+// Tombstone returns the lowest replica ID of group id this node may still
+// host (0: none removed here): a message for a lower one is dropped.
+func (h *Host) Tombstone(id replica.GroupID) (replica.ReplicaID, error) { return h.tombstone(id) }
+
 func (h *Host) tombstone(id replica.GroupID) (replica.ReplicaID, error) {
 	raw, err := h.store.Get(storage.TombstoneKey(uint64(id)))
 	if errors.Is(err, storage.ErrNotFound) {
@@ -288,7 +298,7 @@ func (h *Host) tombstone(id replica.GroupID) (replica.ReplicaID, error) {
 	}
 	v, n := binary.Uvarint(raw)
 	if n <= 0 {
-		return 0, fmt.Errorf("raftengine: group %d: malformed tombstone", id)
+		return 0, fmt.Errorf("driver: group %d: malformed tombstone", id)
 	}
 	return replica.ReplicaID(v), nil
 }
@@ -370,7 +380,7 @@ func (h *Host) RemoveStale(desc replica.Descriptor) (removed bool, err error) {
 	if len(desc.Voters) == 0 {
 		// A committed descriptor always has a voter: this one is partial,
 		// and proves nothing about who was removed.
-		return false, fmt.Errorf("raftengine: group %d: descriptor version %d has no voters", id, desc.Version)
+		return false, fmt.Errorf("driver: group %d: descriptor version %d has no voters", id, desc.Version)
 	}
 	h.mu.Lock()
 	g, ok := h.mu.groups[id]
@@ -393,12 +403,12 @@ func (h *Host) RemoveStale(desc replica.Descriptor) (removed bool, err error) {
 		if m.Node == h.cfg.Node {
 			return false, nil
 		}
-		return false, fmt.Errorf("raftengine: group %d: descriptor version %d puts replica %d on node %s, but it is ours (node %s)",
+		return false, fmt.Errorf("driver: group %d: descriptor version %d puts replica %d on node %s, but it is ours (node %s)",
 			id, desc.Version, g.id, m.Node, h.cfg.Node)
 	}
 	if m, ok := desc.ReplicaOn(h.cfg.Node); ok {
 		if m.ID < g.id {
-			return false, fmt.Errorf("raftengine: group %d: descriptor version %d names replica %d on node %s, older than the local replica %d",
+			return false, fmt.Errorf("driver: group %d: descriptor version %d names replica %d on node %s, older than the local replica %d",
 				id, desc.Version, m.ID, h.cfg.Node, g.id)
 		}
 		tomb = m.ID // the newer replica may still be created here
@@ -440,7 +450,7 @@ func (h *Host) HandleMessages(from string, msgs []transport.Message) {
 			continue
 		}
 		g.peers.Store(replica.ReplicaID(m.From), from)
-		g.enqueueMessage(m.Payload)
+		g.enqueueMessage(replica.ReplicaID(m.From), m.Payload)
 	}
 }
 
@@ -484,7 +494,7 @@ func (h *Host) HandleSnapshotAsync(from string, header []byte, next func() ([]by
 func (h *Host) schedule(g *group) { h.sched.Schedule(g) }
 
 // Slot is the group's place in the host's scheduler.
-func (g *group) Slot() *driver.Slot { return &g.sched }
+func (g *group) Slot() *Slot { return &g.sched }
 
 // Tick advances every group by one Raft tick, and hands Config.SnapshotSender
 // the snapshots that the snapshot rate now allows.
@@ -511,7 +521,7 @@ func (h *Host) Tick() {
 func (h *Host) RunRound() bool { return h.sched.RunRound() }
 
 // now is the leader's stamp for entries and the time the expiry sweep
-// judges deadlines by (driver.StampClock: never backwards, catching up
+// judges deadlines by (StampClock: never backwards, catching up
 // with a wall clock that stepped forward at most 10% faster than real
 // time).
 func (h *Host) now() int64 { return h.stamps.Now() }
@@ -547,6 +557,8 @@ func (h *Host) registerGauges(r prometheus.Registerer) {
 				return 0
 			})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_raft_log_bytes", Help: "Size of the untruncated Raft logs of every local replica."},
-			sum(func(g *group) float64 { return float64(g.log.LogSize()) })),
+			sum(func(g *group) float64 { return float64(g.core.Log().LogSize()) })),
 	)
 }
+
+var _ replica.ManualHost = (*Host)(nil)

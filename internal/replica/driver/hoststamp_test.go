@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"testing"
@@ -10,14 +10,14 @@ import (
 	"github.com/cairnkv/cairn/internal/storage"
 )
 
-// The host stamps by a driver.StampClock on Config.Clock (its rules are
-// driver's TestStampsFollowAJumpingClockGradually): the configured wall
+// The host stamps by a StampClock on Config.Clock (its rules are
+// TestStampsFollowAJumpingClockGradually): the configured wall
 // clock, and a step forward is not taken at once.
 func TestHostStampsByTheConfiguredClock(t *testing.T) {
 	base := clock.NewFake(time.Unix(1_000_000, 0))
 	wall := clock.NewSkewed(base, 0)
 	h, err := NewHost(Config{
-		Node: "n1", Store: storage.NewMem(), Manual: true, Logger: quietLogger(), Clock: wall,
+		Engine: stubEngine{}, Node: "n1", Store: storage.NewMem(), Manual: true, Logger: quietLogger(), Clock: wall,
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
 	})
 	if err != nil {

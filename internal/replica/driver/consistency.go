@@ -1,4 +1,4 @@
-package raftengine
+package driver
 
 import (
 	"context"
@@ -10,10 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
-	"go.etcd.io/raft/v3"
 )
 
 // Consistency checks (DESIGN.md, Engines):
@@ -123,7 +121,7 @@ func encodeVerdict(v checkVerdict) []byte {
 	return b
 }
 
-var errDriverMsg = errors.New("raftengine: malformed driver message")
+var errDriverMsg = errors.New("driver: malformed driver message")
 
 // decodeDriverMsg decodes a driver message from replica from: a report
 // or a verdict.
@@ -172,15 +170,15 @@ func encodeAlarm(diverged, noMajority uint64) []byte {
 
 func decodeAlarm(b []byte) (diverged, noMajority uint64, err error) {
 	if len(b) == 0 || b[0] != 1 {
-		return 0, 0, errors.New("raftengine: malformed consistency record")
+		return 0, 0, errors.New("driver: malformed consistency record")
 	}
 	d, n := binary.Uvarint(b[1:])
 	if n <= 0 {
-		return 0, 0, errors.New("raftengine: malformed consistency record")
+		return 0, 0, errors.New("driver: malformed consistency record")
 	}
 	nm, m := binary.Uvarint(b[1+n:])
 	if m <= 0 || 1+n+m != len(b) {
-		return 0, 0, errors.New("raftengine: malformed consistency record")
+		return 0, 0, errors.New("driver: malformed consistency record")
 	}
 	return d, nm, nil
 }
@@ -216,11 +214,11 @@ func (g *group) saveAlarm() {
 	b := g.h.store.NewBatch()
 	defer b.Close()
 	if err := g.cc.stageAlarm(b, g.gid); err != nil {
-		g.h.fatal(fmt.Errorf("raftengine: group %d: saving the consistency alarm: %w", g.gid, err))
+		g.h.fatal(fmt.Errorf("driver: group %d: saving the consistency alarm: %w", g.gid, err))
 		return
 	}
 	if err := b.Commit(true); err != nil {
-		g.h.fatal(fmt.Errorf("raftengine: group %d: saving the consistency alarm: %w", g.gid, err))
+		g.h.fatal(fmt.Errorf("driver: group %d: saving the consistency alarm: %w", g.gid, err))
 	}
 }
 
@@ -230,8 +228,8 @@ func (g *group) refusal(p *proposal) error {
 		// Its answers would come from its own, wrong state.
 		return &replica.ErrNotLeader{Group: g.gid}
 	}
-	if p.cc == nil && !driver.IsEntry(p.data) && g.cc.noMajority.Load() != 0 {
-		return fmt.Errorf("raftengine: group %d: %w", g.gid, replica.ErrNoMajority)
+	if p.cc == nil && !IsEntry(p.data) && g.cc.noMajority.Load() != 0 {
+		return fmt.Errorf("driver: group %d: %w", g.gid, replica.ErrNoMajority)
 	}
 	return nil
 }
@@ -243,7 +241,7 @@ func (g *group) CheckConsistency(ctx context.Context) (replica.Check, error) {
 		return replica.Check{}, &replica.ErrNotLeader{Group: g.gid, Hint: st.Leader, HintNode: st.LeaderNode}
 	}
 	p := &proposal{id: nextProposalID()}
-	p.data = driver.FrameEntry(p.id, driver.EntryCheck, uint64(g.id))
+	p.data = FrameEntry(p.id, EntryCheck, uint64(g.id))
 	_, index, err := g.propose(ctx, p)
 	if err != nil {
 		return replica.Check{}, err
@@ -274,28 +272,28 @@ func (g *group) CheckConsistency(ctx context.Context) (replica.Check, error) {
 			delete(g.cc.waiters, index)
 		}
 		g.mu.Unlock()
-		return replica.Check{}, fmt.Errorf("raftengine: group %d: consistency check at %d: %w", g.gid, index, ctx.Err())
+		return replica.Check{}, fmt.Errorf("driver: group %d: consistency check at %d: %w", g.gid, index, ctx.Err())
 	}
 }
 
 // tickChecks runs a tick's check duties. g.mu is held.
-func (g *group) tickChecks(st raft.BasicStatus) {
+func (g *group) tickChecks(st Basic) {
 	timeout := max(1, int(g.h.cfg.ConsistencyCheckTimeout/g.h.cfg.TickInterval))
 	for _, idx := range sortedKeys(g.cc.collecting) {
 		if c := g.cc.collecting[idx]; g.ticks-c.started >= timeout {
 			g.judge(c, true)
 		}
 	}
-	if st.RaftState != raft.StateLeader {
+	if st.State != replica.StateLeader {
 		g.cc.next = 0
 		return
 	}
 	if g.cc.diverged.Load() != 0 {
-		if st.LeadTransferee == raft.None {
+		if st.LeadTransferee == 0 {
 			if to := g.bestFollower(); to != 0 {
 				g.h.log.Warn("this replica differs from its group's majority: handing leadership away",
 					"group", g.gid, "partition", g.gid.Partition(), "replica", g.id, "to", to)
-				g.rn.TransferLeader(to)
+				g.core.TransferLeader(to)
 			}
 		}
 		return
@@ -316,7 +314,7 @@ func (g *group) tickChecks(st raft.BasicStatus) {
 	}
 	g.cc.next = g.ticks + interval
 	p := &proposal{id: nextProposalID()}
-	p.data = driver.FrameEntry(p.id, driver.EntryCheck, uint64(g.id))
+	p.data = FrameEntry(p.id, EntryCheck, uint64(g.id))
 	g.cc.pending.Store(true)
 	p.done = func([]byte, uint64, error) { g.cc.pending.Store(false) }
 	g.held = append(g.held, p)
@@ -356,12 +354,12 @@ type digestJob struct {
 // checkApplied is called by apply once the check at index is applied and
 // the state there is in snap (nil when the state machine cannot digest).
 // g.mu is held.
-func (g *group) checkApplied(index uint64, d driver.Entry, snap storage.Snapshot) {
+func (g *group) checkApplied(index uint64, d Entry, snap storage.Snapshot) {
 	if d.Proposer == uint64(g.id) {
 		c := g.collect(index)
 		c.own, c.desc = true, g.desc.Clone()
 	}
-	j := digestJob{g: g, index: index, proposer: d.Proposer, node: g.nodeOf(d.Proposer), snap: snap}
+	j := digestJob{g: g, index: index, proposer: d.Proposer, node: g.nodeOf(replica.ReplicaID(d.Proposer)), snap: snap}
 	if snap == nil {
 		g.deliver(j, checkReport{from: g.id, index: index, err: "the state machine has no digest"})
 		return

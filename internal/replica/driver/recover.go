@@ -1,24 +1,22 @@
-package raftengine
+package driver
 
 import (
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
-	"go.etcd.io/raft/v3"
-	"go.etcd.io/raft/v3/raftpb"
 )
 
-// recoverSkip is how far a recovery raises the descriptor's version and
+// RecoverSkip is how far a recovery raises the descriptor's version and
 // next replica ID: past anything the lost replicas can have reached with
 // membership changes this replica never saw (each takes a quorum, so they
 // can have made a few at most before they were lost).
-const recoverSkip = 1000
+const RecoverSkip = 1000
 
 // errRecovering fails what was waiting on a replica that UnsafeRecover
 // stops; it wraps replica.ErrStopped, so callers that retry on a stopped
 // replica look the group up again and find the recovered one.
-var errRecovering = fmt.Errorf("raftengine: replica restarted by an unsafe recovery: %w", replica.ErrStopped)
+var errRecovering = fmt.Errorf("driver: replica restarted by an unsafe recovery: %w", replica.ErrStopped)
 
 // UnsafeRecoverPlan reports what UnsafeRecover would do now, and changes
 // nothing. When UnsafeRecover would refuse, err says why (errors.Is
@@ -60,7 +58,7 @@ func (h *Host) UnsafeRecoverPlan(gid replica.GroupID) (replica.Recovery, error) 
 // returns the new one). Then one synced batch writes the descriptor After
 // (the local replica the only voter; no learners, no outgoing voters, not
 // joint; every other replica dropped; Version and NextReplicaID raised by
-// recoverSkip, so the descriptor is newer, and replicas added later get
+// RecoverSkip, so the descriptor is newer, and replicas added later get
 // IDs no old replica had, even if the lost replicas went on to change the
 // membership among themselves without this one), deletes the log
 // above the applied index and sets the hard state's commit to the applied
@@ -91,7 +89,7 @@ func (h *Host) UnsafeRecover(gid replica.GroupID) (replica.Recovery, error) {
 	g.destroying.Lock()
 	defer g.destroying.Unlock()
 	if g.destroying.done {
-		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is being removed: %w", gid, g.id, replica.ErrRemoved)
+		return replica.Recovery{}, fmt.Errorf("driver: group %d: replica %d is being removed: %w", gid, g.id, replica.ErrRemoved)
 	}
 	g.mu.Lock()
 	plan, err := g.recoveryPlanLocked()
@@ -111,7 +109,7 @@ func (h *Host) UnsafeRecover(gid replica.GroupID) (replica.Recovery, error) {
 		// message that recreates it: a restart reopens it from what is on
 		// disk (the batch is atomic: the old state or the recovered one).
 		h.removeGroup(g, true)
-		return plan, fmt.Errorf("raftengine: group %d: unsafe recovery: %w (restart the node to reopen the replica)", gid, err)
+		return plan, fmt.Errorf("driver: group %d: unsafe recovery: %w (restart the node to reopen the replica)", gid, err)
 	}
 	h.log.Warn("unsafe recovery: the group continues with the local replica as its only voter",
 		"group", gid, "replica", g.id, "version", plan.After.Version, "applied", plan.Applied,
@@ -120,10 +118,10 @@ func (h *Host) UnsafeRecover(gid replica.GroupID) (replica.Recovery, error) {
 
 	ng, err := h.reopenGroup(g)
 	if err != nil {
-		return plan, fmt.Errorf("raftengine: group %d: unsafe recovery written, but reopening the replica failed (a restart opens it): %w", gid, err)
+		return plan, fmt.Errorf("driver: group %d: unsafe recovery written, but reopening the replica failed (a restart opens it): %w", gid, err)
 	}
 	ng.mu.Lock()
-	if err := ng.rn.Campaign(); err != nil {
+	if err := ng.core.Campaign(); err != nil {
 		h.log.Warn("unsafe recovery: campaign", "group", gid, "err", err) // it campaigns on its election timeout anyway
 	}
 	ng.mu.Unlock()
@@ -140,7 +138,7 @@ func (h *Host) hosted(gid replica.GroupID) (*group, error) {
 	}
 	g, ok := h.mu.groups[gid]
 	if !ok {
-		return nil, fmt.Errorf("raftengine: group %d: no replica on node %s", gid, h.cfg.Node)
+		return nil, fmt.Errorf("driver: group %d: no replica on node %s", gid, h.cfg.Node)
 	}
 	return g, nil
 }
@@ -150,28 +148,29 @@ func (h *Host) hosted(gid replica.GroupID) (*group, error) {
 func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 	gid := g.gid
 	if g.closed || g.removed {
-		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is stopped or removed: %w", gid, g.id, replica.ErrStopped)
+		return replica.Recovery{}, fmt.Errorf("driver: group %d: replica %d is stopped or removed: %w", gid, g.id, replica.ErrStopped)
 	}
 	if !g.initialized() {
-		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: replica %d is not initialised (it never received the group's state): nothing to recover from", gid, g.id)
+		return replica.Recovery{}, fmt.Errorf("driver: group %d: replica %d is not initialised (it never received the group's state): nothing to recover from", gid, g.id)
 	}
 	me, ok := g.desc.Replica(g.id)
 	if !ok {
-		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: descriptor version %d does not name replica %d", gid, g.desc.Version, g.id)
+		return replica.Recovery{}, fmt.Errorf("driver: group %d: descriptor version %d does not name replica %d", gid, g.desc.Version, g.id)
 	}
 	applied, err := storage.ReadAppliedState(g.h.store, uint64(gid))
 	if err != nil {
 		return replica.Recovery{}, err
 	}
-	hs, _, err := g.log.InitialState()
+	commit, err := g.eng.Recovery(g.h.store, gid)
 	if err != nil {
 		return replica.Recovery{}, err
 	}
-	last, _ := g.log.LastIndex()
-	if trunc, _ := g.log.Truncated(); applied.Index < trunc || applied.Index > last {
+	lg := g.core.Log()
+	last := lg.LastIndex()
+	if trunc := lg.FirstIndex() - 1; applied.Index < trunc || applied.Index > last {
 		// Truncation never passes the applied index, nor does applying
 		// pass the log: the replica's state is not what it should be.
-		return replica.Recovery{}, fmt.Errorf("raftengine: group %d: applied index %d outside the log (%d, %d]", gid, applied.Index, trunc, last)
+		return replica.Recovery{}, fmt.Errorf("driver: group %d: applied index %d outside the log (%d, %d]", gid, applied.Index, trunc, last)
 	}
 	me.Role = replica.RoleVoter
 	plan := replica.Recovery{
@@ -180,23 +179,23 @@ func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 		Before:  g.desc.Clone(),
 		After: replica.Descriptor{
 			Group:         g.desc.Group,
-			Version:       g.desc.Version + recoverSkip,
-			NextReplicaID: g.desc.NextReplicaID + recoverSkip,
+			Version:       g.desc.Version + RecoverSkip,
+			NextReplicaID: g.desc.NextReplicaID + RecoverSkip,
 			Replicas:      []replica.Member{me},
 			Voters:        []replica.ReplicaID{g.id},
 		},
 		Applied:   applied.Index,
-		Commit:    hs.GetCommit(),
+		Commit:    commit,
 		LastIndex: last,
 		Discarded: last - applied.Index,
 	}
-	if st := g.rn.BasicStatus(); st.Lead != raft.None {
+	if st := g.core.Basic(); st.Leader != 0 {
 		lead := "this replica"
-		if st.Lead != uint64(g.id) {
-			lead = fmt.Sprintf("replica %d on node %s", st.Lead, g.nodeOf(st.Lead))
+		if st.Leader != g.id {
+			lead = fmt.Sprintf("replica %d on node %s", st.Leader, g.nodeOf(st.Leader))
 		}
 		return plan, fmt.Errorf("%w (%s, term %d): it has a quorum; change its membership instead of recovering it, or retry once no leader is known",
-			replica.ErrHasLeader, lead, st.GetTerm())
+			replica.ErrHasLeader, lead, st.Term)
 	}
 	return plan, nil
 }
@@ -205,27 +204,18 @@ func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 // in one synced batch.
 func (h *Host) writeRecovery(g *group, plan replica.Recovery) error {
 	gid := uint64(g.gid)
-	hs, _, err := g.log.InitialState()
-	if err != nil {
-		return err
-	}
 	b := h.store.NewBatch()
 	defer b.Close()
-	_, logEnd := storage.LogSpan(gid)
 	if err := b.Set(storage.DescriptorKey(gid), plan.After.Encode(nil)); err != nil {
 		return err
 	}
-	// NB: no storage helper: the stopped replica's Log, whose cache
-	// this leaves stale, is dropped; the reopened replica scans the log.
-	if err := b.DeleteRange(storage.LogKey(gid, plan.Applied+1), logEnd); err != nil {
-		return err
-	}
-	next := &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(plan.Applied)}
-	if err := g.log.StageHardState(b, next); err != nil {
+	// The stopped replica's core, whose log cache this leaves stale, is
+	// dropped; the reopened replica reads its log from the store.
+	if err := g.eng.StageRecovery(h.store, b, g.gid, plan.Applied); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {
-		err = fmt.Errorf("raftengine: group %d: committing an unsafe recovery: %w", gid, err)
+		err = fmt.Errorf("driver: group %d: committing an unsafe recovery: %w", gid, err)
 		h.fatal(err) // as for every failed commit of the log (fail-stop)
 		return err
 	}
@@ -261,10 +251,10 @@ func (h *Host) reopenGroup(old *group) (*group, error) {
 // (one that was away when it was removed, or one that an unsafe recovery
 // dropped) may still campaign or lead in a configuration that is no longer
 // the group's, at a term above ours; raft would follow it. g.mu is held.
-func (g *group) fromRemoved(id uint64) bool {
-	if id == 0 || !g.initialized() || replica.ReplicaID(id) >= g.desc.NextReplicaID {
+func (g *group) fromRemoved(id replica.ReplicaID) bool {
+	if id == 0 || !g.initialized() || id >= g.desc.NextReplicaID {
 		return false
 	}
-	_, ok := g.desc.Replica(replica.ReplicaID(id))
+	_, ok := g.desc.Replica(id)
 	return !ok
 }
