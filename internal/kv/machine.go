@@ -759,6 +759,26 @@ func (m *Machine) Due(view storage.View, now int64, max int) [][]byte {
 	return out
 }
 
+// Restore implements replica.StateMachine: the group's replicated span
+// deleted and the snapshot's pairs written, in batch.
+func (m *Machine) Restore(batch storage.Batch, pairs [][2][]byte) error {
+	start, end := storage.ReplicatedSpan(m.group)
+	for _, kv := range pairs {
+		if bytes.Compare(kv[0], start) < 0 || bytes.Compare(kv[0], end) >= 0 {
+			return fmt.Errorf("kv: group %d: restore: key %q outside the group's replicated span", m.group, kv[0])
+		}
+	}
+	if err := batch.DeleteRange(start, end); err != nil {
+		return err
+	}
+	for _, kv := range pairs {
+		if err := batch.Set(kv[0], kv[1]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Digest returns the applied index and a SHA-256 over every replicated key
 // and value of the group (descriptor, sessions, stats, expiry index, data)
 // except the applied key, which holds the index and the term: replicas that

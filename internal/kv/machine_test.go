@@ -1,6 +1,7 @@
 package kv
 
 import (
+	"errors"
 	"math"
 	"testing"
 	"time"
@@ -416,5 +417,38 @@ func TestScanAndGet(t *testing.T) {
 	}
 	if it, ok := h.get("ab"); !ok || string(it.Value) != "vab" || it.Version != 2 {
 		t.Fatalf("Get ab = %+v %v", it, ok)
+	}
+}
+
+// Restore replaces the whole replicated span with a snapshot's pairs and
+// refuses a pair outside it, writing nothing.
+func TestRestore(t *testing.T) {
+	st := storage.NewMem()
+	m := New(7)
+	b := st.NewBatch()
+	if err := errors.Join(b.Set(storage.DataKey(7, []byte("old")), []byte("x")),
+		b.Set(storage.DataKey(8, []byte("other")), []byte("y")), b.Commit(true)); err != nil {
+		t.Fatal(err)
+	}
+	b = st.NewBatch()
+	if err := m.Restore(b, [][2][]byte{{storage.DataKey(7, []byte("new")), []byte("v")}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Get(storage.DataKey(7, []byte("old"))); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("a key of the group survived the restore: %v", err)
+	}
+	if v, err := st.Get(storage.DataKey(7, []byte("new"))); err != nil || string(v) != "v" {
+		t.Fatalf("restored key = %q, %v", v, err)
+	}
+	if v, err := st.Get(storage.DataKey(8, []byte("other"))); err != nil || string(v) != "y" {
+		t.Fatalf("another group's key = %q, %v", v, err)
+	}
+	b = st.NewBatch()
+	defer b.Close()
+	if err := m.Restore(b, [][2][]byte{{storage.DataKey(8, []byte("k")), []byte("v")}}); err == nil {
+		t.Fatal("a pair of another group was restored")
 	}
 }

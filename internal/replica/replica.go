@@ -316,6 +316,12 @@ type StateMachine interface {
 	// Due returns commands the leader should propose now, such as deletes of
 	// keys whose deadline has passed by group time; at most max of them.
 	Due(view storage.View, now int64, max int) [][]byte
+	// Restore replaces the group's whole replicated state (its data, its
+	// applied index and the group's descriptor: everything a snapshot
+	// carries) with the key/value pairs of a received snapshot, in batch.
+	// It refuses a key outside the group's replicated span; the driver
+	// commits the batch (with the engine's log reset) or drops it.
+	Restore(batch storage.Batch, pairs [][2][]byte) error
 }
 
 // Digester summarises a replica's replicated state, for consistency

@@ -42,7 +42,7 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 // (package sim), which runs every node of a cluster in one goroutine. done
 // is called exactly once with what Propose would return, unless cancel
 // wins first: cancel reports true when the proposal was never handed to
-// raft (certainly not applied; done is then never called), and false when
+// the core (certainly not applied; done is then never called), and false when
 // done was or will still be called.
 //
 // NB: done runs on the goroutine of the round that settles the proposal,
@@ -55,7 +55,7 @@ func (g *group) ProposeAsync(cmd []byte, done func(result []byte, index uint64, 
 }
 
 // propose hands p to the group's next round and waits for its outcome
-// until ctx ends: certainly not applied if raft never saw it, else
+// until ctx ends: certainly not applied if the core never saw it, else
 // indeterminate.
 func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error) {
 	ch := make(chan proposeResult, 1)
@@ -65,7 +65,7 @@ func (g *group) propose(ctx context.Context, p *proposal) ([]byte, uint64, error
 		return r.result, r.index, r.err
 	case <-ctx.Done():
 		if cancel() {
-			// Never handed to raft: certainly not applied.
+			// Never handed to the core: certainly not applied.
 			return nil, 0, fmt.Errorf("%w: %w", replica.ErrNotApplied, ctx.Err())
 		}
 		select {
@@ -170,7 +170,7 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 		if !g.enqueue(func() { g.in.transfers = append(g.in.transfers, to) }) {
 			return replica.ErrStopped
 		}
-		// Raft aborts a transfer after an election timeout; ask again then.
+		// A core may abort a transfer after an election timeout (raft does); ask again then.
 		deadline := time.After(g.h.sleepTicks(g.h.cfg.ElectionTicks))
 	wait:
 		for {
@@ -275,7 +275,8 @@ func (g *group) noteCaughtUpLocked() {
 // ChangeMembers implements replica.Group. It runs on the leader and moves
 // the group to target one step at a time: new replicas join as learners
 // and catch up (by snapshot and log), then one joint-consensus change
-// promotes and removes together, which raft leaves automatically. A leader
+// promotes and removes together (joint, in an engine with joint consensus,
+// which leaves it by itself). A leader
 // that is itself being removed transfers leadership first and returns
 // *ErrNotLeader naming the new leader, where the caller repeats the call.
 func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) error {
@@ -348,7 +349,7 @@ func confProposal(desc replica.Descriptor, step changeStep) *proposal {
 // reports done once the group's membership is target. Otherwise it has
 // either proposed the next conf change (proposed; result gets its outcome
 // as ChangeMembers' proposal would, from a round with the group locked, so
-// it must only record it), or asked raft to hand leadership to a replica
+// it must only record it), or asked the core to hand leadership to a replica
 // that stays (and returns *ErrNotLeader naming nobody yet), or done nothing
 // because a joint config or a learner catching up must be waited for. The
 // caller calls it again later, on the leader, and after result when it

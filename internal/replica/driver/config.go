@@ -85,7 +85,7 @@ type Config struct {
 
 	// SnapshotSender, when set, takes over sending snapshots from the
 	// host's goroutines and Transport.SendSnapshot: in the round in which
-	// raft asks for a snapshot, the host reads it whole (header and chunks,
+	// a core asks for a snapshot, the host reads it whole (header and chunks,
 	// from one consistent store snapshot) and hands it over; report must be
 	// called once with the outcome the receiver's HandleSnapshot gave. For
 	// a simulation that runs every node in one goroutine (package sim).

@@ -30,7 +30,7 @@ import (
 //	        the verdict and whether it differs
 //	a replica told it differs: remembers it (durably), serves no reads,
 //	        proposes nothing, hands leadership away and asks for no votes,
-//	        until a raft snapshot rebuilds its state or it is removed (the
+//	        until a snapshot rebuilds its state or it is removed (the
 //	        node asks the leader to replace it; the rebalancer adds a new
 //	        replica on the same node, which catches up by snapshot)
 //	every replica told there is no majority: refuses writes until a
@@ -222,7 +222,7 @@ func (g *group) saveAlarm() {
 	}
 }
 
-// refusal is why the replica must not hand p to raft, or nil.
+// refusal is why the replica must not hand p to its core, or nil.
 func (g *group) refusal(p *proposal) error {
 	if g.cc.diverged.Load() != 0 {
 		// Its answers would come from its own, wrong state.
@@ -648,7 +648,7 @@ func (g *group) takeVerdict(v checkVerdict) {
 	}
 }
 
-// rebuilt clears the replica's divergence once a raft snapshot replaced
+// rebuilt clears the replica's divergence once a snapshot replaced
 // its whole replicated state with the leader's; it stages that into b,
 // the snapshot's batch.
 func (g *group) rebuilt(b storage.Batch) error {

@@ -17,8 +17,8 @@ type proposal struct {
 	id    uint64
 	data  []byte       // framed normal entry; nil for a membership change
 	cc    *Change      // membership change, or nil
-	state atomic.Int32 // proposalQueued → proposalInRaft → proposalDone
-	// index and term of the entry raft appended for it (leader only), so
+	state atomic.Int32 // proposalQueued → proposalInCore → proposalDone
+	// index and term of the entry the core appended for it (leader only), so
 	// that another entry applied at that index proves it lost.
 	index, term uint64
 	done        func(result []byte, index uint64, err error)
@@ -26,7 +26,7 @@ type proposal struct {
 
 const (
 	proposalQueued int32 = iota
-	proposalInRaft
+	proposalInCore
 	proposalDone
 )
 
@@ -104,9 +104,9 @@ type group struct {
 	mu   sync.Mutex
 	core Core
 	desc replica.Descriptor
-	held []*proposal // not yet accepted by raft (no leader yet)
-	// confThisRound are conf changes handed to raft in this round; their
-	// entries must appear in this round's Ready, or raft refused them.
+	held []*proposal // not yet accepted by the core (no leader yet)
+	// confThisRound are membership changes handed to the core in this round; their
+	// entries must appear in this round's Ready, or the core refused them.
 	confThisRound []*proposal
 	inflight      map[uint64]*proposal
 	byIndex       map[uint64]*proposal

@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Host runs every Raft group of one node: one ticker, a small pool of
+// Host runs every replica of one node, of every engine: one ticker, a small pool of
 // scheduler workers, one synced log commit per round across all groups that
 // have something to persist. It is the transport's Handler for the node.
 type Host struct {
@@ -496,7 +496,7 @@ func (h *Host) schedule(g *group) { h.sched.Schedule(g) }
 // Slot is the group's place in the host's scheduler.
 func (g *group) Slot() *Slot { return &g.sched }
 
-// Tick advances every group by one Raft tick, and hands Config.SnapshotSender
+// Tick advances every group by one logical tick, and hands Config.SnapshotSender
 // the snapshots that the snapshot rate now allows.
 func (h *Host) Tick() {
 	h.sendDeferredSnapshots()

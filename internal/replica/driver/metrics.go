@@ -42,9 +42,9 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Name: "cairn_raft_groups_per_round", Help: "Groups with a Ready handled in one round.",
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10)}),
 		proposals: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cairn_raft_proposals_total", Help: "Proposals handed to raft."}),
+			Name: "cairn_raft_proposals_total", Help: "Proposals handed to the engine."}),
 		proposalsDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "cairn_raft_proposals_dropped_total", Help: "Proposals raft dropped synchronously (certainly not applied)."}),
+			Name: "cairn_raft_proposals_dropped_total", Help: "Proposals the engine dropped synchronously (certainly not applied)."}),
 		applied: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "cairn_raft_entries_applied_total", Help: "Committed entries applied."}),
 		readIndexRounds: prometheus.NewCounter(prometheus.CounterOpts{

@@ -144,7 +144,7 @@ func (h *Host) hosted(gid replica.GroupID) (*group, error) {
 }
 
 // recoveryPlanLocked computes the recovery of g from its durable state:
-// between rounds (g.mu held) the store holds everything raft was told.
+// between rounds (g.mu held) the store holds everything the core was told.
 func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 	gid := g.gid
 	if g.closed || g.removed {
@@ -250,7 +250,7 @@ func (h *Host) reopenGroup(old *group) (*group, error) {
 // knows every ID below NextReplicaID, and id is not in it. Such a replica
 // (one that was away when it was removed, or one that an unsafe recovery
 // dropped) may still campaign or lead in a configuration that is no longer
-// the group's, at a term above ours; raft would follow it. g.mu is held.
+// the group's, at a term above ours; a core (raft) would follow it. g.mu is held.
 func (g *group) fromRemoved(id replica.ReplicaID) bool {
 	if id == 0 || !g.initialized() || id >= g.desc.NextReplicaID {
 		return false

@@ -266,7 +266,7 @@ func (g *group) proposeHeld() {
 	keep := g.held[:0]
 	now := g.h.now() // one stamp for the batch: group time is their max anyway
 	for _, p := range g.held {
-		if !p.state.CompareAndSwap(proposalQueued, proposalInRaft) {
+		if !p.state.CompareAndSwap(proposalQueued, proposalInCore) {
 			continue // cancelled by its caller
 		}
 		if err := g.refusal(p); err != nil {

@@ -350,16 +350,7 @@ func (g *group) stageSnapshot(snap SnapshotPoint, b storage.Batch) error {
 		return fmt.Errorf("driver: group %d: the core accepted a snapshot at %d that was not received",
 			g.gid, snap.Index)
 	}
-	start, end := storage.ReplicatedSpan(uint64(g.gid))
-	if err := b.DeleteRange(start, end); err != nil {
-		return err
-	}
-	for _, kv := range s.kvs {
-		if err := b.Set(kv[0], kv[1]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return g.sm.Restore(b, s.kvs)
 }
 
 // settleSnapshot answers a received snapshot at the end of the round that
