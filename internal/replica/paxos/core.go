@@ -27,6 +27,14 @@ const (
 	maxCommittedPerReady = 4096
 )
 
+// broken holds deliberately broken modes, set only by tests, each of
+// which a test shows the simulation catches (TestBrokenModes).
+var broken struct {
+	ackBeforeFsync bool // Accepted sent before the fsync
+	omitChosen     bool // phase-1 answers leave out chosen slots
+	earlyReads     bool // a new leader answers reads before recovery is committed
+}
+
 var errUnknownReplica = errors.New("paxos: message from a replica not in the configuration")
 
 // Core is one replica of a Multi-Paxos group: a driver.Core (doc.go).
@@ -500,7 +508,10 @@ func (c *Core) finishPhase1() {
 	// Slots at or below the highest commit reported are chosen: every one
 	// must have come with its chosen value, or the candidate fetches them
 	// first (they may be truncated away: a snapshot) and campaigns later.
-	for i := p.from; i <= p.maxCommit; i++ {
+	// The candidate may have learned chosen slots (or a snapshot) since it
+	// asked: those it holds already.
+	lo := max(p.from, c.commit+1)
+	for i := lo; i <= p.maxCommit; i++ {
 		if v, ok := p.vals[i]; !ok || !v.Chosen {
 			from := p.commitFrom
 			c.becomeFollower(0)
@@ -509,7 +520,7 @@ func (c *Core) finishPhase1() {
 		}
 	}
 	b := c.ballot
-	for i := p.from; i <= p.maxCommit; i++ {
+	for i := lo; i <= p.maxCommit; i++ {
 		v := p.vals[i]
 		if s := c.slot(i); s == nil || s.ballot != v.Ballot || s.typ != v.Type {
 			c.stageSlot(i, &slot{ballot: v.Ballot, typ: v.Type, data: v.Data})
@@ -519,12 +530,12 @@ func (c *Core) finishPhase1() {
 	if c.state != replica.StateCandidate || c.ballot != b {
 		return // a change among them: campaigning again under it
 	}
-	last := p.maxCommit
+	last := max(c.commit, c.lastIndex())
 	for i := range p.vals {
 		last = max(last, i)
 	}
 	c.becomeLeaderState()
-	for i := p.maxCommit + 1; i <= last; i++ {
+	for i := c.commit + 1; i <= last; i++ {
 		s := &slot{ballot: b, typ: driver.EntryNormal}
 		if v, ok := p.vals[i]; ok {
 			s.typ, s.data = v.Type, v.Data
@@ -542,6 +553,9 @@ func (c *Core) finishPhase1() {
 		// A no-op of its own ballot: reads wait for it.
 		c.propose(last+1, &slot{ballot: b, typ: driver.EntryNormal})
 		c.lead.readyAt = last + 1
+		if broken.earlyReads {
+			c.lead.readyAt = 0
+		}
 	}
 	c.broadcastHeartbeat()
 }

@@ -60,6 +60,9 @@ type cluster struct {
 	cut   map[[2]replica.ReplicaID]bool
 
 	drop, dup float64 // per delivered message
+	// delay is the chance a message picked for delivery goes back to the
+	// end of the queue instead: some messages arrive very late.
+	delay float64
 	// crashInRound is the chance a round crashes between its early sends
 	// and its batch's commit.
 	crashInRound float64
@@ -334,6 +337,10 @@ func (cl *cluster) send(n *node, m driver.Message) {
 func (cl *cluster) deliver(i int) {
 	e := cl.net[i]
 	cl.net = slices.Delete(cl.net, i, i+1)
+	if cl.rng.Float64() < cl.delay {
+		cl.net = append(cl.net, e)
+		return
+	}
 	to := cl.nodes[e.to]
 	lost := to == nil || !to.up || cl.cut[[2]replica.ReplicaID{e.from, e.to}] || cl.rng.Float64() < cl.drop
 	if e.snap != nil {
@@ -427,7 +434,7 @@ func (cl *cluster) waitCommitted(data []byte, ticks int) bool {
 // heal ends every fault: all replicas up, no cut, no loss.
 func (cl *cluster) heal() {
 	cl.cut = map[[2]replica.ReplicaID]bool{}
-	cl.drop, cl.dup, cl.crashInRound = 0, 0, 0
+	cl.drop, cl.dup, cl.crashInRound, cl.delay = 0, 0, 0, 0
 	for _, id := range cl.ids {
 		if n := cl.nodes[id]; !n.up {
 			cl.start(n)

@@ -36,11 +36,20 @@ func TestSimulation(t *testing.T) {
 }
 
 func runSeed(t *testing.T, seed uint64, voters, steps int) int {
+	cl := runSeedTB(t, seed, voters, steps)
+	if testing.Verbose() {
+		t.Logf("seed %d: committed up to %d, %d reads", seed, cl.chk.maxIndex, cl.reads)
+	}
+	return cl.reads
+}
+
+func runSeedTB(t testing.TB, seed uint64, voters, steps int) *cluster {
 	cl := newCluster(t, seed, voters, 0)
 	rng := cl.rng
 	cl.drop = 0.02 + rng.Float64()*0.1
 	cl.dup = rng.Float64() * 0.05
-	cl.crashInRound = rng.Float64() * 0.004
+	cl.crashInRound = rng.Float64() * 0.02
+	cl.delay = rng.Float64() * 0.3
 	for step := range steps {
 		up := cl.upNodes()
 		switch r := rng.IntN(1000); {
@@ -105,10 +114,7 @@ func runSeed(t *testing.T, seed uint64, voters, steps int) int {
 		cl.fail("seed %d: LIVENESS: no proposal committed everywhere after healing (leader %v)", seed, cl.leader() != nil)
 	}
 	cl.checkConverged()
-	if testing.Verbose() {
-		t.Logf("seed %d: committed up to %d, %d reads", seed, cl.chk.maxIndex, cl.reads)
-	}
-	return cl.reads
+	return cl
 }
 
 func (cl *cluster) upNodes() []*node {
@@ -129,6 +135,9 @@ func (cl *cluster) partition() {
 		return
 	}
 	x := cl.ids[cl.rng.IntN(len(cl.ids))]
+	if l := cl.leader(); l != nil && cl.rng.IntN(2) == 0 {
+		x = l.id // more leader changes, more stale leaders
+	}
 	for _, y := range cl.ids {
 		if y != x {
 			cl.cut[[2]replica.ReplicaID{x, y}] = true

@@ -204,10 +204,13 @@ func (c *Core) handlePrepare(from replica.ReplicaID, m *message) {
 	}
 	// A page of every accepted slot from m.Index, chosen ones included.
 	resp := &message{Type: msgPromise, Ballot: m.Ballot, Commit: c.commit, Trunc: c.trunc.Index}
+	if broken.omitChosen {
+		resp.Commit, resp.Trunc = 0, 0
+	}
 	i := max(m.Index, c.firstIndex())
 	for ; i <= c.lastIndex(); i++ {
 		s := c.slot(i)
-		if s == nil {
+		if s == nil || broken.omitChosen && i <= c.commit {
 			continue
 		}
 		if len(resp.Slots) == maxSlotsPerMsg {
@@ -261,7 +264,11 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	resp.Acks = slices.Compact(resp.Acks)
 	c.advanceByBallot(b, m.Commit)
 	resp.Commit = c.commit
-	c.send(from, driver.MsgLate, resp)
+	kind := driver.MsgLate
+	if broken.ackBeforeFsync {
+		kind = driver.MsgEarly
+	}
+	c.send(from, kind, resp)
 }
 
 // advanceByBallot marks chosen the slots up to upto that the leader of b
