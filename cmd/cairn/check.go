@@ -57,7 +57,7 @@ again instead of running one.`,
 	d := runner.DefaultConfig()
 	f := cmd.Flags()
 	f.Int("nodes", d.Nodes, "servers: 3 or 5")
-	f.String("engine", d.Engine, "replication engine: raft")
+	f.String("engine", d.Engine, "replication engine: raft or paxos")
 	f.Int("partitions", d.Partitions, "partitions of the cluster")
 	f.String("workload", d.Workload, "register, set or ttl")
 	f.String("nemesis", d.Nemesis, "faults: kill, pause, partition[-isolate|-split|-ring|-bridge], leader, clock, disk, membership, all (all but membership), none")

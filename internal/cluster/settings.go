@@ -131,9 +131,9 @@ func (s Settings) Validate(founders int) error {
 			s.Replicas, founders, s.Replicas)
 	}
 	switch s.Engine {
-	case EngineRaft:
-	case EnginePaxos, EnginePrimaryBackup:
-		errs = append(errs, fmt.Errorf("%w: --engine %s is not yet available; use --engine %s", ErrEngineUnavailable, s.Engine, EngineRaft))
+	case EngineRaft, EnginePaxos:
+	case EnginePrimaryBackup:
+		errs = append(errs, fmt.Errorf("%w: --engine %s is not yet available; use --engine %s or %s", ErrEngineUnavailable, s.Engine, EngineRaft, EnginePaxos))
 	default:
 		bad("--engine %q: must be %s, %s or %s", s.Engine, EngineRaft, EnginePaxos, EnginePrimaryBackup)
 	}

@@ -33,17 +33,16 @@ func TestSettingsValidate(t *testing.T) {
 		{name: "replicas above founders", mod: func(s *Settings) { s.Replicas = 3 }, founders: 2,
 			want: []string{"--replicas 3", "2 founding members"}, is: ErrInvalidSettings},
 		{name: "replicas too many", mod: func(s *Settings) { s.Replicas = 9 }, founders: 9, want: []string{"--replicas 9: must be 1 to 7"}, is: ErrInvalidSettings},
-		{name: "engine paxos", mod: func(s *Settings) { s.Engine = "paxos" }, founders: 3,
-			want: []string{"--engine paxos is not yet available", "use --engine raft"}, is: ErrEngineUnavailable},
+		{name: "engine paxos", mod: func(s *Settings) { s.Engine = "paxos" }, founders: 3},
 		{name: "engine primary-backup", mod: func(s *Settings) { s.Engine = "primary-backup" }, founders: 3,
-			want: []string{"--engine primary-backup is not yet available"}, is: ErrEngineUnavailable},
+			want: []string{"--engine primary-backup is not yet available", "use --engine raft or paxos"}, is: ErrEngineUnavailable},
 		{name: "engine unknown", mod: func(s *Settings) { s.Engine = "zab" }, founders: 3, want: []string{`--engine "zab"`}, is: ErrInvalidSettings},
 		{name: "hash", mod: func(s *Settings) { s.Hash = "md5" }, founders: 3, want: []string{`hash "md5"`}, is: ErrInvalidSettings},
 		{name: "vnodes", mod: func(s *Settings) { s.VNodes = -3 }, founders: 3, want: []string{"--vnodes -3"}, is: ErrInvalidSettings},
 		{name: "load factor below 1", mod: func(s *Settings) { s.LoadFactor = 0.5 }, founders: 3, want: []string{"--load-factor 0.5"}, is: ErrInvalidSettings},
 		{name: "load factor NaN", mod: func(s *Settings) { s.LoadFactor = math.NaN() }, founders: 3, want: []string{"--load-factor NaN"}, is: ErrInvalidSettings},
-		{name: "several at once", mod: func(s *Settings) { s.Partitions, s.Engine = -1, "paxos" }, founders: 3,
-			want: []string{"--partitions", "--engine paxos"}, is: ErrEngineUnavailable},
+		{name: "several at once", mod: func(s *Settings) { s.Partitions, s.Engine = -1, "primary-backup" }, founders: 3,
+			want: []string{"--partitions", "--engine primary-backup"}, is: ErrEngineUnavailable},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := DefaultSettings(tc.founders)

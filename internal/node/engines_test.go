@@ -2,4 +2,7 @@ package node
 
 // The engines the in-process nodes of these tests run (cmd/cairn links
 // them into the binary).
-import _ "github.com/cairnkv/cairn/internal/replica/raftengine"
+import (
+	_ "github.com/cairnkv/cairn/internal/replica/paxos"
+	_ "github.com/cairnkv/cairn/internal/replica/raftengine"
+)

@@ -179,6 +179,11 @@ type Engine struct {
 	// engine can: the simulation checks every replica with it after every
 	// step. Nil: the engine cannot be simulated (ReadLogOf says so).
 	ReadLog ReadLogFunc
+	// TermsAgree: every replica holds a committed entry at the term it was
+	// first appended at (Raft), so the simulation checks that a replica's
+	// applied term is the committed entry's. False for an engine that
+	// accepts a chosen value again under a newer generation (Paxos).
+	TermsAgree bool
 }
 
 // ReadLogFunc reads the durable log of group g's replica in the store
@@ -336,6 +341,14 @@ func ReadLogOf(engine string) (ReadLogFunc, error) {
 		return nil, fmt.Errorf("%w: engine %q registers no ReadLog, so nothing can check its replicas' logs", ErrUnsupported, engine)
 	}
 	return e.ReadLog, nil
+}
+
+// TermsAgreeOf is engine's Engine.TermsAgree (false for an engine this
+// binary does not have).
+func TermsAgreeOf(engine string) bool {
+	registry.Lock()
+	defer registry.Unlock()
+	return registry.engines[engine].TermsAgree
 }
 
 // NewHost builds the Host of engine.

@@ -1,11 +1,13 @@
 package driver
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -296,7 +298,7 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 			}
 			continue
 		}
-		step, done, err := nextStep(desc, target, st)
+		step, done, err := nextStep(desc, target, st, g.eng.Joint())
 		if err != nil {
 			return fmt.Errorf("driver: group %d: %w", g.gid, err)
 		}
@@ -366,7 +368,7 @@ func (g *group) ChangeMembersStep(target replica.Membership, result func(error))
 	if desc.Joint() {
 		return false, false, nil // the engine leaves it by itself (auto-leave)
 	}
-	step, done, err := nextStep(desc, target, st)
+	step, done, err := nextStep(desc, target, st, g.eng.Joint())
 	if err != nil {
 		return false, false, fmt.Errorf("driver: group %d: %w", g.gid, err)
 	}
@@ -416,13 +418,13 @@ type changeStep struct {
 // a group from desc (its leader's status st) toward target: nil ops when
 // it would propose none (done, or waiting for a learner to catch up or
 // for a leader to hand over). For tools and tests that show a plan.
-func PlanChange(desc replica.Descriptor, target replica.Membership, st replica.Status) (ops []ChangeOp, done bool, err error) {
-	step, done, err := nextStep(desc, target, st)
+func PlanChange(desc replica.Descriptor, target replica.Membership, st replica.Status, joint bool) (ops []ChangeOp, done bool, err error) {
+	step, done, err := nextStep(desc, target, st, joint)
 	return step.ops, done, err
 }
 
 // nextStep decides the next single change that moves desc toward target.
-func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Status) (changeStep, bool, error) {
+func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Status, joint bool) (changeStep, bool, error) {
 	want := map[string]replica.Role{}
 	for _, m := range target.Members {
 		want[m.Node] = m.Role
@@ -474,7 +476,25 @@ func nextStep(desc replica.Descriptor, target replica.Membership, st replica.Sta
 	if len(changes) == 0 {
 		return changeStep{}, true, nil
 	}
+	if !joint && len(changes) > 1 {
+		// One replica's role per step: promotions first (the group gains
+		// a voter before it loses one), then demotions, then removals.
+		slices.SortStableFunc(changes, func(a, b ChangeOp) int { return cmp.Compare(stepOrder(a.Kind), stepOrder(b.Kind)) })
+		changes = changes[:1]
+	}
 	return changeStep{ops: changes, desc: desc.Clone()}, false, nil
+}
+
+// stepOrder is the order of single-replica steps (nextStep without joint
+// changes).
+func stepOrder(k ChangeKind) int {
+	switch k {
+	case AddVoter:
+		return 0
+	case AddLearner:
+		return 1
+	}
+	return 2
 }
 
 // waitFor polls Status every tick until cond holds or ctx ends.

@@ -174,3 +174,19 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// ConfigOf is the driver's Config from the engine-neutral HostConfig, with
+// engine running the cluster's groups and meta group 0 (Raft's). Its zero
+// fields keep the driver's defaults.
+func ConfigOf(hc replica.HostConfig, engine, meta CoreEngine) Config {
+	return Config{
+		Engine: engine, MetaEngine: meta,
+		Node: hc.Node, Store: hc.Store, NewStateMachine: hc.NewStateMachine,
+		Clock: hc.Clock, Registry: hc.Registry, Logger: hc.Logger,
+		TickInterval: hc.TickInterval, SnapshotRate: hc.SnapshotRate, Manual: hc.Manual,
+		ElectionTicks: hc.ElectionTicks, HeartbeatTicks: hc.HeartbeatTicks,
+		TruncateAfter: hc.TruncateAfter, SnapshotChunkSize: hc.SnapshotChunkSize,
+		SnapshotSender: hc.SnapshotSender, Fatal: hc.Fatal,
+		UnsafeAckBeforeSync: hc.UnsafeAckBeforeSync, ConsistencyCheckInterval: hc.ConsistencyCheckInterval,
+	}
+}

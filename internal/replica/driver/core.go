@@ -116,6 +116,11 @@ type CoreEngine interface {
 	// DecodeSnapshot reads a snapshot message (SnapshotMessage's result,
 	// received): the point it carries and the replicas it goes between.
 	DecodeSnapshot(msg []byte) (at SnapshotPoint, from, to replica.ReplicaID, err error)
+	// Joint reports whether the engine makes a change of several voters
+	// in one step (joint consensus). Without it, ChangeMembers changes one
+	// replica's role per step: promotions first, then demotions, then
+	// removals.
+	Joint() bool
 	// Recovery reads, for an unsafe recovery, the durable commit index
 	// of the core's log, and StageRecovery writes the log of the
 	// recovered replica: entries above applied deleted, the commit index
@@ -183,12 +188,19 @@ const (
 type Ready struct {
 	// Soft is the leadership the core believes now; nil: unchanged.
 	Soft *SoftState
-	// Entries are the entries this Ready appends to the log (a leader's
+	// Entries are the entries this Ready appends or accepts (a leader's
 	// own proposals among them), by index; the driver matches proposals
-	// to them. Stage writes them.
+	// to them by their frame's proposal ID, and judges a proposal lost
+	// only when another entry (another ID) commits at its index — an
+	// engine may accept a slot again under a newer generation (Paxos), so
+	// an entry's Term is never part of its identity. Stage writes them.
 	Entries []LogEntry
 	// Snapshot, when set, is a received snapshot the core accepted: the
-	// driver stages its data, then Stage resets the log after it.
+	// driver stages its data, then Stage resets the log after it. (The
+	// driver hands a received snapshot to the core with Step, the engine's
+	// snapshot message as rewritten by SnapshotMessage, keeping its data
+	// aside: if the next Ready has no Snapshot at that index the core
+	// refused it, and the data is dropped.)
 	Snapshot *SnapshotPoint
 	// MustSync: the log batch's fsync may not be skipped (a vote, a
 	// promise, entries). A Ready with a Snapshot is always synced.
@@ -244,6 +256,10 @@ const (
 	// MsgCampaign asks for votes (early); the driver withholds it while
 	// the node's clock is untrusted or the replica's state diverged.
 	MsgCampaign
+	// MsgCampaignLate asks for votes only once the round's fsync made the
+	// candidate's own promise durable (a Paxos prepare); withheld as
+	// MsgCampaign is.
+	MsgCampaignLate
 	// MsgSnapshot asks for a snapshot stream to To: the driver reads the
 	// replicated state from a store snapshot, rewrites the message with
 	// SnapshotMessage and streams both, then calls ReportSnapshot.

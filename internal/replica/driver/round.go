@@ -77,7 +77,7 @@ func (h *Host) runRound(gs []*group) {
 		mustSync = mustSync || w.rd.MustSync || w.snapped
 		entries += len(w.rd.Entries)
 		for _, m := range w.rd.Messages {
-			if m.Kind == MsgLate {
+			if m.Kind == MsgLate || m.Kind == MsgCampaignLate {
 				w.late = append(w.late, m)
 			} else {
 				g.send(out, m)
@@ -461,10 +461,11 @@ func (g *group) entryID(e LogEntry) (uint64, bool) {
 
 // send routes one outbound message: snapshots go their own way.
 func (g *group) send(out outbox, m Message) {
-	if m.Kind == MsgCampaign && g.h.tr != nil && !g.h.tr.ClockHealthy() {
+	campaign := m.Kind == MsgCampaign || m.Kind == MsgCampaignLate
+	if campaign && g.h.tr != nil && !g.h.tr.ClockHealthy() {
 		return // refuse to lead with an untrusted clock (DESIGN.md, Expiry)
 	}
-	if m.Kind == MsgCampaign && g.cc.diverged.Load() != 0 {
+	if campaign && g.cc.diverged.Load() != 0 {
 		return // refuse to lead from a state that differs from the majority's
 	}
 	node := g.nodeOf(m.To)
@@ -564,7 +565,7 @@ func (g *group) apply(w *work, ab *applyBatch) error {
 		}
 		if p := g.byIndex[idx]; p != nil {
 			delete(g.byIndex, idx)
-			if !ok || p.id != id || p.term != e.Term {
+			if !ok || p.id != id {
 				w.lost = append(w.lost, p) // another entry took its place
 			}
 		}

@@ -81,3 +81,4 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	}
 	return sum
 }
+func (stubEngine) Joint() bool { return false }

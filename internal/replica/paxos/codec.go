@@ -191,7 +191,7 @@ type message struct {
 	Ctx      []byte
 	Slots    []wireSlot
 	Acks     []uint64 // ascending
-	Config   driver.Config
+	Config   driver.Conf
 }
 
 func (m *message) has(f uint8) bool { return m.Flags&f != 0 }

@@ -104,7 +104,7 @@ func sampleMessages() []*message {
 		{Type: msgAccepted, From: 3, To: 1, Ballot: Ballot{Epoch: 1, Round: 1, Replica: 1}, Acks: []uint64{5, 6, 9, 1 << 50}, Commit: 4, Index: 4},
 		{Type: msgHeartbeatResp, Flags: flagCurrent, Seq: 77, Commit: 3},
 		{Type: msgReadIndexResp, Ctx: []byte("ctx"), Index: 5},
-		{Type: msgSnapshot, From: 1, To: 4, Index: 100, Term: 7, Config: driver.Config{Voters: []replica.ReplicaID{1, 2, 3}, Learners: []replica.ReplicaID{4}}},
+		{Type: msgSnapshot, From: 1, To: 4, Index: 100, Term: 7, Config: driver.Conf{Voters: []replica.ReplicaID{1, 2, 3}, Learners: []replica.ReplicaID{4}}},
 	}
 }
 
@@ -137,10 +137,9 @@ func TestMessageCodec(t *testing.T) {
 }
 
 func TestSnapshotMessage(t *testing.T) {
-	c := &Core{}
 	msg := encodeMessage(&message{Type: msgSnapshot, From: 1, To: 3, Index: 5})
-	at := driver.SnapshotPoint{Index: 42, Term: 9, Config: driver.Config{Voters: []replica.ReplicaID{1, 3}}}
-	out, err := c.SnapshotMessage(msg, at)
+	at := driver.SnapshotPoint{Index: 42, Term: 9, Conf: driver.Conf{Voters: []replica.ReplicaID{1, 3}}}
+	out, err := Engine{}.SnapshotMessage(msg, at)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,7 +147,7 @@ func TestSnapshotMessage(t *testing.T) {
 	if err != nil || from != 1 || to != 3 || !reflect.DeepEqual(got, at) {
 		t.Fatalf("DecodeSnapshot = %+v %d %d %v", got, from, to, err)
 	}
-	if _, err := c.SnapshotMessage(encodeMessage(&message{Type: msgAccept}), at); err == nil {
+	if _, err := (Engine{}).SnapshotMessage(encodeMessage(&message{Type: msgAccept}), at); err == nil {
 		t.Error("rewrote an accept")
 	}
 }

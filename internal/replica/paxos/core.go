@@ -61,8 +61,8 @@ type Core struct {
 	slots   []*slot // slots[i] is index trunc.Index+1+i; nil: a hole
 	logSize uint64
 
-	cfg     driver.Config
-	configs map[uint64]driver.Config // committed changes' results, until ApplyChange
+	cfg     driver.Conf
+	configs map[uint64]driver.Conf // committed changes' results, until ApplyChange
 
 	state    replica.State
 	leader   replica.ReplicaID
@@ -168,8 +168,8 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 		group: g, id: cfg.Replica, store: cfg.Store, logger: logger,
 		rng:           rand.New(rand.NewPCG(g, uint64(cfg.Replica))),
 		electionTicks: cfg.ElectionTicks, heartbeatTicks: cfg.HeartbeatTicks,
-		cfg:     cloneConfig(cfg.Config),
-		configs: map[uint64]driver.Config{},
+		cfg:     cloneConfig(cfg.Conf),
+		configs: map[uint64]driver.Conf{},
 		accepts: map[replica.ReplicaID][]uint64{},
 		dirty:   map[uint64]struct{}{},
 	}
@@ -222,8 +222,8 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 	return c, nil
 }
 
-func cloneConfig(c driver.Config) driver.Config {
-	return driver.Config{
+func cloneConfig(c driver.Conf) driver.Conf {
+	return driver.Conf{
 		Voters: slices.Clone(c.Voters), Learners: slices.Clone(c.Learners),
 		VotersOutgoing: slices.Clone(c.VotersOutgoing), LearnersNext: slices.Clone(c.LearnersNext),
 		AutoLeave: c.AutoLeave,
@@ -301,7 +301,7 @@ func (c *Core) peers() []replica.ReplicaID {
 }
 
 // applyConfig is cfg after the ops of a change.
-func applyConfig(cfg driver.Config, ops []driver.ChangeOp) driver.Config {
+func applyConfig(cfg driver.Conf, ops []driver.ChangeOp) driver.Conf {
 	n := cloneConfig(cfg)
 	del := func(ids []replica.ReplicaID, id replica.ReplicaID) []replica.ReplicaID {
 		return slices.DeleteFunc(ids, func(x replica.ReplicaID) bool { return x == id })

@@ -57,7 +57,7 @@ func (Engine) DecodeSnapshot(msg []byte) (driver.SnapshotPoint, replica.ReplicaI
 	if m.Type != msgSnapshot {
 		return driver.SnapshotPoint{}, 0, 0, fmt.Errorf("%w: not a snapshot", errMessage)
 	}
-	return driver.SnapshotPoint{Index: m.Index, Term: m.Term, Config: m.Config}, m.From, m.To, nil
+	return driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: m.Config}, m.From, m.To, nil
 }
 
 // Recovery implements driver.CoreEngine: the durable commit index.

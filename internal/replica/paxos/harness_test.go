@@ -147,7 +147,7 @@ func (cl *cluster) start(n *node) {
 	must(cl.t, err)
 	c, err := newCore(driver.CoreConfig{
 		Store: n.store, Group: testGroup, Replica: n.id, Applied: applied.Index,
-		Config: driver.ConfigOf(desc), ElectionTicks: electionTicks, HeartbeatTicks: hbTicks,
+		Conf: driver.ConfOf(desc), ElectionTicks: electionTicks, HeartbeatTicks: hbTicks,
 	})
 	if err != nil {
 		cl.fail("open %d: %v", n.id, err)
@@ -316,7 +316,7 @@ func (cl *cluster) send(n *node, m driver.Message) {
 		must(cl.t, err)
 		desc, err := replica.DecodeDescriptor(raw)
 		must(cl.t, err)
-		sd := &snapData{at: driver.SnapshotPoint{Index: applied.Index, Term: applied.Term, Config: driver.ConfigOf(desc)}, from: n.id}
+		sd := &snapData{at: driver.SnapshotPoint{Index: applied.Index, Term: applied.Term, Conf: driver.ConfOf(desc)}, from: n.id}
 		start, end := storage.ReplicatedSpan(testGroup)
 		it, err := snap.NewIter(start, end)
 		must(cl.t, err)
@@ -325,7 +325,7 @@ func (cl *cluster) send(n *node, m driver.Message) {
 		}
 		must(cl.t, it.Close())
 		must(cl.t, snap.Close())
-		if e.payload, err = n.core.SnapshotMessage(m.Payload, sd.at); err != nil {
+		if e.payload, err = (Engine{}).SnapshotMessage(m.Payload, sd.at); err != nil {
 			cl.fail("%d: SnapshotMessage: %v", n.id, err)
 		}
 		e.snap = sd

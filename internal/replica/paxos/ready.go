@@ -232,17 +232,17 @@ func (c *Core) ChangeContext(e driver.LogEntry) ([]byte, error) {
 
 // ApplyChange implements driver.Core. The core made the change its
 // configuration when it committed it; this returns that configuration.
-func (c *Core) ApplyChange(e driver.LogEntry) (driver.Config, error) {
+func (c *Core) ApplyChange(e driver.LogEntry) (driver.Conf, error) {
 	cfg, ok := c.configs[e.Index]
 	if !ok {
-		return driver.Config{}, fmt.Errorf("paxos: group %d: no committed change at %d", c.group, e.Index)
+		return driver.Conf{}, fmt.Errorf("paxos: group %d: no committed change at %d", c.group, e.Index)
 	}
 	delete(c.configs, e.Index)
 	return cfg, nil
 }
 
-// SnapshotMessage implements driver.Core.
-func (c *Core) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byte, error) {
+// SnapshotMessage implements driver.CoreEngine.
+func (Engine) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byte, error) {
 	m, err := decodeMessage(msg)
 	if err != nil {
 		return nil, err
@@ -250,6 +250,6 @@ func (c *Core) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byte, err
 	if m.Type != msgSnapshot {
 		return nil, fmt.Errorf("paxos: not a snapshot message")
 	}
-	m.Index, m.Term, m.Config = at.Index, at.Term, cloneConfig(at.Config)
+	m.Index, m.Term, m.Config = at.Index, at.Term, cloneConfig(at.Conf)
 	return encodeMessage(m), nil
 }

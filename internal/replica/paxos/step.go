@@ -426,11 +426,11 @@ func (c *Core) handleSnapshot(m *message) {
 	if c.state != replica.StateFollower {
 		c.becomeFollower(0)
 	}
-	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Config: cloneConfig(m.Config)}
+	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConfig(m.Config)}
 	c.truncateTo(pointOf(at))
 	c.commit, c.handedOut = at.Index, at.Index
 	c.hsDirty, c.mustSync = true, true
-	c.cfg = cloneConfig(at.Config)
+	c.cfg = cloneConfig(at.Conf)
 	clear(c.configs)
 	c.snapshot = &at
 }

@@ -476,3 +476,17 @@ var (
 	_ driver.Core       = (*core)(nil)
 	_ driver.CoreEngine = (*coreEngine)(nil)
 )
+
+// Joint implements driver.CoreEngine: a change of several voters is one
+// joint change, which raft leaves by itself.
+func (e *coreEngine) Joint() bool { return true }
+
+// NewCoreEngine returns Raft as a driver.CoreEngine over store, with the
+// engine's default knobs: what another engine's host runs its meta
+// group (group 0) with.
+func NewCoreEngine(store storage.Store) driver.CoreEngine {
+	c := Config{Store: store}
+	c.setDefaults()
+	return newCoreEngine(store, rawOptions{MaxSizePerMsg: c.MaxSizePerMsg, MaxInflightMsgs: c.MaxInflightMsgs,
+		MaxUncommittedEntriesSize: c.MaxUncommittedEntriesSize})
+}

@@ -12,7 +12,7 @@ func init() {
 			return nil, err
 		}
 		return h, nil
-	}, ReadLog: readLog})
+	}, ReadLog: readLog, TermsAgree: true})
 }
 
 // configOf maps the engine-neutral HostConfig to a Config. Its zero

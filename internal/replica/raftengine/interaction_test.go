@@ -721,7 +721,7 @@ func (e *ienv) changeStep(n *inode, target replica.Membership, answered *bool) (
 	st := g.Status()
 	var what string
 	if st.State == replica.StateLeader && !st.Descriptor.Joint() {
-		if ops, _, err := driver.PlanChange(st.Descriptor, target, st); err == nil && ops != nil {
+		if ops, _, err := driver.PlanChange(st.Descriptor, target, st, true); err == nil && ops != nil {
 			what = describeChange(ops)
 		}
 	}

@@ -185,6 +185,9 @@ type world struct {
 	// readLog is the engine's replica.ReadLogFunc: the checker's view of
 	// every replica's durable log.
 	readLog replica.ReadLogFunc
+	// termsAgree: the engine's replicas agree on a committed entry's term
+	// (replica.Engine.TermsAgree), which the checker then checks.
+	termsAgree bool
 
 	nodes   []*node
 	groups  []*groupInfo
@@ -449,6 +452,7 @@ func (s *world) setup() {
 		return
 	}
 	s.readLog = readLog
+	s.termsAgree = replica.TermsAgreeOf(s.cfg.Engine)
 	for i := range s.cfg.Nodes {
 		s.nodes = append(s.nodes, newNode(s, i))
 	}

@@ -12,7 +12,8 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
-	_ "github.com/cairnkv/cairn/internal/replica/raftengine" // the engines simulated here
+	_ "github.com/cairnkv/cairn/internal/replica/paxos" // the engines simulated here
+	_ "github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 )
 
@@ -100,14 +101,30 @@ func TestSimulation(t *testing.T) {
 	if testing.Short() && count == 0 {
 		budget /= 4
 	}
+	for _, eng := range engines() {
+		t.Run(eng, func(t *testing.T) { simulateSeeds(t, eng, budget, count) })
+	}
+}
+
+// engines are the engines TestSimulation runs: the one -sim.engine (or
+// CAIRN_SIM_ENGINE) names, else every engine this package simulates.
+func engines() []string {
+	if flagSet("sim.engine") || os.Getenv("CAIRN_SIM_ENGINE") != "" {
+		return []string{engine()}
+	}
+	return []string{"raft", "paxos"}
+}
+
+// simulateSeeds runs count seeds of eng, or seeds until budget is spent.
+func simulateSeeds(t *testing.T, eng string, budget time.Duration, count int) {
 	base := uint64(time.Now().UnixNano())
-	t.Logf("engine %s, seeds from %d", engine(), base)
+	t.Logf("engine %s, seeds from %d", eng, base)
 	start := time.Now()
 	var total Stats
 	n := 0
 	for ; count > 0 && n < count || count == 0 && time.Since(start) < budget; n++ {
 		seed := base + uint64(n)
-		res := runSeed(t, Config{Seed: seed, Engine: engine()})
+		res := runSeed(t, Config{Seed: seed, Engine: eng})
 		total.add(res.Stats)
 		if res.Violation != nil {
 			t.Fatalf("%s\n%s", res.Report(), replayHint(res.Engine, seed))
@@ -148,14 +165,18 @@ const ackBeforeSyncSeed = 1
 // by a fixed seed, never by luck (DESIGN.md, Testing), and the same seed
 // must pass with fsync on, or the catch says nothing about fsync.
 func TestSimulationCatchesAckBeforeSync(t *testing.T) {
-	res := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: "raft", UnsafeAckBeforeSync: true})
-	if res.Violation == nil || !res.Violation.Safety() {
-		t.Fatalf("seed %d with UnsafeAckBeforeSync: want a safety violation, got %v: the checks no longer see a missing fsync\n%s",
-			ackBeforeSyncSeed, res.Violation, res.Report())
-	}
-	t.Logf("caught: %s", res.Violation)
-	if ok := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: "raft"}); ok.Violation != nil {
-		t.Fatalf("seed %d fails with fsync on too:\n%s", ackBeforeSyncSeed, ok.Report())
+	for _, eng := range []string{"raft", "paxos"} {
+		t.Run(eng, func(t *testing.T) {
+			res := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: eng, UnsafeAckBeforeSync: true})
+			if res.Violation == nil || !res.Violation.Safety() {
+				t.Fatalf("seed %d with UnsafeAckBeforeSync: want a safety violation, got %v: the checks no longer see a missing fsync\n%s",
+					ackBeforeSyncSeed, res.Violation, res.Report())
+			}
+			t.Logf("caught: %s", res.Violation)
+			if ok := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: eng}); ok.Violation != nil {
+				t.Fatalf("seed %d fails with fsync on too:\n%s", ackBeforeSyncSeed, ok.Report())
+			}
+		})
 	}
 }
 
