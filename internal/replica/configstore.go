@@ -17,7 +17,13 @@ import (
 // a goroutine of the store's (the node's store), or when a simulation
 // drains the queue of the in-memory store (MemConfigStore), never from
 // inside the call that asked and never with a lock of the caller's held:
-// done and fn may take the engine's locks and post to its inputs.
+// done and fn may take the engine's locks and post to its inputs. They
+// should return promptly all the same: the node's store calls every
+// watcher's fn from one goroutine, and its stop waits for the done and fn
+// calls under way. Answers to separate calls come in no promised order
+// (each call of the node's store runs on its own goroutine): an engine
+// that writes a key again waits for the answer to its last write, which
+// the version chain makes it do anyway.
 //
 // Keys are the engine's own names (ValidConfigKey); the store keeps them
 // apart from the meta group's other records (the node's store writes
