@@ -248,16 +248,24 @@ func (s *configStore) Watch(key string, fn func([]byte, uint64)) (cancel func())
 }
 
 // poll reads the watched keys every interval, and at once when a watch
-// starts, until the store stops.
+// starts, until the store stops. With no watch it sleeps until one starts:
+// a node whose engine watches nothing (Raft) pays nothing.
 func (s *configStore) poll() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.interval)
 	defer t.Stop()
 	for {
+		s.mu.Lock()
+		idle := len(s.mu.watches) == 0
+		s.mu.Unlock()
+		tick := t.C
+		if idle {
+			tick = nil // Watch wakes it (wake is buffered: never lost)
+		}
 		select {
 		case <-s.ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-s.wake:
 		}
 		s.pollOnce()
