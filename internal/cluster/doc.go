@@ -56,6 +56,9 @@
 //	cluster/epoch     the placement epoch, decimal: every membership change
 //	                  bumps it in the same command, conditioned on its version
 //	nodes/<name>/advertise  the node's door addresses
+//	engine/<key>      an engine's own configuration record, written only by
+//	                  compare-and-swap on its version through the node's
+//	                  replica.ConfigStore (primary-backup: one per partition)
 //
 // # Restarts
 //

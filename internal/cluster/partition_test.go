@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/cespare/xxhash/v2"
@@ -27,5 +28,18 @@ func TestPartitionOf(t *testing.T) {
 	}
 	if PartitionOf([]byte("{k}1"), 64) != PartitionOf([]byte("{k}2"), 64) {
 		t.Fatal("keys with one hash tag landed in different partitions")
+	}
+}
+
+// Engine records stay apart from the meta group's own records.
+func TestEngineConfigKey(t *testing.T) {
+	k := string(EngineConfigKey("pb/7"))
+	if k != "engine/pb/7" {
+		t.Fatalf("EngineConfigKey(pb/7) = %q", k)
+	}
+	for _, own := range []string{MetaKeyClusterID, MetaKeySettings, MetaKeyEpoch, MetaKeyMemberPrefix, MetaKeyNodePrefix} {
+		if strings.HasPrefix(own, MetaKeyEnginePrefix) || strings.HasPrefix(MetaKeyEnginePrefix, own) {
+			t.Fatalf("meta key %q overlaps the engine prefix %q", own, MetaKeyEnginePrefix)
+		}
 	}
 }

@@ -90,6 +90,14 @@ func TestCommands(t *testing.T) {
 			want: want{code: CodeOK, ver: self}, state: state{true, "v", self, 0}},
 		{name: "put/if-version 0 present", setup: []Request{Put(b("k"), b("a"))}, req: Put(b("k"), b("v")).IfVersion(0),
 			want: want{code: CodeConditionFailed, ver: 1}, state: state{true, "a", 1, 0}},
+		// The node's config store (replica.ConfigStore) is this: a PUT on
+		// the version, whose conflict answers the current version and value.
+		{name: "put/if-version mismatch returns prev", setup: []Request{Put(b("k"), b("a")), Put(b("k"), b("b"))}, req: Put(b("k"), b("v")).IfVersion(1).ReturnPrev(),
+			want: want{code: CodeConditionFailed, ver: 2, prev: str("b")}, state: state{true, "b", 2, 0}},
+		{name: "put/if-version 0 present returns prev", setup: []Request{Put(b("k"), b("a"))}, req: Put(b("k"), b("v")).IfVersion(0).ReturnPrev(),
+			want: want{code: CodeConditionFailed, ver: 1, prev: str("a")}, state: state{true, "a", 1, 0}},
+		{name: "put/if-version absent returns no prev", req: Put(b("k"), b("v")).IfVersion(3).ReturnPrev(),
+			want: want{code: CodeConditionFailed}},
 		{name: "put/cas by value match", setup: []Request{Put(b("k"), b("a"))}, req: Put(b("k"), b("v")).IfValue(b("a")).ReturnPrev(),
 			want: want{code: CodeOK, int: 1, ver: self, prev: str("a")}, state: state{true, "v", self, 0}},
 		{name: "put/cas by value mismatch", setup: []Request{Put(b("k"), b("a"))}, req: Put(b("k"), b("v")).IfValue(b("x")),

@@ -32,6 +32,13 @@
 // its membership (Admin.ChangeReplicas). recover.go is the unsafe recovery
 // of a partition that lost its quorum.
 //
+// The engines' configuration store (configstore.go, the
+// replica.ConfigStore the node hands its host): compare-and-swap on a
+// key's version as one conditional kv PUT in the meta group, proposed
+// through its leader; linearizable gets, remote on a node without a meta
+// replica (partition -1 on Forward.Read); watches by polling every tick;
+// every call on a goroutine of its own, so no round waits for group 0.
+//
 // Consistency checks (DESIGN.md, Engines) are the engine's: the node sets
 // their interval (--consistency-check-interval), fails /readyz while a
 // local replica differs from its group's majority, reads such a partition

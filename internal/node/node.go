@@ -58,7 +58,10 @@ type Node struct {
 	}
 	rebalancer *rebalancer
 	fwd        *forwarder
-	forwards   prometheus.Counter
+	// configs is the engines' configuration store on the meta group
+	// (replica.HostConfig.ConfigStore).
+	configs  *configStore
+	forwards prometheus.Counter
 	// leaderMoves counts leaderships handed to preferred replicas.
 	leaderMoves prometheus.Counter
 	draining    atomic.Bool
@@ -160,6 +163,14 @@ func Start(cfg Config) (n *Node, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// The engine's configuration store on the meta group; it answers
+	// once the node can propose (configs.start below).
+	n.configs = newConfigStore(n, cfg.TickInterval)
+	defer func() {
+		if err != nil {
+			n.configs.close()
+		}
+	}()
 	// NB: the engine stored at creation, not this start's flag.
 	host, err := replica.NewHost(id.Settings.Engine, replica.HostConfig{
 		Node:            cfg.Name,
@@ -173,6 +184,7 @@ func Start(cfg Config) (n *Node, err error) {
 		// Negative (never) reaches the engine as it is: it checks only
 		// when asked.
 		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
+		ConfigStore:              n.configs,
 	})
 	if err != nil {
 		return nil, err
@@ -238,6 +250,7 @@ func Start(cfg Config) (n *Node, err error) {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
 	}
+	n.configs.start()
 	host.Start(tr)
 	n.wg.Add(2)
 	go func() {
@@ -352,6 +365,9 @@ func (n *Node) Stop(ctx context.Context) error {
 	n.draining.Store(true)
 	n.transferLeadership(ctx)
 	close(n.stop)
+	// First, while the host and the forwarder still run: its calls in
+	// flight end (ErrStopped) and answer their engines.
+	n.configs.close()
 	// Unary requests drain; the long-lived peer and forwarding streams never
 	// end by themselves, so the drain is bounded.
 	done := make(chan struct{})

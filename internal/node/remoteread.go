@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
@@ -21,6 +22,24 @@ const readPage = 256
 
 // errNoReplica says this node holds no replica of a group.
 var errNoReplica = errors.New("node holds no replica")
+
+// metaPartition is the meta group (group 0) where a partition number is
+// asked for (replica.GroupID(0).Partition()): readLocal and remoteRead
+// read it for the config store. On the wire, in ReadRequest.partition, it
+// is metaReadPartition: a node from before reads it as a partition out of
+// range and refuses it, never as another partition.
+const (
+	metaPartition     = -1
+	metaReadPartition = math.MaxUint32
+)
+
+// wirePartition is p as ReadRequest.partition carries it.
+func wirePartition(p int) uint32 {
+	if p == metaPartition {
+		return metaReadPartition
+	}
+	return uint32(p)
+}
 
 // remoteRead runs fn against partition p on a node that holds a replica of
 // it, over a Forward.Read stream: the holder waits until a read in mode is
@@ -55,7 +74,7 @@ func (n *Node) readFrom(ctx context.Context, node string, p int, mode replica.Re
 		return notApplied(node, err)
 	}
 	dl, _ := ctx.Deadline()
-	if err := stream.Send(&cairnv1.ReadRequest{Open: true, Partition: uint32(p), Mode: int32(mode), DeadlineUnixNano: dl.UnixNano()}); err != nil {
+	if err := stream.Send(&cairnv1.ReadRequest{Open: true, Partition: wirePartition(p), Mode: int32(mode), DeadlineUnixNano: dl.UnixNano()}); err != nil {
 		return notApplied(node, err)
 	}
 	resp, err := stream.Recv()
@@ -205,6 +224,9 @@ func (s *forwardServer) Read(stream cairnv1.Forward_ReadServer) error {
 		return stream.Send(&cairnv1.ReadResponse{Outcome: o, Message: msg})
 	}
 	p, mode := int(open.GetPartition()), replica.ReadMode(open.GetMode())
+	if open.GetPartition() == metaReadPartition {
+		p = metaPartition
+	}
 	switch {
 	case !open.GetOpen():
 		return fail(cairnv1.ForwardResponse_INVALID, "the first request must open the read")

@@ -46,6 +46,15 @@
 // index, identity, term and command), which the simulation checks every
 // replica with after every step.
 //
+// ConfigStore is what an engine may keep configuration of its own in
+// (HostConfig.ConfigStore): compare-and-swap, linearizable get and watch
+// on keys of the meta group, every call answered later from the store's
+// goroutines, since group 0 shares the engine's rounds and a round must
+// never wait for it. The primary-backup engine keeps each partition's
+// configuration there. A node passes its store on the meta group; tests
+// and the simulation a MemConfigStore, whose queue they drain when they
+// choose (Step, Run).
+//
 // The state machine (kv) is the same for every engine: Apply committed
 // entries in order into one batch with the applied index, and Due for the
 // expiry sweep; Digester for consistency checks.

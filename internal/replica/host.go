@@ -118,6 +118,15 @@ type HostConfig struct {
 	// Manual: no ticker and no workers; the caller drives the host through
 	// ManualHost (simulations).
 	Manual bool
+	// ConfigStore is where an engine may keep configuration of its own in
+	// the meta group (compare-and-swap and watch; the primary-backup
+	// engine's per-partition records). Its calls never block and answer
+	// from the store's goroutines, so an engine may call it from a round
+	// (ConfigStore says how). A node passes its store on the meta group;
+	// a simulation a MemConfigStore it drains between steps. Default nil:
+	// the engine may not use one, and an engine that needs one refuses to
+	// start without it (Raft needs none).
+	ConfigStore ConfigStore
 
 	// The fields below override what an engine chooses for itself. A
 	// server leaves them zero, which keeps each engine's default; the

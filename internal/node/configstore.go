@@ -1,0 +1,317 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// configStore is the node's replica.ConfigStore, on the meta group: the
+// records live under cluster.MetaKeyEnginePrefix as user keys of group
+// 0's kv state machine, so a compare-and-swap is one kv PUT conditioned
+// on the key's version (FlagIfVersion, with FlagReturnPrev so that a
+// conflict carries the current value), which the state machine decides
+// deterministically when it applies it; the version is the kv record's,
+// the meta group's log index of the write.
+//
+// Every call runs on a goroutine of its own, with the node's request
+// timeout, and answers from it:
+//
+//   - CompareAndSwap proposes through n.propose on group 0, the path the
+//     node's other one-command meta writes take (publishAdvertised): on
+//     the local replica when it leads, else forwarded once to the meta
+//     leader's node, retried while certainly not applied. NB: not
+//     changeMeta's read-compute-propose loop on the leader: that one
+//     computes records from a read, here the condition is in the command.
+//   - Get is a linearizable read of group 0: on the local replica (a
+//     follower read when it does not lead), else on a node holding one
+//     (remoteRead, partition -1).
+//   - Watch polls: one goroutine reads every watched key every tick (a
+//     stale read of the local replica, or of a remote one when this node
+//     holds none) and hands each watcher what is newer than it saw. NB:
+//     polling, not a hook on apply, because it is the one way that works
+//     on a node without a meta replica (most nodes, past five), it keeps
+//     the apply path untouched, and a stale local read of a few keys per
+//     tick costs little. A change is seen within a tick of being applied
+//     where it is read; versions only grow, so a read of a replica that
+//     lags the last one never goes back.
+//
+// Node.Stop closes it first, before the host and the forwarder: calls in
+// flight end with an error wrapping replica.ErrStopped (and ErrNotApplied
+// too when the write certainly did not happen), and later calls get
+// ErrStopped at once, from a goroutine of their own all the same.
+type configStore struct {
+	n *Node
+	// ready is closed once the node can propose and forward (Start);
+	// calls made before wait for it.
+	ready    chan struct{}
+	ctx      context.Context // ends when the store stops
+	cancel   context.CancelFunc
+	interval time.Duration
+	wake     chan struct{} // a new watch: poll now
+	wg       sync.WaitGroup
+	mu       struct {
+		sync.Mutex
+		stopped bool
+		watches []*configWatch
+	}
+}
+
+var _ replica.ConfigStore = (*configStore)(nil)
+
+type configWatch struct {
+	key       string
+	fn        func([]byte, uint64)
+	cancelled atomic.Bool
+	// last is the version fn was last called with; only the poller
+	// touches it.
+	last uint64
+}
+
+func newConfigStore(n *Node, interval time.Duration) *configStore {
+	s := &configStore{n: n, ready: make(chan struct{}), interval: interval, wake: make(chan struct{}, 1)}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// start lets the calls run (the node can propose and forward now) and
+// starts the watch poller.
+func (s *configStore) start() {
+	close(s.ready)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.mu.stopped {
+		s.wg.Add(1)
+		go s.poll()
+	}
+}
+
+// close stops the store and waits for its goroutines, done and fn calls
+// included.
+func (s *configStore) close() {
+	s.mu.Lock()
+	s.mu.stopped = true
+	s.mu.watches = nil
+	s.mu.Unlock()
+	s.cancel()
+	s.wg.Wait()
+}
+
+// run runs call on a goroutine of its own, with a context that ends when
+// the store stops; stopped answers instead when it has.
+func (s *configStore) run(call func(ctx context.Context), stopped func(error)) {
+	s.mu.Lock()
+	if s.mu.stopped {
+		s.mu.Unlock()
+		// NB: still not on the caller's goroutine, as the contract says.
+		go stopped(fmt.Errorf("%w: node %s: config store stopped", replica.ErrStopped, s.n.cfg.Name))
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		select {
+		case <-s.ready:
+		case <-s.ctx.Done():
+			stopped(fmt.Errorf("%w: %w: node %s stopped before it started", replica.ErrStopped, replica.ErrNotApplied, s.n.cfg.Name))
+			return
+		}
+		call(s.ctx)
+	}()
+}
+
+// CompareAndSwap implements replica.ConfigStore.
+func (s *configStore) CompareAndSwap(key string, version uint64, value []byte, done func(uint64, error)) {
+	value = bytes.Clone(value)
+	s.run(func(ctx context.Context) {
+		done(s.cas(ctx, key, version, value))
+	}, func(err error) { done(0, err) })
+}
+
+func (s *configStore) cas(ctx context.Context, key string, version uint64, value []byte) (uint64, error) {
+	if err := replica.ValidConfigKey(key); err != nil {
+		return 0, err
+	}
+	cmd := kv.NewCommand(kv.Put(cluster.EngineConfigKey(key), value).IfVersion(version).ReturnPrev())
+	// NB: no session: a retry after an unknown outcome is the caller's,
+	// with the same version, and meets a conflict holding its own value
+	// if the first attempt went through.
+	rep, err := s.n.propose(ctx, 0, cmd)
+	if err != nil {
+		return 0, s.callError(key, err)
+	}
+	if rep.Code != kv.CodeOK || len(rep.Responses) != 1 {
+		// Nothing of the command was applied (a malformed command).
+		return 0, fmt.Errorf("%w: node: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, rep.Code.Message())
+	}
+	switch r := rep.Responses[0]; r.Code {
+	case kv.CodeOK:
+		return r.Version, nil
+	case kv.CodeConditionFailed:
+		c := &replica.ErrConfigConflict{Key: key, Version: r.Version}
+		if r.HasValue {
+			c.Value = bytes.Clone(r.Value)
+		}
+		return 0, c
+	default:
+		return 0, fmt.Errorf("%w: node: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, r.Code.Message())
+	}
+}
+
+// callError words a failed call in the contract's errors: it wraps
+// ErrNotApplied when the call certainly changed nothing, ErrIndeterminate
+// otherwise, and ErrStopped as well when the store stopped under it.
+func (s *configStore) callError(key string, err error) error {
+	switch api.OutcomeOf(err) {
+	case api.NotApplied, api.Invalid, api.NoSpace:
+		if !errors.Is(err, replica.ErrNotApplied) {
+			err = fmt.Errorf("%w: %w", replica.ErrNotApplied, err)
+		}
+	default:
+		if !errors.Is(err, replica.ErrIndeterminate) {
+			err = fmt.Errorf("%w: %w", replica.ErrIndeterminate, err)
+		}
+	}
+	if s.ctx.Err() != nil {
+		err = fmt.Errorf("%w: %w", replica.ErrStopped, err)
+	}
+	return fmt.Errorf("node: config %q: %w", key, err)
+}
+
+// Get implements replica.ConfigStore.
+func (s *configStore) Get(key string, done func([]byte, uint64, error)) {
+	s.run(func(ctx context.Context) {
+		if err := replica.ValidConfigKey(key); err != nil {
+			done(nil, 0, err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(ctx, s.n.cfg.RequestTimeout)
+		defer cancel()
+		var value []byte
+		var version uint64
+		err := s.read(ctx, replica.Linearizable, func(v storage.View, group uint64) error {
+			it, ok, err := kv.Get(v, group, cluster.EngineConfigKey(key))
+			if ok {
+				value, version = bytes.Clone(it.Value), it.Version
+			}
+			return err
+		})
+		if err != nil {
+			done(nil, 0, s.callError(key, err))
+			return
+		}
+		done(value, version, nil)
+	}, func(err error) { done(nil, 0, err) })
+}
+
+// read reads the meta group in mode: on the local replica, else on a node
+// that holds one, as Node.Read does for a partition.
+func (s *configStore) read(ctx context.Context, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
+	err := s.n.readLocal(ctx, metaPartition, mode, fn)
+	if errors.Is(err, errNoReplica) || errors.Is(err, replica.ErrDiverged) {
+		return s.n.remoteRead(ctx, metaPartition, mode, fn)
+	}
+	return err
+}
+
+// Watch implements replica.ConfigStore.
+func (s *configStore) Watch(key string, fn func([]byte, uint64)) (cancel func()) {
+	w := &configWatch{key: key, fn: fn}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.mu.stopped || replica.ValidConfigKey(key) != nil {
+		return func() {}
+	}
+	s.mu.watches = append(s.mu.watches, w)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return func() {
+		w.cancelled.Store(true)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		s.mu.watches = slices.DeleteFunc(s.mu.watches, func(x *configWatch) bool { return x == w })
+	}
+}
+
+// poll reads the watched keys every interval, and at once when a watch
+// starts, until the store stops. With no watch it sleeps until one starts:
+// a node whose engine watches nothing (Raft) pays nothing.
+func (s *configStore) poll() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.interval)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		idle := len(s.mu.watches) == 0
+		s.mu.Unlock()
+		tick := t.C
+		if idle {
+			tick = nil // Watch wakes it (wake is buffered: never lost)
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-tick:
+		case <-s.wake:
+		}
+		s.pollOnce()
+	}
+}
+
+func (s *configStore) pollOnce() {
+	s.mu.Lock()
+	watches := slices.Clone(s.mu.watches)
+	s.mu.Unlock()
+	if len(watches) == 0 {
+		return
+	}
+	keys := map[string]kv.Item{}
+	for _, w := range watches {
+		keys[w.key] = kv.Item{}
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.n.cfg.RequestTimeout)
+	defer cancel()
+	// NB: stale: a watch promises the newest version it sees, not a
+	// linearizable one, and a stale read of the local replica takes no
+	// round of the meta group.
+	err := s.read(ctx, replica.Stale, func(v storage.View, group uint64) error {
+		for k := range keys {
+			it, ok, err := kv.Get(v, group, cluster.EngineConfigKey(k))
+			if err != nil {
+				return err
+			}
+			if ok {
+				keys[k] = kv.Item{Value: bytes.Clone(it.Value), Version: it.Version}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		if s.ctx.Err() == nil {
+			s.n.log.Debug("config store: reading watched keys", "err", err)
+		}
+		return
+	}
+	for _, w := range watches {
+		it := keys[w.key]
+		if it.Version <= w.last || w.cancelled.Load() || s.ctx.Err() != nil {
+			continue
+		}
+		w.last = it.Version
+		w.fn(bytes.Clone(it.Value), it.Version)
+	}
+}
