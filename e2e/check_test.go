@@ -77,22 +77,24 @@ type convergeSummary struct {
 func TestCheckRegisterUnderFaults(t *testing.T) {
 	for _, c := range []struct {
 		name    string
+		engine  string
 		nodes   int
 		nemesis string
 		kinds   []string // fault kinds the schedule must hold
 		actions []string // and membership steps, as action/change
 	}{
-		{"3 nodes", 3, "kill,partition,pause", []string{"kill", "partition", "pause"}, nil},
-		{"5 nodes", 5, "kill,partition,membership", []string{"kill", "partition", "membership"}, []string{"kill/join"}},
-		{"3 nodes membership", 3, "membership", []string{"membership"}, []string{"join/join", "drain/drain", "kill/join"}},
+		{"3 nodes", "raft", 3, "kill,partition,pause", []string{"kill", "partition", "pause"}, nil},
+		{"5 nodes", "raft", 5, "kill,partition,membership", []string{"kill", "partition", "membership"}, []string{"kill/join"}},
+		{"3 nodes membership", "raft", 3, "membership", []string{"membership"}, []string{"join/join", "drain/drain", "kill/join"}},
+		{"3 paxos nodes", "paxos", 3, "kill,partition,membership", []string{"kill", "partition", "membership"}, []string{"join/join"}},
 	} {
-		t.Run(c.name, func(t *testing.T) { checkRegisterUnderFaults(t, c.nodes, c.nemesis, c.kinds, c.actions) })
+		t.Run(c.name, func(t *testing.T) { checkRegisterUnderFaults(t, c.engine, c.nodes, c.nemesis, c.kinds, c.actions) })
 	}
 }
 
-func checkRegisterUnderFaults(t *testing.T, nodes int, nemesis string, kinds, actions []string) {
+func checkRegisterUnderFaults(t *testing.T, engine string, nodes int, nemesis string, kinds, actions []string) {
 	cfg := runner.DefaultConfig()
-	cfg.Time, cfg.Nemesis, cfg.Nodes = 20*time.Second, nemesis, nodes
+	cfg.Time, cfg.Nemesis, cfg.Nodes, cfg.Engine = 20*time.Second, nemesis, nodes, engine
 	var sched chaos.Schedule
 	for cfg.Seed = 1; ; cfg.Seed++ {
 		s, err := runner.Schedule(cfg)
@@ -120,7 +122,7 @@ func checkRegisterUnderFaults(t *testing.T, nodes int, nemesis string, kinds, ac
 	t.Logf("%v", sched)
 	membership := strings.Contains(nemesis, "membership")
 	out := t.TempDir()
-	code, stdout, stderr := runCheck(t, 2*time.Minute, "--time", cfg.Time.String(), "--nodes", strconv.Itoa(nodes),
+	code, stdout, stderr := runCheck(t, 2*time.Minute, "--engine", engine, "--time", cfg.Time.String(), "--nodes", strconv.Itoa(nodes),
 		"--workload", "register", "--nemesis", cfg.Nemesis, "--seed", strconv.FormatInt(cfg.Seed, 10),
 		"--out", out, "-o", "json", "--log-format", "text")
 	if code != 0 {

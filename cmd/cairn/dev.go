@@ -25,6 +25,7 @@ them cleanly on Ctrl-C.`,
 	f.Int("nodes", 3, "number of nodes")
 	f.Bool("fresh", false, "delete --data-dir first")
 	f.String("data-dir", "./cairn-dev", "where the nodes keep their data")
+	f.String("engine", "raft", "replication engine of a new cluster: raft or paxos (an existing --data-dir keeps the one it was created with)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -36,6 +37,10 @@ them cleanly on Ctrl-C.`,
 		nodes, _ := f.GetInt("nodes")
 		fresh, _ := f.GetBool("fresh")
 		dir, _ := f.GetString("data-dir")
+		var engine string // unless asked, the server's default, or what --data-dir was created with
+		if f.Changed("engine") {
+			engine, _ = f.GetString("engine")
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err
@@ -43,7 +48,7 @@ them cleanly on Ctrl-C.`,
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return devcluster.Run(ctx, devcluster.Config{
-			Nodes: nodes, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log,
+			Nodes: nodes, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine,
 		})
 	}
 	return cmd

@@ -29,6 +29,9 @@ type Config struct {
 	RedisPort, GRPCPort, HTTPPort int
 	// ReadyTimeout bounds the wait for every node's /readyz. Default 60s.
 	ReadyTimeout time.Duration
+	// Engine is the cluster's replication engine (--engine); "": the
+	// server's default (raft). Fixed when the data directory is created.
+	Engine string
 	// Extra arguments for every server (tests: a short tick, say).
 	ServerArgs []string
 }
@@ -130,6 +133,9 @@ func Start(cfg Config) ([]*Node, error) {
 			"--grpc-addr", n.GRPC, "--http-addr", n.HTTP, "--redis-addr", n.Redis,
 			"--initial-cluster", strings.Join(initial, ","), "--initial-cluster-token", "cairn-dev",
 			"--log-format", "text"}, cfg.ServerArgs...)
+		if cfg.Engine != "" {
+			args = append(args, "--engine", cfg.Engine)
+		}
 		n.cmd = exec.Command(cfg.Binary, args...)
 		n.cmd.Stdout, n.cmd.Stderr = logf, logf
 		// Its own process group: the terminal's Ctrl-C reaches only us, and

@@ -31,7 +31,7 @@ type Config struct {
 	// Nodes is the cluster size (--nodes): 3 or 5. Default 3, the smallest
 	// cluster every partition shape fits.
 	Nodes int
-	// Engine is the replication engine (--engine). Only raft exists yet.
+	// Engine is the replication engine (--engine): raft or paxos.
 	Engine string
 	// Partitions (--partitions). Default 8, not the server's 64: fewer
 	// groups means more operations and more leader changes per group in a
@@ -180,11 +180,11 @@ func (c *Config) Validate() error {
 		return bad("timeouts must be positive")
 	}
 	switch c.Engine {
-	case "raft":
-	case "paxos", "primary-backup":
-		return bad("--engine %s: not available yet; the servers of this build run raft only", c.Engine)
+	case "raft", "paxos":
+	case "primary-backup":
+		return bad("--engine %s: not available yet; the servers of this build run raft or paxos", c.Engine)
 	default:
-		return bad("--engine %q: want raft (paxos and primary-backup are planned)", c.Engine)
+		return bad("--engine %q: want raft or paxos (primary-backup is planned)", c.Engine)
 	}
 	switch c.Workload {
 	case WorkloadRegister, WorkloadSet, WorkloadTTL:
