@@ -53,7 +53,7 @@ func TestFoundingDescriptors(t *testing.T) {
 			check := func(d replica.Descriptor, g replica.GroupID, nodes []string) {
 				t.Helper()
 				if d.Group != g || d.Version != 1 || d.NextReplicaID != replica.ReplicaID(len(nodes)+1) ||
-					len(d.Learners)+len(d.VotersOutgoing)+len(d.LearnersNext) != 0 || d.AutoLeave {
+					len(d.Learners) != 0 || d.Engine != nil {
 					t.Fatalf("group %d: descriptor %+v", g, d)
 				}
 				var got []string

@@ -210,7 +210,7 @@ func NextMove(desc replica.Descriptor, target []string, members []Member) (m Mov
 // makes the real descriptor.
 func Apply(desc replica.Descriptor, m Move) replica.Descriptor {
 	d := desc.Clone()
-	d.VotersOutgoing, d.LearnersNext, d.AutoLeave = nil, nil, false
+	d.Engine = nil // no engine section: no change under way (the planner reads only Joint)
 	if m.Add != "" {
 		i := slices.IndexFunc(d.Replicas, func(r replica.Member) bool { return r.Node == m.Add })
 		if i < 0 {
@@ -283,7 +283,7 @@ func PlanMoves(descs []replica.Descriptor, t Target, members []Member) []Move {
 // (naming the first offending case) when fewer than R members would be
 // joining or up (ErrTooFewNodes), or when some group would break rule, its
 // engine's liveness rule (replica.LivenessOf; replica.Majority for Raft:
-// a majority of Voters, and in a joint configuration of VotersOutgoing
+// a majority of Voters, and in a joint configuration of the Outgoing voters
 // too), with only its replicas on live nodes (ErrNoQuorum). Groups are
 // checked in ascending ID.
 func CheckLive(descs []replica.Descriptor, members []Member, s Settings, rule replica.Liveness) error {

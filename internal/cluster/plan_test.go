@@ -87,7 +87,7 @@ func checkDescriptor(t planTB, d replica.Descriptor) {
 	if !slices.Equal(voters, d.Voters) || !slices.Equal(learners, d.Learners) {
 		t.Fatalf("group %d: voters %v learners %v, replicas %+v", d.Group, d.Voters, d.Learners, d.Replicas)
 	}
-	if d.Joint() || len(d.LearnersNext) > 0 || d.AutoLeave {
+	if d.Joint() || d.Engine != nil {
 		t.Fatalf("group %d: joint after a move: %+v", d.Group, d)
 	}
 }
@@ -306,7 +306,7 @@ func TestNextMove(t *testing.T) {
 			want: Move{Group: 1, Remove: "n4"}, ok: true},
 		{name: "joint: wait", desc: func() replica.Descriptor {
 			d := desc(1, []string{"n1", "n2", "n4"})
-			d.VotersOutgoing = []replica.ReplicaID{1, 2}
+			d.Engine = replica.JointConf{Outgoing: []replica.ReplicaID{1, 2}}.Section()
 			return d
 		}(), target: []string{"n1", "n4", "n5"}, members: up},
 	} {
@@ -365,8 +365,8 @@ func TestApply(t *testing.T) {
 	}
 
 	j := desc(1, []string{"n1", "n2", "n3"})
-	j.VotersOutgoing, j.AutoLeave = []replica.ReplicaID{1, 2}, true
-	if got := Apply(j, Move{Group: 1, Add: "n4"}); got.Joint() || got.AutoLeave {
+	j.Engine = replica.JointConf{Outgoing: []replica.ReplicaID{1, 2}, AutoLeave: true}.Section()
+	if got := Apply(j, Move{Group: 1, Add: "n4"}); got.Joint() || got.Engine != nil {
 		t.Fatalf("Apply left a joint configuration: %+v", got)
 	}
 }
@@ -502,7 +502,7 @@ func TestPlanMovesJoint(t *testing.T) {
 	for i, d := range descs {
 		if i > 0 && !slices.Equal(nodesOf(d), sortedCopy(tg.Groups[d.Group])) {
 			joint = d.Group
-			descs[i].VotersOutgoing = slices.Clone(d.Voters)
+			descs[i].Engine = replica.JointConf{Outgoing: slices.Clone(d.Voters)}.Section()
 			break
 		}
 	}
@@ -589,7 +589,7 @@ func TestCheckLive(t *testing.T) {
 	jointDesc.Replicas = append(jointDesc.Replicas,
 		replica.Member{ID: 4, Node: "n4", Role: replica.RoleVoter}, replica.Member{ID: 5, Node: "n5", Role: replica.RoleVoter})
 	jointDesc.NextReplicaID = 6
-	jointDesc.VotersOutgoing = []replica.ReplicaID{1, 4, 5}
+	jointDesc.Engine = replica.JointConf{Outgoing: []replica.ReplicaID{1, 4, 5}}.Section()
 
 	for _, tc := range []struct {
 		name    string

@@ -188,9 +188,13 @@ func descriptorOf(gid replica.GroupID, p *cairnv1.PartitionInfo) replica.Descrip
 	for _, l := range p.GetLearners() {
 		d.Learners = append(d.Learners, ids[l])
 	}
+	// The entry names a joint change's outgoing voters only, which is all
+	// that the layers above read of the engine section (Joint, Outgoing).
+	var j replica.JointConf
 	for _, o := range p.GetVotersOutgoing() {
-		d.VotersOutgoing = append(d.VotersOutgoing, ids[o])
+		j.Outgoing = append(j.Outgoing, ids[o])
 	}
+	d.Engine = j.Section()
 	return d
 }
 
@@ -233,7 +237,7 @@ func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 		pv.Replicas = append(pv.Replicas, m.Node)
 		pv.ReplicaIDs = append(pv.ReplicaIDs, uint64(m.ID))
 	}
-	pv.Voters, pv.Learners, pv.VotersOutgoing = names(d.Voters), names(d.Learners), names(d.VotersOutgoing)
+	pv.Voters, pv.Learners, pv.VotersOutgoing = names(d.Voters), names(d.Learners), names(d.Outgoing())
 	return pv
 }
 

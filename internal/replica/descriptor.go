@@ -1,30 +1,39 @@
 package replica
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 )
 
-// Descriptor is a group's replicated membership: which replica lives on which
-// node, the next replica ID to hand out, a version bumped by every change, and
-// the engine's whole configuration (Raft's ConfState: voters, learners,
-// outgoing voters, learners joining next, auto-leave), so that a restart in
-// the middle of a joint change rebuilds it exactly.
+// Descriptor is a group's replicated membership, in two parts.
 //
-// Invariant: every ID in Voters, Learners, VotersOutgoing and LearnersNext is
-// in Replicas, and NextReplicaID is above every ID ever handed out.
+// The neutral part, which every layer above the engine may read: which
+// replica lives on which node, the next replica ID to hand out, a version
+// bumped by every change, and the voters and learners of the group's
+// configuration.
+//
+// The engine section, Engine: bytes only the group's engine interprets,
+// so that a restart rebuilds its whole configuration exactly (Raft: its
+// joint configuration; a primary-backup engine: its epoch, primary and
+// in-sync set). nil when the engine keeps nothing there. The layers above
+// learn what they need of it through Joint and Outgoing, never by decoding
+// it. An engine doing joint consensus (Raft) uses JointConf's format; an
+// engine with a section of its own gives it a first byte other than
+// sectionJoint.
+//
+// Invariant: every ID in Voters, Learners and the engine section is in
+// Replicas, and NextReplicaID is above every ID ever handed out.
 type Descriptor struct {
-	Group          GroupID
-	Version        uint64
-	NextReplicaID  ReplicaID
-	Replicas       []Member // sorted by ID
-	Voters         []ReplicaID
-	Learners       []ReplicaID
-	VotersOutgoing []ReplicaID
-	LearnersNext   []ReplicaID
-	AutoLeave      bool
+	Group         GroupID
+	Version       uint64
+	NextReplicaID ReplicaID
+	Replicas      []Member // sorted by ID
+	Voters        []ReplicaID
+	Learners      []ReplicaID
+	Engine        []byte
 }
 
 // Replica returns the member with id.
@@ -53,15 +62,41 @@ func (d Descriptor) Clone() Descriptor {
 	c.Replicas = slices.Clone(d.Replicas)
 	c.Voters = slices.Clone(d.Voters)
 	c.Learners = slices.Clone(d.Learners)
-	c.VotersOutgoing = slices.Clone(d.VotersOutgoing)
-	c.LearnersNext = slices.Clone(d.LearnersNext)
+	c.Engine = slices.Clone(d.Engine)
 	return c
 }
 
-// Joint reports whether the group is in a joint configuration.
-func (d Descriptor) Joint() bool { return len(d.VotersOutgoing) > 0 }
+// Joint reports whether the group is in the middle of a configuration
+// change that its engine finishes by itself (Raft: a joint
+// configuration): the planner waits for it to end.
+func (d Descriptor) Joint() bool { return len(d.Outgoing()) > 0 }
 
-const descriptorVersion = 1
+// Outgoing returns, during a change, the voters of the configuration the
+// group is leaving, which must keep a majority too until it ends (Raft's
+// outgoing voters); nil otherwise, and for an engine section that is not
+// a joint configuration's.
+func (d Descriptor) Outgoing() []ReplicaID {
+	j, err := JointOf(d.Engine)
+	if err != nil {
+		return nil
+	}
+	return j.Outgoing
+}
+
+// The descriptor's encodings, by their first byte.
+//
+// Version 1 (every descriptor written before the engine section, and
+// still what Encode writes when it can say everything): the neutral part,
+// then Raft's joint fields (outgoing voters, learners next, auto-leave).
+//
+// Version 2: the neutral part, then the engine section, length-prefixed.
+// Encode writes it only for an engine section that version 1 cannot hold
+// (an engine other than a joint-consensus one), so that what Raft groups
+// store stays byte for byte what it was, and a binary from before reads it.
+const (
+	descriptorV1 = 1
+	descriptorV2 = 2
+)
 
 // MaxReplicas bounds the replicas a descriptor may name, so a decoder never
 // allocates unbounded memory from a corrupt count.
@@ -69,7 +104,13 @@ const MaxReplicas = 64
 
 // Encode appends the descriptor's binary form to dst.
 func (d Descriptor) Encode(dst []byte) []byte {
-	dst = append(dst, descriptorVersion)
+	j, err := JointOf(d.Engine)
+	v1 := err == nil && bytes.Equal(j.Section(), d.Engine)
+	if v1 {
+		dst = append(dst, descriptorV1)
+	} else {
+		dst = append(dst, descriptorV2)
+	}
 	dst = binary.AppendUvarint(dst, uint64(d.Group))
 	dst = binary.AppendUvarint(dst, d.Version)
 	dst = binary.AppendUvarint(dst, uint64(d.NextReplicaID))
@@ -80,24 +121,32 @@ func (d Descriptor) Encode(dst []byte) []byte {
 		dst = append(dst, m.Node...)
 		dst = append(dst, byte(m.Role))
 	}
-	for _, ids := range [][]ReplicaID{d.Voters, d.Learners, d.VotersOutgoing, d.LearnersNext} {
+	dst = appendIDs(dst, d.Voters, d.Learners)
+	if v1 {
+		return j.appendFields(dst)
+	}
+	dst = binary.AppendUvarint(dst, uint64(len(d.Engine)))
+	return append(dst, d.Engine...)
+}
+
+func appendIDs(dst []byte, sets ...[]ReplicaID) []byte {
+	for _, ids := range sets {
 		dst = binary.AppendUvarint(dst, uint64(len(ids)))
 		for _, id := range ids {
 			dst = binary.AppendUvarint(dst, uint64(id))
 		}
 	}
-	if d.AutoLeave {
-		return append(dst, 1)
-	}
-	return append(dst, 0)
+	return dst
 }
 
 var errDescriptor = errors.New("replica: malformed descriptor")
 
-// DecodeDescriptor parses what Encode wrote; garbage gives an error.
+// DecodeDescriptor parses what Encode wrote, in either version; garbage
+// gives an error. A version 1 descriptor's joint fields become the engine
+// section of a joint configuration (JointConf), which Raft reads.
 func DecodeDescriptor(b []byte) (Descriptor, error) {
 	var d Descriptor
-	if len(b) == 0 || b[0] != descriptorVersion {
+	if len(b) == 0 || (b[0] != descriptorV1 && b[0] != descriptorV2) {
 		return d, fmt.Errorf("%w: unknown version", errDescriptor)
 	}
 	r := reader{b: b[1:]}
@@ -115,16 +164,18 @@ func DecodeDescriptor(b []byte) (Descriptor, error) {
 		m.Role = Role(r.byte())
 		d.Replicas = append(d.Replicas, m)
 	}
-	for _, ids := range []*[]ReplicaID{&d.Voters, &d.Learners, &d.VotersOutgoing, &d.LearnersNext} {
-		n := r.uvarint()
-		if n > MaxReplicas {
-			return d, fmt.Errorf("%w: %d IDs", errDescriptor, n)
-		}
-		for range n {
-			*ids = append(*ids, ReplicaID(r.uvarint()))
-		}
+	if err := r.ids(&d.Voters, &d.Learners); err != nil {
+		return d, err
 	}
-	d.AutoLeave = r.byte() == 1
+	if b[0] == descriptorV1 {
+		var j JointConf
+		if err := j.readFields(&r); err != nil {
+			return d, err
+		}
+		d.Engine = j.Section()
+	} else if sec := r.bytes(r.uvarint()); len(sec) > 0 {
+		d.Engine = slices.Clone(sec)
+	}
 	if r.err != nil {
 		return Descriptor{}, fmt.Errorf("%w: %v", errDescriptor, r.err)
 	}
@@ -132,6 +183,89 @@ func DecodeDescriptor(b []byte) (Descriptor, error) {
 		return Descriptor{}, fmt.Errorf("%w: %d trailing bytes", errDescriptor, len(r.b))
 	}
 	return d, nil
+}
+
+// ids reads one count-prefixed list of IDs into each of sets.
+func (r *reader) ids(sets ...*[]ReplicaID) error {
+	for _, ids := range sets {
+		n := r.uvarint()
+		if n > MaxReplicas {
+			return fmt.Errorf("%w: %d IDs", errDescriptor, n)
+		}
+		for range n {
+			*ids = append(*ids, ReplicaID(r.uvarint()))
+		}
+	}
+	return nil
+}
+
+// JointConf is the engine section of an engine doing joint consensus
+// (Raft's ConfState beyond its voters and learners): during a change, the
+// voters of the configuration being left, the learners that join when it
+// ends, and whether the engine leaves the joint configuration by itself.
+// Its format is a first byte sectionJoint, then version 1's joint fields;
+// the zero JointConf (a single configuration) is no section at all, nil.
+//
+// It lives here, not in the engine, because version 1 descriptors (on disk
+// in every data directory and in the founding bytes) hold these fields in
+// the neutral encoding, and because the layers above need the outgoing
+// voters (the liveness rule, /v1/cluster, a peer's routing entry) without
+// importing an engine. Only the engine and Descriptor's accessors read it.
+type JointConf struct {
+	Outgoing     []ReplicaID
+	LearnersNext []ReplicaID
+	AutoLeave    bool
+}
+
+// sectionJoint is the first byte of a JointConf section: its format
+// version. Another engine's section starts with another byte.
+const sectionJoint = 1
+
+// Section returns j's engine section; nil for the zero JointConf.
+func (j JointConf) Section() []byte {
+	if len(j.Outgoing) == 0 && len(j.LearnersNext) == 0 && !j.AutoLeave {
+		return nil
+	}
+	return j.appendFields([]byte{sectionJoint})
+}
+
+func (j JointConf) appendFields(dst []byte) []byte {
+	dst = appendIDs(dst, j.Outgoing, j.LearnersNext)
+	if j.AutoLeave {
+		return append(dst, 1)
+	}
+	return append(dst, 0)
+}
+
+func (j *JointConf) readFields(r *reader) error {
+	if err := r.ids(&j.Outgoing, &j.LearnersNext); err != nil {
+		return err
+	}
+	j.AutoLeave = r.byte() == 1
+	return nil
+}
+
+// JointOf decodes an engine section that Section wrote: the zero
+// JointConf for nil, an error for a section of another format or garbage.
+func JointOf(section []byte) (JointConf, error) {
+	var j JointConf
+	if len(section) == 0 {
+		return j, nil
+	}
+	if section[0] != sectionJoint {
+		return j, fmt.Errorf("%w: engine section of format %d, not a joint configuration's", errDescriptor, section[0])
+	}
+	r := reader{b: section[1:]}
+	if err := j.readFields(&r); err != nil {
+		return JointConf{}, err
+	}
+	if r.err != nil {
+		return JointConf{}, fmt.Errorf("%w: joint configuration: %v", errDescriptor, r.err)
+	}
+	if len(r.b) != 0 {
+		return JointConf{}, fmt.Errorf("%w: joint configuration: %d trailing bytes", errDescriptor, len(r.b))
+	}
+	return j, nil
 }
 
 type reader struct {

@@ -78,4 +78,14 @@
 // EngineStatus, ChangeContext and ApplyChange; and per engine: Name,
 // NewCore, Bootstrap, SnapshotMessage, DecodeSnapshot, Recovery and
 // StageRecovery.
+//
+// A Descriptor has a neutral part (version, replicas and their nodes,
+// voters, learners, next replica ID), which every layer reads, and an
+// engine section (Descriptor.Engine) that only its engine interprets: the
+// driver carries it in driver.Conf and stores what ApplyChange returns.
+// Raft's is a JointConf (its joint configuration; nil outside one); the
+// layers above learn of it only through Descriptor.Joint and Outgoing. A
+// second engine keeps its own state there (say an epoch, primary and
+// in-sync set) under a first byte of its own, which Encode writes in the
+// descriptor's version 2.
 package replica

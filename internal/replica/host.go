@@ -260,7 +260,7 @@ func Majority(d Descriptor, live func(node string) bool) *Shortfall {
 		return sf
 	}
 	if d.Joint() {
-		return majorityOf(d, d.VotersOutgoing, "outgoing ", live)
+		return majorityOf(d, d.Outgoing(), "outgoing ", live)
 	}
 	return nil
 }

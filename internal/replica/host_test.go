@@ -68,7 +68,7 @@ func TestMajority(t *testing.T) {
 		t.Fatalf("1 of 3 voters live: %+v", sf)
 	}
 	// A joint change needs both configurations.
-	d.VotersOutgoing = []ReplicaID{2, 3, 4}
+	d.Engine = JointConf{Outgoing: []ReplicaID{2, 3, 4}}.Section()
 	sf = Majority(d, up("a", "b", "c"))
 	if sf != nil {
 		t.Fatalf("joint, both majorities live: %+v", sf)

@@ -146,16 +146,17 @@ type CoreConfig struct {
 }
 
 // Conf is a group's configuration as the descriptor stores it:
-// replica.Descriptor's voter and learner sets.
+// replica.Descriptor's voters and learners, and its engine section, which
+// only the engine interprets (Raft: its joint configuration, nil outside
+// one).
 type Conf struct {
-	Voters, Learners, VotersOutgoing, LearnersNext []replica.ReplicaID
-	AutoLeave                                      bool
+	Voters, Learners []replica.ReplicaID
+	Engine           []byte
 }
 
 // ConfOf returns d's configuration.
 func ConfOf(d replica.Descriptor) Conf {
-	return Conf{Voters: d.Voters, Learners: d.Learners, VotersOutgoing: d.VotersOutgoing,
-		LearnersNext: d.LearnersNext, AutoLeave: d.AutoLeave}
+	return Conf{Voters: d.Voters, Learners: d.Learners, Engine: d.Engine}
 }
 
 // Change is one membership change: the replicas whose role changes, in

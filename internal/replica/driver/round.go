@@ -629,21 +629,20 @@ func (g *group) applyConfChange(e LogEntry, b storage.Batch) (uint64, error) {
 	}
 	next.Voters = sortedIDs(cs.Voters)
 	next.Learners = sortedIDs(cs.Learners)
-	next.VotersOutgoing = sortedIDs(cs.VotersOutgoing)
-	next.LearnersNext = sortedIDs(cs.LearnersNext)
-	next.AutoLeave = cs.AutoLeave
+	next.Engine = cs.Engine
 	in := map[replica.ReplicaID]replica.Role{}
 	for _, id := range next.Voters {
 		in[id] = replica.RoleVoter
 	}
-	for _, id := range next.VotersOutgoing {
+	// The outgoing voters of a joint change stay voters until it ends
+	// (Raft's learners-next are among them: voters that become learners
+	// when it does).
+	for _, id := range next.Outgoing() {
 		in[id] = replica.RoleVoter
 	}
-	for _, ids := range [][]replica.ReplicaID{next.Learners, next.LearnersNext} {
-		for _, id := range ids {
-			if _, v := in[id]; !v {
-				in[id] = replica.RoleLearner
-			}
+	for _, id := range next.Learners {
+		if _, v := in[id]; !v {
+			in[id] = replica.RoleLearner
 		}
 	}
 	kept := next.Replicas[:0]

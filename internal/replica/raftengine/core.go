@@ -105,8 +105,12 @@ func (e *coreEngine) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byt
 	if err := proto.Unmarshal(msg, m); err != nil {
 		return nil, err
 	}
+	cs, err := confStateFrom(at.Conf)
+	if err != nil {
+		return nil, err
+	}
 	m.Snapshot = &raftpb.Snapshot{Metadata: &raftpb.SnapshotMetadata{
-		Index: new(at.Index), Term: new(at.Term), ConfState: confStateFrom(at.Conf)}}
+		Index: new(at.Index), Term: new(at.Term), ConfState: cs}}
 	return proto.Marshal(m)
 }
 
@@ -426,7 +430,7 @@ func confStateOf(v storage.View, gid uint64) (*raftpb.ConfState, error) {
 	if err != nil {
 		return nil, err
 	}
-	return confStateFrom(driver.ConfOf(d)), nil
+	return ConfStateOf(d)
 }
 
 func ids64(ids []replica.ReplicaID) []uint64 {
@@ -452,24 +456,46 @@ func idsOf(ids []uint64) []replica.ReplicaID {
 	return out
 }
 
-func confStateFrom(c driver.Conf) *raftpb.ConfState {
+// confStateFrom rebuilds the ConfState that c stores: its voters and
+// learners, and Raft's engine section (SectionOf).
+func confStateFrom(c driver.Conf) (*raftpb.ConfState, error) {
+	j, err := replica.JointOf(c.Engine)
+	if err != nil {
+		return nil, fmt.Errorf("raftengine: %w", err)
+	}
 	return &raftpb.ConfState{
 		Voters:         ids64(c.Voters),
 		Learners:       ids64(c.Learners),
-		VotersOutgoing: ids64(c.VotersOutgoing),
-		LearnersNext:   ids64(c.LearnersNext),
-		AutoLeave:      new(c.AutoLeave),
-	}
+		VotersOutgoing: ids64(j.Outgoing),
+		LearnersNext:   ids64(j.LearnersNext),
+		AutoLeave:      new(j.AutoLeave),
+	}, nil
 }
 
 func confOf(cs *raftpb.ConfState) driver.Conf {
 	return driver.Conf{
-		Voters:         idsOf(cs.GetVoters()),
-		Learners:       idsOf(cs.GetLearners()),
-		VotersOutgoing: idsOf(cs.GetVotersOutgoing()),
-		LearnersNext:   idsOf(cs.GetLearnersNext()),
-		AutoLeave:      cs.GetAutoLeave(),
+		Voters:   idsOf(cs.GetVoters()),
+		Learners: idsOf(cs.GetLearners()),
+		Engine:   SectionOf(cs),
 	}
+}
+
+// SectionOf is Raft's engine section of a descriptor for cs: its joint
+// configuration (outgoing voters, learners next, auto-leave) in
+// replica.JointConf's format, nil outside a joint configuration.
+func SectionOf(cs *raftpb.ConfState) []byte {
+	return replica.JointConf{
+		Outgoing:     idsOf(cs.GetVotersOutgoing()),
+		LearnersNext: idsOf(cs.GetLearnersNext()),
+		AutoLeave:    cs.GetAutoLeave(),
+	}.Section()
+}
+
+// ConfStateOf is the whole ConfState that d stores (its voters and
+// learners, and its engine section), or an error for an engine section
+// that is not Raft's.
+func ConfStateOf(d replica.Descriptor) (*raftpb.ConfState, error) {
+	return confStateFrom(driver.ConfOf(d))
 }
 
 var (

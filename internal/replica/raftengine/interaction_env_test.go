@@ -618,10 +618,10 @@ func describeDesc(d replica.Descriptor) string {
 	if len(d.Learners) > 0 {
 		fmt.Fprintf(&b, " learners=%s", ids(d.Learners))
 	}
-	if d.Joint() {
-		fmt.Fprintf(&b, " outgoing=%s", ids(d.VotersOutgoing))
-		if len(d.LearnersNext) > 0 {
-			fmt.Fprintf(&b, " learners-next=%s", ids(d.LearnersNext))
+	if j, _ := replica.JointOf(d.Engine); len(j.Outgoing) > 0 {
+		fmt.Fprintf(&b, " outgoing=%s", ids(j.Outgoing))
+		if len(j.LearnersNext) > 0 {
+			fmt.Fprintf(&b, " learners-next=%s", ids(j.LearnersNext))
 		}
 	}
 	var reps []string

@@ -551,7 +551,7 @@ func (e *ienv) printStatus(n *inode, progress bool) {
 		desc += " learners=" + ids(d.Learners)
 	}
 	if d.Joint() {
-		desc += " outgoing=" + ids(d.VotersOutgoing)
+		desc += " outgoing=" + ids(d.Outgoing())
 	}
 	cut := ""
 	if n.cut != cutNone {

@@ -25,7 +25,7 @@ func checkRecoveryDescriptor(t *testing.T, before, after replica.Descriptor, id 
 	t.Helper()
 	if after.Group != before.Group || after.Version != before.Version+driver.RecoverSkip || after.NextReplicaID != before.NextReplicaID+driver.RecoverSkip ||
 		!slices.Equal(after.Voters, []replica.ReplicaID{id}) || len(after.Learners) != 0 || after.Joint() ||
-		len(after.LearnersNext) != 0 || after.AutoLeave ||
+		after.Engine != nil ||
 		len(after.Replicas) != 1 || after.Replicas[0] != (replica.Member{ID: id, Node: node, Role: replica.RoleVoter}) {
 		t.Fatalf("descriptor after recovery %+v; want replica %d on %s as the only voter of %+v, version and next ID raised by driver.RecoverSkip",
 			after, id, node, before)
