@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
@@ -101,6 +102,9 @@ type Config struct {
 	// Fatal is called on a storage error that makes the node's state
 	// untrustworthy (fail-stop). Default: log and exit(1).
 	Fatal func(error)
+	// ConfigStore is the node's configuration store (replica.HostConfig's),
+	// for engines that keep records in the meta group; nil: none.
+	ConfigStore replica.ConfigStore
 }
 
 func (c *Config) setDefaults() {
@@ -188,5 +192,34 @@ func ConfigOf(hc replica.HostConfig, engine, meta CoreEngine) Config {
 		TruncateAfter: hc.TruncateAfter, SnapshotChunkSize: hc.SnapshotChunkSize,
 		SnapshotSender: hc.SnapshotSender, Fatal: hc.Fatal,
 		UnsafeAckBeforeSync: hc.UnsafeAckBeforeSync, ConsistencyCheckInterval: hc.ConsistencyCheckInterval,
+		ConfigStore: hc.ConfigStore,
 	}
+}
+
+// metaEngine builds the meta group's engine: Raft's, registered by its
+// package (raftengine), so that another engine's host runs group 0 on it
+// without importing Raft.
+var metaEngine struct {
+	sync.Mutex
+	f func(storage.Store) CoreEngine
+}
+
+// RegisterMetaEngine registers what builds the meta group's CoreEngine
+// over a node's store (raftengine does, from its init).
+func RegisterMetaEngine(f func(storage.Store) CoreEngine) {
+	metaEngine.Lock()
+	defer metaEngine.Unlock()
+	metaEngine.f = f
+}
+
+// MetaEngine builds the meta group's CoreEngine over store; an error when
+// the binary links no engine that registered one (raftengine).
+func MetaEngine(store storage.Store) (CoreEngine, error) {
+	metaEngine.Lock()
+	f := metaEngine.f
+	metaEngine.Unlock()
+	if f == nil {
+		return nil, errors.New("driver: no meta group engine registered (link package raftengine)")
+	}
+	return f(store), nil
 }

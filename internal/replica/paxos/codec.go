@@ -211,7 +211,7 @@ func appendIDs(dst []byte, ids []replica.ReplicaID) []byte {
 
 func encodeMessage(m *message) []byte {
 	flags := m.Flags
-	if len(m.Config.Voters)+len(m.Config.Learners)+len(m.Config.VotersOutgoing)+len(m.Config.LearnersNext) > 0 || m.Config.AutoLeave {
+	if len(m.Config.Voters)+len(m.Config.Learners)+len(m.Config.Engine) > 0 {
 		flags |= flagHasConfig
 	}
 	b := make([]byte, 0, 64)
@@ -244,13 +244,7 @@ func encodeMessage(m *message) []byte {
 	if flags&flagHasConfig != 0 {
 		b = appendIDs(b, m.Config.Voters)
 		b = appendIDs(b, m.Config.Learners)
-		b = appendIDs(b, m.Config.VotersOutgoing)
-		b = appendIDs(b, m.Config.LearnersNext)
-		auto := byte(0)
-		if m.Config.AutoLeave {
-			auto = 1
-		}
-		b = append(b, auto)
+		b = appendBytes(b, m.Config.Engine)
 	}
 	return b
 }
@@ -298,13 +292,9 @@ func decodeMessage(b []byte) (*message, error) {
 	if m.has(flagHasConfig) {
 		m.Config.Voters = r.ids()
 		m.Config.Learners = r.ids()
-		m.Config.VotersOutgoing = r.ids()
-		m.Config.LearnersNext = r.ids()
-		auto := r.byte()
-		if r.err == nil && auto > 1 {
-			r.err = errMessage
+		if e := r.bytes(); len(e) > 0 {
+			m.Config.Engine = append([]byte(nil), e...)
 		}
-		m.Config.AutoLeave = auto == 1
 	}
 	if r.err != nil || len(r.b) != 0 {
 		return nil, errMessage

@@ -225,8 +225,7 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 func cloneConfig(c driver.Conf) driver.Conf {
 	return driver.Conf{
 		Voters: slices.Clone(c.Voters), Learners: slices.Clone(c.Learners),
-		VotersOutgoing: slices.Clone(c.VotersOutgoing), LearnersNext: slices.Clone(c.LearnersNext),
-		AutoLeave: c.AutoLeave,
+		Engine: slices.Clone(c.Engine),
 	}
 }
 

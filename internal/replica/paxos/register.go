@@ -7,17 +7,21 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/replica/driver"
-	"github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // The engine registers itself as --engine paxos: a driver host whose
 // partitions' groups run Paxos cores and whose meta group (group 0) runs
-// Raft's, every cluster's.
+// the registered meta engine, Raft's (driver.MetaEngine: the binary links
+// raftengine, and this package imports no Raft).
 func init() {
 	replica.Register(replica.Engine{Name: Name, Liveness: replica.Majority, ReadLog: readLog,
 		NewHost: func(cfg replica.HostConfig) (replica.Host, error) {
-			h, err := driver.NewHost(driver.ConfigOf(cfg, Engine{}, raftengine.NewCoreEngine(cfg.Store)))
+			meta, err := driver.MetaEngine(cfg.Store)
+			if err != nil {
+				return nil, err
+			}
+			h, err := driver.NewHost(driver.ConfigOf(cfg, Engine{}, meta))
 			if err != nil {
 				return nil, err
 			}

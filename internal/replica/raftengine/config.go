@@ -106,6 +106,9 @@ type Config struct {
 	// Fatal is called on a storage error that makes the node's state
 	// untrustworthy (fail-stop). Default: log and exit(1).
 	Fatal func(error)
+	// ConfigStore is the node's configuration store (HostConfig's), which
+	// the driver keeps for engines that use one; Raft does not.
+	ConfigStore replica.ConfigStore
 }
 
 func (c *Config) setDefaults() {
@@ -178,6 +181,7 @@ func (c *Config) driverConfig() driver.Config {
 		SweepInterval: c.SweepInterval, SnapshotChunkSize: c.SnapshotChunkSize, SnapshotRate: c.SnapshotRate,
 		ConsistencyCheckInterval: c.ConsistencyCheckInterval, ConsistencyCheckTimeout: c.ConsistencyCheckTimeout,
 		SnapshotSender: c.SnapshotSender, UnsafeAckBeforeSync: c.UnsafeAckBeforeSync, Fatal: c.Fatal,
+		ConfigStore: c.ConfigStore,
 	}
 }
 

@@ -1,11 +1,15 @@
 package raftengine
 
-import "github.com/cairnkv/cairn/internal/replica"
+import (
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
+)
 
 // Name is the engine's name in the cluster's settings (--engine raft).
 const Name = "raft"
 
 func init() {
+	driver.RegisterMetaEngine(NewCoreEngine)
 	replica.Register(replica.Engine{Name: Name, Liveness: replica.Majority, NewHost: func(cfg replica.HostConfig) (replica.Host, error) {
 		h, err := NewHost(configOf(cfg))
 		if err != nil {
@@ -27,6 +31,7 @@ func configOf(cfg replica.HostConfig) Config {
 		TruncateAfter: cfg.TruncateAfter, SnapshotChunkSize: cfg.SnapshotChunkSize,
 		SnapshotSender: cfg.SnapshotSender, Fatal: cfg.Fatal,
 		UnsafeAckBeforeSync: cfg.UnsafeAckBeforeSync, ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
+		ConfigStore: cfg.ConfigStore,
 	}
 }
 

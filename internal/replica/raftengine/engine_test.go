@@ -21,7 +21,7 @@ func TestConfigOfMapsEveryField(t *testing.T) {
 		TickInterval: time.Second, SnapshotRate: 5, Manual: true,
 		ElectionTicks: 7, HeartbeatTicks: 3, TruncateAfter: 9, SnapshotChunkSize: 11,
 		SnapshotSender: func(string, []byte, [][]byte, func(error)) {}, Fatal: func(error) {},
-		UnsafeAckBeforeSync: true, ConsistencyCheckInterval: time.Minute,
+		UnsafeAckBeforeSync: true, ConsistencyCheckInterval: time.Minute, ConfigStore: replica.NewMemConfigStore(),
 	}
 	c := configOf(hc)
 	hv, cv := reflect.ValueOf(hc), reflect.ValueOf(c)
