@@ -249,7 +249,9 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 		c.send(from, driver.MsgEarly, &message{Type: msgAccepted, Flags: flagReject, Ballot: c.promise})
 		return
 	}
-	c.raisePromise(b)
+	if !broken.acceptNoRaise {
+		c.raisePromise(b)
+	}
 	c.follow(b)
 	resp := &message{Type: msgAccepted, Ballot: b, Index: m.Commit}
 	for _, s := range m.Slots {
@@ -262,6 +264,12 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	}
 	slices.Sort(resp.Acks)
 	resp.Acks = slices.Compact(resp.Acks)
+	if broken.deleteTail && len(resp.Acks) > 0 {
+		if top := resp.Acks[len(resp.Acks)-1]; top >= c.commit && top >= c.firstIndex() && top < c.lastIndex() {
+			c.slots = c.slots[:top-c.trunc.Index]
+			c.cutAbove, c.mustSync = top, true
+		}
+	}
 	c.advanceByBallot(b, m.Commit)
 	resp.Commit = c.commit
 	kind := driver.MsgLate
@@ -428,6 +436,9 @@ func (c *Core) handleSnapshot(m *message) {
 	}
 	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConfig(m.Config)}
 	c.truncateTo(pointOf(at))
+	if broken.snapDropsVotes {
+		c.slots = nil
+	}
 	c.commit, c.handedOut = at.Index, at.Index
 	c.hsDirty, c.mustSync = true, true
 	c.cfg = cloneConfig(at.Conf)
