@@ -57,7 +57,9 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		for _, id := range e.nodeArgs(t, d) {
 			must(t, e.node(t, id).core.Campaign())
 			e.printf("%s campaigns (forced)", name(id))
-			e.process(id)
+			if !d.HasArg("hold") {
+				e.process(id)
+			}
 		}
 	case "timeout":
 		for _, id := range e.nodeArgs(t, d) {
@@ -145,11 +147,13 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		// propose nI v1 v2 ...: each value a proposal at nI.
 		ids := e.nodeArgs(t, d)
 		for _, a := range d.CmdArgs {
-			if _, ok := nodeID(a.Key); !ok && len(a.Vals) == 0 {
+			if _, ok := nodeID(a.Key); !ok && len(a.Vals) == 0 && a.Key != "hold" {
 				e.proposeOne(ids[0], a.Key)
 			}
 		}
-		e.process(ids[0])
+		if !d.HasArg("hold") {
+			e.process(ids[0])
+		}
 	case "read":
 		ids := e.nodeArgs(t, d)
 		var ctx string
@@ -160,10 +164,9 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		e.process(ids[0])
 	case "transfer":
 		ids := e.nodeArgs(t, d)
-		var to int
-		d.ScanArgs(t, "to", &to)
-		e.node(t, ids[0]).core.TransferLeader(replica.ReplicaID(to))
-		e.printf("%s transfers leadership to %s", name(ids[0]), name(replica.ReplicaID(to)))
+		to := nodeArg(t, d, "to")
+		e.node(t, ids[0]).core.TransferLeader(to)
+		e.printf("%s transfers leadership to %s", name(ids[0]), name(to))
 		e.process(ids[0])
 	case "truncate":
 		for _, id := range e.nodeArgs(t, d) {
@@ -183,10 +186,17 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			arg  string
 			kind driver.ChangeKind
 		}{{"add-learner", driver.AddLearner}, {"add-voter", driver.AddVoter}, {"remove", driver.Remove}} {
-			if d.HasArg(k.arg) {
-				var r int
-				d.ScanArgs(t, k.arg, &r)
-				ch.Ops = append(ch.Ops, driver.ChangeOp{Kind: k.kind, Replica: replica.ReplicaID(r)})
+			for _, a := range d.CmdArgs {
+				if a.Key != k.arg {
+					continue
+				}
+				for _, v := range a.Vals {
+					r, ok := nodeID(v)
+					if !ok {
+						t.Fatalf("%s: %s=%s is not a node", d.Pos, k.arg, v)
+					}
+					ch.Ops = append(ch.Ops, driver.ChangeOp{Kind: k.kind, Replica: r})
+				}
 			}
 		}
 		ch.Context = []byte("ctx")
@@ -235,6 +245,20 @@ func (e *ienv) nodeArgs(t testing.TB, d *datadriven.TestData) []replica.ReplicaI
 		}
 	}
 	return ids
+}
+
+// nodeArg is the node named by key=nI; 0 if there is no such argument.
+func nodeArg(t testing.TB, d *datadriven.TestData, key string) replica.ReplicaID {
+	if !d.HasArg(key) {
+		return 0
+	}
+	var v string
+	d.ScanArgs(t, key, &v)
+	id, ok := nodeID(v)
+	if !ok {
+		t.Fatalf("%s: %s=%s is not a node", d.Pos, key, v)
+	}
+	return id
 }
 
 func nodeID(s string) (replica.ReplicaID, bool) {
@@ -310,14 +334,12 @@ func (e *ienv) stabilize(ids []replica.ReplicaID) {
 }
 
 func (e *ienv) deliverMatching(t testing.TB, d *datadriven.TestData) {
-	var from, to int
+	from, to := nodeArg(t, d, "from"), nodeArg(t, d, "to")
 	typ, count := "", -1
-	d.MaybeScanArgs(t, "from", &from)
-	d.MaybeScanArgs(t, "to", &to)
 	d.MaybeScanArgs(t, "type", &typ)
 	d.MaybeScanArgs(t, "count", &count)
 	match := func(m envelope) bool {
-		if from != 0 && m.from != replica.ReplicaID(from) || to != 0 && m.to != replica.ReplicaID(to) {
+		if from != 0 && m.from != from || to != 0 && m.to != to {
 			return false
 		}
 		if typ == "" {
@@ -339,7 +361,9 @@ func (e *ienv) deliverMatching(t testing.TB, d *datadriven.TestData) {
 			continue
 		}
 		e.deliverAt(i, true)
-		e.process()
+		if !d.HasArg("hold") {
+			e.process()
+		}
 	}
 	if n == 0 {
 		t.Fatalf("%s: no message matches", d.Pos)

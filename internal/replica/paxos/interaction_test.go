@@ -22,24 +22,26 @@ import (
 //
 //	create [voters=N] [learners=M] [seed=S]   N voters n1..nN, then M learners
 //	add-node nI...              an empty node for a replica added later
-//	campaign nI                 Core.Campaign: a forced candidacy (no pre-prepare)
+//	campaign nI [hold]          Core.Campaign: a forced candidacy (no pre-prepare)
 //	timeout nI                  tick nI alone until it leaves follower (pre-prepare)
 //	tick [nI...] [n=K]          K ticks of the nodes (default all), rounds after each
 //	process [nI...]             rounds only, nothing delivered
 //	stabilize [nI...]           deliver in order, rounds after each, until no
 //	                            message among the named nodes (default all) is left
 //	msgs                        what is on the wire
-//	deliver|drop [from=I] [to=J] [type=Accept] [count=K]
+//	deliver|drop [from=I] [to=J] [type=Accept] [count=K] [hold]
 //	                            deliver (then rounds everywhere) or lose matching messages
 //	partition nI...             cut the named nodes from the rest; heal restores all
 //	crash nI...                 power off between rounds: keep what was synced
 //	crash-in-fsync nI           one round: early messages leave, the batch is lost
 //	restart nI...               reopen the core on what the store kept
-//	propose nI v...             proposals at nI
+//	propose nI v... [hold]      proposals at nI
+//
+// hold: run no round after the command (for crash-in-fsync).
 //	read nI ctx=C               ReadIndex at nI
 //	transfer nI to=J            leadership transfer
 //	truncate nI [to=K]          truncate nI's log (default: to its applied index)
-//	change nI add-learner=J|add-voter=J|remove=J
+//	change nI [add-learner=nJ] [add-voter=nJ] [remove=(nJ,...)]
 //	status [nI...]              role, ballot, promise, commit, applied, log bounds, config
 //	log [nI...]                 each node's slots in memory: value@ballot, chosen flagged
 //
