@@ -38,6 +38,7 @@ import (
 //	propose nI v... [hold]      proposals at nI
 //
 // hold: run no round after the command (for crash-in-fsync).
+//
 //	read nI ctx=C               ReadIndex at nI
 //	transfer nI to=J            leadership transfer
 //	truncate nI [to=K]          truncate nI's log (default: to its applied index)
