@@ -335,18 +335,19 @@ func (e *ienv) stabilize(ids []replica.ReplicaID) {
 
 func (e *ienv) deliverMatching(t testing.TB, d *datadriven.TestData) {
 	from, to := nodeArg(t, d, "from"), nodeArg(t, d, "to")
-	typ, count := "", -1
+	typ, count, slot := "", -1, 0
+	d.MaybeScanArgs(t, "slot", &slot)
 	d.MaybeScanArgs(t, "type", &typ)
 	d.MaybeScanArgs(t, "count", &count)
 	match := func(m envelope) bool {
 		if from != 0 && m.from != from || to != 0 && m.to != to {
 			return false
 		}
-		if typ == "" {
-			return true
-		}
 		mm, err := decodeMessage(m.payload)
-		return err == nil && msgName(mm.Type) == typ
+		if err != nil || typ != "" && msgName(mm.Type) != typ {
+			return false
+		}
+		return slot == 0 || slices.ContainsFunc(mm.Slots, func(s wireSlot) bool { return s.Index == uint64(slot) })
 	}
 	n := 0
 	for i := 0; i < len(e.cl.net) && n != count; {

@@ -29,22 +29,22 @@ import (
 //	stabilize [nI...]           deliver in order, rounds after each, until no
 //	                            message among the named nodes (default all) is left
 //	msgs                        what is on the wire
-//	deliver|drop [from=I] [to=J] [type=Accept] [count=K] [hold]
+//	deliver|drop [from=nI] [to=nJ] [type=Accept] [slot=K] [count=K] [hold]
 //	                            deliver (then rounds everywhere) or lose matching messages
 //	partition nI...             cut the named nodes from the rest; heal restores all
 //	crash nI...                 power off between rounds: keep what was synced
 //	crash-in-fsync nI           one round: early messages leave, the batch is lost
 //	restart nI...               reopen the core on what the store kept
 //	propose nI v... [hold]      proposals at nI
-//
-// hold: run no round after the command (for crash-in-fsync).
-//
 //	read nI ctx=C               ReadIndex at nI
-//	transfer nI to=J            leadership transfer
+//	transfer nI to=nJ           leadership transfer
 //	truncate nI [to=K]          truncate nI's log (default: to its applied index)
 //	change nI [add-learner=nJ] [add-voter=nJ] [remove=(nJ,...)]
 //	status [nI...]              role, ballot, promise, commit, applied, log bounds, config
 //	log [nI...]                 each node's slots in memory: value@ballot, chosen flagged
+//
+// hold: run no round after the command (for crash-in-fsync). slot=K (deliver,
+// drop): only messages carrying slot K.
 //
 // Output: "a->b Type ..." is a message delivered (or lost, and why);
 // "persists" is a round's durable write, made before its late messages
