@@ -112,7 +112,12 @@ func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
 	} else if !c.isMember(from) {
 		return fmt.Errorf("%w: %d", errUnknownReplica, from)
 	}
-	c.maxRound = max(c.maxRound, m.Ballot.Round)
+	if m.Type != msgPrePrepareResp || m.has(flagReject) {
+		// NB: a yes to a pre-prepare echoes the ballot this replica asked
+		// about: counting its round would make the candidate prepare at
+		// the next round, not the ballot the voters said yes to.
+		c.maxRound = max(c.maxRound, m.Ballot.Round)
+	}
 	switch m.Type {
 	case msgPrePrepare:
 		ok := !c.sticky(m) && c.promise.Less(m.Ballot)
