@@ -172,3 +172,38 @@ func TestBrokenScripts(t *testing.T) {
 		})
 	}
 }
+
+// TestBrokenSeeds pins, for the broken modes the simulation catches, a
+// seed that fails with the break and passes without it. (Counting a
+// stale phase-1 answer and accepting without raising the promise need a
+// message held back across two elections; the simulation did not produce
+// one in 200 seeds of 3 and 5 voters, and their scripts catch them.)
+// A change to the core or the harness may move a pinned seed's history:
+// find another failing seed and pin it, never drop the case.
+func TestBrokenSeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		set    *bool
+		seed   uint64
+		voters int
+		want   string
+	}{
+		{"no no-op fill", &broken.noNoopFill, 98, 5, "LIVENESS"},
+		{"no-op in a slot reported chosen", &broken.noopInChosen, 1, 3, "SAFETY"},
+		{"delete the tail on accept", &broken.deleteTail, 3, 5, "SAFETY"},
+		{"snapshot drops votes above it", &broken.snapDropsVotes, 34, 3, "SAFETY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if msg := simulate(t, tc.seed, tc.voters); msg != "" {
+				t.Fatalf("seed %d, %d voters fails without the break: %s", tc.seed, tc.voters, msg)
+			}
+			*tc.set = true
+			defer func() { *tc.set = false }()
+			msg := simulate(t, tc.seed, tc.voters)
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("seed %d, %d voters: want a failure with %q, got %q", tc.seed, tc.voters, tc.want, msg)
+			}
+			t.Logf("seed %d, %d voters: %.120s", tc.seed, tc.voters, msg)
+		})
+	}
+}

@@ -28,7 +28,9 @@ const (
 )
 
 // broken holds deliberately broken modes, set only by tests, each of
-// which a test shows the simulation catches (TestBrokenModes).
+// which a test shows is caught: by the simulation (TestBrokenModes, and
+// pinned seeds in TestBrokenSeeds) or by an interaction script
+// (TestBrokenScripts).
 var broken struct {
 	ackBeforeFsync bool // Accepted sent before the fsync
 	omitChosen     bool // phase-1 answers leave out chosen slots
