@@ -1,9 +1,13 @@
 package paxos
 
 import (
+	"flag"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cockroachdb/datadriven"
 )
 
 // catchTB stops a simulation at its first failure, for a test that wants
@@ -66,6 +70,140 @@ func TestBrokenModes(t *testing.T) {
 				}
 			}
 			t.Fatal("the simulation never caught it")
+		})
+	}
+}
+
+// scriptTB runs an interaction script with a deliberately broken mode:
+// it records the first output that differs from the script's and goes
+// on, and stops at the first failure of the harness itself (a SAFETY
+// violation, a read answered too early, a command that cannot run).
+type scriptTB struct {
+	testing.TB
+	mismatch string // the first output differing from the script's
+	failure  string // the first failure of the harness
+}
+
+func (s *scriptTB) Helper()                   {}
+func (s *scriptTB) Log(...any)                {}
+func (s *scriptTB) Logf(string, ...any)       {}
+func (s *scriptTB) Failed() bool              { return s.failure != "" }
+func (s *scriptTB) FailNow()                  { s.fail("FailNow") }
+func (s *scriptTB) Fatal(args ...any)         { s.fail(fmt.Sprint(args...)) }
+func (s *scriptTB) Fatalf(f string, a ...any) { s.fail(fmt.Sprintf(f, a...)) }
+func (s *scriptTB) Errorf(f string, a ...any) { s.fail(fmt.Sprintf(f, a...)) }
+
+func (s *scriptTB) fail(msg string) {
+	// datadriven's two forms of "the output differs".
+	if strings.Contains(msg, "output didn't match expected") || strings.Contains(msg, "\nexpected:\n") {
+		if s.mismatch == "" {
+			s.mismatch = msg
+		}
+		return
+	}
+	if s.failure == "" {
+		s.failure = msg
+	}
+	panic(caught{})
+}
+
+// runScript runs the interaction script at path (never rewriting it).
+func runScript(t *testing.T, path string) (s *scriptTB) {
+	s = &scriptTB{TB: t}
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(caught); !ok {
+				panic(r)
+			}
+		}
+	}()
+	e := newIEnv(s)
+	datadriven.RunTestAny(s, path, func(_ testing.TB, d *datadriven.TestData) string {
+		return e.handle(s, d)
+	})
+	return s
+}
+
+// TestBrokenScripts: each deliberately broken mode makes its interaction
+// script fail as it should — the harness's safety checker firing where
+// the break makes two values chosen in one slot, or the output changing
+// where the break is a liveness bug — and the same script passes
+// without the break.
+func TestBrokenScripts(t *testing.T) {
+	if f := flag.Lookup("rewrite"); f != nil && f.Value.String() == "true" {
+		t.Skip("-rewrite: the scripts are being rewritten")
+	}
+	for _, tc := range []struct {
+		name   string
+		set    *bool
+		script string
+		// failure: the harness must fail with this; else mismatch: the
+		// output must differ, the first difference showing this.
+		failure, mismatch string
+	}{
+		{"accept without raising the promise", &broken.acceptNoRaise, "duelling_proposers", "SAFETY", ""},
+		{"count a stale phase-1 answer", &broken.staleP1, "stale_promise", "SAFETY", ""},
+		{"no no-op fill", &broken.noNoopFill, "recovery_holes", "", "13:noop@0.2.2"},
+		{"no-op in a slot reported chosen", &broken.noopInChosen, "chosen_truncated", "SAFETY", ""},
+		{"delete the tail on accept", &broken.deleteTail, "accept_tail", "SAFETY", ""},
+		{"snapshot drops votes above it", &broken.snapDropsVotes, "snapshot_votes", "SAFETY", ""},
+		{"reads before recovery", &broken.earlyReads, "read_recovery", "read", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join("testdata", "interaction", tc.script+".txt")
+			if s := runScript(t, path); s.failure != "" || s.mismatch != "" {
+				t.Fatalf("%s fails without the break:\n%s%s", tc.script, s.failure, s.mismatch)
+			}
+			*tc.set = true
+			defer func() { *tc.set = false }()
+			s := runScript(t, path)
+			switch {
+			case tc.failure != "":
+				if !strings.Contains(s.failure, tc.failure) {
+					t.Fatalf("%s: want a failure with %q, got %q (first output difference: %s)", tc.script, tc.failure, s.failure, s.mismatch)
+				}
+				t.Logf("caught by %s: %s", tc.script, s.failure)
+			default:
+				if s.failure != "" || !strings.Contains(s.mismatch, tc.mismatch) {
+					t.Fatalf("%s: want the output to differ at %q, got failure %q, difference %s", tc.script, tc.mismatch, s.failure, s.mismatch)
+				}
+				t.Logf("caught by %s: %s", tc.script, s.mismatch)
+			}
+		})
+	}
+}
+
+// TestBrokenSeeds pins, for the broken modes the simulation catches, a
+// seed that fails with the break and passes without it. (Counting a
+// stale phase-1 answer and accepting without raising the promise need a
+// message held back across two elections; the simulation did not produce
+// one in 200 seeds of 3 and 5 voters, and their scripts catch them.)
+// A change to the core or the harness may move a pinned seed's history:
+// find another failing seed and pin it, never drop the case.
+func TestBrokenSeeds(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		set    *bool
+		seed   uint64
+		voters int
+		want   string
+	}{
+		{"no no-op fill", &broken.noNoopFill, 98, 5, "LIVENESS"},
+		{"no-op in a slot reported chosen", &broken.noopInChosen, 1, 3, "SAFETY"},
+		{"delete the tail on accept", &broken.deleteTail, 3, 5, "SAFETY"},
+		{"snapshot drops votes above it", &broken.snapDropsVotes, 34, 3, "SAFETY"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if msg := simulate(t, tc.seed, tc.voters); msg != "" {
+				t.Fatalf("seed %d, %d voters fails without the break: %s", tc.seed, tc.voters, msg)
+			}
+			*tc.set = true
+			defer func() { *tc.set = false }()
+			msg := simulate(t, tc.seed, tc.voters)
+			if !strings.Contains(msg, tc.want) {
+				t.Fatalf("seed %d, %d voters: want a failure with %q, got %q", tc.seed, tc.voters, tc.want, msg)
+			}
+			t.Logf("seed %d, %d voters: %.120s", tc.seed, tc.voters, msg)
 		})
 	}
 }

@@ -28,11 +28,19 @@ const (
 )
 
 // broken holds deliberately broken modes, set only by tests, each of
-// which a test shows the simulation catches (TestBrokenModes).
+// which a test shows is caught: by the simulation (TestBrokenModes, and
+// pinned seeds in TestBrokenSeeds) or by an interaction script
+// (TestBrokenScripts).
 var broken struct {
 	ackBeforeFsync bool // Accepted sent before the fsync
 	omitChosen     bool // phase-1 answers leave out chosen slots
 	earlyReads     bool // a new leader answers reads before recovery is committed
+	acceptNoRaise  bool // an accept above the promise leaves the promise where it was
+	noNoopFill     bool // recovery leaves holes unfilled instead of proposing no-ops
+	noopInChosen   bool // recovery ignores the commit reported in phase 1: no-ops where a value was chosen
+	staleP1        bool // a phase-1 answer to an older ballot of this candidate counts
+	deleteTail     bool // an accept deletes the acceptor's slots above it (Raft-style truncation)
+	snapDropsVotes bool // a snapshot install deletes the accepted slots above it
 }
 
 var errUnknownReplica = errors.New("paxos: message from a replica not in the configuration")
@@ -85,6 +93,9 @@ type Core struct {
 	readStates []driver.ReadState
 	handedOut  uint64 // committed entries handed out up to here
 	soft       driver.SoftState
+	// cutAbove: broken.deleteTail only, the index above which the next
+	// Ready deletes the log; 0: none.
+	cutAbove uint64
 }
 
 // phase1 is a candidate's collection of promises for its ballot.
@@ -146,6 +157,8 @@ type engineReady struct {
 	hs      []byte
 	snap    *driver.SnapshotPoint
 	promise Ballot // the promise this Ready makes durable
+	// cutAbove: broken.deleteTail only, delete the slots above it.
+	cutAbove uint64
 }
 
 type write struct {
@@ -466,7 +479,8 @@ func (c *Core) wire(i uint64, s *slot) wireSlot {
 // handlePromise merges one phase-1 answer page.
 func (c *Core) handlePromise(from replica.ReplicaID, m *message) {
 	p := c.p1
-	if c.state != replica.StateCandidate || p == nil || m.Ballot != c.ballot || !c.isVoter(from) || p.answered[from] {
+	stale := broken.staleP1 && m.Ballot.Less(c.ballot) && m.Ballot.Replica == c.id
+	if c.state != replica.StateCandidate || p == nil || (m.Ballot != c.ballot && !stale) || !c.isVoter(from) || p.answered[from] {
 		return
 	}
 	for _, s := range m.Slots {
@@ -504,6 +518,11 @@ func (c *Core) handlePromise(from replica.ReplicaID, m *message) {
 // other slot again under its ballot and fills the holes with no-ops.
 func (c *Core) finishPhase1() {
 	p := c.p1
+	if broken.noopInChosen {
+		// Forget which slots were reported chosen: a slot chosen but
+		// truncated away at every answerer becomes a hole, filled below.
+		p.maxCommit = 0
+	}
 	// Slots at or below the highest commit reported are chosen: every one
 	// must have come with its chosen value, or the candidate fetches them
 	// first (they may be truncated away: a snapshot) and campaigns later.
@@ -538,6 +557,8 @@ func (c *Core) finishPhase1() {
 		s := &slot{ballot: b, typ: driver.EntryNormal}
 		if v, ok := p.vals[i]; ok {
 			s.typ, s.data = v.Type, v.Data
+		} else if broken.noNoopFill {
+			continue
 		}
 		c.propose(i, s)
 		if s.typ == driver.EntryChange {

@@ -70,6 +70,9 @@ type cluster struct {
 	chk     checker
 	nextID  uint64
 	pending map[string]uint64 // reads in flight: ctx → the highest committed index when asked
+	// observe, if set, sees every round's Ready once its batch committed
+	// (crashed: the round crashed inside its fsync instead).
+	observe func(n *node, rd *driver.Ready, crashed bool)
 	reads   int
 	trace   []string
 }
@@ -195,12 +198,18 @@ func (cl *cluster) round(n *node) bool {
 		}
 	}
 	if cl.rng.Float64() < cl.crashInRound {
+		if cl.observe != nil {
+			cl.observe(n, &rd, true)
+		}
 		cl.crash(n) // the batch never commits
 		return true
 	}
 	must(cl.t, b.Commit(rd.MustSync))
 	if rd.Snapshot != nil {
 		n.applied = rd.Snapshot.Index
+	}
+	if cl.observe != nil {
+		cl.observe(n, &rd, false)
 	}
 	cl.apply(n, rd.Committed)
 	for _, r := range rd.Reads {

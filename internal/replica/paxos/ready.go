@@ -57,6 +57,7 @@ func (c *Core) Ready() driver.Ready {
 		er.promise = c.promise
 		c.hsDirty = false
 	}
+	er.cutAbove, c.cutAbove = c.cutAbove, 0
 	rd.MustSync = c.mustSync || er.snap != nil
 	c.mustSync = false
 	rd.Messages, c.msgs = c.msgs, nil
@@ -111,12 +112,22 @@ func (c *Core) Stage(b storage.Batch, rd *driver.Ready) error {
 		return fmt.Errorf("paxos: group %d: stage a Ready of another engine", c.group)
 	}
 	if er.snap != nil {
-		if err := storage.SetSnapshotPoint(b, c.group, pointOf(*er.snap), storage.KeepAbove); err != nil {
+		keep := storage.KeepAbove
+		if broken.snapDropsVotes {
+			keep = storage.KeepNone
+		}
+		if err := storage.SetSnapshotPoint(b, c.group, pointOf(*er.snap), keep); err != nil {
 			return err
 		}
 	}
 	for _, w := range er.writes {
 		if err := storage.SetLogSlot(b, c.group, w.index, w.value); err != nil {
+			return err
+		}
+	}
+	if er.cutAbove != 0 {
+		_, end := storage.LogSpan(c.group)
+		if err := b.DeleteRange(storage.LogKey(c.group, er.cutAbove+1), end); err != nil {
 			return err
 		}
 	}

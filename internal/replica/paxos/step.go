@@ -112,7 +112,12 @@ func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
 	} else if !c.isMember(from) {
 		return fmt.Errorf("%w: %d", errUnknownReplica, from)
 	}
-	c.maxRound = max(c.maxRound, m.Ballot.Round)
+	if m.Type != msgPrePrepareResp || m.has(flagReject) {
+		// NB: a yes to a pre-prepare echoes the ballot this replica asked
+		// about: counting its round would make the candidate prepare at
+		// the next round, not the ballot the voters said yes to.
+		c.maxRound = max(c.maxRound, m.Ballot.Round)
+	}
 	switch m.Type {
 	case msgPrePrepare:
 		ok := !c.sticky(m) && c.promise.Less(m.Ballot)
@@ -249,7 +254,9 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 		c.send(from, driver.MsgEarly, &message{Type: msgAccepted, Flags: flagReject, Ballot: c.promise})
 		return
 	}
-	c.raisePromise(b)
+	if !broken.acceptNoRaise {
+		c.raisePromise(b)
+	}
 	c.follow(b)
 	resp := &message{Type: msgAccepted, Ballot: b, Index: m.Commit}
 	for _, s := range m.Slots {
@@ -262,6 +269,12 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	}
 	slices.Sort(resp.Acks)
 	resp.Acks = slices.Compact(resp.Acks)
+	if broken.deleteTail && len(resp.Acks) > 0 {
+		if top := resp.Acks[len(resp.Acks)-1]; top >= c.commit && top >= c.firstIndex() && top < c.lastIndex() {
+			c.slots = c.slots[:top-c.trunc.Index]
+			c.cutAbove, c.mustSync = top, true
+		}
+	}
 	c.advanceByBallot(b, m.Commit)
 	resp.Commit = c.commit
 	kind := driver.MsgLate
@@ -428,6 +441,9 @@ func (c *Core) handleSnapshot(m *message) {
 	}
 	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConfig(m.Config)}
 	c.truncateTo(pointOf(at))
+	if broken.snapDropsVotes {
+		c.slots = nil
+	}
 	c.commit, c.handedOut = at.Index, at.Index
 	c.hsDirty, c.mustSync = true, true
 	c.cfg = cloneConfig(at.Conf)
