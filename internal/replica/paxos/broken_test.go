@@ -148,6 +148,7 @@ func TestBrokenScripts(t *testing.T) {
 		{"delete the tail on accept", &broken.deleteTail, "accept_tail", "SAFETY", ""},
 		{"snapshot drops votes above it", &broken.snapDropsVotes, "snapshot_votes", "SAFETY", ""},
 		{"reads before recovery", &broken.earlyReads, "read_recovery", "read", ""},
+		{"a stop kept under a higher-ballot value", &broken.stopKept, "stop_leftover", "SAFETY", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "interaction", tc.script+".txt")
