@@ -78,7 +78,7 @@ type cluster struct {
 	// checkChosen: check what acceptors make durable, not only what is
 	// committed: a value accepted at one ballot by a quorum of voters is
 	// chosen, even if no replica ever commits it, and no slot has two
-	// values chosen (checker.accepted). The interaction scripts set it.
+	// values chosen (checker.accepted). newCluster sets it.
 	checkChosen bool
 }
 
@@ -149,7 +149,7 @@ func newCluster(t testing.TB, seed uint64, voters, learners int) *cluster {
 		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes: map[replica.ReplicaID]*node{}, cut: map[[2]replica.ReplicaID]bool{},
 		chk:     checker{committed: map[uint64]driver.LogEntry{}, byData: map[string]uint64{}},
-		pending: map[string]uint64{},
+		pending: map[string]uint64{}, checkChosen: true,
 	}
 	desc := replica.Descriptor{Group: testGroup, Version: 1}
 	for i := 1; i <= voters+learners; i++ {

@@ -47,7 +47,6 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "seed", &seed)
 		e.cl = newCluster(t, uint64(seed), voters, learners)
 		e.cl.observe = e.observe
-		e.cl.checkChosen = true
 		e.status(nil)
 	case "add-node":
 		for _, id := range e.nodeArgs(t, d) {
