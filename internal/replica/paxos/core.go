@@ -32,16 +32,17 @@ const (
 // pinned seeds in TestBrokenSeeds) or by an interaction script
 // (TestBrokenScripts).
 var broken struct {
-	ackBeforeFsync bool // Accepted sent before the fsync
-	omitChosen     bool // phase-1 answers leave out chosen slots
-	earlyReads     bool // a new leader answers reads before recovery is committed
-	acceptNoRaise  bool // an accept above the promise leaves the promise where it was
-	noNoopFill     bool // recovery leaves holes unfilled instead of proposing no-ops
-	noopInChosen   bool // recovery ignores the commit reported in phase 1: no-ops where a value was chosen
-	staleP1        bool // a phase-1 answer to an older ballot of this candidate counts
-	deleteTail     bool // an accept deletes the acceptor's slots above it (Raft-style truncation)
-	snapDropsVotes bool // a snapshot install deletes the accepted slots above it
-	stopKept       bool // recovery keeps a stop with a higher-ballot value of its epoch above it
+	ackBeforeFsync  bool // Accepted sent before the fsync
+	omitChosen      bool // phase-1 answers leave out chosen slots
+	earlyReads      bool // a new leader answers reads before recovery is committed
+	acceptNoRaise   bool // an accept above the promise leaves the promise where it was
+	noNoopFill      bool // recovery leaves holes unfilled instead of proposing no-ops
+	noopInChosen    bool // recovery ignores the commit reported in phase 1: no-ops where a value was chosen
+	staleP1         bool // a phase-1 answer to an older ballot of this candidate counts
+	deleteTail      bool // an accept deletes the acceptor's slots above it (Raft-style truncation)
+	snapDropsVotes  bool // a snapshot install deletes the accepted slots above it
+	stopKept        bool // recovery keeps a stop with a higher-ballot value of its epoch above it
+	stopBallotEpoch bool // recovery takes a stop's epoch from its ballot, not from the configuration's
 }
 
 var errUnknownReplica = errors.New("paxos: message from a replica not in the configuration")
@@ -591,10 +592,15 @@ func (c *Core) finishPhase1() {
 		s := &slot{ballot: b, typ: driver.EntryNormal}
 		if v, ok := p.vals[i]; ok {
 			s.typ, s.data = v.Type, v.Data
-			if v.Type == driver.EntryChange && p.higherAbove(i, v.Ballot) && !broken.stopKept {
-				// A value above the stop of a higher ballot of its
-				// epoch: a leader that did not keep the stop proposed
-				// it, so the stop was never chosen. It becomes a no-op.
+			epoch := c.epoch
+			if broken.stopBallotEpoch {
+				epoch = v.Ballot.Epoch
+			}
+			if v.Type == driver.EntryChange && p.higherAbove(i, v.Ballot, epoch) && !broken.stopKept {
+				// A value above the stop of a higher ballot of the
+				// epoch the stop ends: a leader that did not keep the
+				// stop proposed it, so the stop was never chosen. It
+				// becomes a no-op.
 				s.typ, s.data = driver.EntryNormal, nil
 			}
 		} else if broken.noNoopFill {
@@ -622,12 +628,16 @@ func (c *Core) finishPhase1() {
 	c.broadcastHeartbeat()
 }
 
-// higherAbove reports whether a slot above i holds a value of a higher
-// ballot than b in b's epoch. (A value of a later epoch above a stop says
-// that the stop was chosen: a later epoch begins only then.)
-func (p *phase1) higherAbove(i uint64, b Ballot) bool {
+// higherAbove reports whether a slot above i, the first stop above the
+// commit index, holds a value of a higher ballot than b, the stop's, in
+// epoch, the epoch that the stop ends (the core's). Values of an earlier
+// epoch are leftovers, ignored already. A value of a later epoch says
+// that the stop was chosen: a later epoch begins only then; so does a
+// stop accepted under a ballot of a later epoch (a replica that had not
+// learned it chosen proposed it again), which no value of epoch tops.
+func (p *phase1) higherAbove(i uint64, b Ballot, epoch uint64) bool {
 	for j, v := range p.vals {
-		if j > i && v.Ballot.Epoch == b.Epoch && b.Less(v.Ballot) {
+		if j > i && v.Ballot.Epoch == epoch && b.Less(v.Ballot) {
 			return true
 		}
 	}

@@ -63,11 +63,16 @@
 // change at a time, single-step (at most one voter added or removed,
 // learners freely). In recovery, if the highest-ballot value at a slot s
 // is a stop and a slot above s holds a value of a higher ballot of the
-// stop's epoch, a leader that did not keep the stop proposed it: the stop
-// was never chosen and becomes a no-op. Otherwise the stop is proposed
-// again under the candidate's ballot and everything above s is dropped:
-// nothing there was chosen. (A value of a later epoch above the stop says
-// the stop was chosen: a later epoch begins only then.)
+// epoch the stop ends (the candidate's configuration's: s is the first
+// stop above its commit), a leader that did not keep the stop proposed
+// it: the stop was never chosen and becomes a no-op. Otherwise the stop is
+// proposed again under the candidate's ballot and everything above s is
+// dropped: nothing there was chosen. (A value of a later epoch above the
+// stop says the stop was chosen: a later epoch begins only then. So does
+// the stop itself under a later epoch's ballot: a replica that had not
+// learned it chosen proposed it again. Comparing with the epoch of the
+// stop's ballot instead made a chosen stop a no-op: broken.stopBallotEpoch,
+// caught by a pinned seed of TestSimulationMembership's history.)
 //
 // Epochs: the stop chosen at s ends epoch e; the slots above s belong to
 // epoch e+1 under the new configuration, and every replica that commits

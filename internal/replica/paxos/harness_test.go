@@ -433,11 +433,14 @@ func (cl *cluster) deliver(i int) {
 		if err != nil || from != e.from || at.Index != e.snap.at.Index {
 			cl.fail("DecodeSnapshot: %v", err)
 		}
-		if at.Index > to.applied {
-			to.snap = e.snap
-		}
 	}
 	_ = to.core.Step(e.from, e.payload)
+	// The data waits for the Ready if the core took the snapshot (a core
+	// refuses one at or below its commit, which may be above applied),
+	// as the driver keeps it aside.
+	if e.snap != nil && to.core.snapshot != nil && to.core.snapshot.Index == e.snap.at.Index {
+		to.snap = e.snap
+	}
 }
 
 // settle runs rounds and delivers every message in order until quiet.
