@@ -1,7 +1,8 @@
 // Package rebalance keeps a cluster's replicas where the ring places them
-// (DESIGN.md, Placement and Membership and failure). It holds four loops
-// that run on every node, each through the small interfaces of node.go and
-// a clock.Clock, so that a test can drive them with fakes and a fake clock:
+// (DESIGN.md, Placement and Membership and failure). It holds three loops
+// that run on every node and one orchestration, all reaching the node
+// through the small interfaces of node.go and reading time through a
+// clock.Clock, so that a test drives them with fakes and a fake clock:
 //
 //   - the rebalancer and failure detector, active only on the meta group's
 //     leader: it probes every member, marks one down when it has been silent

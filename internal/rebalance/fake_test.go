@@ -24,6 +24,7 @@ type fakeNode struct {
 	name     string
 	settings cluster.Settings
 	passes   chan struct{} // one send (if room) per ReadMeta: a pass began
+	clk      clock.Clock   // stamps changedAt when set
 	mu       struct {
 		sync.Mutex
 		meta      cluster.Meta
@@ -35,8 +36,9 @@ type fakeNode struct {
 		missing   int
 		leaders   map[replica.GroupID]string
 		groups    map[replica.GroupID]*fakeGroup
-		recovered map[string]Recovery // ForceRecover's answer per node
-		changes   []changeCall        // ChangeReplicas calls
+		recovered map[string]Recovery  // ForceRecover's answer per node
+		changes   []changeCall         // ChangeReplicas calls
+		changedAt map[string]time.Time // by member: when ChangeMeta last wrote it, by clk
 	}
 }
 
@@ -54,6 +56,7 @@ func newFakeNode(name string, settings cluster.Settings, members ...cluster.Memb
 	f.mu.silent, f.mu.cut = map[string]bool{}, map[string]bool{}
 	f.mu.leaders, f.mu.groups = map[replica.GroupID]string{}, map[replica.GroupID]*fakeGroup{}
 	f.mu.recovered = map[string]Recovery{}
+	f.mu.changedAt = map[string]time.Time{}
 	return f
 }
 
@@ -105,6 +108,9 @@ func (f *fakeNode) ChangeMeta(_ context.Context, change func(cluster.Meta) ([]cl
 	for _, c := range changed {
 		i := slices.IndexFunc(cur.Members, func(m cluster.Member) bool { return m.Name == c.Name })
 		cur.Members[i] = c
+		if f.clk != nil {
+			f.mu.changedAt[c.Name] = f.clk.Now()
+		}
 	}
 	cur.Epoch++
 	f.mu.meta = cur

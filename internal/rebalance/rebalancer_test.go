@@ -148,30 +148,33 @@ func TestRunOnFakeClock(t *testing.T) {
 	f := newFakeNode("n1", settings, members("n1", "n2", "n3", "n4")...)
 	f.setSilent("n3", true)
 	r, clk := newTest(f)
+	f.clk = clk
 	r.cfg.LeaderBalanceInterval, r.cfg.RepairInterval = 0, 0
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { r.Run(ctx); close(done) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(10 * time.Second)
-	var firstPass time.Time
 	for f.state("n3") != cluster.NodeDown {
 		if time.Now().After(deadline) {
 			t.Fatalf("n3 silent for %v of fake time, not marked down", clk.Now().Sub(start))
 		}
-		// The loop may not have made its ticker yet: a tick lost then
-		// only delays the pass.
+		// The loop may not have made its ticker yet, or still be in a
+		// pass: a tick lost then only delays the next pass.
 		clk.Advance(100 * time.Millisecond)
 		select {
 		case <-f.passes:
-			if firstPass.IsZero() {
-				firstPass = clk.Now()
-			}
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	if took := clk.Now().Sub(firstPass); took < 1500*time.Millisecond {
-		t.Fatalf("n3 marked down %v after the first pass, before dead-after (1.5s)", took)
+	r.mu.Lock()
+	since := r.mu.leaderSince
+	r.mu.Unlock()
+	f.mu.Lock()
+	downAt := f.mu.changedAt["n3"]
+	f.mu.Unlock()
+	if took := downAt.Sub(since); took < 1500*time.Millisecond {
+		t.Fatalf("n3 marked down %v after this node began leading, before dead-after (1.5s)", took)
 	}
 }
 
