@@ -155,6 +155,7 @@ func TestBrokenScripts(t *testing.T) {
 		{"snapshot drops votes above it", &broken.snapDropsVotes, "snapshot_votes", "SAFETY", ""},
 		{"reads before recovery", &broken.earlyReads, "read_recovery", "read", ""},
 		{"a stop kept under a higher-ballot value", &broken.stopKept, "stop_leftover", "SAFETY", ""},
+		{"judge an accept by the slot's ballot, not the promise", &broken.slotBallot, "slot_ballot", "SAFETY", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "interaction", tc.script+".txt")

@@ -43,6 +43,7 @@ var broken struct {
 	snapDropsVotes  bool // a snapshot install deletes the accepted slots above it
 	stopKept        bool // recovery keeps a stop with a higher-ballot value of its epoch above it
 	stopBallotEpoch bool // recovery takes a stop's epoch from its ballot, not from the configuration's
+	slotBallot      bool // an accept is judged by the slot's accepted ballot, not by the promise
 }
 
 var errUnknownReplica = errors.New("paxos: message from a replica not in the configuration")

@@ -250,7 +250,7 @@ func (c *Core) handlePromiseReject(from replica.ReplicaID, m *message) {
 
 func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	b := m.Ballot
-	if b.Less(c.promise) {
+	if b.Less(c.promise) && !broken.slotBallot {
 		c.send(from, driver.MsgEarly, &message{Type: msgAccepted, Flags: flagReject, Ballot: c.promise})
 		return
 	}
@@ -262,6 +262,11 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	for _, s := range m.Slots {
 		if c.leftover(s.Index, b) {
 			continue // above the stop that ended b's epoch: refused
+		}
+		if broken.slotBallot {
+			if old := c.slot(s.Index); old != nil && b.Less(old.ballot) {
+				continue // the classic bug: only the slot's own ballot is checked
+			}
 		}
 		if s.Index > c.commit && s.Index >= c.firstIndex() {
 			c.stageSlot(s.Index, &slot{ballot: b, typ: s.Type, data: s.Data})
