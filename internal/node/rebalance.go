@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/storage"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"github.com/prometheus/client_golang/prometheus"
@@ -138,9 +139,9 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 	// least that far), not from a view up to a watch interval old.
 	n.refreshMeta()
 	mv := n.metaView()
-	if mv == nil || mv.err != nil {
+	if mv == nil || mv.Err != nil {
 		if mv != nil {
-			return mv.err
+			return mv.Err
 		}
 		return nil
 	}
@@ -152,19 +153,19 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 		if f.move.Add == "" {
 			continue
 		}
-		if m, ok := mv.member(f.move.Add); !ok || !cluster.Placeable(m.StateOf()) {
+		if m, ok := mv.Member(f.move.Add); !ok || !cluster.Placeable(m.StateOf()) {
 			n.log.Info("ending a move to a node that no longer takes replicas", "group", f.move.Group, "add", f.move.Add)
 			f.cancel()
 		}
 	}
-	for _, d := range plannable(descs, mv.target, mv.members) {
+	for _, d := range plannable(descs, mv.Target, mv.Members) {
 		if len(r.mu.inFlight) >= n.cfg.MaxConcurrentMoves {
 			break
 		}
 		if _, busy := r.mu.inFlight[d.Group]; busy || d.Version < r.mu.minVersion[d.Group] {
 			continue
 		}
-		m, ok := cluster.NextMove(d, mv.target.Groups[d.Group], mv.members)
+		m, ok := cluster.NextMove(d, mv.Target.Groups[d.Group], mv.Members)
 		if !ok {
 			continue
 		}
@@ -174,7 +175,7 @@ func (r *rebalancer) pass(ctx context.Context, moves *sync.WaitGroup) error {
 		go func() {
 			defer moves.Done()
 			defer cancel()
-			r.move(mctx, m, d, mv.target.Groups[d.Group])
+			r.move(mctx, m, d, mv.Target.Groups[d.Group])
 		}()
 	}
 	r.mu.Unlock()
@@ -277,10 +278,10 @@ func (r *rebalancer) detect(ctx context.Context, meta cluster.Meta, now time.Tim
 }
 
 // finishDrains marks removed the draining members no descriptor names.
-func (r *rebalancer) finishDrains(ctx context.Context, mv *metaView, descs []replica.Descriptor) error {
+func (r *rebalancer) finishDrains(ctx context.Context, mv *routing.MetaView, descs []replica.Descriptor) error {
 	counts := cluster.Counts(descs)
 	var done []cluster.Member
-	for _, m := range mv.members {
+	for _, m := range mv.Members {
 		if m.StateOf() == cluster.NodeDraining && counts[m.Name] == 0 {
 			m.State = cluster.NodeRemoved
 			done = append(done, m)
@@ -323,7 +324,7 @@ func (r *rebalancer) move(ctx context.Context, m cluster.Move, d replica.Descrip
 	voters := movedVoters(d, m, target)
 	leader := ""
 	if rt, ok := n.route(m.Group); ok {
-		leader = rt.leader
+		leader = rt.Leader
 	}
 	if leader == "" {
 		return // no known leader: next pass
@@ -389,29 +390,29 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 	if mv == nil {
 		return out
 	}
-	out.Epoch = mv.epoch
+	out.Epoch = mv.Epoch
 	counts := cluster.Counts(descs)
 	leaders := map[string]int{}
 	for _, d := range descs {
-		if rt, ok := n.route(d.Group); ok && rt.leader != "" {
-			leaders[rt.leader]++
+		if rt, ok := n.route(d.Group); ok && rt.Leader != "" {
+			leaders[rt.Leader]++
 		}
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	live := map[string]bool{}
-	for _, m := range mv.members {
+	for _, m := range mv.Members {
 		live[m.Name] = cluster.Live(m.StateOf())
 		ns := &cairnv1.NodeStatus{Member: memberProto(m), Replicas: uint32(counts[m.Name]), Leaders: uint32(leaders[m.Name])}
 		if t, ok := r.mu.lastHeard[m.Name]; ok {
 			ns.LastHeardUnixNanos = t.UnixNano()
 		}
-		if mv.target.Placement != nil {
-			if nl, ok := mv.target.Placement.Node(m.Name); ok {
+		if mv.Target.Placement != nil {
+			if nl, ok := mv.Target.Placement.Node(m.Name); ok {
 				ns.TargetReplicas, ns.Cap = uint32(nl.Replicas), uint32(nl.Cap)
 			}
 		}
-		if mv.target.Groups != nil && len(mv.target.Groups) > 0 && slices.Contains(mv.target.Groups[0], m.Name) {
+		if mv.Target.Groups != nil && len(mv.Target.Groups) > 0 && slices.Contains(mv.Target.Groups[0], m.Name) {
 			// The meta group's replica counts in replicas and target
 			// alike, so in the cap too.
 			ns.TargetReplicas++
@@ -419,8 +420,8 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 		}
 		out.Nodes = append(out.Nodes, ns)
 	}
-	if mv.target.Placement != nil {
-		out.PlacementRelaxed = mv.target.Placement.Relaxation().String()
+	if mv.Target.Placement != nil {
+		out.PlacementRelaxed = mv.Target.Placement.Relaxation().String()
 	}
 	var rest []replica.Descriptor
 	for _, d := range descs {
@@ -436,15 +437,15 @@ func (r *rebalancer) status() *cairnv1.StatusResponse {
 			}
 		}
 		want := n.id.Settings.Replicas
-		if int(d.Group) < len(mv.target.Groups) {
-			want = len(mv.target.Groups[d.Group])
+		if int(d.Group) < len(mv.Target.Groups) {
+			want = len(mv.Target.Groups[d.Group])
 		}
 		if voters < want {
 			out.UnderReplicated++
 		}
 	}
-	if mv.target.Groups != nil {
-		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.target, mv.members), mv.target, mv.members))
+	if mv.Target.Groups != nil {
+		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.Target, mv.Members), mv.Target, mv.Members))
 	}
 	out.MovesDone = r.mu.done
 	return out

@@ -36,7 +36,7 @@ func (s *adminServer) unsafeRecover(ctx context.Context, req *cairnv1.UnsafeReco
 	}
 	gid := replica.GroupID(p + 1)
 	r, ok := n.route(gid)
-	if !ok || r.desc.Version == 0 {
+	if !ok || r.Desc.Version == 0 {
 		return nil, status.Errorf(codes.Aborted, "partition %d: its descriptor is not known here yet; retry in a few seconds", p)
 	}
 	out := &cairnv1.UnsafeRecoverResponse{Group: uint64(gid), Partition: int32(p)}
@@ -47,8 +47,8 @@ func (s *adminServer) unsafeRecover(ctx context.Context, req *cairnv1.UnsafeReco
 	var mu sync.Mutex
 	var answers []answer
 	var wg sync.WaitGroup
-	for _, id := range r.desc.Voters {
-		m, _ := r.desc.Replica(id)
+	for _, id := range r.Desc.Voters {
+		m, _ := r.Desc.Replica(id)
 		out.Voters = append(out.Voters, m.Node)
 		wg.Add(1)
 		go func() {
@@ -65,10 +65,10 @@ func (s *adminServer) unsafeRecover(ctx context.Context, req *cairnv1.UnsafeReco
 	}
 	wg.Wait()
 	slices.Sort(out.Unreachable)
-	if quorum := len(r.desc.Voters)/2 + 1; len(answers) >= quorum {
+	if quorum := len(r.Desc.Voters)/2 + 1; len(answers) >= quorum {
 		return nil, status.Errorf(codes.FailedPrecondition,
 			"partition %d still has a quorum (%d of its %d voters answer): unsafe recovery is only for a partition that lost it; for a dead node use remove",
-			p, len(answers), len(r.desc.Voters))
+			p, len(answers), len(r.Desc.Voters))
 	}
 	if len(answers) == 0 {
 		return nil, status.Errorf(codes.FailedPrecondition, "partition %d: none of its voters %v answers: there is nothing to recover from; bring one back", p, out.Voters)

@@ -50,7 +50,7 @@ func (n *Node) repairGroup(ctx context.Context, gid replica.GroupID) {
 		return // fine, or no leader yet, or still handing leadership away
 	}
 	d := st.Descriptor
-	if r, ok := n.route(gid); ok && r.desc.Version > d.Version {
+	if r, ok := n.route(gid); ok && r.Desc.Version > d.Version {
 		return // the group moved on (perhaps without this replica): its removal reaches it by gossip
 	}
 	var voters []string
@@ -91,6 +91,6 @@ func (n *Node) liveNode(node string) bool {
 	if mv == nil {
 		return true // nothing known: the leader's change refuses what it must
 	}
-	m, ok := mv.member(node)
+	m, ok := mv.Member(node)
 	return ok && cluster.Live(m.StateOf())
 }
