@@ -25,9 +25,9 @@ func gossipBytes(n *Node) float64 {
 func TestIdleGossipBytes(t *testing.T) {
 	const nodes, partitions = 3, 64
 	tn := startNodes(t, nodes, partitions, nil)
-	tn.ready()
 	for name, n := range tn.nodes {
-		waitFor(t, 10*time.Second, name+" to know every partition's leader", func() bool {
+		// Longer than tn.ready's wait: 3×64 groups elect on a busy machine.
+		waitFor(t, 60*time.Second, name+" to know every partition's leader", func() bool {
 			for _, p := range n.Cluster().Partitions {
 				if p.Leader == "" {
 					return false
