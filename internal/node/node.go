@@ -389,8 +389,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// watchInterval is how often a node reads its meta replica; it asks its
-// peers for their view every other time.
+// watchInterval is how often a node reads its meta replica; it gossips
+// routes with its peers every other time (routing.Table.Run).
 const watchInterval = 500 * time.Millisecond
 
 // checkOwnEntry refuses a founder whose --capacity or --zone differs from
