@@ -44,7 +44,7 @@ func (t *Table) Run(stop <-chan struct{}, interval time.Duration) {
 	for i := 0; ; i++ {
 		t.RefreshMeta()
 		if i%2 == 0 {
-			t.Gossip(ctx)
+			t.gossip(ctx)
 		}
 		select {
 		case <-stop:
@@ -54,10 +54,10 @@ func (t *Table) Run(stop <-chan struct{}, interval time.Duration) {
 	}
 }
 
-// Gossip runs one round: it syncs with every member but this node and the
+// gossip runs one round: it syncs with every member but this node and the
 // removed ones, all at once, and then removes the local replicas that a
 // newer descriptor no longer names.
-func (t *Table) Gossip(ctx context.Context) {
+func (t *Table) gossip(ctx context.Context) {
 	mv := t.Meta()
 	if mv == nil {
 		return
@@ -77,7 +77,7 @@ func (t *Table) Gossip(ctx context.Context) {
 		})
 	}
 	wg.Wait()
-	t.RemoveStale()
+	t.removeStale()
 }
 
 // entry is one group's place in a table snapshot.
@@ -220,7 +220,7 @@ func (t *Table) SyncRoutes(_ context.Context, req *cairnv1.SyncRoutesRequest) (*
 					theirs.Leader = "?"
 				}
 			}
-			if e.route.Newer(theirs) {
+			if e.route.newer(theirs) {
 				resp.Routes = append(resp.Routes, &cairnv1.RouteEntry{
 					Encoded: e.route.Desc.Encode(nil), Term: e.route.Term, Leader: e.route.Leader})
 			}

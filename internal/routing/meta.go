@@ -105,9 +105,9 @@ func (t *Table) Resolve(node string) (string, bool) {
 	return a, ok
 }
 
-// TargetOf is group gid's placement under the member list: the nodes the
+// targetOf is group gid's placement under the member list: the nodes the
 // ring gives it, preferred leader first; nil when unknown.
-func (t *Table) TargetOf(gid replica.GroupID) []string {
+func (t *Table) targetOf(gid replica.GroupID) []string {
 	mv := t.Meta()
 	if mv == nil || mv.Target.Groups == nil || int(gid) >= len(mv.Target.Groups) {
 		return nil

@@ -21,9 +21,9 @@ type Route struct {
 	Seen   time.Time // when this node read or learned it
 }
 
-// Newer reports whether r should replace old: a higher membership
+// newer reports whether r should replace old: a higher membership
 // version, else a higher term, else a known leader over none.
-func (r Route) Newer(old Route) bool {
+func (r Route) newer(old Route) bool {
 	switch {
 	case r.Desc.Version != old.Desc.Version:
 		return r.Desc.Version > old.Desc.Version
@@ -124,7 +124,7 @@ func New(cfg Config) *Table {
 func (t *Table) observe(gid replica.GroupID, r Route) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if old, ok := t.routes[gid]; !ok || r.Newer(old) {
+	if old, ok := t.routes[gid]; !ok || r.newer(old) {
 		t.routes[gid] = r
 	}
 }
@@ -155,7 +155,7 @@ func (t *Table) RouteAndStatus(gid replica.GroupID) (Route, *replica.Status, boo
 	}
 	if st.Descriptor.Version > 0 {
 		local := Route{Desc: st.Descriptor, Term: st.Term, Leader: st.LeaderNode, Seen: t.cfg.Clock.Now()}
-		if !ok || !r.Newer(local) {
+		if !ok || !r.newer(local) {
 			return local, &st, true
 		}
 	}
@@ -182,7 +182,7 @@ func (t *Table) DescriptorsKnown() (descs []replica.Descriptor, missing int) {
 // PreferredNode is the first node of group gid's placement under the
 // member list: its preferred leader.
 func (t *Table) PreferredNode(gid replica.GroupID) string {
-	if nodes := t.TargetOf(gid); len(nodes) > 0 {
+	if nodes := t.targetOf(gid); len(nodes) > 0 {
 		return nodes[0]
 	}
 	return ""
@@ -219,7 +219,7 @@ func (t *Table) ReplicaNodes(gid replica.GroupID) []string {
 		}
 		return nodes
 	}
-	for _, node := range t.TargetOf(gid) {
+	for _, node := range t.targetOf(gid) {
 		add(node)
 	}
 	return nodes
@@ -234,11 +234,11 @@ func (t *Table) ReplicaNode(gid replica.GroupID) string {
 	return ""
 }
 
-// RemoveStale deletes local replicas that a newer descriptor, learned from
+// removeStale deletes local replicas that a newer descriptor, learned from
 // a peer, no longer names: this node was away (or cut off) while its
 // replica was moved, so no message will ever tell it. The descriptor
 // handed to the host is the one the peer sent, byte for byte.
-func (t *Table) RemoveStale() {
+func (t *Table) removeStale() {
 	for _, gid := range t.cfg.Replicas.Groups() {
 		r, ok := t.learned(gid)
 		if !ok {

@@ -122,7 +122,9 @@ type fixture struct {
 
 // newFixture: node b holds every group (term 2, b leads), node a holds
 // group 9 only, at version 1, where b holds it at version 1 too.
-func newFixture(t *testing.T) *fixture {
+func newFixture(t *testing.T) *fixture { return newFixtureOf(t, partitions) }
+
+func newFixtureOf(t *testing.T, partitions int) *fixture {
 	f := &fixture{peers: &fakePeers{tables: map[string]*Table{}}, clk: clock.NewFake(time.Unix(1e9, 0))}
 	f.settings = cluster.DefaultSettings(3)
 	f.settings.Partitions = partitions
@@ -187,7 +189,7 @@ func TestDeltaExchange(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
 
-	f.a.Gossip(ctx)
+	f.a.gossip(ctx)
 	calls := f.peers.take()
 	if len(calls) != 2 || !calls[0].resp.GetDiffers() || len(calls[1].req.GetVersions()) != partitions+1 {
 		t.Fatalf("first sync: %d calls, want a digest that differs, then the versions", len(calls))
@@ -205,8 +207,8 @@ func TestDeltaExchange(t *testing.T) {
 
 	// Quiet: one call each way, the digest and an empty answer.
 	before := gossipBytes(t, f.regA)
-	f.a.Gossip(ctx)
-	f.b.Gossip(ctx)
+	f.a.gossip(ctx)
+	f.b.gossip(ctx)
 	calls = f.peers.take()
 	if len(calls) != 2 {
 		t.Fatalf("quiet round: %d calls, want 1 per node", len(calls))
@@ -230,7 +232,7 @@ func TestDeltaExchange(t *testing.T) {
 	moved.Voters = moved.Voters[:2]
 	moved.Replicas[2].Role = replica.RoleLearner
 	f.rb.set(replica.Status{Group: 9, Term: 2, LeaderNode: "b", Descriptor: moved})
-	f.a.Gossip(ctx)
+	f.a.gossip(ctx)
 	calls = f.peers.take()
 	if len(calls) != 2 || !calls[0].resp.GetDiffers() {
 		t.Fatalf("changed round: %d calls, want a digest that differs, then the versions", len(calls))
@@ -256,17 +258,37 @@ func TestDeltaExchange(t *testing.T) {
 	}
 }
 
+// TestQuietCostIndependentOfPartitions: a quiet round is the same few
+// bytes at 16 partitions and at 1024.
+func TestQuietCostIndependentOfPartitions(t *testing.T) {
+	var sizes []int
+	for _, p := range []int{16, 256, 1024} {
+		f := newFixtureOf(t, p)
+		f.a.gossip(context.Background())
+		f.peers.take()
+		f.a.gossip(context.Background())
+		calls := f.peers.take()
+		if len(calls) != 1 || proto.Size(calls[0].resp) != 0 {
+			t.Fatalf("%d partitions: a quiet round of %d calls", p, len(calls))
+		}
+		sizes = append(sizes, proto.Size(calls[0].req))
+	}
+	if sizes[0] != sizes[1] || sizes[1] != sizes[2] || sizes[0] > 32 {
+		t.Fatalf("quiet requests of %v bytes at 16, 256, 1024 partitions", sizes)
+	}
+}
+
 // TestMemberListGossip: a higher epoch travels with its records and
 // addresses; an equal one is not sent.
 func TestMemberListGossip(t *testing.T) {
 	f := newFixture(t)
 	ctx := context.Background()
-	f.a.Gossip(ctx)
+	f.a.gossip(ctx)
 	f.peers.take()
 	members := append(f.members, cluster.Member{Name: "d", Addr: "d:1", Zone: "z2", Capacity: 2, State: cluster.NodeJoining})
 	adv := map[string]cluster.Advertised{"d": {GRPC: "d:1", HTTP: "d:2", Redis: "d:3"}}
 	f.b.LearnMeta(2, members, adv, true)
-	f.a.Gossip(ctx)
+	f.a.gossip(ctx)
 	calls := f.peers.take()
 	if len(calls) != 1 || len(calls[0].resp.GetMembers()) != len(members) {
 		t.Fatalf("%d calls; want one answer with %d members", len(calls), len(members))
@@ -278,7 +300,7 @@ func TestMemberListGossip(t *testing.T) {
 	if addr, ok := f.a.Resolve("d"); !ok || addr != "d:1" {
 		t.Fatalf("a resolves d to %q", addr)
 	}
-	f.a.Gossip(ctx)
+	f.a.gossip(ctx)
 	if calls := f.peers.take(); len(calls[0].resp.GetMembers()) != 0 {
 		t.Fatal("an equal epoch was sent again")
 	}
