@@ -1,5 +1,6 @@
 // Node-to-node transport: the batched message stream and the snapshot stream
-// that internal/transport serves and dials. Not for clients.
+// that internal/transport serves and dials, and the route gossip it hands to
+// internal/routing. Not for clients.
 //
 // Regenerate from the repository root (protoc 3.21, protoc-gen-go and
 // protoc-gen-go-grpc from ~/go/bin):
