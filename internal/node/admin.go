@@ -91,7 +91,7 @@ func (s *adminServer) Remove(ctx context.Context, req *cairnv1.NodeRequest) (*ca
 
 func (s *adminServer) Status(ctx context.Context, req *cairnv1.StatusRequest) (*cairnv1.StatusResponse, error) {
 	return onMetaLeader(ctx, s.n, req, func(context.Context, *cairnv1.StatusRequest) (*cairnv1.StatusResponse, error) {
-		return s.n.rebalancer.status(), nil
+		return s.n.rebalancer.Status(), nil
 	}, cairnv1.AdminClient.Status)
 }
 

@@ -27,11 +27,13 @@
 // every node can route every key and compute the ring's placement of the
 // list. GetCluster is the clients' view only. The Admin service (admin.go)
 // joins, drains and removes nodes on the meta leader. On the meta leader
-// the rebalancer (rebalance.go) pings every member, marks silent ones down
-// after --dead-after, and moves replicas, one change per group and at most
-// --max-concurrent-moves at once, by asking each group's leader to change
-// its membership (Admin.ChangeReplicas). recover.go is the unsafe recovery
-// of a partition that lost its quorum.
+// the rebalancer (internal/rebalance, wired in rebalance.go) pings every
+// member, marks silent ones down after --dead-after, and moves replicas,
+// one change per group and at most --max-concurrent-moves at once, by
+// asking each group's leader to change its membership
+// (Admin.ChangeReplicas); the same package balances leaders and
+// orchestrates the unsafe recovery of a partition that lost its quorum
+// (recover.go answers its ForceRecover calls).
 //
 // The engines' configuration store (configstore.go, the
 // replica.ConfigStore the node hands its host): compare-and-swap on a
@@ -44,7 +46,7 @@
 // their interval (--consistency-check-interval), fails /readyz while a
 // local replica differs from its group's majority, reads such a partition
 // from the leader instead, asks the leader to replace such a replica
-// (repair.go; the rebalancer adds the new one), and runs checks on demand
+// (internal/rebalance; the rebalancer adds the new one), and runs checks on demand
 // for cairn admin verify (verify.go: Admin.Verify on any node,
 // Admin.CheckGroup on each partition's leader).
 package node

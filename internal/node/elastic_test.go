@@ -513,10 +513,20 @@ func TestRestartDuringMoveConverges(t *testing.T) {
 // partition serves again, keeps what the survivor had applied, and is
 // rebuilt to R replicas.
 func TestUnsafeRecover(t *testing.T) {
+	for _, engine := range []string{cluster.EngineRaft, cluster.EnginePaxos} {
+		t.Run(engine, func(t *testing.T) { testUnsafeRecover(t, engine) })
+	}
+}
+
+func testUnsafeRecover(t *testing.T, engine string) {
 	const P = 4
 	// Long enough that the two stops below end before either node is
 	// marked down (which would start repairing the partition).
-	tweak := func(cfg *Config) { elasticTweak(cfg); cfg.DeadAfter = 5 * time.Second }
+	tweak := func(cfg *Config) {
+		elasticTweak(cfg)
+		cfg.DeadAfter = 5 * time.Second
+		cfg.Settings.Engine = engine
+	}
 	tn := startNodes(t, 5, P, tweak)
 	tn.ready()
 	n1 := tn.nodes["n1"]

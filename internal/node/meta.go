@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
@@ -51,35 +50,6 @@ func (n *Node) readAdvertised(members []cluster.Member) map[string]cluster.Adver
 		}
 	}
 	return adv
-}
-
-// every runs f every interval until the node stops (first: once at
-// once, too), on the calling goroutine, which the caller counted in n.wg.
-// f's context ends when the node stops.
-func (n *Node) every(interval time.Duration, first bool, f func(ctx context.Context)) {
-	defer n.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() {
-		select {
-		case <-n.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	if first {
-		f(ctx)
-	}
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-		}
-		f(ctx)
-	}
 }
 
 // errNotMetaLeader says this node does not lead the meta group.

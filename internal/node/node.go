@@ -16,6 +16,7 @@ import (
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -53,16 +54,14 @@ type Node struct {
 		m      map[string]*grpc.ClientConn // by address
 		closed bool
 	}
-	rebalancer *rebalancer
+	rebalancer *rebalance.Rebalancer
 	fwd        *forwarder
 	// configs is the engines' configuration store on the meta group
 	// (replica.HostConfig.ConfigStore).
 	configs  *configStore
 	forwards prometheus.Counter
-	// leaderMoves counts leaderships handed to preferred replicas.
-	leaderMoves prometheus.Counter
-	draining    atomic.Bool
-	noSpace     atomic.Bool
+	draining atomic.Bool
+	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
 	advertised atomic.Pointer[advertised]
 
@@ -236,9 +235,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.fwd = newForwarder(n)
 	n.forwards = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
-	n.leaderMoves = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "cairn_leader_balance_transfers_total", Help: "Leaderships handed to a partition's preferred replica."})
-	n.registry.MustRegister(n.forwards, n.leaderMoves)
+	n.registry.MustRegister(n.forwards)
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
@@ -269,18 +266,8 @@ func Start(cfg Config) (n *Node, err error) {
 		defer n.wg.Done()
 		n.routing.Run(n.stop, watchInterval)
 	}()
-	if cfg.RebalanceInterval > 0 {
-		n.wg.Add(1)
-		go n.rebalancer.run(cfg.RebalanceInterval)
-	}
-	if cfg.LeaderBalanceInterval > 0 {
-		n.wg.Add(1)
-		go n.balanceLeaders(cfg.LeaderBalanceInterval)
-	}
-	if cfg.RepairInterval > 0 {
-		n.wg.Add(1)
-		go n.repairDiverged(cfg.RepairInterval)
-	}
+	n.wg.Add(1)
+	go n.runRebalancer()
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }

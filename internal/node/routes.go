@@ -3,11 +3,8 @@ package node
 import (
 	"context"
 	"errors"
-	"sync"
-	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
-	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/transport"
@@ -49,28 +46,6 @@ func (p routePeers) SyncRoutes(ctx context.Context, node string, req *cairnv1.Sy
 		return nil, err
 	}
 	return cairnv1.NewPeerClient(conn).SyncRoutes(ctx, req)
-}
-
-// eachPeer calls fn for every member but this node and the removed ones,
-// all at once, with a connection and a second to answer, and returns when
-// every call has.
-func (n *Node) eachPeer(ctx context.Context, members []cluster.Member, fn func(context.Context, cluster.Member, *grpc.ClientConn)) {
-	var wg sync.WaitGroup
-	for _, m := range members {
-		if m.Name == n.cfg.Name || m.StateOf() == cluster.NodeRemoved {
-			continue
-		}
-		conn, err := n.conn(m.Name)
-		if err != nil {
-			continue
-		}
-		wg.Go(func() {
-			cctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			fn(cctx, m, conn)
-		})
-	}
-	wg.Wait()
 }
 
 // engineView is a replica's engine section as /v1/cluster shows it.

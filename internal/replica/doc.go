@@ -44,7 +44,9 @@
 // removal that would break it. ReadLog is another: it decodes a
 // replica's durable log from a store (commit index; committed entries by
 // index, identity, term and command), which the simulation checks every
-// replica with after every step.
+// replica with after every step. TermsAgree says whether the simulation
+// may also compare a committed entry's term across replicas (Raft: yes;
+// Paxos, which may accept a chosen value again under a newer ballot: no).
 //
 // ConfigStore is what an engine may keep configuration of its own in
 // (HostConfig.ConfigStore): compare-and-swap, linearizable get and watch
@@ -56,8 +58,9 @@
 // choose (Step, Run).
 //
 // The state machine (kv) is the same for every engine: Apply committed
-// entries in order into one batch with the applied index, and Due for the
-// expiry sweep; Digester for consistency checks.
+// entries in order into one batch with the applied index, Due for the
+// expiry sweep, and Restore to install a snapshot's pairs; Digester for
+// consistency checks.
 //
 // Consistency checks, every engine: the leader proposes a check; every
 // replica digests its replicated state at exactly the check's index (off
@@ -71,13 +74,21 @@
 // round and one fsync for the groups of every engine on a node, with each
 // engine a pure core in the shape of etcd raft's RawNode (driver.Core,
 // driver.CoreEngine). An engine's NewHost builds a driver.Host with its
-// CoreEngine for the cluster's groups and Raft's for group 0, the meta
-// group. A second engine implements, per replica: Tick, Step, Propose,
-// ProposeChange, ReadIndex, TransferLeader, Campaign, ReportUnreachable,
-// ReportSnapshot, HasReady, Ready, Advance, Stage, Log, Basic, Progress,
-// EngineStatus, ChangeContext and ApplyChange; and per engine: Name,
-// NewCore, Bootstrap, SnapshotMessage, DecodeSnapshot, Recovery and
-// StageRecovery.
+// CoreEngine for the cluster's groups and the meta group's engine for
+// group 0 (driver.MetaEngine: Raft's, which raftengine registers, so no
+// other engine imports Raft):
+//
+//	meta, err := driver.MetaEngine(cfg.Store)
+//	h, err := driver.NewHost(driver.ConfigOf(cfg, myEngine{}, meta))
+//
+// A second engine implements, per replica (driver.Core): Tick, Step,
+// Propose, ProposeChange, ReadIndex, TransferLeader, Campaign,
+// ReportUnreachable, ReportSnapshot, HasReady, Ready, Advance, Stage, Log
+// (FirstIndex, LastIndex, LogSize, StageTruncate), Basic, Progress,
+// EngineStatus, ChangeContext and ApplyChange; and per engine
+// (driver.CoreEngine): Name, NewCore, Bootstrap, SnapshotMessage,
+// DecodeSnapshot, Joint, Recovery and StageRecovery. Package paxos is the
+// worked example of an engine of our own.
 //
 // A Descriptor has a neutral part (version, replicas and their nodes,
 // voters, learners, next replica ID), which every layer reads, and an

@@ -180,6 +180,12 @@ type core struct {
 	log    *Log
 	dlog   driverLog
 	logger *slog.Logger
+	// Buffers of the Ready in the driver's words, reused by the next
+	// Ready: the driver is done with a Ready once it calls Advance, and
+	// asks for the next one only after.
+	ents, committed []driver.LogEntry
+	msgs            []driver.Message
+	reads           []driver.ReadState
 }
 
 func (c *core) Tick() { c.rn.Tick() }
@@ -256,10 +262,11 @@ func (c *core) Ready() driver.Ready {
 		md := rd.Snapshot.GetMetadata()
 		out.Snapshot = &driver.SnapshotPoint{Index: md.GetIndex(), Term: md.GetTerm(), Conf: confOf(md.GetConfState())}
 	}
-	out.Entries = entriesOf(rd.Entries)
-	out.Committed = entriesOf(rd.CommittedEntries)
+	c.ents = entriesOf(c.ents[:0], rd.Entries)
+	c.committed = entriesOf(c.committed[:0], rd.CommittedEntries)
+	out.Entries, out.Committed = c.ents, c.committed
 	if len(rd.Messages) > 0 {
-		out.Messages = make([]driver.Message, 0, len(rd.Messages))
+		out.Messages = c.msgs[:0]
 		for _, m := range rd.Messages {
 			payload, err := proto.Marshal(m)
 			if err != nil {
@@ -268,12 +275,14 @@ func (c *core) Ready() driver.Ready {
 			}
 			out.Messages = append(out.Messages, driver.Message{To: replica.ReplicaID(m.GetTo()), Kind: kindOf(m.GetType()), Payload: payload})
 		}
+		c.msgs = out.Messages
 	}
 	if len(rd.ReadStates) > 0 {
-		out.Reads = make([]driver.ReadState, len(rd.ReadStates))
-		for i, rs := range rd.ReadStates {
-			out.Reads[i] = driver.ReadState{Ctx: rs.RequestCtx, Index: rs.Index}
+		out.Reads = c.reads[:0]
+		for _, rs := range rd.ReadStates {
+			out.Reads = append(out.Reads, driver.ReadState{Ctx: rs.RequestCtx, Index: rs.Index})
 		}
+		c.reads = out.Reads
 	}
 	return out
 }
@@ -292,11 +301,12 @@ func kindOf(t raftpb.MessageType) driver.MsgKind {
 	return driver.MsgEarly
 }
 
-func entriesOf(ents []*raftpb.Entry) []driver.LogEntry {
+// entriesOf appends ents in the driver's words to dst (nil when none).
+func entriesOf(dst []driver.LogEntry, ents []*raftpb.Entry) []driver.LogEntry {
 	if len(ents) == 0 {
-		return nil
+		return dst[:0]
 	}
-	out := make([]driver.LogEntry, len(ents))
+	out := slices.Grow(dst, len(ents))[:len(ents)]
 	for i, e := range ents {
 		t := driver.EntryNormal
 		switch e.GetType() {
@@ -310,7 +320,16 @@ func entriesOf(ents []*raftpb.Entry) []driver.LogEntry {
 	return out
 }
 
-func (c *core) Advance(rd driver.Ready) { c.rn.Advance(rd.Engine.(raft.Ready)) }
+// Advance implements driver.Core. The reused buffers drop their
+// references, so that a Ready's entries and messages are not kept alive
+// until the next one overwrites them.
+func (c *core) Advance(rd driver.Ready) {
+	c.rn.Advance(rd.Engine.(raft.Ready))
+	clear(c.ents[:cap(c.ents)])
+	clear(c.committed[:cap(c.committed)])
+	clear(c.msgs[:cap(c.msgs)])
+	clear(c.reads[:cap(c.reads)])
+}
 
 // Stage implements driver.Core: the log reset after an accepted snapshot,
 // the appended entries, then the hard state, which must never be durable

@@ -1,4 +1,4 @@
-package node
+package rebalance
 
 import (
 	"context"
@@ -7,8 +7,6 @@ import (
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
-	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -26,31 +24,32 @@ import (
 // new one is promoted. A removal that would leave the group without a
 // majority of live voters (a node down besides this one) waits.
 
-// repairDiverged runs every interval until the node stops.
-func (n *Node) repairDiverged(interval time.Duration) {
-	n.every(interval, false, func(ctx context.Context) {
-		if n.draining.Load() {
+// repairDiverged runs a repair pass every interval until ctx ends.
+func (r *Rebalancer) repairDiverged(ctx context.Context, interval time.Duration) {
+	r.every(ctx, interval, func(ctx context.Context) {
+		if r.node.Draining() {
 			return
 		}
-		for _, gid := range n.host.Groups() {
-			n.repairGroup(ctx, gid)
+		for _, gid := range r.node.Groups() {
+			r.repairGroup(ctx, gid)
 		}
 	})
 }
 
 // repairGroup asks gid's leader to remove the local replica when it
 // differs from the majority.
-func (n *Node) repairGroup(ctx context.Context, gid replica.GroupID) {
-	g, ok := n.host.Group(gid)
+func (r *Rebalancer) repairGroup(ctx context.Context, gid replica.GroupID) {
+	n := r.node
+	g, ok := n.Group(gid)
 	if !ok {
 		return
 	}
 	st := g.Status()
-	if st.Diverged == 0 || st.LeaderNode == "" || st.LeaderNode == n.cfg.Name {
+	if st.Diverged == 0 || st.LeaderNode == "" || st.LeaderNode == n.Name() {
 		return // fine, or no leader yet, or still handing leadership away
 	}
 	d := st.Descriptor
-	if r, ok := n.route(gid); ok && r.Desc.Version > d.Version {
+	if desc, _, ok := n.Route(gid); ok && desc.Version > d.Version {
 		return // the group moved on (perhaps without this replica): its removal reaches it by gossip
 	}
 	var voters []string
@@ -64,31 +63,30 @@ func (n *Node) repairGroup(ctx context.Context, gid replica.GroupID) {
 	if len(voters) == 0 {
 		return // the only voter: nobody to rebuild it from (a check never finds one replica differing)
 	}
-	if sf := replica.LivenessOf(n.id.Settings.Engine)(after, n.liveNode); sf != nil {
-		n.log.Warn("a replica that differs from its group's majority waits to be replaced: its removal would leave the group without a quorum of live voters",
+	if sf := replica.LivenessOf(r.cfg.Settings.Engine)(after, r.liveNode); sf != nil {
+		r.log.Warn("a replica that differs from its group's majority waits to be replaced: its removal would leave the group without a quorum of live voters",
 			"group", gid, "partition", gid.Partition(), "replica", st.Replica, "lost", sf.Lost)
 		return
 	}
-	conn, err := n.conn(st.LeaderNode)
+	p, err := n.Peer(st.LeaderNode)
 	if err != nil {
 		return
 	}
-	n.log.Warn("asking the leader to replace this replica, which differs from its group's majority",
+	r.log.Warn("asking the leader to replace this replica, which differs from its group's majority",
 		"group", gid, "partition", gid.Partition(), "replica", st.Replica, "diverged_at", st.Diverged, "leader", st.LeaderNode)
-	cctx, cancel := context.WithTimeout(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()), moveTimeout)
+	cctx, cancel := context.WithTimeout(ctx, moveTimeout)
 	defer cancel()
-	_, err = cairnv1.NewAdminClient(conn).ChangeReplicas(cctx, &cairnv1.ChangeReplicasRequest{Group: uint64(gid), Voters: voters,
-		ExpectedVersion: d.Version})
+	_, err = p.ChangeReplicas(cctx, gid, voters, d.Version)
 	if err != nil && ctx.Err() == nil {
-		n.log.Info("replacing a replica that differs: removal did not finish; asked again", "group", gid, "err", status.Convert(err).Message())
+		r.log.Info("replacing a replica that differs: removal did not finish; asked again", "group", gid, "err", status.Convert(err).Message())
 	}
 }
 
 // liveNode says whether the member list has node up (or joining or
 // draining): a voter there can take part in a quorum.
-func (n *Node) liveNode(node string) bool {
-	mv := n.metaView()
-	if mv == nil {
+func (r *Rebalancer) liveNode(node string) bool {
+	mv, ok := r.node.View()
+	if !ok {
 		return true // nothing known: the leader's change refuses what it must
 	}
 	m, ok := mv.Member(node)
