@@ -65,7 +65,7 @@ const adminHopHeader = "cairn-admin-hop"
 func (n *Node) metaNodes() string {
 	if r, ok := n.route(0); ok {
 		var names []string
-		for _, m := range r.desc.Replicas {
+		for _, m := range r.Desc.Replicas {
 			names = append(names, m.Node)
 		}
 		return fmt.Sprint(names)

@@ -22,9 +22,10 @@
 //
 // Membership (DESIGN.md, Membership and failure): the member list lives in
 // the meta group; a node holding a replica of it reads its own, the others
-// learn it from their peers' GetCluster answers, which also carry every
-// group's routing entry (routes.go), so every node can route every key and
-// compute the ring's placement of the list. The Admin service (admin.go)
+// learn it from their peers by descriptor gossip (internal/routing, on
+// Peer.SyncRoutes), which also carries every group's routing entry, so
+// every node can route every key and compute the ring's placement of the
+// list. GetCluster is the clients' view only. The Admin service (admin.go)
 // joins, drains and removes nodes on the meta leader. On the meta leader
 // the rebalancer (internal/rebalance, wired in rebalance.go) pings every
 // member, marks silent ones down after --dead-after, and moves replicas,

@@ -136,7 +136,7 @@ func doorConnections(want int, log *slog.Logger) int {
 }
 
 // peerMethod says which gRPC calls are node-to-node: the raft stream,
-// snapshots and forwarded requests. Over --max-connections they are let
+// snapshots, route gossip and forwarded requests. Over --max-connections they are let
 // through (see guard.GRPCOptions).
 func peerMethod(fullMethod string) bool {
 	return strings.HasPrefix(fullMethod, "/"+cairnv1.Peer_ServiceDesc.ServiceName+"/") ||
@@ -144,10 +144,10 @@ func peerMethod(fullMethod string) bool {
 }
 
 // containedMethod says which gRPC calls run under the door's panic
-// containment: all but the node-to-node raft stream, whose panics are
-// engine bugs that must stop the process.
+// containment: all but the node-to-node raft and snapshot streams, whose
+// panics are engine bugs that must stop the process.
 func containedMethod(fullMethod string) bool {
-	return !strings.HasPrefix(fullMethod, "/"+cairnv1.Peer_ServiceDesc.ServiceName+"/")
+	return fullMethod != cairnv1.Peer_Stream_FullMethodName && fullMethod != cairnv1.Peer_Snapshot_FullMethodName
 }
 
 // advertised are the door addresses published for this node.

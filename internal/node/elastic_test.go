@@ -314,7 +314,7 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 	held := 0
 	for gid := range P + 1 {
 		if r, ok := tn.nodes["n1"].route(replica.GroupID(gid)); ok {
-			if _, on := r.desc.ReplicaOn("n4"); on {
+			if _, on := r.Desc.ReplicaOn("n4"); on {
 				held++
 			}
 		}
@@ -343,7 +343,7 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 			if !ok {
 				return false
 			}
-			if _, named := r.desc.ReplicaOn("n4"); !named {
+			if _, named := r.Desc.ReplicaOn("n4"); !named {
 				return false
 			}
 		}
@@ -431,13 +431,11 @@ func TestAdminRefusals(t *testing.T) {
 	}
 	other.conns.m = nil // new connections go to the addresses below
 	other.conns.Unlock()
-	other.addrMu.Lock()
 	for name := range tn.nodes {
 		if name != other.Name() {
-			other.addrs[name] = "127.0.0.1:1" // unreachable
+			other.routing.SetAddr(name, "127.0.0.1:1") // unreachable
 		}
 	}
-	other.addrMu.Unlock()
 	_, err = admin(other).Status(ctx, &cairnv1.StatusRequest{})
 	if err == nil || !strings.Contains(err.Error(), "cannot reach the meta group") {
 		t.Fatalf("status through a cut-off node: %v", err)
@@ -540,7 +538,7 @@ func testUnsafeRecover(t *testing.T, engine string) {
 	for q := range P {
 		r, _ := n1.route(replica.GroupID(q + 1))
 		var others []string
-		for _, m := range r.desc.Replicas {
+		for _, m := range r.Desc.Replicas {
 			if m.Node != metaLeader && m.Node != "n1" {
 				others = append(others, m.Node)
 			}
@@ -612,8 +610,8 @@ func testUnsafeRecover(t *testing.T, engine string) {
 		}
 	}
 	r, _ := n1.route(replica.GroupID(p + 1))
-	if len(r.desc.Voters) != 3 {
-		t.Fatalf("partition %d has %d voters after the rebuild", p, len(r.desc.Voters))
+	if len(r.Desc.Voters) != 3 {
+		t.Fatalf("partition %d has %d voters after the rebuild", p, len(r.Desc.Voters))
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -45,14 +46,10 @@ type Node struct {
 	doorMetrics *guard.Metrics
 	maxConns    int
 
-	addrMu sync.RWMutex
-	addrs  map[string]string // node name → gRPC address, from the member list
-	// meta is the member list as this node knows it (meta.go); metaMu
-	// orders its updates.
-	meta   atomic.Pointer[metaView]
-	metaMu sync.Mutex
-	routes routeCache
-	conns  struct {
+	// routing is the member list, the route cache, the address book and
+	// the descriptor gossip (internal/routing).
+	routing *routing.Table
+	conns   struct {
 		sync.Mutex
 		m      map[string]*grpc.ClientConn // by address
 		closed bool
@@ -151,13 +148,9 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
-		grpcLis: grpcLis, addrs: map[string]string{}, stop: make(chan struct{}), faults: faults,
+		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults,
 	}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	for _, m := range id.Founders {
-		n.addrs[m.Name] = m.Addr
-	}
-	n.addrs[cfg.Name] = cfg.AdvertiseGRPC
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
 		return nil, err
@@ -189,6 +182,16 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.host = host
+	addrs := map[string]string{}
+	for _, m := range id.Founders {
+		addrs[m.Name] = m.Addr
+	}
+	addrs[cfg.Name] = cfg.AdvertiseGRPC
+	n.routing = routing.New(routing.Config{
+		Node: cfg.Name, ClusterID: id.ClusterID, Settings: id.Settings,
+		Replicas: hostReplicas{host}, Meta: localMeta{n}, Peers: routePeers{n}, Addrs: addrs,
+		Clock: clk, Logger: log, Registry: n.registry,
+	})
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -217,6 +220,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Incarnation:    id.Incarnation,
 		Resolve:        n.resolve,
 		Handler:        host,
+		Routes:         n.routing,
 		MaxClockOffset: cfg.MaxClockOffset,
 		Registry:       n.registry,
 		Logger:         log,
@@ -258,7 +262,10 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	go n.watchDisk()
 	n.wg.Add(1)
-	go n.watchCluster(watchInterval)
+	go func() {
+		defer n.wg.Done()
+		n.routing.Run(n.stop, watchInterval)
+	}()
 	n.wg.Add(1)
 	go n.runRebalancer()
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
@@ -281,13 +288,6 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Draining reports whether a graceful shutdown has begun.
 func (n *Node) Draining() bool { return n.draining.Load() }
 
-func (n *Node) resolve(node string) (string, bool) {
-	n.addrMu.RLock()
-	defer n.addrMu.RUnlock()
-	a, ok := n.addrs[node]
-	return a, ok
-}
-
 func errNoAddress(node string) error { return fmt.Errorf("no address known for node %s", node) }
 
 // initMeta seeds the member list before the meta group is heard from: the
@@ -299,7 +299,7 @@ func (n *Node) initMeta() error {
 		return err
 	}
 	if ok {
-		n.learnMeta(m.Epoch, m.Members, adv, true)
+		n.routing.LearnMeta(m.Epoch, m.Members, adv, true)
 		return nil
 	}
 	epoch, members, ok, err := cluster.LoadMembers(n.store)
@@ -309,7 +309,7 @@ func (n *Node) initMeta() error {
 	if !ok {
 		epoch, members = 0, n.id.Founders
 	}
-	n.learnMeta(epoch, members, nil, true)
+	n.routing.LearnMeta(epoch, members, nil, true)
 	return nil
 }
 
@@ -376,8 +376,8 @@ func (n *Node) Stop(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// watchInterval is how often a node reads its meta replica; it asks its
-// peers for their view every other time.
+// watchInterval is how often a node reads its meta replica; it gossips
+// routes with its peers every other time (routing.Table.Run).
 const watchInterval = 500 * time.Millisecond
 
 // checkOwnEntry refuses a founder whose --capacity or --zone differs from

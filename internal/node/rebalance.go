@@ -86,14 +86,14 @@ func (a rebalanceNode) View() (rebalance.View, bool) {
 	if mv == nil {
 		return rebalance.View{}, false
 	}
-	return rebalance.View{Epoch: mv.epoch, Members: mv.members, Target: mv.target, Err: mv.err}, true
+	return rebalance.View{Epoch: mv.Epoch, Members: mv.Members, Target: mv.Target, Err: mv.Err}, true
 }
 
 func (a rebalanceNode) Descriptors() ([]replica.Descriptor, int) { return a.n.descriptorsKnown() }
 
 func (a rebalanceNode) Route(gid replica.GroupID) (replica.Descriptor, string, bool) {
 	r, ok := a.n.route(gid)
-	return r.desc, r.leader, ok
+	return r.Desc, r.Leader, ok
 }
 
 func (a rebalanceNode) Groups() []replica.GroupID { return a.n.host.Groups() }

@@ -26,11 +26,11 @@ func (n *Node) Cluster() api.ClusterView {
 		Partitions: []api.PartitionView{},
 	}
 	if mv := n.metaView(); mv != nil {
-		v.Epoch = mv.epoch
-		for _, m := range mv.members {
+		v.Epoch = mv.Epoch
+		for _, m := range mv.Members {
 			nv := api.NodeView{Name: m.Name, State: m.StateOf(), GRPC: m.Addr, Capacity: m.Weight(), Zone: m.Zone}
 			// What the node published into the meta group.
-			if a, ok := mv.adv[m.Name]; ok {
+			if a, ok := mv.Adv[m.Name]; ok {
 				nv.HTTP, nv.Redis = a.HTTP, a.Redis
 				if a.GRPC != "" {
 					nv.GRPC = a.GRPC
@@ -97,7 +97,7 @@ func (n *Node) Ready() []api.Check {
 	checks = append(checks, caught, consistent)
 	member := api.Check{Name: "member", OK: true}
 	if mv := n.metaView(); mv != nil {
-		if m, ok := mv.member(n.cfg.Name); ok && m.StateOf() == cluster.NodeRemoved {
+		if m, ok := mv.Member(n.cfg.Name); ok && m.StateOf() == cluster.NodeRemoved {
 			member = api.Check{Name: "member", Reason: "this node was removed from the cluster (drained or removed); it holds no data and can be stopped"}
 		}
 	}

@@ -70,7 +70,7 @@ func (n *Node) checkPartition(ctx context.Context, p int) *cairnv1.PartitionChec
 		}
 		leader := ""
 		if r, ok := n.route(gid); ok {
-			leader = r.leader
+			leader = r.Leader
 		}
 		var pc *cairnv1.PartitionCheck
 		var err error

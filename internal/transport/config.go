@@ -67,6 +67,9 @@ type Config struct {
 	Resolve func(node string) (addr string, ok bool)
 	// Handler receives what arrives from peers. Required.
 	Handler Handler
+	// Routes answers Peer.SyncRoutes, the descriptor gossip of
+	// internal/routing. Nil: the call is refused as unimplemented.
+	Routes RouteServer
 	// Settings is the cluster settings this node holds, in canonical text
 	// (cluster.Settings.String): a peer whose hello names other settings is
 	// refused. Empty: not checked.

@@ -20,6 +20,25 @@ type peerServer struct {
 	t *GRPC
 }
 
+// RouteServer answers the descriptor gossip that shares the Peer service
+// (internal/routing serves it); the transport only hands the call over.
+type RouteServer interface {
+	SyncRoutes(context.Context, *cairnv1.SyncRoutesRequest) (*cairnv1.SyncRoutesResponse, error)
+}
+
+// SyncRoutes hands a peer's descriptor gossip to Config.Routes.
+func (s *peerServer) SyncRoutes(ctx context.Context, req *cairnv1.SyncRoutesRequest) (*cairnv1.SyncRoutesResponse, error) {
+	t := s.t
+	if t.cfg.Routes == nil {
+		return nil, status.Error(codes.Unimplemented, "transport: no route server")
+	}
+	if !t.track() {
+		return nil, errClosedStatus
+	}
+	defer t.wg.Done()
+	return t.cfg.Routes.SyncRoutes(ctx, req)
+}
+
 var errClosedStatus = status.Error(codes.Unavailable, "transport: node is shutting down")
 
 // refuse logs a refused handshake and turns it into the status the caller

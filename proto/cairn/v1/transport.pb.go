@@ -1,5 +1,6 @@
 // Node-to-node transport: the batched message stream and the snapshot stream
-// that internal/transport serves and dials. Not for clients.
+// that internal/transport serves and dials, and the route gossip it hands to
+// internal/routing. Not for clients.
 //
 // Regenerate from the repository root (protoc 3.21, protoc-gen-go and
 // protoc-gen-go-grpc from ~/go/bin):
@@ -476,6 +477,309 @@ func (*PeerSnapshotResponse) Descriptor() ([]byte, []int) {
 	return file_cairn_v1_transport_proto_rawDescGZIP(), []int{6}
 }
 
+// SyncRoutesRequest is the caller's side of descriptor gossip.
+type SyncRoutesRequest struct {
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	ClusterId []byte                 `protobuf:"bytes,1,opt,name=cluster_id,json=clusterId,proto3" json:"cluster_id,omitempty"` // 16 bytes
+	Epoch     uint64                 `protobuf:"varint,2,opt,name=epoch,proto3" json:"epoch,omitempty"`                         // the caller's member-list epoch
+	// A hash of the caller's routing table: every group's (membership
+	// version, term, leader known), routing.Digest.
+	Digest uint64 `protobuf:"fixed64,3,opt,name=digest,proto3" json:"digest,omitempty"`
+	// After a digest that differs only: the caller's entry of every group,
+	// indexed by group ID (the meta group first): versions[g] is group g's
+	// membership version, terms[g] its term << 1 | 1 when it knows a leader.
+	Versions      []uint64 `protobuf:"varint,4,rep,packed,name=versions,proto3" json:"versions,omitempty"`
+	Terms         []uint64 `protobuf:"varint,5,rep,packed,name=terms,proto3" json:"terms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRoutesRequest) Reset() {
+	*x = SyncRoutesRequest{}
+	mi := &file_cairn_v1_transport_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRoutesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRoutesRequest) ProtoMessage() {}
+
+func (x *SyncRoutesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_transport_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRoutesRequest.ProtoReflect.Descriptor instead.
+func (*SyncRoutesRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_transport_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *SyncRoutesRequest) GetClusterId() []byte {
+	if x != nil {
+		return x.ClusterId
+	}
+	return nil
+}
+
+func (x *SyncRoutesRequest) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SyncRoutesRequest) GetDigest() uint64 {
+	if x != nil {
+		return x.Digest
+	}
+	return 0
+}
+
+func (x *SyncRoutesRequest) GetVersions() []uint64 {
+	if x != nil {
+		return x.Versions
+	}
+	return nil
+}
+
+func (x *SyncRoutesRequest) GetTerms() []uint64 {
+	if x != nil {
+		return x.Terms
+	}
+	return nil
+}
+
+// SyncRoutesResponse is what the callee knows newer than the caller.
+type SyncRoutesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The digest differs and the request carried no versions: ask again
+	// with them.
+	Differs bool `protobuf:"varint,1,opt,name=differs,proto3" json:"differs,omitempty"`
+	// Entries newer than the caller's (only in answer to versions).
+	Routes []*RouteEntry `protobuf:"bytes,2,rep,name=routes,proto3" json:"routes,omitempty"`
+	// The callee's member list, when its epoch is higher than the caller's.
+	Epoch         uint64         `protobuf:"varint,3,opt,name=epoch,proto3" json:"epoch,omitempty"`
+	Members       []*RouteMember `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SyncRoutesResponse) Reset() {
+	*x = SyncRoutesResponse{}
+	mi := &file_cairn_v1_transport_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SyncRoutesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SyncRoutesResponse) ProtoMessage() {}
+
+func (x *SyncRoutesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_transport_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SyncRoutesResponse.ProtoReflect.Descriptor instead.
+func (*SyncRoutesResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_transport_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *SyncRoutesResponse) GetDiffers() bool {
+	if x != nil {
+		return x.Differs
+	}
+	return false
+}
+
+func (x *SyncRoutesResponse) GetRoutes() []*RouteEntry {
+	if x != nil {
+		return x.Routes
+	}
+	return nil
+}
+
+func (x *SyncRoutesResponse) GetEpoch() uint64 {
+	if x != nil {
+		return x.Epoch
+	}
+	return 0
+}
+
+func (x *SyncRoutesResponse) GetMembers() []*RouteMember {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+// RouteEntry is one group's routing entry.
+type RouteEntry struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Encoded       []byte                 `protobuf:"bytes,1,opt,name=encoded,proto3" json:"encoded,omitempty"` // the descriptor, replica.Descriptor.Encode (versioned)
+	Term          uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
+	Leader        string                 `protobuf:"bytes,3,opt,name=leader,proto3" json:"leader,omitempty"` // node name; "" when unknown
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteEntry) Reset() {
+	*x = RouteEntry{}
+	mi := &file_cairn_v1_transport_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteEntry) ProtoMessage() {}
+
+func (x *RouteEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_transport_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteEntry.ProtoReflect.Descriptor instead.
+func (*RouteEntry) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_transport_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RouteEntry) GetEncoded() []byte {
+	if x != nil {
+		return x.Encoded
+	}
+	return nil
+}
+
+func (x *RouteEntry) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *RouteEntry) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+// RouteMember is one member-list record, as the meta group holds it.
+type RouteMember struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Name     string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Addr     string                 `protobuf:"bytes,2,opt,name=addr,proto3" json:"addr,omitempty"`
+	Capacity float64                `protobuf:"fixed64,3,opt,name=capacity,proto3" json:"capacity,omitempty"`
+	Zone     string                 `protobuf:"bytes,4,opt,name=zone,proto3" json:"zone,omitempty"`
+	State    string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"`
+	// The node's published door addresses (cluster.Advertised.Encode);
+	// empty when it has published none.
+	Advertised    []byte `protobuf:"bytes,6,opt,name=advertised,proto3" json:"advertised,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RouteMember) Reset() {
+	*x = RouteMember{}
+	mi := &file_cairn_v1_transport_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RouteMember) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RouteMember) ProtoMessage() {}
+
+func (x *RouteMember) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_transport_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RouteMember.ProtoReflect.Descriptor instead.
+func (*RouteMember) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_transport_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RouteMember) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *RouteMember) GetAddr() string {
+	if x != nil {
+		return x.Addr
+	}
+	return ""
+}
+
+func (x *RouteMember) GetCapacity() float64 {
+	if x != nil {
+		return x.Capacity
+	}
+	return 0
+}
+
+func (x *RouteMember) GetZone() string {
+	if x != nil {
+		return x.Zone
+	}
+	return ""
+}
+
+func (x *RouteMember) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *RouteMember) GetAdvertised() []byte {
+	if x != nil {
+		return x.Advertised
+	}
+	return nil
+}
+
 var File_cairn_v1_transport_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_transport_proto_rawDesc = "" +
@@ -511,10 +815,38 @@ const file_cairn_v1_transport_proto_rawDesc = "" +
 	"\x05hello\x18\x01 \x01(\v2\x13.cairn.v1.PeerHelloR\x05hello\x12\x16\n" +
 	"\x06header\x18\x02 \x01(\fR\x06header\x12\x14\n" +
 	"\x05chunk\x18\x03 \x01(\fR\x05chunk\"\x16\n" +
-	"\x14PeerSnapshotResponse2\x8b\x01\n" +
+	"\x14PeerSnapshotResponse\"\x92\x01\n" +
+	"\x11SyncRoutesRequest\x12\x1d\n" +
+	"\n" +
+	"cluster_id\x18\x01 \x01(\fR\tclusterId\x12\x14\n" +
+	"\x05epoch\x18\x02 \x01(\x04R\x05epoch\x12\x16\n" +
+	"\x06digest\x18\x03 \x01(\x06R\x06digest\x12\x1a\n" +
+	"\bversions\x18\x04 \x03(\x04R\bversions\x12\x14\n" +
+	"\x05terms\x18\x05 \x03(\x04R\x05terms\"\xa3\x01\n" +
+	"\x12SyncRoutesResponse\x12\x18\n" +
+	"\adiffers\x18\x01 \x01(\bR\adiffers\x12,\n" +
+	"\x06routes\x18\x02 \x03(\v2\x14.cairn.v1.RouteEntryR\x06routes\x12\x14\n" +
+	"\x05epoch\x18\x03 \x01(\x04R\x05epoch\x12/\n" +
+	"\amembers\x18\x04 \x03(\v2\x15.cairn.v1.RouteMemberR\amembers\"R\n" +
+	"\n" +
+	"RouteEntry\x12\x18\n" +
+	"\aencoded\x18\x01 \x01(\fR\aencoded\x12\x12\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x16\n" +
+	"\x06leader\x18\x03 \x01(\tR\x06leader\"\x9b\x01\n" +
+	"\vRouteMember\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04addr\x18\x02 \x01(\tR\x04addr\x12\x1a\n" +
+	"\bcapacity\x18\x03 \x01(\x01R\bcapacity\x12\x12\n" +
+	"\x04zone\x18\x04 \x01(\tR\x04zone\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x12\x1e\n" +
+	"\n" +
+	"advertised\x18\x06 \x01(\fR\n" +
+	"advertised2\xd4\x01\n" +
 	"\x04Peer\x126\n" +
 	"\x06Stream\x12\x13.cairn.v1.PeerFrame\x1a\x13.cairn.v1.PeerFrame(\x010\x01\x12K\n" +
-	"\bSnapshot\x12\x1d.cairn.v1.PeerSnapshotRequest\x1a\x1e.cairn.v1.PeerSnapshotResponse(\x01B1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
+	"\bSnapshot\x12\x1d.cairn.v1.PeerSnapshotRequest\x1a\x1e.cairn.v1.PeerSnapshotResponse(\x01\x12G\n" +
+	"\n" +
+	"SyncRoutes\x12\x1b.cairn.v1.SyncRoutesRequest\x1a\x1c.cairn.v1.SyncRoutesResponseB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_v1_transport_proto_rawDescOnce sync.Once
@@ -528,7 +860,7 @@ func file_cairn_v1_transport_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_transport_proto_rawDescData
 }
 
-var file_cairn_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_cairn_v1_transport_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_cairn_v1_transport_proto_goTypes = []any{
 	(*PeerHello)(nil),            // 0: cairn.v1.PeerHello
 	(*PeerFrame)(nil),            // 1: cairn.v1.PeerFrame
@@ -537,22 +869,30 @@ var file_cairn_v1_transport_proto_goTypes = []any{
 	(*PeerPong)(nil),             // 4: cairn.v1.PeerPong
 	(*PeerSnapshotRequest)(nil),  // 5: cairn.v1.PeerSnapshotRequest
 	(*PeerSnapshotResponse)(nil), // 6: cairn.v1.PeerSnapshotResponse
+	(*SyncRoutesRequest)(nil),    // 7: cairn.v1.SyncRoutesRequest
+	(*SyncRoutesResponse)(nil),   // 8: cairn.v1.SyncRoutesResponse
+	(*RouteEntry)(nil),           // 9: cairn.v1.RouteEntry
+	(*RouteMember)(nil),          // 10: cairn.v1.RouteMember
 }
 var file_cairn_v1_transport_proto_depIdxs = []int32{
-	0, // 0: cairn.v1.PeerFrame.hello:type_name -> cairn.v1.PeerHello
-	2, // 1: cairn.v1.PeerFrame.messages:type_name -> cairn.v1.PeerMessage
-	3, // 2: cairn.v1.PeerFrame.ping:type_name -> cairn.v1.PeerPing
-	4, // 3: cairn.v1.PeerFrame.pong:type_name -> cairn.v1.PeerPong
-	0, // 4: cairn.v1.PeerSnapshotRequest.hello:type_name -> cairn.v1.PeerHello
-	1, // 5: cairn.v1.Peer.Stream:input_type -> cairn.v1.PeerFrame
-	5, // 6: cairn.v1.Peer.Snapshot:input_type -> cairn.v1.PeerSnapshotRequest
-	1, // 7: cairn.v1.Peer.Stream:output_type -> cairn.v1.PeerFrame
-	6, // 8: cairn.v1.Peer.Snapshot:output_type -> cairn.v1.PeerSnapshotResponse
-	7, // [7:9] is the sub-list for method output_type
-	5, // [5:7] is the sub-list for method input_type
-	5, // [5:5] is the sub-list for extension type_name
-	5, // [5:5] is the sub-list for extension extendee
-	0, // [0:5] is the sub-list for field type_name
+	0,  // 0: cairn.v1.PeerFrame.hello:type_name -> cairn.v1.PeerHello
+	2,  // 1: cairn.v1.PeerFrame.messages:type_name -> cairn.v1.PeerMessage
+	3,  // 2: cairn.v1.PeerFrame.ping:type_name -> cairn.v1.PeerPing
+	4,  // 3: cairn.v1.PeerFrame.pong:type_name -> cairn.v1.PeerPong
+	0,  // 4: cairn.v1.PeerSnapshotRequest.hello:type_name -> cairn.v1.PeerHello
+	9,  // 5: cairn.v1.SyncRoutesResponse.routes:type_name -> cairn.v1.RouteEntry
+	10, // 6: cairn.v1.SyncRoutesResponse.members:type_name -> cairn.v1.RouteMember
+	1,  // 7: cairn.v1.Peer.Stream:input_type -> cairn.v1.PeerFrame
+	5,  // 8: cairn.v1.Peer.Snapshot:input_type -> cairn.v1.PeerSnapshotRequest
+	7,  // 9: cairn.v1.Peer.SyncRoutes:input_type -> cairn.v1.SyncRoutesRequest
+	1,  // 10: cairn.v1.Peer.Stream:output_type -> cairn.v1.PeerFrame
+	6,  // 11: cairn.v1.Peer.Snapshot:output_type -> cairn.v1.PeerSnapshotResponse
+	8,  // 12: cairn.v1.Peer.SyncRoutes:output_type -> cairn.v1.SyncRoutesResponse
+	10, // [10:13] is the sub-list for method output_type
+	7,  // [7:10] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_transport_proto_init() }
@@ -566,7 +906,7 @@ func file_cairn_v1_transport_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_transport_proto_rawDesc), len(file_cairn_v1_transport_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,5 +1,6 @@
 // Node-to-node transport: the batched message stream and the snapshot stream
-// that internal/transport serves and dials. Not for clients.
+// that internal/transport serves and dials, and the route gossip it hands to
+// internal/routing. Not for clients.
 //
 // Regenerate from the repository root (protoc 3.21, protoc-gen-go and
 // protoc-gen-go-grpc from ~/go/bin):
@@ -30,8 +31,9 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Peer_Stream_FullMethodName   = "/cairn.v1.Peer/Stream"
-	Peer_Snapshot_FullMethodName = "/cairn.v1.Peer/Snapshot"
+	Peer_Stream_FullMethodName     = "/cairn.v1.Peer/Stream"
+	Peer_Snapshot_FullMethodName   = "/cairn.v1.Peer/Snapshot"
+	Peer_SyncRoutes_FullMethodName = "/cairn.v1.Peer/SyncRoutes"
 )
 
 // PeerClient is the client API for Peer service.
@@ -51,6 +53,15 @@ type PeerClient interface {
 	// the caller sends chunks, and ends the call with the status its handler
 	// returned.
 	Snapshot(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[PeerSnapshotRequest, PeerSnapshotResponse], error)
+	// SyncRoutes is descriptor gossip (internal/routing), once a second to
+	// every peer: the caller sends a digest of its routing table and its
+	// member-list epoch; the callee answers with what it knows that is newer
+	// and nothing else. A quiet cluster exchanges a digest and an empty answer.
+	// When the digests differ the callee says so, and the caller asks again
+	// with its per-group versions, to which the callee answers with only the
+	// entries it holds newer. The callee refuses another cluster's caller
+	// with FAILED_PRECONDITION.
+	SyncRoutes(ctx context.Context, in *SyncRoutesRequest, opts ...grpc.CallOption) (*SyncRoutesResponse, error)
 }
 
 type peerClient struct {
@@ -87,6 +98,16 @@ func (c *peerClient) Snapshot(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Peer_SnapshotClient = grpc.ClientStreamingClient[PeerSnapshotRequest, PeerSnapshotResponse]
 
+func (c *peerClient) SyncRoutes(ctx context.Context, in *SyncRoutesRequest, opts ...grpc.CallOption) (*SyncRoutesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SyncRoutesResponse)
+	err := c.cc.Invoke(ctx, Peer_SyncRoutes_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PeerServer is the server API for Peer service.
 // All implementations must embed UnimplementedPeerServer
 // for forward compatibility.
@@ -104,6 +125,15 @@ type PeerServer interface {
 	// the caller sends chunks, and ends the call with the status its handler
 	// returned.
 	Snapshot(grpc.ClientStreamingServer[PeerSnapshotRequest, PeerSnapshotResponse]) error
+	// SyncRoutes is descriptor gossip (internal/routing), once a second to
+	// every peer: the caller sends a digest of its routing table and its
+	// member-list epoch; the callee answers with what it knows that is newer
+	// and nothing else. A quiet cluster exchanges a digest and an empty answer.
+	// When the digests differ the callee says so, and the caller asks again
+	// with its per-group versions, to which the callee answers with only the
+	// entries it holds newer. The callee refuses another cluster's caller
+	// with FAILED_PRECONDITION.
+	SyncRoutes(context.Context, *SyncRoutesRequest) (*SyncRoutesResponse, error)
 	mustEmbedUnimplementedPeerServer()
 }
 
@@ -119,6 +149,9 @@ func (UnimplementedPeerServer) Stream(grpc.BidiStreamingServer[PeerFrame, PeerFr
 }
 func (UnimplementedPeerServer) Snapshot(grpc.ClientStreamingServer[PeerSnapshotRequest, PeerSnapshotResponse]) error {
 	return status.Error(codes.Unimplemented, "method Snapshot not implemented")
+}
+func (UnimplementedPeerServer) SyncRoutes(context.Context, *SyncRoutesRequest) (*SyncRoutesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SyncRoutes not implemented")
 }
 func (UnimplementedPeerServer) mustEmbedUnimplementedPeerServer() {}
 func (UnimplementedPeerServer) testEmbeddedByValue()              {}
@@ -155,13 +188,36 @@ func _Peer_Snapshot_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Peer_SnapshotServer = grpc.ClientStreamingServer[PeerSnapshotRequest, PeerSnapshotResponse]
 
+func _Peer_SyncRoutes_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SyncRoutesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PeerServer).SyncRoutes(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Peer_SyncRoutes_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PeerServer).SyncRoutes(ctx, req.(*SyncRoutesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Peer_ServiceDesc is the grpc.ServiceDesc for Peer service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
 var Peer_ServiceDesc = grpc.ServiceDesc{
 	ServiceName: "cairn.v1.Peer",
 	HandlerType: (*PeerServer)(nil),
-	Methods:     []grpc.MethodDesc{},
+	Methods: []grpc.MethodDesc{
+		{
+			MethodName: "SyncRoutes",
+			Handler:    _Peer_SyncRoutes_Handler,
+		},
+	},
 	Streams: []grpc.StreamDesc{
 		{
 			StreamName:    "Stream",
