@@ -1,8 +1,6 @@
 package paxos
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -38,8 +36,7 @@ func (Engine) Joint() bool { return false }
 // slot may be accepted again under a higher ballot).
 func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog, error) {
 	var dl replica.DurableLog
-	gid := uint64(g)
-	version, raw, err := storage.ReadHardState(v, gid)
+	version, raw, err := storage.ReadHardState(v, uint64(g))
 	if err != nil {
 		return dl, err // storage.ErrNotFound: no replica here
 	}
@@ -48,39 +45,11 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 		return dl, fmt.Errorf("paxos: group %d: %w", g, err)
 	}
 	dl.Commit = hs.commit
-	if from > dl.Commit {
-		return dl, nil
-	}
-	trunc, err := storage.ReadTruncated(v, gid)
-	if err != nil {
-		return dl, err
-	}
-	dl.Truncated = trunc.Index
-	lo := max(from, trunc.Index+1)
-	if lo > dl.Commit {
-		return dl, nil
-	}
-	dl.Entries = make([]replica.LogEntry, 0, dl.Commit-lo+1)
-	for i := lo; i <= dl.Commit; i++ {
-		value, err := storage.ReadLogSlot(v, gid, i)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // a gap, which the caller reports
-		} else if err != nil {
-			return dl, err
-		}
+	return driver.ReadCommitted(v, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
 		s, err := decodeSlot(value)
 		if err != nil {
-			return dl, fmt.Errorf("paxos: group %d: slot %d: %w", g, i, err)
+			return 0, 0, nil, false, fmt.Errorf("paxos: group %d: slot %d: %w", g, i, err)
 		}
-		data := binary.AppendUvarint(make([]byte, 0, 1+len(s.data)), uint64(s.typ))
-		data = append(data, s.data...)
-		le := replica.LogEntry{Index: i, Term: s.ballot.Int(), Data: data}
-		if s.typ == driver.EntryNormal && len(s.data) > 0 {
-			if cmd, ok := driver.EntryCommand(s.data); ok {
-				le.Command = cmd
-			}
-		}
-		dl.Entries = append(dl.Entries, le)
-	}
-	return dl, nil
+		return uint64(s.typ), s.ballot.Int(), s.data, s.typ == driver.EntryNormal, nil
+	})
 }

@@ -2,7 +2,6 @@ package raftengine
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -18,9 +17,9 @@ import (
 // fill a cache; the checker asks every node for every group after every
 // step, and reads a few new entries at a time.
 //
-// An entry's Data is its type (uvarint) followed by its data, so that a
-// conf change never equals a normal entry; its Term is raft's term, which
-// the applied state records.
+// Entries are read by driver.ReadCommitted: an entry's Data is its type
+// (uvarint) followed by its data, so that a conf change never equals a
+// normal entry; its Term is raft's term, which the applied state records.
 func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog, error) {
 	var dl replica.DurableLog
 	gid := uint64(g)
@@ -33,43 +32,13 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 	if dl.Commit, err = hardStateCommit(b); err != nil {
 		return dl, fmt.Errorf("raftengine: group %d: %w", g, err)
 	}
-	if from > dl.Commit {
-		return dl, nil
-	}
-	trunc, err := storage.ReadTruncated(v, gid)
-	if err != nil {
-		return dl, err
-	}
-	dl.Truncated = trunc.Index
-	lo := max(from, trunc.Index+1)
-	if lo > dl.Commit {
-		return dl, nil
-	}
-	dl.Entries = make([]replica.LogEntry, 0, dl.Commit-lo+1)
-	for i := lo; i <= dl.Commit; i++ {
-		value, err := storage.ReadLogSlot(v, gid, i)
-		if errors.Is(err, storage.ErrNotFound) {
-			continue // a gap, which the caller reports
-		} else if err != nil {
-			return dl, err
-		}
+	return driver.ReadCommitted(v, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
 		e, err := decodeEntry(i, value, false)
 		if err != nil {
-			return dl, fmt.Errorf("raftengine: group %d: %w", g, err)
+			return 0, 0, nil, false, fmt.Errorf("raftengine: group %d: %w", g, err)
 		}
-		typ := e.GetType()
-		data := binary.AppendUvarint(make([]byte, 0, binary.MaxVarintLen32+len(e.Data)), uint64(uint32(typ)))
-		n := len(data)
-		data = append(data, e.Data...)
-		le := replica.LogEntry{Index: i, Term: e.GetTerm(), Data: data}
-		if typ == raftpb.EntryNormal && len(e.Data) > 0 {
-			if cmd, ok := driver.EntryCommand(data[n:]); ok {
-				le.Command = cmd
-			}
-		}
-		dl.Entries = append(dl.Entries, le)
-	}
-	return dl, nil
+		return uint64(uint32(e.GetType())), e.GetTerm(), e.Data, e.GetType() == raftpb.EntryNormal, nil
+	})
 }
 
 // hardStateCommit is the commit index of a stored hard state (the version
