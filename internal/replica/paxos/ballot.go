@@ -12,9 +12,9 @@ import (
 // candidate's promise of its own ballot is durable before its Prepare leaves
 // the node.
 //
-// NB: the epoch is carried and ordered but this first cut never raises it:
-// membership changes are single-step changes whose commit makes the leader
-// run phase 1 again under the new configuration (doc.go).
+// The epoch is the configuration's: a chosen stop (a membership change)
+// ends epoch e and begins e+1, whose ballots all order above every ballot
+// of e (doc.go, Membership).
 type Ballot struct {
 	Epoch, Round uint64
 	Replica      replica.ReplicaID

@@ -29,6 +29,12 @@ func (c *catchTB) Errorf(f string, a ...any) { c.msg = fmt.Sprintf(f, a...); pan
 
 // simulate runs one seed and returns its failure, if any.
 func simulate(t *testing.T, seed uint64, voters int) (msg string) {
+	return simulateMembers(t, seed, voters, 0)
+}
+
+// simulateMembers is simulate with learners and membership changes
+// (runSeedMembers).
+func simulateMembers(t *testing.T, seed uint64, voters, learners int) (msg string) {
 	tb := &catchTB{TB: t}
 	defer func() {
 		if r := recover(); r != nil {
@@ -38,7 +44,7 @@ func simulate(t *testing.T, seed uint64, voters int) (msg string) {
 			msg = tb.msg
 		}
 	}()
-	runSeedTB(tb, seed, voters, 1500)
+	runSeedMembers(tb, seed, voters, learners, 1500)
 	return ""
 }
 
@@ -148,6 +154,7 @@ func TestBrokenScripts(t *testing.T) {
 		{"delete the tail on accept", &broken.deleteTail, "accept_tail", "SAFETY", ""},
 		{"snapshot drops votes above it", &broken.snapDropsVotes, "snapshot_votes", "SAFETY", ""},
 		{"reads before recovery", &broken.earlyReads, "read_recovery", "read", ""},
+		{"a stop kept under a higher-ballot value", &broken.stopKept, "stop_leftover", "SAFETY", ""},
 		{"judge an accept by the slot's ballot, not the promise", &broken.slotBallot, "slot_ballot", "SAFETY", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -188,19 +195,28 @@ func TestBrokenSeeds(t *testing.T) {
 		seed   uint64
 		voters int
 		want   string
+		// learners: run TestSimulationMembership's history (learners
+		// and membership changes).
+		learners int
 	}{
-		{"no no-op fill", &broken.noNoopFill, 98, 5, "LIVENESS"},
-		{"no-op in a slot reported chosen", &broken.noopInChosen, 1, 3, "SAFETY"},
-		{"delete the tail on accept", &broken.deleteTail, 3, 5, "SAFETY"},
-		{"snapshot drops votes above it", &broken.snapDropsVotes, 34, 3, "SAFETY"},
+		{"no no-op fill", &broken.noNoopFill, 98, 5, "LIVENESS", 0},
+		{"no-op in a slot reported chosen", &broken.noopInChosen, 1, 3, "SAFETY", 0},
+		{"delete the tail on accept", &broken.deleteTail, 3, 5, "SAFETY", 0},
+		{"snapshot drops votes above it", &broken.snapDropsVotes, 34, 3, "SAFETY", 0},
+		// A replica that had not learned the stop chosen proposed it again
+		// under a ballot of the next epoch; the next epoch's leader put a
+		// no-op above it. Another such replica, recovering, took the
+		// stop's epoch from its ballot, found the no-op a higher ballot
+		// of that epoch and made the chosen stop a no-op.
+		{"a stop's epoch taken from its ballot", &broken.stopBallotEpoch, 1264, 5, "SAFETY", 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if msg := simulate(t, tc.seed, tc.voters); msg != "" {
+			if msg := simulateMembers(t, tc.seed, tc.voters, tc.learners); msg != "" {
 				t.Fatalf("seed %d, %d voters fails without the break: %s", tc.seed, tc.voters, msg)
 			}
 			*tc.set = true
 			defer func() { *tc.set = false }()
-			msg := simulate(t, tc.seed, tc.voters)
+			msg := simulateMembers(t, tc.seed, tc.voters, tc.learners)
 			if !strings.Contains(msg, tc.want) {
 				t.Fatalf("seed %d, %d voters: want a failure with %q, got %q", tc.seed, tc.voters, tc.want, msg)
 			}

@@ -21,13 +21,46 @@ import (
 //	slot:      1, uvarint epoch, uvarint round, uvarint replica, type, data (rest)
 //	hardstate: (storage's version byte 1) epoch, round, replica, commit (8 bytes big-endian each)
 //	change:    1, uvarint n, n × (kind, uvarint replica), context (rest)
+//	section:   'P', 1, uvarint epoch, uvarint stop index (the descriptor's
+//	           engine section; nil for epoch 0, the founding configuration)
 const (
 	slotVersion      = 1
 	hardStateVersion = 1
 	hardStateLen     = 32
 	changeVersion    = 1
 	msgVersion       = 1
+	// sectionPaxos is the first byte of the engine section: not
+	// replica's sectionJoint (1), so that the layers above never read it
+	// as a joint configuration.
+	sectionPaxos   = 'P'
+	sectionVersion = 1
 )
+
+// encodeSection is the descriptor's engine section for epoch, begun by the
+// stop at stopAt.
+func encodeSection(epoch, stopAt uint64) []byte {
+	if epoch == 0 && stopAt == 0 {
+		return nil
+	}
+	b := []byte{sectionPaxos, sectionVersion}
+	b = binary.AppendUvarint(b, epoch)
+	return binary.AppendUvarint(b, stopAt)
+}
+
+func decodeSection(b []byte) (epoch, stopAt uint64, err error) {
+	if len(b) == 0 {
+		return 0, 0, nil
+	}
+	if len(b) < 2 || b[0] != sectionPaxos || b[1] != sectionVersion {
+		return 0, 0, fmt.Errorf("%w: engine section", errCorrupt)
+	}
+	r := reader{b: b[2:]}
+	epoch, stopAt = r.uvarint(), r.uvarint()
+	if r.err != nil || len(r.b) != 0 {
+		return 0, 0, fmt.Errorf("%w: engine section", errCorrupt)
+	}
+	return epoch, stopAt, nil
+}
 
 // errCorrupt wraps storage.ErrCorrupt for the engine's own decoders.
 var errCorrupt = fmt.Errorf("paxos: %w", storage.ErrCorrupt)

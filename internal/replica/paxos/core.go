@@ -32,16 +32,18 @@ const (
 // pinned seeds in TestBrokenSeeds) or by an interaction script
 // (TestBrokenScripts).
 var broken struct {
-	ackBeforeFsync bool // Accepted sent before the fsync
-	omitChosen     bool // phase-1 answers leave out chosen slots
-	earlyReads     bool // a new leader answers reads before recovery is committed
-	acceptNoRaise  bool // an accept above the promise leaves the promise where it was
-	noNoopFill     bool // recovery leaves holes unfilled instead of proposing no-ops
-	noopInChosen   bool // recovery ignores the commit reported in phase 1: no-ops where a value was chosen
-	staleP1        bool // a phase-1 answer to an older ballot of this candidate counts
-	deleteTail     bool // an accept deletes the acceptor's slots above it (Raft-style truncation)
-	snapDropsVotes bool // a snapshot install deletes the accepted slots above it
-	slotBallot     bool // an accept is judged by the slot's accepted ballot, not by the promise
+	ackBeforeFsync  bool // Accepted sent before the fsync
+	omitChosen      bool // phase-1 answers leave out chosen slots
+	earlyReads      bool // a new leader answers reads before recovery is committed
+	acceptNoRaise   bool // an accept above the promise leaves the promise where it was
+	noNoopFill      bool // recovery leaves holes unfilled instead of proposing no-ops
+	noopInChosen    bool // recovery ignores the commit reported in phase 1: no-ops where a value was chosen
+	staleP1         bool // a phase-1 answer to an older ballot of this candidate counts
+	deleteTail      bool // an accept deletes the acceptor's slots above it (Raft-style truncation)
+	snapDropsVotes  bool // a snapshot install deletes the accepted slots above it
+	stopKept        bool // recovery keeps a stop with a higher-ballot value of its epoch above it
+	stopBallotEpoch bool // recovery takes a stop's epoch from its ballot, not from the configuration's
+	slotBallot      bool // an accept is judged by the slot's accepted ballot, not by the promise
 }
 
 var errUnknownReplica = errors.New("paxos: message from a replica not in the configuration")
@@ -72,6 +74,11 @@ type Core struct {
 
 	cfg     driver.Conf
 	configs map[uint64]driver.Conf // committed changes' results, until ApplyChange
+	// epoch is the configuration's epoch and stopAt the slot of the stop
+	// that began it (0, 0 for the founding configuration): the slots above
+	// stopAt belong to epoch. Both live in cfg.Engine (section), so that
+	// the descriptor and a snapshot carry them.
+	epoch, stopAt uint64
 
 	state    replica.State
 	leader   replica.ReplicaID
@@ -182,10 +189,12 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 		group: g, id: cfg.Replica, store: cfg.Store, logger: logger,
 		rng:           rand.New(rand.NewPCG(g, uint64(cfg.Replica))),
 		electionTicks: cfg.ElectionTicks, heartbeatTicks: cfg.HeartbeatTicks,
-		cfg:     cloneConfig(cfg.Conf),
 		configs: map[uint64]driver.Conf{},
 		accepts: map[replica.ReplicaID][]uint64{},
 		dirty:   map[uint64]struct{}{},
+	}
+	if err := c.setConf(cfg.Conf); err != nil {
+		return nil, err
 	}
 	snap := cfg.Store.NewSnapshot()
 	defer snap.Close()
@@ -333,17 +342,39 @@ func applyConfig(cfg driver.Conf, ops []driver.ChangeOp) driver.Conf {
 	return n
 }
 
-// applyChangeLocked makes the committed change at i the core's
-// configuration (the configuration governs the slots above i).
+// setConf makes conf the core's configuration, with the epoch its engine
+// section holds.
+func (c *Core) setConf(conf driver.Conf) error {
+	epoch, stopAt, err := decodeSection(conf.Engine)
+	if err != nil {
+		return fmt.Errorf("paxos: group %d: %w", c.group, err)
+	}
+	c.cfg, c.epoch, c.stopAt = cloneConfig(conf), epoch, stopAt
+	return nil
+}
+
+// applyChangeLocked makes the committed stop at i the core's
+// configuration: it governs the slots above i, which belong to the next
+// epoch.
 func (c *Core) applyChangeLocked(i uint64, s *slot) error {
 	ch, err := decodeChange(s.data)
 	if err != nil {
 		return fmt.Errorf("paxos: group %d: change at %d: %w", c.group, i, err)
 	}
 	c.cfg = applyConfig(c.cfg, ch.Ops)
+	c.epoch, c.stopAt = c.epoch+1, i
+	c.cfg.Engine = encodeSection(c.epoch, c.stopAt)
 	c.configs[i] = cloneConfig(c.cfg)
 	return nil
 }
+
+// leftover reports whether a value accepted at b in slot i is a leftover
+// of an ended epoch: a value above the stop that began the current epoch,
+// accepted under a ballot of an earlier one. The stop was chosen, and no
+// value above a chosen stop is ever chosen in the stop's epoch, so a
+// leftover is never chosen: phase 1 ignores it and acceptors refuse to
+// accept one.
+func (c *Core) leftover(i uint64, b Ballot) bool { return i > c.stopAt && b.Epoch < c.epoch }
 
 // commitTo marks the slots up to i chosen. Every one of them is present.
 func (c *Core) commitTo(i uint64) {
@@ -399,8 +430,12 @@ func (c *Core) becomeFollower(leader replica.ReplicaID) {
 	c.resetTimers()
 }
 
+// nextBallot is the ballot of its next campaign: of the configuration's
+// epoch, or of its promise's if that is later (the replica has not
+// learned the stop that began that epoch yet: its phase 1 over the old
+// configuration recovers the stop, and stops there).
 func (c *Core) nextBallot() Ballot {
-	return Ballot{Epoch: c.promise.Epoch, Round: max(c.promise.Round, c.maxRound) + 1, Replica: c.id}
+	return Ballot{Epoch: max(c.epoch, c.promise.Epoch), Round: max(c.promise.Round, c.maxRound) + 1, Replica: c.id}
 }
 
 func (c *Core) becomePreCandidate() {
@@ -485,7 +520,7 @@ func (c *Core) handlePromise(from replica.ReplicaID, m *message) {
 		return
 	}
 	for _, s := range m.Slots {
-		if s.Index < p.from {
+		if s.Index < p.from || !s.Chosen && c.leftover(s.Index, s.Ballot) {
 			continue
 		}
 		cur, ok := p.vals[s.Index]
@@ -558,13 +593,26 @@ func (c *Core) finishPhase1() {
 		s := &slot{ballot: b, typ: driver.EntryNormal}
 		if v, ok := p.vals[i]; ok {
 			s.typ, s.data = v.Type, v.Data
+			epoch := c.epoch
+			if broken.stopBallotEpoch {
+				epoch = v.Ballot.Epoch
+			}
+			if v.Type == driver.EntryChange && p.higherAbove(i, v.Ballot, epoch) && !broken.stopKept {
+				// A value above the stop of a higher ballot of the
+				// epoch the stop ends: a leader that did not keep the
+				// stop proposed it, so the stop was never chosen. It
+				// becomes a no-op.
+				s.typ, s.data = driver.EntryNormal, nil
+			}
 		} else if broken.noNoopFill {
 			continue
 		}
 		c.propose(i, s)
 		if s.typ == driver.EntryChange {
-			// Nothing above a change until it commits; the values
-			// above it stay with the acceptors for the next phase 1.
+			// A stop: nothing above it, now or until it is chosen.
+			// The values above it were never chosen (else the stop
+			// would have become a no-op): they are dropped, and the
+			// next epoch's phase 1 ignores them (leftover).
 			c.lead.pendingChange = i
 			c.lead.readyAt = math.MaxUint64
 			break
@@ -579,6 +627,22 @@ func (c *Core) finishPhase1() {
 		}
 	}
 	c.broadcastHeartbeat()
+}
+
+// higherAbove reports whether a slot above i, the first stop above the
+// commit index, holds a value of a higher ballot than b, the stop's, in
+// epoch, the epoch that the stop ends (the core's). Values of an earlier
+// epoch are leftovers, ignored already. A value of a later epoch says
+// that the stop was chosen: a later epoch begins only then; so does a
+// stop accepted under a ballot of a later epoch (a replica that had not
+// learned it chosen proposed it again), which no value of epoch tops.
+func (p *phase1) higherAbove(i uint64, b Ballot, epoch uint64) bool {
+	for j, v := range p.vals {
+		if j > i && v.Ballot.Epoch == epoch && b.Less(v.Ballot) {
+			return true
+		}
+	}
+	return false
 }
 
 func (c *Core) becomeLeaderState() {

@@ -6,7 +6,8 @@
 //
 // # Protocol (issue 15)
 //
-// Ballots are (epoch, round, replica ID), ordered in that order (Ballot).
+// Ballots are (epoch, round, replica ID), ordered in that order (Ballot);
+// the epoch is the configuration's, raised by each chosen stop.
 // Durable per group: one promise, each slot's accepted (ballot, value),
 // and the commit index, the contiguous prefix known chosen. A new round is
 // the persisted promise's round + 1.
@@ -54,14 +55,39 @@
 // voters answered a heartbeat round sent after the read as acceptors
 // promised exactly its ballot; one round per Ready.
 //
-// Membership: single-step changes (at most one voter added or removed,
-// learners freely), one pending at a time, proposed only by a leader that
-// committed a slot of its own ballot. Nothing is proposed above a pending
-// change; when it commits the new configuration governs the slots above
-// it, and the leader runs phase 1 again under a new ballot over the new
-// configuration's quorums (or steps down if no longer a voter). A
-// candidate that recovers a change re-proposes up to it and stops there.
-// Learners receive accepts, chosen slots and snapshots; they never vote.
+// Membership by a stop command (Stoppable Paxos): a change is an
+// EntryChange slot carrying the next configuration (and the driver's
+// frame, ChangeContext), a stop. A leader that has committed a slot of its
+// own ballot proposes one at s = its last slot + 1, so nothing is
+// outstanding above s, and proposes nothing above it afterwards; one
+// change at a time, single-step (at most one voter added or removed,
+// learners freely). In recovery, if the highest-ballot value at a slot s
+// is a stop and a slot above s holds a value of a higher ballot of the
+// epoch the stop ends (the candidate's configuration's: s is the first
+// stop above its commit), a leader that did not keep the stop proposed
+// it: the stop was never chosen and becomes a no-op. Otherwise the stop is
+// proposed again under the candidate's ballot and everything above s is
+// dropped: nothing there was chosen. (A value of a later epoch above the
+// stop says the stop was chosen: a later epoch begins only then. So does
+// the stop itself under a later epoch's ballot: a replica that had not
+// learned it chosen proposed it again. Comparing with the epoch of the
+// stop's ballot instead made a chosen stop a no-op: broken.stopBallotEpoch,
+// caught by a pinned seed of TestSimulationMembership's history.)
+//
+// Epochs: the stop chosen at s ends epoch e; the slots above s belong to
+// epoch e+1 under the new configuration, and every replica that commits
+// the stop moves to it (ApplyChange returns the configuration with its
+// engine section: the epoch and s, which the descriptor and snapshots
+// carry). The leader that commits it runs phase 1 at once, from s+1,
+// under a ballot of epoch e+1 (above every ballot of e) over the new
+// configuration's quorums only, or steps down if no longer a voter. In
+// epoch e+1, a value above s accepted under a ballot of e is a leftover,
+// never chosen: phase 1 ignores it (the hole gets a no-op) and acceptors
+// refuse to accept one. A replica whose promise is of a later epoch than
+// its configuration (it has not learned the stop chosen) campaigns under
+// that later epoch over its old configuration: it recovers the stop, and
+// stops there, as any candidate does. Learners receive accepts, chosen
+// slots and snapshots; they never vote.
 //
 // # The round
 //

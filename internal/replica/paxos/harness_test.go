@@ -75,6 +75,11 @@ type cluster struct {
 	observe func(n *node, rd *driver.Ready, crashed bool)
 	reads   int
 	trace   []string
+	// checkChosen: check what acceptors make durable, not only what is
+	// committed: a value accepted at one ballot by a quorum of voters is
+	// chosen, even if no replica ever commits it, and no slot has two
+	// values chosen (checker.accepted). newCluster sets it.
+	checkChosen bool
 }
 
 // checker holds what the cluster ever committed.
@@ -83,6 +88,60 @@ type checker struct {
 	committed map[uint64]driver.LogEntry
 	maxIndex  uint64
 	byData    map[string]uint64
+	// votes are, per slot and ballot, the value accepted and the
+	// acceptors whose accept is durable (checkChosen); chosen is, per
+	// slot, the value a quorum of voters accepted at one ballot.
+	votes  map[uint64]map[Ballot]*votes
+	chosen map[uint64]driver.LogEntry
+}
+
+type votes struct {
+	typ  driver.EntryType
+	data []byte
+	by   map[replica.ReplicaID]bool
+}
+
+// accepted records n's durable accepts and checks that no slot gets two
+// values chosen. A quorum is counted over n's voters as they are now.
+// (A slot's accepted ballot never decreases and, in Paxos, a value chosen
+// stays chosen: these are histories, never forgotten.)
+func (k *checker) accepted(cl *cluster, n *node, ws []write) {
+	if k.votes == nil {
+		k.votes, k.chosen = map[uint64]map[Ballot]*votes{}, map[uint64]driver.LogEntry{}
+	}
+	voters := n.core.cfg.Voters
+	for _, w := range ws {
+		s, err := decodeSlot(w.value)
+		must(cl.t, err)
+		if k.votes[w.index] == nil {
+			k.votes[w.index] = map[Ballot]*votes{}
+		}
+		v := k.votes[w.index][w.ballot]
+		if v == nil {
+			v = &votes{typ: s.typ, data: s.data, by: map[replica.ReplicaID]bool{}}
+			k.votes[w.index][w.ballot] = v
+		}
+		if v.typ != s.typ || !bytes.Equal(v.data, s.data) {
+			cl.fail("SAFETY: %d accepts %s at %d under %s, which %v accepted as %s", n.id, valueString(s.typ, s.data), w.index, w.ballot, v.by, valueString(v.typ, v.data))
+		}
+		v.by[n.id] = true
+		q := 0
+		for _, id := range voters {
+			if v.by[id] {
+				q++
+			}
+		}
+		if q < len(voters)/2+1 {
+			continue
+		}
+		e := driver.LogEntry{Index: w.index, Type: s.typ, Data: s.data}
+		for _, prev := range []map[uint64]driver.LogEntry{k.chosen, k.committed} {
+			if p, ok := prev[w.index]; ok && (p.Type != e.Type || !bytes.Equal(p.Data, e.Data)) {
+				cl.fail("SAFETY: %s chosen at %d under %s (accepted by %v), but %s was chosen there", valueString(e.Type, e.Data), w.index, w.ballot, v.by, valueString(p.Type, p.Data))
+			}
+		}
+		k.chosen[w.index] = e
+	}
 }
 
 func newCluster(t testing.TB, seed uint64, voters, learners int) *cluster {
@@ -90,7 +149,7 @@ func newCluster(t testing.TB, seed uint64, voters, learners int) *cluster {
 		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes: map[replica.ReplicaID]*node{}, cut: map[[2]replica.ReplicaID]bool{},
 		chk:     checker{committed: map[uint64]driver.LogEntry{}, byData: map[string]uint64{}},
-		pending: map[string]uint64{},
+		pending: map[string]uint64{}, checkChosen: true,
 	}
 	desc := replica.Descriptor{Group: testGroup, Version: 1}
 	for i := 1; i <= voters+learners; i++ {
@@ -211,6 +270,9 @@ func (cl *cluster) round(n *node) bool {
 	if cl.observe != nil {
 		cl.observe(n, &rd, false)
 	}
+	if cl.checkChosen {
+		cl.chk.accepted(cl, n, rd.Engine.(*engineReady).writes)
+	}
 	cl.apply(n, rd.Committed)
 	for _, r := range rd.Reads {
 		want, ok := cl.pending[string(r.Ctx)]
@@ -256,7 +318,7 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 			must(cl.t, err)
 			desc, err := replica.DecodeDescriptor(raw)
 			must(cl.t, err)
-			desc.Voters, desc.Learners = cfg.Voters, cfg.Learners
+			desc.Voters, desc.Learners, desc.Engine = cfg.Voters, cfg.Learners, cfg.Engine
 			desc.Version++
 			must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
 			cl.logf("%d: config at %d: voters %v learners %v", n.id, e.Index, cfg.Voters, cfg.Learners)
@@ -270,6 +332,9 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 
 // record checks that no index is ever committed with two values.
 func (k *checker) record(cl *cluster, id replica.ReplicaID, e driver.LogEntry) {
+	if p, ok := k.chosen[e.Index]; ok && (p.Type != e.Type || !bytes.Equal(p.Data, e.Data)) {
+		cl.fail("SAFETY: replica %d commits %s at %d, but %s was chosen there", id, valueString(e.Type, e.Data), e.Index, valueString(p.Type, p.Data))
+	}
 	prev, ok := k.committed[e.Index]
 	if !ok {
 		k.committed[e.Index] = driver.LogEntry{Index: e.Index, Type: e.Type, Data: bytes.Clone(e.Data)}
@@ -368,11 +433,14 @@ func (cl *cluster) deliver(i int) {
 		if err != nil || from != e.from || at.Index != e.snap.at.Index {
 			cl.fail("DecodeSnapshot: %v", err)
 		}
-		if at.Index > to.applied {
-			to.snap = e.snap
-		}
 	}
 	_ = to.core.Step(e.from, e.payload)
+	// The data waits for the Ready if the core took the snapshot (a core
+	// refuses one at or below its commit, which may be above applied),
+	// as the driver keeps it aside.
+	if e.snap != nil && to.core.snapshot != nil && to.core.snapshot.Index == e.snap.at.Index {
+		to.snap = e.snap
+	}
 }
 
 // settle runs rounds and delivers every message in order until quiet.

@@ -224,6 +224,7 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 	return replica.EngineStatus{Name: Name, Fields: map[string]any{
 		"ballot":        c.promise.String(),
 		"ballot_int":    c.promise.Int(),
+		"epoch":         c.epoch,
 		"leader_ballot": c.ballot.String(),
 		"commit":        c.commit,
 	}}

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 )
 
 // TestSimulation runs seeded random histories — message loss,
@@ -35,6 +36,35 @@ func TestSimulation(t *testing.T) {
 	}
 }
 
+// TestSimulationMembership is TestSimulation with one learner and
+// membership changes at random (a stop each, every one raising the
+// epoch), with the harness checking, besides what is committed, that no
+// slot ever has two values chosen.
+func TestSimulationMembership(t *testing.T) {
+	seeds := 100
+	if testing.Short() {
+		seeds = 20
+	}
+	for _, voters := range []int{3, 5} {
+		t.Run(fmt.Sprintf("voters=%d", voters), func(t *testing.T) {
+			epochs := uint64(0)
+			for seed := range uint64(seeds) {
+				cl := runSeedMembers(t, seed, voters, 1, 1500)
+				if t.Failed() {
+					t.Fatalf("seed %d failed", seed)
+				}
+				if l := cl.leader(); l != nil {
+					epochs += l.core.epoch
+				}
+			}
+			t.Logf("%d seeds, %d epochs begun", seeds, epochs)
+			if epochs == 0 {
+				t.Error("no membership change was ever chosen")
+			}
+		})
+	}
+}
+
 func runSeed(t *testing.T, seed uint64, voters, steps int) int {
 	cl := runSeedTB(t, seed, voters, steps)
 	if testing.Verbose() {
@@ -44,7 +74,16 @@ func runSeed(t *testing.T, seed uint64, voters, steps int) int {
 }
 
 func runSeedTB(t testing.TB, seed uint64, voters, steps int) *cluster {
-	cl := newCluster(t, seed, voters, 0)
+	return runSeedMembers(t, seed, voters, 0, steps)
+}
+
+// runSeedMembers is runSeedTB with learners; with learners it also
+// changes the membership at random: a leader promotes a learner, or
+// demotes a voter while there are more than voters, each change a stop
+// that raises the epoch. (Without learners the history is runSeedTB's
+// as it always was: the pinned seeds stay where they are.)
+func runSeedMembers(t testing.TB, seed uint64, voters, learners, steps int) *cluster {
+	cl := newCluster(t, seed, voters, learners)
 	rng := cl.rng
 	cl.drop = 0.02 + rng.Float64()*0.1
 	cl.dup = rng.Float64() * 0.05
@@ -91,6 +130,8 @@ func runSeedTB(t testing.TB, seed uint64, voters, steps int) *cluster {
 			if len(up) > 0 {
 				cl.truncate(up[rng.IntN(len(up))])
 			}
+		case r < 980 && learners > 0:
+			cl.changeMembers(voters)
 		}
 		for _, n := range cl.upNodes() {
 			for cl.round(n) {
@@ -99,22 +140,50 @@ func runSeedTB(t testing.TB, seed uint64, voters, steps int) *cluster {
 	}
 	cl.heal()
 	cl.settle(100000)
-	var data []byte
-	for range 500 {
-		if l := cl.leader(); l != nil {
-			if d, ok := cl.propose(l); ok {
-				data = d
-				break
+	// A proposal commits everywhere. The one proposed may be lost (a
+	// stale leader's, healed just now): a few more are tried, each a new
+	// proposal; one committed somewhere but not everywhere fails.
+	for attempt := 1; ; attempt++ {
+		var data []byte
+		for range 500 {
+			if l := cl.leader(); l != nil {
+				if d, ok := cl.propose(l); ok {
+					data = d
+					break
+				}
 			}
+			cl.tick()
+			cl.settle(100000)
 		}
-		cl.tick()
-		cl.settle(100000)
-	}
-	if data == nil || !cl.waitCommitted(data, 500) {
-		cl.fail("seed %d: LIVENESS: no proposal committed everywhere after healing (leader %v)", seed, cl.leader() != nil)
+		if data != nil && cl.waitCommitted(data, 500) {
+			break
+		}
+		if _, committed := cl.chk.byData[string(data)]; data == nil || committed || attempt == 5 {
+			cl.fail("seed %d: LIVENESS: no proposal committed everywhere after healing (leader %v)", seed, cl.leader() != nil)
+		}
+		cl.logf("the proposal after healing was lost: again")
 	}
 	cl.checkConverged()
 	return cl
+}
+
+// changeMembers has the leader, if any, promote a learner or demote a
+// voter while there are more than min.
+func (cl *cluster) changeMembers(min int) {
+	l := cl.leader()
+	if l == nil {
+		return
+	}
+	id := cl.ids[cl.rng.IntN(len(cl.ids))]
+	op := driver.ChangeOp{Kind: driver.AddVoter, Replica: id}
+	if l.core.isVoter(id) {
+		if len(l.core.cfg.Voters) <= min {
+			return
+		}
+		op.Kind = driver.AddLearner
+	}
+	err := l.core.ProposeChange(driver.Change{Context: []byte("sim"), Ops: []driver.ChangeOp{op}})
+	cl.logf("%d proposes change %v: %v", l.id, op, err)
 }
 
 func (cl *cluster) upNodes() []*node {

@@ -260,6 +260,9 @@ func (c *Core) handleAccept(from replica.ReplicaID, m *message) {
 	c.follow(b)
 	resp := &message{Type: msgAccepted, Ballot: b, Index: m.Commit}
 	for _, s := range m.Slots {
+		if c.leftover(s.Index, b) {
+			continue // above the stop that ended b's epoch: refused
+		}
 		if broken.slotBallot {
 			if old := c.slot(s.Index); old != nil && b.Less(old.ballot) {
 				continue // the classic bug: only the slot's own ballot is checked
@@ -441,6 +444,10 @@ func (c *Core) handleSnapshot(m *message) {
 	if m.To != c.id || m.Index <= c.commit || c.state == replica.StateLeader {
 		return
 	}
+	if _, _, err := decodeSection(m.Config.Engine); err != nil {
+		c.logger.Error("paxos: snapshot refused", "group", c.group, "index", m.Index, "err", err)
+		return
+	}
 	if c.state != replica.StateFollower {
 		c.becomeFollower(0)
 	}
@@ -451,7 +458,7 @@ func (c *Core) handleSnapshot(m *message) {
 	}
 	c.commit, c.handedOut = at.Index, at.Index
 	c.hsDirty, c.mustSync = true, true
-	c.cfg = cloneConfig(at.Conf)
+	_ = c.setConf(at.Conf) // decoded above
 	clear(c.configs)
 	c.snapshot = &at
 }
