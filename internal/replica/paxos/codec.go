@@ -191,6 +191,23 @@ const (
 	msgTypeMax
 )
 
+// countsMembership: a message of type t is an answer that a leader or a
+// candidate counts (a vote, an ack, a catch-up request), which only a
+// member of its configuration may give. The others come from a would-be
+// or actual leader, and a replica takes them from any sender: a replica
+// left behind a membership change does not know the replicas added since,
+// one of which may lead by now, and it can learn the change only from
+// that leader. Taking them is safe: an acceptor may promise or accept
+// any ballot above its promise, and a ballot of a later epoch tops every
+// ballot of the configuration the replica knows.
+func (t msgType) countsMembership() bool {
+	switch t {
+	case msgPrePrepareResp, msgPromise, msgAccepted, msgHeartbeatResp, msgCommitted, msgFetch, msgReadIndex:
+		return true
+	}
+	return false
+}
+
 const (
 	flagReject    = 1 << 0 // a refusal; Ballot is the refuser's promise
 	flagForce     = 1 << 1 // a prepare that ignores stickiness (transfer, Campaign)

@@ -109,7 +109,7 @@ func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
 		if m.Type != msgHeartbeat {
 			return fmt.Errorf("%w: %d (not initialised)", errUnknownReplica, from)
 		}
-	} else if !c.isMember(from) {
+	} else if m.Type.countsMembership() && !c.isMember(from) {
 		return fmt.Errorf("%w: %d", errUnknownReplica, from)
 	}
 	if m.Type != msgPrePrepareResp || m.has(flagReject) {
