@@ -168,13 +168,13 @@ func checkRegisterUnderFaults(t *testing.T, engine string, nodes int, nemesis st
 		}
 		return
 	}
-	checkMembership(t, out, sched, conv)
+	checkMembership(t, out, sched, conv, stderr)
 }
 
 // checkMembership checks what a membership run reports: the cluster
 // settled, every membership step is a fault with what it did, the joined
 // nodes logged, and the drained ones were stopped once removed.
-func checkMembership(t *testing.T, out string, sched chaos.Schedule, conv convergeSummary) {
+func checkMembership(t *testing.T, out string, sched chaos.Schedule, conv convergeSummary, stderr string) {
 	t.Helper()
 	if conv.ConvergeSeconds == nil || conv.Converged == nil || !*conv.Converged {
 		t.Fatalf("the membership did not settle: %+v", conv)
@@ -201,7 +201,7 @@ func checkMembership(t *testing.T, out string, sched chaos.Schedule, conv conver
 		}
 	}
 	if len(recorded) != len(steps) {
-		t.Fatalf("%d membership faults recorded for %d steps: %+v", len(recorded), len(steps), recorded)
+		t.Fatalf("%d membership faults recorded for %d steps: %+v\nthe nemesis said:\n%s", len(recorded), len(steps), recorded, nemesisLines(stderr))
 	}
 	for i, st := range steps {
 		f := recorded[i]
@@ -223,6 +223,17 @@ func checkMembership(t *testing.T, out string, sched chaos.Schedule, conv conver
 			t.Errorf("kill-during-move step %v killed nothing: %s", st, f.Detail)
 		}
 	}
+}
+
+// nemesisLines is what the nemesis logged on a run's stderr.
+func nemesisLines(stderr string) string {
+	var b strings.Builder
+	for line := range strings.Lines(stderr) {
+		if strings.Contains(line, "nemesis") {
+			b.WriteString(line)
+		}
+	}
+	return b.String()
 }
 
 // The failure path of the real binary: a known-bad history (a stale read)

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -155,6 +156,7 @@ func (s *adminServer) join(ctx context.Context, req *cairnv1.JoinRequest) (*cair
 // setState drains (NodeDraining) or removes (NodeRemoved) a member.
 func (s *adminServer) setState(ctx context.Context, req *cairnv1.NodeRequest, state string) (*cairnv1.PlanResponse, error) {
 	n := s.n
+	n.awaitDescriptors(ctx)
 	var moves []cluster.Move
 	m, err := n.changeMeta(ctx, func(m cluster.Meta) ([]cluster.Member, error) {
 		old, ok := m.Member(req.GetNode())
@@ -201,6 +203,27 @@ func (s *adminServer) setState(ctx context.Context, req *cairnv1.NodeRequest, st
 		n.log.Info("member state changed by an operator", "member", req.GetNode(), "state", state, "moves", len(moves))
 	}
 	return &cairnv1.PlanResponse{Moves: movesProto(moves), MetaLeader: n.cfg.Name, State: st}, nil
+}
+
+// descriptorWait bounds how long a drain or removal waits for the meta
+// leader to know every group's descriptor before it refuses.
+const descriptorWait = 5 * time.Second
+
+// awaitDescriptors waits, up to descriptorWait or ctx's end, until this
+// node knows every group's descriptor: a node that has just become the
+// meta leader learns them by gossip within a few seconds, and an
+// operator's drain should not be refused for that.
+func (n *Node) awaitDescriptors(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, descriptorWait)
+	defer cancel()
+	for {
+		if _, missing := n.descriptorsKnown(); missing == 0 {
+			return
+		}
+		if clock.Sleep(ctx, 100*time.Millisecond) != nil {
+			return
+		}
+	}
 }
 
 func verb(state string) string {

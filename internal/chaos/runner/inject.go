@@ -304,9 +304,9 @@ func (i *clusterInjector) Retire(_ context.Context, node string) error {
 
 // admins runs fn against the Admin service of the running nodes in turn
 // (any node passes the call to the meta leader) until one answers, or
-// fails otherwise than with Unavailable or DeadlineExceeded (the cluster
-// refused: that answer is the same from every node), each call bounded by
-// timeout. It goes round again for up to patience.
+// fails otherwise than with Unavailable, DeadlineExceeded or Aborted (the
+// cluster refused: that answer is the same from every node), each call
+// bounded by timeout. It goes round again for up to patience.
 func (i *clusterInjector) admins(ctx context.Context, timeout, patience time.Duration, fn func(context.Context, pb.AdminClient) error) error {
 	deadline := time.Now().Add(patience)
 	for {
@@ -322,7 +322,9 @@ func (i *clusterInjector) admins(ctx context.Context, timeout, patience time.Dur
 			switch status.Code(err) {
 			case codes.OK:
 				return nil
-			case codes.Unavailable, codes.DeadlineExceeded:
+			case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted:
+				// Aborted: the cluster asks to retry (a new meta leader
+				// that does not know every descriptor yet).
 				errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
 			default:
 				return err
