@@ -89,6 +89,14 @@
 // stops there, as any candidate does. Learners receive accepts, chosen
 // slots and snapshots; they never vote.
 //
+// Senders: a replica takes prepares, accepts, heartbeats and chosen slots
+// from any replica of its group, even one its configuration does not
+// name: a replica left behind a change learns the change only from the
+// leader that came after it (script stale_config). Only the answers a
+// leader or candidate counts (pre-prepare and prepare answers, accepted
+// slots, heartbeat answers, Committed, Fetch, ReadIndex) must come from a
+// member of its configuration.
+//
 // # The round
 //
 //	c.Tick(); c.Step(from, msg); c.Propose(data); c.ReadIndex(ctx) ...
