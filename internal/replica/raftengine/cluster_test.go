@@ -21,6 +21,7 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -161,7 +162,7 @@ func (c *testCluster) startNode(name string) *testNode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{
+	cfg := Config{Config: driver.Config{
 		Node:            name,
 		Store:           store,
 		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
@@ -170,7 +171,7 @@ func (c *testCluster) startNode(name string) *testNode {
 		TickInterval:    20 * time.Millisecond,
 		ElectionTicks:   10,
 		Fatal:           func(err error) { nd.fatal <- err },
-	}
+	}}
 	if c.tweak != nil {
 		c.tweak(name, &cfg)
 	}

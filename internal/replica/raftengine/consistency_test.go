@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/prometheus/client_golang/prometheus"
@@ -33,11 +34,11 @@ func newCheckCluster(t *testing.T, tweak func(*Config), names ...string) *checkC
 	for _, n := range names {
 		st := storage.NewMem()
 		reg := prometheus.NewRegistry()
-		cfg := Config{
+		cfg := Config{Config: driver.Config{
 			Node: n, Store: st, Manual: true, Logger: quietLogger(), Registry: reg,
 			NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
 			Fatal:           func(err error) { t.Errorf("node %s: fatal: %v", n, err) },
-		}
+		}}
 		if tweak != nil {
 			tweak(&cfg)
 		}
@@ -266,8 +267,8 @@ func TestConsistencyCheckFindsFlippedValue(t *testing.T) {
 	if err := c.hosts[bad].Close(); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(Config{Node: bad, Store: c.stores[bad], Manual: true, Logger: quietLogger(),
-		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }})
+	h, err := NewHost(Config{Config: driver.Config{Node: bad, Store: c.stores[bad], Manual: true, Logger: quietLogger(),
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -530,7 +530,7 @@ func (e *coreEngine) Joint() bool { return true }
 // engine's default knobs: what another engine's host runs its meta
 // group (group 0) with.
 func NewCoreEngine(store storage.Store) driver.CoreEngine {
-	c := Config{Store: store}
+	var c Config
 	c.setDefaults()
 	return newCoreEngine(store, rawOptions{MaxSizePerMsg: c.MaxSizePerMsg, MaxInflightMsgs: c.MaxInflightMsgs,
 		MaxUncommittedEntriesSize: c.MaxUncommittedEntriesSize})

@@ -20,19 +20,10 @@ func init() {
 }
 
 // configOf maps the engine-neutral HostConfig to a Config. Its zero
-// fields keep Config's defaults (setDefaults), which are the ones that
+// fields keep the driver's and Raft's defaults, which are the ones that
 // HostConfig documents for raft.
 func configOf(cfg replica.HostConfig) Config {
-	return Config{
-		Node: cfg.Node, Store: cfg.Store, NewStateMachine: cfg.NewStateMachine,
-		Clock: cfg.Clock, Registry: cfg.Registry, Logger: cfg.Logger,
-		TickInterval: cfg.TickInterval, SnapshotRate: cfg.SnapshotRate, Manual: cfg.Manual,
-		ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
-		TruncateAfter: cfg.TruncateAfter, SnapshotChunkSize: cfg.SnapshotChunkSize,
-		SnapshotSender: cfg.SnapshotSender, Fatal: cfg.Fatal,
-		UnsafeAckBeforeSync: cfg.UnsafeAckBeforeSync, ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
-		ConfigStore: cfg.ConfigStore,
-	}
+	return Config{Config: driver.ConfigOf(cfg, nil, nil)}
 }
 
 var _ replica.ReadLogFunc = readLog

@@ -211,7 +211,7 @@ func (e *ienv) addNode(name string, desc *replica.Descriptor) *inode {
 
 func (n *inode) config() Config {
 	e := n.env
-	return Config{
+	return Config{Config: driver.Config{
 		Node:             n.name,
 		Store:            &storage.PowerSwitch{Mem: n.mem, Armed: func() cutMode { return n.cut }, Cut: func(at cutMode) { panic(ipowerCut{at}) }},
 		NewStateMachine:  func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
@@ -227,7 +227,7 @@ func (n *inode) config() Config {
 		SnapshotChunkSize: e.opts.chunkSize,
 		SnapshotSender:    n.sendSnapshot,
 		Fatal:             func(err error) { panic(ifatal{err}) },
-	}
+	}}
 }
 
 // start opens a host on the node's store (after bootstrapping desc, when

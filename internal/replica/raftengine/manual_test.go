@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 )
@@ -33,11 +34,11 @@ func newManualCluster(t *testing.T, names ...string) *manualCluster {
 	}
 	for _, n := range names {
 		st := storage.NewMem()
-		h, err := NewHost(Config{
+		h, err := NewHost(Config{Config: driver.Config{
 			Node: n, Store: st, Manual: true, Logger: quietLogger(),
 			NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
 			Fatal:           func(err error) { t.Errorf("node %s: fatal: %v", n, err) },
-		})
+		}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -254,8 +255,8 @@ func TestRestartFinishesRemoval(t *testing.T) {
 	if err := errors.Join(b.Set(storage.DescriptorKey(3), d.Encode(nil)), b.Set(storage.DataKey(3, []byte("k")), []byte("x")), b.Commit(true)); err != nil {
 		t.Fatal(err)
 	}
-	h, err := NewHost(Config{Node: "me", Store: st, Manual: true, Logger: quietLogger(),
-		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }})
+	h, err := NewHost(Config{Config: driver.Config{Node: "me", Store: st, Manual: true, Logger: quietLogger(),
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) }}})
 	if err != nil {
 		t.Fatalf("a host with a removed replica on disk did not start: %v", err)
 	}
