@@ -18,6 +18,19 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// SleepOn waits d by c (a fake clock's d passes when the test advances
+// it), or until ctx ends (then ctx's error).
+func SleepOn(ctx context.Context, c Clock, d time.Duration) error {
+	t := c.NewTicker(d)
+	defer t.Stop()
+	select {
+	case <-t.C():
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
 // Clock is the only way Cairn's drivers read time, so tests and the
 // simulation can control it and fault injection can skew it.
 type Clock interface {

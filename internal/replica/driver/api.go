@@ -7,9 +7,9 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/cairnkv/cairn/internal/clock"
 	"slices"
 	"sync/atomic"
-	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -173,23 +173,33 @@ func (g *group) TransferLeader(ctx context.Context, to replica.ReplicaID) error 
 			return replica.ErrStopped
 		}
 		// A core may abort a transfer after an election timeout (raft does); ask again then.
-		deadline := time.After(g.h.sleepTicks(g.h.cfg.ElectionTicks))
-	wait:
-		for {
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("driver: group %d: transfer leadership to %d: %w", g.gid, to, ctx.Err())
-			case <-deadline:
-				break wait
-			case <-time.After(g.h.cfg.TickInterval):
-				if s := g.Status(); s.Leader == to {
-					return nil
-				} else if s.Leader != g.id && s.Leader != 0 {
-					return &replica.ErrNotLeader{Group: g.gid, Hint: s.Leader, HintNode: s.LeaderNode}
-				}
-			}
+		if done, err := g.awaitTransfer(ctx, to); done || err != nil {
+			return err
 		}
 	}
+}
+
+// awaitTransfer polls, once a tick by the host's clock, for `to` to lead,
+// for an election timeout: done when it leads, an error when ctx ends or
+// another replica leads, neither when the timeout passed.
+func (g *group) awaitTransfer(ctx context.Context, to replica.ReplicaID) (done bool, err error) {
+	c := g.h.cfg.Clock
+	deadline := c.Monotonic() + g.h.sleepTicks(g.h.cfg.ElectionTicks)
+	t := c.NewTicker(g.h.cfg.TickInterval)
+	defer t.Stop()
+	for c.Monotonic() < deadline {
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("driver: group %d: transfer leadership to %d: %w", g.gid, to, ctx.Err())
+		case <-t.C():
+		}
+		if s := g.Status(); s.Leader == to {
+			return true, nil
+		} else if s.Leader != g.id && s.Leader != 0 {
+			return false, &replica.ErrNotLeader{Group: g.gid, Hint: s.Leader, HintNode: s.LeaderNode}
+		}
+	}
+	return false, nil
 }
 
 // Status implements replica.Group.
@@ -325,10 +335,8 @@ func (g *group) ChangeMembers(ctx context.Context, target replica.Membership) er
 		if _, _, err := g.propose(ctx, confProposal(desc, step)); errors.Is(err, replica.ErrMembershipChange) {
 			// Refused or lost (another change was pending, a leader change):
 			// certainly not applied. Look again from the current state.
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("driver: group %d: %w: %w", g.gid, err, ctx.Err())
-			case <-time.After(g.h.cfg.TickInterval):
+			if serr := clock.SleepOn(ctx, g.h.cfg.Clock, g.h.cfg.TickInterval); serr != nil {
+				return fmt.Errorf("driver: group %d: %w: %w", g.gid, err, serr)
 			}
 		} else if err != nil {
 			return err
@@ -499,7 +507,7 @@ func stepOrder(k ChangeKind) int {
 
 // waitFor polls Status every tick until cond holds or ctx ends.
 func (g *group) waitFor(ctx context.Context, cond func(replica.Status) bool) error {
-	t := time.NewTicker(g.h.cfg.TickInterval)
+	t := g.h.cfg.Clock.NewTicker(g.h.cfg.TickInterval)
 	defer t.Stop()
 	for {
 		st := g.Status()
@@ -515,7 +523,7 @@ func (g *group) waitFor(ctx context.Context, cond func(replica.Status) bool) err
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-t.C:
+		case <-t.C():
 		}
 	}
 }
