@@ -6,7 +6,7 @@
 //
 //	p := b.Partition(key)
 //	seq, low := sess[p].Begin() // a session per partition: each group keeps its own window
-
+//
 //	rep, err := b.Propose(ctx, p, kv.NewCommand(kv.Put(key, val)).WithSession(sess.Client, seq, low))
 //	sess.End(seq)
 //	switch api.OutcomeOf(err) { ... } // DESIGN.md's error table
