@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/api/guard"
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 )
 
@@ -96,6 +97,11 @@ type Config struct {
 	// those are healthy. Default 2s; negative: never.
 	LeaderBalanceInterval time.Duration
 
+	// Clock is the node's time source: its engines' ticks and stamps, the
+	// doors' TTL replies, its timers. Default the real clock; tests pass a
+	// fake one. With FaultInjection the node reads a clock skewed over it.
+	Clock clock.Clock
+
 	// TickInterval is the Raft tick. Default 100ms.
 	TickInterval time.Duration
 	// FreeDisk reports the free bytes under the data directory; tests
@@ -172,6 +178,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.TickInterval == 0 {
 		c.TickInterval = 100 * time.Millisecond
+	}
+	if c.Clock == nil {
+		c.Clock = clock.Real{}
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = guard.DefaultMaxConnections

@@ -168,10 +168,8 @@ func (n *Node) publishAdvertised(adv advertised) {
 			return
 		}
 		n.log.Debug("publishing advertised addresses", "err", err)
-		select {
-		case <-n.stop:
+		if !n.sleep(time.Second) {
 			return
-		case <-time.After(time.Second):
 		}
 	}
 }
@@ -191,4 +189,16 @@ func (n *Node) advertiseFor(listen string) string {
 		ghost = "127.0.0.1"
 	}
 	return net.JoinHostPort(ghost, port)
+}
+
+// sleep waits d by the node's clock: false if the node stopped first.
+func (n *Node) sleep(d time.Duration) bool {
+	t := n.clock.NewTicker(d)
+	defer t.Stop()
+	select {
+	case <-n.stop:
+		return false
+	case <-t.C():
+		return true
+	}
 }

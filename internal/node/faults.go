@@ -49,8 +49,8 @@ func (f *faultInjector) SetRequestDelay(_ context.Context, req *cairnv1.SetReque
 	return f.state(), nil
 }
 
-func newFaultInjector(name string) *faultInjector {
-	return &faultInjector{name: name, clock: clock.NewSkewed(clock.Real{}, 0), fs: storage.NewSlowSyncFS(nil)}
+func newFaultInjector(name string, base clock.Clock) *faultInjector {
+	return &faultInjector{name: name, clock: clock.NewSkewed(base, 0), fs: storage.NewSlowSyncFS(nil)}
 }
 
 // maxInjectedOffset bounds clock skew and disk delay: enough for any test,

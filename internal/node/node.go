@@ -69,8 +69,10 @@ type Node struct {
 	// disk behind this node, served by the FaultInjection service.
 	faults *faultInjector
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	// clock is cfg.Clock, skewed by the FaultInjection service when on.
+	clock clock.Clock
+	stop  chan struct{}
+	wg    sync.WaitGroup
 }
 
 // Start opens the data directory, joins the cluster as a founder (or
@@ -110,9 +112,9 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	var faults *faultInjector
 	popts := storage.PebbleOptions{Logger: pebbleLogger{log}}
-	var clk clock.Clock = clock.Real{}
+	clk := cfg.Clock
 	if cfg.FaultInjection {
-		faults = newFaultInjector(cfg.Name)
+		faults = newFaultInjector(cfg.Name, cfg.Clock)
 		popts.FS, clk = faults.fs, faults.clock
 		log.Warn("fault injection is on: this node obeys FaultInjection calls from anyone who can reach its gRPC port")
 	}
@@ -148,7 +150,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
-		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults,
+		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk,
 	}
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	peers, err := cluster.NewPeerBook(store)
@@ -359,11 +361,13 @@ func (n *Node) Stop(ctx context.Context) error {
 	// end by themselves, so the drain is bounded.
 	done := make(chan struct{})
 	go func() { n.grpcSrv.GracefulStop(); close(done) }()
+	drain := n.clock.NewTicker(drainTimeout)
 	select {
 	case <-done:
 	case <-ctx.Done():
-	case <-time.After(drainTimeout):
+	case <-drain.C():
 	}
+	drain.Stop()
 	n.grpcSrv.Stop()
 	<-done
 	n.fwd.close()

@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/cairnkv/cairn/internal/api"
-	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -23,10 +22,10 @@ import (
 func newRebalancer(n *Node) *rebalance.Rebalancer {
 	return rebalance.New(rebalance.Config{
 		Node: rebalanceNode{n},
-		// NB: the real clock, not the fault-injected one: the failure
-		// detector measures elapsed time, which a skewed wall clock (the
-		// clock nemesis) must not move.
-		Clock:                 clock.Real{},
+		// NB: the node's own clock, not the fault-injected one: the
+		// failure detector measures elapsed time, which a skewed wall
+		// clock (the clock nemesis) must not move.
+		Clock:                 n.cfg.Clock,
 		Logger:                n.log,
 		Registerer:            n.registry,
 		Settings:              n.id.Settings,

@@ -3,7 +3,6 @@ package node
 import (
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
@@ -19,7 +18,7 @@ func (n *Node) Cluster() api.ClusterView {
 	v := api.ClusterView{
 		ClusterID: n.id.ClusterID.String(),
 		Node:      n.cfg.Name,
-		Time:      time.Now().UTC(),
+		Time:      n.clock.Now().UTC(),
 		Settings: api.SettingsView{Partitions: s.Partitions, Replicas: s.Replicas, Engine: s.Engine,
 			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor},
 		Nodes:      []api.NodeView{},
