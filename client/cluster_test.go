@@ -23,6 +23,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
+	"github.com/cairnkv/cairn/internal/testkit"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -83,7 +84,7 @@ func startCluster(t *testing.T, count int) *testCluster {
 	})
 	for _, name := range tc.names {
 		n := tc.node(name)
-		waitFor(t, 20*time.Second, name+" to be ready", func() bool {
+		testkit.WaitFor(t, 20*time.Second, name+" to be ready", func() bool {
 			for _, c := range n.Ready() {
 				if !c.OK {
 					return false
@@ -183,17 +184,6 @@ func (tc *testCluster) leaderOf(p int) string {
 		}
 	}
 	return ""
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func newClient(t *testing.T, eps []string, opts Options) *Client {
@@ -307,7 +297,7 @@ func TestCluster(t *testing.T) {
 			}
 		}
 		for range 10 {
-			waitFor(t, 5*time.Second, "a stale read to see the last write", func() bool {
+			testkit.WaitFor(t, 5*time.Second, "a stale read to see the last write", func() bool {
 				it, ok, err := c.Get(ctx, key, WithReadMode(Stale))
 				return err == nil && ok && string(it.Value) == "29"
 			})
@@ -379,7 +369,7 @@ func TestCluster(t *testing.T) {
 		// NB: reads only: a later write of the partition would move the
 		// session's window past the abandoned seq, and the partition would
 		// then rightly refuse it if it arrived late (applied zero times).
-		waitFor(t, 5*time.Second, "the cancelled increment to apply", func() bool {
+		testkit.WaitFor(t, 5*time.Second, "the cancelled increment to apply", func() bool {
 			it, _, err := c.Get(ctx, key)
 			v, _ := strconv.ParseInt(string(it.Value), 10, 64)
 			if err == nil && v != start && v != start+3 {
@@ -632,7 +622,7 @@ func TestLearnsLeaderFromAnswers(t *testing.T) {
 	if err := tc.node(from).TransferLeader(ctx, p, to); err != nil {
 		t.Fatalf("moving partition %d from %s to %s: %v", p, from, to, err)
 	}
-	waitFor(t, 10*time.Second, to+" to lead", func() bool { return tc.leaderOf(p) == to })
+	testkit.WaitFor(t, 10*time.Second, to+" to lead", func() bool { return tc.leaderOf(p) == to })
 	before, st0 := tc.forwarded(t), c.Stats()
 	for i := range 20 {
 		if _, err := c.Put(ctx, key, fmt.Appendf(nil, "v%d", i+1)); err != nil {

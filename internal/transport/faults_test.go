@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 func noChunks(func([]byte) error) error { return nil }
@@ -17,7 +19,7 @@ func TestFaultCutHeal(t *testing.T) {
 	n1 := startNode(t, book, "n1", nil)
 	n2 := startNode(t, book, "n2", nil)
 	n1.tr.Send("n2", seqMsgs(0, 1))
-	waitFor(t, "the link to come up", func() bool { return len(n2.h.received("n1")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the link to come up", func() bool { return len(n2.h.received("n1")) == 1 })
 
 	cut := Fault{Drop: 1}
 	if err := n1.tr.SetFault("n2", Outbound, cut); err != nil {
@@ -32,7 +34,7 @@ func TestFaultCutHeal(t *testing.T) {
 	}
 	// The other direction still works.
 	n2.tr.Send("n1", seqMsgs(0, 2))
-	waitFor(t, "n2 → n1 to pass", func() bool { return len(n1.h.received("n2")) == 2 })
+	testkit.WaitFor(t, 10*time.Second, "n2 → n1 to pass", func() bool { return len(n1.h.received("n2")) == 2 })
 	if got := n1.metric(t, "cairn_transport_fault_dropped_total", "peer", "n2", "direction", "outbound"); got != 5 {
 		t.Fatalf("fault_dropped_total = %v, want 5", got)
 	}
@@ -46,7 +48,7 @@ func TestFaultCutHeal(t *testing.T) {
 	if err := n1.tr.SendSnapshot(context.Background(), "n2", []byte("h"), noChunks); err == nil {
 		t.Fatal("snapshot into an inbound cut succeeded")
 	}
-	waitFor(t, "n2 to drop the inbound batch", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n2 to drop the inbound batch", func() bool {
 		return n2.metric(t, "cairn_transport_fault_dropped_total", "peer", "n1", "direction", "inbound") == 3
 	})
 	if got := len(n2.h.received("n1")); got != 1 {
@@ -58,7 +60,7 @@ func TestFaultCutHeal(t *testing.T) {
 		t.Fatalf("faults after ClearFaults: %v", n2.tr.Faults())
 	}
 	n1.tr.Send("n2", seqMsgs(1, 1))
-	waitFor(t, "traffic after the heal", func() bool { return len(n2.h.received("n1")) == 2 })
+	testkit.WaitFor(t, 10*time.Second, "traffic after the heal", func() bool { return len(n2.h.received("n1")) == 2 })
 }
 
 // TestFaultDelayDuplicate: delayed batches arrive no sooner than the delay;
@@ -72,7 +74,7 @@ func TestFaultDelayDuplicate(t *testing.T) {
 	}
 	start := time.Now()
 	n1.tr.Send("n2", seqMsgs(0, 4))
-	waitFor(t, "both copies", func() bool { return len(n2.h.received("n1")) == 8 })
+	testkit.WaitFor(t, 10*time.Second, "both copies", func() bool { return len(n2.h.received("n1")) == 8 })
 	if d := time.Since(start); d < 150*time.Millisecond {
 		t.Fatalf("a batch delayed 150ms arrived after %v", d)
 	}
@@ -94,7 +96,7 @@ func TestFaultJitterReorders(t *testing.T) {
 	for i := range n {
 		n1.tr.Send("n2", seqMsgs(i, 1))
 	}
-	waitFor(t, "every batch", func() bool { return len(n2.h.received("n1")) == n })
+	testkit.WaitFor(t, 10*time.Second, "every batch", func() bool { return len(n2.h.received("n1")) == n })
 	if inOrder(n2.h.received("n1")) {
 		t.Fatal("200 batches with 50ms of jitter arrived in order")
 	}

@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -66,7 +67,7 @@ func TestMessagesInOrderAndBatched(t *testing.T) {
 	for i := range calls {
 		n1.tr.Send("n2", seqMsgs(i*per, per))
 	}
-	waitFor(t, "n2 to receive every message", func() bool { return len(n2.h.received("n1")) == calls*per })
+	testkit.WaitFor(t, 10*time.Second, "n2 to receive every message", func() bool { return len(n2.h.received("n1")) == calls*per })
 	if got := n2.h.received("n1"); !inOrder(got) {
 		t.Fatalf("messages arrived out of order")
 	}
@@ -97,14 +98,14 @@ func TestHandshakeRefusesOtherCluster(t *testing.T) {
 	n2 := startNode(t, book, "n2", func(c *Config) { c.ClusterID[0] ^= 0xff })
 
 	n1.tr.Send("n2", seqMsgs(0, 1))
-	waitFor(t, "n1 to record the refusal", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n1 to record the refusal", func() bool {
 		err := n1.peer("n2").LastError
 		return err != nil && strings.Contains(err.Error(), "belongs to cluster")
 	})
 	if err := n1.peer("n2").LastError; status.Code(err) != codes.FailedPrecondition {
 		t.Errorf("refusal %v has code %v, want FailedPrecondition", err, status.Code(err))
 	}
-	waitFor(t, "n1 to report n2 unreachable", func() bool { return n1.h.unreachableCount("n2") > 0 })
+	testkit.WaitFor(t, 10*time.Second, "n1 to report n2 unreachable", func() bool { return n1.h.unreachableCount("n2") > 0 })
 
 	err := n1.tr.SendSnapshot(context.Background(), "n2", []byte("h"), func(func([]byte) error) error { return nil })
 	if status.Code(err) != codes.FailedPrecondition || !strings.Contains(err.Error(), "belongs to cluster") {
@@ -122,7 +123,7 @@ func TestHandshakeRefusesOtherSettings(t *testing.T) {
 	n1 := startNode(t, book, "n1", func(c *Config) { c.Settings = "partitions=16 replicas=3" })
 	n2 := startNode(t, book, "n2", func(c *Config) { c.Settings = "partitions=32 replicas=3" })
 	n1.tr.Send("n2", seqMsgs(0, 1))
-	waitFor(t, "n1 to record the refusal", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n1 to record the refusal", func() bool {
 		err := n1.peer("n2").LastError
 		return err != nil && strings.Contains(err.Error(), "partitions=16") && strings.Contains(err.Error(), "partitions=32")
 	})
@@ -138,7 +139,7 @@ func TestHandshakeRefusesWrongTarget(t *testing.T) {
 	book.set("n3", n2.addr) // a stale address: n3's is now n2's
 
 	n1.tr.Send("n3", seqMsgs(0, 1))
-	waitFor(t, "n1 to record the refusal", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n1 to record the refusal", func() bool {
 		err := n1.peer("n3").LastError
 		return err != nil && strings.Contains(err.Error(), `meant to reach node "n3" but reached node "n2"`)
 	})
@@ -153,7 +154,7 @@ func TestHandshakeRefusesWipedNode(t *testing.T) {
 	n2 := startNode(t, book, "n2", nil)
 	n1.tr.Send("n2", seqMsgs(0, 1))
 	n2.tr.Send("n1", seqMsgs(0, 1))
-	waitFor(t, "both to exchange a message", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "both to exchange a message", func() bool {
 		return len(n2.h.received("n1")) == 1 && len(n1.h.received("n2")) == 1
 	})
 
@@ -164,7 +165,7 @@ func TestHandshakeRefusesWipedNode(t *testing.T) {
 	const want = `node "n2" lost its data (incarnation 2, known 1); add it back with --join`
 
 	wiped.tr.Send("n1", seqMsgs(1, 1))
-	waitFor(t, "the wiped node to be refused by n1", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the wiped node to be refused by n1", func() bool {
 		err := wiped.peer("n1").LastError
 		return err != nil && strings.Contains(err.Error(), want)
 	})
@@ -174,7 +175,7 @@ func TestHandshakeRefusesWipedNode(t *testing.T) {
 
 	// n1 dialling the wiped node refuses its answer too.
 	n1.tr.Send("n2", seqMsgs(1, 1))
-	waitFor(t, "n1 to refuse the wiped node's answer", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n1 to refuse the wiped node's answer", func() bool {
 		err := n1.peer("n2").LastError
 		return err != nil && strings.Contains(err.Error(), want) && errors.Is(err, ErrRefused)
 	})
@@ -192,8 +193,8 @@ func TestQueueOverflowDropsAndReports(t *testing.T) {
 	n2 := startNode(t, book, "n2", nil)
 
 	n1.tr.Send("n2", seqMsgs(0, 25)) // one Send: 10 fit, 15 do not
-	waitFor(t, "n2 to receive the queued messages", func() bool { return len(n2.h.received("n1")) == 10 })
-	waitFor(t, "ReportUnreachable(n2)", func() bool { return n1.h.unreachableCount("n2") > 0 })
+	testkit.WaitFor(t, 10*time.Second, "n2 to receive the queued messages", func() bool { return len(n2.h.received("n1")) == 10 })
+	testkit.WaitFor(t, 10*time.Second, "ReportUnreachable(n2)", func() bool { return n1.h.unreachableCount("n2") > 0 })
 	if got := n2.h.received("n1"); !inOrder(got) {
 		t.Errorf("the first 10 messages did not arrive in order")
 	}
@@ -207,10 +208,10 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	n1 := startNode(t, book, "n1", nil)
 	n2 := startNode(t, book, "n2", nil)
 	n1.tr.Send("n2", seqMsgs(0, 1))
-	waitFor(t, "the first message", func() bool { return len(n2.h.received("n1")) == 1 })
+	testkit.WaitFor(t, 10*time.Second, "the first message", func() bool { return len(n2.h.received("n1")) == 1 })
 
 	n2.stop()
-	waitFor(t, "n1 to report n2 unreachable when the stream breaks", func() bool { return n1.h.unreachableCount("n2") > 0 })
+	testkit.WaitFor(t, 10*time.Second, "n1 to report n2 unreachable when the stream breaks", func() bool { return n1.h.unreachableCount("n2") > 0 })
 	if n1.peer("n2").Connected {
 		t.Errorf("n1 still shows n2 connected")
 	}
@@ -218,12 +219,12 @@ func TestReconnectAfterPeerRestart(t *testing.T) {
 	// Same name and incarnation (its data survived), on a new port.
 	back := startNode(t, book, "n2", nil)
 	i := 1
-	waitFor(t, "a message to reach the restarted n2", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "a message to reach the restarted n2", func() bool {
 		n1.tr.Send("n2", seqMsgs(i, 1)) // messages sent while it redials may drop
 		i++
 		return len(back.h.received("n1")) > 0
 	})
-	waitFor(t, "n1 to show n2 connected", func() bool { return n1.peer("n2").Connected })
+	testkit.WaitFor(t, 10*time.Second, "n1 to show n2 connected", func() bool { return n1.peer("n2").Connected })
 }
 
 func TestSnapshot(t *testing.T) {
@@ -308,7 +309,7 @@ func TestSnapshot(t *testing.T) {
 		if !errors.Is(err, errBroken) {
 			t.Fatalf("SendSnapshot = %v, want %v", err, errBroken)
 		}
-		waitFor(t, "the receiver to fail the snapshot", func() bool {
+		testkit.WaitFor(t, 10*time.Second, "the receiver to fail the snapshot", func() bool {
 			return n2.metric(t, "cairn_transport_snapshots_failed_total", "peer", "n1", "direction", "received") >= 1
 		})
 	})
@@ -385,7 +386,7 @@ func TestSnapshotConcurrencyLimit(t *testing.T) {
 					})
 				}()
 			}
-			waitFor(t, fmt.Sprintf("%d snapshots to run", tt.limit), func() bool {
+			testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%d snapshots to run", tt.limit), func() bool {
 				running, _ := b.counts()
 				return running == tt.limit
 			})
@@ -423,13 +424,13 @@ func TestClockOffset(t *testing.T) {
 		return ok && (got-want).Abs() <= 100*time.Millisecond
 	}
 	n1, n2, n3 := nodes[0], nodes[1], nodes[2]
-	waitFor(t, "n1 to measure n3 at +2s and n2 at 0", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n1 to measure n3 at +2s and n2 at 0", func() bool {
 		return near(n1.tr, "n3", 2*time.Second) && near(n1.tr, "n2", 0)
 	})
-	waitFor(t, "n3 to measure n1 and n2 at -2s", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n3 to measure n1 and n2 at -2s", func() bool {
 		return near(n3.tr, "n1", -2*time.Second) && near(n3.tr, "n2", -2*time.Second)
 	})
-	waitFor(t, "n3 unhealthy, n1 and n2 healthy", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n3 unhealthy, n1 and n2 healthy", func() bool {
 		return !n3.tr.ClockHealthy() && n1.tr.ClockHealthy() && n2.tr.ClockHealthy()
 	})
 	if g := n1.metric(t, "cairn_transport_clock_offset_seconds", "peer", "n3"); g < 1.9 || g > 2.1 {
@@ -438,7 +439,7 @@ func TestClockOffset(t *testing.T) {
 
 	// The runaway clock is fixed: n3 becomes healthy again.
 	skewed.SetOffset(0)
-	waitFor(t, "n3 healthy once its clock is fixed", func() bool { return n3.tr.ClockHealthy() })
+	testkit.WaitFor(t, 10*time.Second, "n3 healthy once its clock is fixed", func() bool { return n3.tr.ClockHealthy() })
 }
 
 func TestClockHealthyWithoutPeers(t *testing.T) {
@@ -459,7 +460,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 	n1.tr.Send("n2", seqMsgs(0, 10))
 	n2.tr.Send("n1", seqMsgs(0, 10))
 	n1.tr.Send("nowhere", seqMsgs(0, 1)) // a sender stuck in backoff
-	waitFor(t, "messages both ways", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "messages both ways", func() bool {
 		return len(n2.h.received("n1")) == 10 && len(n1.h.received("n2")) == 10
 	})
 	if err := n1.tr.SendSnapshot(context.Background(), "n2", nil, func(func([]byte) error) error { return nil }); err != nil {
@@ -481,13 +482,13 @@ func TestNewOnSameRegistry(t *testing.T) {
 	n1 := startNode(t, book, "n1", nil)
 	n2 := startNode(t, book, "n2", nil)
 	n1.tr.Send("n2", seqMsgs(0, 3))
-	waitFor(t, "3 messages", func() bool { return len(n2.h.received("n1")) == 3 })
+	testkit.WaitFor(t, 10*time.Second, "3 messages", func() bool { return len(n2.h.received("n1")) == 3 })
 	n1.stop()
 	// n1 restarted in the same process keeps its registry and its series.
 	again := startNode(t, book, "n1", func(c *Config) { c.Registry = n1.reg })
 	again.reg = n1.reg
 	again.tr.Send("n2", seqMsgs(3, 2))
-	waitFor(t, "2 more messages", func() bool { return len(n2.h.received("n1")) == 5 })
+	testkit.WaitFor(t, 10*time.Second, "2 more messages", func() bool { return len(n2.h.received("n1")) == 5 })
 	if got := again.metric(t, "cairn_transport_messages_sent_total", "peer", "n2"); got != 5 {
 		t.Errorf("messages_sent_total after restart = %v, want 5", got)
 	}

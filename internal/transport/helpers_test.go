@@ -196,16 +196,6 @@ func (n *testNode) metric(t *testing.T, name string, labels ...string) float64 {
 
 // waitFor polls cond until it holds or ten seconds pass, then fails saying
 // what it waited for.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
 
 // seqMsgs returns n messages of group 1 whose To counts from first.
 func seqMsgs(first, n int) []Message {

@@ -1,6 +1,11 @@
 package transport
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/testkit"
+)
 
 // A message's kind reaches the receiver as it was sent: the driver's
 // messages travel on the same stream as the engine's, in order, and the
@@ -13,7 +18,7 @@ func TestMessageKindCarried(t *testing.T) {
 		{Group: 3, From: 1, To: 2, Payload: []byte("raft")},
 		{Group: 3, From: 1, To: 2, Kind: KindDriver, Payload: []byte("report")},
 	})
-	waitFor(t, "n2 to receive both messages", func() bool { return len(n2.h.received("n1")) == 2 })
+	testkit.WaitFor(t, 10*time.Second, "n2 to receive both messages", func() bool { return len(n2.h.received("n1")) == 2 })
 	got := n2.h.received("n1")
 	if got[0].Kind != KindEngine || string(got[0].Payload) != "raft" ||
 		got[1].Kind != KindDriver || string(got[1].Payload) != "report" || got[1].Group != 3 || got[1].To != 2 {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 func TestLocalNetwork(t *testing.T) {
@@ -28,7 +29,7 @@ func TestLocalNetwork(t *testing.T) {
 		for i := range 10 {
 			e1.Send("n2", seqMsgs(i*10, 10))
 		}
-		waitFor(t, "n2 to receive 100 messages", func() bool { return len(h2.received("n1")) == 100 })
+		testkit.WaitFor(t, 10*time.Second, "n2 to receive 100 messages", func() bool { return len(h2.received("n1")) == 100 })
 		if !inOrder(h2.received("n1")) {
 			t.Errorf("messages arrived out of order")
 		}
@@ -36,14 +37,14 @@ func TestLocalNetwork(t *testing.T) {
 	t.Run("partition drops and reports", func(t *testing.T) {
 		net.Partition("n1", "n3")
 		e1.Send("n3", seqMsgs(0, 1))
-		waitFor(t, "n1 to report n3 unreachable", func() bool { return h1.unreachableCount("n3") > 0 })
+		testkit.WaitFor(t, 10*time.Second, "n1 to report n3 unreachable", func() bool { return h1.unreachableCount("n3") > 0 })
 		err := e3.SendSnapshot(context.Background(), "n1", nil, func(func([]byte) error) error { return nil })
 		if !errors.Is(err, ErrUnreachable) {
 			t.Errorf("SendSnapshot across a partition = %v, want ErrUnreachable", err)
 		}
 		net.Heal()
 		e1.Send("n3", seqMsgs(0, 1))
-		waitFor(t, "n3 to receive after healing", func() bool { return len(h3.received("n1")) == 1 })
+		testkit.WaitFor(t, 10*time.Second, "n3 to receive after healing", func() bool { return len(h3.received("n1")) == 1 })
 		if len(h3.received("n1")) != 1 || h3.received("n1")[0].To != 0 {
 			t.Errorf("n3 received %v, want only the message sent after healing", h3.received("n1"))
 		}
@@ -53,7 +54,7 @@ func TestLocalNetwork(t *testing.T) {
 		for i := range 5 {
 			e2.Send("n1", seqMsgs(i, 1))
 		}
-		waitFor(t, "n1 to receive the delayed messages", func() bool { return len(h1.received("n2")) == 5 })
+		testkit.WaitFor(t, 10*time.Second, "n1 to receive the delayed messages", func() bool { return len(h1.received("n2")) == 5 })
 		if !inOrder(h1.received("n2")) {
 			t.Errorf("delayed messages arrived out of order")
 		}
@@ -61,7 +62,7 @@ func TestLocalNetwork(t *testing.T) {
 	})
 	t.Run("unknown node", func(t *testing.T) {
 		e1.Send("n9", seqMsgs(0, 1))
-		waitFor(t, "n1 to report n9 unreachable", func() bool { return h1.unreachableCount("n9") > 0 })
+		testkit.WaitFor(t, 10*time.Second, "n1 to report n9 unreachable", func() bool { return h1.unreachableCount("n9") > 0 })
 	})
 	t.Run("snapshot", func(t *testing.T) {
 		var got []string

@@ -4,19 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/testkit"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// WaitFor waits up to 5 s for cond, and fails t naming what it waited for.
+// WaitFor waits up to 5 s for cond (testkit.WaitFor), and fails t naming
+// what it waited for.
 func WaitFor(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testkit.WaitFor(t, 5*time.Second, what, cond)
 }
 
 // Counter is the value of the counter name in reg (its first series; 0

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // fakeCluster lays out n fake servers (this test binary, see TestMain).
@@ -42,17 +44,6 @@ func procStateLetter(t *testing.T, pid int) string {
 	return f[0]
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // The process faults and the cleanup, on real child processes: pause is
 // SIGSTOP, kill is SIGKILL and reaps, a restart runs the same flags, an
 // exit nobody asked for is a failure, and close leaves no process behind.
@@ -75,11 +66,11 @@ func TestClusterProcesses(t *testing.T) {
 	if err := c.pause(n1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "n1 to be stopped", func() bool { return procStateLetter(t, pid1) == "T" })
+	testkit.WaitFor(t, 20*time.Second, "n1 to be stopped", func() bool { return procStateLetter(t, pid1) == "T" })
 	if err := c.resume(n1); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "n1 to run again", func() bool { return procStateLetter(t, pid1) != "T" })
+	testkit.WaitFor(t, 20*time.Second, "n1 to run again", func() bool { return procStateLetter(t, pid1) != "T" })
 
 	pid2 := n2.pid()
 	if err := c.kill(n2); err != nil {
@@ -106,7 +97,7 @@ func TestClusterProcesses(t *testing.T) {
 	if err := syscall.Kill(pid3, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "n3's exit to be noticed", func() bool { return len(c.failures()) == 1 })
+	testkit.WaitFor(t, 20*time.Second, "n3's exit to be noticed", func() bool { return len(c.failures()) == 1 })
 	if f := c.failures()[0]; !strings.Contains(f, "n3 exited on its own") {
 		t.Fatalf("failure %q", f)
 	}

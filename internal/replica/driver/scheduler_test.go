@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 type unit struct {
@@ -110,12 +111,12 @@ func TestSchedulerWorkers(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	waitFor(t, "every unit to have a round", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every unit to have a round", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(runs) == len(units)
 	})
-	waitFor(t, "the ticker to tick by the fake clock", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the ticker to tick by the fake clock", func() bool {
 		fake.Advance(time.Second)
 		return ticks.Load() > 0
 	})
@@ -126,13 +127,3 @@ func TestSchedulerWorkers(t *testing.T) {
 }
 
 // waitFor waits up to 10s for cond, failing with what it waited for.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 10s waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}

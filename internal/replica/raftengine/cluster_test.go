@@ -23,6 +23,7 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/testkit"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -281,22 +282,12 @@ func (c *testCluster) group(node string, g replica.GroupID) replica.Group {
 }
 
 // waitFor polls cond until it holds, failing the test with what after d.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 // leader waits until the running nodes agree on a leader of g and returns its node.
 func (c *testCluster) leader(g replica.GroupID) string {
 	c.t.Helper()
 	var leader string
-	waitFor(c.t, 15*time.Second, fmt.Sprintf("a leader of group %d", g), func() bool {
+	testkit.WaitFor(c.t, 15*time.Second, fmt.Sprintf("a leader of group %d", g), func() bool {
 		for name, nd := range c.nodes {
 			if nd.host == nil {
 				continue
@@ -449,7 +440,7 @@ func TestLeaderStoppedWritesResume(t *testing.T) {
 	}
 	c.put(g, "after", "2")
 	c.startNode(old)
-	waitFor(t, 10*time.Second, "the restarted node to apply the write made without it", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the restarted node to apply the write made without it", func() bool {
 		v, ok, err := c.read(old, g, replica.Stale, "after")
 		return err == nil && ok && v == "2"
 	})
@@ -477,19 +468,19 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 	// The leader truncates past the stopped follower once it has led for a
 	// couple of election timeouts without hearing from it.
-	waitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
 		trunc, err := storage.ReadTruncated(c.nodes[c.leader(g)].store, uint64(g))
 		return err == nil && trunc.Index+1 >= 100
 	})
 	sentBefore := c.sum("cairn_raft_snapshots_sent_total")
 	nd := c.startNode(follower)
-	waitFor(t, 15*time.Second, "the follower to catch up", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "the follower to catch up", func() bool {
 		v, ok, err := c.read(follower, g, replica.Stale, "k199")
 		return err == nil && ok && v == "v199"
 	})
 	// The sender counts a snapshot when its stream returns, just after the
 	// follower applied it.
-	waitFor(t, 5*time.Second, "the snapshot counters to move (caught up by snapshot, not by log)", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the snapshot counters to move (caught up by snapshot, not by log)", func() bool {
 		return c.sum("cairn_raft_snapshots_sent_total") > sentBefore &&
 			counterValue(t, nd.reg, "cairn_raft_snapshots_applied_total") >= 1
 	})
@@ -501,7 +492,7 @@ func TestFollowerCatchesUpBySnapshot(t *testing.T) {
 	}
 	// Writes go on with the follower back.
 	c.put(g, "after", "x")
-	waitFor(t, 10*time.Second, "the follower to apply a new write", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the follower to apply a new write", func() bool {
 		v, ok, err := c.read(follower, g, replica.Stale, "after")
 		return err == nil && ok && v == "x"
 	})
@@ -526,7 +517,7 @@ func TestTransferLeader(t *testing.T) {
 		t.Fatalf("transfer to %d: %v", to, err)
 	}
 	m, _ := st.Descriptor.Replica(to)
-	waitFor(t, 5*time.Second, "the target to report itself leader", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the target to report itself leader", func() bool {
 		return c.group(m.Node, g).Status().State == replica.StateLeader
 	})
 	c.put(g, "k", "v")
@@ -592,11 +583,11 @@ func TestMembershipChange(t *testing.T) {
 	if _, ok := d.ReplicaOn(removed); ok {
 		t.Fatalf("removed node %s still in descriptor %+v", removed, d)
 	}
-	waitFor(t, 10*time.Second, "n4 to hold the data", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n4 to hold the data", func() bool {
 		v, ok, err := c.read("n4", g, replica.Stale, "k")
 		return err == nil && ok && v == "v"
 	})
-	waitFor(t, 10*time.Second, "the removed replica to be destroyed", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the removed replica to be destroyed", func() bool {
 		_, ok := c.nodes[removed].host.Group(g)
 		return !ok
 	})
@@ -618,7 +609,7 @@ func TestMembershipChange(t *testing.T) {
 	}
 	// The group keeps working with n4 as a voter.
 	c.put(g, "k2", "v2")
-	waitFor(t, 10*time.Second, "n4 to apply a new write", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n4 to apply a new write", func() bool {
 		v, ok, err := c.read("n4", g, replica.Stale, "k2")
 		return err == nil && ok && v == "v2"
 	})
@@ -639,9 +630,9 @@ func TestSkewedClockNeverLeads(t *testing.T) {
 	}
 	skewed.SetOffset(2 * time.Second)
 	nd := c.nodes["n3"]
-	waitFor(t, 10*time.Second, "n3 to see its clock as unhealthy", func() bool { return !nd.tr.ClockHealthy() })
+	testkit.WaitFor(t, 10*time.Second, "n3 to see its clock as unhealthy", func() bool { return !nd.tr.ClockHealthy() })
 	// Whatever n3 led, it hands away; afterwards it never leads again.
-	waitFor(t, 10*time.Second, "n3 to lead nothing", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "n3 to lead nothing", func() bool {
 		for g := range replica.GroupID(c.groups) {
 			if c.group("n3", g).Status().State == replica.StateLeader {
 				return false
@@ -687,7 +678,7 @@ func TestMetaGroupRecordsCluster(t *testing.T) {
 	}
 	var digests []string
 	for _, n := range c.founderNames() {
-		waitFor(t, 5*time.Second, "every replica of the meta group to apply the leader's entry", func() bool {
+		testkit.WaitFor(t, 5*time.Second, "every replica of the meta group to apply the leader's entry", func() bool {
 			return c.group(n, 0).Status().Applied == grp.Status().Applied
 		})
 		_, sum, err := kv.New(0).Digest(c.nodes[n].store)
@@ -716,7 +707,7 @@ func TestWipedNodeRefused(t *testing.T) {
 		t.Fatalf("a wiped node kept its incarnation %d", old)
 	}
 	// Whichever side dials, the handshake fails with the reason.
-	waitFor(t, 10*time.Second, "the wiped n3 to be refused", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the wiped n3 to be refused", func() bool {
 		for _, n := range []string{"n1", "n2", "n3"} {
 			for _, p := range c.nodes[n].tr.Peers() {
 				if p.LastError != nil && strings.Contains(p.LastError.Error(), "lost its data") {

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/replica/driver"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/testkit"
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -81,7 +82,7 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 	// Only what the survivor applied survives: let it apply every
 	// acknowledged write (it led when they were acknowledged, but the
 	// leadership may have moved).
-	waitFor(t, 10*time.Second, "the survivor to apply the acknowledged writes", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the survivor to apply the acknowledged writes", func() bool {
 		return c.group(survivor, g).Status().Applied >= ackedIdx
 	})
 	old := c.group(survivor, g)
@@ -126,7 +127,7 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 	if st := old.Status(); st.State != replica.StateStopped {
 		t.Fatalf("the replica from before the recovery is %q; want stopped", st.State)
 	}
-	waitFor(t, 5*time.Second, "the survivor to lead its one-voter group", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the survivor to lead its one-voter group", func() bool {
 		grp := c.group(survivor, g)
 		return grp != nil && grp != old && grp.Status().State == replica.StateLeader
 	})
@@ -171,7 +172,7 @@ func TestUnsafeRecoverAfterQuorumLoss(t *testing.T) {
 		if !ok || m.ID < plan.After.NextReplicaID-driver.RecoverSkip {
 			t.Fatalf("%s in %+v: %+v, %v; want a replica with an ID from %d on", n, desc, m, ok, plan.After.NextReplicaID-driver.RecoverSkip)
 		}
-		waitFor(t, 10*time.Second, fmt.Sprintf("%s's new replica %d to apply the last write", n, m.ID), func() bool {
+		testkit.WaitFor(t, 10*time.Second, fmt.Sprintf("%s's new replica %d to apply the last write", n, m.ID), func() bool {
 			v, ok, err := c.read(n, g, replica.Stale, "grown")
 			return err == nil && ok && v == "1"
 		})
@@ -207,7 +208,7 @@ func TestUnsafeRecoverSurvivesPowerLoss(t *testing.T) {
 	const g = replica.GroupID(1)
 	survivor := c.leader(g)
 	idx := c.put(g, "k", "v")
-	waitFor(t, 10*time.Second, "the survivor to apply the write", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the survivor to apply the write", func() bool {
 		return c.group(survivor, g).Status().Applied >= idx
 	})
 	before := c.group(survivor, g).Status()
@@ -234,7 +235,7 @@ func TestUnsafeRecoverSurvivesPowerLoss(t *testing.T) {
 		t.Fatalf("the survivor did not reopen group %d", g)
 	}
 	checkRecoveryDescriptor(t, before.Descriptor, grp.Status().Descriptor, before.Replica, survivor)
-	waitFor(t, 5*time.Second, "the restarted survivor to lead alone", func() bool {
+	testkit.WaitFor(t, 5*time.Second, "the restarted survivor to lead alone", func() bool {
 		return grp.Status().State == replica.StateLeader
 	})
 	if v, ok, err := r.read(survivor, g, replica.Linearizable, "k"); err != nil || !ok || v != "v" {

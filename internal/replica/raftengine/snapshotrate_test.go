@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // A follower far behind still catches up by snapshot when the rate is
@@ -33,12 +34,12 @@ func TestSnapshotRateLimited(t *testing.T) {
 	for i := range keys {
 		c.put(g, fmt.Sprintf("k%d", i), value)
 	}
-	waitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "the leader to truncate its log past the stopped follower", func() bool {
 		trunc, err := storage.ReadTruncated(c.nodes[c.leader(g)].store, uint64(g))
 		return err == nil && trunc.Index+1 >= 100
 	})
 	c.startNode(follower)
-	waitFor(t, 30*time.Second, "the follower to catch up by a rate-limited snapshot", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "the follower to catch up by a rate-limited snapshot", func() bool {
 		_, ok, err := c.read(follower, g, replica.Stale, fmt.Sprintf("k%d", keys-1))
 		return err == nil && ok
 	})
