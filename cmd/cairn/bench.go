@@ -52,8 +52,11 @@ terminal it is one line per interval with the time of day, a time series
 
 The summary (throughput, p50/p90/p99/p99.9/max for all requests, reads and
 writes; failed requests counted apart) goes to stdout, as a table or, with
--o json, as one JSON line. Ctrl-C ends the run early and
-still prints the summary of what ran.`,
+-o json, as one JSON line. With --protocol grpc it also gives the servers'
+CPU time over the run and CPU microseconds per operation (server_cpu_seconds,
+cpu_us_per_op), read from every node's /metrics just before and just after
+the timed load; with resp, name the nodes' HTTP addresses in --metrics.
+Ctrl-C ends the run early and still prints the summary of what ran.`,
 		Args: cobra.NoArgs,
 	}
 	d := bench.DefaultConfig()
@@ -78,6 +81,8 @@ still prints the summary of what ran.`,
 	f.Int("streams", d.Streams, "grpc --batch: Batch streams per node, each on its own connection")
 	f.Bool("preload", false, "write every key once before the run (default: on when --read-ratio > 0)")
 	f.Duration("timeout", d.Timeout, "per-request timeout")
+	f.String("metrics", d.Metrics, "HTTP addresses (comma-separated) whose /metrics give the servers' CPU time before and after the run, for server_cpu_seconds and cpu_us_per_op; "+
+		"auto: every node's advertised HTTP address (grpc only); none: off")
 	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
@@ -110,6 +115,7 @@ still prints the summary of what ran.`,
 		cfg.Streams, _ = f.GetInt("streams")
 		cfg.Timeout, _ = f.GetDuration("timeout")
 		cfg.ProgressInterval, _ = f.GetDuration("progress-interval")
+		cfg.Metrics, _ = f.GetString("metrics")
 		if explicit["preload"] {
 			cfg.Preload = bench.PreloadOff
 			if on, _ := f.GetBool("preload"); on {

@@ -25,12 +25,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		defer undo()
 	}
+	cpu, cpuErr := newCPUSampler(ctx, &cfg)
+	if cpuErr != nil && cfg.Metrics != MetricsAuto {
+		return nil, fmt.Errorf("bench: %w", cpuErr)
+	}
 	cs, err := dial(ctx, &cfg)
 	if err != nil {
 		return nil, fmt.Errorf("bench: %w", err)
 	}
 	defer cs.close()
-	return runOn(ctx, cfg, cs.clients, cs.mode), nil
+	cfg.cpu = cpu
+	res := runOn(ctx, cfg, cs.clients, cs.mode)
+	if cpuErr != nil {
+		// auto found nothing to read: the run went without CPU figures
+		res.CPUNote = "server CPU not measured: " + cpuErr.Error()
+	}
+	return res, nil
 }
 
 // runOn is Run on conns already made, one per client: the seam where tests
@@ -49,10 +59,28 @@ func runOn(ctx context.Context, cfg Config, conns []conn, mode string) *Result {
 	if cfg.preload() {
 		res.Preloaded, res.PreloadErrors = r.preload(ctx)
 	}
+	var cpu0 float64
+	var cpuErr error
+	if cfg.cpu != nil {
+		cpu0, cpuErr = cfg.cpu.sample(ctx)
+	}
 	if ctx.Err() == nil {
 		r.run(ctx)
 	}
 	r.fill(res)
+	if cfg.cpu != nil && cpuErr == nil {
+		// NB: not ctx: an interrupted run still reports what it cost.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.Timeout)
+		var cpu1 float64
+		cpu1, cpuErr = cfg.cpu.sample(sctx)
+		cancel()
+		if cpuErr == nil {
+			res.setCPU(cpu1-cpu0, len(cfg.cpu.addrs))
+		}
+	}
+	if cpuErr != nil {
+		res.CPUNote = "server CPU not measured: " + cpuErr.Error()
+	}
 	res.Interrupted = ctx.Err() != nil
 	return res
 }

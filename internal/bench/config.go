@@ -113,6 +113,15 @@ type Config struct {
 	// of each line's ops/s and p99 (--progress-interval). Default 1s (0
 	// also means 1s): a line a second reads well live and in a log.
 	ProgressInterval time.Duration
+	// Metrics says whose CPU time the run reports (--metrics): HTTP
+	// addresses of the servers, whose /metrics (process_cpu_seconds_total)
+	// are read just before and just after the timed load, so the result
+	// carries the servers' CPU seconds and CPU microseconds per operation
+	// — the figure the Speed issue steers by. MetricsAuto (the default)
+	// takes every node's advertised HTTP address from the cluster view
+	// (grpc only; nothing with resp); "none" turns it off.
+	Metrics string
+	cpu     *cpuSampler // resolved from Metrics by Run
 	// Seed seeds the key and read/write choices; 0: a fixed seed (runs are
 	// then comparable).
 	Seed uint64
@@ -134,6 +143,7 @@ func DefaultConfig() Config {
 		Streams:          4,
 		Timeout:          5 * time.Second,
 		ProgressInterval: time.Second,
+		Metrics:          MetricsAuto,
 	}
 }
 

@@ -83,6 +83,15 @@ type Result struct {
 	Side
 	Reads  Side `json:"reads"`
 	Writes Side `json:"writes"`
+	// ServerCPUSeconds is the CPU time (user + system) the servers named
+	// by Config.Metrics spent during the timed run, and CPUMicrosPerOp
+	// that over the operations done; both absent when not measured.
+	ServerCPUSeconds float64 `json:"server_cpu_seconds,omitempty"`
+	CPUMicrosPerOp   float64 `json:"cpu_us_per_op,omitempty"`
+	// Servers is how many servers' CPU was read.
+	Servers int `json:"servers,omitempty"`
+	// CPUNote says why the CPU figures are missing, when asked for.
+	CPUNote string `json:"-"`
 
 	// Not in the JSON shape: they go to stderr.
 	Interrupted   bool          `json:"-"` // the context ended the run early
@@ -139,7 +148,22 @@ func (r *Result) WriteTable(w io.Writer) error {
 	row("all", r.Side)
 	row("reads", r.Reads)
 	row("writes", r.Writes)
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if r.Servers > 0 {
+		_, err := fmt.Fprintf(w, "server CPU: %.2fs on %d servers, %.0f µs per op\n", r.ServerCPUSeconds, r.Servers, r.CPUMicrosPerOp)
+		return err
+	}
+	return nil
+}
+
+// setCPU records the servers' CPU seconds over the run.
+func (r *Result) setCPU(seconds float64, servers int) {
+	r.ServerCPUSeconds, r.Servers = seconds, servers
+	if r.Ops > 0 {
+		r.CPUMicrosPerOp = seconds * 1e6 / float64(r.Ops)
+	}
 }
 
 // WriteErrors writes the error count and the first distinct messages;
@@ -147,6 +171,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 func (r *Result) WriteErrors(w io.Writer) {
 	if r.PreloadErrors > 0 {
 		fmt.Fprintf(w, "preload: %d of %d writes failed\n", r.PreloadErrors, r.Preloaded+r.PreloadErrors)
+	}
+	if r.CPUNote != "" {
+		fmt.Fprintln(w, r.CPUNote)
 	}
 	if r.Errors == 0 && r.PreloadErrors == 0 {
 		return
