@@ -28,7 +28,7 @@ func rootCmd() *cobra.Command {
 	}
 	root.PersistentFlags().String("log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().String("log-format", "", "log format: text or json (default: text on a terminal, else json)")
-	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd(), checkCmd(), adminCmd())
+	root.AddCommand(serverCmd(), devCmd(), kvCmd(), benchCmd(), checkCmd(), adminCmd(), certCmd())
 	return root
 }
 
