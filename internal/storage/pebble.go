@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"syscall"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -87,11 +89,48 @@ func OpenPebble(dir string, opts PebbleOptions) (*Pebble, error) {
 		Logger:             opts.Logger,
 		FormatMajorVersion: pebble.FormatNewest,
 	}
-	db, err := pebble.Open(dir, popts)
-	if err != nil {
-		return nil, fmt.Errorf("storage: open pebble in %q: %w", dir, err)
+	if popts.Logger != nil {
+		popts.Logger = newQuietLogger(popts.Logger, time.Second)
 	}
-	return &Pebble{db: db}, nil
+	// Opening replays the write-ahead log and flushes what it replayed,
+	// which needs free space. Pebble retries a failed flush without end,
+	// so with the disk full it would never return: the first ENOSPC of a
+	// background write during the open ends it with ErrNoSpace instead.
+	full := make(chan error, 1)
+	popts.EventListener = &pebble.EventListener{BackgroundError: func(err error) {
+		if errors.Is(err, syscall.ENOSPC) {
+			select {
+			case full <- err:
+			default:
+			}
+		}
+	}}
+	type opened struct {
+		db  *pebble.DB
+		err error
+	}
+	done := make(chan opened, 1)
+	go func() {
+		db, err := pebble.Open(dir, popts)
+		done <- opened{db, err}
+	}()
+	select {
+	case o := <-done:
+		if o.err != nil {
+			return nil, fmt.Errorf("storage: open pebble in %q: %w", dir, o.err)
+		}
+		return &Pebble{db: o.db}, nil
+	case err := <-full:
+		// NB: the open goes on in the background, retrying; if space is
+		// freed it finishes, and the store it opened is closed unused.
+		// A node exits on this error, which ends it anyway.
+		go func() {
+			if o := <-done; o.err == nil {
+				_ = o.db.Close()
+			}
+		}()
+		return nil, fmt.Errorf("%w: opening %q replays its write-ahead log, which needs more free space than the disk has (%v); free some space and start again", ErrNoSpace, dir, err)
+	}
 }
 
 // DB returns the pebble database, for the rare caller that needs pebble
