@@ -59,7 +59,7 @@ func (s *Store) compactLocked(old *segment) error {
 				buf = make([]byte, l.len)
 			}
 			buf = buf[:l.len]
-			if _, err := old.f.ReadAt(buf, int64(l.off)); err != nil {
+			if err := readAt(old.f, buf, int64(l.off)); err != nil {
 				s.mu.RUnlock()
 				return fmt.Errorf("logstore: compact %s: read group %d entry %d: %w", segName(old.id), g, l.index, err)
 			}
@@ -78,5 +78,8 @@ func (s *Store) compactLocked(old *segment) error {
 		a.synced = a.size
 	}
 	b.Reset()
+	s.mu.Lock()
+	s.mu.compacted++
+	s.mu.Unlock()
 	return s.dropDeadLocked()
 }

@@ -27,6 +27,11 @@ func Open(dir string, opts Options) (*Store, error) {
 	if err := s.fs.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("logstore: create %s: %w", dir, err)
 	}
+	// The directory's own entry must be durable too, or a power cut can
+	// lose the whole log (it may have just been created).
+	if err := syncDir(s.fs, s.fs.PathDir(dir)); err != nil {
+		return nil, err
+	}
 	lock, err := s.fs.Lock(s.fs.PathJoin(dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("logstore: lock %s (is another cairn using it?): %w", dir, err)

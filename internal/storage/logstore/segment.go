@@ -57,17 +57,19 @@ func (s *Store) createSegment(id uint64, prevEnd int64) (*segment, error) {
 	return &segment{id: id, f: f, size: segHeaderLen, synced: segHeaderLen}, nil
 }
 
-func (s *Store) syncDir() error {
-	d, err := s.fs.OpenDir(s.dir)
+func (s *Store) syncDir() error { return syncDir(s.fs, s.dir) }
+
+func syncDir(fs vfs.FS, dir string) error {
+	d, err := fs.OpenDir(dir)
 	if err != nil {
-		return fmt.Errorf("logstore: open directory %s: %w", s.dir, err)
+		return fmt.Errorf("logstore: open directory %s: %w", dir, err)
 	}
 	err = d.Sync()
 	if cerr := d.Close(); err == nil {
 		err = cerr
 	}
 	if err != nil {
-		return fmt.Errorf("logstore: sync directory %s: %w", s.dir, err)
+		return fmt.Errorf("logstore: sync directory %s: %w", dir, err)
 	}
 	return nil
 }
@@ -105,6 +107,7 @@ func (s *Store) dropDeadLocked() error {
 		}
 		old := list[0]
 		s.mu.segs.list = list[1:]
+		s.mu.dropped++
 		s.mu.Unlock()
 		if err := old.f.Close(); err != nil {
 			return fmt.Errorf("logstore: close %s: %w", segName(old.id), err)

@@ -89,6 +89,8 @@ type Store struct {
 		sync.RWMutex
 		x    index
 		segs segments
+
+		dropped, compacted int // segments, since Open
 	}
 }
 
@@ -336,7 +338,7 @@ func (s *Store) Entries(g, lo, hi, maxBytes uint64, dst []Entry) ([]Entry, error
 		span := buf[:last.off+last.len-first.off]
 		buf = buf[len(span):]
 		sg := s.mu.segs.get(first.seg)
-		if _, err := sg.f.ReadAt(span, int64(first.off)); err != nil {
+		if err := readAt(sg.f, span, int64(first.off)); err != nil {
 			return dst, fmt.Errorf("logstore: group %d: read entries %d-%d from %s at %d: %w", g, first.index, last.index, segName(sg.id), first.off, err)
 		}
 		for _, l := range locs[i:j] {
@@ -366,6 +368,9 @@ type Stats struct {
 	Segments  int   // segment files
 	Bytes     int64 // their total size
 	LiveBytes int64 // what the index still refers to, approximately
+	// Dropped and Compacted count the segments removed since Open, and
+	// those of them whose live records were first rewritten at the head.
+	Dropped, Compacted int
 	// Pinning is the groups holding records in the oldest segment, which
 	// keeps it (and every later one) until they truncate or it is compacted.
 	Pinning []uint64
@@ -375,7 +380,7 @@ type Stats struct {
 func (s *Store) Stats() Stats {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	st := Stats{Segments: len(s.mu.segs.list)}
+	st := Stats{Segments: len(s.mu.segs.list), Dropped: s.mu.dropped, Compacted: s.mu.compacted}
 	for _, sg := range s.mu.segs.list {
 		st.Bytes += sg.size
 		st.LiveBytes += sg.live
@@ -399,4 +404,20 @@ func groupUses(gs *group, seg uint64) bool {
 		}
 	}
 	return false
+}
+
+// readAt fills p from f at off; reaching the end of the file exactly is
+// not an error (io.ReaderAt may say io.EOF then).
+func readAt(f vfs.File, p []byte, off int64) error {
+	if len(p) == 0 {
+		return nil
+	}
+	n, err := f.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-func open(t testing.TB, fs vfs.FS, opts Options) *Store {
+func open(t tb, fs vfs.FS, opts Options) *Store {
 	t.Helper()
 	opts.FS = fs
 	s, err := Open("log", opts)
@@ -22,7 +22,7 @@ func open(t testing.TB, fs vfs.FS, opts Options) *Store {
 	return s
 }
 
-func write(t testing.TB, s *Store, sync bool, f func(b *Batch)) {
+func write(t tb, s *Store, sync bool, f func(b *Batch)) {
 	t.Helper()
 	b := NewBatch()
 	f(b)
@@ -37,7 +37,7 @@ func appendVals(b *Batch, g, first uint64, vals ...string) {
 }
 
 // dump is g's entries as "index=value" strings.
-func dump(t testing.TB, s *Store, g uint64) []string {
+func dump(t tb, s *Store, g uint64) []string {
 	t.Helper()
 	es, err := s.Entries(g, s.FirstIndex(g), math.MaxUint64, math.MaxUint64, nil)
 	if err != nil {
@@ -50,7 +50,7 @@ func dump(t testing.TB, s *Store, g uint64) []string {
 	return out
 }
 
-func wantLog(t testing.TB, s *Store, g uint64, first, last uint64, want ...string) {
+func wantLog(t tb, s *Store, g uint64, first, last uint64, want ...string) {
 	t.Helper()
 	if got := dump(t, s, g); !slices.Equal(got, want) {
 		t.Fatalf("group %d: entries %q, want %q", g, got, want)
@@ -61,7 +61,7 @@ func wantLog(t testing.TB, s *Store, g uint64, first, last uint64, want ...strin
 }
 
 // reopen closes s and opens its directory again.
-func reopen(t testing.TB, s *Store, fs vfs.FS, opts Options) *Store {
+func reopen(t tb, s *Store, fs vfs.FS, opts Options) *Store {
 	t.Helper()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
@@ -339,4 +339,11 @@ func TestOptionsValidate(t *testing.T) {
 			t.Fatalf("Open with %+v succeeded", o)
 		}
 	}
+}
+
+// tb is what the helpers need of a *testing.T or a *rapid.T.
+type tb interface {
+	Helper()
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
 }
