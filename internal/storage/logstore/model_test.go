@@ -275,6 +275,16 @@ func TestModel(t *testing.T) {
 				h.write(nil, true) // Close syncs
 				check("reopen")
 			},
+			"kill": func(t *rapid.T) {
+				// The process dies, the machine does not: what was written
+				// stays, synced or not, and the next Open must make it
+				// durable before it builds on it.
+				count()
+				s.abandon()
+				s = open(t, fs, opts)
+				h.write(nil, true)
+				check("kill")
+			},
 			"crash": func(t *rapid.T) {
 				pct := rapid.SampledFrom([]int{0, 50, 100}).Draw(t, "unsynced kept %")
 				clone := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: pct, RNG: rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "rng"), 1))})

@@ -347,3 +347,14 @@ type tb interface {
 	Fatal(args ...any)
 	Fatalf(format string, args ...any)
 }
+
+// abandon releases s's files and lock without syncing: a process crash.
+func (s *Store) abandon() {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	s.closed = true
+	for _, sg := range s.mu.segs.list {
+		sg.f.Close()
+	}
+	s.lock.Close()
+}
