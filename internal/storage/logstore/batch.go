@@ -172,7 +172,7 @@ func decodeBody(body []byte, ops []op, ents []entPos) ([]op, []entPos, error) {
 		case opAppend:
 			o.a = d.uvarint()
 			n := d.uvarint()
-			if d.err == nil && (o.a == 0 || n > uint64(len(body))) {
+			if d.err == nil && (o.a == 0 || n > uint64(len(body)) || o.a+n < o.a) {
 				d.fail("bad append")
 			}
 			o.e = len(ents)
