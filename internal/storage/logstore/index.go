@@ -153,9 +153,14 @@ func (x *index) setTruncated(gs *group, p storage.LogPoint, seg uint64) {
 
 func (x *index) setHardState(gs *group, hs []byte, has bool, seg uint64) {
 	x.unref(gs.hsSeg, gs.hsLen+stateOverhead)
+	buf := gs.hardState
 	gs.hardState, gs.hsSeg, gs.hsLen = nil, 0, 0
 	if has {
-		gs.hardState = append(make([]byte, 0, len(hs)), hs...)
+		if buf == nil {
+			buf = make([]byte, 0, len(hs))
+		}
+		// Reused: HardState hands out copies, never this array.
+		gs.hardState = append(buf[:0], hs...)
 		gs.hsSeg, gs.hsLen = seg, uint32(len(hs))
 		x.ref(seg, gs.hsLen+stateOverhead)
 	}

@@ -358,3 +358,54 @@ func (s *Store) abandon() {
 	}
 	s.lock.Close()
 }
+
+// TestConcurrentReads: readers run beside the writer (under -race), and
+// what they read is always an entry that was written, while segments
+// rotate, are dropped and are compacted under them.
+func TestConcurrentReads(t *testing.T) {
+	s := open(t, vfs.NewMem(), Options{SegmentSize: 2048, CompactAfter: 2, ForceCompactAfter: 3})
+	defer s.Close()
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	for g := uint64(1); g <= 2; g++ {
+		go func() {
+			var buf []Entry
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				var err error
+				buf, err = s.Entries(g, s.FirstIndex(g), math.MaxUint64, math.MaxUint64, buf[:0])
+				if err != nil && !errors.Is(err, ErrCompacted) { // truncated between the two calls
+					errs <- err
+					return
+				}
+				for _, e := range buf {
+					if want := fmt.Sprintf("g%d-%d", g, e.Index); string(e.Data) != want {
+						errs <- fmt.Errorf("read %q at %d, want %q", e.Data, e.Index, want)
+						return
+					}
+				}
+			}
+		}()
+	}
+	for i := uint64(1); i <= 300; i++ {
+		write(t, s, i%3 == 0, func(b *Batch) {
+			for g := uint64(1); g <= 2; g++ {
+				appendVals(b, g, i, fmt.Sprintf("g%d-%d", g, i))
+				if i > 5 && g == 1 {
+					b.TruncatePrefix(g, storage.LogPoint{Index: i - 5, Term: 1})
+				}
+			}
+		})
+	}
+	close(done)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

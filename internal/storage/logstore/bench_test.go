@@ -1,0 +1,102 @@
+package logstore
+
+import (
+	"testing"
+	"time"
+
+	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// round stages one round: per group, perGroup entries of size bytes after
+// the group's last index, its hard state, and every 64 rounds a prefix
+// truncation that keeps the last 64 entries (the durable applied index of
+// a busy group), so that segments are dropped as they would be.
+type round struct {
+	groups, perGroup int
+	payload, hs      []byte
+	next             []uint64
+	n                int
+}
+
+func newRound(groups, perGroup, size int) *round {
+	r := &round{groups: groups, perGroup: perGroup, payload: make([]byte, size), hs: make([]byte, 24), next: make([]uint64, groups)}
+	for i := range r.next {
+		r.next[i] = 1
+	}
+	return r
+}
+
+func (r *round) stage(b *Batch) {
+	r.n++
+	for g := range r.groups {
+		first := r.next[g]
+		b.Append(uint64(g+1), first, r.perGroup, r.encode)
+		r.next[g] += uint64(r.perGroup)
+		b.SetHardState(uint64(g+1), r.hs)
+		if r.n%64 == 0 && r.next[g] > 65 {
+			b.TruncatePrefix(uint64(g+1), storage.LogPoint{Index: r.next[g] - 65, Term: 1})
+		}
+	}
+}
+
+func (r *round) encode(_ int, dst []byte) []byte { return append(dst, r.payload...) }
+
+// BenchmarkRound: 64 groups × 4 entries of 256 bytes per round, one Write
+// and one fsync per round, on a real directory. MB/s counts the frame's
+// bytes. Run: go test -run '^$' -bench Round -benchtime 2000x ./internal/storage/logstore/
+func BenchmarkRound(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		sync bool
+	}{{"fsync", true}, {"nosync", false}} {
+		b.Run(tc.name, func(b *testing.B) {
+			s, err := Open(b.TempDir(), Options{FS: vfs.Default})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			r := newRound(64, 4, 256)
+			batch := NewBatch()
+			r.stage(batch)
+			b.SetBytes(int64(batch.Len()))
+			batch.Reset()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			for range b.N {
+				r.stage(batch)
+				if err := s.Write(batch, tc.sync); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "rounds/s")
+			b.ReportMetric(float64(r.groups*r.perGroup), "entries/round")
+		})
+	}
+}
+
+// TestWriteAllocs: once its groups exist, a round's Write of 64 groups'
+// entries and hard states allocates (almost) nothing.
+func TestWriteAllocs(t *testing.T) {
+	s := open(t, vfs.NewMem(), Options{})
+	defer s.Close()
+	r := newRound(64, 4, 256)
+	batch := NewBatch()
+	for range 200 { // warm up: groups, index arrays, the batch's buffer
+		r.stage(batch)
+		if err := s.Write(batch, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		r.stage(batch)
+		if err := s.Write(batch, false); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if limit := 2.0; allocs > limit {
+		t.Fatalf("a round of %d groups allocates %.1f times, want at most %.0f", r.groups, allocs, limit)
+	}
+	t.Logf("%.1f allocations per round of %d groups × %d entries", allocs, r.groups, r.perGroup)
+}
