@@ -156,7 +156,11 @@ func genOp(t *rapid.T, m model) mop {
 	g := rapid.SampledFrom(modelGroups).Draw(t, "group")
 	mg := m.group(g)
 	last := mg.last()
-	val := rapid.StringMatching(`[a-z]{0,40}`)
+	// Mostly small values, some of several hundred bytes, so that files
+	// outgrow the crashable MemFS's 4 KiB blocks and power cuts tear frames.
+	val := rapid.OneOf(rapid.StringMatching(`[a-z]{0,40}`), rapid.Custom(func(t *rapid.T) string {
+		return strings.Repeat(rapid.StringMatching(`[a-z]`).Draw(t, "c"), rapid.IntRange(100, 1500).Draw(t, "len"))
+	}))
 	kind := rapid.SampledFrom([]byte{opAppend, opAppend, opAppend, opSet, opSet, opTruncSuffix, opTruncPrefix, opTruncPrefix, opHardState, opDestroy}).Draw(t, "kind")
 	o := mop{kind: kind, g: g}
 	switch kind {
