@@ -101,6 +101,17 @@
 // as long as half of the log is dead, so the log stays within about twice
 // what its groups need. At most one segment is compacted per sync.
 //
+// # Costs and limits
+//
+// A round's Write is one write(2) of its frame and, with sync, one
+// fdatasync; it allocates nothing once its groups exist (TestWriteAllocs).
+// Readers wait while a frame is applied and written, and during the
+// fsyncs of a rotation (every SegmentSize bytes); never during a round's
+// fsync. A compaction copies at most one segment's live records, inside
+// the sync that triggers it. A frame holds at most 1 GiB. Tombstones are
+// kept for good (a few bytes each, moved forward by compaction). Segments
+// are not preallocated: measure before adding it.
+//
 // # What the caller must do
 //
 // Truncate a group's prefix only at or below its durable applied index
