@@ -146,14 +146,23 @@ func (b *Batch) setState(g uint64, gs *group) {
 	b.buf = append(b.buf, gs.hardState...)
 }
 
-// op is one decoded body operation. Payload positions are offsets in the
-// body; entries of an opAppend are ents[e : e+n].
+// op is one decoded body operation. Its fields, by kind:
+//
+//	opAppend       a first index; ents[e : e+n] the entries
+//	opSet          a slot; ents[e] its payload (n 1)
+//	opTruncSuffix  a the last index kept
+//	opTruncPrefix  a, b the truncated point's index and term
+//	opHardState    data the state
+//	opDestroy      a the replica ID
+//	opState        a tombstone; b, c truncated index and term; has, data the hard state
+//
+// data aliases the body; entries are offsets in it.
 type op struct {
 	kind    byte
 	group   uint64
-	a, b, c uint64 // first/index/last/replica/tombstone; term;
+	a, b, c uint64
 	has     bool
-	data    []byte // hard state (aliases the body)
+	data    []byte
 	e, n    int
 }
 

@@ -100,3 +100,31 @@ func TestWriteAllocs(t *testing.T) {
 	}
 	t.Logf("%.1f allocations per round of %d groups × %d entries", allocs, r.groups, r.perGroup)
 }
+
+// BenchmarkEntries: reading back one group's latest round (4 entries of
+// 256 bytes, adjacent in a segment: one pread) while 64 groups append.
+func BenchmarkEntries(b *testing.B) {
+	s, err := Open(b.TempDir(), Options{FS: vfs.Default})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	r := newRound(64, 4, 256)
+	batch := NewBatch()
+	for range 100 {
+		r.stage(batch)
+		if err := s.Write(batch, false); err != nil {
+			b.Fatal(err)
+		}
+	}
+	last := s.LastIndex(7)
+	var dst []Entry
+	b.ReportAllocs()
+	b.SetBytes(4 * 256)
+	b.ResetTimer()
+	for range b.N {
+		if dst, err = s.Entries(7, last-3, last+1, 1<<20, dst[:0]); err != nil || len(dst) != 4 {
+			b.Fatalf("%d entries, %v", len(dst), err)
+		}
+	}
+}
