@@ -409,3 +409,23 @@ func TestConcurrentReads(t *testing.T) {
 		}
 	}
 }
+
+// TestLargeWriteAndPinning: a Write larger than a segment gets a segment
+// of its own; Stats names the groups that hold the oldest segment.
+func TestLargeWriteAndPinning(t *testing.T) {
+	fs := vfs.NewMem()
+	opts := Options{SegmentSize: 1024, CompactAfter: 100, ForceCompactAfter: 100}
+	s := open(t, fs, opts)
+	write(t, s, true, func(b *Batch) { appendVals(b, 5, 1, "small") })
+	big := strings.Repeat("B", 5000)
+	write(t, s, true, func(b *Batch) { appendVals(b, 6, 1, big) })
+	write(t, s, true, func(b *Batch) { appendVals(b, 6, 2, "after") })
+	st := s.Stats()
+	if st.Segments != 3 || !slices.Equal(st.Pinning, []uint64{5}) {
+		t.Fatalf("stats %+v: want 3 segments, the first pinned by group 5", st)
+	}
+	s = reopen(t, s, fs, opts)
+	defer s.Close()
+	wantLog(t, s, 6, 1, 2, "1="+big, "2=after")
+	wantLog(t, s, 5, 1, 1, "1=small")
+}
