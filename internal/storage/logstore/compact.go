@@ -68,6 +68,9 @@ func (s *Store) compactLocked(old *segment) error {
 	}
 	s.mu.RUnlock()
 	if !b.Empty() {
+		if err := s.decodeLocked(b.buf); err != nil {
+			return err
+		}
 		if err := s.writeFrameLocked(b.buf); err != nil {
 			return err
 		}

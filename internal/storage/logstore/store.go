@@ -117,6 +117,11 @@ func (s *Store) Write(b *Batch, sync bool) error {
 		return b.err
 	}
 	if !b.Empty() {
+		// A batch this store cannot take fails alone; a failed write
+		// fails the store.
+		if err := s.decodeLocked(b.buf); err != nil {
+			return err
+		}
 		if err := s.writeFrameLocked(b.buf); err != nil {
 			s.err = err
 			return err
@@ -147,12 +152,9 @@ func (s *Store) usableLocked() error {
 	return s.err
 }
 
-// writeFrameLocked writes frame (header space and body) to the active
-// segment, rotating first if it would outgrow SegmentSize, and applies it
-// to the index. NB: the index is updated before the bytes are written,
-// under mu held exclusively across both, because vfs.File.Write may
-// scribble on the buffer it is given (pebble's MemFS does under -race).
-func (s *Store) writeFrameLocked(frame []byte) error {
+// decodeLocked checks frame (header space and body) and decodes its body
+// into s.scratch for writeFrameLocked.
+func (s *Store) decodeLocked(frame []byte) error {
 	body := frame[frameHeaderLen:]
 	if len(body) > maxBody {
 		return fmt.Errorf("logstore: a write of %d bytes, over the limit of %d", len(body), maxBody)
@@ -160,8 +162,18 @@ func (s *Store) writeFrameLocked(frame []byte) error {
 	var err error
 	s.scratch.ops, s.scratch.ents, err = decodeBody(body, s.scratch.ops, s.scratch.ents)
 	if err != nil {
-		return fmt.Errorf("logstore: encoding a batch: %w", err) // a bug in Batch
+		return fmt.Errorf("logstore: a batch that does not decode: %w", err) // a bug in Batch
 	}
+	return nil
+}
+
+// writeFrameLocked writes frame, decoded by decodeLocked, to the active
+// segment, rotating first if it would outgrow SegmentSize, and applies it
+// to the index. NB: the index is updated before the bytes are written,
+// under mu held exclusively across both, because vfs.File.Write may
+// scribble on the buffer it is given (pebble's MemFS does under -race).
+func (s *Store) writeFrameLocked(frame []byte) error {
+	body := frame[frameHeaderLen:]
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	a := s.mu.segs.active()
