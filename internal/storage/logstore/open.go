@@ -121,6 +121,9 @@ func (s *Store) recover() error {
 				end = int64(prevEnd)
 			case i+1 == len(ids)-1 && (errors.Is(herr, errTornHeader) || errors.Is(rerr, io.EOF)):
 				last = true // the next one is a torn header, removed below
+			case errors.Is(herr, errTornHeader) || errors.Is(rerr, io.EOF):
+				f.Close()
+				return &CorruptError{File: s.fs.PathJoin(s.dir, segName(id+1)), Reason: "zero or missing header in a segment followed by others"}
 			case rerr != nil:
 				f.Close()
 				return fmt.Errorf("logstore: read %s: %w", segName(id+1), rerr)

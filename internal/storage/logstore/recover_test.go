@@ -156,6 +156,16 @@ func TestTornSegmentHeader(t *testing.T) {
 	}
 }
 
+// A blank header in a segment followed by others is damage, not a torn
+// rotation.
+func TestBlankHeaderInMiddle(t *testing.T) {
+	fs, _, _ := threeFrames(t, false)
+	s := open(t, fs, Options{}) // segment 3
+	s.abandon()
+	writeFile(t, fs, "log/"+segName(2), make([]byte, segHeaderLen))
+	wantCorrupt(t, fs, "log/"+segName(2), 0)
+}
+
 func TestMissingSegment(t *testing.T) {
 	fs, _, _ := threeFrames(t, false)
 	s := open(t, fs, Options{}) // segment 3
