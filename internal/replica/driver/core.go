@@ -143,6 +143,17 @@ type CoreConfig struct {
 	// ElectionTicks and HeartbeatTicks are the host's timing, in ticks.
 	ElectionTicks, HeartbeatTicks int
 	Logger                        *slog.Logger
+	// ConfigStore is the host's configuration store (Config.ConfigStore),
+	// nil when it has none. A core stays pure: it never calls the store
+	// itself; its engine's shell does, from Advance, and hands the answer
+	// back through Post.
+	ConfigStore replica.ConfigStore
+	// Post queues msg for the core, to be stepped in a later round as a
+	// message from its own replica (Step(cfg.Replica, msg)), and schedules
+	// the group: how an answer of the ConfigStore, which comes on another
+	// goroutine, reaches the core. It never blocks and may be called with
+	// any lock held; after the replica closed it does nothing.
+	Post func(msg []byte)
 }
 
 // Conf is a group's configuration as the descriptor stores it:
