@@ -70,6 +70,8 @@ type cluster struct {
 	pending map[string]uint64
 	reads   int
 	observe func(n *node, rd *driver.Ready)
+	// onStore, if set, sees every store answer as its core gets it.
+	onStore func(n *node, m *message)
 	trace   []string
 }
 
@@ -414,6 +416,11 @@ func (cl *cluster) deliverPosted() bool {
 		for len(n.posted) > 0 && n.up {
 			m := n.posted[0]
 			n.posted = n.posted[1:]
+			if cl.onStore != nil {
+				dm, err := decodeMessage(m)
+				must(cl.t, err)
+				cl.onStore(n, dm)
+			}
 			if err := n.core.Step(n.id, m); err != nil {
 				cl.fail("%d: store answer: %v", n.id, err)
 			}
