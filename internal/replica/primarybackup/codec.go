@@ -21,7 +21,7 @@ import (
 // a new version, and the old one must still read.
 //
 //	record:    1, epoch, primary, n × replica, n × in-sync, next replica,
-//	           n × (replica, offset)        (uvarints; n as a uvarint count)
+//	           n × (replica, offset), renewals  (uvarints; n as a uvarint count)
 //	entry:     1, uvarint epoch, 8-byte h, type, data (rest)
 //	hardstate: (storage's version byte 1) epoch, commit, trunc h, record
 //	           version, record (bytes), n × (epoch, first offset)
@@ -79,6 +79,9 @@ type Record struct {
 	// Offsets are the members' last durable offsets as the record's
 	// writer knew them, which failover prefers the highest of.
 	Offsets []Offset
+	// Renewals counts the primary's lease renewals: each is a write, so
+	// the record's version moves while the primary lives (Core.Tick).
+	Renewals uint64
 }
 
 // Offset is a member's durable log offset.
@@ -154,7 +157,7 @@ func EncodeRecord(r Record) []byte {
 		b = binary.AppendUvarint(b, uint64(o.Replica))
 		b = binary.AppendUvarint(b, o.Offset)
 	}
-	return b
+	return binary.AppendUvarint(b, r.Renewals)
 }
 
 // DecodeRecord decodes a record; an error, never a panic, for bad bytes.
@@ -173,6 +176,7 @@ func DecodeRecord(b []byte) (Record, error) {
 	for range n {
 		r.Offsets = append(r.Offsets, Offset{replica.ReplicaID(rd.uvarint()), rd.uvarint()})
 	}
+	r.Renewals = rd.uvarint()
 	if rd.err != nil || len(rd.b) != 0 {
 		return Record{}, fmt.Errorf("%w: record", errCorrupt)
 	}

@@ -45,6 +45,12 @@ type Options struct {
 	// min(2, R): one backup must hold every acknowledged write, so the
 	// loss of one node loses nothing.
 	MinInSync int
+	// LeaseTicks is the primary's lease, in ticks (--pb-lease): it renews
+	// it through the meta group four times a lease, and a backup asks for
+	// the next epoch only after the record stayed unrenewed for a whole
+	// lease by its own ticks. Default 3 election timeouts (3 s at the
+	// default timing, the --pb-lease default).
+	LeaseTicks int
 }
 
 // role is what a replica does in its group.
@@ -94,6 +100,15 @@ type Core struct {
 	opSeq   uint64
 	storeQ  []storeCall // calls for the shell to make (Ready.Engine)
 	waitAlt bool        // a failover deferred once to a member with a higher offset
+	// watch is a backup's observation of the primary's lease: the record's
+	// version it read (watching) and the ticks since. A failover goes
+	// ahead only when a read a whole lease later finds the same version.
+	watching   bool
+	watchVer   uint64
+	watchTicks int
+	renewTicks int
+	// backoff: ticks before the next store call after one that failed.
+	backoff int
 
 	lead *primaryState
 
@@ -120,10 +135,11 @@ const (
 	opGrow                            // the primary adds a caught-up backup to the in-sync set
 	opRead                            // a backup reads the record before failover
 	opFailover                        // a backup installs the next epoch with itself as primary
+	opRenew                           // the primary renews its lease
 )
 
 func (k storeOpKind) String() string {
-	return [...]string{"?", "confirm", "found", "shrink", "grow", "read", "failover"}[k]
+	return [...]string{"?", "confirm", "found", "shrink", "grow", "read", "failover", "renew"}[k]
 }
 
 // storeOp is the configuration store call in flight.
@@ -163,6 +179,9 @@ type primaryState struct {
 	hbSeq     uint64
 	readRound bool
 	reads     []pendingRead
+	// waiting are reads that came before the primary took office: their
+	// index is the commit index once it has.
+	waiting [][]byte
 }
 
 type peer struct {
@@ -288,6 +307,13 @@ func (c *Core) isMember(id replica.ReplicaID) bool {
 }
 
 // minInSync is the configured floor, at most the group's size.
+func (c *Core) leaseTicks() int {
+	if c.opts.LeaseTicks > 0 {
+		return c.opts.LeaseTicks
+	}
+	return 3 * c.electionTicks
+}
+
 func (c *Core) minInSync() int {
 	n := c.opts.MinInSync
 	if n <= 0 {
@@ -365,6 +391,9 @@ func (c *Core) cutAfter(i uint64) {
 	c.dirty = slices.DeleteFunc(c.dirty, func(x uint64) bool { return x > i })
 	if !c.cut || i < c.cutAbove {
 		c.cutAbove, c.cut = i, true
+	}
+	if c.lead != nil {
+		c.lead.selfMatch = min(c.lead.selfMatch, i) // (a primary never cuts its log but in a broken mode)
 	}
 	for len(c.history) > 0 && c.history[len(c.history)-1].First > i {
 		c.history = c.history[:len(c.history)-1]

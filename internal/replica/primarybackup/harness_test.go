@@ -53,18 +53,21 @@ type node struct {
 }
 
 type cluster struct {
-	t      testing.TB
-	rng    *rand.Rand
-	nodes  map[replica.ReplicaID]*node
-	ids    []replica.ReplicaID
-	net    []envelope
-	cut    map[[2]replica.ReplicaID]bool
-	meta   *replica.MemConfigStore
-	opts   Options
-	drop   float64
-	delay  float64
-	chk    checker
-	nextID uint64
+	t     testing.TB
+	rng   *rand.Rand
+	nodes map[replica.ReplicaID]*node
+	ids   []replica.ReplicaID
+	net   []envelope
+	cut   map[[2]replica.ReplicaID]bool
+	meta  *replica.MemConfigStore
+	// metaCut are the replicas cut off from the meta group: their store
+	// calls fail as not applied (answered in the store's turn).
+	metaCut map[replica.ReplicaID]bool
+	opts    Options
+	drop    float64
+	delay   float64
+	chk     checker
+	nextID  uint64
 	// pending: reads in flight, ctx → the highest index committed
 	// anywhere when it was asked.
 	pending map[string]uint64
@@ -92,7 +95,7 @@ func newCluster(t testing.TB, seed uint64, n int, opts Options) *cluster {
 	cl := &cluster{
 		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes: map[replica.ReplicaID]*node{}, cut: map[[2]replica.ReplicaID]bool{},
-		meta: replica.NewMemConfigStore(), opts: opts,
+		meta: replica.NewMemConfigStore(), opts: opts, metaCut: map[replica.ReplicaID]bool{},
 		chk:     checker{committed: map[uint64]committedEntry{}, byData: map[string]uint64{}},
 		pending: map[string]uint64{},
 	}
@@ -158,7 +161,7 @@ func (cl *cluster) start(n *node) {
 	dc, err := Engine{Options: cl.opts}.NewCore(driver.CoreConfig{
 		Store: n.store, Group: testGroup, Replica: n.id, Applied: applied.Index,
 		Conf: driver.ConfOf(desc), ElectionTicks: electionTicks, HeartbeatTicks: hbTicks,
-		ConfigStore: cl.meta, Post: post,
+		ConfigStore: nodeStore{cl, n.id}, Post: post,
 	})
 	if err != nil {
 		cl.fail("open %d: %v", n.id, err)
@@ -170,6 +173,37 @@ func (cl *cluster) start(n *node) {
 	n.core, n.shell, n.up, n.applied, n.snap = c, sh, true, applied.Index, nil
 	cl.checkStored(n)
 }
+
+// nodeStore is the meta group as replica id reaches it: through
+// cl.metaCut.
+type nodeStore struct {
+	cl *cluster
+	id replica.ReplicaID
+}
+
+func (s nodeStore) cut() bool { return s.cl.metaCut[s.id] }
+
+func (s nodeStore) CompareAndSwap(key string, version uint64, value []byte, done func(uint64, error)) {
+	if s.cut() {
+		s.cl.meta.Get(key, func([]byte, uint64, error) {
+			done(0, fmt.Errorf("%w: cut off from the meta group", replica.ErrNotApplied))
+		})
+		return
+	}
+	s.cl.meta.CompareAndSwap(key, version, value, done)
+}
+
+func (s nodeStore) Get(key string, done func([]byte, uint64, error)) {
+	if s.cut() {
+		s.cl.meta.Get(key, func([]byte, uint64, error) {
+			done(nil, 0, fmt.Errorf("%w: cut off from the meta group", replica.ErrNotApplied))
+		})
+		return
+	}
+	s.cl.meta.Get(key, done)
+}
+
+func (s nodeStore) Watch(key string, fn func([]byte, uint64)) func() { return s.cl.meta.Watch(key, fn) }
 
 // crash drops everything n did not make durable.
 func (cl *cluster) crash(n *node) {
@@ -502,6 +536,7 @@ func (cl *cluster) waitCommitted(data []byte, ticks int) bool {
 
 func (cl *cluster) heal() {
 	cl.cut = map[[2]replica.ReplicaID]bool{}
+	cl.metaCut = map[replica.ReplicaID]bool{}
 	cl.drop, cl.delay = 0, 0
 	cl.meta.SetUnavailable(false)
 	for _, id := range cl.ids {

@@ -68,7 +68,20 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		if len(ids) == 0 {
 			ids = e.cl.ids
 		}
-		for range k {
+		epochs := func() (top uint64) {
+			for _, n := range e.cl.nodes {
+				if n.up && n.core.role == rolePrimary {
+					top = max(top, n.core.epoch)
+				}
+			}
+			return top
+		}
+		start := epochs()
+		for i := range k {
+			if d.HasArg("until-new-primary") && epochs() > start {
+				e.printf("(a new primary after %d ticks)", i)
+				break
+			}
 			for _, id := range ids {
 				if n := e.cl.nodes[id]; n.up {
 					n.core.Tick()
@@ -86,6 +99,9 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 	case "partition":
 		ids := e.nodeArgs(t, d)
 		for _, a := range ids {
+			if !d.HasArg("keep-meta") {
+				e.cl.metaCut[a] = true
+			}
 			for _, b := range e.cl.ids {
 				if !slices.Contains(ids, b) {
 					e.cl.cut[[2]replica.ReplicaID{a, b}] = true
@@ -93,9 +109,14 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 				}
 			}
 		}
-		e.printf("partitioned %v from the rest", names(ids))
+		if d.HasArg("keep-meta") {
+			e.printf("partitioned %v from the rest (the meta group still reachable)", names(ids))
+		} else {
+			e.printf("partitioned %v from the rest and from the meta group", names(ids))
+		}
 	case "heal":
 		e.cl.cut = map[[2]replica.ReplicaID]bool{}
+		e.cl.metaCut = map[replica.ReplicaID]bool{}
 		e.printf("links healed")
 	case "crash":
 		for _, id := range e.nodeArgs(t, d) {

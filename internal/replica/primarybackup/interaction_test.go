@@ -23,9 +23,11 @@ import (
 //
 //	create [n=N] [min-in-sync=K] [seed=S]
 //	tick [nI...] [n=K] [settle]  K ticks of the nodes (default all), rounds after each;
-//	                         settle: and a stabilize, its messages not printed
+//	                         settle: and a stabilize, its messages not printed;
+//	                         until-new-primary: stop once a primary of a newer epoch is up
 //	stabilize                deliver in order and let the store answer, rounds after each, until quiet
-//	partition nI...          cut the named nodes from the rest; heal restores all links
+//	partition nI... [keep-meta]  cut the named nodes from the rest and (unless keep-meta)
+//	                         from the meta group; heal restores all links
 //	crash nI... / restart nI...
 //	meta down|up             the meta group without a leader (every store call not applied), or with one
 //	propose nI v...          proposals at nI

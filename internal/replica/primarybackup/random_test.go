@@ -47,9 +47,14 @@ func runRandom(t testing.TB, seed uint64, n, steps int) *cluster {
 				cl.cut[[2]replica.ReplicaID{a, b}] = true
 				cl.cut[[2]replica.ReplicaID{b, a}] = true
 			}
+		case x < 45:
+			id := cl.ids[r.IntN(n)]
+			cl.logf("cut %d from the meta group", id)
+			cl.metaCut[id] = true
 		case x < 46:
 			cl.logf("heal links")
 			cl.cut = map[[2]replica.ReplicaID]bool{}
+			cl.metaCut = map[replica.ReplicaID]bool{}
 		case x < 47:
 			cl.meta.SetUnavailable(r.IntN(3) == 0)
 		case x < 49:

@@ -90,20 +90,30 @@ func (c *Core) offsets() map[replica.ReplicaID]uint64 {
 
 // Tick implements driver.Core.
 func (c *Core) Tick() {
+	if c.backoff > 0 {
+		c.backoff--
+	}
 	if c.role == rolePrimary {
 		c.tickPrimary()
 		return
 	}
 	c.electionElapsed++
-	if c.electionElapsed < c.timeout || !c.initialized() || c.op != nil {
+	if c.watching {
+		c.watchTicks++
+	}
+	if !c.initialized() || c.op != nil || c.backoff > 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
 		return
 	}
-	c.electionElapsed = 0
-	c.resetTimeout()
-	// The primary was silent for an election timeout (its lease, as this
-	// replica sees it, ran out): an in-sync backup reads the record and
-	// asks for the next epoch.
-	if c.rec.inSync(c.id) || broken.promoteOutside {
+	switch {
+	case c.watching && c.watchTicks >= c.leaseTicks():
+		// A lease since the last read: read again; the same version means
+		// the lease ran out unrenewed.
+		c.call(opRead, 0, Record{}, 0)
+	case !c.watching && c.electionElapsed >= c.timeout:
+		// The primary was silent for an election timeout: start watching
+		// its lease in the record.
+		c.electionElapsed = 0
+		c.resetTimeout()
 		c.call(opRead, 0, Record{}, 0)
 	}
 }
@@ -121,13 +131,14 @@ func (c *Core) tickPrimary() {
 		c.heartbeatElapsed = 0
 		c.broadcast(true)
 	}
-	if c.op != nil {
+	if c.op != nil || c.backoff > 0 {
 		return
 	}
 	if !l.confirmed {
 		c.call(opConfirm, 0, Record{}, 0) // the last read failed: read again
 		return
 	}
+	c.renewTicks++
 	// A silent in-sync backup leaves the in-sync set, by a write the
 	// store must confirm before anything it lacks commits.
 	for _, id := range c.rec.InSync {
@@ -149,6 +160,12 @@ func (c *Core) tickPrimary() {
 		l.frozen = true
 		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
 		return
+	}
+	if c.renewTicks >= max(1, c.leaseTicks()/4) {
+		c.renewTicks = 0
+		next := c.rec.withOffsets(c.offsets())
+		next.Renewals++
+		c.call(opRenew, c.recVersion, next, 0)
 	}
 }
 
@@ -268,7 +285,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 	if m.Epoch == c.epoch {
 		c.primary = from
 		c.electionElapsed = 0
-		c.waitAlt = false
+		c.waitAlt, c.watching = false, false
 	}
 	if !c.initialized() && c.trunc.Index == 0 {
 		return nil // waits for a snapshot
@@ -382,7 +399,7 @@ func (c *Core) tryCommit() {
 	if len(c.rec.InSync) < c.minInSync() {
 		return
 	}
-	n := l.selfMatch
+	n := min(l.selfMatch, c.lastIndex())
 	if !broken.ackBeforeAll {
 		for _, id := range c.rec.InSync {
 			if id == c.id {
@@ -400,6 +417,13 @@ func (c *Core) tryCommit() {
 	}
 	if n > c.commit {
 		c.commit, c.hsDirty = n, true
+	}
+	if c.inOffice() && len(l.waiting) > 0 {
+		// In office now: the reads that waited get the commit index.
+		for _, ctx := range l.waiting {
+			l.reads = append(l.reads, pendingRead{ctx: ctx, index: c.commit, seq: l.hbSeq + 1})
+		}
+		l.waiting, l.readRound = nil, true
 	}
 	c.answerReads()
 }
@@ -462,6 +486,11 @@ func (c *Core) handleStore(m *message) {
 		return
 	}
 	c.op = nil
+	if m.Result == storeNotApplied || m.Result == storeUnknown {
+		// The meta group did not answer in time: wait before asking
+		// again (half an election timeout), not every tick.
+		c.backoff = max(1, c.electionTicks/2)
+	}
 	var rec Record
 	present := m.Value != nil && (m.Result == storeOK || m.Result == storeConflict)
 	if present {
@@ -511,7 +540,7 @@ func (c *Core) handleStore(m *message) {
 				c.becomeBackup(rec.Primary)
 			}
 		}
-	case opShrink, opGrow:
+	case opShrink, opGrow, opRenew:
 		if c.role != rolePrimary {
 			return
 		}
@@ -549,9 +578,16 @@ func (c *Core) handleStore(m *message) {
 			c.epoch, c.hsDirty = rec.Epoch, true
 			c.becomePrimary(true)
 		case rec.Epoch != c.epoch || !rec.inSync(c.id) && !broken.promoteOutside:
+			c.watching = false
+		case !c.watching || version != c.watchVer:
+			// The lease was renewed (or this is the first look): watch
+			// it for a whole lease from now.
+			c.watching, c.watchVer, c.watchTicks = true, version, 0
 		case !c.waitAlt && c.behindOthers(rec):
 			c.waitAlt = true // let the member with more of the log go first
+			c.watchTicks = c.leaseTicks() - c.electionTicks
 		default:
+			c.watching = false
 			next := rec.clone()
 			next.Epoch, next.Primary = rec.Epoch+1, c.id
 			if !next.inSync(c.id) {
@@ -612,12 +648,18 @@ func (c *Core) ProposeChange(driver.Change) error { return driver.ErrDropped }
 
 // ReadIndex implements driver.Core: on a primary in office, the commit
 // index, answered once every in-sync member confirmed the epoch in a round
-// sent after the read arrived. Elsewhere it is never answered.
+// sent after the read arrived. A read that comes before the primary took
+// office waits for it, and gets the commit index then. On a backup it is
+// never answered (follower reads are not linearizable here).
 func (c *Core) ReadIndex(ctx []byte) {
-	if c.role != rolePrimary || !c.lead.confirmed || (!c.inOffice() && !broken.earlyReads) {
+	if c.role != rolePrimary {
 		return
 	}
 	l := c.lead
+	if !c.inOffice() && !broken.earlyReads {
+		l.waiting = append(l.waiting, slices.Clone(ctx))
+		return
+	}
 	l.reads = append(l.reads, pendingRead{ctx: slices.Clone(ctx), index: c.commit, seq: l.hbSeq + 1})
 	l.readRound = true
 }
