@@ -57,10 +57,14 @@ var brokenModes = []struct {
 }{
 	{"ack before every in-sync member has it", &broken.ackBeforeAll, "SAFETY", 0, 3},
 	{"drop a backup from the in-sync set after acknowledging without it", &broken.dropAfterAck, "SAFETY", 0, 3},
-	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 0, 5},
-	{"the old primary commits after a new epoch", &broken.oldCommits, "SAFETY", 13, 3},
+	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 11, 5},
+	{"the old primary commits after a new epoch", &broken.oldCommits, "SAFETY", 59, 5},
 	{"serve reads before taking office", &broken.earlyReads, "read", 0, 3},
-	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 210, 5},
+	// Rare in random histories (the joiner must miss an entry appended
+	// while the write adding it is in flight, and stay away until the store
+	// answers): found past TestBrokenModes's 300 seeds, at 1193. The
+	// in_sync_join script catches it every time.
+	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 1193, 3},
 }
 
 // TestBrokenModes: each broken mode makes a seeded history fail within a

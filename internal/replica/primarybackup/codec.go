@@ -365,7 +365,7 @@ type message struct {
 	Commit  uint64
 	Seq     uint64
 	Index   uint64 // AppendResp: matched up to; Snapshot: its point
-	Term    uint64 // Snapshot: the epoch at Index
+	Term    uint64 // Snapshot: the epoch at Index; AppendResp: the epoch of the message it answers
 	Reject  bool
 	Last    point // AppendResp (Reject): the member's entry at or below Prev
 	Conf    driver.Conf

@@ -136,10 +136,11 @@ const (
 	opRead                            // a backup reads the record before failover
 	opFailover                        // a backup installs the next epoch with itself as primary
 	opRenew                           // the primary renews its lease
+	opReopen                          // a restarted primary takes a new epoch for its new tenure
 )
 
 func (k storeOpKind) String() string {
-	return [...]string{"?", "confirm", "found", "shrink", "grow", "read", "failover", "renew"}[k]
+	return [...]string{"?", "confirm", "found", "shrink", "grow", "read", "failover", "renew", "reopen"}[k]
 }
 
 // storeOp is the configuration store call in flight.

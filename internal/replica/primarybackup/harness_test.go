@@ -252,6 +252,7 @@ func (cl *cluster) round(n *node) bool {
 	if cl.observe != nil {
 		cl.observe(n, &rd)
 	}
+	cl.traceReady(n, &rd)
 	cl.apply(n, rd.Committed)
 	for _, r := range rd.Reads {
 		want, ok := cl.pending[string(r.Ctx)]
@@ -272,6 +273,32 @@ func (cl *cluster) round(n *node) bool {
 	n.shell.Advance(rd)
 	cl.checkInSync()
 	return true
+}
+
+// traceReady records what a round of n did, for a failure's report.
+func (cl *cluster) traceReady(n *node, rd *driver.Ready) {
+	c := n.core
+	if rd.Soft != nil {
+		cl.logf("%d: state %v leader %d epoch %d rec v%d %s", n.id, rd.Soft.State, rd.Soft.Leader, c.epoch, c.recVersion, recString(c.rec))
+	}
+	er := rd.Engine.(*engineReady)
+	if er.cut {
+		cl.logf("%d: cut above %d", n.id, er.cutAbove)
+	}
+	if len(rd.Entries) > 0 {
+		cl.logf("%d: persists %d..%d (epoch %d..%d)", n.id, rd.Entries[0].Index, rd.Entries[len(rd.Entries)-1].Index, rd.Entries[0].Term, rd.Entries[len(rd.Entries)-1].Term)
+	}
+	if len(rd.Committed) > 0 {
+		cl.logf("%d: applies %d..%d", n.id, rd.Committed[0].Index, rd.Committed[len(rd.Committed)-1].Index)
+	}
+	for _, call := range er.calls {
+		if call.Get {
+			cl.logf("%d: store Get (op %d)", n.id, call.ID)
+		} else {
+			r, _ := DecodeRecord(call.Value)
+			cl.logf("%d: store CAS v%d %s (op %d)", n.id, call.Version, recString(r), call.ID)
+		}
+	}
 }
 
 // apply applies committed entries, as the state machine does.
@@ -450,11 +477,12 @@ func (cl *cluster) deliverPosted() bool {
 		for len(n.posted) > 0 && n.up {
 			m := n.posted[0]
 			n.posted = n.posted[1:]
+			dm, err := decodeMessage(m)
+			must(cl.t, err)
 			if cl.onStore != nil {
-				dm, err := decodeMessage(m)
-				must(cl.t, err)
 				cl.onStore(n, dm)
 			}
+			cl.logf("%d: store answers op %d: result %d v%d", n.id, dm.Op, dm.Result, dm.Version)
 			if err := n.core.Step(n.id, m); err != nil {
 				cl.fail("%d: store answer: %v", n.id, err)
 			}

@@ -266,7 +266,7 @@ func (c *Core) adopt(rec Record, version uint64) {
 func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 	if m.Epoch < c.epoch && !broken.oldCommits {
 		// Fenced: an older epoch's primary learns of the newer one.
-		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
+		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
 		return nil
 	}
 	if c.op != nil && c.op.kind == opFailover && m.Epoch == c.epoch {
@@ -293,7 +293,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 	ep := m.Epoch
 	reject := func(at uint64) error {
 		last, _ := c.pointAt(min(at, c.lastIndex()))
-		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: ep, Reject: true, Index: m.Prev.Index, Last: last, Seq: m.Seq})
+		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: ep, Term: ep, Reject: true, Index: m.Prev.Index, Last: last, Seq: m.Seq})
 		return nil
 	}
 	start := 0 // entries of m already below the truncated point
@@ -339,7 +339,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.commit, c.hsDirty = n, true
 	}
 	// Late: it says the entries are durable here.
-	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Epoch: ep, Index: matched, Seq: m.Seq})
+	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Epoch: ep, Term: ep, Index: matched, Seq: m.Seq})
 	return nil
 }
 
@@ -356,7 +356,10 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 		return
 	}
 	p := c.lead.peers[from]
-	if m.Epoch < c.epoch || p == nil {
+	if m.Epoch < c.epoch || m.Term != c.epoch || p == nil {
+		// An answer to another tenure's message (Term: the epoch of the
+		// append it answers), even one sent by a replica now at this
+		// epoch: it says nothing of this primary's log.
 		return
 	}
 	p.silent = 0
@@ -459,12 +462,24 @@ func (c *Core) answerReads() {
 // handleSnapshot: a member installs the primary's state (rewritten by the
 // driver to its point) if it is ahead of its commit.
 func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
-	if m.Epoch < c.epoch || m.Index <= c.commit || c.role == rolePrimary {
+	if m.Epoch < c.epoch || c.role == rolePrimary {
 		return
 	}
 	if m.Epoch > c.epoch {
-		c.epoch = m.Epoch
+		c.epoch, c.hsDirty = m.Epoch, true
 		c.becomeBackup(from)
+	}
+	c.primary, c.electionElapsed = from, 0
+	if e := c.entry(m.Index); m.Index <= c.commit || e != nil && e.epoch == m.Term {
+		// Refused: it has the state already, or its log holds the
+		// snapshot's point (an entry's epoch and offset name it: a tenure
+		// has its own epoch), so the entries above it, which it may have
+		// acknowledged, stay. What the snapshot says is committed is.
+		if m.Index > c.commit && m.Index <= c.lastIndex() {
+			c.commit, c.hsDirty = m.Index, true
+		}
+		c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: min(m.Index, c.lastIndex())})
+		return
 	}
 	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConf(m.Conf)}
 	c.snapshot = &at
@@ -475,8 +490,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	c.history = []epochStart{{m.Term, m.Index}}
 	c.conf = cloneConf(m.Conf)
 	c.hsDirty, c.mustSync = true, true
-	c.primary, c.electionElapsed = from, 0
-	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Index: m.Index})
+	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: m.Index})
 }
 
 // handleStore takes the configuration store's answer to the call in flight.
@@ -524,7 +538,13 @@ func (c *Core) handleStore(m *message) {
 			return
 		}
 		if !c.lead.confirmed {
-			c.takeOffice()
+			// Still named primary, after a restart: a new tenure takes a
+			// new epoch, so that no answer sent to the old one (an ack of
+			// entries this replica lost in the crash) counts in the new.
+			next := rec.withOffsets(c.offsets())
+			next.Epoch++
+			c.call(opReopen, m.Version, next, 0)
+			return
 		}
 		c.tryCommit()
 	case opFound:
@@ -599,6 +619,20 @@ func (c *Core) handleStore(m *message) {
 			}
 			offs[c.id] = c.lastIndex()
 			c.call(opFailover, version, next.withOffsets(offs), 0)
+		}
+	case opReopen:
+		if c.role != rolePrimary {
+			return
+		}
+		switch m.Result {
+		case storeOK:
+			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+			c.becomePrimary(true)
+		case storeConflict:
+			c.adopt(rec, m.Version)
+			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+				c.becomeBackup(rec.Primary)
+			}
 		}
 	case opFailover:
 		switch m.Result {
