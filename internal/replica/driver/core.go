@@ -121,6 +121,11 @@ type CoreEngine interface {
 	// replica's role per step: promotions first, then demotions, then
 	// removals.
 	Joint() bool
+	// Serves reports whether the engine's replicas serve reads in mode:
+	// nil, or an error wrapping replica.ErrUnsupported that says why not
+	// and what to use instead (primary-backup: no follower reads), which
+	// a read in that mode then fails with at once.
+	Serves(mode replica.ReadMode) error
 	// Recovery reads, for an unsafe recovery, the durable commit index
 	// of the core's log, and StageRecovery writes the log of the
 	// recovered replica: entries above applied deleted, the commit index

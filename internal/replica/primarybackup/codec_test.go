@@ -1,6 +1,7 @@
 package primarybackup
 
 import (
+	"errors"
 	"reflect"
 	"testing"
 
@@ -129,4 +130,13 @@ func FuzzDecodeStored(f *testing.F) {
 		_, _ = decodeHardState(hardStateVersion, b)
 		_, _ = decodeSection(b)
 	})
+}
+
+func TestServes(t *testing.T) {
+	for mode, ok := range map[replica.ReadMode]bool{replica.Linearizable: true, replica.Stale: true, replica.Follower: false} {
+		err := Engine{}.Serves(mode)
+		if (err == nil) != ok || err != nil && !errors.Is(err, replica.ErrUnsupported) {
+			t.Errorf("Serves(%v) = %v, want ok=%v (or ErrUnsupported)", mode, err, ok)
+		}
+	}
 }

@@ -137,6 +137,20 @@ func (Engine) DecodeSnapshot(msg []byte) (driver.SnapshotPoint, replica.ReplicaI
 // Joint implements driver.CoreEngine.
 func (Engine) Joint() bool { return false }
 
+// ErrFollowerReads is the error of a follower read: not served.
+var ErrFollowerReads = fmt.Errorf("primarybackup: follower reads are not linearizable on the primary-backup engine "+
+	"(only the primary, after every in-sync member confirms its epoch, knows what is acknowledged); "+
+	"read from the primary (linearizable) or use a stale read: %w", replica.ErrUnsupported)
+
+// Serves implements driver.CoreEngine: linearizable reads on the primary
+// and stale reads anywhere; follower reads are refused (ErrFollowerReads).
+func (Engine) Serves(mode replica.ReadMode) error {
+	if mode == replica.Follower {
+		return ErrFollowerReads
+	}
+	return nil
+}
+
 // Recovery implements driver.CoreEngine: the durable commit index.
 func (Engine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
 	version, b, err := storage.ReadHardState(v, uint64(g))
