@@ -3,6 +3,7 @@ package primarybackup
 import (
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -138,5 +139,26 @@ func TestServes(t *testing.T) {
 		if (err == nil) != ok || err != nil && !errors.Is(err, replica.ErrUnsupported) {
 			t.Errorf("Serves(%v) = %v, want ok=%v (or ErrUnsupported)", mode, err, ok)
 		}
+	}
+}
+
+func TestLiveness(t *testing.T) {
+	d := replica.Descriptor{Voters: []replica.ReplicaID{1, 2, 3},
+		Replicas: []replica.Member{{ID: 1, Node: "a"}, {ID: 2, Node: "b"}, {ID: 3, Node: "c"}}}
+	for name, tc := range map[string]struct {
+		live []string
+		ok   bool
+	}{
+		"all":  {[]string{"a", "b", "c"}, true},
+		"two":  {[]string{"a", "c"}, true},
+		"one":  {[]string{"b"}, false},
+		"none": {nil, false},
+	} {
+		t.Run(name, func(t *testing.T) {
+			sf := Liveness(d, func(n string) bool { return slices.Contains(tc.live, n) })
+			if (sf == nil) != tc.ok {
+				t.Fatalf("Liveness with %v live: %+v, want ok=%v", tc.live, sf, tc.ok)
+			}
+		})
 	}
 }
