@@ -275,6 +275,20 @@ func (cl *cluster) round(n *node) bool {
 	return true
 }
 
+// truncate drops n's log up to what it applied, as the driver does when
+// its log grows (a backup that lags then needs a snapshot).
+func (cl *cluster) truncate(n *node) {
+	to := min(n.applied, n.core.handedOut)
+	if to <= n.core.trunc.Index {
+		return
+	}
+	b := n.store.NewBatch()
+	defer b.Close()
+	must(cl.t, n.core.Log().StageTruncate(b, to))
+	must(cl.t, b.Commit(true))
+	cl.logf("%d: truncated to %d", n.id, to)
+}
+
 // traceReady records what a round of n did, for a failure's report.
 func (cl *cluster) traceReady(n *node, rd *driver.Ready) {
 	c := n.core

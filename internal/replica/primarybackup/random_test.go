@@ -10,11 +10,18 @@ import (
 )
 
 // runRandom runs one seeded history of faults over n cores: crashes and
-// restarts, cut links, lost and late messages, a meta group without a
-// leader at times, proposals and reads throughout; then it heals, checks
+// restarts, cut links, replicas cut off from the meta group, lost and late
+// messages, a meta group without a leader at times, logs truncated (so
+// lagging backups get snapshots), proposals and reads throughout; then it heals, checks
 // that the group serves again and that nothing committed was lost. The
 // harness checks safety after every round. It returns what was committed.
 func runRandom(t testing.TB, seed uint64, n, steps int) *cluster {
+	return runHistory(t, seed, n, steps, false)
+}
+
+// runHistory is runRandom; truncate: logs are truncated at times too (a
+// history of its own, so that the seeds broken_test.go pins keep theirs).
+func runHistory(t testing.TB, seed uint64, n, steps int, truncate bool) *cluster {
 	cl := newCluster(t, seed, n, Options{})
 	r := cl.rng
 	cl.logf("seed %d", seed)
@@ -56,7 +63,11 @@ func runRandom(t testing.TB, seed uint64, n, steps int) *cluster {
 			cl.cut = map[[2]replica.ReplicaID]bool{}
 			cl.metaCut = map[replica.ReplicaID]bool{}
 		case x < 47:
-			cl.meta.SetUnavailable(r.IntN(3) == 0)
+			if !truncate || r.IntN(2) == 0 {
+				cl.meta.SetUnavailable(r.IntN(3) == 0)
+			} else if nd := cl.nodes[cl.ids[r.IntN(n)]]; nd.up {
+				cl.truncate(nd)
+			}
 		case x < 49:
 			cl.drop = []float64{0, 0, 0.05, 0.2}[r.IntN(4)]
 			cl.delay = []float64{0, 0, 0.1}[r.IntN(3)]
@@ -102,8 +113,9 @@ func runRandom(t testing.TB, seed uint64, n, steps int) *cluster {
 	return cl
 }
 
-// TestRandom runs seeded histories (PB_SEEDS sets how many; a failure
-// prints its seed, and PB_SEED replays one).
+// TestRandom runs seeded histories, odd seeds with log truncation and
+// snapshots (PB_SEEDS sets how many; a failure prints its seed, and
+// PB_SEED replays one).
 func TestRandom(t *testing.T) {
 	seeds := 60
 	if s, err := strconv.Atoi(os.Getenv("PB_SEEDS")); err == nil {
@@ -119,7 +131,7 @@ func TestRandom(t *testing.T) {
 			if seed%4 == 0 {
 				n = 5
 			}
-			runRandom(t, seed, n, 1500)
+			runHistory(t, seed, n, 1500, seed%2 == 1)
 		})
 	}
 }
