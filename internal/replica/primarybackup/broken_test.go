@@ -167,9 +167,9 @@ func runScript(t *testing.T, path string) (s *scriptTB) {
 	return s
 }
 
-// TestBrokenScripts: broken modes that a script shows make it fail as
-// they should — the harness's checker firing — and the same script passes
-// without the break.
+// TestBrokenScripts: each broken mode makes its script fail as it should —
+// the harness's checker firing — and the same script passes without the
+// break.
 func TestBrokenScripts(t *testing.T) {
 	if f := flag.Lookup("rewrite"); f != nil && f.Value.String() == "true" {
 		t.Skip("-rewrite: the scripts are being rewritten")
@@ -182,6 +182,8 @@ func TestBrokenScripts(t *testing.T) {
 		{"drop a backup from the in-sync set after acknowledging without it", "in_sync_drop", "SAFETY", &broken.dropAfterAck},
 		{"serve reads before taking office", "read_before_office", "read", &broken.earlyReads},
 		{"admit a backup to the in-sync set while acknowledging without it", "in_sync_join", "SAFETY", &broken.admitWhileAck},
+		{"promote a backup not in the in-sync set", "promote_outside", "SAFETY", &broken.promoteOutside},
+		{"the old primary commits after a new epoch", "old_commits", "SAFETY", &broken.oldCommits},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "interaction", tc.script+".txt")

@@ -77,9 +77,21 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			return top
 		}
 		start := epochs()
+		var untilNode, untilIndex int
+		if d.HasArg("until-applied") {
+			var v string
+			d.ScanArgs(t, "until-applied", &v)
+			if _, err := fmt.Sscanf(v, "n%d:%d", &untilNode, &untilIndex); err != nil {
+				t.Fatalf("%s: until-applied=nI:K: %v", d.Pos, err)
+			}
+		}
 		for i := range k {
 			if d.HasArg("until-new-primary") && epochs() > start {
 				e.printf("(a new primary after %d ticks)", i)
+				break
+			}
+			if n := e.cl.nodes[replica.ReplicaID(untilNode)]; n != nil && n.applied >= uint64(untilIndex) {
+				e.printf("(n%d applied %d after %d ticks)", untilNode, untilIndex, i)
 				break
 			}
 			for _, id := range ids {

@@ -24,7 +24,8 @@ import (
 //	create [n=N] [min-in-sync=K] [seed=S]
 //	tick [nI...] [n=K] [settle]  K ticks of the nodes (default all), rounds after each;
 //	                         settle: and a stabilize, its messages not printed;
-//	                         until-new-primary: stop once a primary of a newer epoch is up
+//	                         until-new-primary: stop once a primary of a newer epoch is up;
+//	                         until-applied=nI:K: stop once nI applied K
 //	stabilize                deliver in order and let the store answer, rounds after each, until quiet
 //	partition nI... [keep-meta]  cut the named nodes from the rest and (unless keep-meta)
 //	                         from the meta group; heal restores all links
