@@ -378,6 +378,9 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 		c.sendAppend(from, p, true)
 		return
 	}
+	if m.Index > c.lastIndex() {
+		return // it cannot hold more than this primary appended: a bad message
+	}
 	if m.Index > p.match {
 		p.match = m.Index
 	}
@@ -462,7 +465,9 @@ func (c *Core) answerReads() {
 // handleSnapshot: a member installs the primary's state (rewritten by the
 // driver to its point) if it is ahead of its commit.
 func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
-	if m.Epoch < c.epoch || c.role == rolePrimary {
+	if m.Epoch < c.epoch || c.role == rolePrimary || len(m.Conf.Voters) == 0 {
+		// (A snapshot the driver streamed names its configuration; one
+		// that came any other way was never rewritten: not a snapshot.)
 		return
 	}
 	if m.Epoch > c.epoch {
