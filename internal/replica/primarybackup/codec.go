@@ -97,15 +97,6 @@ func (r Record) clone() Record {
 
 func (r Record) inSync(id replica.ReplicaID) bool { return slices.Contains(r.InSync, id) }
 
-func (r Record) offset(id replica.ReplicaID) uint64 {
-	for _, o := range r.Offsets {
-		if o.Replica == id {
-			return o.Offset
-		}
-	}
-	return 0
-}
-
 // withInSync returns r with id added to (add) or removed from the in-sync set.
 func (r Record) withInSync(id replica.ReplicaID, add bool) Record {
 	n := r.clone()

@@ -139,10 +139,6 @@ const (
 	opReopen                          // a restarted primary takes a new epoch for its new tenure
 )
 
-func (k storeOpKind) String() string {
-	return [...]string{"?", "confirm", "found", "shrink", "grow", "read", "failover", "renew", "reopen"}[k]
-}
-
 // storeOp is the configuration store call in flight.
 type storeOp struct {
 	id      uint64

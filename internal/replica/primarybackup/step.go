@@ -14,7 +14,7 @@ func (c *Core) becomeBackup(primary replica.ReplicaID) {
 	c.role, c.primary, c.lead = roleBackup, primary, nil
 	c.electionElapsed = 0
 	c.resetTimeout()
-	if c.op != nil && (c.op.kind == opConfirm || c.op.kind == opFound || c.op.kind == opShrink || c.op.kind == opGrow) {
+	if c.op != nil && c.op.kind != opRead && c.op.kind != opFailover {
 		c.op = nil // a primary's call: its answer is ignored now
 	}
 }
