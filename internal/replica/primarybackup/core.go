@@ -184,10 +184,13 @@ type primaryState struct {
 type peer struct {
 	match, next uint64
 	// silent counts ticks since the peer last answered at this epoch.
-	silent    int
-	seq       uint64 // the highest confirmation round it answered
-	probing   bool   // next is a guess: send one append and wait
-	snapTicks int    // ticks before another snapshot may be asked; 0: none in flight
+	silent  int
+	seq     uint64 // the highest confirmation round it answered
+	probing bool   // next is a guess: send one append and wait
+	// progressed: its match moved since the last heartbeat, so the
+	// entries sent past it are arriving and the heartbeat resends none.
+	progressed bool
+	snapTicks  int // ticks before another snapshot may be asked; 0: none in flight
 	// ahead: it answered from a newer epoch (broken.oldCommits counts it anyway).
 	ahead bool
 }

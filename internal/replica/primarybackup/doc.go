@@ -110,10 +110,9 @@
 // cannot renew its lease; lag metrics beyond the driver's per-peer
 // progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
 // --pb-lease: Options is set by the engine's caller, and register.go
-// builds the engine with its defaults); the rollback file. Known costs: a
-// heartbeat resends every unacknowledged entry (up to 256) to each member,
-// and a backup rejoins the in-sync set only at a moment when it has every
-// entry appended, which a primary under unbroken load may rarely offer.
+// builds the engine with its defaults); the rollback file. A known cost: a
+// backup rejoins the in-sync set only at a moment when it has every entry
+// appended, which a primary under unbroken load may rarely offer.
 //
 // # Tests
 //

@@ -175,6 +175,16 @@ func (c *Core) broadcast(heartbeat bool) {
 	for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
 		p := c.lead.peers[id]
 		if heartbeat && !p.probing {
+			if prev, ok := c.pointAt(p.match); ok && p.progressed && p.next > p.match+1 {
+				// Its acks still come: what is in flight is not resent; a
+				// bare append at its match is the sign of life (and the
+				// read round's confirmation).
+				p.progressed = false
+				c.send(id, driver.MsgEarly, &message{Type: msgAppend, Version: c.recVersion, Record: c.rec, Prev: prev,
+					Commit: c.commit, Seq: c.lead.hbSeq})
+				continue
+			}
+			p.progressed = false
 			p.next = p.match + 1 // resend what was not acknowledged
 		}
 		c.sendAppend(id, p, heartbeat)
@@ -382,7 +392,7 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 		return // it cannot hold more than this primary appended: a bad message
 	}
 	if m.Index > p.match {
-		p.match = m.Index
+		p.match, p.progressed = m.Index, true
 	}
 	if p.probing || p.next <= m.Index {
 		p.next = max(p.next, m.Index+1)
