@@ -139,6 +139,10 @@ func (g *group) ReadAsync(mode replica.ReadMode, done func(error)) {
 		done(&replica.ErrNotLeader{Group: g.gid})
 		return
 	}
+	if err := g.eng.Serves(mode); err != nil {
+		done(err)
+		return
+	}
 	if g.cc.diverged.Load() != 0 {
 		done(replica.ErrDiverged)
 		return

@@ -121,6 +121,11 @@ type CoreEngine interface {
 	// replica's role per step: promotions first, then demotions, then
 	// removals.
 	Joint() bool
+	// Serves reports whether the engine's replicas serve reads in mode:
+	// nil, or an error wrapping replica.ErrUnsupported that says why not
+	// and what to use instead (primary-backup: no follower reads), which
+	// a read in that mode then fails with at once.
+	Serves(mode replica.ReadMode) error
 	// Recovery reads, for an unsafe recovery, the durable commit index
 	// of the core's log, and StageRecovery writes the log of the
 	// recovered replica: entries above applied deleted, the commit index
@@ -143,6 +148,17 @@ type CoreConfig struct {
 	// ElectionTicks and HeartbeatTicks are the host's timing, in ticks.
 	ElectionTicks, HeartbeatTicks int
 	Logger                        *slog.Logger
+	// ConfigStore is the host's configuration store (Config.ConfigStore),
+	// nil when it has none. A core stays pure: it never calls the store
+	// itself; its engine's shell does, from Advance, and hands the answer
+	// back through Post.
+	ConfigStore replica.ConfigStore
+	// Post queues msg for the core, to be stepped in a later round as a
+	// message from its own replica (Step(cfg.Replica, msg)), and schedules
+	// the group: how an answer of the ConfigStore, which comes on another
+	// goroutine, reaches the core. It never blocks and may be called with
+	// any lock held; after the replica closed it does nothing.
+	Post func(msg []byte)
 }
 
 // Conf is a group's configuration as the descriptor stores it:

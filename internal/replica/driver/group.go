@@ -169,6 +169,8 @@ func newGroup(h *Host, gid replica.GroupID, id replica.ReplicaID) (*group, error
 		ElectionTicks:  h.cfg.ElectionTicks,
 		HeartbeatTicks: h.cfg.HeartbeatTicks,
 		Logger:         h.log.With("group", gid, "replica", id),
+		ConfigStore:    h.cfg.ConfigStore,
+		Post:           func(msg []byte) { g.enqueueMessage(id, msg) },
 	})
 	if err != nil {
 		return nil, err

@@ -82,3 +82,5 @@ func counterValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	return sum
 }
 func (stubEngine) Joint() bool { return false }
+
+func (stubEngine) Serves(replica.ReadMode) error { return nil }

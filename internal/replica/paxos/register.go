@@ -30,6 +30,9 @@ func init() {
 // Joint implements driver.CoreEngine: one voter changes per step.
 func (Engine) Joint() bool { return false }
 
+// Serves implements driver.CoreEngine: every read mode.
+func (Engine) Serves(replica.ReadMode) error { return nil }
+
 // readLog is the engine's replica.ReadLogFunc: the commit index and the
 // chosen slots a replica's store holds. An entry's identity is its type
 // and value, not the ballot it was last accepted at (a value chosen at a

@@ -526,6 +526,9 @@ var (
 // joint change, which raft leaves by itself.
 func (e *coreEngine) Joint() bool { return true }
 
+// Serves implements driver.CoreEngine: every read mode.
+func (e *coreEngine) Serves(replica.ReadMode) error { return nil }
+
 // NewCoreEngine returns Raft as a driver.CoreEngine over store, with the
 // engine's default knobs: what another engine's host runs its meta
 // group (group 0) with.

@@ -12,16 +12,20 @@ import (
 // before or after its index would differ from its peers' whenever writes
 // run around a check, and fail the run (KindConsistencyAlarm).
 func TestSimulationConsistencyChecks(t *testing.T) {
-	var total Stats
-	for seed := uint64(1); seed <= 6; seed++ {
-		res := runSeed(t, Config{Seed: seed, ConsistencyCheckInterval: 500 * time.Millisecond})
-		if res.Violation != nil {
-			t.Fatalf("%s\nreplay: go test ./internal/replica/sim -run TestSimulationConsistencyChecks (seed %d)", res.Report(), seed)
-		}
-		total.add(res.Stats)
+	for _, eng := range []string{"raft", "primary-backup"} {
+		t.Run(eng, func(t *testing.T) {
+			var total Stats
+			for seed := uint64(1); seed <= 6; seed++ {
+				res := runSeed(t, Config{Seed: seed, Engine: eng, ConsistencyCheckInterval: 500 * time.Millisecond})
+				if res.Violation != nil {
+					t.Fatalf("%s\nreplay: go test ./internal/replica/sim -run TestSimulationConsistencyChecks/%s (seed %d)", res.Report(), eng, seed)
+				}
+				total.add(res.Stats)
+			}
+			if total.ConsistencyChecks < 50 {
+				t.Fatalf("%d consistency checks judged in 6 runs; want many: %+v", total.ConsistencyChecks, total)
+			}
+			t.Logf("%+v", total)
+		})
 	}
-	if total.ConsistencyChecks < 50 {
-		t.Fatalf("%d consistency checks judged in 6 runs; want many: %+v", total.ConsistencyChecks, total)
-	}
-	t.Logf("%+v", total)
 }

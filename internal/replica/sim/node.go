@@ -76,6 +76,7 @@ func (n *node) hostConfig() replica.HostConfig {
 		UnsafeAckBeforeSync: s.cfg.UnsafeAckBeforeSync,
 		SnapshotSender:      n.sendSnapshot,
 		Fatal:               func(err error) { panic(fatalStop{err}) },
+		ConfigStore:         nodeMeta{n},
 	}
 	reg := prometheus.NewRegistry()
 	n.regs = append(n.regs, reg)

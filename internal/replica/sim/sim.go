@@ -195,6 +195,9 @@ type world struct {
 	changes []*change
 	net     network
 	check   *checker
+	// meta stands in for the meta group's configuration store (meta.go).
+	meta     *replica.MemConfigStore
+	metaUsed bool
 
 	// Drawn per seed: the hosts' log truncation threshold and snapshot
 	// chunk size, and a client's longest pause between requests (ms).
@@ -262,6 +265,7 @@ func newWorld(cfg Config) *world {
 		traceHash: fnv.New64a().Sum64(),
 	}
 	s.check = newChecker(s)
+	s.meta = replica.NewMemConfigStore()
 	return s
 }
 

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	_ "github.com/cairnkv/cairn/internal/replica/paxos" // the engines simulated here
+	_ "github.com/cairnkv/cairn/internal/replica/primarybackup"
 	_ "github.com/cairnkv/cairn/internal/replica/raftengine"
 	"github.com/cairnkv/cairn/internal/storage"
 )
@@ -112,7 +114,7 @@ func engines() []string {
 	if flagSet("sim.engine") || os.Getenv("CAIRN_SIM_ENGINE") != "" {
 		return []string{engine()}
 	}
-	return []string{"raft", "paxos"}
+	return []string{"raft", "paxos", "primary-backup"}
 }
 
 // simulateSeeds runs count seeds of eng, or seeds until budget is spent.
@@ -142,11 +144,18 @@ func simulateSeeds(t *testing.T, eng string, budget time.Duration, count int) {
 			"completed membership changes": total.MembershipDone, "dropped messages": total.Dropped,
 			"duplicated messages": total.Duplicated, "pauses": total.Pauses, "expired TTL keys": total.Expired,
 		} {
-			if count == 0 {
+			if count == 0 && !slices.Contains(unbuilt[eng], what) {
 				t.Errorf("%d seeds and no %s", n, what)
 			}
 		}
 	}
+}
+
+// unbuilt are, per engine, what the simulation asks of it that the engine
+// does not do yet, so that its runs need not show them: primary-backup has
+// no membership changes yet (issue 16: ChangeMembers is a later step).
+var unbuilt = map[string][]string{
+	"primary-backup": {"completed membership changes"},
 }
 
 // ackBeforeSyncSeed is a seed whose run of the raft engine, with every
@@ -161,12 +170,21 @@ func simulateSeeds(t *testing.T, eng string, budget time.Duration, count int) {
 // one whose violation is a safety one (Violation.Safety), not a panic.
 const ackBeforeSyncSeed = 1
 
+// ackBeforeSyncSeeds are the engines' own seeds, where ackBeforeSyncSeed
+// is not one: primary-backup's seed 1 runs clean without fsync (no crash
+// strikes an unsynced log in it); its seed 3 loses an acknowledged append.
+var ackBeforeSyncSeeds = map[string]uint64{"primary-backup": 3}
+
 // The deliberately broken mode (acknowledge before fsync) must be caught
 // by a fixed seed, never by luck (DESIGN.md, Testing), and the same seed
 // must pass with fsync on, or the catch says nothing about fsync.
 func TestSimulationCatchesAckBeforeSync(t *testing.T) {
-	for _, eng := range []string{"raft", "paxos"} {
+	for _, eng := range []string{"raft", "paxos", "primary-backup"} {
 		t.Run(eng, func(t *testing.T) {
+			ackBeforeSyncSeed := uint64(ackBeforeSyncSeed)
+			if s, ok := ackBeforeSyncSeeds[eng]; ok {
+				ackBeforeSyncSeed = s
+			}
 			res := runSeed(t, Config{Seed: ackBeforeSyncSeed, Engine: eng, UnsafeAckBeforeSync: true})
 			if res.Violation == nil || !res.Violation.Safety() {
 				t.Fatalf("seed %d with UnsafeAckBeforeSync: want a safety violation, got %v: the checks no longer see a missing fsync\n%s",

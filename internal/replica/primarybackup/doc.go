@@ -1,0 +1,125 @@
+// Package primarybackup is Cairn's primary-backup engine (--engine
+// primary-backup), in the model of Microsoft's PacificA: a pure core per
+// replica (Core, a driver.Core) in the shape of etcd raft's RawNode — no
+// goroutine, no clock, no I/O but staging writes into the batch the driver
+// passes to Stage and reading its store when it opens — and Engine, the
+// driver.CoreEngine that builds cores. It depends on no Raft package. This
+// is sync mode (issue 16's first step); async mode is not built.
+//
+// # Configuration: the meta group decides, replicas never elect
+//
+// Each partition's configuration is a Record in the meta group, reached
+// through the node's replica.ConfigStore under key "pb/<group>": epoch,
+// primary, replicas, the in-sync set, next replica ID, members' reported
+// offsets and a lease renewal counter. It changes only by a
+// compare-and-swap on the version the writer read. A founding group's
+// record (epoch 1, the first voter primary, every voter in sync) is
+// implied by its descriptor and written by its primary, only if absent,
+// before it takes office. A replica keeps the record it last knew in its
+// hard state and learns newer ones from its primary's appends, which
+// carry the record and its version.
+//
+// The core stays pure: it asks for store calls in its Ready (Get, or a
+// CompareAndSwap), at most one in flight; Shell, the Core the engine hands
+// the driver, makes them after Advance, and posts each answer back as a
+// message from the replica to itself (driver.CoreConfig.Post), stepped in
+// a later round. A call that fails (the meta group unreachable) is retried
+// after half an election timeout.
+//
+// # The log
+//
+// Every entry carries (epoch, offset, h) with h = H(previous h ‖ epoch ‖
+// offset ‖ type ‖ data) (chain: the first 8 bytes of SHA-256), and the hard
+// state keeps the epoch history (epoch → first offset). Each tenure of a
+// primary has an epoch of its own: a failover and also a restarted
+// primary take a new one (a restarted primary could otherwise count a
+// stale acknowledgement of an entry it lost in the crash).
+//
+//	message     kind         from → to           what it does
+//	Append      MsgEarly     primary → member    record, Prev (index, epoch, h), entries, commit, Seq
+//	AppendResp  MsgLate      member → primary    Index: matched and durable; or Reject, Last; Term: the
+//	                                             epoch of the append it answers (others are ignored)
+//	Snapshot    MsgSnapshot  primary → member    the state at Index (the driver rewrites it)
+//	Store       (Post)       shell → own core    a configuration store answer to call Op
+//
+// A member takes an append only if its log holds Prev with the same epoch
+// and h, checks each entry's h chains, drops a divergent suffix (never at
+// or below its commit: that is refused as an error), and answers after its
+// fsync. Otherwise it rejects with its entry at Prev (Last): the primary
+// jumps to where the two logs can at best agree — the end of Last's epoch
+// in its own history — and probes there, one epoch per round trip at
+// worst; below its truncated point it sends a snapshot. A member whose log
+// holds a snapshot's point (same offset and epoch) refuses it and keeps
+// the entries above, which it may have acknowledged.
+//
+// # Sync mode: commit on every in-sync member
+//
+// The primary appends, sends before its own fsync, and commits an entry
+// once its own copy and every in-sync member's are durable — and only
+// while the in-sync set has at least Options.MinInSync members
+// (--pb-min-in-sync, default min(2, R)); below it, Propose refuses
+// (driver.ErrDropped: certainly not appended) and appended entries wait.
+// A backup silent for an election timeout is dropped from the in-sync set
+// by a write to the store quoting the record's version; until the store
+// confirms it, the backup still counts, so no write it lacks is
+// acknowledged. A backup that holds every entry the primary appended is
+// added back the same way, and nothing commits while that write is in
+// flight: every entry then committed is on it.
+//
+//	invariant: every committed entry is durable on every member of the
+//	in-sync set the store holds now (the harness checks it every round)
+//
+// # The lease and failover
+//
+// The primary renews its lease by writing the record four times a lease
+// (Options.LeaseTicks, default three election timeouts). A backup in the
+// in-sync set that hears nothing from its primary for an election timeout
+// reads the record, then reads it again a whole lease later by its own
+// ticks; if the version has not moved, the lease ran out unrenewed and it
+// asks for epoch e+1 with itself primary, quoting that version. A backup
+// that knows another in-sync member reported a higher offset lets it go
+// first once. Only members of the in-sync set fail over, so the new
+// primary holds every committed entry. While its request is in flight, a
+// backup confirms nothing of the old primary. The old primary can commit
+// nothing more: its backups answer its appends from the newer epoch (it
+// steps down on such an answer), and its own attempt to drop them quotes
+// an old version and conflicts. Clocks play no part in safety here; the
+// lease only keeps a primary that still reaches the meta group from being
+// replaced.
+//
+// # Taking office, reads
+//
+// A replica that starts acting as primary (a failover, a restart, the
+// founding) first has the store name it at its epoch (read, or written),
+// then appends an entry of its epoch after its whole log, and replicates
+// the log to every member. It is in office once that entry commits, which
+// needs every in-sync member to hold the whole log. Reads (ReadIndex) on a
+// primary in office get its commit index and are answered after a
+// confirmation round (one per round of reads) in which every in-sync
+// member answers at this epoch; reads that come before it took office wait
+// for it. Follower reads are refused at once (Engine.Serves,
+// ErrFollowerReads); stale reads work anywhere.
+//
+// # Not built yet
+//
+// Async mode and --pb-max-lag; membership changes (ProposeChange refuses,
+// so the driver's ChangeMembers cannot move a group); switchover
+// (TransferLeader does nothing) and promote --unsafe; writing the record
+// into the group's log so the descriptor's engine section follows it (the
+// section is read at founding only); a primary stepping down when it
+// cannot renew its lease; lag metrics beyond the driver's per-peer
+// progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
+// --pb-lease: Options is set by the engine's caller, and register.go
+// builds the engine with its defaults); the rollback file. A known cost: a
+// backup rejoins the in-sync set only at a moment when it has every entry
+// appended, which a primary under unbroken load may rarely offer.
+//
+// # Tests
+//
+// harness_test.go runs cores over storage.Mem and a MemConfigStore in the
+// driver's order and checks safety every round; interaction_test.go runs
+// the datadriven scripts in testdata/interaction; random_test.go runs
+// seeded fault histories; broken_test.go shows each deliberately broken
+// mode (the broken variable) caught by a script or a pinned seed. Package
+// replica/sim runs the engine beside raft and paxos.
+package primarybackup

@@ -1,0 +1,632 @@
+package primarybackup
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
+	"github.com/cairnkv/cairn/internal/storage"
+)
+
+// The harness: N cores (each in its Shell) over their own storage.Mem and
+// one replica.MemConfigStore standing in for the meta group, driven in the
+// driver's order (Ready; Stage into a batch; send early messages; commit
+// the batch, synced if MustSync; apply Committed; send late messages;
+// Advance, which makes the core's store calls), over a network the test
+// controls. The store's answers come back through Post when the harness
+// drains the store. A crash keeps what the store made durable and rebuilds
+// the core from it. Every round checks safety (checker).
+
+const (
+	testGroup     = 7
+	electionTicks = 10
+	hbTicks       = 2
+)
+
+type envelope struct {
+	from, to replica.ReplicaID
+	payload  []byte
+	snap     *snapData
+}
+
+type snapData struct {
+	at   driver.SnapshotPoint
+	kvs  [][2][]byte
+	from replica.ReplicaID
+}
+
+type node struct {
+	id      replica.ReplicaID
+	store   *storage.Mem
+	core    *Core
+	shell   *Shell
+	up      bool
+	applied uint64
+	snap    *snapData
+	// posted are the config store's answers for this incarnation.
+	posted [][]byte
+}
+
+type cluster struct {
+	t     testing.TB
+	rng   *rand.Rand
+	nodes map[replica.ReplicaID]*node
+	ids   []replica.ReplicaID
+	net   []envelope
+	cut   map[[2]replica.ReplicaID]bool
+	meta  *replica.MemConfigStore
+	// metaCut are the replicas cut off from the meta group: their store
+	// calls fail as not applied (answered in the store's turn).
+	metaCut map[replica.ReplicaID]bool
+	opts    Options
+	drop    float64
+	delay   float64
+	chk     checker
+	nextID  uint64
+	// pending: reads in flight, ctx → the highest index committed
+	// anywhere when it was asked.
+	pending map[string]uint64
+	reads   int
+	observe func(n *node, rd *driver.Ready)
+	// onStore, if set, sees every store answer as its core gets it.
+	onStore func(n *node, m *message)
+	trace   []string
+}
+
+// checker holds what the cluster ever committed.
+type checker struct {
+	committed map[uint64]committedEntry
+	maxIndex  uint64
+	byData    map[string]uint64
+}
+
+type committedEntry struct {
+	typ  driver.EntryType
+	data []byte
+	hash uint64
+}
+
+func newCluster(t testing.TB, seed uint64, n int, opts Options) *cluster {
+	cl := &cluster{
+		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		nodes: map[replica.ReplicaID]*node{}, cut: map[[2]replica.ReplicaID]bool{},
+		meta: replica.NewMemConfigStore(), opts: opts, metaCut: map[replica.ReplicaID]bool{},
+		chk:     checker{committed: map[uint64]committedEntry{}, byData: map[string]uint64{}},
+		pending: map[string]uint64{},
+	}
+	desc := replica.Descriptor{Group: testGroup, Version: 1}
+	for i := 1; i <= n; i++ {
+		id := replica.ReplicaID(i)
+		cl.ids = append(cl.ids, id)
+		desc.Replicas = append(desc.Replicas, replica.Member{ID: id, Node: fmt.Sprintf("n%d", i)})
+		desc.Voters = append(desc.Voters, id)
+	}
+	desc.NextReplicaID = replica.ReplicaID(n + 1)
+	for _, id := range cl.ids {
+		st := storage.NewMem()
+		b := st.NewBatch()
+		must(t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
+		must(t, Engine{}.Bootstrap(b, desc))
+		must(t, b.Commit(true))
+		must(t, b.Close())
+		nd := &node{id: id, store: st}
+		cl.nodes[id] = nd
+		cl.start(nd)
+	}
+	return cl
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (cl *cluster) logf(format string, args ...any) {
+	cl.trace = append(cl.trace, fmt.Sprintf(format, args...))
+	if len(cl.trace) > 400 {
+		cl.trace = cl.trace[len(cl.trace)-300:]
+	}
+}
+
+func (cl *cluster) fail(format string, args ...any) {
+	cl.t.Helper()
+	for _, l := range cl.trace {
+		cl.t.Log(l)
+	}
+	cl.t.Fatalf(format, args...)
+}
+
+// start opens n's core from its store, as a node does on restart.
+func (cl *cluster) start(n *node) {
+	applied, err := storage.ReadAppliedState(n.store, testGroup)
+	must(cl.t, err)
+	raw, err := n.store.Get(storage.DescriptorKey(testGroup))
+	must(cl.t, err)
+	desc, err := replica.DecodeDescriptor(raw)
+	must(cl.t, err)
+	n.posted = nil
+	var sh *Shell
+	post := func(msg []byte) {
+		if n.shell == sh && n.up {
+			n.posted = append(n.posted, msg)
+		}
+	}
+	dc, err := Engine{Options: cl.opts}.NewCore(driver.CoreConfig{
+		Store: n.store, Group: testGroup, Replica: n.id, Applied: applied.Index,
+		Conf: driver.ConfOf(desc), ElectionTicks: electionTicks, HeartbeatTicks: hbTicks,
+		ConfigStore: nodeStore{cl, n.id}, Post: post,
+	})
+	if err != nil {
+		cl.fail("open %d: %v", n.id, err)
+	}
+	sh = dc.(*Shell)
+	c := sh.Core
+	c.rng = rand.New(rand.NewPCG(cl.rng.Uint64(), uint64(n.id)))
+	c.resetTimeout()
+	n.core, n.shell, n.up, n.applied, n.snap = c, sh, true, applied.Index, nil
+	cl.checkStored(n)
+}
+
+// nodeStore is the meta group as replica id reaches it: through
+// cl.metaCut.
+type nodeStore struct {
+	cl *cluster
+	id replica.ReplicaID
+}
+
+func (s nodeStore) cut() bool { return s.cl.metaCut[s.id] }
+
+func (s nodeStore) CompareAndSwap(key string, version uint64, value []byte, done func(uint64, error)) {
+	if s.cut() {
+		s.cl.meta.Get(key, func([]byte, uint64, error) {
+			done(0, fmt.Errorf("%w: cut off from the meta group", replica.ErrNotApplied))
+		})
+		return
+	}
+	s.cl.meta.CompareAndSwap(key, version, value, done)
+}
+
+func (s nodeStore) Get(key string, done func([]byte, uint64, error)) {
+	if s.cut() {
+		s.cl.meta.Get(key, func([]byte, uint64, error) {
+			done(nil, 0, fmt.Errorf("%w: cut off from the meta group", replica.ErrNotApplied))
+		})
+		return
+	}
+	s.cl.meta.Get(key, done)
+}
+
+func (s nodeStore) Watch(key string, fn func([]byte, uint64)) func() { return s.cl.meta.Watch(key, fn) }
+
+// crash drops everything n did not make durable.
+func (cl *cluster) crash(n *node) {
+	cl.logf("crash %d", n.id)
+	n.store = n.store.Crash()
+	n.up, n.core, n.shell, n.snap, n.posted = false, nil, nil, nil, nil
+}
+
+// round runs one driver round on n, if it has anything ready.
+func (cl *cluster) round(n *node) bool {
+	if !n.up || !n.core.HasReady() {
+		return false
+	}
+	c := n.core
+	rd := c.Ready()
+	b := n.store.NewBatch()
+	defer b.Close()
+	if rd.Snapshot != nil {
+		s := n.snap
+		if s == nil || s.at.Index != rd.Snapshot.Index {
+			cl.fail("%d: Ready snapshot at %d without its data", n.id, rd.Snapshot.Index)
+		}
+		start, end := storage.ReplicatedSpan(testGroup)
+		must(cl.t, b.DeleteRange(start, end))
+		for _, kv := range s.kvs {
+			must(cl.t, b.Set(kv[0], kv[1]))
+		}
+		raw, err := n.store.Get(storage.DescriptorKey(testGroup))
+		must(cl.t, err)
+		desc, err := replica.DecodeDescriptor(raw)
+		must(cl.t, err)
+		desc.Voters, desc.Learners, desc.Engine = rd.Snapshot.Conf.Voters, rd.Snapshot.Conf.Learners, rd.Snapshot.Conf.Engine
+		must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
+		n.snap = nil
+	}
+	must(cl.t, c.Stage(b, &rd))
+	for _, m := range rd.Messages {
+		if m.Kind != driver.MsgLate {
+			cl.send(n, m)
+		}
+	}
+	must(cl.t, b.Commit(rd.MustSync))
+	if rd.Snapshot != nil {
+		n.applied = rd.Snapshot.Index
+	}
+	if cl.observe != nil {
+		cl.observe(n, &rd)
+	}
+	cl.traceReady(n, &rd)
+	cl.apply(n, rd.Committed)
+	for _, r := range rd.Reads {
+		want, ok := cl.pending[string(r.Ctx)]
+		if !ok {
+			continue
+		}
+		delete(cl.pending, string(r.Ctx))
+		if r.Index < want {
+			cl.fail("SAFETY: %d: read %q at index %d, but %d was committed before it was asked", n.id, r.Ctx, r.Index, want)
+		}
+		cl.reads++
+	}
+	for _, m := range rd.Messages {
+		if m.Kind == driver.MsgLate {
+			cl.send(n, m)
+		}
+	}
+	n.shell.Advance(rd)
+	cl.checkInSync()
+	return true
+}
+
+// truncate drops n's log up to what it applied, as the driver does when
+// its log grows (a backup that lags then needs a snapshot).
+func (cl *cluster) truncate(n *node) {
+	to := min(n.applied, n.core.handedOut)
+	if to <= n.core.trunc.Index {
+		return
+	}
+	b := n.store.NewBatch()
+	defer b.Close()
+	must(cl.t, n.core.Log().StageTruncate(b, to))
+	must(cl.t, b.Commit(true))
+	cl.logf("%d: truncated to %d", n.id, to)
+}
+
+// traceReady records what a round of n did, for a failure's report.
+func (cl *cluster) traceReady(n *node, rd *driver.Ready) {
+	c := n.core
+	if rd.Soft != nil {
+		cl.logf("%d: state %v leader %d epoch %d rec v%d %s", n.id, rd.Soft.State, rd.Soft.Leader, c.epoch, c.recVersion, recString(c.rec))
+	}
+	er := rd.Engine.(*engineReady)
+	if er.cut {
+		cl.logf("%d: cut above %d", n.id, er.cutAbove)
+	}
+	if len(rd.Entries) > 0 {
+		cl.logf("%d: persists %d..%d (epoch %d..%d)", n.id, rd.Entries[0].Index, rd.Entries[len(rd.Entries)-1].Index, rd.Entries[0].Term, rd.Entries[len(rd.Entries)-1].Term)
+	}
+	if len(rd.Committed) > 0 {
+		cl.logf("%d: applies %d..%d", n.id, rd.Committed[0].Index, rd.Committed[len(rd.Committed)-1].Index)
+	}
+	for _, call := range er.calls {
+		if call.Get {
+			cl.logf("%d: store Get (op %d)", n.id, call.ID)
+		} else {
+			r, _ := DecodeRecord(call.Value)
+			cl.logf("%d: store CAS v%d %s (op %d)", n.id, call.Version, recString(r), call.ID)
+		}
+	}
+}
+
+// apply applies committed entries, as the state machine does.
+func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
+	if len(ents) == 0 {
+		return
+	}
+	b := n.store.NewBatch()
+	defer b.Close()
+	for _, e := range ents {
+		if e.Index != n.applied+1 {
+			cl.fail("%d: applies %d after %d", n.id, e.Index, n.applied)
+		}
+		cl.chk.record(cl, n, e)
+		must(cl.t, b.Set(storage.DataKey(testGroup, binary.BigEndian.AppendUint64(nil, e.Index)), encodeEntry(nil, &entry{epoch: e.Term, typ: e.Type, data: e.Data})))
+		n.applied = e.Index
+	}
+	last := ents[len(ents)-1]
+	must(cl.t, b.Set(storage.AppliedKey(testGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: last.Index, Term: last.Term})))
+	must(cl.t, b.Commit(false))
+}
+
+// record checks that no index is ever committed with two values.
+func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
+	prev, ok := k.committed[e.Index]
+	if !ok {
+		ce := committedEntry{typ: e.Type, data: bytes.Clone(e.Data)}
+		if en := n.core.entry(e.Index); en != nil {
+			ce.hash = en.hash
+		}
+		k.committed[e.Index] = ce
+		k.maxIndex = max(k.maxIndex, e.Index)
+		if len(e.Data) > 0 {
+			k.byData[string(e.Data)] = e.Index
+		}
+		return
+	}
+	if prev.typ != e.Type || !bytes.Equal(prev.data, e.Data) {
+		cl.fail("SAFETY: replica %d commits %s at %d, another committed %s", n.id, show(e.Data), e.Index, show(prev.data))
+	}
+}
+
+// checkInSync is sync mode's promise: every entry committed anywhere is
+// durable on every member of the in-sync set the store holds now (the
+// authority), whether that member is up or down.
+func (cl *cluster) checkInSync() {
+	k := cl.chk.maxIndex
+	if k == 0 {
+		return
+	}
+	raw, _ := cl.meta.Peek(recordKey(testGroup))
+	var rec Record
+	if raw == nil {
+		rec = cl.nodes[cl.ids[0]].foundingRecord()
+	} else {
+		var err error
+		if rec, err = DecodeRecord(raw); err != nil {
+			cl.fail("the store's record: %v", err)
+		}
+	}
+	want := cl.chk.committed[k]
+	for _, id := range rec.InSync {
+		n := cl.nodes[id]
+		trunc, err := storage.ReadTruncated(n.store, testGroup)
+		must(cl.t, err)
+		if trunc.Index >= k {
+			continue
+		}
+		raw, err := storage.ReadLogSlot(n.store, testGroup, k)
+		if err != nil {
+			cl.fail("SAFETY: %d was committed, but in-sync member %d (record epoch %d, in-sync %v) lacks it durably", k, id, rec.Epoch, rec.InSync)
+		}
+		e, err := decodeEntry(raw)
+		must(cl.t, err)
+		if e.typ != want.typ || !bytes.Equal(e.data, want.data) {
+			cl.fail("SAFETY: %d was committed as %s, but in-sync member %d holds %s there", k, show(want.data), id, show(e.data))
+		}
+	}
+}
+
+// foundingRecord is the record the stored descriptor implies.
+func (n *node) foundingRecord() Record {
+	raw, _ := n.store.Get(storage.DescriptorKey(testGroup))
+	desc, _ := replica.DecodeDescriptor(raw)
+	c := &Core{conf: driver.ConfOf(desc)}
+	_ = c.foundingRecord()
+	return c.rec
+}
+
+// checkStored checks a (re)started replica's applied entries against what
+// was committed.
+func (cl *cluster) checkStored(n *node) {
+	start, end := storage.DataSpan(testGroup)
+	it, err := n.store.NewIter(start, end)
+	must(cl.t, err)
+	for ok := it.First(); ok; ok = it.Next() {
+		i := binary.BigEndian.Uint64(it.Key()[len(it.Key())-8:])
+		e, err := decodeEntry(it.Value())
+		must(cl.t, err)
+		want, ok := cl.chk.committed[i]
+		if !ok {
+			cl.fail("%d: applied %d, which nobody committed", n.id, i)
+		}
+		if want.typ != e.typ || !bytes.Equal(want.data, e.data) {
+			cl.fail("SAFETY: %d applied %s at %d, committed was %s", n.id, show(e.data), i, show(want.data))
+		}
+	}
+	must(cl.t, it.Close())
+}
+
+func (cl *cluster) send(n *node, m driver.Message) {
+	e := envelope{from: n.id, to: m.To, payload: m.Payload}
+	if m.Kind == driver.MsgSnapshot {
+		snap := n.store.NewSnapshot()
+		applied, err := storage.ReadAppliedState(snap, testGroup)
+		must(cl.t, err)
+		raw, err := snap.Get(storage.DescriptorKey(testGroup))
+		must(cl.t, err)
+		desc, err := replica.DecodeDescriptor(raw)
+		must(cl.t, err)
+		sd := &snapData{at: driver.SnapshotPoint{Index: applied.Index, Term: applied.Term, Conf: driver.ConfOf(desc)}, from: n.id}
+		start, end := storage.ReplicatedSpan(testGroup)
+		it, err := snap.NewIter(start, end)
+		must(cl.t, err)
+		for ok := it.First(); ok; ok = it.Next() {
+			sd.kvs = append(sd.kvs, [2][]byte{bytes.Clone(it.Key()), bytes.Clone(it.Value())})
+		}
+		must(cl.t, it.Close())
+		must(cl.t, snap.Close())
+		if e.payload, err = (Engine{}).SnapshotMessage(m.Payload, sd.at); err != nil {
+			cl.fail("%d: SnapshotMessage: %v", n.id, err)
+		}
+		e.snap = sd
+	}
+	cl.net = append(cl.net, e)
+}
+
+// deliver hands the message at i to its receiver, or loses it.
+func (cl *cluster) deliver(i int) (envelope, bool) {
+	e := cl.net[i]
+	cl.net = slices.Delete(cl.net, i, i+1)
+	if cl.rng.Float64() < cl.delay {
+		cl.net = append(cl.net, e)
+		return e, false
+	}
+	to := cl.nodes[e.to]
+	lost := to == nil || !to.up || cl.cut[[2]replica.ReplicaID{e.from, e.to}] || cl.rng.Float64() < cl.drop
+	if e.snap != nil {
+		if from := cl.nodes[e.from]; from != nil && from.up {
+			from.core.ReportSnapshot(e.to, !lost)
+		}
+	}
+	if lost {
+		return e, false
+	}
+	if err := to.core.Step(e.from, e.payload); err != nil {
+		cl.logf("%d: step from %d: %v", e.to, e.from, err)
+	}
+	if e.snap != nil && to.core.snapshot != nil && to.core.snapshot.Index == e.snap.at.Index {
+		to.snap = e.snap
+	}
+	return e, true
+}
+
+// storeStep lets the meta group do one piece of work, and hands its
+// answers to their cores.
+func (cl *cluster) storeStep() bool {
+	did := cl.meta.Step()
+	return cl.deliverPosted() || did
+}
+
+func (cl *cluster) deliverPosted() bool {
+	did := false
+	for _, id := range cl.ids {
+		n := cl.nodes[id]
+		for len(n.posted) > 0 && n.up {
+			m := n.posted[0]
+			n.posted = n.posted[1:]
+			dm, err := decodeMessage(m)
+			must(cl.t, err)
+			if cl.onStore != nil {
+				cl.onStore(n, dm)
+			}
+			cl.logf("%d: store answers op %d: result %d v%d", n.id, dm.Op, dm.Result, dm.Version)
+			if err := n.core.Step(n.id, m); err != nil {
+				cl.fail("%d: store answer: %v", n.id, err)
+			}
+			did = true
+		}
+	}
+	return did
+}
+
+// settle runs rounds, delivers messages in order and lets the store
+// answer, until quiet.
+func (cl *cluster) settle(limit int) {
+	for range limit {
+		busy := false
+		for _, id := range cl.ids {
+			for cl.round(cl.nodes[id]) {
+				busy = true
+			}
+		}
+		if len(cl.net) > 0 {
+			cl.deliver(0)
+			busy = true
+		}
+		if cl.storeStep() {
+			busy = true
+		}
+		if !busy {
+			return
+		}
+	}
+}
+
+func (cl *cluster) tick() {
+	for _, id := range cl.ids {
+		if n := cl.nodes[id]; n.up {
+			n.core.Tick()
+		}
+	}
+}
+
+// primary is the up replica acting as primary at the highest epoch.
+func (cl *cluster) primary() *node {
+	var best *node
+	for _, id := range cl.ids {
+		n := cl.nodes[id]
+		if n.up && n.core.role == rolePrimary && (best == nil || best.core.epoch < n.core.epoch) {
+			best = n
+		}
+	}
+	return best
+}
+
+func (cl *cluster) propose(n *node) ([]byte, error) {
+	cl.nextID++
+	data := driver.Frame(cl.nextID, fmt.Appendf(nil, "v%d", cl.nextID))
+	return data, n.core.Propose(data)
+}
+
+// waitCommitted ticks until every up replica applied the entry with data.
+func (cl *cluster) waitCommitted(data []byte, ticks int) bool {
+	for range ticks {
+		cl.tick()
+		cl.settle(10000)
+		all := true
+		for _, id := range cl.ids {
+			n := cl.nodes[id]
+			if !n.up {
+				continue
+			}
+			i, ok := cl.chk.byData[string(data)]
+			all = all && ok && n.applied >= i
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+func (cl *cluster) heal() {
+	cl.cut = map[[2]replica.ReplicaID]bool{}
+	cl.metaCut = map[replica.ReplicaID]bool{}
+	cl.drop, cl.delay = 0, 0
+	cl.meta.SetUnavailable(false)
+	for _, id := range cl.ids {
+		if n := cl.nodes[id]; !n.up {
+			cl.start(n)
+		}
+	}
+}
+
+// checkConverged: every replica applied the same prefix; nothing
+// committed was lost.
+func (cl *cluster) checkConverged() {
+	var top uint64
+	for _, id := range cl.ids {
+		top = max(top, cl.nodes[id].applied)
+	}
+	if top < cl.chk.maxIndex {
+		cl.fail("LOST: %d was committed, the replicas reach %d", cl.chk.maxIndex, top)
+	}
+	for _, id := range cl.ids {
+		cl.checkStored(cl.nodes[id])
+	}
+}
+
+// show prints entry data: a command's value, or noop.
+func show(data []byte) string {
+	if len(data) == 0 {
+		return "noop"
+	}
+	if _, _, cmd, err := driver.Unframe(data); err == nil {
+		return fmt.Sprintf("%q", cmd)
+	}
+	return fmt.Sprintf("%x", data)
+}
+
+// TestBasic: the founding primary writes the record, takes office, and a
+// write commits on every member.
+func TestBasic(t *testing.T) {
+	cl := newCluster(t, 1, 3, Options{})
+	cl.settle(1000)
+	p := cl.primary()
+	if p == nil || p.id != 1 || !p.core.inOffice() {
+		t.Fatalf("no primary in office: %+v", p)
+	}
+	data, err := cl.propose(p)
+	must(t, err)
+	if !cl.waitCommitted(data, 5) {
+		cl.fail("write not committed everywhere")
+	}
+	cl.checkConverged()
+}

@@ -1,0 +1,738 @@
+package primarybackup
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/replica/driver"
+)
+
+// becomeBackup makes the replica a backup of primary (0: none known).
+func (c *Core) becomeBackup(primary replica.ReplicaID) {
+	c.role, c.primary, c.lead = roleBackup, primary, nil
+	c.electionElapsed = 0
+	c.resetTimeout()
+	if c.op != nil && c.op.kind != opRead && c.op.kind != opFailover {
+		c.op = nil // a primary's call: its answer is ignored now
+	}
+}
+
+func (c *Core) resetTimeout() {
+	c.timeout = c.electionTicks + c.rng.IntN(c.electionTicks)
+}
+
+// becomePrimary makes the replica the primary of its epoch. confirmed: the
+// store named it so just now (a failover it won); otherwise it reads the
+// record first, and takes office only if it still names it.
+func (c *Core) becomePrimary(confirmed bool) {
+	c.role, c.primary = rolePrimary, c.id
+	c.lead = &primaryState{peers: map[replica.ReplicaID]*peer{}}
+	c.lead.selfMatch = c.lastIndex()
+	if len(c.dirty) > 0 {
+		c.lead.selfMatch = c.dirty[0] - 1
+	}
+	for _, id := range c.rec.Replicas {
+		if id != c.id {
+			c.lead.peers[id] = &peer{next: c.lastIndex() + 1, probing: true}
+		}
+	}
+	c.heartbeatElapsed = 0
+	if confirmed {
+		c.takeOffice()
+		return
+	}
+	c.call(opConfirm, 0, Record{}, 0)
+}
+
+// takeOffice opens the primary's tenure: an entry of its epoch after its
+// whole log, replicated to every member. It answers reads once that entry
+// commits, which needs every in-sync member to hold the whole log.
+func (c *Core) takeOffice() {
+	c.lead.confirmed = true
+	c.lead.officeAt = c.appendNew(driver.EntryNormal, nil)
+	c.broadcast(false)
+}
+
+// appendNew appends a new entry of the primary's epoch.
+func (c *Core) appendNew(typ driver.EntryType, data []byte) uint64 {
+	prev := c.lastPoint()
+	i := prev.Index + 1
+	return c.appendEntry(&entry{epoch: c.epoch, hash: chain(prev.Hash, c.epoch, i, typ, data), typ: typ, data: data})
+}
+
+// call queues a configuration store call of kind: a Get when kind reads,
+// else a CompareAndSwap of rec at version.
+func (c *Core) call(kind storeOpKind, version uint64, rec Record, target replica.ReplicaID) {
+	c.opSeq++
+	c.op = &storeOp{id: c.opSeq, kind: kind, version: version, rec: rec, target: target}
+	sc := storeCall{ID: c.opSeq, Key: recordKey(c.group), Version: version}
+	if kind == opConfirm || kind == opRead {
+		sc.Get = true
+	} else {
+		sc.Value = EncodeRecord(rec)
+	}
+	c.storeQ = append(c.storeQ, sc)
+}
+
+// offsets is the primary's view of every member's durable offset.
+func (c *Core) offsets() map[replica.ReplicaID]uint64 {
+	m := map[replica.ReplicaID]uint64{c.id: c.lastIndex()}
+	if c.lead != nil {
+		m[c.id] = c.lead.selfMatch
+		for id, p := range c.lead.peers {
+			m[id] = p.match
+		}
+	}
+	return m
+}
+
+// Tick implements driver.Core.
+func (c *Core) Tick() {
+	if c.backoff > 0 {
+		c.backoff--
+	}
+	if c.role == rolePrimary {
+		c.tickPrimary()
+		return
+	}
+	c.electionElapsed++
+	if c.watching {
+		c.watchTicks++
+	}
+	if !c.initialized() || c.op != nil || c.backoff > 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
+		return
+	}
+	switch {
+	case c.watching && c.watchTicks >= c.leaseTicks():
+		// A lease since the last read: read again; the same version means
+		// the lease ran out unrenewed.
+		c.call(opRead, 0, Record{}, 0)
+	case !c.watching && c.electionElapsed >= c.timeout:
+		// The primary was silent for an election timeout: start watching
+		// its lease in the record.
+		c.electionElapsed = 0
+		c.resetTimeout()
+		c.call(opRead, 0, Record{}, 0)
+	}
+}
+
+func (c *Core) tickPrimary() {
+	l := c.lead
+	for _, p := range l.peers {
+		p.silent++
+		if p.snapTicks > 0 {
+			p.snapTicks--
+		}
+	}
+	c.heartbeatElapsed++
+	if c.heartbeatElapsed >= c.heartbeatTicks {
+		c.heartbeatElapsed = 0
+		c.broadcast(true)
+	}
+	if c.op != nil || c.backoff > 0 {
+		return
+	}
+	if !l.confirmed {
+		c.call(opConfirm, 0, Record{}, 0) // the last read failed: read again
+		return
+	}
+	c.renewTicks++
+	// A silent in-sync backup leaves the in-sync set, by a write the
+	// store must confirm before anything it lacks commits.
+	for _, id := range c.rec.InSync {
+		if p := l.peers[id]; p != nil && p.silent >= c.electionTicks {
+			c.call(opShrink, c.recVersion, c.rec.withInSync(id, false).withOffsets(c.offsets()), id)
+			if broken.dropAfterAck {
+				c.tryCommit()
+			}
+			return
+		}
+	}
+	// A backup that holds every entry the primary appended rejoins; no
+	// entry commits until the store answers (tryCommit: frozen).
+	for _, id := range c.rec.Replicas {
+		p := l.peers[id]
+		if p == nil || c.rec.inSync(id) || p.silent >= c.electionTicks || p.match < c.lastIndex() {
+			continue
+		}
+		l.frozen = true
+		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
+		return
+	}
+	if c.renewTicks >= max(1, c.leaseTicks()/4) {
+		c.renewTicks = 0
+		next := c.rec.withOffsets(c.offsets())
+		next.Renewals++
+		c.call(opRenew, c.recVersion, next, 0)
+	}
+}
+
+// broadcast sends every member what it lacks; heartbeat: to each also an
+// append when it lacks nothing (a sign of life; resent from its match).
+func (c *Core) broadcast(heartbeat bool) {
+	for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
+		p := c.lead.peers[id]
+		if heartbeat && !p.probing {
+			if prev, ok := c.pointAt(p.match); ok && p.progressed && p.next > p.match+1 {
+				// Its acks still come: what is in flight is not resent; a
+				// bare append at its match is the sign of life (and the
+				// read round's confirmation).
+				p.progressed = false
+				c.send(id, driver.MsgEarly, &message{Type: msgAppend, Version: c.recVersion, Record: c.rec, Prev: prev,
+					Commit: c.commit, Seq: c.lead.hbSeq})
+				continue
+			}
+			p.progressed = false
+			p.next = p.match + 1 // resend what was not acknowledged
+		}
+		c.sendAppend(id, p, heartbeat)
+	}
+}
+
+// sendAppend sends peer id the entries from its next on (none: only if
+// empty, a heartbeat), or asks for a snapshot when they are truncated.
+func (c *Core) sendAppend(id replica.ReplicaID, p *peer, empty bool) {
+	if !c.lead.confirmed {
+		return
+	}
+	if !empty && p.next > c.lastIndex() {
+		return
+	}
+	prev, ok := c.pointAt(p.next - 1)
+	if !ok {
+		if p.snapTicks == 0 {
+			p.snapTicks = 4 * c.electionTicks
+			c.send(id, driver.MsgSnapshot, &message{Type: msgSnapshot})
+		}
+		return
+	}
+	m := &message{Type: msgAppend, Version: c.recVersion, Record: c.rec, Prev: prev, Commit: c.commit, Seq: c.lead.hbSeq}
+	end := min(c.lastIndex(), prev.Index+maxEntriesPerMsg)
+	for i := prev.Index + 1; i <= end; i++ {
+		e := c.entry(i)
+		m.Entries = append(m.Entries, wireEntry{Epoch: e.epoch, Hash: e.hash, Type: e.typ, Data: e.data})
+	}
+	if !p.probing {
+		p.next = end + 1
+	}
+	c.send(id, driver.MsgEarly, m)
+}
+
+func (c *Core) send(to replica.ReplicaID, kind driver.MsgKind, m *message) {
+	m.From, m.To = c.id, to
+	if m.Epoch == 0 {
+		m.Epoch = c.epoch
+	}
+	c.msgs = append(c.msgs, driver.Message{To: to, Kind: kind, Payload: encodeMessage(m)})
+}
+
+// Step implements driver.Core.
+func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
+	m, err := decodeMessage(msg)
+	if err != nil {
+		return err
+	}
+	if m.Type == msgStore {
+		if from != c.id {
+			return fmt.Errorf("%w: a store answer from replica %d", errMessage, from)
+		}
+		c.handleStore(m)
+		return nil
+	}
+	if from == c.id || m.From != from || (m.To != c.id && m.To != 0) {
+		return fmt.Errorf("%w: %s from %d (says %d) to %d", errMessage, m.Type, from, m.From, m.To)
+	}
+	if c.initialized() && !c.isMember(from) && !slices.Contains(m.Record.Replicas, c.id) {
+		return errUnknownReplica
+	}
+	switch m.Type {
+	case msgAppend:
+		return c.handleAppend(from, m)
+	case msgAppendResp:
+		c.handleAppendResp(from, m)
+	case msgSnapshot:
+		c.handleSnapshot(from, m)
+	}
+	return nil
+}
+
+// adopt makes rec at version the record this replica knows, if newer; a
+// primary that learns of a newer epoch steps down.
+func (c *Core) adopt(rec Record, version uint64) {
+	if version <= c.recVersion {
+		return
+	}
+	c.rec, c.recVersion, c.hsDirty = rec, version, true
+	if rec.Epoch > c.epoch {
+		c.epoch = rec.Epoch
+		c.becomeBackup(rec.Primary)
+	}
+}
+
+// handleAppend: a backup takes the primary's entries after Prev if its log
+// holds Prev (same epoch and h); otherwise it answers where it stands.
+func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
+	if m.Epoch < c.epoch && !broken.oldCommits {
+		// Fenced: an older epoch's primary learns of the newer one.
+		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
+		return nil
+	}
+	if c.op != nil && c.op.kind == opFailover && m.Epoch == c.epoch {
+		return nil // asking to replace this primary: it confirms nothing of it
+	}
+	if m.Epoch > c.epoch || c.role == rolePrimary && m.Epoch == c.epoch {
+		if m.Epoch == c.epoch {
+			return fmt.Errorf("%w: two primaries at epoch %d (%d and %d)", errMessage, m.Epoch, c.id, from)
+		}
+		c.epoch, c.hsDirty = m.Epoch, true
+		c.becomeBackup(from)
+	}
+	if m.Record.Epoch == m.Epoch && m.Record.Primary == from {
+		c.adopt(m.Record, m.Version)
+	}
+	if m.Epoch == c.epoch {
+		c.primary = from
+		c.electionElapsed = 0
+		c.waitAlt, c.watching = false, false
+	}
+	if !c.initialized() && c.trunc.Index == 0 {
+		return nil // waits for a snapshot
+	}
+	ep := m.Epoch
+	reject := func(at uint64) error {
+		last, _ := c.pointAt(min(at, c.lastIndex()))
+		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: ep, Term: ep, Reject: true, Index: m.Prev.Index, Last: last, Seq: m.Seq})
+		return nil
+	}
+	start := 0 // entries of m already below the truncated point
+	switch p, ok := c.pointAt(m.Prev.Index); {
+	case m.Prev.Index < c.trunc.Index:
+		// Below the truncated point all is committed, so equal.
+		start = int(min(c.trunc.Index-m.Prev.Index, uint64(len(m.Entries))))
+		if m.Prev.Index+uint64(len(m.Entries)) < c.trunc.Index {
+			return reject(c.lastIndex())
+		}
+	case !ok:
+		return reject(c.lastIndex())
+	case p.Index == c.trunc.Index && c.truncHash == 0 && p.Epoch == m.Prev.Epoch:
+		c.truncHash, c.hsDirty = m.Prev.Hash, true // after a snapshot: the primary's h
+	case p.Hash != m.Prev.Hash || p.Epoch != m.Prev.Epoch:
+		return reject(m.Prev.Index)
+	}
+	prevHash := m.Prev.Hash
+	if start > 0 {
+		prevHash = m.Entries[start-1].Hash
+	}
+	for k := start; k < len(m.Entries); k++ {
+		w := m.Entries[k]
+		i := m.Prev.Index + 1 + uint64(k)
+		if chain(prevHash, w.Epoch, i, w.Type, w.Data) != w.Hash {
+			return fmt.Errorf("%w: entry %d: h does not chain", errMessage, i)
+		}
+		prevHash = w.Hash
+		if e := c.entry(i); e != nil {
+			if e.hash == w.Hash {
+				continue
+			}
+			if i <= c.commit {
+				c.logger.Error("primary-backup: a primary sent an entry that differs from a committed one", "index", i, "from", from)
+				return fmt.Errorf("%w: entry %d differs from a committed one", errMessage, i)
+			}
+			c.cutAfter(i - 1) // a divergent suffix, never committed in sync mode
+		}
+		c.appendEntry(&entry{epoch: w.Epoch, hash: w.Hash, typ: w.Type, data: w.Data})
+	}
+	matched := m.Prev.Index + uint64(len(m.Entries))
+	if n := min(m.Commit, matched); n > c.commit && m.Epoch == c.epoch {
+		c.commit, c.hsDirty = n, true
+	}
+	// Late: it says the entries are durable here.
+	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Epoch: ep, Term: ep, Index: matched, Seq: m.Seq})
+	return nil
+}
+
+// handleAppendResp: a primary counts a member's durable match, or finds
+// where their logs diverge from the member's answer and the epoch history.
+func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
+	if c.role != rolePrimary {
+		return
+	}
+	if m.Epoch > c.epoch {
+		// A newer epoch: this replica was replaced.
+		c.epoch, c.hsDirty = m.Epoch, true
+		c.becomeBackup(0)
+		return
+	}
+	p := c.lead.peers[from]
+	if m.Epoch < c.epoch || m.Term != c.epoch || p == nil {
+		// An answer to another tenure's message (Term: the epoch of the
+		// append it answers), even one sent by a replica now at this
+		// epoch: it says nothing of this primary's log.
+		return
+	}
+	p.silent = 0
+	p.seq = max(p.seq, m.Seq)
+	if m.Reject {
+		// The member's entry at (or below) the probe is Last: they can
+		// agree at best up to the end of Last's epoch in this log.
+		cand := min(m.Last.Index, c.lastOfEpoch(m.Last.Epoch))
+		if m.Index > 0 && cand >= m.Index {
+			cand = m.Index - 1
+		}
+		if cand+1 <= p.match {
+			return // stale
+		}
+		p.next, p.probing = cand+1, true
+		c.sendAppend(from, p, true)
+		return
+	}
+	if m.Index > c.lastIndex() {
+		return // it cannot hold more than this primary appended: a bad message
+	}
+	if m.Index > p.match {
+		p.match, p.progressed = m.Index, true
+	}
+	if p.probing || p.next <= m.Index {
+		p.next = max(p.next, m.Index+1)
+		p.probing = false
+	}
+	c.tryCommit()
+	c.answerReads()
+	c.sendAppend(from, p, false)
+}
+
+// tryCommit commits what every in-sync member holds durably (sync mode).
+func (c *Core) tryCommit() {
+	l := c.lead
+	if c.role != rolePrimary || !l.confirmed {
+		return
+	}
+	if l.frozen && !broken.admitWhileAck {
+		return // a backup is being added: nothing commits without it
+	}
+	if len(c.rec.InSync) < c.minInSync() {
+		return
+	}
+	n := min(l.selfMatch, c.lastIndex())
+	if !broken.ackBeforeAll {
+		for _, id := range c.rec.InSync {
+			if id == c.id {
+				continue
+			}
+			if broken.dropAfterAck && c.op != nil && c.op.kind == opShrink && c.op.target == id {
+				continue
+			}
+			p := l.peers[id]
+			if p == nil {
+				return
+			}
+			n = min(n, p.match)
+		}
+	}
+	if n > c.commit {
+		c.commit, c.hsDirty = n, true
+	}
+	if c.inOffice() && len(l.waiting) > 0 {
+		// In office now: the reads that waited get the commit index.
+		for _, ctx := range l.waiting {
+			l.reads = append(l.reads, pendingRead{ctx: ctx, index: c.commit, seq: l.hbSeq + 1})
+		}
+		l.waiting, l.readRound = nil, true
+	}
+	c.answerReads()
+}
+
+// inOffice: the primary committed the entry that opened its tenure.
+func (c *Core) inOffice() bool {
+	return c.role == rolePrimary && c.lead.confirmed && c.commit >= c.lead.officeAt
+}
+
+// answerReads answers the reads every in-sync member confirmed the epoch for.
+func (c *Core) answerReads() {
+	l := c.lead
+	if len(l.reads) == 0 || !c.inOffice() && !broken.earlyReads {
+		return
+	}
+	keep := l.reads[:0]
+	for _, r := range l.reads {
+		ok := true
+		for _, id := range c.rec.InSync {
+			if p := l.peers[id]; id != c.id && (p == nil || p.seq < r.seq) && !broken.earlyReads {
+				ok = false
+			}
+		}
+		if ok {
+			c.readStates = append(c.readStates, driver.ReadState{Ctx: r.ctx, Index: r.index})
+		} else {
+			keep = append(keep, r)
+		}
+	}
+	l.reads = keep
+}
+
+// handleSnapshot: a member installs the primary's state (rewritten by the
+// driver to its point) if it is ahead of its commit.
+func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
+	if m.Epoch < c.epoch || c.role == rolePrimary || len(m.Conf.Voters) == 0 {
+		// (A snapshot the driver streamed names its configuration; one
+		// that came any other way was never rewritten: not a snapshot.)
+		return
+	}
+	if m.Epoch > c.epoch {
+		c.epoch, c.hsDirty = m.Epoch, true
+		c.becomeBackup(from)
+	}
+	c.primary, c.electionElapsed = from, 0
+	if e := c.entry(m.Index); m.Index <= c.commit || e != nil && e.epoch == m.Term {
+		// Refused: it has the state already, or its log holds the
+		// snapshot's point (an entry's epoch and offset name it: a tenure
+		// has its own epoch), so the entries above it, which it may have
+		// acknowledged, stay. What the snapshot says is committed is.
+		if m.Index > c.commit && m.Index <= c.lastIndex() {
+			c.commit, c.hsDirty = m.Index, true
+		}
+		c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: min(m.Index, c.lastIndex())})
+		return
+	}
+	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConf(m.Conf)}
+	c.snapshot = &at
+	c.logSize = 0
+	c.entries, c.dirty, c.cut = nil, nil, false
+	c.trunc.Index, c.trunc.Term, c.truncHash = m.Index, m.Term, 0
+	c.commit, c.handedOut = m.Index, m.Index
+	c.history = []epochStart{{m.Term, m.Index}}
+	c.conf = cloneConf(m.Conf)
+	c.hsDirty, c.mustSync = true, true
+	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: m.Index})
+}
+
+// handleStore takes the configuration store's answer to the call in flight.
+func (c *Core) handleStore(m *message) {
+	op := c.op
+	if op == nil || m.Op != op.id {
+		return
+	}
+	c.op = nil
+	if m.Result == storeNotApplied || m.Result == storeUnknown {
+		// The meta group did not answer in time: wait before asking
+		// again (half an election timeout), not every tick.
+		c.backoff = max(1, c.electionTicks/2)
+	}
+	var rec Record
+	present := m.Value != nil && (m.Result == storeOK || m.Result == storeConflict)
+	if present {
+		var err error
+		if rec, err = DecodeRecord(m.Value); err != nil {
+			c.logger.Error("primary-backup: corrupt configuration record", "err", err)
+			return
+		}
+	}
+	switch op.kind {
+	case opConfirm:
+		if m.Result != storeOK {
+			return // read again at the next tick
+		}
+		if c.role != rolePrimary {
+			return
+		}
+		if !present {
+			if c.recVersion == 0 {
+				c.call(opFound, 0, c.rec, 0)
+			}
+			return
+		}
+		c.adopt(rec, m.Version)
+		if c.role != rolePrimary {
+			return
+		}
+		c.lead.frozen = false
+		if rec.Epoch != c.epoch || rec.Primary != c.id {
+			c.becomeBackup(rec.Primary)
+			return
+		}
+		if !c.lead.confirmed {
+			// Still named primary, after a restart: a new tenure takes a
+			// new epoch, so that no answer sent to the old one (an ack of
+			// entries this replica lost in the crash) counts in the new.
+			next := rec.withOffsets(c.offsets())
+			next.Epoch++
+			c.call(opReopen, m.Version, next, 0)
+			return
+		}
+		c.tryCommit()
+	case opFound:
+		switch m.Result {
+		case storeOK:
+			c.recVersion, c.hsDirty = m.Version, true
+			if c.role == rolePrimary && !c.lead.confirmed {
+				c.takeOffice()
+			}
+		case storeConflict:
+			c.adopt(rec, m.Version)
+			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+				c.becomeBackup(rec.Primary)
+			}
+		}
+	case opShrink, opGrow, opRenew:
+		if c.role != rolePrimary {
+			return
+		}
+		switch m.Result {
+		case storeOK:
+			c.rec, c.recVersion, c.hsDirty = op.rec, m.Version, true
+			c.lead.frozen = false
+			c.tryCommit()
+		case storeConflict:
+			c.lead.frozen = false
+			c.adopt(rec, m.Version)
+			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+				c.becomeBackup(rec.Primary)
+			}
+		case storeNotApplied:
+			c.lead.frozen = false
+		default:
+			// Unknown: the write may have happened. Read the record before
+			// anything commits (frozen stays until the read answers).
+			c.lead.frozen = true
+			c.call(opConfirm, 0, Record{}, 0)
+		}
+	case opRead:
+		if m.Result != storeOK || c.role == rolePrimary {
+			return
+		}
+		version := m.Version
+		if !present {
+			rec, version = c.rec, 0 // the founding record, never written
+		}
+		c.adopt(rec, version)
+		switch {
+		case rec.Primary == c.id && rec.Epoch >= c.epoch && version != 0:
+			// A failover of this replica's whose answer was lost.
+			c.epoch, c.hsDirty = rec.Epoch, true
+			c.becomePrimary(true)
+		case rec.Epoch != c.epoch || !rec.inSync(c.id) && !broken.promoteOutside:
+			c.watching = false
+		case !c.watching || version != c.watchVer:
+			// The lease was renewed (or this is the first look): watch
+			// it for a whole lease from now.
+			c.watching, c.watchVer, c.watchTicks = true, version, 0
+		case !c.waitAlt && c.behindOthers(rec):
+			c.waitAlt = true // let the member with more of the log go first
+			c.watchTicks = c.leaseTicks() - c.electionTicks
+		default:
+			c.watching = false
+			next := rec.clone()
+			next.Epoch, next.Primary = rec.Epoch+1, c.id
+			if !next.inSync(c.id) {
+				next = next.withInSync(c.id, true)
+			}
+			offs := map[replica.ReplicaID]uint64{}
+			for _, o := range rec.Offsets {
+				offs[o.Replica] = o.Offset
+			}
+			offs[c.id] = c.lastIndex()
+			c.call(opFailover, version, next.withOffsets(offs), 0)
+		}
+	case opReopen:
+		if c.role != rolePrimary {
+			return
+		}
+		switch m.Result {
+		case storeOK:
+			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+			c.becomePrimary(true)
+		case storeConflict:
+			c.adopt(rec, m.Version)
+			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+				c.becomeBackup(rec.Primary)
+			}
+		}
+	case opFailover:
+		switch m.Result {
+		case storeOK:
+			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+			c.waitAlt = false
+			c.becomePrimary(true)
+		case storeConflict:
+			c.adopt(rec, m.Version)
+		}
+		c.electionElapsed = 0
+	}
+}
+
+// behindOthers: another in-sync member reported a higher offset than this
+// replica holds.
+func (c *Core) behindOthers(rec Record) bool {
+	for _, o := range rec.Offsets {
+		if o.Replica != c.id && rec.inSync(o.Replica) && o.Offset > c.lastIndex() {
+			return true
+		}
+	}
+	return false
+}
+
+// Propose implements driver.Core: a primary in office, with enough in-sync
+// members, appends; anything else is refused, certainly not appended.
+func (c *Core) Propose(data []byte) error {
+	if c.role != rolePrimary || !c.lead.confirmed {
+		return driver.ErrDropped
+	}
+	if len(c.rec.InSync) < c.minInSync() {
+		return fmt.Errorf("%w: %d in-sync members, fewer than --pb-min-in-sync %d", driver.ErrDropped, len(c.rec.InSync), c.minInSync())
+	}
+	if c.lastIndex()-c.commit >= maxUncommitted {
+		return driver.ErrDropped
+	}
+	c.appendNew(driver.EntryNormal, data)
+	for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
+		c.sendAppend(id, c.lead.peers[id], false)
+	}
+	return nil
+}
+
+// ProposeChange implements driver.Core: membership is not built yet.
+func (c *Core) ProposeChange(driver.Change) error { return driver.ErrDropped }
+
+// ReadIndex implements driver.Core: on a primary in office, the commit
+// index, answered once every in-sync member confirmed the epoch in a round
+// sent after the read arrived. A read that comes before the primary took
+// office waits for it, and gets the commit index then. On a backup it is
+// never answered (follower reads are not linearizable here).
+func (c *Core) ReadIndex(ctx []byte) {
+	if c.role != rolePrimary {
+		return
+	}
+	l := c.lead
+	if !c.inOffice() && !broken.earlyReads {
+		l.waiting = append(l.waiting, slices.Clone(ctx))
+		return
+	}
+	l.reads = append(l.reads, pendingRead{ctx: slices.Clone(ctx), index: c.commit, seq: l.hbSeq + 1})
+	l.readRound = true
+}
+
+// TransferLeader implements driver.Core: switchover is not built yet.
+func (c *Core) TransferLeader(replica.ReplicaID) {}
+
+// Campaign implements driver.Core: replicas never elect themselves.
+func (c *Core) Campaign() error {
+	return fmt.Errorf("primarybackup: a primary is installed by the configuration store, never elected: %w", replica.ErrUnsupported)
+}
+
+// ReportUnreachable implements driver.Core: silence is counted by ticks.
+func (c *Core) ReportUnreachable(replica.ReplicaID) {}
+
+// ReportSnapshot implements driver.Core.
+func (c *Core) ReportSnapshot(to replica.ReplicaID, ok bool) {
+	if c.role != rolePrimary {
+		return
+	}
+	if p := c.lead.peers[to]; p != nil {
+		p.snapTicks = 0
+		if !ok {
+			p.probing = true
+		}
+	}
+}
