@@ -90,7 +90,13 @@ func TestFollowerReadsLinearizableUnderLeaderChanges(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(4 * time.Second)
+	// At least 4 s, and on a busy machine as long as it takes (up to 30 s)
+	// for enough moves and follower reads to mean something.
+	for begun := time.Now(); time.Since(begun) < 30*time.Second; time.Sleep(50 * time.Millisecond) {
+		if time.Since(begun) >= 4*time.Second && moves.Load() >= 3 && followerReads.Load() >= 100 {
+			break
+		}
+	}
 	close(stop)
 	wg.Wait()
 	res, err := chaos.CheckRegister(rec.History(), 60*time.Second)
