@@ -71,7 +71,7 @@ the join would cause, and creates nothing:
 	f.Duration("client-idle-timeout", 0, "close a RESP connection that sends nothing for this long, as Redis's timeout (default 0: never)")
 	f.Duration("request-timeout", 2*time.Second, "server deadline of a request; an outcome still unknown then is reported indeterminate")
 	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
-	f.Uint64("min-free-disk", 256<<20, "below this many free bytes writes are refused (NOSPACE); reads go on; 0: no floor")
+	f.String("min-free-disk", "256MiB", "below this much free space writes are refused (NOSPACE); reads go on; a size such as 256MiB, 1GiB or 268435456; 0: no floor")
 	f.Bool("fault-injection", false, "serve the FaultInjection gRPC service (link faults, clock skew, slow fsync) for cairn check; never on a node whose data matters")
 	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory (default 200, or $GOGC when set)")
 	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it (default none, or $GOMEMLIMIT)")
@@ -109,7 +109,10 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	num := func(n string) int { v, _ := f.GetInt(n); return v }
 	dur := func(n string) time.Duration { v, _ := f.GetDuration(n); return v }
 	float := func(n string) float64 { v, _ := f.GetFloat64(n); return v }
-	minFree, _ := f.GetUint64("min-free-disk")
+	minFree, err := parseBytes(str("min-free-disk"))
+	if err != nil || minFree < 0 {
+		return node.Config{}, usageError{fmt.Errorf("--min-free-disk %q: want a size such as 256MiB, 1GiB or 268435456, or 0 for no floor", str("min-free-disk"))}
+	}
 	faults, _ := f.GetBool("fault-injection")
 	cfg := node.Config{
 		Name: str("name"), DataDir: str("data-dir"),
@@ -122,7 +125,7 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		Join:     str("join"), Capacity: float("capacity"), Zone: str("zone"),
 		DeadAfter: dur("dead-after"), MaxConcurrentMoves: num("max-concurrent-moves"),
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
-		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: minFree,
+		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: uint64(minFree),
 		FaultInjection: faults,
 		MaxConnections: num("max-connections"), ClientIdleTimeout: dur("client-idle-timeout"),
 	}

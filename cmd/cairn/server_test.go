@@ -66,3 +66,33 @@ func TestServerConsistencyCheckInterval(t *testing.T) {
 		}
 	}
 }
+
+// --min-free-disk takes a size as --memory-limit does (and plain bytes, as
+// before); 0 is no floor, which node.Config spells as 1.
+func TestServerMinFreeDisk(t *testing.T) {
+	for _, c := range []struct {
+		arg  string
+		want uint64
+		ok   bool
+	}{
+		{"", 256 << 20, true},
+		{"1MiB", 1 << 20, true},
+		{"268435456", 256 << 20, true},
+		{"0", 1, true},
+		{"lots", 0, false},
+		{"-5", 0, false},
+	} {
+		cmd := serverCmd()
+		args := []string{"--name", "n1"}
+		if c.arg != "" {
+			args = append(args, "--min-free-disk", c.arg)
+		}
+		if err := cmd.Flags().Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := serverConfig(cmd, map[string]bool{})
+		if (err == nil) != c.ok || (c.ok && cfg.MinFreeDisk != c.want) {
+			t.Errorf("--min-free-disk %q: %d, %v; want %d, ok=%v", c.arg, cfg.MinFreeDisk, err, c.want, c.ok)
+		}
+	}
+}
