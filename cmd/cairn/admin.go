@@ -624,9 +624,9 @@ func joinDryRun(ctx context.Context, out, errw io.Writer, cfg node.Config) error
 	if entries, err := os.ReadDir(cfg.DataDir); err == nil && len(entries) > 0 {
 		fmt.Fprintf(errw, "note: --data-dir %s is not empty: started for real, this node would restart from it and ignore --join\n", cfg.DataDir)
 	}
-	settings, err := explicitSettings(cfg)
+	settings, err := cluster.ExplicitSettings(cfg.Settings, cfg.Explicit)
 	if err != nil {
-		return err
+		return usageError{err}
 	}
 	addr := cfg.AdvertiseGRPC
 	if addr == "" {
@@ -647,32 +647,4 @@ func joinDryRun(ctx context.Context, out, errw io.Writer, cfg node.Config) error
 	}
 	writeMoves(out, resp.GetMoves())
 	return nil
-}
-
-// explicitSettings are the settings given on the joiner's command line;
-// the others stay zero, which the cluster does not compare.
-func explicitSettings(cfg node.Config) (*pb.ClusterSettings, error) {
-	s, e := cfg.Settings, cfg.Explicit
-	out := &pb.ClusterSettings{}
-	for flag, v := range map[string]int{cluster.FlagPartitions: s.Partitions, cluster.FlagReplicas: s.Replicas} {
-		if e[flag] && v < 0 {
-			return nil, usageError{fmt.Errorf("--%s %d: must be positive", flag, v)}
-		}
-	}
-	if e[cluster.FlagPartitions] {
-		out.Partitions = uint32(s.Partitions)
-	}
-	if e[cluster.FlagReplicas] {
-		out.Replicas = uint32(s.Replicas)
-	}
-	if e[cluster.FlagEngine] {
-		out.Engine = s.Engine
-	}
-	if e[cluster.FlagVNodes] {
-		out.Vnodes = uint32(s.VNodes)
-	}
-	if e[cluster.FlagLoadFactor] {
-		out.LoadFactor = s.LoadFactor
-	}
-	return out, nil
 }

@@ -140,7 +140,7 @@ func (s *adminServer) join(ctx context.Context, req *cairnv1.JoinRequest) (*cair
 	if err != nil {
 		return nil, adminError(err)
 	}
-	resp := &cairnv1.JoinResponse{ClusterId: n.id.ClusterID.String(), Settings: settingsProto(n.id.Settings), Moves: movesProto(moves)}
+	resp := &cairnv1.JoinResponse{ClusterId: n.id.ClusterID.String(), Settings: cluster.SettingsProto(n.id.Settings), Moves: cluster.MovesProto(moves)}
 	members := m.Members
 	if req.GetDryRun() {
 		members = withMember(members, nm)
@@ -148,7 +148,7 @@ func (s *adminServer) join(ctx context.Context, req *cairnv1.JoinRequest) (*cair
 		n.log.Info("node joined", "joiner", nm.Name, "addr", nm.Addr, "moves", len(moves))
 	}
 	for _, mem := range members {
-		resp.Members = append(resp.Members, memberProto(mem))
+		resp.Members = append(resp.Members, cluster.MemberProto(mem))
 	}
 	return resp, nil
 }
@@ -202,7 +202,7 @@ func (s *adminServer) setState(ctx context.Context, req *cairnv1.NodeRequest, st
 	} else {
 		n.log.Info("member state changed by an operator", "member", req.GetNode(), "state", state, "moves", len(moves))
 	}
-	return &cairnv1.PlanResponse{Moves: movesProto(moves), MetaLeader: n.cfg.Name, State: st}, nil
+	return &cairnv1.PlanResponse{Moves: cluster.MovesProto(moves), MetaLeader: n.cfg.Name, State: st}, nil
 }
 
 // descriptorWait bounds how long a drain or removal waits for the meta
@@ -309,27 +309,6 @@ func adminError(err error) error {
 	return status.Error(codes.Aborted, err.Error())
 }
 
-func settingsProto(s cluster.Settings) *cairnv1.ClusterSettings {
-	return &cairnv1.ClusterSettings{Partitions: uint32(s.Partitions), Replicas: uint32(s.Replicas), Engine: s.Engine,
-		Hash: s.Hash, Vnodes: uint32(s.VNodes), LoadFactor: s.LoadFactor}
-}
-
-func memberProto(m cluster.Member) *cairnv1.MemberInfo {
-	return &cairnv1.MemberInfo{Name: m.Name, GrpcAddr: m.Addr, Capacity: m.Weight(), Zone: m.Zone, State: m.StateOf()}
-}
-
-func movesProto(moves []cluster.Move) []*cairnv1.Move {
-	out := make([]*cairnv1.Move, 0, len(moves))
-	for _, m := range moves {
-		out = append(out, moveProto(m))
-	}
-	return out
-}
-
-func moveProto(m cluster.Move) *cairnv1.Move {
-	return &cairnv1.Move{Group: uint64(m.Group), Partition: int32(m.Group) - 1, Add: m.Add, Remove: m.Remove}
-}
-
 // ChangeReplicas brings a group this node leads to the voters asked for.
 // Only other nodes of the cluster (the rebalancer) may call it.
 func (s *adminServer) ChangeReplicas(ctx context.Context, req *cairnv1.ChangeReplicasRequest) (*cairnv1.ChangeReplicasResponse, error) {
@@ -373,8 +352,12 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 		return nil, fmt.Errorf("--join %s: %w", cfg.Join, err)
 	}
 	defer conn.Close()
+	settings, err := cluster.ExplicitSettings(cfg.Settings, cfg.Explicit)
+	if err != nil {
+		return nil, err
+	}
 	req := &cairnv1.JoinRequest{Name: cfg.Name, GrpcAddr: cfg.AdvertiseGRPC, Capacity: cfg.Capacity, Zone: cfg.Zone,
-		Settings: explicitSettings(cfg)}
+		Settings: settings}
 	var resp *cairnv1.JoinResponse
 	deadline := time.Now().Add(joinTimeout)
 	for {
@@ -394,9 +377,7 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 	if err != nil {
 		return nil, fmt.Errorf("--join %s: %w", cfg.Join, err)
 	}
-	ps := resp.GetSettings()
-	s := cluster.Settings{Partitions: int(ps.GetPartitions()), Replicas: int(ps.GetReplicas()), Engine: ps.GetEngine(),
-		Hash: ps.GetHash(), VNodes: int(ps.GetVnodes()), LoadFactor: ps.GetLoadFactor()}
+	s := cluster.SettingsOf(resp.GetSettings())
 	var members []cluster.Member
 	for _, m := range resp.GetMembers() {
 		if m.GetState() == cluster.NodeRemoved {
@@ -415,23 +396,3 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 // joinTimeout bounds how long a joining node retries a cluster that does
 // not answer.
 const joinTimeout = time.Minute
-
-func explicitSettings(cfg Config) *cairnv1.ClusterSettings {
-	p := &cairnv1.ClusterSettings{}
-	if cfg.Explicit[cluster.FlagPartitions] {
-		p.Partitions = uint32(cfg.Settings.Partitions)
-	}
-	if cfg.Explicit[cluster.FlagReplicas] {
-		p.Replicas = uint32(cfg.Settings.Replicas)
-	}
-	if cfg.Explicit[cluster.FlagEngine] {
-		p.Engine = cfg.Settings.Engine
-	}
-	if cfg.Explicit[cluster.FlagVNodes] {
-		p.Vnodes = uint32(cfg.Settings.VNodes)
-	}
-	if cfg.Explicit[cluster.FlagLoadFactor] {
-		p.LoadFactor = cfg.Settings.LoadFactor
-	}
-	return p
-}
