@@ -20,6 +20,9 @@ func newAdmin(n *Node) *grpcapi.Admin {
 		Node:       adminNode{rebalanceNode{n}},
 		Rebalancer: n.rebalancer,
 		Logger:     n.log,
+		// NB: the node's own clock, not the fault-injected one, as the
+		// rebalancer's: these are waits for elapsed time.
+		Clock: n.cfg.Clock,
 		// Long enough for the routes to learn a new leader.
 		CheckRetryWait: 5 * n.cfg.TickInterval,
 	})

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
@@ -30,7 +31,7 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 	req := &cairnv1.JoinRequest{Name: cfg.Name, GrpcAddr: cfg.AdvertiseGRPC, Capacity: cfg.Capacity, Zone: cfg.Zone,
 		Settings: settings}
 	var resp *cairnv1.JoinResponse
-	deadline := time.Now().Add(joinTimeout)
+	deadline := cfg.Clock.Monotonic() + joinTimeout
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		resp, err = cairnv1.NewAdminClient(conn).Join(ctx, req)
@@ -38,11 +39,11 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 		if err == nil {
 			break
 		}
-		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || time.Now().After(deadline) {
+		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || cfg.Clock.Monotonic() > deadline {
 			return nil, fmt.Errorf("--join %s: %s", cfg.Join, status.Convert(err).Message())
 		}
 		log.Warn("join: the cluster is not answering yet; retrying", "join", cfg.Join, "err", status.Convert(err).Message())
-		time.Sleep(time.Second)
+		_ = clock.SleepOn(context.Background(), cfg.Clock, time.Second)
 	}
 	id, err := cluster.ParseID(resp.GetClusterId())
 	if err != nil {

@@ -92,6 +92,9 @@ type AdminConfig struct {
 	// Logger receives the membership changes an operator made. Nil:
 	// discard.
 	Logger *slog.Logger
+	// Clock times the waits: a drain's wait for every descriptor and
+	// Verify's before asking a leader again. Nil: the real clock.
+	Clock clock.Clock
 	// CheckRetryWait is how long Verify waits before asking a partition's
 	// leader again after a check could not run there, so that the routes
 	// learn a new leader. 0: DefaultCheckRetryWait.
@@ -111,6 +114,7 @@ type Admin struct {
 	n   AdminNode
 	r   Rebalancer
 	log *slog.Logger
+	clk clock.Clock
 	// retryWait is AdminConfig.CheckRetryWait.
 	retryWait time.Duration
 	// changing holds the groups with a ChangeReplicas running here.
@@ -123,7 +127,10 @@ func NewAdmin(cfg AdminConfig) *Admin {
 	if cfg.Node == nil || cfg.Rebalancer == nil {
 		panic("grpcapi: AdminConfig.Node and Rebalancer are required")
 	}
-	a := &Admin{n: cfg.Node, r: cfg.Rebalancer, log: cfg.Logger, retryWait: cfg.CheckRetryWait}
+	a := &Admin{n: cfg.Node, r: cfg.Rebalancer, log: cfg.Logger, clk: cfg.Clock, retryWait: cfg.CheckRetryWait}
+	if a.clk == nil {
+		a.clk = clock.Real{}
+	}
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
@@ -260,7 +267,7 @@ func (s *Admin) join(ctx context.Context, req *pb.JoinRequest) (*pb.JoinResponse
 // setState drains (NodeDraining) or removes (NodeRemoved) a member.
 func (s *Admin) setState(ctx context.Context, req *pb.NodeRequest, state string) (*pb.PlanResponse, error) {
 	n := s.n
-	awaitDescriptors(ctx, n)
+	s.awaitDescriptors(ctx)
 	var moves []cluster.Move
 	m, err := n.ChangeMeta(ctx, func(m cluster.Meta) ([]cluster.Member, error) {
 		old, ok := m.Member(req.GetNode())
@@ -314,18 +321,17 @@ func (s *Admin) setState(ctx context.Context, req *pb.NodeRequest, state string)
 // leader to know every group's descriptor before it refuses.
 const descriptorWait = 5 * time.Second
 
-// awaitDescriptors waits, up to descriptorWait or ctx's end, until n
-// knows every group's descriptor: a node that has just become the meta
-// leader learns them by gossip within a few seconds, and an operator's
-// drain should not be refused for that.
-func awaitDescriptors(ctx context.Context, n AdminNode) {
-	ctx, cancel := context.WithTimeout(ctx, descriptorWait)
-	defer cancel()
+// awaitDescriptors waits, up to descriptorWait or ctx's end, until the
+// node knows every group's descriptor: a node that has just become the
+// meta leader learns them by gossip within a few seconds, and an
+// operator's drain should not be refused for that.
+func (s *Admin) awaitDescriptors(ctx context.Context) {
+	deadline := s.clk.Monotonic() + descriptorWait
 	for {
-		if _, missing := n.Descriptors(); missing == 0 {
+		if _, missing := s.n.Descriptors(); missing == 0 {
 			return
 		}
-		if clock.Sleep(ctx, 100*time.Millisecond) != nil {
+		if s.clk.Monotonic() >= deadline || clock.SleepOn(ctx, s.clk, 100*time.Millisecond) != nil {
 			return
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -36,6 +38,9 @@ type fakeAdminNode struct {
 	conns    map[string]*grpc.ClientConn
 	// metaErr, when set, is ChangeMeta's error.
 	metaErr error
+	// missing is how many groups' descriptors Descriptors says are
+	// unknown. NB: atomic, as ChangeMeta holds mu while change reads it.
+	missing atomic.Int32
 }
 
 func newFakeAdminNode(name string, members ...string) *fakeAdminNode {
@@ -82,7 +87,9 @@ func (f *fakeAdminNode) ChangeMeta(_ context.Context, change func(cluster.Meta) 
 	return f.meta, nil
 }
 
-func (f *fakeAdminNode) Descriptors() ([]replica.Descriptor, int) { return f.descs, 0 }
+func (f *fakeAdminNode) Descriptors() ([]replica.Descriptor, int) {
+	return f.descs, int(f.missing.Load())
+}
 
 func (f *fakeAdminNode) Route(gid replica.GroupID) (replica.Descriptor, string, bool) {
 	if int(gid) >= len(f.descs) {
@@ -367,5 +374,49 @@ func TestAdminVerify(t *testing.T) {
 	resp, err = a.Verify(ctx, &pb.VerifyRequest{Partitions: []int32{1}})
 	if err != nil || resp.GetPartitions()[0].GetError() != "partition 1 has no known leader" {
 		t.Fatalf("verify of a partition without a leader: %v, %v", resp, err)
+	}
+}
+
+// A drain waits up to 5 s (by the Admin's clock) for the meta leader to
+// learn every descriptor, then refuses; one learned meanwhile goes ahead.
+func TestAdminDrainWaitsForDescriptors(t *testing.T) {
+	f := newFakeAdminNode("n1", "n1", "n2", "n3", "n4")
+	f.missing.Store(2)
+	clk := clock.NewFake(time.Unix(1000, 0))
+	a := NewAdmin(AdminConfig{Node: f, Rebalancer: fakeRebalancer{}, Clock: clk})
+	// drain answers a dry-run drain of n4, advancing the fake clock by
+	// 100 ms every real millisecond meanwhile, and says how far it moved.
+	drain := func(during func(waited time.Duration)) (error, time.Duration) {
+		start := clk.Monotonic()
+		errc := make(chan error, 1)
+		go func() {
+			_, err := a.Drain(ctxT(t), &pb.NodeRequest{Node: "n4", DryRun: true})
+			errc <- err
+		}()
+		for {
+			select {
+			case err := <-errc:
+				return err, clk.Monotonic() - start
+			case <-time.After(time.Millisecond):
+				clk.Advance(100 * time.Millisecond)
+				if during != nil {
+					during(clk.Monotonic() - start)
+				}
+			}
+		}
+	}
+	err, waited := drain(nil)
+	wantStatus(t, err, codes.Aborted, "refused: the descriptors of 2 groups are not known yet; retry in a few seconds")
+	if waited < descriptorWait {
+		t.Fatalf("refused after %v of the clock, want %v", waited, descriptorWait)
+	}
+
+	err, waited = drain(func(waited time.Duration) {
+		if waited >= time.Second {
+			f.missing.Store(0)
+		}
+	})
+	if err != nil || waited >= descriptorWait {
+		t.Fatalf("drain once every descriptor is known: %v after %v", err, waited)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -62,10 +62,7 @@ func (s *Admin) checkPartition(ctx context.Context, p int) *pb.PartitionCheck {
 	var last error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
-			select { // let the routes learn the new leader
-			case <-ctx.Done():
-			case <-time.After(s.retryWait):
-			}
+			_ = clock.SleepOn(ctx, s.clk, s.retryWait) // let the routes learn the new leader
 		}
 		leader := ""
 		if _, l, ok := s.n.Route(gid); ok {
