@@ -25,15 +25,17 @@
 // learn it from their peers by descriptor gossip (internal/routing, on
 // Peer.SyncRoutes), which also carries every group's routing entry, so
 // every node can route every key and compute the ring's placement of the
-// list. GetCluster is the clients' view only. The Admin service (admin.go)
-// joins, drains and removes nodes on the meta leader. On the meta leader
+// list. GetCluster is the clients' view only. The Admin service
+// (internal/api/grpcapi's Admin, given the node in admin.go) joins, drains
+// and removes nodes on the meta leader; a new node with --join asks it to
+// be added (join.go). On the meta leader
 // the rebalancer (internal/rebalance, wired in rebalance.go) pings every
 // member, marks silent ones down after --dead-after, and moves replicas,
 // one change per group and at most --max-concurrent-moves at once, by
 // asking each group's leader to change its membership
 // (Admin.ChangeReplicas); the same package balances leaders and
 // orchestrates the unsafe recovery of a partition that lost its quorum
-// (recover.go answers its ForceRecover calls).
+// (the Admin service answers its ForceRecover calls).
 //
 // The engines' configuration store (configstore.go, the
 // replica.ConfigStore the node hands its host): compare-and-swap on a
@@ -47,6 +49,6 @@
 // local replica differs from its group's majority, reads such a partition
 // from the leader instead, asks the leader to replace such a replica
 // (internal/rebalance; the rebalancer adds the new one), and runs checks on demand
-// for cairn admin verify (verify.go: Admin.Verify on any node,
-// Admin.CheckGroup on each partition's leader).
+// for cairn admin verify (the Admin service: Verify on any node,
+// CheckGroup on each partition's leader).
 package node

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -48,7 +49,7 @@ func (tn *testNodes) join(name string, via *Node, tweak func(*Config)) *Node {
 }
 
 // admin calls the Admin service of node n in-process.
-func admin(n *Node) *adminServer { return &adminServer{n: n} }
+func admin(n *Node) *grpcapi.Admin { return n.admin }
 
 // converged waits until the meta leader's rebalancer has nothing in
 // flight or queued and knows every group.

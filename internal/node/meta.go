@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/cairnkv/cairn/internal/api/grpcapi"
+
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -61,6 +63,9 @@ func (e errNotMetaLeader) Error() string {
 	}
 	return fmt.Sprintf("this node does not lead the meta group; %s does", e.leader)
 }
+
+// Is makes the error grpcapi.ErrNotMetaLeader for the Admin service.
+func (e errNotMetaLeader) Is(target error) bool { return target == grpcapi.ErrNotMetaLeader }
 
 // changeMeta makes one membership change on the meta leader (this node):
 // it reads the records linearizably, lets change compute the records to

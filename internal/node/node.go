@@ -55,6 +55,7 @@ type Node struct {
 		closed bool
 	}
 	rebalancer *rebalance.Rebalancer
+	admin      *grpcapi.Admin
 	fwd        *forwarder
 	// configs is the engines' configuration store on the meta group
 	// (replica.HostConfig.ConfigStore).
@@ -247,8 +248,9 @@ func Start(cfg Config) (n *Node, err error) {
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
 	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout, Door: grpcDoor}).Register(n.grpcSrv)
-	cairnv1.RegisterAdminServer(n.grpcSrv, &adminServer{n: n})
 	n.rebalancer = newRebalancer(n)
+	n.admin = newAdmin(n)
+	n.admin.Register(n.grpcSrv)
 	if faults != nil {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)

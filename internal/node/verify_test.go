@@ -65,7 +65,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 		}
 	}
 
-	admin := &adminServer{n: n1}
+	admin := n1.admin
 	resp, err := admin.Verify(ctx, &cairnv1.VerifyRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -187,7 +187,7 @@ func flipValue(t *testing.T, store storage.Store, gid replica.GroupID, key []byt
 func TestVerifyRefusesUnknownPartition(t *testing.T) {
 	tn := startNodes(t, 1, 2, func(c *Config) { c.ConsistencyCheckInterval = -1 })
 	tn.ready()
-	_, err := (&adminServer{n: tn.nodes["n1"]}).Verify(context.Background(), &cairnv1.VerifyRequest{Partitions: []int32{2}})
+	_, err := tn.nodes["n1"].admin.Verify(context.Background(), &cairnv1.VerifyRequest{Partitions: []int32{2}})
 	if err == nil || !strings.Contains(err.Error(), "must be 0 to 1") {
 		t.Fatalf("verify of partition 2 of 2: %v", err)
 	}

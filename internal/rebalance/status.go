@@ -32,7 +32,7 @@ func (r *Rebalancer) Status() *cairnv1.StatusResponse {
 	live := map[string]bool{}
 	for _, m := range mv.Members {
 		live[m.Name] = cluster.Live(m.StateOf())
-		ns := &cairnv1.NodeStatus{Member: memberProto(m), Replicas: uint32(counts[m.Name]), Leaders: uint32(leaders[m.Name])}
+		ns := &cairnv1.NodeStatus{Member: cluster.MemberProto(m), Replicas: uint32(counts[m.Name]), Leaders: uint32(leaders[m.Name])}
 		if t, ok := r.mu.lastHeard[m.Name]; ok {
 			ns.LastHeardUnixNanos = t.UnixNano()
 		}
@@ -55,7 +55,7 @@ func (r *Rebalancer) Status() *cairnv1.StatusResponse {
 	var rest []replica.Descriptor
 	for _, d := range descs {
 		if f, ok := r.mu.inFlight[d.Group]; ok {
-			out.InFlight = append(out.InFlight, moveProto(f.move))
+			out.InFlight = append(out.InFlight, cluster.MoveProto(f.move))
 		} else {
 			rest = append(rest, d)
 		}
@@ -74,27 +74,8 @@ func (r *Rebalancer) Status() *cairnv1.StatusResponse {
 		}
 	}
 	if mv.Target.Groups != nil {
-		out.Queued = movesProto(cluster.PlanMoves(plannable(rest, mv.Target, mv.Members), mv.Target, mv.Members))
+		out.Queued = cluster.MovesProto(cluster.PlanMoves(plannable(rest, mv.Target, mv.Members), mv.Target, mv.Members))
 	}
 	out.MovesDone = r.mu.done
 	return out
-}
-
-// NB: the same conversions as the node's Admin answers to Join, Drain and
-// Remove (internal/node/admin.go), which stay with the Admin service.
-
-func memberProto(m cluster.Member) *cairnv1.MemberInfo {
-	return &cairnv1.MemberInfo{Name: m.Name, GrpcAddr: m.Addr, Capacity: m.Weight(), Zone: m.Zone, State: m.StateOf()}
-}
-
-func movesProto(moves []cluster.Move) []*cairnv1.Move {
-	out := make([]*cairnv1.Move, 0, len(moves))
-	for _, m := range moves {
-		out = append(out, moveProto(m))
-	}
-	return out
-}
-
-func moveProto(m cluster.Move) *cairnv1.Move {
-	return &cairnv1.Move{Group: uint64(m.Group), Partition: int32(m.Group.Partition()), Add: m.Add, Remove: m.Remove}
 }

@@ -1,10 +1,11 @@
-// Package grpcapi is the cairn.v1 gRPC front door (proto/cairn/v1/kv.proto)
-// and a thin Go client of it. The door only translates: it checks limits,
+// Package grpcapi is the cairn.v1 gRPC front door (proto/cairn/v1/kv.proto
+// and admin.proto) and a thin Go client of it. The door only translates: it checks limits,
 // builds a kv command under a session, hands it to the api.Backend for the
 // key's partition and renders the answer.
 //
 //	s := grpcapi.New(grpcapi.Config{Backend: b, Registry: reg})
 //	s.Register(grpcServer) // KV and Cluster, next to the node's Peer service
+//	grpcapi.NewAdmin(grpcapi.AdminConfig{Node: adminNode, Rebalancer: rebalancer}).Register(grpcServer)
 //
 //	c, _ := grpcapi.Dial("127.0.0.1:7379")
 //	resp, err := c.Put(ctx, &cairnv1.PutRequest{Key: k, Value: v})
@@ -25,6 +26,21 @@
 // client closes its send side, the stream ends after every request received
 // is answered. Cluster.GetCluster answers api.ClusterView (settings, nodes,
 // the routing table per partition) and the readiness checks.
+//
+// Admin (cairn admin, cairn server --join) changes and shows the
+// membership: Join, Drain, Remove, Status and UnsafeRecover are answered
+// by the meta group's leader; any other node passes such a call on to the
+// leader once (a header marks it passed on) and answers UNAVAILABLE, saying
+// why, when it cannot. A drain or removal is refused, with nothing changed,
+// when it would leave a group without enough live voters; it waits up to 5 s
+// for a new meta leader to learn every group's descriptor first. Verify runs
+// a consistency check of every partition (or of those asked) on its leader,
+// eight at a time, following a leader that moves, and returns every
+// verdict. ChangeReplicas, ForceRecover and CheckGroup are node-to-node:
+// only calls carrying this cluster's ID are served. Ping answers the
+// node's name and incarnation. The node behind the service is an AdminNode
+// (internal/node); the meta leader's Rebalancer (internal/rebalance)
+// answers Status and orchestrates UnsafeRecover.
 //
 // Scan walks the partitions in order and, within each, the keys in order;
 // its cursor is an opaque base64url string of (partition, key to resume

@@ -1,4 +1,4 @@
-package node
+package grpcapi
 
 import (
 	"context"
@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
-	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
+	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -20,27 +19,27 @@ import (
 // one check on each partition's leader, a few partitions at a time, and
 // returns every verdict. The engine does the checking (replica.Group's
 // CheckConsistency); the periodic checks (--consistency-check-interval)
-// need nothing from the node.
+// need nothing from the Admin service.
 
 // verifyParallel bounds the partitions checked at once: every check makes
 // each replica digest its state, one digest at a time per node.
 const verifyParallel = 8
 
 // Verify implements cairn.v1.Admin.
-func (s *adminServer) Verify(ctx context.Context, req *cairnv1.VerifyRequest) (*cairnv1.VerifyResponse, error) {
-	n := s.n
+func (s *Admin) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+	partitions := s.n.Settings().Partitions
 	parts := req.GetPartitions()
 	if len(parts) == 0 {
-		for p := range n.Partitions() {
+		for p := range partitions {
 			parts = append(parts, int32(p))
 		}
 	}
 	for _, p := range parts {
-		if p < 0 || int(p) >= n.Partitions() {
-			return nil, status.Errorf(codes.InvalidArgument, "partition %d: must be 0 to %d", p, n.Partitions()-1)
+		if p < 0 || int(p) >= partitions {
+			return nil, status.Errorf(codes.InvalidArgument, "partition %d: must be 0 to %d", p, partitions-1)
 		}
 	}
-	out := &cairnv1.VerifyResponse{Partitions: make([]*cairnv1.PartitionCheck, len(parts))}
+	out := &pb.VerifyResponse{Partitions: make([]*pb.PartitionCheck, len(parts))}
 	sem := make(chan struct{}, verifyParallel)
 	var wg sync.WaitGroup
 	for i, p := range parts {
@@ -49,7 +48,7 @@ func (s *adminServer) Verify(ctx context.Context, req *cairnv1.VerifyRequest) (*
 			defer wg.Done()
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			out.Partitions[i] = n.checkPartition(ctx, int(p))
+			out.Partitions[i] = s.checkPartition(ctx, int(p))
 		}()
 	}
 	wg.Wait()
@@ -58,29 +57,26 @@ func (s *adminServer) Verify(ctx context.Context, req *cairnv1.VerifyRequest) (*
 
 // checkPartition runs one check of partition p on its leader, following
 // the leader when it moves; a check that cannot run has verdict "error".
-func (n *Node) checkPartition(ctx context.Context, p int) *cairnv1.PartitionCheck {
+func (s *Admin) checkPartition(ctx context.Context, p int) *pb.PartitionCheck {
 	gid := replica.GroupID(cluster.GroupOf(p))
 	var last error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {
-			select { // let the routes learn the new leader
-			case <-ctx.Done():
-			case <-time.After(n.cfg.TickInterval * 5):
-			}
+			_ = clock.SleepOn(ctx, s.clk, s.retryWait) // let the routes learn the new leader
 		}
 		leader := ""
-		if r, ok := n.route(gid); ok {
-			leader = r.Leader
+		if _, l, ok := s.n.Route(gid); ok {
+			leader = l
 		}
-		var pc *cairnv1.PartitionCheck
+		var pc *pb.PartitionCheck
 		var err error
 		switch {
 		case leader == "":
 			err = fmt.Errorf("partition %d has no known leader", p)
-		case leader == n.cfg.Name:
-			pc, err = n.checkLocal(ctx, gid)
+		case leader == s.n.Name():
+			pc, err = s.checkLocal(ctx, gid)
 		default:
-			pc, err = n.checkRemote(ctx, leader, gid)
+			pc, err = s.checkRemote(ctx, leader, gid)
 		}
 		if err == nil {
 			return pc
@@ -90,17 +86,16 @@ func (n *Node) checkPartition(ctx context.Context, p int) *cairnv1.PartitionChec
 	if last == nil {
 		last = ctx.Err()
 	}
-	return &cairnv1.PartitionCheck{Partition: int32(p), Group: uint64(gid), Verdict: "error", Error: last.Error()}
+	return &pb.PartitionCheck{Partition: int32(p), Group: uint64(gid), Verdict: "error", Error: last.Error()}
 }
 
 // checkRemote asks leader's node to check gid.
-func (n *Node) checkRemote(ctx context.Context, leader string, gid replica.GroupID) (*cairnv1.PartitionCheck, error) {
-	c, err := n.conn(leader)
+func (s *Admin) checkRemote(ctx context.Context, leader string, gid replica.GroupID) (*pb.PartitionCheck, error) {
+	c, err := s.n.Conn(leader)
 	if err != nil {
 		return nil, fmt.Errorf("reaching %s, the leader of partition %d: %w", leader, gid.Partition(), err)
 	}
-	pc, err := cairnv1.NewAdminClient(c).CheckGroup(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, n.id.ClusterID.String()),
-		&cairnv1.CheckGroupRequest{Group: uint64(gid)})
+	pc, err := pb.NewAdminClient(c).CheckGroup(s.n.PeerContext(ctx), &pb.CheckGroupRequest{Group: uint64(gid)})
 	if err != nil {
 		return nil, errors.New(status.Convert(err).Message())
 	}
@@ -109,11 +104,11 @@ func (n *Node) checkRemote(ctx context.Context, leader string, gid replica.Group
 
 // CheckGroup implements cairn.v1.Admin: a check of a group this node
 // leads. Only the nodes of this cluster call it.
-func (s *adminServer) CheckGroup(ctx context.Context, req *cairnv1.CheckGroupRequest) (*cairnv1.PartitionCheck, error) {
-	if err := s.n.fromCluster(ctx, "CheckGroup"); err != nil {
+func (s *Admin) CheckGroup(ctx context.Context, req *pb.CheckGroupRequest) (*pb.PartitionCheck, error) {
+	if err := s.n.FromCluster(ctx, "CheckGroup"); err != nil {
 		return nil, err
 	}
-	pc, err := s.n.checkLocal(ctx, replica.GroupID(req.GetGroup()))
+	pc, err := s.checkLocal(ctx, replica.GroupID(req.GetGroup()))
 	if err != nil {
 		return nil, status.Error(codes.FailedPrecondition, err.Error())
 	}
@@ -121,27 +116,28 @@ func (s *adminServer) CheckGroup(ctx context.Context, req *cairnv1.CheckGroupReq
 }
 
 // checkLocal runs a check of gid on the local replica, which must lead.
-func (n *Node) checkLocal(ctx context.Context, gid replica.GroupID) (*cairnv1.PartitionCheck, error) {
-	g, ok := n.host.Group(gid)
+func (s *Admin) checkLocal(ctx context.Context, gid replica.GroupID) (*pb.PartitionCheck, error) {
+	name := s.n.Name()
+	g, ok := s.n.Group(gid)
 	if !ok {
-		return nil, fmt.Errorf("node %s holds no replica of partition %d", n.cfg.Name, gid.Partition())
+		return nil, fmt.Errorf("node %s holds no replica of partition %d", name, gid.Partition())
 	}
 	c, err := g.CheckConsistency(ctx)
 	var nl *replica.ErrNotLeader
 	switch {
 	case errors.As(err, &nl):
-		return nil, fmt.Errorf("node %s does not lead partition %d (leader: %q)", n.cfg.Name, gid.Partition(), nl.HintNode)
+		return nil, fmt.Errorf("node %s does not lead partition %d (leader: %q)", name, gid.Partition(), nl.HintNode)
 	case err != nil:
 		return nil, fmt.Errorf("partition %d: %w", gid.Partition(), err)
 	}
-	return checkProto(c, n.cfg.Name), nil
+	return checkProto(c, name), nil
 }
 
-func checkProto(c replica.Check, leader string) *cairnv1.PartitionCheck {
-	pc := &cairnv1.PartitionCheck{Partition: int32(c.Group.Partition()), Group: uint64(c.Group), Leader: leader,
+func checkProto(c replica.Check, leader string) *pb.PartitionCheck {
+	pc := &pb.PartitionCheck{Partition: int32(c.Group.Partition()), Group: uint64(c.Group), Leader: leader,
 		Index: c.Index, Verdict: c.Verdict.String()}
 	for _, r := range c.Replicas {
-		rd := &cairnv1.ReplicaDigest{Replica: uint64(r.Replica), Node: r.Node, Voter: r.Voter, Reported: r.Reported,
+		rd := &pb.ReplicaDigest{Replica: uint64(r.Replica), Node: r.Node, Voter: r.Voter, Reported: r.Reported,
 			Differs: r.Differs, Error: r.Err}
 		if r.Reported && r.Err == "" {
 			rd.Index, rd.Digest = r.Index, hex.EncodeToString(r.Digest[:])
