@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"sync"
@@ -21,6 +20,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
 	"github.com/cairnkv/cairn/internal/testkit"
@@ -29,105 +29,48 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testCluster is an in-process cluster on loopback: real gRPC, real Pebble
-// in a temporary directory, short ticks.
+// testCluster is an in-process cluster on loopback (testkit.Cluster): real
+// gRPC, real Pebble in a temporary directory, short ticks.
 type testCluster struct {
-	t     *testing.T
-	names []string
-	mu    struct {
-		sync.Mutex
-		nodes map[string]*node.Node // running ones
-	}
+	*testkit.Cluster[*node.Node]
+	names []string // the founders, in order
 }
 
 const testPartitions = 4
 
 func startCluster(t *testing.T, count int) *testCluster {
 	t.Helper()
-	tc := &testCluster{t: t}
-	tc.mu.nodes = map[string]*node.Node{}
-	dir := t.TempDir()
-	var members []cluster.Member
-	liss := map[string]net.Listener{}
-	for i := range count {
-		name := fmt.Sprintf("n%d", i+1)
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		liss[name] = lis
-		members = append(members, cluster.Member{Name: name, Addr: lis.Addr().String()})
-		tc.names = append(tc.names, name)
-	}
 	log := slog.New(slog.DiscardHandler)
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	for _, m := range members {
-		n, err := node.Start(node.Config{
-			Name: m.Name, DataDir: filepath.Join(dir, m.Name), GRPCListener: liss[m.Name],
-			InitialCluster: members, Settings: cluster.Settings{Partitions: testPartitions},
+	c := testkit.StartCluster(t, count, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
+		return node.Start(node.Config{
+			Name: name, DataDir: dir, GRPCListener: lis,
+			InitialCluster: founders, Settings: cluster.Settings{Partitions: testPartitions},
 			TickInterval: 20 * time.Millisecond, Logger: log,
 			// Leaders stay where elections put them: the tests count
 			// forwarded requests exactly.
 			LeaderBalanceInterval: -1,
 		})
-		if err != nil {
-			t.Fatalf("start %s: %v", m.Name, err)
-		}
-		tc.mu.nodes[m.Name] = n
-	}
-	t.Cleanup(func() {
-		for _, name := range tc.names {
-			tc.stop(name)
-		}
-	})
-	for _, name := range tc.names {
-		n := tc.node(name)
-		testkit.WaitFor(t, 20*time.Second, name+" to be ready", func() bool {
-			for _, c := range n.Ready() {
-				if !c.OK {
-					return false
-				}
-			}
-			return true
-		})
+	}, func(n *node.Node) bool { return api.AllOK(n.Ready()) })
+	tc := &testCluster{Cluster: c}
+	for _, m := range c.Founders {
+		tc.names = append(tc.names, m.Name)
 	}
 	return tc
 }
 
+// node is the running node name, nil when stopped.
 func (tc *testCluster) node(name string) *node.Node {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	return tc.mu.nodes[name]
+	n, _ := tc.Server(name)
+	return n
 }
 
 // stop stops a node gracefully: it hands its leaderships away first.
-func (tc *testCluster) stop(name string) {
-	tc.mu.Lock()
-	n := tc.mu.nodes[name]
-	delete(tc.mu.nodes, name)
-	tc.mu.Unlock()
-	if n != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := n.Stop(ctx); err != nil {
-			tc.t.Errorf("stop %s: %v", name, err)
-		}
-	}
-}
+func (tc *testCluster) stop(name string) { tc.Stop(name) }
 
-func (tc *testCluster) running() []string {
-	tc.mu.Lock()
-	defer tc.mu.Unlock()
-	var names []string
-	for _, name := range tc.names {
-		if tc.mu.nodes[name] != nil {
-			names = append(names, name)
-		}
-	}
-	return names
-}
+func (tc *testCluster) running() []string { return tc.Running() }
 
 func (tc *testCluster) endpoints(names ...string) []string {
 	if len(names) == 0 {

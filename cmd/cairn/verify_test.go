@@ -1,17 +1,16 @@
 package main
 
 import (
-	"context"
-	"fmt"
 	"log/slog"
 	"net"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -38,53 +37,14 @@ func TestAdminVerifyCluster(t *testing.T) {
 // p partitions, and returns their gRPC addresses once every node is ready.
 func startTestCluster(t *testing.T, n, p int) []string {
 	t.Helper()
-	dir := t.TempDir()
-	var members []cluster.Member
-	var liss []net.Listener
-	for i := range n {
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		liss = append(liss, lis)
-		members = append(members, cluster.Member{Name: fmt.Sprintf("n%d", i+1), Addr: lis.Addr().String()})
-	}
-	var nodes []*node.Node
-	t.Cleanup(func() {
-		for _, nd := range nodes {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = nd.Stop(ctx)
-			cancel()
-		}
-	})
-	var addrs []string
-	for i, m := range members {
-		nd, err := node.Start(node.Config{Name: m.Name, DataDir: filepath.Join(dir, m.Name), GRPCListener: liss[i],
-			InitialCluster: members, Settings: cluster.Settings{Partitions: p}, TickInterval: 20 * time.Millisecond,
+	c := testkit.StartCluster(t, n, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
+		return node.Start(node.Config{Name: name, DataDir: dir, GRPCListener: lis,
+			InitialCluster: founders, Settings: cluster.Settings{Partitions: p}, TickInterval: 20 * time.Millisecond,
 			LeaderBalanceInterval: -1, ConsistencyCheckInterval: -1, Logger: quietLog()})
-		if err != nil {
-			t.Fatal(err)
-		}
-		nodes = append(nodes, nd)
+	}, func(nd *node.Node) bool { return api.AllOK(nd.Ready()) })
+	var addrs []string
+	for _, m := range c.Founders {
 		addrs = append(addrs, m.Addr)
 	}
-	deadline := time.Now().Add(20 * time.Second)
-	for _, nd := range nodes {
-		for !allReady(nd) {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s not ready: %v", nd.Name(), nd.Ready())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
 	return addrs
-}
-
-func allReady(nd *node.Node) bool {
-	for _, c := range nd.Ready() {
-		if !c.OK {
-			return false
-		}
-	}
-	return true
 }

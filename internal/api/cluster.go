@@ -68,3 +68,13 @@ type Check struct {
 	OK     bool
 	Reason string
 }
+
+// AllOK reports whether every check passes: what /readyz answers 200 for.
+func AllOK(checks []Check) bool {
+	for _, c := range checks {
+		if !c.OK {
+			return false
+		}
+	}
+	return true
+}
