@@ -90,6 +90,9 @@ type Core struct {
 	recVersion uint64
 
 	conf driver.Conf // the descriptor's configuration (voters: the replicas)
+	// confApplied is the index of the last entry applied (ApplyChange) or
+	// below: an EntryChange above it is pending.
+	confApplied uint64
 
 	role                                       role
 	primary                                    replica.ReplicaID // as this replica believes; 0: none known
@@ -137,6 +140,8 @@ const (
 	opFailover                        // a backup installs the next epoch with itself as primary
 	opRenew                           // the primary renews its lease
 	opReopen                          // a restarted primary takes a new epoch for its new tenure
+	opMember                          // the primary writes a membership change's record before its entry
+	opHandover                        // the primary hands over to an in-sync successor (epoch e+1)
 )
 
 // storeOp is the configuration store call in flight.
@@ -179,6 +184,10 @@ type primaryState struct {
 	// waiting are reads that came before the primary took office: their
 	// index is the commit index once it has.
 	waiting [][]byte
+	// transferee: a switchover to it is under way (TransferLeader);
+	// proposals are refused meanwhile. transferTicks: since it began.
+	transferee    replica.ReplicaID
+	transferTicks int
 }
 
 type peer struct {
@@ -264,6 +273,7 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		return nil, fmt.Errorf("%w: group %d: commit %d beyond the log's last index %d", errCorrupt, g, c.commit, c.lastIndex())
 	}
 	c.handedOut = max(cfg.Applied, c.trunc.Index)
+	c.confApplied = c.handedOut
 	c.becomeBackup(c.rec.Primary)
 	if c.rec.Primary == c.id && c.rec.Epoch == c.epoch && c.initialized() {
 		// Primary when it stopped, or the founding primary: it confirms
@@ -319,7 +329,27 @@ func (c *Core) minInSync() int {
 	if n <= 0 {
 		n = 2
 	}
-	return min(n, max(len(c.rec.Replicas), 1))
+	return min(n, max(c.voterCount(), 1))
+}
+
+// voterCount is how many of the record's replicas are voters (eligible for
+// the in-sync set): a learner being added does not raise the floor, and a
+// voter the record dropped already (its removal's entry not yet applied)
+// does not hold it up.
+func (c *Core) voterCount() int {
+	n := 0
+	for _, id := range c.rec.Replicas {
+		if slices.Contains(c.conf.Voters, id) {
+			n++
+		}
+	}
+	return n
+}
+
+// eligible: id may join the in-sync set — a voter of the descriptor that
+// the record still lists.
+func (c *Core) eligible(id replica.ReplicaID) bool {
+	return slices.Contains(c.conf.Voters, id) && slices.Contains(c.rec.Replicas, id)
 }
 
 func (c *Core) state() replica.State {

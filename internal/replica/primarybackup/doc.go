@@ -100,13 +100,46 @@
 // for it. Follower reads are refused at once (Engine.Serves,
 // ErrFollowerReads); stale reads work anywhere.
 //
+// # The record in the log, membership, switchover
+//
+// Each record that changes the epoch, the primary or the in-sync set is
+// written into the group's log as an EntryChange (a record entry: the
+// record and its version, no ops): the entry that opens a tenure is one,
+// and so is the entry a primary appends after the store confirms an
+// in-sync change. ApplyChange returns the configuration with the record
+// as its engine section, so the descriptor follows the record.
+//
+// Membership changes come one replica's role per step (Engine.Joint is
+// false), through the driver's ChangeMembers, on a primary in office with
+// no other change pending. The record comes first: a change that alters
+// it (a new learner listed among the replicas, outside the in-sync set; a
+// leaving voter dropped from the in-sync set and the replicas together; a
+// demoted one from the in-sync set) is written by compare-and-swap while
+// ProposeChange refuses (the driver retries every round); then the change
+// is appended carrying the record. Until the store confirms the smaller
+// in-sync set the leaving member still counts, as for a silent backup. A
+// learner gets entries once the change adding it is applied on the
+// primary (peers are the descriptor's members): an uninitialised replica
+// answers an append with a rejection at 0, so it gets a snapshot, then
+// the log tail. A promoted learner joins the in-sync set by the rule above
+// (only voters the record lists may). A change that removes the primary
+// itself is refused: ChangeMembers hands over first.
+//
+// Switchover (TransferLeader(to), to an in-sync voter): the primary
+// refuses writes from then on, waits until to holds durably every entry
+// it appended, and writes epoch e+1 naming to by compare-and-swap; it then
+// becomes to's backup and tells it (TakeOver). to takes office at once, as
+// on a failover the store granted; had the TakeOver been lost, it would
+// find the record naming it when its primary falls silent. A successor
+// that does not catch up within two election timeouts is given up, and
+// writes resume.
+//
+//	message     kind         from → to           what it does
+//	TakeOver    MsgEarly     old → new primary   the record (and version) naming it primary at e+1
+//
 // # Not built yet
 //
-// Async mode and --pb-max-lag; membership changes (ProposeChange refuses,
-// so the driver's ChangeMembers cannot move a group); switchover
-// (TransferLeader does nothing) and promote --unsafe; writing the record
-// into the group's log so the descriptor's engine section follows it (the
-// section is read at founding only); a primary stepping down when it
+// Async mode and --pb-max-lag; promote --unsafe; a primary stepping down when it
 // cannot renew its lease; lag metrics beyond the driver's per-peer
 // progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
 // --pb-lease: Options is set by the engine's caller, and register.go

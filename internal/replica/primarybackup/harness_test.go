@@ -3,9 +3,11 @@ package primarybackup
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -147,10 +149,7 @@ func (cl *cluster) fail(format string, args ...any) {
 func (cl *cluster) start(n *node) {
 	applied, err := storage.ReadAppliedState(n.store, testGroup)
 	must(cl.t, err)
-	raw, err := n.store.Get(storage.DescriptorKey(testGroup))
-	must(cl.t, err)
-	desc, err := replica.DecodeDescriptor(raw)
-	must(cl.t, err)
+	desc := cl.descriptor(n)
 	n.posted = nil
 	var sh *Shell
 	post := func(msg []byte) {
@@ -172,6 +171,32 @@ func (cl *cluster) start(n *node) {
 	c.resetTimeout()
 	n.core, n.shell, n.up, n.applied, n.snap = c, sh, true, applied.Index, nil
 	cl.checkStored(n)
+}
+
+// descriptor is n's stored descriptor; none (an uninitialised replica): an
+// empty one.
+func (cl *cluster) descriptor(n *node) replica.Descriptor {
+	raw, err := n.store.Get(storage.DescriptorKey(testGroup))
+	if errors.Is(err, storage.ErrNotFound) {
+		return replica.Descriptor{Group: testGroup}
+	}
+	must(cl.t, err)
+	desc, err := replica.DecodeDescriptor(raw)
+	must(cl.t, err)
+	return desc
+}
+
+// addNode starts a new, uninitialised replica id (as a host creates one
+// on an inbound message): it waits for a snapshot.
+func (cl *cluster) addNode(id replica.ReplicaID) *node {
+	if cl.nodes[id] != nil {
+		cl.fail("replica %d exists", id)
+	}
+	n := &node{id: id, store: storage.NewMem()}
+	cl.nodes[id] = n
+	cl.ids = append(cl.ids, id)
+	cl.start(n)
+	return n
 }
 
 // nodeStore is the meta group as replica id reaches it: through
@@ -231,10 +256,7 @@ func (cl *cluster) round(n *node) bool {
 		for _, kv := range s.kvs {
 			must(cl.t, b.Set(kv[0], kv[1]))
 		}
-		raw, err := n.store.Get(storage.DescriptorKey(testGroup))
-		must(cl.t, err)
-		desc, err := replica.DecodeDescriptor(raw)
-		must(cl.t, err)
+		desc := cl.descriptor(n)
 		desc.Voters, desc.Learners, desc.Engine = rd.Snapshot.Conf.Voters, rd.Snapshot.Conf.Learners, rd.Snapshot.Conf.Engine
 		must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
 		n.snap = nil
@@ -327,6 +349,18 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 			cl.fail("%d: applies %d after %d", n.id, e.Index, n.applied)
 		}
 		cl.chk.record(cl, n, e)
+		if e.Type == driver.EntryChange {
+			// As the driver does: the core's configuration into the
+			// descriptor, in the apply batch.
+			conf, err := n.core.ApplyChange(e)
+			if err != nil {
+				cl.fail("%d: apply change %d: %v", n.id, e.Index, err)
+			}
+			desc := cl.descriptor(n)
+			desc.Version++
+			desc.Voters, desc.Learners, desc.Engine = conf.Voters, conf.Learners, conf.Engine
+			must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
+		}
 		must(cl.t, b.Set(storage.DataKey(testGroup, binary.BigEndian.AppendUint64(nil, e.Index)), encodeEntry(nil, &entry{epoch: e.Term, typ: e.Type, data: e.Data})))
 		n.applied = e.Index
 	}
@@ -607,6 +641,13 @@ func (cl *cluster) checkConverged() {
 func show(data []byte) string {
 	if len(data) == 0 {
 		return "noop"
+	}
+	if ce, err := decodeChange(data); err == nil {
+		var ops []string
+		for _, op := range ce.change.Ops {
+			ops = append(ops, fmt.Sprintf("%s n%d", map[driver.ChangeKind]string{driver.AddLearner: "learner", driver.AddVoter: "voter", driver.Remove: "remove"}[op.Kind], op.Replica))
+		}
+		return fmt.Sprintf("rec(e%d n%d [%s]%s)", ce.rec.Epoch, ce.rec.Primary, names(ce.rec.InSync), strings.Join(append([]string{""}, ops...), " "))
 	}
 	if _, _, cmd, err := driver.Unframe(data); err == nil {
 		return fmt.Sprintf("%q", cmd)
