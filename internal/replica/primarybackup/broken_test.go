@@ -189,6 +189,7 @@ func TestBrokenScripts(t *testing.T) {
 		{"admit a backup to the in-sync set while acknowledging without it", "in_sync_join", "SAFETY", &broken.admitWhileAck},
 		{"promote a backup not in the in-sync set", "promote_outside", "SAFETY", &broken.promoteOutside},
 		{"the old primary commits after a new epoch", "old_commits", "SAFETY", &broken.oldCommits},
+		{"accept async writes after the lease ran out", "async_lease", "SAFETY", &broken.asyncNoLease},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "interaction", tc.script+".txt")

@@ -33,13 +33,37 @@ var broken struct {
 	oldCommits     bool // a primary keeps committing with the acks of members that moved to a newer epoch
 	earlyReads     bool // a primary answers reads before it took office
 	admitWhileAck  bool // commit while the write adding a backup to the in-sync set is in flight
+	asyncNoLease   bool // async mode: accept and commit writes after the primary's lease ran out
 }
 
 var errUnknownReplica = errors.New("primarybackup: message from a replica not in the configuration")
 
+// Mode is when an entry commits (--pb-mode).
+type Mode uint8
+
+const (
+	// ModeSync (the default): once every in-sync member holds it durably.
+	ModeSync Mode = iota
+	// ModeAsync: on the primary's own fsync; backups follow.
+	ModeAsync
+)
+
+func (m Mode) String() string {
+	if m == ModeAsync {
+		return "async"
+	}
+	return "sync"
+}
+
 // Options are the engine's settings (the cluster's --pb-* flags, stored at
 // creation).
 type Options struct {
+	// Mode: sync (the default) or async.
+	Mode Mode
+	// MaxLagTicks (async mode, --pb-max-lag): the primary refuses writes
+	// when no backup answered within it. Default 10 election timeouts
+	// (10 s at the default timing).
+	MaxLagTicks int
 	// MinInSync is the fewest in-sync members (the primary among them)
 	// under which the primary refuses writes as not applied. Default
 	// min(2, R): one backup must hold every acknowledged write, so the
@@ -110,6 +134,8 @@ type Core struct {
 	watchVer   uint64
 	watchTicks int
 	renewTicks int
+	// ticks counts Tick calls: the core's own clock, for the lease.
+	ticks int64
 	// backoff: ticks before the next store call after one that failed.
 	backoff int
 
@@ -147,6 +173,7 @@ const (
 // storeOp is the configuration store call in flight.
 type storeOp struct {
 	id      uint64
+	sentAt  int64 // c.ticks when it was asked for
 	kind    storeOpKind
 	version uint64 // the version it quoted
 	rec     Record // the record it writes
@@ -184,6 +211,10 @@ type primaryState struct {
 	// waiting are reads that came before the primary took office: their
 	// index is the commit index once it has.
 	waiting [][]byte
+	// leaseAt is c.ticks when the last write of the record this primary
+	// made (or won) was asked for: its lease runs from there (async mode
+	// accepts writes only under it).
+	leaseAt int64
 	// transferee: a switchover to it is under way (TransferLeader);
 	// proposals are refused meanwhile. transferTicks: since it began.
 	transferee    replica.ReplicaID
@@ -322,6 +353,27 @@ func (c *Core) leaseTicks() int {
 		return c.opts.LeaseTicks
 	}
 	return 3 * c.electionTicks
+}
+
+func (c *Core) maxLagTicks() int {
+	if c.opts.MaxLagTicks > 0 {
+		return c.opts.MaxLagTicks
+	}
+	return 10 * c.electionTicks
+}
+
+func (c *Core) async() bool { return c.opts.Mode == ModeAsync }
+
+// leaseValid: the primary's lease, from its last record write, has not run
+// out, with an election timeout to spare for the difference between its
+// ticks and a backup's. A backup installs the next epoch only after it read
+// the same version a whole lease apart by its own ticks, so a primary
+// under a valid lease is the only one.
+func (c *Core) leaseValid() bool {
+	if c.lead == nil || !c.lead.confirmed {
+		return false
+	}
+	return c.ticks-c.lead.leaseAt < int64(max(1, c.leaseTicks()-c.electionTicks))
 }
 
 func (c *Core) minInSync() int {

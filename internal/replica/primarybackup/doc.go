@@ -137,9 +137,29 @@
 //	message     kind         from → to           what it does
 //	TakeOver    MsgEarly     old → new primary   the record (and version) naming it primary at e+1
 //
+// # Async mode
+//
+// With Options.Mode ModeAsync (--pb-mode async) an entry commits on the
+// primary's own fsync; backups follow, and a failover loses what they
+// lacked. The primary accepts writes (and commits) only under a valid
+// lease: its lease runs from when it asked for its last record write that
+// succeeded, and it counts it valid for a lease less an election timeout
+// by its own ticks; a backup installs the next epoch only after it read
+// the same version a whole lease apart by its own, so no write is
+// acknowledged once the store could name another primary (the harness
+// checks it on every commit: checkLease). A primary without a valid lease
+// renews at once. It also refuses writes when no backup answered within
+// Options.MaxLagTicks (--pb-max-lag, default 10 election timeouts). The
+// in-sync set is kept as in sync mode (a backup silent for an election
+// timeout leaves it), and only its members fail over.
+//
 // # Not built yet
 //
-// Async mode and --pb-max-lag; promote --unsafe; a primary stepping down when it
+// In async mode: the rollback file and rebuilding a backup that applied
+// entries a failover lost (it now refuses the new primary's differing
+// entry as an error), the loss-window report, and "in sync" as within
+// --pb-max-lag rather than by the silence rule; the simulation runs sync
+// mode only. Promote --unsafe; a primary stepping down when it
 // cannot renew its lease; lag metrics beyond the driver's per-peer
 // progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
 // --pb-lease: Options is set by the engine's caller, and register.go

@@ -275,6 +275,7 @@ func (cl *cluster) round(n *node) bool {
 		cl.observe(n, &rd)
 	}
 	cl.traceReady(n, &rd)
+	cl.checkLease(n, &rd)
 	cl.apply(n, rd.Committed)
 	for _, r := range rd.Reads {
 		want, ok := cl.pending[string(r.Ctx)]
@@ -389,13 +390,34 @@ func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
 	}
 }
 
+// checkLease is async mode's promise: a primary acknowledges (commits)
+// nothing once the store names a newer epoch — its lease ran out before
+// the store could (the failover waited a whole lease).
+func (cl *cluster) checkLease(n *node, rd *driver.Ready) {
+	c := n.core
+	if !c.async() || c.role != rolePrimary || len(rd.Committed) == 0 {
+		return
+	}
+	raw, _ := cl.meta.Peek(recordKey(testGroup))
+	if raw == nil {
+		return
+	}
+	r, err := DecodeRecord(raw)
+	must(cl.t, err)
+	if r.Epoch > c.epoch {
+		last := rd.Committed[len(rd.Committed)-1]
+		cl.fail("SAFETY: async primary %d (epoch %d) acknowledges up to %d, but the store names epoch %d (primary %d): its lease ran out",
+			n.id, c.epoch, last.Index, r.Epoch, r.Primary)
+	}
+}
+
 // checkInSync is sync mode's promise: every entry committed anywhere is
 // durable on every member of the in-sync set the store holds now (the
 // authority), whether that member is up or down.
 func (cl *cluster) checkInSync() {
 	k := cl.chk.maxIndex
-	if k == 0 {
-		return
+	if k == 0 || cl.opts.Mode == ModeAsync {
+		return // async: backups follow; what a failover loses is the lag
 	}
 	raw, _ := cl.meta.Peek(recordKey(testGroup))
 	var rec Record

@@ -42,7 +42,16 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "n", &n)
 		d.MaybeScanArgs(t, "min-in-sync", &minIn)
 		d.MaybeScanArgs(t, "seed", &seed)
-		e.cl = newCluster(t, uint64(seed), n, Options{MinInSync: minIn})
+		opts := Options{MinInSync: minIn}
+		if d.HasArg("mode") {
+			var mode string
+			d.ScanArgs(t, "mode", &mode)
+			if mode == "async" {
+				opts.Mode = ModeAsync
+			}
+		}
+		d.MaybeScanArgs(t, "max-lag", &opts.MaxLagTicks)
+		e.cl = newCluster(t, uint64(seed), n, opts)
 		e.cl.observe = e.observe
 		e.cl.onStore = e.onStore
 		e.status(nil)
@@ -54,6 +63,7 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			"ack-before-all": &broken.ackBeforeAll, "drop-after-ack": &broken.dropAfterAck,
 			"promote-outside": &broken.promoteOutside, "old-commits": &broken.oldCommits,
 			"early-reads": &broken.earlyReads, "admit-while-ack": &broken.admitWhileAck,
+			"async-no-lease": &broken.asyncNoLease,
 		}
 		f, ok := flags[mode]
 		if !ok {

@@ -209,7 +209,7 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 		"in_sync":        slices.Clone(c.rec.InSync),
 		"record_version": c.recVersion,
 		"commit":         c.commit,
-		"mode":           "sync",
+		"mode":           c.opts.Mode.String(),
 	}
 	if c.role == rolePrimary {
 		f["in_office"] = c.inOffice()

@@ -3,6 +3,7 @@ package primarybackup
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -28,7 +29,9 @@ func (c *Core) resetTimeout() {
 // record first, and takes office only if it still names it.
 func (c *Core) becomePrimary(confirmed bool) {
 	c.role, c.primary = rolePrimary, c.id
-	c.lead = &primaryState{peers: map[replica.ReplicaID]*peer{}}
+	// No lease until a record write of its own (or the one that made it
+	// primary, set by the caller) succeeds.
+	c.lead = &primaryState{peers: map[replica.ReplicaID]*peer{}, leaseAt: math.MinInt64 / 2}
 	c.lead.selfMatch = c.lastIndex()
 	if len(c.dirty) > 0 {
 		c.lead.selfMatch = c.dirty[0] - 1
@@ -105,7 +108,7 @@ func (c *Core) appendNew(typ driver.EntryType, data []byte) uint64 {
 // else a CompareAndSwap of rec at version.
 func (c *Core) call(kind storeOpKind, version uint64, rec Record, target replica.ReplicaID) {
 	c.opSeq++
-	c.op = &storeOp{id: c.opSeq, kind: kind, version: version, rec: rec, target: target}
+	c.op = &storeOp{id: c.opSeq, sentAt: c.ticks, kind: kind, version: version, rec: rec, target: target}
 	sc := storeCall{ID: c.opSeq, Key: recordKey(c.group), Version: version}
 	if kind == opConfirm || kind == opRead {
 		sc.Get = true
@@ -129,6 +132,7 @@ func (c *Core) offsets() map[replica.ReplicaID]uint64 {
 
 // Tick implements driver.Core.
 func (c *Core) Tick() {
+	c.ticks++
 	if c.backoff > 0 {
 		c.backoff--
 	}
@@ -210,7 +214,7 @@ func (c *Core) tickPrimary() {
 		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
 		return
 	}
-	if c.renewTicks >= max(1, c.leaseTicks()/4) {
+	if c.renewTicks >= max(1, c.leaseTicks()/4) || c.async() && !c.leaseValid() && c.renewTicks >= 1 {
 		c.renewTicks = 0
 		next := c.rec.withOffsets(c.offsets())
 		next.Renewals++
@@ -507,14 +511,18 @@ func (c *Core) tryCommit() {
 	if c.role != rolePrimary || !l.confirmed {
 		return
 	}
-	if l.frozen && !broken.admitWhileAck {
+	async := c.async()
+	if async && !c.leaseValid() && !broken.asyncNoLease {
+		return // async: nothing is acknowledged once the lease ran out
+	}
+	if !async && l.frozen && !broken.admitWhileAck {
 		return // a backup is being added: nothing commits without it
 	}
-	if len(c.rec.InSync) < c.minInSync() {
+	if !async && len(c.rec.InSync) < c.minInSync() {
 		return
 	}
 	n := min(l.selfMatch, c.lastIndex())
-	if !broken.ackBeforeAll {
+	if !async && !broken.ackBeforeAll {
 		for _, id := range c.rec.InSync {
 			if id == c.id {
 				continue
@@ -666,6 +674,7 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.recVersion, c.hsDirty = m.Version, true
 			if c.role == rolePrimary && !c.lead.confirmed {
+				c.lead.leaseAt = op.sentAt
 				c.takeOffice()
 			}
 		case storeConflict:
@@ -706,6 +715,7 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.rec, c.recVersion, c.hsDirty = op.rec, m.Version, true
 			c.lead.frozen = false
+			c.lead.leaseAt = op.sentAt
 			if op.kind == opShrink || op.kind == opGrow {
 				c.appendRecord() // the descriptor follows the in-sync set
 				for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
@@ -772,6 +782,7 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.becomePrimary(true)
+			c.lead.leaseAt = op.sentAt
 		case storeConflict:
 			c.adopt(rec, m.Version)
 			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
@@ -784,6 +795,7 @@ func (c *Core) handleStore(m *message) {
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.waitAlt = false
 			c.becomePrimary(true)
+			c.lead.leaseAt = op.sentAt
 		case storeConflict:
 			c.adopt(rec, m.Version)
 		}
@@ -808,7 +820,14 @@ func (c *Core) Propose(data []byte) error {
 	if c.role != rolePrimary || !c.lead.confirmed || c.lead.transferee != 0 {
 		return driver.ErrDropped
 	}
-	if len(c.rec.InSync) < c.minInSync() {
+	if c.async() {
+		if !c.leaseValid() && !broken.asyncNoLease {
+			return fmt.Errorf("%w: async mode: the primary's lease ran out unrenewed", driver.ErrDropped)
+		}
+		if !c.backupAnswered() {
+			return fmt.Errorf("%w: async mode: no backup answered within --pb-max-lag (%d ticks)", driver.ErrDropped, c.maxLagTicks())
+		}
+	} else if len(c.rec.InSync) < c.minInSync() {
 		return fmt.Errorf("%w: %d in-sync members, fewer than --pb-min-in-sync %d", driver.ErrDropped, len(c.rec.InSync), c.minInSync())
 	}
 	if c.lastIndex()-c.commit >= maxUncommitted {
@@ -819,6 +838,22 @@ func (c *Core) Propose(data []byte) error {
 		c.sendAppend(id, c.lead.peers[id], false)
 	}
 	return nil
+}
+
+// backupAnswered (async mode): a voter backup answered within the max lag,
+// or the group has no other voter.
+func (c *Core) backupAnswered() bool {
+	others := false
+	for _, id := range c.conf.Voters {
+		if id == c.id {
+			continue
+		}
+		others = true
+		if p := c.lead.peers[id]; p != nil && p.silent < c.maxLagTicks() && p.match > 0 {
+			return true
+		}
+	}
+	return !others
 }
 
 // ProposeChange implements driver.Core: one replica's role per change
