@@ -3,8 +3,8 @@
 // replica (Core, a driver.Core) in the shape of etcd raft's RawNode — no
 // goroutine, no clock, no I/O but staging writes into the batch the driver
 // passes to Stage and reading its store when it opens — and Engine, the
-// driver.CoreEngine that builds cores. It depends on no Raft package. This
-// is sync mode (issue 16's first step); async mode is not built.
+// driver.CoreEngine that builds cores. It depends on no Raft package. Sync
+// mode is the default; async mode is built in part (below).
 //
 // # Configuration: the meta group decides, replicas never elect
 //
@@ -163,7 +163,7 @@
 // cannot renew its lease; lag metrics beyond the driver's per-peer
 // progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
 // --pb-lease: Options is set by the engine's caller, and register.go
-// builds the engine with its defaults); the rollback file. A known cost: a
+// builds the engine with its defaults). A known cost: a
 // backup rejoins the in-sync set only at a moment when it has every entry
 // appended, which a primary under unbroken load may rarely offer.
 //
