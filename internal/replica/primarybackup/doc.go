@@ -128,14 +128,15 @@
 // Switchover (TransferLeader(to), to an in-sync voter): the primary
 // refuses writes from then on, waits until to holds durably every entry
 // it appended, and writes epoch e+1 naming to by compare-and-swap; it then
-// becomes to's backup and tells it (TakeOver). to takes office at once, as
-// on a failover the store granted; had the TakeOver been lost, it would
-// find the record naming it when its primary falls silent. A successor
+// becomes to's backup and tells it (TakeOver). to reads the record (the
+// store is the authority, not the message) and takes office when it names
+// it; had the TakeOver been lost, it would read the record when its
+// primary falls silent. A successor
 // that does not catch up within two election timeouts is given up, and
 // writes resume.
 //
 //	message     kind         from → to           what it does
-//	TakeOver    MsgEarly     old → new primary   the record (and version) naming it primary at e+1
+//	TakeOver    MsgEarly     old → new primary   the record naming it primary at e+1: read the store
 //
 // # Async mode
 //

@@ -291,7 +291,7 @@ func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
 		if from == c.id || m.From != from || m.To != c.id {
 			return fmt.Errorf("%w: %s from %d (says %d) to %d", errMessage, m.Type, from, m.From, m.To)
 		}
-		c.handleTakeOver(from, m)
+		c.handleTakeOver(m)
 		return nil
 	}
 	if m.Type == msgStore {
@@ -331,17 +331,20 @@ func (c *Core) adopt(rec Record, version uint64) {
 	}
 }
 
-// handleTakeOver: the old primary wrote a record (version m.Version) that
-// names this replica primary at a newer epoch; it takes office at once, as
-// on a failover the store granted.
-func (c *Core) handleTakeOver(from replica.ReplicaID, m *message) {
+// handleTakeOver: the old primary says it wrote a record naming this
+// replica primary at a newer epoch. The store is the authority: the
+// replica reads the record at once, and takes office if it names it (the
+// opRead answer, as when a failover's answer was lost).
+func (c *Core) handleTakeOver(m *message) {
 	r := m.Record
-	if r.Primary != c.id || r.Epoch <= c.epoch || m.Version <= c.recVersion || !c.initialized() {
+	if c.role == rolePrimary || r.Primary != c.id || r.Epoch <= c.epoch || !c.initialized() {
 		return
 	}
-	c.rec, c.recVersion, c.epoch, c.hsDirty = r, m.Version, r.Epoch, true
-	c.op, c.watching, c.waitAlt = nil, false, false
-	c.becomePrimary(true)
+	if c.op != nil && c.op.kind != opRead {
+		return // a failover in flight: its answer, or the next read, decides
+	}
+	c.backoff = 0
+	c.call(opRead, 0, Record{}, 0)
 }
 
 // handleAppend: a backup takes the primary's entries after Prev if its log
@@ -949,8 +952,8 @@ func (c *Core) ReadIndex(ctx []byte) {
 // voter. The primary stops accepting writes, waits until to holds durably
 // every entry it appended, then writes the record naming to primary at
 // epoch e+1 by compare-and-swap, becomes its backup and tells it
-// (msgTakeOver). Abandoned if to does not catch up within two election
-// timeouts.
+// (msgTakeOver; it reads the record and takes office). Abandoned if to
+// does not catch up within two election timeouts.
 func (c *Core) TransferLeader(to replica.ReplicaID) {
 	if !c.inOffice() || to == c.id || c.lead.transferee != 0 || !c.rec.inSync(to) || !c.eligible(to) {
 		return
