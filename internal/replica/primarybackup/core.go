@@ -404,8 +404,13 @@ func (c *Core) eligible(id replica.ReplicaID) bool {
 	return slices.Contains(c.conf.Voters, id) && slices.Contains(c.rec.Replicas, id)
 }
 
+// state is what the driver sees: leader only once the primary is in
+// office (its whole log committed under its epoch), so that a status never
+// shows as leader a primary whose commit index may still rise to entries
+// acknowledged before it restarted; while it takes office it is a follower
+// that names itself primary (proposals wait for it).
 func (c *Core) state() replica.State {
-	if c.role == rolePrimary {
+	if c.inOffice() {
 		return replica.StateLeader
 	}
 	return replica.StateFollower

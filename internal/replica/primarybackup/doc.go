@@ -93,7 +93,10 @@
 // founding) first has the store name it at its epoch (read, or written),
 // then appends an entry of its epoch after its whole log, and replicates
 // the log to every member. It is in office once that entry commits, which
-// needs every in-sync member to hold the whole log. Reads (ReadIndex) on a
+// needs every in-sync member to hold the whole log. The driver sees it as
+// leader only then (until then it is a follower naming itself primary:
+// proposals wait), so no status shows as leader a primary whose commit
+// index may still rise to entries acknowledged before it restarted. Reads (ReadIndex) on a
 // primary in office get its commit index and are answered after a
 // confirmation round (one per round of reads) in which every in-sync
 // member answers at this epoch; reads that come before it took office wait

@@ -356,7 +356,9 @@ func recString(r Record) string {
 func (e *ienv) observe(n *node, rd *driver.Ready) {
 	if rd.Soft != nil {
 		if rd.Soft.State == replica.StateLeader {
-			e.printf("%s: becomes primary at e%d", name(n.id), n.core.epoch)
+			e.printf("%s: in office at e%d", name(n.id), n.core.epoch)
+		} else if rd.Soft.Leader == n.id {
+			e.printf("%s: becomes primary at e%d (taking office)", name(n.id), n.core.epoch)
 		} else if rd.Soft.Leader != 0 {
 			e.printf("%s: becomes backup of %s at e%d", name(n.id), name(rd.Soft.Leader), n.core.epoch)
 		} else {
