@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -57,14 +58,14 @@ var brokenModes = []struct {
 }{
 	{"ack before every in-sync member has it", &broken.ackBeforeAll, "SAFETY", 0, 3},
 	{"drop a backup from the in-sync set after acknowledging without it", &broken.dropAfterAck, "SAFETY", 0, 3},
-	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 11, 5},
+	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 1, 5},
 	{"the old primary commits after a new epoch", &broken.oldCommits, "SAFETY", 86, 3},
-	{"serve reads before taking office", &broken.earlyReads, "read", 0, 3},
+	{"serve reads before taking office", &broken.earlyReads, "read", 4, 3},
 	// Rare in random histories (the joiner must miss an entry appended
 	// while the write adding it is in flight, and stay away until the store
-	// answers): found past TestBrokenModes's 300 seeds, at 1193. The
+	// answers): found past TestBrokenModes's 300 seeds (PB_FIND_SEEDS=4000), at 1014. The
 	// in_sync_join script catches it every time.
-	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 1193, 3},
+	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 1014, 3},
 }
 
 // TestBrokenModes: each broken mode makes a seeded history fail within a
@@ -80,7 +81,11 @@ func TestBrokenModes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			*tc.set = true
 			defer func() { *tc.set = false }()
-			for seed := range uint64(300) {
+			limit := uint64(300)
+			if n, err := strconv.ParseUint(os.Getenv("PB_FIND_SEEDS"), 10, 64); err == nil {
+				limit = n // PB_FIND_SEEDS=N searches N seeds (for rare modes)
+			}
+			for seed := range limit {
 				for _, n := range []int{3, 5} {
 					if msg := simulate(t, seed, n); msg != "" {
 						if !strings.Contains(msg, tc.want) {
@@ -184,6 +189,7 @@ func TestBrokenScripts(t *testing.T) {
 		{"admit a backup to the in-sync set while acknowledging without it", "in_sync_join", "SAFETY", &broken.admitWhileAck},
 		{"promote a backup not in the in-sync set", "promote_outside", "SAFETY", &broken.promoteOutside},
 		{"the old primary commits after a new epoch", "old_commits", "SAFETY", &broken.oldCommits},
+		{"accept async writes after the lease ran out", "async_lease", "SAFETY", &broken.asyncNoLease},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			path := filepath.Join("testdata", "interaction", tc.script+".txt")

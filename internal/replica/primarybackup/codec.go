@@ -32,6 +32,7 @@ const (
 	entryVersion     = 1
 	hardStateVersion = 1
 	msgVersion       = 1
+	changeVersion    = 1
 	// sectionPB is the first byte of the descriptor's engine section: not
 	// replica's sectionJoint (1) nor Paxos's 'P'.
 	sectionPB      = 'B'
@@ -304,6 +305,7 @@ const (
 	msgAppendResp                    // member → primary: Index matched (durable), or Reject with its Last
 	msgSnapshot                      // primary → member: the state at Index (the driver rewrites it)
 	msgStore                         // the shell → its own core: the configuration store's answer to Op
+	msgTakeOver                      // old primary → successor: the record (Record, Version) names it primary now
 )
 
 func (t msgType) String() string {
@@ -316,6 +318,8 @@ func (t msgType) String() string {
 		return "Snapshot"
 	case msgStore:
 		return "Store"
+	case msgTakeOver:
+		return "TakeOver"
 	}
 	return fmt.Sprintf("msg(%d)", t)
 }
@@ -405,7 +409,7 @@ func decodeMessage(b []byte) (*message, error) {
 		return nil, fmt.Errorf("%w: version", errMessage)
 	}
 	m := &message{Type: msgType(b[1])}
-	if m.Type < msgAppend || m.Type > msgStore {
+	if m.Type < msgAppend || m.Type > msgTakeOver {
 		return nil, fmt.Errorf("%w: type %d", errMessage, b[1])
 	}
 	rd := reader{b: b[2:]}
@@ -528,4 +532,57 @@ func (r *reader) ids() []replica.ReplicaID {
 		ids = append(ids, replica.ReplicaID(r.uvarint()))
 	}
 	return ids
+}
+
+// changeEntry is the data of an EntryChange entry: the record the primary
+// wrote into its group's log (at its version in the store), and the
+// membership change it makes, if any (no ops: a record entry, written when
+// a primary takes office or the in-sync set changes, so that the
+// descriptor's engine section follows the record).
+type changeEntry struct {
+	version uint64
+	rec     Record
+	change  driver.Change
+}
+
+func encodeChange(ce changeEntry) []byte {
+	b := []byte{changeVersion}
+	b = binary.AppendUvarint(b, ce.version)
+	b = appendBytes(b, EncodeRecord(ce.rec))
+	b = binary.AppendUvarint(b, uint64(len(ce.change.Ops)))
+	for _, op := range ce.change.Ops {
+		b = append(b, byte(op.Kind))
+		b = binary.AppendUvarint(b, uint64(op.Replica))
+	}
+	return append(b, ce.change.Context...)
+}
+
+func decodeChange(b []byte) (changeEntry, error) {
+	var ce changeEntry
+	if len(b) < 1 || b[0] != changeVersion {
+		return ce, fmt.Errorf("%w: change version", errCorrupt)
+	}
+	rd := reader{b: b[1:]}
+	ce.version = rd.uvarint()
+	rb := rd.bytes()
+	n := rd.count()
+	for range n {
+		k := driver.ChangeKind(rd.byte())
+		id := replica.ReplicaID(rd.uvarint())
+		if rd.err == nil && (k < driver.AddLearner || k > driver.Remove) {
+			rd.fail()
+		}
+		ce.change.Ops = append(ce.change.Ops, driver.ChangeOp{Kind: k, Replica: id})
+	}
+	if rd.err != nil {
+		return changeEntry{}, fmt.Errorf("%w: change", errCorrupt)
+	}
+	if len(rd.b) > 0 {
+		ce.change.Context = slices.Clone(rd.b)
+	}
+	var err error
+	if ce.rec, err = DecodeRecord(rb); err != nil {
+		return changeEntry{}, err
+	}
+	return ce, nil
 }

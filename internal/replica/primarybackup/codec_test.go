@@ -67,6 +67,22 @@ func TestSectionRoundTrip(t *testing.T) {
 	}
 }
 
+func TestChangeRoundTrip(t *testing.T) {
+	for _, ce := range []changeEntry{
+		{version: 7, rec: Record{Epoch: 2, Primary: 1, Replicas: []replica.ReplicaID{1, 2, 4}, InSync: []replica.ReplicaID{1, 2}, NextReplica: 5},
+			change: driver.Change{Context: []byte("ctx"), Ops: []driver.ChangeOp{{Kind: driver.AddLearner, Replica: 4}}}},
+		{version: 1, rec: Record{Epoch: 1, Primary: 1, Replicas: []replica.ReplicaID{1}, InSync: []replica.ReplicaID{1}}},
+	} {
+		got, err := decodeChange(encodeChange(ce))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, ce) {
+			t.Fatalf("round trip: got %+v, want %+v", got, ce)
+		}
+	}
+}
+
 func TestMessageRoundTrip(t *testing.T) {
 	for name, m := range map[string]*message{
 		"append": {Type: msgAppend, Epoch: 3, From: 1, To: 2, Version: 44,
@@ -104,6 +120,7 @@ func FuzzDecodeMessage(f *testing.F) {
 	f.Add(encodeMessage(&message{Type: msgAppend, Epoch: 2, From: 1, To: 2, Entries: []wireEntry{{Epoch: 2, Hash: 3, Data: []byte("abc")}}}))
 	f.Add(encodeMessage(&message{Type: msgStore, Op: 1, Value: EncodeRecord(Record{Epoch: 1, Primary: 1})}))
 	f.Add([]byte{msgVersion, byte(msgAppendResp)})
+	f.Add(encodeMessage(&message{Type: msgTakeOver, Epoch: 1, From: 1, To: 2, Version: 3, Record: Record{Epoch: 2, Primary: 2}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeMessage(b)
 		if err != nil {
@@ -125,11 +142,13 @@ func FuzzDecodeStored(f *testing.F) {
 	f.Add(EncodeRecord(Record{Epoch: 1, Primary: 1, Replicas: []replica.ReplicaID{1}}))
 	f.Add(encodeEntry(nil, &entry{epoch: 1, data: []byte("x")}))
 	f.Add(encodeHardState(hardState{epoch: 1, history: []epochStart{{1, 11}}}))
+	f.Add(encodeChange(changeEntry{version: 2, rec: Record{Epoch: 1, Primary: 1}, change: driver.Change{Ops: []driver.ChangeOp{{Kind: driver.Remove, Replica: 3}}}}))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		_, _ = DecodeRecord(b)
 		_, _ = decodeEntry(b)
 		_, _ = decodeHardState(hardStateVersion, b)
 		_, _ = decodeSection(b)
+		_, _ = decodeChange(b)
 	})
 }
 

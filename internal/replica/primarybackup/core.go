@@ -33,13 +33,37 @@ var broken struct {
 	oldCommits     bool // a primary keeps committing with the acks of members that moved to a newer epoch
 	earlyReads     bool // a primary answers reads before it took office
 	admitWhileAck  bool // commit while the write adding a backup to the in-sync set is in flight
+	asyncNoLease   bool // async mode: accept and commit writes after the primary's lease ran out
 }
 
 var errUnknownReplica = errors.New("primarybackup: message from a replica not in the configuration")
 
+// Mode is when an entry commits (--pb-mode).
+type Mode uint8
+
+const (
+	// ModeSync (the default): once every in-sync member holds it durably.
+	ModeSync Mode = iota
+	// ModeAsync: on the primary's own fsync; backups follow.
+	ModeAsync
+)
+
+func (m Mode) String() string {
+	if m == ModeAsync {
+		return "async"
+	}
+	return "sync"
+}
+
 // Options are the engine's settings (the cluster's --pb-* flags, stored at
 // creation).
 type Options struct {
+	// Mode: sync (the default) or async.
+	Mode Mode
+	// MaxLagTicks (async mode, --pb-max-lag): the primary refuses writes
+	// when no backup answered within it. Default 10 election timeouts
+	// (10 s at the default timing).
+	MaxLagTicks int
 	// MinInSync is the fewest in-sync members (the primary among them)
 	// under which the primary refuses writes as not applied. Default
 	// min(2, R): one backup must hold every acknowledged write, so the
@@ -90,6 +114,9 @@ type Core struct {
 	recVersion uint64
 
 	conf driver.Conf // the descriptor's configuration (voters: the replicas)
+	// confApplied is the index of the last entry applied (ApplyChange) or
+	// below: an EntryChange above it is pending.
+	confApplied uint64
 
 	role                                       role
 	primary                                    replica.ReplicaID // as this replica believes; 0: none known
@@ -107,6 +134,8 @@ type Core struct {
 	watchVer   uint64
 	watchTicks int
 	renewTicks int
+	// ticks counts Tick calls: the core's own clock, for the lease.
+	ticks int64
 	// backoff: ticks before the next store call after one that failed.
 	backoff int
 
@@ -137,11 +166,14 @@ const (
 	opFailover                        // a backup installs the next epoch with itself as primary
 	opRenew                           // the primary renews its lease
 	opReopen                          // a restarted primary takes a new epoch for its new tenure
+	opMember                          // the primary writes a membership change's record before its entry
+	opHandover                        // the primary hands over to an in-sync successor (epoch e+1)
 )
 
 // storeOp is the configuration store call in flight.
 type storeOp struct {
 	id      uint64
+	sentAt  int64 // c.ticks when it was asked for
 	kind    storeOpKind
 	version uint64 // the version it quoted
 	rec     Record // the record it writes
@@ -179,6 +211,14 @@ type primaryState struct {
 	// waiting are reads that came before the primary took office: their
 	// index is the commit index once it has.
 	waiting [][]byte
+	// leaseAt is c.ticks when the last write of the record this primary
+	// made (or won) was asked for: its lease runs from there (async mode
+	// accepts writes only under it).
+	leaseAt int64
+	// transferee: a switchover to it is under way (TransferLeader);
+	// proposals are refused meanwhile. transferTicks: since it began.
+	transferee    replica.ReplicaID
+	transferTicks int
 }
 
 type peer struct {
@@ -264,6 +304,7 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		return nil, fmt.Errorf("%w: group %d: commit %d beyond the log's last index %d", errCorrupt, g, c.commit, c.lastIndex())
 	}
 	c.handedOut = max(cfg.Applied, c.trunc.Index)
+	c.confApplied = c.handedOut
 	c.becomeBackup(c.rec.Primary)
 	if c.rec.Primary == c.id && c.rec.Epoch == c.epoch && c.initialized() {
 		// Primary when it stopped, or the founding primary: it confirms
@@ -314,16 +355,62 @@ func (c *Core) leaseTicks() int {
 	return 3 * c.electionTicks
 }
 
+func (c *Core) maxLagTicks() int {
+	if c.opts.MaxLagTicks > 0 {
+		return c.opts.MaxLagTicks
+	}
+	return 10 * c.electionTicks
+}
+
+func (c *Core) async() bool { return c.opts.Mode == ModeAsync }
+
+// leaseValid: the primary's lease, from its last record write, has not run
+// out, with an election timeout to spare for the difference between its
+// ticks and a backup's. A backup installs the next epoch only after it read
+// the same version a whole lease apart by its own ticks, so a primary
+// under a valid lease is the only one.
+func (c *Core) leaseValid() bool {
+	if c.lead == nil || !c.lead.confirmed {
+		return false
+	}
+	return c.ticks-c.lead.leaseAt < int64(max(1, c.leaseTicks()-c.electionTicks))
+}
+
 func (c *Core) minInSync() int {
 	n := c.opts.MinInSync
 	if n <= 0 {
 		n = 2
 	}
-	return min(n, max(len(c.rec.Replicas), 1))
+	return min(n, max(c.voterCount(), 1))
 }
 
+// voterCount is how many of the record's replicas are voters (eligible for
+// the in-sync set): a learner being added does not raise the floor, and a
+// voter the record dropped already (its removal's entry not yet applied)
+// does not hold it up.
+func (c *Core) voterCount() int {
+	n := 0
+	for _, id := range c.rec.Replicas {
+		if slices.Contains(c.conf.Voters, id) {
+			n++
+		}
+	}
+	return n
+}
+
+// eligible: id may join the in-sync set — a voter of the descriptor that
+// the record still lists.
+func (c *Core) eligible(id replica.ReplicaID) bool {
+	return slices.Contains(c.conf.Voters, id) && slices.Contains(c.rec.Replicas, id)
+}
+
+// state is what the driver sees: leader only once the primary is in
+// office (its whole log committed under its epoch), so that a status never
+// shows as leader a primary whose commit index may still rise to entries
+// acknowledged before it restarted; while it takes office it is a follower
+// that names itself primary (proposals wait for it).
 func (c *Core) state() replica.State {
-	if c.role == rolePrimary {
+	if c.inOffice() {
 		return replica.StateLeader
 	}
 	return replica.StateFollower

@@ -3,8 +3,8 @@
 // replica (Core, a driver.Core) in the shape of etcd raft's RawNode — no
 // goroutine, no clock, no I/O but staging writes into the batch the driver
 // passes to Stage and reading its store when it opens — and Engine, the
-// driver.CoreEngine that builds cores. It depends on no Raft package. This
-// is sync mode (issue 16's first step); async mode is not built.
+// driver.CoreEngine that builds cores. It depends on no Raft package. Sync
+// mode is the default; async mode is built in part (below).
 //
 // # Configuration: the meta group decides, replicas never elect
 //
@@ -93,24 +93,81 @@
 // founding) first has the store name it at its epoch (read, or written),
 // then appends an entry of its epoch after its whole log, and replicates
 // the log to every member. It is in office once that entry commits, which
-// needs every in-sync member to hold the whole log. Reads (ReadIndex) on a
+// needs every in-sync member to hold the whole log. The driver sees it as
+// leader only then (until then it is a follower naming itself primary:
+// proposals wait), so no status shows as leader a primary whose commit
+// index may still rise to entries acknowledged before it restarted. Reads (ReadIndex) on a
 // primary in office get its commit index and are answered after a
 // confirmation round (one per round of reads) in which every in-sync
 // member answers at this epoch; reads that come before it took office wait
 // for it. Follower reads are refused at once (Engine.Serves,
 // ErrFollowerReads); stale reads work anywhere.
 //
+// # The record in the log, membership, switchover
+//
+// Each record that changes the epoch, the primary or the in-sync set is
+// written into the group's log as an EntryChange (a record entry: the
+// record and its version, no ops): the entry that opens a tenure is one,
+// and so is the entry a primary appends after the store confirms an
+// in-sync change. ApplyChange returns the configuration with the record
+// as its engine section, so the descriptor follows the record.
+//
+// Membership changes come one replica's role per step (Engine.Joint is
+// false), through the driver's ChangeMembers, on a primary in office with
+// no other change pending. The record comes first: a change that alters
+// it (a new learner listed among the replicas, outside the in-sync set; a
+// leaving voter dropped from the in-sync set and the replicas together; a
+// demoted one from the in-sync set) is written by compare-and-swap while
+// ProposeChange refuses (the driver retries every round); then the change
+// is appended carrying the record. Until the store confirms the smaller
+// in-sync set the leaving member still counts, as for a silent backup. A
+// learner gets entries once the change adding it is applied on the
+// primary (peers are the descriptor's members): an uninitialised replica
+// answers an append with a rejection at 0, so it gets a snapshot, then
+// the log tail. A promoted learner joins the in-sync set by the rule above
+// (only voters the record lists may). A change that removes the primary
+// itself is refused: ChangeMembers hands over first.
+//
+// Switchover (TransferLeader(to), to an in-sync voter): the primary
+// refuses writes from then on, waits until to holds durably every entry
+// it appended, and writes epoch e+1 naming to by compare-and-swap; it then
+// becomes to's backup and tells it (TakeOver). to reads the record (the
+// store is the authority, not the message) and takes office when it names
+// it; had the TakeOver been lost, it would read the record when its
+// primary falls silent. A successor
+// that does not catch up within two election timeouts is given up, and
+// writes resume.
+//
+//	message     kind         from → to           what it does
+//	TakeOver    MsgEarly     old → new primary   the record naming it primary at e+1: read the store
+//
+// # Async mode
+//
+// With Options.Mode ModeAsync (--pb-mode async) an entry commits on the
+// primary's own fsync; backups follow, and a failover loses what they
+// lacked. The primary accepts writes (and commits) only under a valid
+// lease: its lease runs from when it asked for its last record write that
+// succeeded, and it counts it valid for a lease less an election timeout
+// by its own ticks; a backup installs the next epoch only after it read
+// the same version a whole lease apart by its own, so no write is
+// acknowledged once the store could name another primary (the harness
+// checks it on every commit: checkLease). A primary without a valid lease
+// renews at once. It also refuses writes when no backup answered within
+// Options.MaxLagTicks (--pb-max-lag, default 10 election timeouts). The
+// in-sync set is kept as in sync mode (a backup silent for an election
+// timeout leaves it), and only its members fail over.
+//
 // # Not built yet
 //
-// Async mode and --pb-max-lag; membership changes (ProposeChange refuses,
-// so the driver's ChangeMembers cannot move a group); switchover
-// (TransferLeader does nothing) and promote --unsafe; writing the record
-// into the group's log so the descriptor's engine section follows it (the
-// section is read at founding only); a primary stepping down when it
+// In async mode: the rollback file and rebuilding a backup that applied
+// entries a failover lost (it now refuses the new primary's differing
+// entry as an error), the loss-window report, and "in sync" as within
+// --pb-max-lag rather than by the silence rule; the simulation runs sync
+// mode only. Promote --unsafe; a primary stepping down when it
 // cannot renew its lease; lag metrics beyond the driver's per-peer
 // progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
 // --pb-lease: Options is set by the engine's caller, and register.go
-// builds the engine with its defaults); the rollback file. A known cost: a
+// builds the engine with its defaults). A known cost: a
 // backup rejoins the in-sync set only at a moment when it has every entry
 // appended, which a primary under unbroken load may rarely offer.
 //

@@ -17,6 +17,8 @@ func FuzzStep(f *testing.F) {
 	f.Add(encodeMessage(&message{Type: msgAppendResp, Epoch: 1, Term: 1, From: 2, To: 1, Reject: true, Index: 12, Last: point{Index: 1 << 50, Epoch: 9}}), uint8(1))
 	f.Add(encodeMessage(&message{Type: msgSnapshot, Epoch: 3, From: 1, To: 2, Index: 500, Term: 3}), uint8(0))
 	f.Add(encodeMessage(&message{Type: msgStore, Op: 1, Result: storeConflict, Version: 9, Value: []byte{1}}), uint8(2))
+	f.Add(encodeMessage(&message{Type: msgTakeOver, Epoch: 1, From: 1, To: 2, Version: 9,
+		Record: Record{Epoch: 2, Primary: 2, Replicas: []replica.ReplicaID{1, 2, 3}, InSync: []replica.ReplicaID{2}}}), uint8(0))
 	f.Fuzz(func(t *testing.T, msg []byte, who uint8) {
 		cl := newCluster(t, 1, 3, Options{})
 		cl.settle(1000)

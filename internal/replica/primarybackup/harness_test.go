@@ -3,9 +3,11 @@ package primarybackup
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -147,10 +149,7 @@ func (cl *cluster) fail(format string, args ...any) {
 func (cl *cluster) start(n *node) {
 	applied, err := storage.ReadAppliedState(n.store, testGroup)
 	must(cl.t, err)
-	raw, err := n.store.Get(storage.DescriptorKey(testGroup))
-	must(cl.t, err)
-	desc, err := replica.DecodeDescriptor(raw)
-	must(cl.t, err)
+	desc := cl.descriptor(n)
 	n.posted = nil
 	var sh *Shell
 	post := func(msg []byte) {
@@ -172,6 +171,32 @@ func (cl *cluster) start(n *node) {
 	c.resetTimeout()
 	n.core, n.shell, n.up, n.applied, n.snap = c, sh, true, applied.Index, nil
 	cl.checkStored(n)
+}
+
+// descriptor is n's stored descriptor; none (an uninitialised replica): an
+// empty one.
+func (cl *cluster) descriptor(n *node) replica.Descriptor {
+	raw, err := n.store.Get(storage.DescriptorKey(testGroup))
+	if errors.Is(err, storage.ErrNotFound) {
+		return replica.Descriptor{Group: testGroup}
+	}
+	must(cl.t, err)
+	desc, err := replica.DecodeDescriptor(raw)
+	must(cl.t, err)
+	return desc
+}
+
+// addNode starts a new, uninitialised replica id (as a host creates one
+// on an inbound message): it waits for a snapshot.
+func (cl *cluster) addNode(id replica.ReplicaID) *node {
+	if cl.nodes[id] != nil {
+		cl.fail("replica %d exists", id)
+	}
+	n := &node{id: id, store: storage.NewMem()}
+	cl.nodes[id] = n
+	cl.ids = append(cl.ids, id)
+	cl.start(n)
+	return n
 }
 
 // nodeStore is the meta group as replica id reaches it: through
@@ -231,10 +256,7 @@ func (cl *cluster) round(n *node) bool {
 		for _, kv := range s.kvs {
 			must(cl.t, b.Set(kv[0], kv[1]))
 		}
-		raw, err := n.store.Get(storage.DescriptorKey(testGroup))
-		must(cl.t, err)
-		desc, err := replica.DecodeDescriptor(raw)
-		must(cl.t, err)
+		desc := cl.descriptor(n)
 		desc.Voters, desc.Learners, desc.Engine = rd.Snapshot.Conf.Voters, rd.Snapshot.Conf.Learners, rd.Snapshot.Conf.Engine
 		must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
 		n.snap = nil
@@ -253,6 +275,7 @@ func (cl *cluster) round(n *node) bool {
 		cl.observe(n, &rd)
 	}
 	cl.traceReady(n, &rd)
+	cl.checkLease(n, &rd)
 	cl.apply(n, rd.Committed)
 	for _, r := range rd.Reads {
 		want, ok := cl.pending[string(r.Ctx)]
@@ -327,6 +350,18 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 			cl.fail("%d: applies %d after %d", n.id, e.Index, n.applied)
 		}
 		cl.chk.record(cl, n, e)
+		if e.Type == driver.EntryChange {
+			// As the driver does: the core's configuration into the
+			// descriptor, in the apply batch.
+			conf, err := n.core.ApplyChange(e)
+			if err != nil {
+				cl.fail("%d: apply change %d: %v", n.id, e.Index, err)
+			}
+			desc := cl.descriptor(n)
+			desc.Version++
+			desc.Voters, desc.Learners, desc.Engine = conf.Voters, conf.Learners, conf.Engine
+			must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
+		}
 		must(cl.t, b.Set(storage.DataKey(testGroup, binary.BigEndian.AppendUint64(nil, e.Index)), encodeEntry(nil, &entry{epoch: e.Term, typ: e.Type, data: e.Data})))
 		n.applied = e.Index
 	}
@@ -355,13 +390,34 @@ func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
 	}
 }
 
+// checkLease is async mode's promise: a primary acknowledges (commits)
+// nothing once the store names a newer epoch — its lease ran out before
+// the store could (the failover waited a whole lease).
+func (cl *cluster) checkLease(n *node, rd *driver.Ready) {
+	c := n.core
+	if !c.async() || c.role != rolePrimary || len(rd.Committed) == 0 {
+		return
+	}
+	raw, _ := cl.meta.Peek(recordKey(testGroup))
+	if raw == nil {
+		return
+	}
+	r, err := DecodeRecord(raw)
+	must(cl.t, err)
+	if r.Epoch > c.epoch {
+		last := rd.Committed[len(rd.Committed)-1]
+		cl.fail("SAFETY: async primary %d (epoch %d) acknowledges up to %d, but the store names epoch %d (primary %d): its lease ran out",
+			n.id, c.epoch, last.Index, r.Epoch, r.Primary)
+	}
+}
+
 // checkInSync is sync mode's promise: every entry committed anywhere is
 // durable on every member of the in-sync set the store holds now (the
 // authority), whether that member is up or down.
 func (cl *cluster) checkInSync() {
 	k := cl.chk.maxIndex
-	if k == 0 {
-		return
+	if k == 0 || cl.opts.Mode == ModeAsync {
+		return // async: backups follow; what a failover loses is the lag
 	}
 	raw, _ := cl.meta.Peek(recordKey(testGroup))
 	var rec Record
@@ -607,6 +663,13 @@ func (cl *cluster) checkConverged() {
 func show(data []byte) string {
 	if len(data) == 0 {
 		return "noop"
+	}
+	if ce, err := decodeChange(data); err == nil {
+		var ops []string
+		for _, op := range ce.change.Ops {
+			ops = append(ops, fmt.Sprintf("%s n%d", map[driver.ChangeKind]string{driver.AddLearner: "learner", driver.AddVoter: "voter", driver.Remove: "remove"}[op.Kind], op.Replica))
+		}
+		return fmt.Sprintf("rec(e%d n%d [%s]%s)", ce.rec.Epoch, ce.rec.Primary, names(ce.rec.InSync), strings.Join(append([]string{""}, ops...), " "))
 	}
 	if _, _, cmd, err := driver.Unframe(data); err == nil {
 		return fmt.Sprintf("%q", cmd)

@@ -42,7 +42,16 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		d.MaybeScanArgs(t, "n", &n)
 		d.MaybeScanArgs(t, "min-in-sync", &minIn)
 		d.MaybeScanArgs(t, "seed", &seed)
-		e.cl = newCluster(t, uint64(seed), n, Options{MinInSync: minIn})
+		opts := Options{MinInSync: minIn}
+		if d.HasArg("mode") {
+			var mode string
+			d.ScanArgs(t, "mode", &mode)
+			if mode == "async" {
+				opts.Mode = ModeAsync
+			}
+		}
+		d.MaybeScanArgs(t, "max-lag", &opts.MaxLagTicks)
+		e.cl = newCluster(t, uint64(seed), n, opts)
 		e.cl.observe = e.observe
 		e.cl.onStore = e.onStore
 		e.status(nil)
@@ -54,6 +63,7 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			"ack-before-all": &broken.ackBeforeAll, "drop-after-ack": &broken.dropAfterAck,
 			"promote-outside": &broken.promoteOutside, "old-commits": &broken.oldCommits,
 			"early-reads": &broken.earlyReads, "admit-while-ack": &broken.admitWhileAck,
+			"async-no-lease": &broken.asyncNoLease,
 		}
 		f, ok := flags[mode]
 		if !ok {
@@ -186,6 +196,54 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 		}
 	case "record":
 		e.printRecord()
+	case "add-node":
+		for _, id := range e.nodeArgs(t, d) {
+			n := e.cl.addNode(id)
+			e.printf("%s added (uninitialised): %s", name(id), e.line(n))
+		}
+	case "change":
+		// change nP learner=nX | voter=nX | remove=nX: nP's core is asked
+		// for the change, as the driver's ChangeMembers asks it.
+		n := e.node(t, e.nodeArgs(t, d)[0])
+		var ch driver.Change
+		for _, kind := range []struct {
+			key string
+			k   driver.ChangeKind
+		}{{"learner", driver.AddLearner}, {"voter", driver.AddVoter}, {"remove", driver.Remove}} {
+			if d.HasArg(kind.key) {
+				var v string
+				d.ScanArgs(t, kind.key, &v)
+				var id int
+				if _, err := fmt.Sscanf(v, "n%d", &id); err != nil {
+					t.Fatalf("%s: %s=nX: %v", d.Pos, kind.key, err)
+				}
+				ch.Ops = append(ch.Ops, driver.ChangeOp{Kind: kind.k, Replica: replica.ReplicaID(id)})
+			}
+		}
+		if err := n.core.ProposeChange(ch); err != nil {
+			e.printf("%s: change %s: refused: %v", name(n.id), d.CmdArgs[1:], err)
+		} else {
+			e.printf("%s: change %s: appended", name(n.id), d.CmdArgs[1:])
+		}
+		e.process()
+	case "transfer":
+		n := e.node(t, e.nodeArgs(t, d)[0])
+		var v string
+		d.ScanArgs(t, "to", &v)
+		var id int
+		if _, err := fmt.Sscanf(v, "n%d", &id); err != nil {
+			t.Fatalf("%s: to=nX: %v", d.Pos, err)
+		}
+		n.core.TransferLeader(replica.ReplicaID(id))
+		e.printf("%s: transfer to n%d", name(n.id), id)
+		e.process()
+	case "conf":
+		for _, id := range e.nodeArgs(t, d) {
+			desc := e.cl.descriptor(e.node(t, id))
+			sec, _ := decodeSection(desc.Engine)
+			e.printf("%s: descriptor v%d voters=(%s) learners=(%s) section: epoch=%d primary=%s in-sync=(%s)", name(id), desc.Version,
+				names(desc.Voters), names(desc.Learners), sec.Epoch, name(sec.Primary), names(sec.InSync))
+		}
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}
@@ -298,7 +356,9 @@ func recString(r Record) string {
 func (e *ienv) observe(n *node, rd *driver.Ready) {
 	if rd.Soft != nil {
 		if rd.Soft.State == replica.StateLeader {
-			e.printf("%s: becomes primary at e%d", name(n.id), n.core.epoch)
+			e.printf("%s: in office at e%d", name(n.id), n.core.epoch)
+		} else if rd.Soft.Leader == n.id {
+			e.printf("%s: becomes primary at e%d (taking office)", name(n.id), n.core.epoch)
 		} else if rd.Soft.Leader != 0 {
 			e.printf("%s: becomes backup of %s at e%d", name(n.id), name(rd.Soft.Leader), n.core.epoch)
 		} else {
@@ -410,5 +470,5 @@ func (e *ienv) printRecord() {
 	for _, o := range r.Offsets {
 		offs = append(offs, fmt.Sprintf("%s:%d", name(o.Replica), o.Offset))
 	}
-	e.printf("record v%d: %s offsets=(%s)", v, recString(r), strings.Join(offs, " "))
+	e.printf("record v%d: %s replicas=(%s) offsets=(%s)", v, recString(r), names(r.Replicas), strings.Join(offs, " "))
 }

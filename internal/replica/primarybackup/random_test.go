@@ -16,12 +16,14 @@ import (
 // that the group serves again and that nothing committed was lost. The
 // harness checks safety after every round. It returns what was committed.
 func runRandom(t testing.TB, seed uint64, n, steps int) *cluster {
-	return runHistory(t, seed, n, steps, false)
+	return runHistory(t, seed, n, steps, false, false)
 }
 
-// runHistory is runRandom; truncate: logs are truncated at times too (a
-// history of its own, so that the seeds broken_test.go pins keep theirs).
-func runHistory(t testing.TB, seed uint64, n, steps int, truncate bool) *cluster {
+// runHistory is runRandom; truncate: logs are truncated at times too;
+// transfers: the primary is asked at times to hand over to a random
+// replica (TransferLeader: a switchover, when it is an in-sync voter). Each
+// a history of its own, so that the seeds broken_test.go pins keep theirs.
+func runHistory(t testing.TB, seed uint64, n, steps int, truncate, transfers bool) *cluster {
 	cl := newCluster(t, seed, n, Options{})
 	r := cl.rng
 	cl.logf("seed %d", seed)
@@ -58,6 +60,15 @@ func runHistory(t testing.TB, seed uint64, n, steps int, truncate bool) *cluster
 			id := cl.ids[r.IntN(n)]
 			cl.logf("cut %d from the meta group", id)
 			cl.metaCut[id] = true
+		case x < 46 && transfers && r.IntN(2) == 0:
+			if p := cl.primary(); p != nil {
+				to := cl.ids[r.IntN(n)]
+				if in := p.core.rec.InSync; len(in) > 0 && r.IntN(4) > 0 {
+					to = in[r.IntN(len(in))] // mostly to an in-sync member
+				}
+				cl.logf("step %d: %d asked to hand over to %d", step, p.id, to)
+				p.core.TransferLeader(to)
+			}
 		case x < 46:
 			cl.logf("heal links")
 			cl.cut = map[[2]replica.ReplicaID]bool{}
@@ -95,7 +106,8 @@ func runHistory(t testing.TB, seed uint64, n, steps int, truncate bool) *cluster
 	for range 500 {
 		cl.tick()
 		cl.settle(20000)
-		if p = cl.primary(); p != nil && p.core.inOffice() && len(p.core.rec.InSync) == n {
+		// (A switchover asked for may still be under way: writes wait.)
+		if p = cl.primary(); p != nil && p.core.inOffice() && len(p.core.rec.InSync) == n && p.core.lead.transferee == 0 {
 			break
 		}
 	}
@@ -114,7 +126,7 @@ func runHistory(t testing.TB, seed uint64, n, steps int, truncate bool) *cluster
 }
 
 // TestRandom runs seeded histories, odd seeds with log truncation and
-// snapshots (PB_SEEDS sets how many; a failure prints its seed, and
+// snapshots, seeds divisible by 3 with switchovers (PB_SEEDS sets how many; a failure prints its seed, and
 // PB_SEED replays one).
 func TestRandom(t *testing.T) {
 	seeds := 60
@@ -131,7 +143,7 @@ func TestRandom(t *testing.T) {
 			if seed%4 == 0 {
 				n = 5
 			}
-			runHistory(t, seed, n, 1500, seed%2 == 1)
+			runHistory(t, seed, n, 1500, seed%2 == 1, seed%3 == 0)
 		})
 	}
 }

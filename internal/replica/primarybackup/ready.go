@@ -209,7 +209,7 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 		"in_sync":        slices.Clone(c.rec.InSync),
 		"record_version": c.recVersion,
 		"commit":         c.commit,
-		"mode":           "sync",
+		"mode":           c.opts.Mode.String(),
 	}
 	if c.role == rolePrimary {
 		f["in_office"] = c.inOffice()
@@ -217,12 +217,34 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 	return replica.EngineStatus{Name: Name, Fields: f}
 }
 
-// ChangeContext implements driver.Core: no change entries yet.
+// ChangeContext implements driver.Core: the driver's frame of a
+// membership change; nil for a record entry.
 func (c *Core) ChangeContext(e driver.LogEntry) ([]byte, error) {
-	return nil, fmt.Errorf("primarybackup: entry %d: membership changes are not built: %w", e.Index, replica.ErrUnsupported)
+	if e.Type != driver.EntryChange {
+		return nil, fmt.Errorf("primarybackup: entry %d is not a change", e.Index)
+	}
+	ce, err := decodeChange(e.Data)
+	if err != nil {
+		return nil, fmt.Errorf("primarybackup: group %d: entry %d: %w", c.group, e.Index, err)
+	}
+	return ce.change.Context, nil
 }
 
-// ApplyChange implements driver.Core: no change entries yet.
+// ApplyChange implements driver.Core: the change's ops applied to the
+// configuration, whose engine section becomes the record the entry
+// carries (epoch, primary, in-sync set). Entries are applied in log
+// order, so every replica's configuration follows the same sequence.
 func (c *Core) ApplyChange(e driver.LogEntry) (driver.Conf, error) {
-	return driver.Conf{}, fmt.Errorf("primarybackup: entry %d: membership changes are not built: %w", e.Index, replica.ErrUnsupported)
+	ce, err := decodeChange(e.Data)
+	if err != nil {
+		return driver.Conf{}, fmt.Errorf("primarybackup: group %d: entry %d: %w", c.group, e.Index, err)
+	}
+	next := applyOps(c.conf, ce.change.Ops)
+	next.Engine = encodeSection(ce.rec)
+	c.conf = next
+	c.confApplied = max(c.confApplied, e.Index)
+	if c.role == rolePrimary {
+		c.syncPeers()
+	}
+	return cloneConf(next), nil
 }

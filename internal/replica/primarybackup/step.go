@@ -3,6 +3,7 @@ package primarybackup
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -28,16 +29,14 @@ func (c *Core) resetTimeout() {
 // record first, and takes office only if it still names it.
 func (c *Core) becomePrimary(confirmed bool) {
 	c.role, c.primary = rolePrimary, c.id
-	c.lead = &primaryState{peers: map[replica.ReplicaID]*peer{}}
+	// No lease until a record write of its own (or the one that made it
+	// primary, set by the caller) succeeds.
+	c.lead = &primaryState{peers: map[replica.ReplicaID]*peer{}, leaseAt: math.MinInt64 / 2}
 	c.lead.selfMatch = c.lastIndex()
 	if len(c.dirty) > 0 {
 		c.lead.selfMatch = c.dirty[0] - 1
 	}
-	for _, id := range c.rec.Replicas {
-		if id != c.id {
-			c.lead.peers[id] = &peer{next: c.lastIndex() + 1, probing: true}
-		}
-	}
+	c.syncPeers()
 	c.heartbeatElapsed = 0
 	if confirmed {
 		c.takeOffice()
@@ -46,13 +45,56 @@ func (c *Core) becomePrimary(confirmed bool) {
 	c.call(opConfirm, 0, Record{}, 0)
 }
 
+// syncPeers makes the primary's peers the descriptor's members (voters
+// and learners) but itself: a learner gets entries once the change that
+// adds it is applied here, a removed replica none once its removal is.
+func (c *Core) syncPeers() {
+	if c.lead == nil {
+		return
+	}
+	want := map[replica.ReplicaID]bool{}
+	for _, id := range append(slices.Clone(c.conf.Voters), c.conf.Learners...) {
+		if id != c.id {
+			want[id] = true
+		}
+	}
+	for id := range c.lead.peers {
+		if !want[id] {
+			delete(c.lead.peers, id)
+		}
+	}
+	for id := range want {
+		if c.lead.peers[id] == nil {
+			c.lead.peers[id] = &peer{next: c.lastIndex() + 1, probing: true}
+		}
+	}
+}
+
 // takeOffice opens the primary's tenure: an entry of its epoch after its
-// whole log, replicated to every member. It answers reads once that entry
-// commits, which needs every in-sync member to hold the whole log.
+// whole log, replicated to every member — a record entry, so that the
+// descriptor's engine section names the new epoch and primary. It answers
+// reads once that entry commits, which needs every in-sync member to hold
+// the whole log.
 func (c *Core) takeOffice() {
 	c.lead.confirmed = true
-	c.lead.officeAt = c.appendNew(driver.EntryNormal, nil)
+	c.lead.officeAt = c.appendRecord()
 	c.broadcast(false)
+}
+
+// appendRecord appends a record entry: the record as the store holds it
+// now, into the group's log (an EntryChange without ops).
+func (c *Core) appendRecord() uint64 {
+	return c.appendNew(driver.EntryChange, encodeChange(changeEntry{version: c.recVersion, rec: c.rec}))
+}
+
+// changePending: an EntryChange above the last applied one is in the log.
+func (c *Core) changePending() bool {
+	for i := max(c.confApplied, c.trunc.Index) + 1; i <= c.lastIndex(); i++ {
+		if c.entry(i).typ == driver.EntryChange {
+			return true
+		}
+	}
+	return false
 }
 
 // appendNew appends a new entry of the primary's epoch.
@@ -66,7 +108,7 @@ func (c *Core) appendNew(typ driver.EntryType, data []byte) uint64 {
 // else a CompareAndSwap of rec at version.
 func (c *Core) call(kind storeOpKind, version uint64, rec Record, target replica.ReplicaID) {
 	c.opSeq++
-	c.op = &storeOp{id: c.opSeq, kind: kind, version: version, rec: rec, target: target}
+	c.op = &storeOp{id: c.opSeq, sentAt: c.ticks, kind: kind, version: version, rec: rec, target: target}
 	sc := storeCall{ID: c.opSeq, Key: recordKey(c.group), Version: version}
 	if kind == opConfirm || kind == opRead {
 		sc.Get = true
@@ -90,6 +132,7 @@ func (c *Core) offsets() map[replica.ReplicaID]uint64 {
 
 // Tick implements driver.Core.
 func (c *Core) Tick() {
+	c.ticks++
 	if c.backoff > 0 {
 		c.backoff--
 	}
@@ -139,6 +182,16 @@ func (c *Core) tickPrimary() {
 		return
 	}
 	c.renewTicks++
+	if l.transferee != 0 {
+		l.transferTicks++
+		if l.transferTicks > 2*c.electionTicks {
+			// The successor did not catch up in time: writes resume.
+			c.logger.Info("primary-backup: switchover abandoned", "to", l.transferee)
+			l.transferee = 0
+		} else if c.maybeHandOver() {
+			return
+		}
+	}
 	// A silent in-sync backup leaves the in-sync set, by a write the
 	// store must confirm before anything it lacks commits.
 	for _, id := range c.rec.InSync {
@@ -154,14 +207,14 @@ func (c *Core) tickPrimary() {
 	// entry commits until the store answers (tryCommit: frozen).
 	for _, id := range c.rec.Replicas {
 		p := l.peers[id]
-		if p == nil || c.rec.inSync(id) || p.silent >= c.electionTicks || p.match < c.lastIndex() {
+		if p == nil || c.rec.inSync(id) || !c.eligible(id) || p.silent >= c.electionTicks || p.match < c.lastIndex() {
 			continue
 		}
 		l.frozen = true
 		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
 		return
 	}
-	if c.renewTicks >= max(1, c.leaseTicks()/4) {
+	if c.renewTicks >= max(1, c.leaseTicks()/4) || c.async() && !c.leaseValid() && c.renewTicks >= 1 {
 		c.renewTicks = 0
 		next := c.rec.withOffsets(c.offsets())
 		next.Renewals++
@@ -234,6 +287,13 @@ func (c *Core) Step(from replica.ReplicaID, msg []byte) error {
 	if err != nil {
 		return err
 	}
+	if m.Type == msgTakeOver {
+		if from == c.id || m.From != from || m.To != c.id {
+			return fmt.Errorf("%w: %s from %d (says %d) to %d", errMessage, m.Type, from, m.From, m.To)
+		}
+		c.handleTakeOver(m)
+		return nil
+	}
 	if m.Type == msgStore {
 		if from != c.id {
 			return fmt.Errorf("%w: a store answer from replica %d", errMessage, from)
@@ -271,6 +331,22 @@ func (c *Core) adopt(rec Record, version uint64) {
 	}
 }
 
+// handleTakeOver: the old primary says it wrote a record naming this
+// replica primary at a newer epoch. The store is the authority: the
+// replica reads the record at once, and takes office if it names it (the
+// opRead answer, as when a failover's answer was lost).
+func (c *Core) handleTakeOver(m *message) {
+	r := m.Record
+	if c.role == rolePrimary || r.Primary != c.id || r.Epoch <= c.epoch || !c.initialized() {
+		return
+	}
+	if c.op != nil && c.op.kind != opRead {
+		return // a failover in flight: its answer, or the next read, decides
+	}
+	c.backoff = 0
+	c.call(opRead, 0, Record{}, 0)
+}
+
 // handleAppend: a backup takes the primary's entries after Prev if its log
 // holds Prev (same epoch and h); otherwise it answers where it stands.
 func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
@@ -298,7 +374,10 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.waitAlt, c.watching = false, false
 	}
 	if !c.initialized() && c.trunc.Index == 0 {
-		return nil // waits for a snapshot
+		// Waits for a snapshot: says it holds nothing, so the primary
+		// sends one.
+		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: m.Epoch, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
+		return nil
 	}
 	ep := m.Epoch
 	reject := func(at uint64) error {
@@ -400,7 +479,33 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 	}
 	c.tryCommit()
 	c.answerReads()
+	if c.role != rolePrimary {
+		return
+	}
 	c.sendAppend(from, p, false)
+	if c.lead.transferee == from {
+		c.maybeHandOver()
+	}
+}
+
+// maybeHandOver writes the switchover's record — epoch e+1, the
+// transferee primary — once the transferee holds durably every entry this
+// primary appended (it appends none meanwhile) and no other store call is
+// in flight. Reports whether it called the store.
+func (c *Core) maybeHandOver() bool {
+	l := c.lead
+	to := l.transferee
+	p := l.peers[to]
+	if to == 0 || p == nil || c.op != nil || c.backoff > 0 || l.frozen || !c.rec.inSync(to) || !c.eligible(to) {
+		return false
+	}
+	if p.match < c.lastIndex() || l.selfMatch < c.lastIndex() {
+		return false
+	}
+	next := c.rec.withOffsets(c.offsets())
+	next.Epoch, next.Primary = c.rec.Epoch+1, to
+	c.call(opHandover, c.recVersion, next, to)
+	return true
 }
 
 // tryCommit commits what every in-sync member holds durably (sync mode).
@@ -409,14 +514,18 @@ func (c *Core) tryCommit() {
 	if c.role != rolePrimary || !l.confirmed {
 		return
 	}
-	if l.frozen && !broken.admitWhileAck {
+	async := c.async()
+	if async && !c.leaseValid() && !broken.asyncNoLease {
+		return // async: nothing is acknowledged once the lease ran out
+	}
+	if !async && l.frozen && !broken.admitWhileAck {
 		return // a backup is being added: nothing commits without it
 	}
-	if len(c.rec.InSync) < c.minInSync() {
+	if !async && len(c.rec.InSync) < c.minInSync() {
 		return
 	}
 	n := min(l.selfMatch, c.lastIndex())
-	if !broken.ackBeforeAll {
+	if !async && !broken.ackBeforeAll {
 		for _, id := range c.rec.InSync {
 			if id == c.id {
 				continue
@@ -504,6 +613,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	c.commit, c.handedOut = m.Index, m.Index
 	c.history = []epochStart{{m.Term, m.Index}}
 	c.conf = cloneConf(m.Conf)
+	c.confApplied = m.Index
 	c.hsDirty, c.mustSync = true, true
 	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: m.Index})
 }
@@ -567,6 +677,7 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.recVersion, c.hsDirty = m.Version, true
 			if c.role == rolePrimary && !c.lead.confirmed {
+				c.lead.leaseAt = op.sentAt
 				c.takeOffice()
 			}
 		case storeConflict:
@@ -575,7 +686,31 @@ func (c *Core) handleStore(m *message) {
 				c.becomeBackup(rec.Primary)
 			}
 		}
-	case opShrink, opGrow, opRenew:
+	case opHandover:
+		if c.role != rolePrimary {
+			return
+		}
+		switch m.Result {
+		case storeOK:
+			// The record names the successor: this replica is its backup
+			// at the new epoch, and tells it so (else it learns it when it
+			// finds this replica silent and reads the record).
+			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+			c.becomeBackup(op.target)
+			c.send(op.target, driver.MsgEarly, &message{Type: msgTakeOver, Record: op.rec, Version: m.Version})
+		case storeConflict:
+			c.lead.transferee = 0
+			c.adopt(rec, m.Version)
+			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+				c.becomeBackup(rec.Primary)
+			}
+		case storeNotApplied:
+		default:
+			// Unknown: read the record; it says who is primary.
+			c.lead.frozen = true
+			c.call(opConfirm, 0, Record{}, 0)
+		}
+	case opShrink, opGrow, opRenew, opMember:
 		if c.role != rolePrimary {
 			return
 		}
@@ -583,6 +718,13 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.rec, c.recVersion, c.hsDirty = op.rec, m.Version, true
 			c.lead.frozen = false
+			c.lead.leaseAt = op.sentAt
+			if op.kind == opShrink || op.kind == opGrow {
+				c.appendRecord() // the descriptor follows the in-sync set
+				for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
+					c.sendAppend(id, c.lead.peers[id], false)
+				}
+			}
 			c.tryCommit()
 		case storeConflict:
 			c.lead.frozen = false
@@ -643,6 +785,7 @@ func (c *Core) handleStore(m *message) {
 		case storeOK:
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.becomePrimary(true)
+			c.lead.leaseAt = op.sentAt
 		case storeConflict:
 			c.adopt(rec, m.Version)
 			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
@@ -655,6 +798,7 @@ func (c *Core) handleStore(m *message) {
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.waitAlt = false
 			c.becomePrimary(true)
+			c.lead.leaseAt = op.sentAt
 		case storeConflict:
 			c.adopt(rec, m.Version)
 		}
@@ -676,10 +820,17 @@ func (c *Core) behindOthers(rec Record) bool {
 // Propose implements driver.Core: a primary in office, with enough in-sync
 // members, appends; anything else is refused, certainly not appended.
 func (c *Core) Propose(data []byte) error {
-	if c.role != rolePrimary || !c.lead.confirmed {
+	if c.role != rolePrimary || !c.lead.confirmed || c.lead.transferee != 0 {
 		return driver.ErrDropped
 	}
-	if len(c.rec.InSync) < c.minInSync() {
+	if c.async() {
+		if !c.leaseValid() && !broken.asyncNoLease {
+			return fmt.Errorf("%w: async mode: the primary's lease ran out unrenewed", driver.ErrDropped)
+		}
+		if !c.backupAnswered() {
+			return fmt.Errorf("%w: async mode: no backup answered within --pb-max-lag (%d ticks)", driver.ErrDropped, c.maxLagTicks())
+		}
+	} else if len(c.rec.InSync) < c.minInSync() {
 		return fmt.Errorf("%w: %d in-sync members, fewer than --pb-min-in-sync %d", driver.ErrDropped, len(c.rec.InSync), c.minInSync())
 	}
 	if c.lastIndex()-c.commit >= maxUncommitted {
@@ -692,8 +843,92 @@ func (c *Core) Propose(data []byte) error {
 	return nil
 }
 
-// ProposeChange implements driver.Core: membership is not built yet.
-func (c *Core) ProposeChange(driver.Change) error { return driver.ErrDropped }
+// backupAnswered (async mode): a voter backup answered within the max lag,
+// or the group has no other voter.
+func (c *Core) backupAnswered() bool {
+	others := false
+	for _, id := range c.conf.Voters {
+		if id == c.id {
+			continue
+		}
+		others = true
+		if p := c.lead.peers[id]; p != nil && p.silent < c.maxLagTicks() && p.match > 0 {
+			return true
+		}
+	}
+	return !others
+}
+
+// ProposeChange implements driver.Core: one replica's role per change
+// (Engine.Joint is false), on a primary in office with no other change
+// pending. The record comes first: if the change alters the record's
+// replicas or in-sync set (a new learner listed; a leaving or demoted
+// voter dropped from the in-sync set and a leaving one from the replicas),
+// the primary writes it by compare-and-swap and refuses the proposal
+// (driver.ErrDropped: the driver retries); once the record holds it, the
+// change is appended as an EntryChange carrying the record, so that
+// ApplyChange returns the configuration and the descriptor's engine
+// section follows the record. A change that removes or demotes the
+// primary itself is refused: it hands over first (TransferLeader).
+func (c *Core) ProposeChange(ch driver.Change) error {
+	if !c.inOffice() || c.lead.transferee != 0 || c.op != nil || c.lead.frozen || c.changePending() {
+		return driver.ErrDropped
+	}
+	if len(ch.Ops) != 1 || ch.Ops[0].Replica == c.id || ch.Ops[0].Replica == 0 {
+		return driver.ErrDropped
+	}
+	if c.lastIndex()-c.commit >= maxUncommitted {
+		return driver.ErrDropped
+	}
+	next := applyOps(c.conf, ch.Ops)
+	if len(next.Voters) == 0 {
+		return driver.ErrDropped
+	}
+	want := c.recordFor(next)
+	if !slices.Equal(want.Replicas, c.rec.Replicas) || !slices.Equal(want.InSync, c.rec.InSync) || want.NextReplica != c.rec.NextReplica {
+		c.call(opMember, c.recVersion, want.withOffsets(c.offsets()), ch.Ops[0].Replica)
+		return driver.ErrDropped
+	}
+	c.appendNew(driver.EntryChange, encodeChange(changeEntry{version: c.recVersion, rec: c.rec, change: ch}))
+	for _, id := range slices.Sorted(maps.Keys(c.lead.peers)) {
+		c.sendAppend(id, c.lead.peers[id], false)
+	}
+	return nil
+}
+
+// applyOps returns conf with ops applied.
+func applyOps(conf driver.Conf, ops []driver.ChangeOp) driver.Conf {
+	n := cloneConf(conf)
+	for _, op := range ops {
+		drop := func(x replica.ReplicaID) bool { return x == op.Replica }
+		n.Voters = slices.DeleteFunc(n.Voters, drop)
+		n.Learners = slices.DeleteFunc(n.Learners, drop)
+		switch op.Kind {
+		case driver.AddLearner:
+			n.Learners = append(n.Learners, op.Replica)
+		case driver.AddVoter:
+			n.Voters = append(n.Voters, op.Replica)
+		}
+	}
+	slices.Sort(n.Voters)
+	slices.Sort(n.Learners)
+	return n
+}
+
+// recordFor is the record for configuration conf: its replicas the
+// voters and learners, its in-sync set what stays of the record's among
+// the voters. (A promoted learner joins the in-sync set later by the
+// rule every backup does: once it holds every entry appended.)
+func (c *Core) recordFor(conf driver.Conf) Record {
+	r := c.rec.clone()
+	r.Replicas = append(slices.Clone(conf.Voters), conf.Learners...)
+	slices.Sort(r.Replicas)
+	r.InSync = slices.DeleteFunc(r.InSync, func(id replica.ReplicaID) bool { return !slices.Contains(conf.Voters, id) })
+	for _, id := range r.Replicas {
+		r.NextReplica = max(r.NextReplica, id+1)
+	}
+	return r
+}
 
 // ReadIndex implements driver.Core: on a primary in office, the commit
 // index, answered once every in-sync member confirmed the epoch in a round
@@ -713,8 +948,19 @@ func (c *Core) ReadIndex(ctx []byte) {
 	l.readRound = true
 }
 
-// TransferLeader implements driver.Core: switchover is not built yet.
-func (c *Core) TransferLeader(replica.ReplicaID) {}
+// TransferLeader implements driver.Core: a switchover to to, an in-sync
+// voter. The primary stops accepting writes, waits until to holds durably
+// every entry it appended, then writes the record naming to primary at
+// epoch e+1 by compare-and-swap, becomes its backup and tells it
+// (msgTakeOver; it reads the record and takes office). Abandoned if to
+// does not catch up within two election timeouts.
+func (c *Core) TransferLeader(to replica.ReplicaID) {
+	if !c.inOffice() || to == c.id || c.lead.transferee != 0 || !c.rec.inSync(to) || !c.eligible(to) {
+		return
+	}
+	c.lead.transferee, c.lead.transferTicks = to, 0
+	c.maybeHandOver()
+}
 
 // Campaign implements driver.Core: replicas never elect themselves.
 func (c *Core) Campaign() error {
