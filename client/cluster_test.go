@@ -24,15 +24,16 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
 	"github.com/cairnkv/cairn/internal/testkit"
+	"github.com/cairnkv/cairn/internal/testkit/testcluster"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// testCluster is an in-process cluster on loopback (testkit.Cluster): real
+// testCluster is an in-process cluster on loopback (testcluster.Cluster): real
 // gRPC, real Pebble in a temporary directory, short ticks.
 type testCluster struct {
-	*testkit.Cluster[*node.Node]
+	*testcluster.Cluster[*node.Node]
 	names []string // the founders, in order
 }
 
@@ -44,7 +45,7 @@ func startCluster(t *testing.T, count int) *testCluster {
 	if os.Getenv("CAIRN_TEST_LOG") != "" {
 		log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}
-	c := testkit.StartCluster(t, count, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
+	c := testcluster.Start(t, count, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
 		return node.Start(node.Config{
 			Name: name, DataDir: dir, GRPCListener: lis,
 			InitialCluster: founders, Settings: cluster.Settings{Partitions: testPartitions},

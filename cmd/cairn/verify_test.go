@@ -10,7 +10,7 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
-	"github.com/cairnkv/cairn/internal/testkit"
+	"github.com/cairnkv/cairn/internal/testkit/testcluster"
 )
 
 func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
@@ -37,7 +37,7 @@ func TestAdminVerifyCluster(t *testing.T) {
 // p partitions, and returns their gRPC addresses once every node is ready.
 func startTestCluster(t *testing.T, n, p int) []string {
 	t.Helper()
-	c := testkit.StartCluster(t, n, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
+	c := testcluster.Start(t, n, func(name, dir string, lis net.Listener, founders []cluster.Member) (*node.Node, error) {
 		return node.Start(node.Config{Name: name, DataDir: dir, GRPCListener: lis,
 			InitialCluster: founders, Settings: cluster.Settings{Partitions: p}, TickInterval: 20 * time.Millisecond,
 			LeaderBalanceInterval: -1, ConsistencyCheckInterval: -1, Logger: quietLog()})

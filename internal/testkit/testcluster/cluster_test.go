@@ -1,4 +1,4 @@
-package testkit
+package testcluster
 
 import (
 	"context"
@@ -30,7 +30,7 @@ func startFake(name, dir string, lis net.Listener, founders []cluster.Member) (*
 }
 
 func TestCluster(t *testing.T) {
-	c := StartCluster(t, 3, startFake, func(f *fakeServer) bool { return !f.stopped.Load() })
+	c := Start(t, 3, startFake, func(f *fakeServer) bool { return !f.stopped.Load() })
 	if got := c.Running(); len(got) != 3 || got[0] != "n1" || got[2] != "n3" {
 		t.Fatalf("running %v, want n1 n2 n3", got)
 	}

@@ -1,4 +1,4 @@
-package testkit
+package testcluster
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // Server is what Cluster needs of a server it started: a way to stop it.
@@ -44,9 +45,9 @@ type Cluster[S Server] struct {
 	}
 }
 
-// StartCluster starts count founders n1..n<count> with start, and waits up
+// Start starts count founders n1..n<count> with start, and waits up
 // to 30 s until ready says each one is (nil: no wait).
-func StartCluster[S Server](t testing.TB, count int, start StartFunc[S], ready func(S) bool) *Cluster[S] {
+func Start[S Server](t testing.TB, count int, start StartFunc[S], ready func(S) bool) *Cluster[S] {
 	t.Helper()
 	c := &Cluster[S]{t: t, dir: t.TempDir(), ready: ready}
 	c.mu.running, c.mu.starts, c.mu.addrs = map[string]S{}, map[string]StartFunc[S]{}, map[string]string{}
@@ -165,7 +166,7 @@ func (c *Cluster[S]) Restart(name string) S {
 		c.t.Fatalf("restart %s: unknown or still running", name)
 	}
 	var lis net.Listener
-	WaitFor(c.t, 5*time.Second, "the port of "+name+" to be free", func() bool {
+	testkit.WaitFor(c.t, 5*time.Second, "the port of "+name+" to be free", func() bool {
 		var err error
 		lis, err = net.Listen("tcp", addr)
 		return err == nil
@@ -180,7 +181,7 @@ func (c *Cluster[S]) WaitReady(name string, d time.Duration) {
 		return
 	}
 	s := c.Must(name)
-	WaitFor(c.t, d, name+" to be ready", func() bool { return c.ready(s) })
+	testkit.WaitFor(c.t, d, name+" to be ready", func() bool { return c.ready(s) })
 }
 
 func (c *Cluster[S]) stopAll() {
