@@ -18,8 +18,9 @@ const (
 	// CodeNotFound: the key did not exist (DELETE, EXPIRE, PERSIST,
 	// EXPIRE-IF-DUE); nothing changed. Not a failure.
 	CodeNotFound
-	// CodeConditionFailed: NX/XX/if-version/if-value did not hold, or
-	// EXPIRE-IF-DUE found the key changed or not yet due; nothing changed.
+	// CodeConditionFailed: NX/XX/if-version/if-value (or EXPIRE's
+	// NX/XX/GT/LT) did not hold, or EXPIRE-IF-DUE found the key changed or
+	// not yet due; nothing changed.
 	CodeConditionFailed
 	// CodeNotInteger: INCRBY on a value that is not a base-10 int64.
 	CodeNotInteger
@@ -99,7 +100,7 @@ func (c Code) Message() string {
 // Response is the answer to one request.
 type Response struct {
 	Code Code
-	// Value is the previous value for PUT/DELETE with FlagReturnPrev when
+	// Value is the previous value for a request with FlagReturnPrev when
 	// the key existed (HasValue false: it did not).
 	Value    []byte
 	HasValue bool

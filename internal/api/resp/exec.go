@@ -40,9 +40,8 @@ type op struct {
 type partKind uint8
 
 const (
-	partWrite  partKind = iota // requests, batched with neighbouring writes
-	partRead                   // kv.Get of keys (or Count), batched with neighbouring reads
-	partCustom                 // a read-modify-write loop, run alone in order
+	partWrite partKind = iota // requests, batched with neighbouring writes
+	partRead                  // kv.Get of keys (or Count), batched with neighbouring reads
 )
 
 // part is what one op does on one partition.
@@ -65,9 +64,6 @@ type part struct {
 	// idx maps the part's keys or requests to positions in the op's
 	// arguments, for multi-key commands.
 	idx []int
-	// partCustom:
-	custom func(ctx context.Context) ([]byte, error)
-	out    []byte
 	// err is the outcome of a failed Backend call (or a respError).
 	err error
 }
@@ -82,9 +78,6 @@ func (e respError) Error() string { return string(e) }
 // earlier write of the connection to the same partition has an unknown
 // outcome: sending them could apply them before it.
 var errSkipped = respError("TRYAGAIN not sent: an earlier command of this connection to the same partition has an unknown outcome; retrying is safe")
-
-// errRetries answers a read-modify-write that lost its race too often.
-var errRetries = respError("TRYAGAIN the key kept changing under a conditional update; retrying is safe")
 
 // maxBatchRequests and maxBatchBytes bound how many pipelined writes to
 // one partition share a kv.Command. NB: the byte bound is the size of the
@@ -250,14 +243,6 @@ func (s *Server) runQueue(c *client, p int, q []*part, wasPoisoned bool) bool {
 			}
 			s.readParts(p, q[i:j])
 			i = j
-		case partCustom:
-			ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-			pt.out, pt.err = pt.custom(ctx)
-			cancel()
-			if uncertain(pt.err) {
-				poisoned = errSkipped
-			}
-			i++
 		}
 	}
 	return poisoned != nil
@@ -382,28 +367,6 @@ func (s *Server) readParts(p int, parts []*part) {
 			pt.err = err
 		}
 	}
-}
-
-// readOne reads one key linearizably (for read-modify-write loops).
-func (s *Server) readOne(ctx context.Context, p int, key []byte) (kv.Item, bool, error) {
-	var it kv.Item
-	var found bool
-	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-		var err error
-		it, found, err = kv.Get(v, g, key)
-		it.Value = bytes.Clone(it.Value)
-		return err
-	})
-	return it, found, err
-}
-
-// proposeOne proposes one request on its own (read-modify-write loops).
-func (s *Server) proposeOne(c *client, p int, req kv.Request) (kv.Response, error) {
-	rep, err := s.propose(c, p, kv.Command{Requests: []kv.Request{req}})
-	if err != nil {
-		return kv.Response{}, err
-	}
-	return rep.Responses[0], nil
 }
 
 // errorText renders a Backend error as a Redis error reply text, per
