@@ -177,7 +177,7 @@ func cmdScan(s *Server, c *client, o *op) {
 // from (next.p == P: done). Each partition's page is one linearizable
 // read; the whole scan is not a snapshot.
 func (s *Server) scan(pos cursorPos, pattern []byte, count int) (keys [][]byte, next cursorPos, err error) {
-	prefix := globPrefix(pattern)
+	prefix := kv.MatchPrefix(pattern)
 	end := kv.PrefixEnd(prefix)
 	P := s.b.Partitions()
 	p, start := pos.p, pos.key
@@ -198,7 +198,7 @@ func (s *Server) scan(pos cursorPos, pattern []byte, count int) (keys [][]byte, 
 			return nil, cursorPos{}, err
 		}
 		for _, it := range items {
-			if pattern == nil || globMatch(pattern, it.Key) {
+			if pattern == nil || kv.Match(pattern, it.Key) {
 				keys = append(keys, it.Key)
 			}
 		}
