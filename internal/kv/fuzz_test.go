@@ -72,7 +72,7 @@ func FuzzDecodeResult(f *testing.F) {
 		{Code: CodeOK, GroupTime: t0, Responses: []Response{{Code: CodeConditionFailed, Value: b("prev"), HasValue: true, Version: 9, Deadline: t0 + 1, Int: -4}, {Code: CodeNotFound}}},
 		{Code: CodeSessionExpired, GroupTime: -1},
 		{Code: CodeAborted, Responses: []Response{{Code: CodeAborted}, {Code: CodeNotInteger}}},
-		{Code: CodeOK, GroupTime: t0, Items: []Item{{Key: b("a"), Value: b("1"), Version: 3, Deadline: t0}, {Key: b("b")}}, Next: b("c")},
+		{Code: CodeOK, GroupTime: t0, Items: []Item{{Key: b("a"), Value: b("1"), Version: 3, Deadline: t0}, {Key: b("b")}}, Next: b("c"), Examined: 5},
 		{Code: CodeOK, Items: []Item{{Key: b("a"), Value: b("")}}},
 	}
 	for i := range reps {
@@ -96,7 +96,7 @@ func FuzzDecodeResult(f *testing.F) {
 				t.Fatalf("response %d: %+v != %+v", i, rep.Responses[i], rep2.Responses[i])
 			}
 		}
-		if len(rep.Items) != len(rep2.Items) || !bytes.Equal(rep.Next, rep2.Next) || (rep.Next == nil) != (rep2.Next == nil) {
+		if len(rep.Items) != len(rep2.Items) || rep.Examined != rep2.Examined || !bytes.Equal(rep.Next, rep2.Next) || (rep.Next == nil) != (rep2.Next == nil) {
 			t.Fatalf("round trip of the page: %+v != %+v", rep, rep2)
 		}
 		for i := range rep.Items {

@@ -281,6 +281,7 @@ func scanPage(view storage.View, group uint64, q *Query, rep *Reply) error {
 		}
 		if q.Match != nil && !Match(q.Match, key) {
 			examined++
+			rep.Examined = examined
 			continue
 		}
 		rec, err := decodeRecord(it.Value())
@@ -297,6 +298,7 @@ func scanPage(view storage.View, group uint64, q *Query, rep *Reply) error {
 			return nil
 		}
 		examined++
+		rep.Examined = examined
 		size += sz
 		rep.Items = append(rep.Items, item)
 	}

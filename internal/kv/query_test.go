@@ -64,19 +64,20 @@ func TestEvalScan(t *testing.T) {
 		q     Query
 		items string
 		next  string // "" : nil
+		exam  int
 	}{
-		{"all", ScanQuery(nil, nil, 100), "a,b,c,d,e,f,g,h,i,j,x1", ""},
-		{"limit", ScanQuery(nil, nil, 3), "a,b,c", "d"},
-		{"limit at the end", ScanQuery(b("i"), nil, 3), "i,j,x1", ""},
-		{"range", ScanQuery(b("c"), b("f"), 100), "c,d,e", ""},
-		{"range limit", ScanQuery(b("c"), b("f"), 2), "c,d", "e"},
-		{"empty range", ScanQuery(b("f"), b("c"), 100), "", ""},
-		{"match", Query{Kind: QueryScan, Limit: 100, Match: b("[b-d]")}, "b,c,d", ""},
-		{"match counts examined keys", Query{Kind: QueryScan, Limit: 4, Match: b("[b-d]")}, "b,c,d", "e"},
-		{"match nothing", Query{Kind: QueryScan, Limit: 2, Match: b("zz*")}, "", "c"},
-		{"byte budget", Query{Kind: QueryScan, Limit: 100, MaxBytes: 9}, "a,b,c", "d"},
-		{"byte budget keeps the first item", Query{Kind: QueryScan, Limit: 100, MaxBytes: 1}, "a", "b"},
-		{"keys only", Query{Kind: QueryScan, Limit: 100, MaxBytes: 4, KeysOnly: true}, "a,b,c,d", "e"},
+		{"all", ScanQuery(nil, nil, 100), "a,b,c,d,e,f,g,h,i,j,x1", "", 11},
+		{"limit", ScanQuery(nil, nil, 3), "a,b,c", "d", 3},
+		{"limit at the end", ScanQuery(b("i"), nil, 3), "i,j,x1", "", 3},
+		{"range", ScanQuery(b("c"), b("f"), 100), "c,d,e", "", 3},
+		{"range limit", ScanQuery(b("c"), b("f"), 2), "c,d", "e", 2},
+		{"empty range", ScanQuery(b("f"), b("c"), 100), "", "", 0},
+		{"match", Query{Kind: QueryScan, Limit: 100, Match: b("[b-d]")}, "b,c,d", "", 11},
+		{"match counts examined keys", Query{Kind: QueryScan, Limit: 4, Match: b("[b-d]")}, "b,c,d", "e", 4},
+		{"match nothing", Query{Kind: QueryScan, Limit: 2, Match: b("zz*")}, "", "c", 2},
+		{"byte budget", Query{Kind: QueryScan, Limit: 100, MaxBytes: 9}, "a,b,c", "d", 3},
+		{"byte budget keeps the first item", Query{Kind: QueryScan, Limit: 100, MaxBytes: 1}, "a", "b", 1},
+		{"keys only", Query{Kind: QueryScan, Limit: 100, MaxBytes: 4, KeysOnly: true}, "a,b,c,d", "e", 4},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rep, err := Eval(h.s, testGroup, tc.q)
@@ -89,6 +90,9 @@ func TestEvalScan(t *testing.T) {
 			if string(rep.Next) != tc.next || (tc.next == "") != (rep.Next == nil) {
 				t.Fatalf("next %q, want %q", rep.Next, tc.next)
 			}
+			if rep.Examined != tc.exam {
+				t.Fatalf("examined %d, want %d", rep.Examined, tc.exam)
+			}
 			for _, it := range rep.Items {
 				if tc.q.KeysOnly != (it.Value == nil) {
 					t.Fatalf("item %+v with keys only %v", it, tc.q.KeysOnly)
@@ -99,7 +103,7 @@ func TestEvalScan(t *testing.T) {
 			}
 			// What the page answers survives its encoding.
 			dec, err := DecodeResult(rep.Encode())
-			if err != nil || keysOf(dec.Items) != tc.items || !bytes.Equal(dec.Next, rep.Next) || dec.GroupTime != t0 {
+			if err != nil || keysOf(dec.Items) != tc.items || !bytes.Equal(dec.Next, rep.Next) || dec.GroupTime != t0 || dec.Examined != rep.Examined {
 				t.Fatalf("decoded %+v, %v", dec, err)
 			}
 		})

@@ -136,6 +136,10 @@ type Reply struct {
 	// Next is the key a scan page stopped at: resume from it (inclusive).
 	// nil: the page reached the end of its range.
 	Next []byte
+	// Examined is how many keys a scan page examined: its Items and the
+	// keys Match rejected. Fewer than the query's Limit with Next set: the
+	// page stopped at its byte budget.
+	Examined int
 }
 
 // Encode returns rep's encoding.
@@ -158,11 +162,11 @@ const (
 // int), so the common answers take three bytes. A Reply with a scan page
 // starts with 0x02 instead and ends with the page:
 //
-//	page = m:uvarint item*m hasnext:u8 [next:bytes]
+//	page = examined:uvarint m:uvarint item*m hasnext:u8 [next:bytes]
 //	item = key:bytes value:bytes version:uvarint deadline:varint
 func (rep *Reply) AppendEncode(dst []byte) []byte {
 	v := byte(resultVersion)
-	page := len(rep.Items) > 0 || rep.Next != nil
+	page := len(rep.Items) > 0 || rep.Next != nil || rep.Examined > 0
 	if page {
 		v = pageVersion
 	}
@@ -201,6 +205,7 @@ func (rep *Reply) AppendEncode(dst []byte) []byte {
 	if !page {
 		return dst
 	}
+	dst = binary.AppendUvarint(dst, uint64(max(rep.Examined, 0)))
 	dst = binary.AppendUvarint(dst, uint64(len(rep.Items)))
 	for i := range rep.Items {
 		it := &rep.Items[i]
@@ -260,6 +265,7 @@ func DecodeResult(r Result) (Reply, error) {
 		}
 	}
 	if v == pageVersion {
+		rep.Examined = int(min(d.uvarint(), MaxScanLimit))
 		m := d.count(minItemSize)
 		if d.err == nil && m > 0 {
 			rep.Items = make([]Item, m)

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // op is one command of a pipeline on its way through planning, execution
@@ -335,37 +333,62 @@ func (s *Server) proposeIn(ctx context.Context, sl *sessionSlot, p int, cmd kv.C
 	return rep, err
 }
 
-// readParts runs the reads of parts in one linearizable Backend.Read.
+// readParts runs the reads of parts in one linearizable Backend.Read: one
+// kv get of all their keys; a count (DBSIZE, INFO) is a read of its own.
 func (s *Server) readParts(p int, parts []*part) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-		for _, pt := range parts {
-			if pt.count {
-				n, err := kv.Count(v, g)
-				if err != nil {
-					return err
-				}
-				pt.n = n
-				continue
-			}
-			pt.items = make([]kv.Item, len(pt.keys))
-			pt.found = make([]bool, len(pt.keys))
-			for i, k := range pt.keys {
-				it, ok, err := kv.Get(v, g, k)
-				if err != nil {
-					return err
-				}
-				it.Value = bytes.Clone(it.Value) // the view's bytes end with the read
-				pt.items[i], pt.found[i] = it, ok
-			}
+	var keys [][]byte
+	var n uint64
+	counted := false
+	for _, pt := range parts {
+		if !pt.count {
+			keys = append(keys, pt.keys...)
+			continue
 		}
-		return nil
-	})
+		if !counted {
+			rep, err := s.b.Read(ctx, p, replica.Linearizable, kv.CountQuery())
+			if err == nil && len(rep.Responses) != 1 {
+				err = respError("ERR internal: a count answered no response")
+			}
+			if err != nil {
+				failParts(parts, err)
+				return
+			}
+			n, counted = uint64(rep.Responses[0].Int), true
+		}
+		pt.n = n
+	}
+	if len(keys) == 0 {
+		return
+	}
+	rep, err := s.b.Read(ctx, p, replica.Linearizable, kv.GetQuery(keys...))
+	if err == nil && len(rep.Responses) != len(keys) {
+		err = respError(fmt.Sprintf("ERR internal: %d responses for %d keys", len(rep.Responses), len(keys)))
+	}
 	if err != nil {
-		for _, pt := range parts {
-			pt.err = err
+		failParts(parts, err)
+		return
+	}
+	at := 0
+	for _, pt := range parts {
+		if pt.count {
+			continue
 		}
+		pt.items = make([]kv.Item, len(pt.keys))
+		pt.found = make([]bool, len(pt.keys))
+		for i, k := range pt.keys {
+			r := &rep.Responses[at]
+			at++
+			pt.items[i] = kv.Item{Key: k, Value: r.Value, Version: r.Version, Deadline: r.Deadline}
+			pt.found[i] = r.Code == kv.CodeOK
+		}
+	}
+}
+
+func failParts(parts []*part, err error) {
+	for _, pt := range parts {
+		pt.err = err
 	}
 }
 
