@@ -119,7 +119,7 @@ func ScanPage(ctx context.Context, b Backend, s Scan, from Cursor) (Page, error)
 	p, at := from.Partition, from.Key
 	for p < parts && left > 0 {
 		if s.PageBytes > 0 && size >= s.PageBytes {
-			page.Next = Cursor{Partition: p, Key: at}
+			page.Next = Cursor{Partition: p, Key: bytes.Clone(at)}
 			return page, nil
 		}
 		start := s.Start
@@ -146,7 +146,7 @@ func ScanPage(ctx context.Context, b Backend, s Scan, from Cursor) (Page, error)
 		for _, it := range rep.Items {
 			sz := len(it.Key) + len(it.Value)
 			if s.PageBytes > 0 && len(page.Items) > 0 && size+sz > s.PageBytes {
-				page.Next = Cursor{Partition: p, Key: it.Key}
+				page.Next = Cursor{Partition: p, Key: bytes.Clone(it.Key)}
 				return page, nil
 			}
 			size += sz
@@ -161,7 +161,9 @@ func ScanPage(ctx context.Context, b Backend, s Scan, from Cursor) (Page, error)
 			at = rep.Next // cut by the read's budget: go on in p
 			continue
 		}
-		page.Next = Cursor{Partition: p, Key: rep.Next}
+		// NB: a copy: rep.Next may alias a whole reply, and a RESP cursor
+		// keeps it for minutes.
+		page.Next = Cursor{Partition: p, Key: bytes.Clone(rep.Next)}
 		return page, nil
 	}
 	if p >= parts {
