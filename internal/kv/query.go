@@ -229,16 +229,21 @@ func Eval(view storage.View, group uint64, q Query) (Reply, error) {
 	case QueryGet:
 		rep.Responses = make([]Response, len(q.Keys))
 		for i, k := range q.Keys {
-			it, found, err := Get(view, group, k)
-			if err != nil {
-				return Reply{}, err
-			}
-			if !found {
+			raw, err := view.Get(storage.DataKey(group, k))
+			if errors.Is(err, storage.ErrNotFound) {
 				rep.Responses[i] = Response{Code: CodeNotFound}
 				continue
 			}
-			rep.Responses[i] = Response{Code: CodeOK, Value: bytes.Clone(it.Value), HasValue: true,
-				Version: it.Version, Deadline: it.Deadline}
+			if err != nil {
+				return Reply{}, err
+			}
+			rec, err := decodeRecord(raw)
+			if err != nil {
+				return Reply{}, err
+			}
+			// NB: no copy: View.Get returns one, which the record aliases.
+			rep.Responses[i] = Response{Code: CodeOK, Value: rec.Value, HasValue: true,
+				Version: rec.Version, Deadline: rec.Deadline}
 		}
 	case QueryCount:
 		n, err := Count(view, group)
