@@ -6,12 +6,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/connectivity"
 	"google.golang.org/grpc/status"
 
-	"github.com/cairnkv/cairn/internal/batchmux"
+	"github.com/cairnkv/cairn/internal/forward/mux"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -90,11 +91,20 @@ func (nc *nodeConn) call(ctx context.Context, req *pb.BatchRequest) (resp *pb.Ba
 		return nil, false, err
 	}
 	resp, sent, err = st.Call(ctx, req)
+	if err == nil {
+		if e := resp.GetError(); e != nil {
+			// The answer carries the request's error: its gRPC status.
+			resp, err = nil, status.FromProto(&spb.Status{Code: e.Code, Message: e.Message, Details: e.Details}).Err()
+		}
+	}
 	if h, ok := ctx.Value(servedKey{}).(*string); ok && resp != nil {
 		*h = resp.GetLeader()
 	}
 	return resp, sent, err
 }
+
+// batchStream is one multiplexed KV.Batch stream.
+type batchStream = mux.Mux[*pb.BatchRequest, *pb.BatchResponse]
 
 // servedKey carries, in an attempt's context, where call notes the node
 // that the answer says served a write (BatchResponse.leader).
@@ -118,15 +128,15 @@ type slot struct {
 	kv pb.KVClient
 	mu struct {
 		sync.Mutex
-		st      *batchmux.Stream // nil: none open
-		opening *opening         // non-nil while a stream is being opened
+		st      *batchStream // nil: none open
+		opening *opening     // non-nil while a stream is being opened
 	}
 }
 
 // opening is a stream being opened; done is closed once st or err is set.
 type opening struct {
 	done chan struct{}
-	st   *batchmux.Stream
+	st   *batchStream
 	err  error
 }
 
@@ -136,7 +146,7 @@ type opening struct {
 // requests that need it meanwhile wait for it each only as long as its own
 // ctx allows: a node that does not answer never holds a request past its
 // deadline.
-func (s *slot) stream(ctx context.Context) (*batchmux.Stream, error) {
+func (s *slot) stream(ctx context.Context) (*batchStream, error) {
 	s.mu.Lock()
 	if st := s.mu.st; st != nil && st.Err() == nil {
 		s.mu.Unlock()
@@ -168,7 +178,12 @@ func (s *slot) open(op *opening) {
 		cancel()
 		op.err = err
 	} else {
-		op.st = batchmux.New(bs, "client: the node closed the Batch stream", cancel)
+		op.st = mux.New(bs, mux.Config[*pb.BatchRequest, *pb.BatchResponse]{
+			SetID:  func(r *pb.BatchRequest, id uint64) { r.RequestId = id },
+			ID:     (*pb.BatchResponse).GetRequestId,
+			Closed: status.Error(codes.Unavailable, "client: the node closed the Batch stream"),
+			OnEnd:  cancel,
+		})
 		c.wg.Add(1) // NB: this goroutine is counted, so Close is still waiting
 		go func() {
 			defer c.wg.Done()

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // Backend is the node as the front doors see it.
@@ -23,9 +22,13 @@ type Backend interface {
 	// Propose replicates cmd, whose requests all belong to partition p,
 	// and returns its reply. Errors are classified by OutcomeOf.
 	Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, error)
-	// Read runs fn against partition p's replicated state once a read in
-	// mode is safe; group is the storage group to hand to kv.Get/kv.Scan.
-	Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error
+	// Read evaluates q (kv.Eval) against partition p's replicated state
+	// once a read in mode is safe: on a local replica, or on a node that
+	// holds one (the query travels, the view does not). An error wrapping
+	// kv.ErrMalformed is the query's fault; others are classified by
+	// OutcomeOf (a read changes nothing, so a failed one is never
+	// indeterminate for the data, only for the caller's wait).
+	Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error)
 	// NewClientID returns a session client ID unique in the cluster.
 	NewClientID() uint64
 	// Limits are the size limits the doors enforce.
@@ -75,6 +78,9 @@ var (
 	ErrTooLarge = errors.New("too large")
 	// ErrInvalid: a malformed request.
 	ErrInvalid = errors.New("invalid request")
+	// ErrRead: a replica's state could not be read (a storage failure or
+	// corrupt state where the read ran); the gRPC door answers INTERNAL.
+	ErrRead = errors.New("read failed")
 	// ErrCrossPartition: a multi-key command whose keys are in different
 	// partitions where one partition is required (use a hash tag).
 	ErrCrossPartition = errors.New("keys in different partitions (use a {hash tag} to keep them together)")
@@ -99,7 +105,8 @@ func OutcomeOf(err error) Outcome {
 		return Done
 	case errors.Is(err, ErrNoSpace):
 		return NoSpace
-	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalid), errors.Is(err, ErrCrossPartition):
+	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrInvalid), errors.Is(err, ErrCrossPartition),
+		errors.Is(err, kv.ErrMalformed):
 		return Invalid
 	case errors.As(err, &nl), errors.Is(err, replica.ErrNotApplied), errors.Is(err, replica.ErrMembershipChange),
 		errors.Is(err, replica.ErrDiverged):

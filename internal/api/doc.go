@@ -11,6 +11,13 @@
 //	sess.End(seq)
 //	switch api.OutcomeOf(err) { ... } // DESIGN.md's error table
 //
-// Reads: b.Read(ctx, p, mode, func(v storage.View, group uint64) error {
-// item, ok, err := kv.Get(v, group, key) ... }).
+// Reads send a kv.Query and get its kv.Reply back, wherever the replica is:
+//
+//	rep, err := b.Read(ctx, p, replica.Linearizable, kv.GetQuery(key))
+//	// rep.Responses[0]: CodeOK with Value, Version, Deadline, or CodeNotFound
+//
+// and a scan, whichever door asks, is ScanPage from a Cursor:
+//
+//	page, err := api.ScanPage(ctx, b, api.Scan{Start: a, End: z, Limit: 100}, cur)
+//	// page.Items; page.Done, or page.Next.String() to hand the client
 package api

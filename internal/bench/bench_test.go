@@ -23,7 +23,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/resp"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -70,17 +69,11 @@ func start(t *testing.T) *cluster {
 // value reads key straight from the backend.
 func (c *cluster) value(t *testing.T, key []byte) ([]byte, bool) {
 	t.Helper()
-	var item kv.Item
-	var found bool
-	err := c.b.Read(context.Background(), c.b.Partition(key), replica.Linearizable, func(v storage.View, group uint64) error {
-		var err error
-		item, found, err = kv.Get(v, group, key)
-		return err
-	})
+	rep, err := c.b.Read(context.Background(), c.b.Partition(key), replica.Linearizable, kv.GetQuery(key))
 	if err != nil {
 		t.Fatalf("read %q: %v", key, err)
 	}
-	return item.Value, found
+	return rep.Responses[0].Value, rep.Responses[0].Code == kv.CodeOK
 }
 
 type door struct {

@@ -149,3 +149,38 @@ func BenchmarkApplyPebble(b *testing.B) {
 		apply()
 	}
 }
+
+// BenchmarkEvalGet is a one-key get query, as a GET on any door reads it,
+// over a Pebble store holding 10,000 keys.
+func BenchmarkEvalGet(b *testing.B) {
+	s, err := storage.OpenPebble(b.TempDir(), storage.PebbleOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	m := New(testGroup)
+	const keys = 10_000
+	var es []Entry
+	for i := range uint64(keys) {
+		c := NewCommand(Put(binary.BigEndian.AppendUint64(nil, i), make([]byte, 256)))
+		es = append(es, Entry{Index: i + 1, Term: 1, Time: t0, Data: c.Encode()})
+	}
+	bt := s.NewBatch()
+	if _, err := m.Apply(es, bt, bt); err != nil {
+		b.Fatal(err)
+	}
+	if err := bt.Commit(false); err != nil {
+		b.Fatal(err)
+	}
+	bt.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	key := make([]byte, 8)
+	b.ReportAllocs()
+	for b.Loop() {
+		binary.BigEndian.PutUint64(key, rng.Uint64N(keys))
+		rep, err := Eval(s, testGroup, GetQuery(key))
+		if err != nil || rep.Responses[0].Code != CodeOK {
+			b.Fatal(rep, err)
+		}
+	}
+}

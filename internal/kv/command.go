@@ -27,9 +27,13 @@ const (
 	// OpAppend appends Value to Key's value (Redis APPEND); the deadline is kept.
 	OpAppend
 	// OpExpire sets Key's deadline from TTL (FlagTTL) or Deadline
-	// (FlagDeadline); one at or before group time deletes the key.
+	// (FlagDeadline); one at or before group time deletes the key. Its
+	// conditions (Redis NX, XX, GT, LT) are judged against the key's
+	// deadline when the command applies; with FlagReturnPrev it answers the
+	// key's value (Redis GETEX).
 	OpExpire
-	// OpPersist removes Key's deadline.
+	// OpPersist removes Key's deadline; with FlagReturnPrev it answers the
+	// key's value (GETEX ... PERSIST).
 	OpPersist
 	// OpFlush deletes every key of the group (FLUSHDB); it must be the only
 	// request of its command.
@@ -81,13 +85,26 @@ const (
 	// FlagKeepTTL: PUT keeps the key's deadline (Redis KEEPTTL); without it
 	// and without FlagTTL/FlagDeadline a PUT clears the deadline, as SET does.
 	FlagKeepTTL
-	// FlagReturnPrev: PUT or DELETE answers the previous value (Redis SET
-	// ... GET, GETSET, GETDEL), even when a condition fails.
+	// FlagReturnPrev: PUT, DELETE, EXPIRE or PERSIST answers the key's value
+	// before the request (Redis SET ... GET, GETSET, GETDEL, GETEX), even
+	// when a condition fails.
 	FlagReturnPrev
 	// FlagTTL: TTL is set and relative to group time (PUT: must be > 0).
 	FlagTTL
 	// FlagDeadline: Deadline is set, absolute Unix nanoseconds of group time.
 	FlagDeadline
+	// FlagIfNoDeadline: EXPIRE only if the key has no deadline (Redis
+	// EXPIRE ... NX).
+	FlagIfNoDeadline
+	// FlagIfDeadline: EXPIRE only if the key has a deadline (Redis XX).
+	FlagIfDeadline
+	// FlagIfLater: EXPIRE only if the new deadline is after the key's (Redis
+	// GT; a key without a deadline counts as never expiring, so it fails).
+	FlagIfLater
+	// FlagIfEarlier: EXPIRE only if the new deadline is before the key's
+	// (Redis LT; a key without a deadline counts as never expiring, so it
+	// holds).
+	FlagIfEarlier
 	flagLimit
 )
 
@@ -171,6 +188,21 @@ func (r Request) WithDeadline(deadline int64) Request {
 	r.TTL, r.Deadline = 0, deadline
 	return r
 }
+
+// IfNoDeadline returns an EXPIRE applied only when its key has no deadline
+// (NX).
+func (r Request) IfNoDeadline() Request { r.Flags |= FlagIfNoDeadline; return r }
+
+// IfDeadline returns an EXPIRE applied only when its key has a deadline (XX).
+func (r Request) IfDeadline() Request { r.Flags |= FlagIfDeadline; return r }
+
+// IfLater returns an EXPIRE applied only when the new deadline is later than
+// the key's (GT).
+func (r Request) IfLater() Request { r.Flags |= FlagIfLater; return r }
+
+// IfEarlier returns an EXPIRE applied only when the new deadline is earlier
+// than the key's, or the key has none (LT).
+func (r Request) IfEarlier() Request { r.Flags |= FlagIfEarlier; return r }
 
 // KeepTTL returns r keeping the key's deadline.
 func (r Request) KeepTTL() Request { r.Flags |= FlagKeepTTL; return r }

@@ -72,6 +72,8 @@ func FuzzDecodeResult(f *testing.F) {
 		{Code: CodeOK, GroupTime: t0, Responses: []Response{{Code: CodeConditionFailed, Value: b("prev"), HasValue: true, Version: 9, Deadline: t0 + 1, Int: -4}, {Code: CodeNotFound}}},
 		{Code: CodeSessionExpired, GroupTime: -1},
 		{Code: CodeAborted, Responses: []Response{{Code: CodeAborted}, {Code: CodeNotInteger}}},
+		{Code: CodeOK, GroupTime: t0, Items: []Item{{Key: b("a"), Value: b("1"), Version: 3, Deadline: t0}, {Key: b("b")}}, Next: b("c"), Examined: 5},
+		{Code: CodeOK, Items: []Item{{Key: b("a"), Value: b("")}}},
 	}
 	for i := range reps {
 		f.Add([]byte(reps[i].Encode()))
@@ -92,6 +94,15 @@ func FuzzDecodeResult(f *testing.F) {
 		for i := range rep.Responses {
 			if !equalResponse(rep.Responses[i], rep2.Responses[i]) {
 				t.Fatalf("response %d: %+v != %+v", i, rep.Responses[i], rep2.Responses[i])
+			}
+		}
+		if len(rep.Items) != len(rep2.Items) || rep.Examined != rep2.Examined || !bytes.Equal(rep.Next, rep2.Next) || (rep.Next == nil) != (rep2.Next == nil) {
+			t.Fatalf("round trip of the page: %+v != %+v", rep, rep2)
+		}
+		for i := range rep.Items {
+			a, c := rep.Items[i], rep2.Items[i]
+			if !bytes.Equal(a.Key, c.Key) || !bytes.Equal(a.Value, c.Value) || a.Version != c.Version || a.Deadline != c.Deadline {
+				t.Fatalf("item %d: %+v != %+v", i, a, c)
 			}
 		}
 	})

@@ -454,8 +454,13 @@ var allowed = [opLimit]Flag{
 	OpPut: FlagIfAbsent | FlagIfExists | FlagIfVersion | FlagIfValue | FlagKeepTTL |
 		FlagReturnPrev | FlagTTL | FlagDeadline,
 	OpDelete: FlagIfVersion | FlagIfValue | FlagReturnPrev,
-	OpExpire: FlagTTL | FlagDeadline,
+	OpExpire: FlagTTL | FlagDeadline | FlagReturnPrev |
+		FlagIfNoDeadline | FlagIfDeadline | FlagIfLater | FlagIfEarlier,
+	OpPersist: FlagReturnPrev,
 }
+
+// expireConditions are EXPIRE's NX, XX, GT and LT.
+const expireConditions = FlagIfNoDeadline | FlagIfDeadline | FlagIfLater | FlagIfEarlier
 
 // evalRequest evaluates one request against the pending state.
 func (a *applier) evalRequest(q *Request) (Response, error) {
@@ -465,6 +470,7 @@ func (a *applier) evalRequest(q *Request) (Response, error) {
 		f&(FlagTTL|FlagDeadline) == FlagTTL|FlagDeadline ||
 		(f&FlagKeepTTL != 0 && f&(FlagTTL|FlagDeadline) != 0) ||
 		(q.Op == OpExpire && f&(FlagTTL|FlagDeadline) == 0) ||
+		!validExpireConditions(f&expireConditions) ||
 		q.Op == OpFlush {
 		return Response{Code: CodeMalformed}, nil
 	}
@@ -484,7 +490,7 @@ func (a *applier) evalRequest(q *Request) (Response, error) {
 	case OpExpire:
 		return a.expire(q, p), nil
 	case OpPersist:
-		return a.persist(p), nil
+		return a.persist(q, p), nil
 	case OpExpireIfDue:
 		return a.expireIfDue(q, p), nil
 	}
@@ -631,23 +637,55 @@ func (a *applier) expire(q *Request, p *pending) Response {
 	if !p.curOK {
 		return Response{Code: CodeNotFound}
 	}
+	if !expireConditionHolds(q.Flags, p.cur.Deadline, deadline) {
+		return state(CodeConditionFailed, q, p)
+	}
+	r := withPrev(Response{Code: CodeOK, Int: 1}, q, p)
 	if deadline <= a.now {
 		p.del()
-		return Response{Code: CodeOK, Int: 1}
+		return r
 	}
 	p.set(record{Value: p.cur.Value, Version: a.index, Deadline: deadline})
-	return Response{Code: CodeOK, Version: a.index, Deadline: deadline, Int: 1}
+	r.Version, r.Deadline = a.index, deadline
+	return r
 }
 
-func (a *applier) persist(p *pending) Response {
+// validExpireConditions refuses the combinations Redis refuses: NX with any
+// other condition, GT with LT.
+func validExpireConditions(c Flag) bool {
+	switch {
+	case c&FlagIfNoDeadline != 0 && c&^FlagIfNoDeadline != 0:
+		return false
+	case c&FlagIfLater != 0 && c&FlagIfEarlier != 0:
+		return false
+	}
+	return true
+}
+
+// expireConditionHolds judges EXPIRE's NX, XX, GT and LT for a key whose
+// deadline is cur (0: none) and a new deadline, as Redis does: a key
+// without a deadline never expires, so GT fails on it and LT holds.
+func expireConditionHolds(f Flag, cur, deadline int64) bool {
+	switch {
+	case f&FlagIfNoDeadline != 0 && cur != 0,
+		f&FlagIfDeadline != 0 && cur == 0,
+		f&FlagIfLater != 0 && (cur == 0 || deadline <= cur),
+		f&FlagIfEarlier != 0 && cur != 0 && deadline >= cur:
+		return false
+	}
+	return true
+}
+
+func (a *applier) persist(q *Request, p *pending) Response {
 	if !p.curOK {
 		return Response{Code: CodeNotFound}
 	}
 	if p.cur.Deadline == 0 {
-		return Response{Code: CodeOK, Version: p.cur.Version}
+		return withPrev(Response{Code: CodeOK, Version: p.cur.Version}, q, p)
 	}
+	r := withPrev(Response{Code: CodeOK, Version: a.index, Int: 1}, q, p)
 	p.set(record{Value: p.cur.Value, Version: a.index})
-	return Response{Code: CodeOK, Version: a.index, Int: 1}
+	return r
 }
 
 func (a *applier) expireIfDue(q *Request, p *pending) Response {

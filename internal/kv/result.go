@@ -6,8 +6,13 @@ import (
 	"fmt"
 )
 
-// resultVersion is the first byte of every encoded Result.
-const resultVersion = 1
+// resultVersion is the first byte of every encoded Result; pageVersion that
+// of a Reply carrying a scan page (Items or Next), which only a Query
+// answers, so a command's Result never changes for it.
+const (
+	resultVersion = 1
+	pageVersion   = 2
+)
 
 // Code is the outcome of a command or of one of its requests.
 type Code uint8
@@ -18,8 +23,9 @@ const (
 	// CodeNotFound: the key did not exist (DELETE, EXPIRE, PERSIST,
 	// EXPIRE-IF-DUE); nothing changed. Not a failure.
 	CodeNotFound
-	// CodeConditionFailed: NX/XX/if-version/if-value did not hold, or
-	// EXPIRE-IF-DUE found the key changed or not yet due; nothing changed.
+	// CodeConditionFailed: NX/XX/if-version/if-value (or EXPIRE's
+	// NX/XX/GT/LT) did not hold, or EXPIRE-IF-DUE found the key changed or
+	// not yet due; nothing changed.
 	CodeConditionFailed
 	// CodeNotInteger: INCRBY on a value that is not a base-10 int64.
 	CodeNotInteger
@@ -99,7 +105,7 @@ func (c Code) Message() string {
 // Response is the answer to one request.
 type Response struct {
 	Code Code
-	// Value is the previous value for PUT/DELETE with FlagReturnPrev when
+	// Value is the previous value for a request with FlagReturnPrev when
 	// the key existed (HasValue false: it did not).
 	Value    []byte
 	HasValue bool
@@ -118,10 +124,22 @@ type Response struct {
 // Reply is a decoded Result: a command-level code, the group time at which
 // the command applied (to turn deadlines into TTLs) and one Response per
 // request (none when the command-level code says nothing was evaluated).
+// It is also the answer to a Query (Eval): GroupTime is then the group time
+// of the state read, a get and a count answer Responses, and a scan page
+// answers Items and Next.
 type Reply struct {
 	Code      Code
 	GroupTime int64
 	Responses []Response
+	// Items are a scan page's keys, in order.
+	Items []Item
+	// Next is the key a scan page stopped at: resume from it (inclusive).
+	// nil: the page reached the end of its range.
+	Next []byte
+	// Examined is how many keys a scan page examined: its Items and the
+	// keys Match rejected. Fewer than the query's Limit with Next set: the
+	// page stopped at its byte budget.
+	Examined int
 }
 
 // Encode returns rep's encoding.
@@ -141,9 +159,18 @@ const (
 //	           [deadline:varint] [int:varint]
 //
 // fields has a bit per optional field present (value, version, deadline,
-// int), so the common answers take three bytes.
+// int), so the common answers take three bytes. A Reply with a scan page
+// starts with 0x02 instead and ends with the page:
+//
+//	page = examined:uvarint m:uvarint item*m hasnext:u8 [next:bytes]
+//	item = key:bytes value:bytes version:uvarint deadline:varint
 func (rep *Reply) AppendEncode(dst []byte) []byte {
-	dst = append(dst, resultVersion, byte(rep.Code))
+	v := byte(resultVersion)
+	page := len(rep.Items) > 0 || rep.Next != nil || rep.Examined > 0
+	if page {
+		v = pageVersion
+	}
+	dst = append(dst, v, byte(rep.Code))
 	dst = binary.AppendVarint(dst, rep.GroupTime)
 	dst = binary.AppendUvarint(dst, uint64(len(rep.Responses)))
 	for i := range rep.Responses {
@@ -175,14 +202,34 @@ func (rep *Reply) AppendEncode(dst []byte) []byte {
 			dst = binary.AppendVarint(dst, p.Int)
 		}
 	}
-	return dst
+	if !page {
+		return dst
+	}
+	dst = binary.AppendUvarint(dst, uint64(max(rep.Examined, 0)))
+	dst = binary.AppendUvarint(dst, uint64(len(rep.Items)))
+	for i := range rep.Items {
+		it := &rep.Items[i]
+		dst = appendBytes(dst, it.Key)
+		dst = appendBytes(dst, it.Value)
+		dst = binary.AppendUvarint(dst, it.Version)
+		dst = binary.AppendVarint(dst, it.Deadline)
+	}
+	if rep.Next == nil {
+		return append(dst, 0)
+	}
+	return appendBytes(append(dst, 1), rep.Next)
 }
+
+// minItemSize is the smallest encoded item: key and value lengths,
+// version, deadline.
+const minItemSize = 4
 
 // DecodeResult decodes a Result. Response values alias r.
 func DecodeResult(r Result) (Reply, error) {
 	var rep Reply
 	d := reader{b: r}
-	if v := d.byte(); d.err == nil && v != resultVersion {
+	v := d.byte()
+	if d.err == nil && v != resultVersion && v != pageVersion {
 		d.fail(errVersion)
 	}
 	rep.Code = Code(d.byte())
@@ -215,6 +262,25 @@ func DecodeResult(r Result) (Reply, error) {
 		}
 		if f&respHasInt != 0 {
 			p.Int = d.varint()
+		}
+	}
+	if v == pageVersion {
+		rep.Examined = int(min(d.uvarint(), MaxScanLimit))
+		m := d.count(minItemSize)
+		if d.err == nil && m > 0 {
+			rep.Items = make([]Item, m)
+		}
+		for i := 0; i < m && d.err == nil; i++ {
+			it := &rep.Items[i]
+			it.Key, it.Value = d.bytes(), d.bytes()
+			it.Version, it.Deadline = d.uvarint(), d.varint()
+		}
+		switch d.byte() {
+		case 0:
+		case 1:
+			rep.Next = d.bytes()
+		default:
+			d.fail(errors.New("bad next flag"))
 		}
 	}
 	if err := d.done(); err != nil {

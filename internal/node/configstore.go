@@ -14,7 +14,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // configStore is the node's replica.ConfigStore, on the meta group: the
@@ -199,31 +198,29 @@ func (s *configStore) Get(key string, done func([]byte, uint64, error)) {
 		}
 		ctx, cancel := context.WithTimeout(ctx, s.n.cfg.RequestTimeout)
 		defer cancel()
-		var value []byte
-		var version uint64
-		err := s.read(ctx, replica.Linearizable, func(v storage.View, group uint64) error {
-			it, ok, err := kv.Get(v, group, cluster.EngineConfigKey(key))
-			if ok {
-				value, version = bytes.Clone(it.Value), it.Version
-			}
-			return err
-		})
+		rep, err := s.read(ctx, replica.Linearizable, kv.GetQuery(cluster.EngineConfigKey(key)))
 		if err != nil {
 			done(nil, 0, s.callError(key, err))
 			return
+		}
+		var value []byte
+		var version uint64
+		if r := rep.Responses[0]; r.Code == kv.CodeOK {
+			value, version = r.Value, r.Version
 		}
 		done(value, version, nil)
 	}, func(err error) { done(nil, 0, err) })
 }
 
 // read reads the meta group in mode: on the local replica, else on a node
-// that holds one, as Node.Read does for a partition.
-func (s *configStore) read(ctx context.Context, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
-	err := s.n.readLocal(ctx, metaPartition, mode, fn)
-	if errors.Is(err, errNoReplica) || errors.Is(err, replica.ErrDiverged) {
-		return s.n.remoteRead(ctx, metaPartition, mode, fn)
+// that holds one, as Node.Read does for a partition. A get answers one
+// response per key.
+func (s *configStore) read(ctx context.Context, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
+	rep, err := s.n.router.Read(ctx, 0, mode, q)
+	if err == nil && len(rep.Responses) != len(q.Keys) {
+		err = fmt.Errorf("%w: node: the meta group answered %d responses for %d keys", replica.ErrNotApplied, len(rep.Responses), len(q.Keys))
 	}
-	return err
+	return rep, err
 }
 
 // Watch implements replica.ConfigStore.
@@ -279,27 +276,20 @@ func (s *configStore) pollOnce() {
 	if len(watches) == 0 {
 		return
 	}
-	keys := map[string]kv.Item{}
+	at := map[string]int{} // key → its index in the query
+	q := kv.Query{Kind: kv.QueryGet}
 	for _, w := range watches {
-		keys[w.key] = kv.Item{}
+		if _, ok := at[w.key]; !ok {
+			at[w.key] = len(q.Keys)
+			q.Keys = append(q.Keys, cluster.EngineConfigKey(w.key))
+		}
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.n.cfg.RequestTimeout)
 	defer cancel()
 	// NB: stale: a watch promises the newest version it sees, not a
 	// linearizable one, and a stale read of the local replica takes no
 	// round of the meta group.
-	err := s.read(ctx, replica.Stale, func(v storage.View, group uint64) error {
-		for k := range keys {
-			it, ok, err := kv.Get(v, group, cluster.EngineConfigKey(k))
-			if err != nil {
-				return err
-			}
-			if ok {
-				keys[k] = kv.Item{Value: bytes.Clone(it.Value), Version: it.Version}
-			}
-		}
-		return nil
-	})
+	rep, err := s.read(ctx, replica.Stale, q)
 	if err != nil {
 		if s.ctx.Err() == nil {
 			s.n.log.Debug("config store: reading watched keys", "err", err)
@@ -307,11 +297,11 @@ func (s *configStore) pollOnce() {
 		return
 	}
 	for _, w := range watches {
-		it := keys[w.key]
-		if it.Version <= w.last || w.cancelled.Load() || s.ctx.Err() != nil {
+		r := rep.Responses[at[w.key]] // Version 0 when absent
+		if r.Version <= w.last || w.cancelled.Load() || s.ctx.Err() != nil {
 			continue
 		}
-		w.last = it.Version
-		w.fn(bytes.Clone(it.Value), it.Version)
+		w.last = r.Version
+		w.fn(bytes.Clone(r.Value), r.Version)
 	}
 }

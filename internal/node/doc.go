@@ -8,14 +8,16 @@
 //	grpcapi.New(...).Register(n.GRPCServer()); http.Serve(httpLis, httpapi.New(...)); resp.New(...).Serve(redisLis)
 //	n.Stop(ctx)                        // fail /readyz, hand leadership away, drain, sync, close
 //
-// Routing: a write goes to the key's partition; proposed here when this
-// node leads it, otherwise forwarded once, with its session, to the
-// leader's node over one Forward.Batch stream per peer (the receiver
-// proposes or answers NOT_APPLIED with its leader; never a second hop).
-// A write certainly not applied is retried until --request-timeout. A
+// Routing is internal/forward's (router.go wires it): a write goes to the
+// key's partition; proposed here when this node leads it, otherwise
+// forwarded once, with its session, to the leader's node over one
+// Forward.Batch stream per peer (the receiver proposes or answers
+// NOT_APPLIED with its leader; never a second hop). A write certainly not
+// applied is retried until --request-timeout. A read is a kv.Query: a
 // linearizable read on a node that does not lead is a follower read
-// (ReadIndex confirmed by the leader, served locally), so reads are never
-// forwarded while every node holds every partition.
+// (ReadIndex confirmed by the leader, evaluated locally), and a node with
+// no replica of the partition sends the query on the same stream to a node
+// that has one and gets the reply back.
 //
 // Below --min-free-disk (sampled every second) writes get NOSPACE and reads
 // go on.
@@ -41,8 +43,9 @@
 // replica.ConfigStore the node hands its host): compare-and-swap on a
 // key's version as one conditional kv PUT in the meta group, proposed
 // through its leader; linearizable gets, remote on a node without a meta
-// replica (partition -1 on Forward.Read); watches by polling every tick;
-// every call on a goroutine of its own, so no round waits for group 0.
+// replica (a query of group 0 on the Forward stream); watches by polling
+// every tick; every call on a goroutine of its own, so no round waits for
+// group 0.
 //
 // Consistency checks (DESIGN.md, Engines) are the engine's: the node sets
 // their interval (--consistency-check-interval), fails /readyz while a

@@ -15,7 +15,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
@@ -619,11 +618,8 @@ func testUnsafeRecover(t *testing.T, engine string) {
 // readBack reads key through n, linearizably, and wants the value key (as
 // every writer in these tests writes).
 func readBack(n *Node, key string) error {
-	return n.Read(context.Background(), n.Partition([]byte(key)), replica.Linearizable, func(v storage.View, group uint64) error {
-		it, ok, err := kv.Get(v, group, []byte(key))
-		if err == nil && (!ok || string(it.Value) != key) {
-			err = fmt.Errorf("acknowledged write lost: found %v, value %q", ok, it.Value)
-		}
-		return err
-	})
+	if err := readValue(context.Background(), n, n.Partition([]byte(key)), replica.Linearizable, []byte(key), key); err != nil {
+		return fmt.Errorf("acknowledged write lost: %w", err)
+	}
+	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/forward"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -56,11 +57,13 @@ type Node struct {
 	}
 	rebalancer *rebalance.Rebalancer
 	admin      *grpcapi.Admin
-	fwd        *forwarder
+	// fwd carries forwarded writes and reads to peers; router decides
+	// where a request is served (internal/forward).
+	fwd    *forward.Client
+	router *forward.Router
 	// configs is the engines' configuration store on the meta group
 	// (replica.HostConfig.ConfigStore).
 	configs  *configStore
-	forwards prometheus.Counter
 	draining atomic.Bool
 	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
@@ -235,10 +238,21 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n.tr = tr
-	n.fwd = newForwarder(n)
-	n.forwards = prometheus.NewCounter(prometheus.CounterOpts{
+	forwards := prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
-	n.registry.MustRegister(n.forwards)
+	n.registry.MustRegister(forwards)
+	fcfg := forward.ClientConfig{
+		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: transport.DialOptions(),
+		MaxMessage: transport.MaxMessageSize, Sent: forwards.Inc,
+	}
+	if faults != nil {
+		fcfg.Links = links{tr}
+	}
+	n.fwd = forward.NewClient(fcfg)
+	n.router = forward.NewRouter(forward.RouterConfig{
+		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
+		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2,
+	})
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
@@ -246,7 +260,10 @@ func Start(cfg Config) (n *Node, err error) {
 	n.grpcLis = grpcLis
 	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)...)
 	tr.Register(n.grpcSrv)
-	cairnv1.RegisterForwardServer(n.grpcSrv, &forwardServer{n: n})
+	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
+		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,
+		Local: n.router, NoSpace: n.noSpace.Load, MaxMessage: transport.MaxMessageSize,
+	}))
 	grpcapi.New(grpcapi.Config{Backend: n, Logger: log, Registry: n.registry, RequestTimeout: cfg.RequestTimeout, Door: grpcDoor}).Register(n.grpcSrv)
 	n.rebalancer = newRebalancer(n)
 	n.admin = newAdmin(n)
@@ -372,7 +389,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	drain.Stop()
 	n.grpcSrv.Stop()
 	<-done
-	n.fwd.close()
+	n.fwd.Close()
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
 	// After the watcher and the rebalancer are gone: they make connections.

@@ -15,7 +15,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	"go.uber.org/goleak"
 )
 
@@ -138,13 +137,7 @@ func TestEveryNodeServesEveryKey(t *testing.T) {
 				t.Fatalf("put on %s (leader=%v) forwarded %v requests, want %v", name, leads, got, want)
 			}
 			for other, o := range tn.nodes {
-				err := o.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
-					it, ok, err := kv.Get(v, group, key)
-					if err == nil && (!ok || string(it.Value) != "v") {
-						return fmt.Errorf("got %q, %v", it.Value, ok)
-					}
-					return err
-				})
+				err := readValue(ctx, o, p, replica.Linearizable, key, "v")
 				if err != nil {
 					t.Fatalf("linearizable read of %s on %s after the write on %s: %v", key, other, name, err)
 				}
@@ -171,13 +164,7 @@ func TestNoSpaceRefusesWrites(t *testing.T) {
 	if api.OutcomeOf(err) != api.NoSpace {
 		t.Fatalf("put below the free-disk floor: %v, want NOSPACE", err)
 	}
-	err = n.Read(ctx, 0, replica.Linearizable, func(v storage.View, g uint64) error {
-		_, ok, err := kv.Get(v, g, []byte("k"))
-		if !ok {
-			return fmt.Errorf("key missing")
-		}
-		return err
-	})
+	err = readValue(ctx, n, 0, replica.Linearizable, []byte("k"), "v")
 	if err != nil {
 		t.Fatalf("read below the free-disk floor: %v", err)
 	}
@@ -234,13 +221,7 @@ func TestPartitionsHeldElsewhere(t *testing.T) {
 				t.Fatalf("put to partition %d held elsewhere, on %s: %+v %v", p, name, rep, err)
 			}
 			for _, mode := range []replica.ReadMode{replica.Linearizable, replica.Follower} {
-				err = n.Read(ctx, p, mode, func(v storage.View, group uint64) error {
-					it, ok, err := kv.Get(v, group, key)
-					if err == nil && (!ok || string(it.Value) != "v") {
-						return fmt.Errorf("got %q, %v", it.Value, ok)
-					}
-					return err
-				})
+				err = readValue(ctx, n, p, mode, key, "v")
 				if err != nil {
 					t.Fatalf("mode %v read of partition %d on %s, which holds no replica: %v", mode, p, name, err)
 				}
@@ -277,15 +258,27 @@ func TestPartitionsHeldElsewhere(t *testing.T) {
 			t.Fatalf("mset: %+v %v", rep, err)
 		}
 	}
-	err := far.Read(ctx, p, replica.Linearizable, func(v storage.View, group uint64) error {
-		items, _, err := kv.Scan(v, group, []byte("{"+tag+"}"), kv.PrefixEnd([]byte("{"+tag+"}")), keys+10)
-		if err == nil && len(items) != keys {
-			err = fmt.Errorf("scanned %d keys, want %d", len(items), keys)
-		}
-		return err
-	})
+	rep, err := far.Read(ctx, p, replica.Linearizable, kv.ScanQuery([]byte("{"+tag+"}"), kv.PrefixEnd([]byte("{"+tag+"}")), keys+10))
+	if err == nil && (len(rep.Items) != keys || rep.Next != nil) {
+		err = fmt.Errorf("scanned %d keys (next %q), want %d", len(rep.Items), rep.Next, keys)
+	}
 	if err != nil {
 		t.Fatalf("remote scan: %v", err)
+	}
+	// And page by page, resuming where each page stopped.
+	n := 0
+	for q := kv.ScanQuery([]byte("{"+tag+"}"), kv.PrefixEnd([]byte("{"+tag+"}")), 64); ; n++ {
+		rep, err := far.Read(ctx, p, replica.Linearizable, q)
+		if err != nil {
+			t.Fatalf("remote scan page %d: %v", n, err)
+		}
+		if rep.Next == nil {
+			break
+		}
+		q.Start = rep.Next
+	}
+	if n != keys/64 {
+		t.Fatalf("%d pages after the first, want %d", n, keys/64)
 	}
 }
 
@@ -309,4 +302,16 @@ func TestRunRefusesABusyPort(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--http-addr") {
 		t.Fatalf("Run with a busy --http-addr: %v; want an error naming it", err)
 	}
+}
+
+// readValue reads key of partition p through n in mode, and wants value.
+func readValue(ctx context.Context, n *Node, p int, mode replica.ReadMode, key []byte, value string) error {
+	rep, err := n.Read(ctx, p, mode, kv.GetQuery(key))
+	if err != nil {
+		return err
+	}
+	if r := rep.Responses[0]; r.Code != kv.CodeOK || string(r.Value) != value {
+		return fmt.Errorf("got %v %q, want %q", r.Code, r.Value, value)
+	}
+	return nil
 }

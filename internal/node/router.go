@@ -4,20 +4,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/forward"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/transport"
 )
 
-// The node is the front doors' Backend: it routes a command to the key's
-// partition, proposing it locally when this node leads the partition and
-// forwarding it (one hop, session kept) to the leader's node otherwise.
+// The node is the front doors' Backend: internal/forward routes a command
+// to the key's partition's leader and a query to a replica, here or on
+// another node (one hop, session kept).
 var _ api.Backend = (*Node)(nil)
 
 func (n *Node) Partitions() int { return n.id.Settings.Partitions }
@@ -53,127 +53,49 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 	return n.propose(ctx, replica.GroupID(cluster.GroupOf(p)), cmd)
 }
 
-// propose replicates cmd in group gid, here or on the leader's node. A
-// leader hint in a "not applied" answer aims the next attempt.
+// propose replicates cmd in group gid (the meta group's writes use it too).
 func (n *Node) propose(ctx context.Context, gid replica.GroupID, cmd kv.Command) (kv.Reply, error) {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
-	enc := cmd.Encode()
-	hint := ""
-	for {
-		res, served, err := n.proposeOnce(ctx, gid, enc, hint)
-		if err == nil {
-			if r := api.RouteFrom(ctx); r != nil {
-				r.Leader = served
-			}
-			return kv.DecodeResult(res)
-		}
-		if api.OutcomeOf(err) != api.NotApplied || ctx.Err() != nil {
-			return kv.Reply{}, err
-		}
-		var nl *replica.ErrNotLeader
-		hint = ""
-		if errors.As(err, &nl) && nl.HintNode != n.cfg.Name {
-			hint = nl.HintNode
-		}
-		select {
-		case <-ctx.Done():
-			return kv.Reply{}, err
-		case <-time.After(n.cfg.TickInterval / 2):
-		}
-	}
-}
-
-// proposeOnce makes one attempt and names the node whose replica served it
-// (the receiver of a forward proposes locally or refuses: one hop).
-func (n *Node) proposeOnce(ctx context.Context, gid replica.GroupID, enc []byte, hint string) ([]byte, string, error) {
-	forward := func(to string) ([]byte, string, error) {
-		res, err := n.fwd.forward(ctx, to, gid, enc)
-		return res, to, err
-	}
-	g, ok := n.host.Group(gid)
-	if !ok {
-		// No replica here: send it to the leader we were told of, or to the
-		// group's preferred leader.
-		if hint == "" {
-			hint = n.replicaNode(gid)
-		}
-		if hint == "" {
-			return nil, "", &replica.ErrNotLeader{Group: gid}
-		}
-		return forward(hint)
-	}
-	// NB: IsLeader, not Status, on every request: Status takes the group's
-	// lock, which a round holds across its fsync. Status is asked only
-	// when IsLeader says no (a replica elected in this very round may not
-	// have published it yet).
-	if !g.IsLeader() {
-		if st := g.Status(); st.State != replica.StateLeader {
-			to := st.LeaderNode
-			if to == "" {
-				to = hint
-			}
-			if to == "" || to == n.cfg.Name {
-				return nil, "", &replica.ErrNotLeader{Group: st.Group}
-			}
-			return forward(to)
-		}
-	}
-	res, _, err := g.Propose(ctx, enc)
-	var nl *replica.ErrNotLeader
-	if errors.As(err, &nl) && nl.HintNode != "" && nl.HintNode != n.cfg.Name {
-		return forward(nl.HintNode)
-	}
-	return res, n.cfg.Name, err
+	return n.router.Propose(ctx, gid, cmd)
 }
 
 // Read implements api.Backend. A linearizable read on a node that does not
 // lead the partition is a follower read (ReadIndex confirmed by the
-// leader, then served locally): still linearizable, no forwarding.
-func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.RequestTimeout)
-	defer cancel()
+// leader, then served locally): still linearizable, no forwarding; a node
+// with no replica sends the query to one that has.
+func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	if p < 0 || p >= n.Partitions() {
-		return fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+		return kv.Reply{}, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
 	if n.faults != nil {
+		// The injected delay counts in the request's time; the router's
+		// own timeout is then the later one.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
+		defer cancel()
 		if err := n.faults.delay(ctx); err != nil {
-			return err
+			return kv.Reply{}, err
 		}
 	}
-	err := n.readLocal(ctx, p, mode, fn)
-	if errors.Is(err, errNoReplica) || errors.Is(err, replica.ErrDiverged) {
-		// NB: a replica a consistency check found to differ serves
-		// nothing; the leader (never such a replica) serves the read.
-		return n.remoteRead(ctx, p, mode, fn)
-	}
-	return err
+	return n.router.Read(ctx, replica.GroupID(cluster.GroupOf(p)), mode, q)
 }
 
-// readLocal reads partition p from the local replica; errNoReplica when
-// this node holds none.
-func (n *Node) readLocal(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
-	for {
-		g, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
-		if !ok {
-			return errNoReplica
-		}
-		m := mode
-		if m == replica.Linearizable && !g.IsLeader() {
-			m = replica.Follower
-		}
-		err := g.Read(ctx, m, func(v storage.View) error { return fn(v, cluster.GroupOf(p)) })
-		var nl *replica.ErrNotLeader
-		if !errors.As(err, &nl) || ctx.Err() != nil {
-			if ctx.Err() != nil && err != nil {
-				return fmt.Errorf("%w: read: %w", replica.ErrNotApplied, err)
-			}
-			return err
-		}
-		select { // the leader moved between the check and the read
-		case <-ctx.Done():
-			return fmt.Errorf("%w: read: %w", replica.ErrNotApplied, ctx.Err())
-		case <-time.After(n.cfg.TickInterval / 2):
-		}
+// forwardClusterHeader carries the sender's cluster ID on node-to-node
+// calls (forward.ClusterHeader).
+const forwardClusterHeader = forward.ClusterHeader
+
+// fromCluster refuses a call from outside this cluster: node-to-node
+// calls (forwarding, the rebalancer's) carry the sender's cluster ID in
+// forwardClusterHeader.
+func (n *Node) fromCluster(ctx context.Context, what string) error {
+	return forward.CheckCluster(ctx, n.id.ClusterID.String(), what)
+}
+
+// links are the transport's fault injection as forward checks it.
+type links struct{ tr *transport.GRPC }
+
+func (l links) CutTo(node string) error {
+	if l.tr.IsCut(node, transport.Outbound) {
+		return transport.ErrLinkCut
 	}
+	return nil
 }

@@ -12,7 +12,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // Five nodes, P=16, R=3: each node hosts exactly the replicas the ring
@@ -57,13 +56,7 @@ func TestFiveNodesByTheRing(t *testing.T) {
 	for name, n := range tn.nodes {
 		for _, key := range keys {
 			for _, mode := range []replica.ReadMode{replica.Linearizable, replica.Follower} {
-				err := n.Read(ctx, n.Partition(key), mode, func(v storage.View, group uint64) error {
-					it, ok, err := kv.Get(v, group, key)
-					if err == nil && (!ok || string(it.Value) != string(key)) {
-						err = fmt.Errorf("got %q, found %v", it.Value, ok)
-					}
-					return err
-				})
+				err := readValue(ctx, n, n.Partition(key), mode, key, string(key))
 				if err != nil {
 					t.Fatalf("mode %v read of %s through %s: %v", mode, key, name, err)
 				}
@@ -182,13 +175,11 @@ func TestRemoteReadsAfterHoldersRestart(t *testing.T) {
 	readFrom := func(holder string) error {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		return n1.readFrom(rctx, holder, p, replica.Linearizable, func(v storage.View, group uint64) error {
-			_, ok, err := kv.Get(v, group, []byte(key))
-			if err == nil && !ok {
-				err = fmt.Errorf("%s not found", key)
-			}
-			return err
-		})
+		rep, err := n1.fwd.Read(rctx, holder, replica.GroupID(cluster.GroupOf(p)), replica.Linearizable, kv.GetQuery([]byte(key)))
+		if err == nil && rep.Responses[0].Code != kv.CodeOK {
+			err = fmt.Errorf("%s not found", key)
+		}
+		return err
 	}
 	for _, h := range holders {
 		if err := readFrom(h); err != nil {

@@ -131,13 +131,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 		t.Fatalf("the leader's consistency check fails: %s", c.Reason)
 	}
 	// Its node still answers reads of the partition, right, from elsewhere.
-	err = tn.nodes[bad].Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-		it, ok, err := kv.Get(v, g, key)
-		if err == nil && (!ok || string(it.Value) != "value-0") {
-			return fmt.Errorf("read %q, %v; want value-0", it.Value, ok)
-		}
-		return err
-	})
+	err = readValue(ctx, tn.nodes[bad], p, replica.Linearizable, key, "value-0")
 	if err != nil {
 		t.Fatalf("a read on %s: %v", bad, err)
 	}

@@ -64,10 +64,10 @@ func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply,
 	return kv.DecodeResult(res[0])
 }
 
-func (b *Backend) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
+func (b *Backend) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	snap := b.Store.NewSnapshot()
 	defer snap.Close()
-	return fn(snap, uint64(p+1))
+	return kv.Eval(snap, uint64(p+1), q)
 }
 
 func (b *Backend) NewClientID() uint64 { return b.clients.Add(1) }

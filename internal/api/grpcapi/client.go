@@ -9,14 +9,15 @@ import (
 	"sync"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
-	"github.com/cairnkv/cairn/internal/batchmux"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/forward/mux"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -131,7 +132,11 @@ func (c *Client) Batch(ctx context.Context) (*BatchClient, error) {
 		cancel()
 		return nil, err
 	}
-	b := &BatchClient{mux: batchmux.New(stream, "grpcapi: batch stream closed", nil), cancel: cancel, parts: parts,
+	b := &BatchClient{mux: mux.New(stream, mux.Config[*pb.BatchRequest, *pb.BatchResponse]{
+		SetID:  func(r *pb.BatchRequest, id uint64) { r.RequestId = id },
+		ID:     (*pb.BatchResponse).GetRequestId,
+		Closed: status.Error(codes.Unavailable, "grpcapi: batch stream closed"),
+	}), cancel: cancel, parts: parts,
 		client: binary.BigEndian.Uint64(id[:]) | 1}
 	b.mu.sessions = make(map[int]*api.Session)
 	go b.mux.Receive()
@@ -145,7 +150,7 @@ func (c *Client) Batch(ctx context.Context) (*BatchClient, error) {
 // space per partition, Begin before sending and End when answered or
 // abandoned. Safe for concurrent use.
 type BatchClient struct {
-	mux    *batchmux.Stream
+	mux    *mux.Mux[*pb.BatchRequest, *pb.BatchResponse]
 	cancel context.CancelFunc
 	parts  int
 	client uint64
@@ -163,6 +168,12 @@ func (b *BatchClient) ClientID() uint64 { return b.client }
 // of a write is then unknown.
 func (b *BatchClient) call(ctx context.Context, req *pb.BatchRequest) (*pb.BatchResponse, error) {
 	resp, _, err := b.mux.Call(ctx, req)
+	if err == nil {
+		if e := resp.GetError(); e != nil {
+			// The answer carries the request's error: its gRPC status.
+			return nil, status.FromProto(&spb.Status{Code: e.Code, Message: e.Message, Details: e.Details}).Err()
+		}
+	}
 	if err != nil && ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 		err = status.FromContextError(ctx.Err()).Err()
 	}

@@ -1,18 +1,13 @@
 package grpcapi
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/kv"
-	"github.com/cairnkv/cairn/internal/storage"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -24,55 +19,10 @@ const (
 	// maxPageBytes keeps a page well under gRPC's default 4 MiB message
 	// limit: a page stops before the item that would cross it (a page
 	// always holds at least one item, and one item fits: 8 KiB key + 1 MiB
-	// value).
+	// value). NB: protobuf's framing, about 24 bytes an item, adds at most
+	// 240 KB at MaxScanLimit items.
 	maxPageBytes = 3 << 20
-	// scanChunk is how many items one kv.Scan reads, so a page of large
-	// values stops reading soon after its byte budget is spent.
-	scanChunk = 64
-	// itemOverhead approximates an item's protobuf framing.
-	itemOverhead = 24
 )
-
-// cursorVersion is the first byte of every encoded cursor.
-const cursorVersion = 1
-
-// cursor is where a scan resumes: at Key (inclusive) in Partition.
-type cursor struct {
-	Partition int
-	Key       []byte
-}
-
-// maxCursorPartition bounds a decoded partition (cluster.MaxPartitions is
-// far below it); the server checks it against P.
-const maxCursorPartition = 1 << 24
-
-var errCursor = errors.New("malformed scan cursor")
-
-// encodeCursor returns c as an opaque, URL-safe string:
-// base64url(0x01 partition:uvarint key...).
-func encodeCursor(c cursor) string {
-	buf := make([]byte, 0, 1+binary.MaxVarintLen64+len(c.Key))
-	buf = append(buf, cursorVersion)
-	buf = binary.AppendUvarint(buf, uint64(c.Partition))
-	buf = append(buf, c.Key...)
-	return base64.RawURLEncoding.EncodeToString(buf)
-}
-
-// decodeCursor decodes a string made by encodeCursor. It never panics.
-func decodeCursor(s string) (cursor, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return cursor{}, fmt.Errorf("%w: %v", errCursor, err)
-	}
-	if len(raw) == 0 || raw[0] != cursorVersion {
-		return cursor{}, fmt.Errorf("%w: unknown version", errCursor)
-	}
-	p, n := binary.Uvarint(raw[1:])
-	if n <= 0 || p >= maxCursorPartition {
-		return cursor{}, fmt.Errorf("%w: bad partition", errCursor)
-	}
-	return cursor{Partition: int(p), Key: raw[1+n:]}, nil
-}
 
 // scan answers one page: partitions in order from the cursor's, keys in
 // order within each, until the limit or the byte budget is reached.
@@ -110,78 +60,27 @@ func (s *Server) scan(ctx context.Context, req *pb.ScanRequest) (*pb.ScanRespons
 	case limit > MaxScanLimit:
 		limit = MaxScanLimit
 	}
-	parts := s.b.Partitions()
-	p, from := 0, start
+	from := api.Cursor{}
 	if req.Cursor != "" {
-		c, err := decodeCursor(req.Cursor)
+		c, err := api.ParseCursor(req.Cursor, s.b.Partitions(), lim.MaxKeySize)
 		if err != nil {
 			return nil, invalidf("cursor: %v", err)
 		}
-		if c.Partition >= parts {
-			return nil, invalidf("cursor: partition %d of %d", c.Partition, parts)
-		}
-		if len(c.Key) > lim.MaxKeySize {
-			return nil, invalidf("cursor: key over --max-key-size")
-		}
-		p = c.Partition
-		if bytes.Compare(c.Key, start) > 0 {
-			from = c.Key
-		}
-	}
-	out := &pb.ScanResponse{}
-	if end != nil && bytes.Compare(start, end) >= 0 {
-		return out, nil // an empty range
+		from = c
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	size := 0
-	for ; p < parts; p, from = p+1, start {
-		if end != nil && bytes.Compare(from, end) >= 0 {
-			continue
-		}
-		var next []byte
-		n0, size0 := len(out.Items), size
-		err := s.b.Read(ctx, p, mode, func(v storage.View, group uint64) error {
-			out.Items, size, next = out.Items[:n0], size0, nil // should Read run fn twice
-			cur := from
-			for {
-				items, more, err := kv.Scan(v, group, cur, end, min(limit-len(out.Items), scanChunk))
-				if err != nil {
-					return &readError{err}
-				}
-				for i := range items {
-					it := &items[i]
-					sz := len(it.Key) + len(it.Value) + itemOverhead
-					if len(out.Items) > 0 && size+sz > maxPageBytes {
-						next = it.Key
-						return nil
-					}
-					size += sz
-					out.Items = append(out.Items, &pb.KeyValue{Key: it.Key, Value: it.Value, Version: it.Version, DeadlineUnixNanos: it.Deadline})
-				}
-				if more == nil {
-					return nil // the partition's range is exhausted
-				}
-				if len(out.Items) >= limit {
-					next = more
-					return nil
-				}
-				cur = more
-			}
-		})
-		if err != nil {
-			return nil, s.readStatus(err)
-		}
-		if next != nil {
-			out.NextCursor = encodeCursor(cursor{Partition: p, Key: next})
-			return out, nil
-		}
-		if len(out.Items) >= limit {
-			if p+1 < parts {
-				out.NextCursor = encodeCursor(cursor{Partition: p + 1, Key: start})
-			}
-			return out, nil
-		}
+	page, err := api.ScanPage(ctx, s.b, api.Scan{Start: start, End: end, Limit: limit, PageBytes: maxPageBytes, Mode: mode}, from)
+	if err != nil {
+		return nil, s.readStatus(err)
+	}
+	out := &pb.ScanResponse{Items: make([]*pb.KeyValue, len(page.Items))}
+	for i := range page.Items {
+		it := &page.Items[i]
+		out.Items[i] = &pb.KeyValue{Key: it.Key, Value: it.Value, Version: it.Version, DeadlineUnixNanos: it.Deadline}
+	}
+	if !page.Done {
+		out.NextCursor = page.Next.String()
 	}
 	return out, nil
 }

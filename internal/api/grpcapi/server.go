@@ -16,7 +16,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -199,17 +198,8 @@ func readMode(c pb.Consistency) (replica.ReadMode, *status.Status) {
 	return 0, invalidf("unknown consistency %d", int32(c))
 }
 
-// readError marks an error returned by our own function inside
-// Backend.Read (a storage or decoding failure), so it is not mistaken for an
-// outcome of the read protocol.
-type readError struct{ err error }
-
-func (e *readError) Error() string { return e.err.Error() }
-func (e *readError) Unwrap() error { return e.err }
-
 func (s *Server) readStatus(err error) *status.Status {
-	var re *readError
-	if errors.As(err, &re) {
+	if errors.Is(err, api.ErrRead) {
 		s.log.Error("grpcapi: read failed", "err", err)
 		return status.New(codes.Internal, "grpcapi: read failed: "+err.Error())
 	}
@@ -226,29 +216,22 @@ func (s *Server) get(ctx context.Context, req *pb.GetRequest) (*pb.GetResponse, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	var (
-		item    kv.Item
-		found   bool
-		applied storage.AppliedState
-	)
-	err := s.b.Read(ctx, s.b.Partition(req.Key), mode, func(v storage.View, group uint64) error {
-		var err error
-		if item, found, err = kv.Get(v, group, req.Key); err != nil {
-			return &readError{err}
-		}
-		if applied, err = kv.ReadApplied(v, group); err != nil {
-			return &readError{err}
-		}
-		return nil
-	})
+	rep, err := s.b.Read(ctx, s.b.Partition(req.Key), mode, kv.GetQuery(req.Key))
 	if err != nil {
 		return nil, s.readStatus(err)
 	}
-	out := &pb.GetResponse{Found: found, GroupTimeUnixNanos: applied.GroupTime}
-	if found {
-		out.Value, out.Version, out.DeadlineUnixNanos = item.Value, item.Version, item.Deadline
-		if item.Deadline != 0 {
-			ttl := max(0, (item.Deadline-s.b.Now().UnixNano())/int64(time.Millisecond))
+	if len(rep.Responses) != 1 {
+		return nil, status.New(codes.Internal, "grpcapi: read answered the wrong number of responses")
+	}
+	r := &rep.Responses[0]
+	out := &pb.GetResponse{Found: r.Code == kv.CodeOK, GroupTimeUnixNanos: rep.GroupTime}
+	if out.Found {
+		out.Value, out.Version, out.DeadlineUnixNanos = r.Value, r.Version, r.Deadline
+		if out.Value == nil {
+			out.Value = []byte{}
+		}
+		if r.Deadline != 0 {
+			ttl := max(0, (r.Deadline-s.b.Now().UnixNano())/int64(time.Millisecond))
 			out.TtlMs = &ttl
 		}
 	}

@@ -51,10 +51,11 @@
 // item. A listing walks the partitions in order, each page of each
 // partition a read in the asked consistency (linearizable by default); the
 // whole listing is not a snapshot (a key present throughout is listed
-// exactly once). next is an opaque base64url cursor of (partition, last key
-// returned); pass it back unchanged with the same prefix or range; "" when
-// the listing is done. A page holds at most limit items and may hold fewer
-// only when it is the last.
+// exactly once). next is an opaque base64url cursor of (partition, key to
+// resume at), api.Cursor as every door's scan uses it; pass it back
+// unchanged with the same prefix or range; "" when the listing is done. A
+// page holds at most limit items and may hold fewer only when it is the
+// last.
 //
 // # Status codes
 //

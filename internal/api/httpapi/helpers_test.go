@@ -14,7 +14,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/apitest"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/goleak"
 )
@@ -140,11 +139,11 @@ func (f *faulty) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, 
 	return f.Backend.Propose(ctx, p, cmd)
 }
 
-func (f *faulty) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(storage.View, uint64) error) error {
+func (f *faulty) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	if f.readErr != nil {
-		return f.readErr
+		return kv.Reply{}, f.readErr
 	}
-	return f.Backend.Read(ctx, p, mode, fn)
+	return f.Backend.Read(ctx, p, mode, q)
 }
 
 func (f *faulty) Cluster() api.ClusterView {
@@ -167,10 +166,10 @@ type recordingBackend struct {
 	modes chan replica.ReadMode
 }
 
-func (r *recordingBackend) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(storage.View, uint64) error) error {
+func (r *recordingBackend) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	select {
 	case r.modes <- mode:
 	default:
 	}
-	return r.Backend.Read(ctx, p, mode, fn)
+	return r.Backend.Read(ctx, p, mode, q)
 }

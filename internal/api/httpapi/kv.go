@@ -12,7 +12,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // Headers of a key's answers.
@@ -71,18 +70,17 @@ func (s *Server) getKey(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), s.timeout)
 	defer cancel()
-	var item kv.Item
-	var found bool
-	err := s.b.Read(ctx, s.b.Partition(key), mode, func(v storage.View, group uint64) error {
-		var err error
-		item, found, err = kv.Get(v, group, key)
-		return err
-	})
+	rep, err := s.b.Read(ctx, s.b.Partition(key), mode, kv.GetQuery(key))
 	if err != nil {
 		s.backendError(w, r, err)
 		return
 	}
-	if !found {
+	if len(rep.Responses) != 1 {
+		writeError(w, http.StatusInternalServerError, "internal", "the read answered no response")
+		return
+	}
+	item := rep.Responses[0]
+	if item.Code != kv.CodeOK {
 		writeError(w, http.StatusNotFound, "not_found", "key not found")
 		return
 	}

@@ -255,7 +255,7 @@ func TestBadParams(t *testing.T) {
 		{"limit over max", "GET", "/v1/kv?limit=5000", "limit"},
 		{"limit text", "GET", "/v1/kv?limit=ten", "limit"},
 		{"cursor garbage", "GET", "/v1/kv?cursor=!!!", "cursor"},
-		{"cursor partition out of range", "GET", "/v1/kv?cursor=" + cursor{P: 8}.encode(), "cursor"},
+		{"cursor partition out of range", "GET", "/v1/kv?cursor=" + api.Cursor{Partition: 8}.String(), "cursor"},
 		{"prefix with start", "GET", "/v1/kv?prefix=a&start=b", "start"},
 		{"list unknown parameter", "GET", "/v1/kv?pefix=a", "pefix"},
 		{"cluster takes none", "GET", "/v1/cluster?x=1", "x"},

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/url"
-	"strings"
 	"testing"
 )
 
@@ -172,34 +171,5 @@ func TestListEncodings(t *testing.T) {
 	a := e.must(200, "GET", "/v1/kv?prefix=bin", nil)
 	if !containsAll(string(a.body), `"items":[{"key":`, `"key_encoding":"base64"`, `"value":"text"`, `"version":`, `"next":""`) {
 		t.Errorf("listing JSON %s", a.body)
-	}
-}
-
-func TestCursor(t *testing.T) {
-	for _, c := range []cursor{{P: 0}, {P: 7}, {P: 3, HasAfter: true, After: []byte("k")}, {P: 300, HasAfter: true, After: []byte{0, 0xff}}, {P: 1, HasAfter: true, After: []byte{}}} {
-		s := c.encode()
-		if strings.ContainsAny(s, "+/=") {
-			t.Errorf("cursor %q is not base64url without padding", s)
-		}
-		got, err := decodeCursor(s, 1000, 8)
-		if err != nil || got.P != c.P || got.HasAfter != c.HasAfter || string(got.After) != string(c.After) {
-			t.Errorf("round trip of %+v: %+v, %v", c, got, err)
-		}
-	}
-	bad := map[string]string{
-		"empty":          "",
-		"not base64":     "***",
-		"padded base64":  base64.URLEncoding.EncodeToString([]byte{1, 0, 0, 0}),
-		"wrong version":  base64.RawURLEncoding.EncodeToString([]byte{2, 0, 0}),
-		"partition >= P": cursor{P: 8}.encode(),
-		"bad flag":       base64.RawURLEncoding.EncodeToString([]byte{1, 0, 2}),
-		"trailing bytes": base64.RawURLEncoding.EncodeToString([]byte{1, 0, 0, 'x'}),
-		"key too long":   cursor{P: 1, HasAfter: true, After: []byte("123456789")}.encode(),
-		"truncated":      base64.RawURLEncoding.EncodeToString([]byte{1, 0x80}),
-	}
-	for name, s := range bad {
-		if c, err := decodeCursor(s, 8, 8); err == nil {
-			t.Errorf("%s: %q decoded to %+v", name, s, c)
-		}
 	}
 }

@@ -115,7 +115,7 @@ func cmdConfig(s *Server, c *client, o *op) {
 		var pairs []string
 		for _, kvp := range s.configValues() {
 			for _, pat := range o.args[2:] {
-				if globMatch(bytes.ToLower(pat), []byte(kvp[0])) {
+				if kv.Match(bytes.ToLower(pat), []byte(kvp[0])) {
 					pairs = append(pairs, kvp[0], kvp[1])
 					break
 				}

@@ -2,7 +2,6 @@ package resp
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"math"
 	"strconv"
@@ -647,10 +646,9 @@ func finishPrev(s *Server, o *op) {
 	}
 }
 
-// cmdGetEx is GETEX key [EX|PX|EXAT|PXAT|PERSIST]. kv's EXPIRE takes no
-// condition, so a GETEX with an option is a read-modify-write: read the
-// key, then PUT the same value with the new deadline if its version is
-// unchanged, and start over if it changed.
+// cmdGetEx is GETEX key [EX|PX|EXAT|PXAT|PERSIST]: with an option, one
+// EXPIRE or PERSIST that answers the key's value, so kv judges the key and
+// its deadline at apply time.
 func cmdGetEx(s *Server, c *client, o *op) {
 	key := o.args[1]
 	if !s.checkKey(o, key) {
@@ -661,73 +659,40 @@ func cmdGetEx(s *Server, c *client, o *op) {
 		o.fail(e)
 		return
 	}
-	if _, e := withExpire(kv.Request{}, flags, expire, "getex"); e != "" {
+	req, e := withExpire(kv.Request{Op: kv.OpExpire, Key: key}, flags, expire, "getex")
+	if e != "" {
 		o.fail(e)
 		return
 	}
-	if flags&(optExpire|optPersist) == 0 {
+	switch {
+	case flags&optPersist != 0:
+		req = kv.Persist(key)
+	case flags&optExpire == 0:
 		s.read(o, key)
 		o.finish = finishGet
 		return
 	}
-	s.readModifyWrite(c, o, key, "getex", func(it kv.Item, found bool) ([]byte, kv.Request, bool) {
-		if !found {
-			return replyNull, kv.Request{}, false
-		}
-		if flags&optPersist != 0 && it.Deadline == 0 {
-			return appendBulk(nil, it.Value), kv.Request{}, false
-		}
-		req, _ := withExpire(kv.Put(key, it.Value).IfVersion(it.Version), flags, expire, "getex")
-		return appendBulk(nil, it.Value), req, true
-	})
+	s.write(o, key, req.ReturnPrev())
+	o.finish = finishGetEx
 }
 
-// readModifyWrite answers o with a read-modify-write of key, for what kv
-// cannot do in one conditional command: step reads the key's state and
-// returns the reply and, when write is set, a write conditioned on the
-// version it read; the reply stands once the write applies. A write whose
-// condition failed (the key changed meanwhile) starts over, at most 10
-// times, then answers -TRYAGAIN.
-func (s *Server) readModifyWrite(c *client, o *op, key []byte, name string, step func(it kv.Item, found bool) (reply []byte, w kv.Request, write bool)) {
-	p := s.b.Partition(key)
-	pt := &part{p: p, kind: partCustom}
-	pt.custom = func(ctx context.Context) ([]byte, error) {
-		for range 10 {
-			it, found, err := s.readOne(ctx, p, key)
-			if err != nil {
-				return nil, err
-			}
-			reply, w, write := step(it, found)
-			if !write {
-				return reply, nil
-			}
-			r, err := s.proposeOne(c, p, w)
-			if err != nil {
-				return nil, err
-			}
-			switch r.Code {
-			case kv.CodeOK:
-				return reply, nil
-			case kv.CodeConditionFailed, kv.CodeNotFound:
-				continue
-			case kv.CodeInvalidExpire:
-				return nil, respError(errExpireTime(name))
-			default:
-				return nil, respError(r.Code.Message())
-			}
-		}
-		return nil, errRetries
-	}
-	o.parts = append(o.parts, pt)
-	o.finish = finishCustom
-}
-
-func finishCustom(s *Server, o *op) {
+// finishGetEx answers the value GETEX's EXPIRE or PERSIST read, or nil.
+func finishGetEx(s *Server, o *op) {
 	pt, ok := o.single()
 	if !ok {
 		return
 	}
-	o.out = append(o.out[:0], pt.out...)
+	r := pt.resps[0]
+	switch {
+	case r.Code == kv.CodeInvalidExpire:
+		o.out = appendError(o.out[:0], errExpireTime("getex"))
+	case r.Code != kv.CodeOK && r.Code != kv.CodeNotFound:
+		o.out = appendError(o.out[:0], r.Code.Message())
+	case r.HasValue:
+		o.out = appendBulk(o.out[:0], r.Value)
+	default:
+		o.out = appendNull(o.out[:0])
+	}
 }
 
 func cmdAppend(s *Server, c *client, o *op) {
@@ -1012,37 +977,22 @@ func cmdExpire(s *Server, c *client, o *op) {
 	} else {
 		req = kv.Expire(key, time.Duration(n*unit))
 	}
-	if cond == 0 {
-		s.write(o, key, req)
-		o.finish = finishOneIfOK
-		return
+	// NB: the conditions are kv's, judged against the key's deadline when
+	// the command applies, by group time.
+	if cond&expNX != 0 {
+		req = req.IfNoDeadline()
 	}
-	// With a condition: read the deadline, judge the condition, then
-	// rewrite the key with the new deadline if its version is unchanged.
-	s.readModifyWrite(c, o, key, name, func(it kv.Item, found bool) ([]byte, kv.Request, bool) {
-		if !found {
-			return replyZero, kv.Request{}, false
-		}
-		deadline := n * unit
-		if !abs {
-			deadline += s.b.Now().UnixNano()
-		}
-		cur := it.Deadline
-		switch {
-		case cond&expNX != 0 && cur != 0,
-			cond&expXX != 0 && cur == 0,
-			cond&expGT != 0 && (cur == 0 || deadline <= cur),
-			cond&expLT != 0 && cur != 0 && deadline >= cur:
-			return replyZero, kv.Request{}, false
-		}
-		switch {
-		case !abs && n <= 0, abs && deadline <= s.b.Now().UnixNano():
-			return replyOne, kv.Delete(key).IfVersion(it.Version), true
-		case abs:
-			return replyOne, kv.Put(key, it.Value).IfVersion(it.Version).WithDeadline(deadline), true
-		}
-		return replyOne, kv.Put(key, it.Value).IfVersion(it.Version).WithTTL(time.Duration(n * unit)), true
-	})
+	if cond&expXX != 0 {
+		req = req.IfDeadline()
+	}
+	if cond&expGT != 0 {
+		req = req.IfLater()
+	}
+	if cond&expLT != 0 {
+		req = req.IfEarlier()
+	}
+	s.write(o, key, req)
+	o.finish = finishOneIfOK
 }
 
 func cmdPersist(s *Server, c *client, o *op) {

@@ -43,9 +43,9 @@
 //     partition across partitions; when a part fails the reply is an error
 //     saying some keys may have been written. MSETNX must stay in one
 //     partition, else -CROSSSLOT.
-//   - EXPIRE with NX/XX/GT/LT and GETEX with an option are read-modify-write
-//     loops (read the key, rewrite it with the new deadline if its version
-//     is unchanged); they may answer -TRYAGAIN if the key keeps changing.
+//   - EXPIRE with NX/XX/GT/LT and GETEX with an option are one replicated
+//     command each: kv judges the condition against the key's deadline
+//     when the command applies, by group time, never by this node's clock.
 //   - Times are int64 nanoseconds: a TTL above ~292 years or a deadline
 //     after 2262 is "invalid expire time". A key past its deadline exists
 //     until the leader's expiry sweep deletes it (precision ~100ms); TTL

@@ -1,7 +1,6 @@
 package resp
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // op is one command of a pipeline on its way through planning, execution
@@ -40,9 +38,8 @@ type op struct {
 type partKind uint8
 
 const (
-	partWrite  partKind = iota // requests, batched with neighbouring writes
-	partRead                   // kv.Get of keys (or Count), batched with neighbouring reads
-	partCustom                 // a read-modify-write loop, run alone in order
+	partWrite partKind = iota // requests, batched with neighbouring writes
+	partRead                  // kv.Get of keys (or Count), batched with neighbouring reads
 )
 
 // part is what one op does on one partition.
@@ -65,9 +62,6 @@ type part struct {
 	// idx maps the part's keys or requests to positions in the op's
 	// arguments, for multi-key commands.
 	idx []int
-	// partCustom:
-	custom func(ctx context.Context) ([]byte, error)
-	out    []byte
 	// err is the outcome of a failed Backend call (or a respError).
 	err error
 }
@@ -82,9 +76,6 @@ func (e respError) Error() string { return string(e) }
 // earlier write of the connection to the same partition has an unknown
 // outcome: sending them could apply them before it.
 var errSkipped = respError("TRYAGAIN not sent: an earlier command of this connection to the same partition has an unknown outcome; retrying is safe")
-
-// errRetries answers a read-modify-write that lost its race too often.
-var errRetries = respError("TRYAGAIN the key kept changing under a conditional update; retrying is safe")
 
 // maxBatchRequests and maxBatchBytes bound how many pipelined writes to
 // one partition share a kv.Command. NB: the byte bound is the size of the
@@ -250,14 +241,6 @@ func (s *Server) runQueue(c *client, p int, q []*part, wasPoisoned bool) bool {
 			}
 			s.readParts(p, q[i:j])
 			i = j
-		case partCustom:
-			ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-			pt.out, pt.err = pt.custom(ctx)
-			cancel()
-			if uncertain(pt.err) {
-				poisoned = errSkipped
-			}
-			i++
 		}
 	}
 	return poisoned != nil
@@ -350,60 +333,63 @@ func (s *Server) proposeIn(ctx context.Context, sl *sessionSlot, p int, cmd kv.C
 	return rep, err
 }
 
-// readParts runs the reads of parts in one linearizable Backend.Read.
+// readParts runs the reads of parts in one linearizable Backend.Read: one
+// kv get of all their keys; a count (DBSIZE, INFO) is a read of its own.
 func (s *Server) readParts(p int, parts []*part) {
 	ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
 	defer cancel()
-	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-		for _, pt := range parts {
-			if pt.count {
-				n, err := kv.Count(v, g)
-				if err != nil {
-					return err
-				}
-				pt.n = n
-				continue
-			}
-			pt.items = make([]kv.Item, len(pt.keys))
-			pt.found = make([]bool, len(pt.keys))
-			for i, k := range pt.keys {
-				it, ok, err := kv.Get(v, g, k)
-				if err != nil {
-					return err
-				}
-				it.Value = bytes.Clone(it.Value) // the view's bytes end with the read
-				pt.items[i], pt.found[i] = it, ok
-			}
+	var keys [][]byte
+	var n uint64
+	counted := false
+	for _, pt := range parts {
+		if !pt.count {
+			keys = append(keys, pt.keys...)
+			continue
 		}
-		return nil
-	})
+		if !counted {
+			rep, err := s.b.Read(ctx, p, replica.Linearizable, kv.CountQuery())
+			if err == nil && len(rep.Responses) != 1 {
+				err = respError("ERR internal: a count answered no response")
+			}
+			if err != nil {
+				failParts(parts, err)
+				return
+			}
+			n, counted = uint64(rep.Responses[0].Int), true
+		}
+		pt.n = n
+	}
+	if len(keys) == 0 {
+		return
+	}
+	rep, err := s.b.Read(ctx, p, replica.Linearizable, kv.GetQuery(keys...))
+	if err == nil && len(rep.Responses) != len(keys) {
+		err = respError(fmt.Sprintf("ERR internal: %d responses for %d keys", len(rep.Responses), len(keys)))
+	}
 	if err != nil {
-		for _, pt := range parts {
-			pt.err = err
+		failParts(parts, err)
+		return
+	}
+	at := 0
+	for _, pt := range parts {
+		if pt.count {
+			continue
+		}
+		pt.items = make([]kv.Item, len(pt.keys))
+		pt.found = make([]bool, len(pt.keys))
+		for i, k := range pt.keys {
+			r := &rep.Responses[at]
+			at++
+			pt.items[i] = kv.Item{Key: k, Value: r.Value, Version: r.Version, Deadline: r.Deadline}
+			pt.found[i] = r.Code == kv.CodeOK
 		}
 	}
 }
 
-// readOne reads one key linearizably (for read-modify-write loops).
-func (s *Server) readOne(ctx context.Context, p int, key []byte) (kv.Item, bool, error) {
-	var it kv.Item
-	var found bool
-	err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-		var err error
-		it, found, err = kv.Get(v, g, key)
-		it.Value = bytes.Clone(it.Value)
-		return err
-	})
-	return it, found, err
-}
-
-// proposeOne proposes one request on its own (read-modify-write loops).
-func (s *Server) proposeOne(c *client, p int, req kv.Request) (kv.Response, error) {
-	rep, err := s.propose(c, p, kv.Command{Requests: []kv.Request{req}})
-	if err != nil {
-		return kv.Response{}, err
+func failParts(parts []*part, err error) {
+	for _, pt := range parts {
+		pt.err = err
 	}
-	return rep.Responses[0], nil
 }
 
 // errorText renders a Backend error as a Redis error reply text, per

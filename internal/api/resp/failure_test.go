@@ -22,7 +22,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api/apitest"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // step is one scripted answer of a Backend call.
@@ -110,16 +109,16 @@ func (b *scripted) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply
 	return kv.Reply{}, st.err
 }
 
-func (b *scripted) Read(ctx context.Context, p int, mode replica.ReadMode, fn func(v storage.View, group uint64) error) error {
+func (b *scripted) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	st, ok := b.next(b.reads, b.nRead, p)
 	switch {
 	case !ok:
-		return b.Backend.Read(ctx, p, mode, fn)
+		return b.Backend.Read(ctx, p, mode, q)
 	case st.block:
 		<-ctx.Done()
-		return ctx.Err()
+		return kv.Reply{}, ctx.Err()
 	}
-	return st.err
+	return kv.Reply{}, st.err
 }
 
 var _ api.Backend = (*scripted)(nil)

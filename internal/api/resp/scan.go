@@ -1,23 +1,22 @@
 package resp
 
 import (
-	"bytes"
-	"context"
 	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
-// A RESP SCAN cursor must be an unsigned 64-bit number, so it names an
-// entry of this node-local table holding where the scan goes on: a
-// partition and the key to resume from. Entries expire; a scan whose
-// cursor expired (or was made by another node) gets an error saying to
-// start again from 0.
+// A RESP SCAN cursor must be an unsigned 64-bit number (redis-cli and
+// go-redis parse it as one), and a partition and a key do not fit in one,
+// so it names an entry of this node-local table holding where the scan
+// goes on: the api.Cursor every door's scan resumes from. Entries expire; a
+// scan whose cursor expired (or was made by another node) gets an error
+// saying to start again from 0.
 const (
 	cursorTTL = 10 * time.Minute
 	// maxCursors bounds the table: when full, the oldest entries go.
@@ -25,8 +24,7 @@ const (
 )
 
 type cursorPos struct {
-	p       int
-	key     []byte
+	cur     api.Cursor
 	expires time.Time
 }
 
@@ -45,7 +43,7 @@ func (t *cursorTable) init() {
 }
 
 // put stores a position and returns its cursor, never 0.
-func (t *cursorTable) put(p int, key []byte, now time.Time) uint64 {
+func (t *cursorTable) put(cur api.Cursor, now time.Time) uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.mu.m) >= maxCursors {
@@ -56,7 +54,7 @@ func (t *cursorTable) put(p int, key []byte, now time.Time) uint64 {
 		t.mu.next = 1
 	}
 	id := t.mu.next
-	t.mu.m[id] = cursorPos{p: p, key: key, expires: now.Add(cursorTTL)}
+	t.mu.m[id] = cursorPos{cur: cur, expires: now.Add(cursorTTL)}
 	return id
 }
 
@@ -84,15 +82,15 @@ func (t *cursorTable) evictLocked(now time.Time) {
 
 // get returns the position of a cursor. NB: it stays in the table until
 // it expires, so a client may repeat a SCAN call (after a lost reply).
-func (t *cursorTable) get(id uint64, now time.Time) (cursorPos, bool) {
+func (t *cursorTable) get(id uint64, now time.Time) (api.Cursor, bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	c, ok := t.mu.m[id]
 	if !ok || now.After(c.expires) {
 		delete(t.mu.m, id)
-		return cursorPos{}, false
+		return api.Cursor{}, false
 	}
-	return c, true
+	return c.cur, true
 }
 
 func (t *cursorTable) len() int {
@@ -142,7 +140,7 @@ func cmdScan(s *Server, c *client, o *op) {
 			return
 		}
 	}
-	pos := cursorPos{}
+	pos := api.Cursor{}
 	if cur != 0 {
 		var ok bool
 		if pos, ok = s.cursors.get(cur, time.Now()); !ok {
@@ -151,64 +149,35 @@ func cmdScan(s *Server, c *client, o *op) {
 		}
 	}
 	o.barrier = func(s *Server, c *client, o *op) {
-		keys, next, err := s.scan(pos, pattern, int(min(count, 1<<20)))
+		page, err := s.scan(pos, pattern, int(min(count, kv.MaxScanLimit)))
 		if err != nil {
 			o.out = appendError(o.out[:0], errorText(err))
 			return
 		}
 		if typeNone {
-			keys = nil
+			page.Items = nil
 		}
 		var id uint64
-		if next.p < s.b.Partitions() {
-			id = s.cursors.put(next.p, next.key, time.Now())
+		if !page.Done {
+			id = s.cursors.put(page.Next, time.Now())
 		}
 		o.out = appendArray(o.out[:0], 2)
 		o.out = appendBulkString(o.out, strconv.FormatUint(id, 10))
-		o.out = appendArray(o.out, len(keys))
-		for _, k := range keys {
-			o.out = appendBulk(o.out, k)
+		o.out = appendArray(o.out, len(page.Items))
+		for i := range page.Items {
+			o.out = appendBulk(o.out, page.Items[i].Key)
 		}
 	}
 }
 
 // scan examines about count keys from pos on, walking the partitions in
-// order, and returns those matching pattern and the position to go on
-// from (next.p == P: done). Each partition's page is one linearizable
-// read; the whole scan is not a snapshot.
-func (s *Server) scan(pos cursorPos, pattern []byte, count int) (keys [][]byte, next cursorPos, err error) {
-	prefix := globPrefix(pattern)
-	end := kv.PrefixEnd(prefix)
-	P := s.b.Partitions()
-	p, start := pos.p, pos.key
-	for p < P && count > 0 {
-		if bytes.Compare(start, prefix) < 0 {
-			start = prefix
-		}
-		var items []kv.Item
-		var more []byte
-		ctx, cancel := context.WithTimeout(s.ctx, s.timeout)
-		err := s.b.Read(ctx, p, replica.Linearizable, func(v storage.View, g uint64) error {
-			var err error
-			items, more, err = kv.Scan(v, g, start, end, count)
-			return err
-		})
-		cancel()
-		if err != nil {
-			return nil, cursorPos{}, err
-		}
-		for _, it := range items {
-			if pattern == nil || globMatch(pattern, it.Key) {
-				keys = append(keys, it.Key)
-			}
-		}
-		count -= len(items)
-		if more != nil {
-			return keys, cursorPos{p: p, key: more}, nil
-		}
-		p, start = p+1, nil
-	}
-	return keys, cursorPos{p: p, key: start}, nil
+// order (api.ScanPage), and answers those matching pattern. Each
+// partition's part of the page is one linearizable read; the whole scan is
+// not a snapshot.
+func (s *Server) scan(pos api.Cursor, pattern []byte, count int) (api.Page, error) {
+	prefix := kv.MatchPrefix(pattern)
+	return api.ScanPage(s.ctx, s.b, api.Scan{Start: prefix, End: kv.PrefixEnd(prefix), Limit: count,
+		Match: pattern, KeysOnly: true, Mode: replica.Linearizable, ReadTimeout: s.timeout}, pos)
 }
 
 // cmdKeys is KEYS pattern: every partition, in order, scanned whole.
@@ -219,16 +188,20 @@ func cmdKeys(s *Server, c *client, o *op) {
 	}
 	o.barrier = func(s *Server, c *client, o *op) {
 		var keys [][]byte
-		pos := cursorPos{}
-		for pos.p < s.b.Partitions() {
-			var page [][]byte
-			var err error
-			page, pos, err = s.scan(pos, pattern, 1000)
+		pos := api.Cursor{}
+		for {
+			page, err := s.scan(pos, pattern, 1000)
 			if err != nil {
 				o.out = appendError(o.out[:0], errorText(err))
 				return
 			}
-			keys = append(keys, page...)
+			for i := range page.Items {
+				keys = append(keys, page.Items[i].Key)
+			}
+			if page.Done {
+				break
+			}
+			pos = page.Next
 		}
 		o.out = appendArray(o.out[:0], len(keys))
 		for _, k := range keys {

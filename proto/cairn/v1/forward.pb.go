@@ -1,7 +1,9 @@
 // Forwarding between nodes: a node that does not lead a key's partition
 // sends the command, with its session, to the node of the leader over one
 // batched stream per peer; one hop (the receiver proposes locally or answers
-// NOT_APPLIED with its own leader hint, never forwards again).
+// NOT_APPLIED with its own leader hint, never forwards again). A node that
+// holds no replica of a partition sends a read the same way, as a kv query,
+// to a node that holds one, and gets the query's reply back.
 //
 // Regenerate from the repository root:
 //
@@ -85,220 +87,7 @@ func (x ForwardResponse_Outcome) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ForwardResponse_Outcome.Descriptor instead.
 func (ForwardResponse_Outcome) EnumDescriptor() ([]byte, []int) {
-	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{3, 0}
-}
-
-type ReadRequest struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// The opening request: open is set.
-	Open      bool   `protobuf:"varint,1,opt,name=open,proto3" json:"open,omitempty"`
-	Partition uint32 `protobuf:"varint,2,opt,name=partition,proto3" json:"partition,omitempty"`
-	// replica.ReadMode: 0 linearizable, 1 follower, 2 stale.
-	Mode             int32 `protobuf:"varint,3,opt,name=mode,proto3" json:"mode,omitempty"`
-	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
-	// A later request: either get, or a page of the range [lower, upper)
-	// starting at start (inclusive), at most limit pairs.
-	Get           []byte `protobuf:"bytes,5,opt,name=get,proto3" json:"get,omitempty"`
-	Iter          bool   `protobuf:"varint,6,opt,name=iter,proto3" json:"iter,omitempty"`
-	Lower         []byte `protobuf:"bytes,7,opt,name=lower,proto3" json:"lower,omitempty"`
-	Upper         []byte `protobuf:"bytes,8,opt,name=upper,proto3" json:"upper,omitempty"` // empty: unbounded
-	Start         []byte `protobuf:"bytes,9,opt,name=start,proto3" json:"start,omitempty"`
-	Limit         uint32 `protobuf:"varint,10,opt,name=limit,proto3" json:"limit,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReadRequest) Reset() {
-	*x = ReadRequest{}
-	mi := &file_cairn_v1_forward_proto_msgTypes[0]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReadRequest) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReadRequest) ProtoMessage() {}
-
-func (x *ReadRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_forward_proto_msgTypes[0]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReadRequest.ProtoReflect.Descriptor instead.
-func (*ReadRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{0}
-}
-
-func (x *ReadRequest) GetOpen() bool {
-	if x != nil {
-		return x.Open
-	}
-	return false
-}
-
-func (x *ReadRequest) GetPartition() uint32 {
-	if x != nil {
-		return x.Partition
-	}
-	return 0
-}
-
-func (x *ReadRequest) GetMode() int32 {
-	if x != nil {
-		return x.Mode
-	}
-	return 0
-}
-
-func (x *ReadRequest) GetDeadlineUnixNano() int64 {
-	if x != nil {
-		return x.DeadlineUnixNano
-	}
-	return 0
-}
-
-func (x *ReadRequest) GetGet() []byte {
-	if x != nil {
-		return x.Get
-	}
-	return nil
-}
-
-func (x *ReadRequest) GetIter() bool {
-	if x != nil {
-		return x.Iter
-	}
-	return false
-}
-
-func (x *ReadRequest) GetLower() []byte {
-	if x != nil {
-		return x.Lower
-	}
-	return nil
-}
-
-func (x *ReadRequest) GetUpper() []byte {
-	if x != nil {
-		return x.Upper
-	}
-	return nil
-}
-
-func (x *ReadRequest) GetStart() []byte {
-	if x != nil {
-		return x.Start
-	}
-	return nil
-}
-
-func (x *ReadRequest) GetLimit() uint32 {
-	if x != nil {
-		return x.Limit
-	}
-	return 0
-}
-
-type ReadResponse struct {
-	state protoimpl.MessageState `protogen:"open.v1"`
-	// As ForwardResponse.Outcome: DONE, or why the read could not be served.
-	Outcome       ForwardResponse_Outcome `protobuf:"varint,1,opt,name=outcome,proto3,enum=cairn.v1.ForwardResponse_Outcome" json:"outcome,omitempty"`
-	Message       string                  `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
-	Found         bool                    `protobuf:"varint,3,opt,name=found,proto3" json:"found,omitempty"`
-	Value         []byte                  `protobuf:"bytes,4,opt,name=value,proto3" json:"value,omitempty"`
-	Keys          [][]byte                `protobuf:"bytes,5,rep,name=keys,proto3" json:"keys,omitempty"`
-	Values        [][]byte                `protobuf:"bytes,6,rep,name=values,proto3" json:"values,omitempty"`
-	More          bool                    `protobuf:"varint,7,opt,name=more,proto3" json:"more,omitempty"` // the range holds more past the last key
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
-}
-
-func (x *ReadResponse) Reset() {
-	*x = ReadResponse{}
-	mi := &file_cairn_v1_forward_proto_msgTypes[1]
-	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-	ms.StoreMessageInfo(mi)
-}
-
-func (x *ReadResponse) String() string {
-	return protoimpl.X.MessageStringOf(x)
-}
-
-func (*ReadResponse) ProtoMessage() {}
-
-func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_forward_proto_msgTypes[1]
-	if x != nil {
-		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
-		if ms.LoadMessageInfo() == nil {
-			ms.StoreMessageInfo(mi)
-		}
-		return ms
-	}
-	return mi.MessageOf(x)
-}
-
-// Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
-func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{1}
-}
-
-func (x *ReadResponse) GetOutcome() ForwardResponse_Outcome {
-	if x != nil {
-		return x.Outcome
-	}
-	return ForwardResponse_DONE
-}
-
-func (x *ReadResponse) GetMessage() string {
-	if x != nil {
-		return x.Message
-	}
-	return ""
-}
-
-func (x *ReadResponse) GetFound() bool {
-	if x != nil {
-		return x.Found
-	}
-	return false
-}
-
-func (x *ReadResponse) GetValue() []byte {
-	if x != nil {
-		return x.Value
-	}
-	return nil
-}
-
-func (x *ReadResponse) GetKeys() [][]byte {
-	if x != nil {
-		return x.Keys
-	}
-	return nil
-}
-
-func (x *ReadResponse) GetValues() [][]byte {
-	if x != nil {
-		return x.Values
-	}
-	return nil
-}
-
-func (x *ReadResponse) GetMore() bool {
-	if x != nil {
-		return x.More
-	}
-	return false
+	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{1, 0}
 }
 
 type ForwardRequest struct {
@@ -311,14 +100,20 @@ type ForwardRequest struct {
 	// The sender's deadline for the request, Unix nanoseconds.
 	DeadlineUnixNano int64 `protobuf:"varint,4,opt,name=deadline_unix_nano,json=deadlineUnixNano,proto3" json:"deadline_unix_nano,omitempty"`
 	// For the meta group (group 0) rather than a partition.
-	Meta          bool `protobuf:"varint,5,opt,name=meta,proto3" json:"meta,omitempty"`
+	Meta bool `protobuf:"varint,5,opt,name=meta,proto3" json:"meta,omitempty"`
+	// A read instead of a command: a kv query in its binary encoding, to
+	// evaluate on the receiver's replica once a read in mode is safe there
+	// (replica.ReadMode: 0 linearizable, 1 follower, 2 stale; a linearizable
+	// read on a follower is a follower read, still linearizable).
+	Query         []byte `protobuf:"bytes,6,opt,name=query,proto3" json:"query,omitempty"`
+	Mode          int32  `protobuf:"varint,7,opt,name=mode,proto3" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ForwardRequest) Reset() {
 	*x = ForwardRequest{}
-	mi := &file_cairn_v1_forward_proto_msgTypes[2]
+	mi := &file_cairn_v1_forward_proto_msgTypes[0]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -330,7 +125,7 @@ func (x *ForwardRequest) String() string {
 func (*ForwardRequest) ProtoMessage() {}
 
 func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_forward_proto_msgTypes[2]
+	mi := &file_cairn_v1_forward_proto_msgTypes[0]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -343,7 +138,7 @@ func (x *ForwardRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardRequest.ProtoReflect.Descriptor instead.
 func (*ForwardRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{2}
+	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{0}
 }
 
 func (x *ForwardRequest) GetId() uint64 {
@@ -381,11 +176,26 @@ func (x *ForwardRequest) GetMeta() bool {
 	return false
 }
 
+func (x *ForwardRequest) GetQuery() []byte {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *ForwardRequest) GetMode() int32 {
+	if x != nil {
+		return x.Mode
+	}
+	return 0
+}
+
 type ForwardResponse struct {
 	state   protoimpl.MessageState  `protogen:"open.v1"`
 	Id      uint64                  `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
 	Outcome ForwardResponse_Outcome `protobuf:"varint,2,opt,name=outcome,proto3,enum=cairn.v1.ForwardResponse_Outcome" json:"outcome,omitempty"`
-	// The kv result in its binary encoding, when DONE.
+	// The kv result (a command's) or reply (a query's) in its binary
+	// encoding, when DONE.
 	Result        []byte `protobuf:"bytes,3,opt,name=result,proto3" json:"result,omitempty"`
 	Message       string `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
 	Leader        string `protobuf:"bytes,5,opt,name=leader,proto3" json:"leader,omitempty"`
@@ -395,7 +205,7 @@ type ForwardResponse struct {
 
 func (x *ForwardResponse) Reset() {
 	*x = ForwardResponse{}
-	mi := &file_cairn_v1_forward_proto_msgTypes[3]
+	mi := &file_cairn_v1_forward_proto_msgTypes[1]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -407,7 +217,7 @@ func (x *ForwardResponse) String() string {
 func (*ForwardResponse) ProtoMessage() {}
 
 func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_forward_proto_msgTypes[3]
+	mi := &file_cairn_v1_forward_proto_msgTypes[1]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -420,7 +230,7 @@ func (x *ForwardResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForwardResponse.ProtoReflect.Descriptor instead.
 func (*ForwardResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{3}
+	return file_cairn_v1_forward_proto_rawDescGZIP(), []int{1}
 }
 
 func (x *ForwardResponse) GetId() uint64 {
@@ -462,33 +272,15 @@ var File_cairn_v1_forward_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_forward_proto_rawDesc = "" +
 	"\n" +
-	"\x16cairn/v1/forward.proto\x12\bcairn.v1\"\xff\x01\n" +
-	"\vReadRequest\x12\x12\n" +
-	"\x04open\x18\x01 \x01(\bR\x04open\x12\x1c\n" +
-	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x12\n" +
-	"\x04mode\x18\x03 \x01(\x05R\x04mode\x12,\n" +
-	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\x12\x10\n" +
-	"\x03get\x18\x05 \x01(\fR\x03get\x12\x12\n" +
-	"\x04iter\x18\x06 \x01(\bR\x04iter\x12\x14\n" +
-	"\x05lower\x18\a \x01(\fR\x05lower\x12\x14\n" +
-	"\x05upper\x18\b \x01(\fR\x05upper\x12\x14\n" +
-	"\x05start\x18\t \x01(\fR\x05start\x12\x14\n" +
-	"\x05limit\x18\n" +
-	" \x01(\rR\x05limit\"\xd1\x01\n" +
-	"\fReadResponse\x12;\n" +
-	"\aoutcome\x18\x01 \x01(\x0e2!.cairn.v1.ForwardResponse.OutcomeR\aoutcome\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05found\x18\x03 \x01(\bR\x05found\x12\x14\n" +
-	"\x05value\x18\x04 \x01(\fR\x05value\x12\x12\n" +
-	"\x04keys\x18\x05 \x03(\fR\x04keys\x12\x16\n" +
-	"\x06values\x18\x06 \x03(\fR\x06values\x12\x12\n" +
-	"\x04more\x18\a \x01(\bR\x04more\"\x9a\x01\n" +
+	"\x16cairn/v1/forward.proto\x12\bcairn.v1\"\xc4\x01\n" +
 	"\x0eForwardRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1c\n" +
 	"\tpartition\x18\x02 \x01(\rR\tpartition\x12\x18\n" +
 	"\acommand\x18\x03 \x01(\fR\acommand\x12,\n" +
 	"\x12deadline_unix_nano\x18\x04 \x01(\x03R\x10deadlineUnixNano\x12\x12\n" +
-	"\x04meta\x18\x05 \x01(\bR\x04meta\"\xfc\x01\n" +
+	"\x04meta\x18\x05 \x01(\bR\x04meta\x12\x14\n" +
+	"\x05query\x18\x06 \x01(\fR\x05query\x12\x12\n" +
+	"\x04mode\x18\a \x01(\x05R\x04mode\"\xfc\x01\n" +
 	"\x0fForwardResponse\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\x04R\x02id\x12;\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2!.cairn.v1.ForwardResponse.OutcomeR\aoutcome\x12\x16\n" +
@@ -500,10 +292,9 @@ const file_cairn_v1_forward_proto_rawDesc = "" +
 	"\vNOT_APPLIED\x10\x01\x12\x11\n" +
 	"\rINDETERMINATE\x10\x02\x12\v\n" +
 	"\aINVALID\x10\x03\x12\f\n" +
-	"\bNO_SPACE\x10\x042\x86\x01\n" +
+	"\bNO_SPACE\x10\x042K\n" +
 	"\aForward\x12@\n" +
-	"\x05Batch\x12\x18.cairn.v1.ForwardRequest\x1a\x19.cairn.v1.ForwardResponse(\x010\x01\x129\n" +
-	"\x04Read\x12\x15.cairn.v1.ReadRequest\x1a\x16.cairn.v1.ReadResponse(\x010\x01B1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
+	"\x05Batch\x12\x18.cairn.v1.ForwardRequest\x1a\x19.cairn.v1.ForwardResponse(\x010\x01B1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_v1_forward_proto_rawDescOnce sync.Once
@@ -518,26 +309,21 @@ func file_cairn_v1_forward_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_v1_forward_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_cairn_v1_forward_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
 var file_cairn_v1_forward_proto_goTypes = []any{
 	(ForwardResponse_Outcome)(0), // 0: cairn.v1.ForwardResponse.Outcome
-	(*ReadRequest)(nil),          // 1: cairn.v1.ReadRequest
-	(*ReadResponse)(nil),         // 2: cairn.v1.ReadResponse
-	(*ForwardRequest)(nil),       // 3: cairn.v1.ForwardRequest
-	(*ForwardResponse)(nil),      // 4: cairn.v1.ForwardResponse
+	(*ForwardRequest)(nil),       // 1: cairn.v1.ForwardRequest
+	(*ForwardResponse)(nil),      // 2: cairn.v1.ForwardResponse
 }
 var file_cairn_v1_forward_proto_depIdxs = []int32{
-	0, // 0: cairn.v1.ReadResponse.outcome:type_name -> cairn.v1.ForwardResponse.Outcome
-	0, // 1: cairn.v1.ForwardResponse.outcome:type_name -> cairn.v1.ForwardResponse.Outcome
-	3, // 2: cairn.v1.Forward.Batch:input_type -> cairn.v1.ForwardRequest
-	1, // 3: cairn.v1.Forward.Read:input_type -> cairn.v1.ReadRequest
-	4, // 4: cairn.v1.Forward.Batch:output_type -> cairn.v1.ForwardResponse
-	2, // 5: cairn.v1.Forward.Read:output_type -> cairn.v1.ReadResponse
-	4, // [4:6] is the sub-list for method output_type
-	2, // [2:4] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	0, // 0: cairn.v1.ForwardResponse.outcome:type_name -> cairn.v1.ForwardResponse.Outcome
+	1, // 1: cairn.v1.Forward.Batch:input_type -> cairn.v1.ForwardRequest
+	2, // 2: cairn.v1.Forward.Batch:output_type -> cairn.v1.ForwardResponse
+	2, // [2:3] is the sub-list for method output_type
+	1, // [1:2] is the sub-list for method input_type
+	1, // [1:1] is the sub-list for extension type_name
+	1, // [1:1] is the sub-list for extension extendee
+	0, // [0:1] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_forward_proto_init() }
@@ -551,7 +337,7 @@ func file_cairn_v1_forward_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_forward_proto_rawDesc), len(file_cairn_v1_forward_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   4,
+			NumMessages:   2,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1,7 +1,9 @@
 // Forwarding between nodes: a node that does not lead a key's partition
 // sends the command, with its session, to the node of the leader over one
 // batched stream per peer; one hop (the receiver proposes locally or answers
-// NOT_APPLIED with its own leader hint, never forwards again).
+// NOT_APPLIED with its own leader hint, never forwards again). A node that
+// holds no replica of a partition sends a read the same way, as a kv query,
+// to a node that holds one, and gets the query's reply back.
 //
 // Regenerate from the repository root:
 //
@@ -32,20 +34,15 @@ const _ = grpc.SupportPackageIsVersion9
 
 const (
 	Forward_Batch_FullMethodName = "/cairn.v1.Forward/Batch"
-	Forward_Read_FullMethodName  = "/cairn.v1.Forward/Read"
 )
 
 // ForwardClient is the client API for Forward service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type ForwardClient interface {
-	// Batch carries many forwarded commands per stream, answered by id in any order.
+	// Batch carries many forwarded commands and queries per stream, answered
+	// by id in any order.
 	Batch(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ForwardRequest, ForwardResponse], error)
-	// Read serves one read of a partition the caller holds no replica of: the
-	// first request opens it (the receiver waits until a read in that mode is
-	// safe and pins a snapshot), each later one reads that snapshot (a key, or
-	// a page of a range); the stream's end closes it. Keys are storage keys.
-	Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReadRequest, ReadResponse], error)
 }
 
 type forwardClient struct {
@@ -69,30 +66,13 @@ func (c *forwardClient) Batch(ctx context.Context, opts ...grpc.CallOption) (grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Forward_BatchClient = grpc.BidiStreamingClient[ForwardRequest, ForwardResponse]
 
-func (c *forwardClient) Read(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[ReadRequest, ReadResponse], error) {
-	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Forward_ServiceDesc.Streams[1], Forward_Read_FullMethodName, cOpts...)
-	if err != nil {
-		return nil, err
-	}
-	x := &grpc.GenericClientStream[ReadRequest, ReadResponse]{ClientStream: stream}
-	return x, nil
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Forward_ReadClient = grpc.BidiStreamingClient[ReadRequest, ReadResponse]
-
 // ForwardServer is the server API for Forward service.
 // All implementations must embed UnimplementedForwardServer
 // for forward compatibility.
 type ForwardServer interface {
-	// Batch carries many forwarded commands per stream, answered by id in any order.
+	// Batch carries many forwarded commands and queries per stream, answered
+	// by id in any order.
 	Batch(grpc.BidiStreamingServer[ForwardRequest, ForwardResponse]) error
-	// Read serves one read of a partition the caller holds no replica of: the
-	// first request opens it (the receiver waits until a read in that mode is
-	// safe and pins a snapshot), each later one reads that snapshot (a key, or
-	// a page of a range); the stream's end closes it. Keys are storage keys.
-	Read(grpc.BidiStreamingServer[ReadRequest, ReadResponse]) error
 	mustEmbedUnimplementedForwardServer()
 }
 
@@ -105,9 +85,6 @@ type UnimplementedForwardServer struct{}
 
 func (UnimplementedForwardServer) Batch(grpc.BidiStreamingServer[ForwardRequest, ForwardResponse]) error {
 	return status.Error(codes.Unimplemented, "method Batch not implemented")
-}
-func (UnimplementedForwardServer) Read(grpc.BidiStreamingServer[ReadRequest, ReadResponse]) error {
-	return status.Error(codes.Unimplemented, "method Read not implemented")
 }
 func (UnimplementedForwardServer) mustEmbedUnimplementedForwardServer() {}
 func (UnimplementedForwardServer) testEmbeddedByValue()                 {}
@@ -137,13 +114,6 @@ func _Forward_Batch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Forward_BatchServer = grpc.BidiStreamingServer[ForwardRequest, ForwardResponse]
 
-func _Forward_Read_Handler(srv interface{}, stream grpc.ServerStream) error {
-	return srv.(ForwardServer).Read(&grpc.GenericServerStream[ReadRequest, ReadResponse]{ServerStream: stream})
-}
-
-// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
-type Forward_ReadServer = grpc.BidiStreamingServer[ReadRequest, ReadResponse]
-
 // Forward_ServiceDesc is the grpc.ServiceDesc for Forward service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -155,12 +125,6 @@ var Forward_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Batch",
 			Handler:       _Forward_Batch_Handler,
-			ServerStreams: true,
-			ClientStreams: true,
-		},
-		{
-			StreamName:    "Read",
-			Handler:       _Forward_Read_Handler,
 			ServerStreams: true,
 			ClientStreams: true,
 		},

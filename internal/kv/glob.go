@@ -1,11 +1,11 @@
-package resp
+package kv
 
-// globMatch reports whether str matches the Redis glob pattern: '*' any
+// Match reports whether str matches the Redis glob pattern: '*' any
 // run, '?' any byte, '[abc]', '[^abc]', '[a-z]' classes and '\' escapes. It
 // is Redis's stringmatchlen (util.c), case-sensitive, with its recursion on
 // '*' bounded the same way: consecutive stars collapse and a failed tail
 // match ends the search.
-func globMatch(pattern, str []byte) bool {
+func Match(pattern, str []byte) bool {
 	skip := false
 	return globMatchImpl(pattern, str, &skip, 0)
 }
@@ -105,9 +105,9 @@ func globMatchImpl(p, s []byte, skipLongerMatches *bool, nesting int) bool {
 	return len(p) == 0 && len(s) == 0
 }
 
-// globPrefix is the literal prefix of pattern: every key that matches it
+// MatchPrefix is the literal prefix of pattern: every key that matches it
 // starts with the prefix, so a scan can start there and stop at its end.
-func globPrefix(pattern []byte) []byte {
+func MatchPrefix(pattern []byte) []byte {
 	var out []byte
 	for i := 0; i < len(pattern); i++ {
 		switch c := pattern[i]; c {
