@@ -57,7 +57,7 @@ func FoundingDescriptors(members []Member, s Settings) []replica.Descriptor {
 	}
 	descs = append(descs, founding(0, names))
 	for p := range s.Partitions {
-		descs = append(descs, founding(replica.GroupID(p+1), pl.Replicas(p)))
+		descs = append(descs, founding(replica.GroupOf(p), pl.Replicas(p)))
 	}
 	return descs
 }

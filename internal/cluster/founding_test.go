@@ -77,7 +77,7 @@ func TestFoundingDescriptors(t *testing.T) {
 			load := map[string]int{}
 			for p := range tc.p {
 				nodes := pl.Replicas(p)
-				check(descs[p+1], replica.GroupID(p+1), nodes)
+				check(descs[p+1], replica.GroupOf(p), nodes)
 				if len(nodes) != tc.r || len(slices.Compact(slices.Sorted(slices.Values(nodes)))) != tc.r {
 					t.Fatalf("partition %d on %v: want %d distinct nodes", p, nodes, tc.r)
 				}

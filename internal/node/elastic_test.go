@@ -536,7 +536,7 @@ func testUnsafeRecover(t *testing.T, engine string) {
 	metaLeader := n1.metaLeader()
 	p, lost := -1, []string(nil)
 	for q := range P {
-		r, _ := n1.route(replica.GroupID(q + 1))
+		r, _ := n1.route(replica.GroupOf(q))
 		var others []string
 		for _, m := range r.Desc.Replicas {
 			if m.Node != metaLeader && m.Node != "n1" {
@@ -609,7 +609,7 @@ func testUnsafeRecover(t *testing.T, engine string) {
 			t.Fatalf("%s after the recovery: %v", key, err)
 		}
 	}
-	r, _ := n1.route(replica.GroupID(p + 1))
+	r, _ := n1.route(replica.GroupOf(p))
 	if len(r.Desc.Voters) != 3 {
 		t.Fatalf("partition %d has %d voters after the rebuild", p, len(r.Desc.Voters))
 	}

@@ -16,7 +16,7 @@ func TestLeadersMoveToPreferredReplicas(t *testing.T) {
 	atPreferred := func() (bool, map[string]int) {
 		leads := map[string]int{}
 		for p := range n1.Partitions() {
-			gid := replica.GroupID(p + 1)
+			gid := replica.GroupOf(p)
 			g, ok := n1.host.Group(gid)
 			if !ok {
 				return false, nil

@@ -119,7 +119,7 @@ func TestEveryNodeServesEveryKey(t *testing.T) {
 		for p := range n.Partitions() {
 			key := []byte(fmt.Sprintf("%s-%d", name, p))
 			p := n.Partition(key)
-			g, _ := n.host.Group(replica.GroupID(cluster.GroupOf(p)))
+			g, _ := n.host.Group(replica.GroupOf(p))
 			leads := g.Status().State == replica.StateLeader
 			before := forwarded(n)
 			sess := api.NewSession(n.NewClientID())
@@ -212,7 +212,7 @@ func TestPartitionsHeldElsewhere(t *testing.T) {
 	ctx := context.Background()
 	for name, n := range tn.nodes {
 		for p := range n.Partitions() {
-			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+			if _, ok := n.host.Group(replica.GroupOf(p)); ok {
 				continue
 			}
 			key := []byte(fmt.Sprintf("%s-%d", name, p))
@@ -234,7 +234,7 @@ func TestPartitionsHeldElsewhere(t *testing.T) {
 	var p int
 	for _, n := range tn.nodes {
 		for q := range n.Partitions() {
-			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(q))); !ok {
+			if _, ok := n.host.Group(replica.GroupOf(q)); !ok {
 				far, p = n, q
 			}
 		}

@@ -67,7 +67,7 @@ func TestPaxosCluster(t *testing.T) {
 		}
 	}
 	for p := range P {
-		g, ok := n1.host.Group(replica.GroupID(cluster.GroupOf(p)))
+		g, ok := n1.host.Group(replica.GroupOf(p))
 		if !ok || !g.IsLeader() {
 			continue
 		}

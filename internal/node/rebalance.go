@@ -151,7 +151,7 @@ func (n *Node) TransferLeader(ctx context.Context, p int, to string) error {
 	if p < 0 || p >= n.Partitions() {
 		return fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
-	gid := replica.GroupID(cluster.GroupOf(p))
+	gid := replica.GroupOf(p)
 	g, ok := n.host.Group(gid)
 	if !ok {
 		return fmt.Errorf("%w: node %s holds no replica of partition %d", api.ErrInvalid, n.cfg.Name, p)

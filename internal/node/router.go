@@ -50,7 +50,7 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 			return kv.Reply{}, err
 		}
 	}
-	return n.propose(ctx, replica.GroupID(cluster.GroupOf(p)), cmd)
+	return n.propose(ctx, replica.GroupOf(p), cmd)
 }
 
 // propose replicates cmd in group gid (the meta group's writes use it too).
@@ -76,7 +76,7 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Quer
 			return kv.Reply{}, err
 		}
 	}
-	return n.router.Read(ctx, replica.GroupID(cluster.GroupOf(p)), mode, q)
+	return n.router.Read(ctx, replica.GroupOf(p), mode, q)
 }
 
 // forwardClusterHeader carries the sender's cluster ID on node-to-node

@@ -63,7 +63,7 @@ func engineView(e replica.EngineStatus) map[string]any {
 
 // partitionView is group gid's routing entry as the front doors show it.
 func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
-	pv := api.PartitionView{Partition: int(gid) - 1, Group: uint64(gid),
+	pv := api.PartitionView{Partition: gid.Partition(), Group: uint64(gid),
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
 	r, st, ok := n.routing.RouteAndStatus(gid)
 	if st != nil {

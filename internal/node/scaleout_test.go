@@ -31,7 +31,7 @@ func TestFiveNodesByTheRing(t *testing.T) {
 			if slices.Contains(pl.Replicas(p), name) {
 				want = append(want, p)
 			}
-			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+			if _, ok := n.host.Group(replica.GroupOf(p)); ok {
 				got = append(got, p)
 			}
 		}
@@ -84,7 +84,7 @@ func TestFoundersZonesAndCapacity(t *testing.T) {
 	for p := range 16 {
 		seen := map[string]bool{}
 		for name, n := range tn.nodes {
-			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); !ok {
+			if _, ok := n.host.Group(replica.GroupOf(p)); !ok {
 				continue
 			}
 			counts[name]++
@@ -126,7 +126,7 @@ func TestRoutesForPartitionsHeldElsewhere(t *testing.T) {
 		})
 		held := 0
 		for p := range 16 {
-			if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+			if _, ok := n.host.Group(replica.GroupOf(p)); ok {
 				held++
 			}
 		}
@@ -148,7 +148,7 @@ func TestRemoteReadsAfterHoldersRestart(t *testing.T) {
 	// A partition n1 holds no replica of, and a key in it.
 	p := -1
 	for q := range 4 {
-		if _, ok := n1.host.Group(replica.GroupID(cluster.GroupOf(q))); !ok {
+		if _, ok := n1.host.Group(replica.GroupOf(q)); !ok {
 			p = q
 			break
 		}
@@ -167,7 +167,7 @@ func TestRemoteReadsAfterHoldersRestart(t *testing.T) {
 	}
 	var holders []string
 	for name, n := range tn.nodes {
-		if _, ok := n.host.Group(replica.GroupID(cluster.GroupOf(p))); ok {
+		if _, ok := n.host.Group(replica.GroupOf(p)); ok {
 			holders = append(holders, name)
 		}
 	}
@@ -175,7 +175,7 @@ func TestRemoteReadsAfterHoldersRestart(t *testing.T) {
 	readFrom := func(holder string) error {
 		rctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		defer cancel()
-		rep, err := n1.fwd.Read(rctx, holder, replica.GroupID(cluster.GroupOf(p)), replica.Linearizable, kv.GetQuery([]byte(key)))
+		rep, err := n1.fwd.Read(rctx, holder, replica.GroupOf(p), replica.Linearizable, kv.GetQuery([]byte(key)))
 		if err == nil && rep.Responses[0].Code != kv.CodeOK {
 			err = fmt.Errorf("%s not found", key)
 		}

@@ -48,7 +48,7 @@ func (n *Node) Cluster() api.ClusterView {
 	meta.Partition = -1
 	v.Meta = &meta
 	for p := range s.Partitions {
-		v.Partitions = append(v.Partitions, n.partitionView(replica.GroupID(cluster.GroupOf(p))))
+		v.Partitions = append(v.Partitions, n.partitionView(replica.GroupOf(p)))
 	}
 	return v
 }

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
-	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -52,7 +51,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 	ctx := context.Background()
 	n1 := tn.nodes["n1"]
 	const p = 1
-	gid := replica.GroupID(cluster.GroupOf(p))
+	gid := replica.GroupOf(p)
 	var key []byte
 	for i := 0; key == nil; i++ {
 		if k := []byte(fmt.Sprintf("k%d", i)); n1.Partition(k) == p {

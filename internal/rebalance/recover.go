@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc/codes"
@@ -34,7 +33,7 @@ func (r *Rebalancer) UnsafeRecover(ctx context.Context, req *cairnv1.UnsafeRecov
 		return nil, status.Errorf(codes.InvalidArgument, "partition %d: must be 0 to %d (the meta group cannot be recovered this way: an admin command needs its quorum)",
 			p, parts-1)
 	}
-	gid := replica.GroupID(cluster.GroupOf(p))
+	gid := replica.GroupOf(p)
 	desc, _, ok := r.node.Route(gid)
 	if !ok || desc.Version == 0 {
 		return nil, status.Errorf(codes.Aborted, "partition %d: its descriptor is not known here yet; retry in a few seconds", p)

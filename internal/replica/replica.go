@@ -13,8 +13,13 @@ import (
 type GroupID uint64
 
 // Partition is the partition whose replicas the group holds (group p+1
-// is partition p), and -1 for the meta group (group 0).
+// is partition p), and -1 for the meta group (group 0). GroupOf is its
+// inverse: the two are the one place partitions and groups convert.
 func (g GroupID) Partition() int { return int(g) - 1 }
+
+// GroupOf is the group holding partition p's replicas: group p+1 (and the
+// meta group, 0, for p = -1).
+func GroupOf(p int) GroupID { return GroupID(p + 1) }
 
 // ReplicaID is a group-local replica ID, handed out by the group's
 // descriptor and never reused. It is never the node's ID.

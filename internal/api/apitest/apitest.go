@@ -85,7 +85,7 @@ func (b *Backend) Cluster() api.ClusterView {
 		Settings: api.SettingsView{Partitions: b.P, Replicas: 1, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25},
 		Nodes:    []api.NodeView{{Name: "test", State: "up", Capacity: 1}}}
 	for p := range b.P {
-		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(p + 1), MembershipVersion: 1,
+		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(replica.GroupOf(p)), MembershipVersion: 1,
 			Term: 1, Leader: "test", Replicas: []string{"test"}, Voters: []string{"test"}, Learners: []string{},
 			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: index, Commit: index}})
 	}

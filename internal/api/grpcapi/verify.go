@@ -8,7 +8,6 @@ import (
 	"sync"
 
 	"github.com/cairnkv/cairn/internal/clock"
-	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc/codes"
@@ -58,7 +57,7 @@ func (s *Admin) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyRe
 // checkPartition runs one check of partition p on its leader, following
 // the leader when it moves; a check that cannot run has verdict "error".
 func (s *Admin) checkPartition(ctx context.Context, p int) *pb.PartitionCheck {
-	gid := replica.GroupID(cluster.GroupOf(p))
+	gid := replica.GroupOf(p)
 	var last error
 	for attempt := 0; attempt < 3 && ctx.Err() == nil; attempt++ {
 		if attempt > 0 {

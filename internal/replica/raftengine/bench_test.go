@@ -25,7 +25,7 @@ func BenchmarkDriverPropose(b *testing.B) {
 	})
 	leaders := make([]replica.Group, partitions)
 	for p := range partitions {
-		g := replica.GroupID(p + 1)
+		g := replica.GroupOf(p)
 		leaders[p] = c.group(c.leader(g), g)
 	}
 	value := make([]byte, 256)
@@ -71,7 +71,7 @@ func BenchmarkDriverReadAfterPuts(b *testing.B) {
 	})
 	leaders := make([]replica.Group, partitions)
 	for p := range partitions {
-		g := replica.GroupID(p + 1)
+		g := replica.GroupOf(p)
 		leaders[p] = c.group(c.leader(g), g)
 	}
 	value := make([]byte, 256)

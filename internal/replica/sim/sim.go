@@ -467,7 +467,7 @@ func (s *world) setup() {
 	s.chunkSize = pick(s, []int{64, 512, 64 << 10})
 	s.think = pick(s, []int64{50, 200, 600})
 	for gi := range s.cfg.Groups {
-		gid := replica.GroupID(gi + 1)
+		gid := replica.GroupOf(gi)
 		r := 3
 		if len(s.nodes) == 5 && s.rng.IntN(4) == 0 {
 			r = 5
