@@ -87,8 +87,10 @@
 // (FirstIndex, LastIndex, LogSize, StageTruncate), Basic, Progress,
 // EngineStatus, ChangeContext and ApplyChange; and per engine
 // (driver.CoreEngine): Name, NewCore, Bootstrap, SnapshotMessage,
-// DecodeSnapshot, Joint, Recovery and StageRecovery. Package paxos is the
-// worked example of an engine of our own.
+// DecodeSnapshot, Joint, Recovery, StageRecovery and Serves (which read
+// modes it serves). Package paxos is the worked example of an engine of
+// our own; package primarybackup keeps its configuration in the
+// ConfigStore.
 //
 // A Descriptor has a neutral part (version, replicas and their nodes,
 // voters, learners, next replica ID), which every layer reads, and an
