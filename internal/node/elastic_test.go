@@ -583,6 +583,7 @@ func testUnsafeRecover(t *testing.T, engine string) {
 	if err == nil {
 		t.Fatalf("partition %d took a write with two of its three voters stopped", p)
 	}
+	before, _ := n1.route(replica.GroupOf(p))
 	plan, err := admin(n1).UnsafeRecover(ctx, &cairnv1.UnsafeRecoverRequest{Partition: int32(p)})
 	if err != nil {
 		t.Fatal(err)
@@ -601,6 +602,14 @@ func testUnsafeRecover(t *testing.T, engine string) {
 	if _, err := n1.Propose(ctx, p, kv.NewCommand(kv.Put([]byte("after"), []byte("x")))); err != nil {
 		t.Fatalf("a write after the recovery: %v", err)
 	}
+	// NB: the placement's status counts from descriptors learned by
+	// gossip, which may still show the three voters from before the
+	// recovery for a moment; so first wait for the rebuild itself: a
+	// newer descriptor with three voters again.
+	waitFor(t, 60*time.Second, fmt.Sprintf("partition %d rebuilt to 3 voters", p), func() bool {
+		r, ok := n1.route(replica.GroupOf(p))
+		return ok && r.Desc.Version > before.Desc.Version && len(r.Desc.Voters) == 3
+	})
 	st := tn.converged(n1, 60*time.Second)
 	t.Logf("rebuilt: %d moves done", st.GetMovesDone())
 	for _, key := range keys {
