@@ -105,7 +105,7 @@ func TestKill9KeepsAcknowledgedWrites(t *testing.T) {
 				defer wg.Done()
 				for i := from; i < to; i++ {
 					p := c.procs[(w+i)%len(c.procs)]
-					if p.cmd.ProcessState != nil {
+					if !p.running() {
 						continue
 					}
 					key := fmt.Sprintf("k-%d-%d", w, i)

@@ -121,16 +121,14 @@ func TestDiskFillsAndRecovers(t *testing.T) {
 	startedBy := time.Now().Add(15 * time.Second)
 	outcome := ""
 	for outcome == "" && time.Now().Before(startedBy) {
-		select {
-		case err := <-p.done:
-			p.done <- err
-			outcome = fmt.Sprintf("exited (%v)", err)
-		default:
-			if code, err := httpDoQuiet("GET", "http://"+p.http+"/livez", ""); err == nil && code == 200 {
-				outcome = "serving"
-			}
-			time.Sleep(100 * time.Millisecond)
+		if !p.running() {
+			outcome = fmt.Sprintf("exited (%v)", p.exitErr)
+			break
 		}
+		if code, err := httpDoQuiet("GET", "http://"+p.http+"/livez", ""); err == nil && code == 200 {
+			outcome = "serving"
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	switch outcome {
 	case "":
@@ -143,13 +141,10 @@ func TestDiskFillsAndRecovers(t *testing.T) {
 		}
 	}
 	t.Logf("restarted with 12 MiB freed: %s", outcome)
-	if p.cmd.ProcessState == nil {
+	if p.running() {
 		start := time.Now()
 		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case err := <-p.done:
-			p.done <- err
-		case <-time.After(5 * time.Second):
+		if done, _ := p.exitedWithin(5 * time.Second); !done {
 			t.Fatal("the node did not answer SIGTERM within 5 s")
 		}
 		t.Logf("SIGTERM answered in %v", time.Since(start).Round(time.Millisecond))

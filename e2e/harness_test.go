@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -55,7 +56,35 @@ type proc struct {
 	dir, log          string
 	args              []string
 	cmd               *exec.Cmd
-	done              chan error
+	// exited is closed once the process has been reaped; exitErr is set
+	// before. Nothing else reads cmd.ProcessState, which cmd.Wait writes
+	// from another goroutine.
+	exited  chan struct{}
+	exitErr error
+}
+
+// running reports whether the process was started and has not exited.
+func (p *proc) running() bool {
+	if p.exited == nil {
+		return false
+	}
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// exitedWithin waits up to d for the process to exit and reports whether
+// it did, with its exit error.
+func (p *proc) exitedWithin(d time.Duration) (bool, error) {
+	select {
+	case <-p.exited:
+		return true, p.exitErr
+	case <-time.After(d):
+		return false, nil
+	}
 }
 
 type cluster struct {
@@ -63,14 +92,35 @@ type cluster struct {
 	procs []*proc
 }
 
+var (
+	portsMu sync.Mutex
+	// portsGiven holds every port freePort has handed out in this run: the
+	// kernel may offer a port again once its probe listener is closed, and
+	// two servers told the same port collide (CI saw --grpc-addr and
+	// --redis-addr get one port).
+	portsGiven = map[string]bool{}
+)
+
+// freePort returns a loopback address whose port is free now and was not
+// handed out before in this test binary.
 func freePort(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	portsMu.Lock()
+	defer portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := l.Addr().String()
+		l.Close()
+		if !portsGiven[addr] {
+			portsGiven[addr] = true
+			return addr
+		}
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no fresh loopback port after 100 tries")
+	return ""
 }
 
 // startCluster starts n founders with extra server args, and waits until
@@ -123,39 +173,41 @@ func (c *cluster) start(p *proc) {
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatal(err)
 	}
-	p.done = make(chan error, 1)
-	go func() { p.done <- p.cmd.Wait(); logf.Close() }()
+	exited := make(chan struct{})
+	p.exited = exited
+	cmd := p.cmd
+	go func() {
+		err := cmd.Wait()
+		logf.Close()
+		p.exitErr = err
+		close(exited)
+	}()
 }
 
 // kill sends sig and waits for the process to exit.
 func (c *cluster) kill(p *proc, sig syscall.Signal) error {
-	if p.cmd == nil || p.cmd.ProcessState != nil {
+	if !p.running() {
 		return nil
 	}
 	_ = p.cmd.Process.Signal(sig)
-	select {
-	case err := <-p.done:
-		p.done <- err
+	if done, err := p.exitedWithin(20 * time.Second); done {
 		return err
-	case <-time.After(20 * time.Second):
-		_ = p.cmd.Process.Kill()
-		c.t.Errorf("%s did not exit within 20s of %v", p.name, sig)
-		return <-p.done
 	}
+	_ = p.cmd.Process.Kill()
+	c.t.Errorf("%s did not exit within 20s of %v", p.name, sig)
+	<-p.exited
+	return p.exitErr
 }
 
 func (c *cluster) waitReady() {
 	c.t.Helper()
 	for _, p := range c.procs {
-		if p.cmd.ProcessState != nil {
+		if !p.running() {
 			continue
 		}
 		c.waitFor(60*time.Second, p.name+" ready", func() bool {
-			select {
-			case err := <-p.done:
-				p.done <- err
-				c.t.Fatalf("%s exited: %v", p.name, err)
-			default:
+			if !p.running() {
+				c.t.Fatalf("%s exited: %v", p.name, p.exitErr)
 			}
 			resp, err := http.Get("http://" + p.http + "/readyz")
 			if err != nil {

@@ -114,7 +114,7 @@ func TestHostileBytesNeverStopANode(t *testing.T) {
 		if reply != a.want && (a.tailBytes == 0 || reply != "") {
 			t.Errorf("%s: got %q, want %q", a.name, reply, a.want)
 		}
-		if p.cmd.ProcessState != nil {
+		if !p.running() {
 			t.Fatalf("%s: the server exited", a.name)
 		}
 		start := time.Now()
