@@ -267,3 +267,15 @@ func (r *Ring) Members() []Member { return slices.Clone(r.members) }
 
 // Points is the number of points on the ring, Σ max(1, round(V·w)).
 func (r *Ring) Points() int { return len(r.hashes) }
+
+// All yields every point in ring order: its hash and the name of the member
+// that owns it (and the arc from the point before it).
+func (r *Ring) All() iter.Seq2[uint64, string] {
+	return func(yield func(uint64, string) bool) {
+		for i, h := range r.hashes {
+			if !yield(h, r.members[r.owners[i]].Name) {
+				return
+			}
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/api/httpapi"
+	"github.com/cairnkv/cairn/internal/ui"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -62,6 +63,10 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// The dashboard (internal/ui), read-only like /v1/cluster.
+	dash := ui.Handler(newDashboard(n), n.log)
+	mux.Handle("/ui", dash)
+	mux.Handle("/ui/", dash)
 	mux.Handle("/", h)
 	srv := &http.Server{
 		Handler: httpDoor.Handler(mux),
