@@ -176,7 +176,9 @@ func TestDashboardInBrowser(t *testing.T) {
 		}
 		switch tab {
 		case "ring":
-			waitUntil(10*time.Second, "the ring", func() bool { return count("#ring path[data-node]") > 3*64 && count("#ring circle[data-partition]") == 16 })
+			waitUntil(10*time.Second, "the ring", func() bool {
+				return count("#ring path[data-node]") > 3*64 && count("#ring circle[data-partition]") == 16
+			})
 		case "partitions":
 			waitUntil(10*time.Second, "16 partition rows", func() bool { return count("#partitions tbody tr") == 16 })
 		}

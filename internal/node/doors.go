@@ -13,9 +13,9 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/api/httpapi"
-	"github.com/cairnkv/cairn/internal/ui"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/ui"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
