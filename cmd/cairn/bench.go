@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/cairnkv/cairn/client"
 	"github.com/cairnkv/cairn/internal/bench"
+	"github.com/cairnkv/cairn/internal/report"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 )
 
 func benchCmd() *cobra.Command {
@@ -56,7 +60,11 @@ writes; failed requests counted apart) goes to stdout, as a table or, with
 CPU time over the run and CPU microseconds per operation (server_cpu_seconds,
 cpu_us_per_op), read from every node's /metrics just before and just after
 the timed load; with resp, name the nodes' HTTP addresses in --metrics.
-Ctrl-C ends the run early and still prints the summary of what ran.`,
+Ctrl-C ends the run early and still prints the summary of what ran.
+
+--report FILE.html also writes the run as one self-contained page (no
+script, nothing fetched): the settings, the summary, throughput and p50/p99
+per progress interval, and the latency distribution.`,
 		Args: cobra.NoArgs,
 	}
 	d := bench.DefaultConfig()
@@ -84,6 +92,7 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 	f.String("metrics", d.Metrics, "HTTP addresses (comma-separated) whose /metrics give the servers' CPU time before and after the run, for server_cpu_seconds and cpu_us_per_op; "+
 		"auto: every node's advertised HTTP address (grpc only); none: off")
 	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
+	f.String("report", "", "also write the run as a self-contained HTML page to this file (charts over time, latency distribution)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -130,6 +139,15 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 			return usageError{err}
 		}
 		cfg.Progress, cfg.Terminal = os.Stderr, isTerminal(os.Stderr)
+		var page *os.File
+		if path, _ := f.GetString("report"); path != "" {
+			// Made before the run, so a path that cannot be written fails
+			// at once rather than after it.
+			if page, err = os.Create(path); err != nil {
+				return usageError{fmt.Errorf("--report: %w", err)}
+			}
+			defer page.Close()
+		}
 
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
@@ -142,10 +160,37 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 		}
 		res.WriteErrors(os.Stderr)
 		res.WriteRateWarning(os.Stderr)
+		if page != nil {
+			if err := writeReport(page, func(w io.Writer) error { return res.WriteHTML(w, flagFacts(f, "output", "report")) }); err != nil {
+				return err
+			}
+		}
 		if out == "json" {
 			return res.WriteJSON(os.Stdout)
 		}
 		return res.WriteTable(os.Stdout)
 	}
 	return cmd
+}
+
+// flagFacts lists the flags of fs that have a value, but --help and those
+// named in skip, for a report's settings.
+func flagFacts(fs *pflag.FlagSet, skip ...string) []report.Fact {
+	var out []report.Fact
+	fs.VisitAll(func(fl *pflag.Flag) {
+		if fl.Name != "help" && fl.Value.String() != "" && !slices.Contains(skip, fl.Name) {
+			out = append(out, report.Fact{Name: "--" + fl.Name, Value: fl.Value.String()})
+		}
+	})
+	return out
+}
+
+// writeReport writes a report page with write into f, closes it and names
+// it on stderr.
+func writeReport(f *os.File, write func(io.Writer) error) error {
+	if err := errors.Join(write(f), f.Close()); err != nil {
+		return fmt.Errorf("--report %s: %w", f.Name(), err)
+	}
+	fmt.Fprintf(os.Stderr, "report: %s\n", f.Name())
+	return nil
 }

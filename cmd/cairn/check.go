@@ -51,7 +51,12 @@ it go to --out. Progress goes to stderr, the summary to stdout (-o json: one
 line). Exit status: 0 pass, 1 an anomaly, a loss, an Unknown verdict, a
 server that died or a membership that did not settle, 2 a usage or harness
 error (or Ctrl-C). --history checks a history.jsonl from an earlier run
-again instead of running one.`,
+again instead of running one.
+
+--report FILE.html also writes the run as one self-contained page: the
+summary, operations per second by outcome and the p99 over time with every
+fault drawn where it was in force and every stretch of a second or more
+without a successful operation marked, and the faults and gaps as tables.`,
 		Args: cobra.NoArgs,
 	}
 	d := runner.DefaultConfig()
@@ -70,6 +75,7 @@ again instead of running one.`,
 	f.String("binary", "", "cairn executable to run as the servers (default: this one)")
 	f.Duration("check-timeout", d.CheckTimeout, "time limit of the linearizability check; keys it cannot finish are Unknown, a failure")
 	f.String("history", "", "check this history.jsonl of an earlier run instead of running one")
+	f.String("report", "", "also write the run as a self-contained HTML page to this file (faults and unavailability on a timeline)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -98,6 +104,13 @@ again instead of running one.`,
 		cfg.CheckTimeout, _ = f.GetDuration("check-timeout")
 		cfg.Logger = log
 		history, _ := f.GetString("history")
+		var page *os.File
+		if path, _ := f.GetString("report"); path != "" {
+			if page, err = os.Create(path); err != nil {
+				return usageError{fmt.Errorf("--report: %w", err)}
+			}
+			defer page.Close()
+		}
 
 		var res *runner.Result
 		if history != "" {
@@ -120,13 +133,18 @@ again instead of running one.`,
 			defer stop()
 			res, err = runner.Run(ctx, cfg)
 		}
-		return report(os.Stdout, res, err, out)
+		if err == nil && page != nil {
+			if err := writeReport(page, func(w io.Writer) error { return res.WriteHTML(w, flagFacts(f, "output", "report", "seed")) }); err != nil {
+				return err
+			}
+		}
+		return printResult(os.Stdout, res, err, out)
 	}
 	return cmd
 }
 
-// report prints the result to w and turns it into the exit status.
-func report(w io.Writer, res *runner.Result, err error, out string) error {
+// printResult prints the result to w and turns it into the exit status.
+func printResult(w io.Writer, res *runner.Result, err error, out string) error {
 	if err != nil && out == "json" {
 		// Scripts get their one line even when there is no summary.
 		b, _ := json.Marshal(map[string]any{"passed": false, "error": err.Error()})

@@ -37,7 +37,7 @@ func TestCheckExitStatus(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			for _, out := range []string{"table", "json"} {
 				var buf bytes.Buffer
-				err := report(&buf, c.res, c.err, out)
+				err := printResult(&buf, c.res, c.err, out)
 				if got := exitStatus(err); got != c.want {
 					t.Fatalf("-o %s: exit %d (%v), want %d", out, got, err, c.want)
 				}

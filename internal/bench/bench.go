@@ -97,6 +97,9 @@ type runner struct {
 	errLog  errorLog // guarded by errMu
 	start   time.Time
 	seconds float64
+	// timeline is one Interval per progress tick; written by the progress
+	// goroutine only, read after it stopped.
+	timeline []Interval
 }
 
 type clientStats struct {
@@ -169,7 +172,7 @@ func (r *runner) run(ctx context.Context) {
 	var issued atomic.Int64
 	r.start = time.Now()
 	deadline := r.start.Add(r.cfg.Duration)
-	var lastOps int64
+	var lastOps, lastErrs int64
 	var last, span time.Duration // span: the interval the figures cover
 	rate, p99 := 0.0, -1.0       // p99 < 0: nothing completed in the interval
 	window := newHistogram()
@@ -188,10 +191,14 @@ func (r *runner) run(ctx context.Context) {
 		if full {
 			rate = float64(ops-lastOps) / dt.Seconds()
 			p99 = -1
+			iv := Interval{At: round(elapsed.Seconds(), 3), Throughput: round(rate, 1), Errors: errs - lastErrs}
 			if window.TotalCount() > 0 {
 				p99 = float64(window.ValueAtQuantile(99)) / 1000
+				iv.P50 = float64(window.ValueAtQuantile(50)) / 1000
+				iv.P99 = p99
 			}
-			lastOps, last, span = ops, elapsed, dt
+			r.timeline = append(r.timeline, iv)
+			lastOps, lastErrs, last, span = ops, errs, elapsed, dt
 		}
 		p99s := "-"
 		if p99 >= 0 {
@@ -354,4 +361,6 @@ func (r *runner) fill(res *Result) {
 	r.errMu.Lock()
 	res.ErrorSamples = r.errLog.sorted()
 	r.errMu.Unlock()
+	res.Timeline = r.timeline
+	res.Distribution = distribution(all)
 }

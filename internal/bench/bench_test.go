@@ -221,6 +221,19 @@ func TestRun(t *testing.T) {
 					t.Logf("no progress line in %v (the run may be shorter than a tick)", res.Seconds)
 				}
 
+				if len(res.Distribution) != len(reportQuantiles) {
+					t.Fatalf("distribution %v, want %d percentiles", res.Distribution, len(reportQuantiles))
+				}
+				for i := 1; i < len(res.Distribution); i++ {
+					if res.Distribution[i].Ms < res.Distribution[i-1].Ms {
+						t.Fatalf("distribution not monotone: %v", res.Distribution)
+					}
+				}
+				var page bytes.Buffer
+				if err := res.WriteHTML(&page, nil); err != nil || !strings.Contains(page.String(), "<svg") {
+					t.Fatalf("WriteHTML: %v, %d bytes", err, page.Len())
+				}
+
 				var table bytes.Buffer
 				if err := res.WriteTable(&table); err != nil {
 					t.Fatal(err)

@@ -16,6 +16,9 @@ type progressWriter struct {
 }
 
 func (p progressWriter) line(s string) {
+	if p.w == nil {
+		return
+	}
 	if p.terminal {
 		fmt.Fprintf(p.w, "\r\033[K%s", s)
 		return
@@ -25,11 +28,9 @@ func (p progressWriter) line(s string) {
 
 // progress calls fn every ProgressInterval from a goroutine of its own
 // until stop, which waits for that goroutine, draws a last line and, on a
-// terminal, ends it. Nothing is drawn without cfg.Progress.
+// terminal, ends it. Nothing is drawn without cfg.Progress, but fn is
+// still called: it keeps the run's timeline.
 func (r *runner) progress(fn func(w progressWriter, elapsed time.Duration)) (stop func()) {
-	if r.cfg.Progress == nil {
-		return func() {}
-	}
 	w := progressWriter{r.cfg.Progress, r.cfg.Terminal}
 	start := time.Now()
 	quit, done := make(chan struct{}), make(chan struct{})

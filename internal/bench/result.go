@@ -106,6 +106,40 @@ type Result struct {
 	// a run that kept to the schedule comes out at Rate.
 	Rate      float64 `json:"-"`
 	IssueRate float64 `json:"-"`
+	// Timeline is the run in progress intervals (--progress-interval), and
+	// Distribution the latency at a range of percentiles: for --report.
+	Timeline     []Interval   `json:"-"`
+	Distribution []Percentile `json:"-"`
+}
+
+// Interval is one progress interval of a run: At seconds after the start,
+// the requests completed in it per second, its errors, and the p50 and p99
+// of its requests in milliseconds (0 when none completed).
+type Interval struct {
+	At, Throughput float64
+	Errors         int64
+	P50, P99       float64
+}
+
+// Percentile is the latency in milliseconds at percentile Q (0..100).
+type Percentile struct{ Q, Ms float64 }
+
+// reportQuantiles are the percentiles of Distribution.
+var reportQuantiles = []float64{0, 10, 25, 50, 75, 90, 95, 99, 99.5, 99.9, 99.95, 99.99, 100}
+
+func distribution(h *hdrhistogram.Histogram) []Percentile {
+	if h.TotalCount() == 0 {
+		return nil
+	}
+	out := make([]Percentile, len(reportQuantiles))
+	for i, q := range reportQuantiles {
+		v := h.ValueAtQuantile(q)
+		if q == 0 {
+			v = h.Min()
+		}
+		out[i] = Percentile{Q: q, Ms: round(float64(v)/1000, 3)}
+	}
+	return out
 }
 
 // behindShare is how far below Rate IssueRate may fall before

@@ -3,8 +3,11 @@ package bench
 import (
 	"bytes"
 	"math"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/report"
 )
 
 func TestLatencyOf(t *testing.T) {
@@ -85,5 +88,31 @@ func TestErrorLogKeepsFirstDistinct(t *testing.T) {
 		if s.Message == "f" {
 			t.Fatalf("sample %q past the first %d distinct kept", s.Message, maxSamples)
 		}
+	}
+}
+
+func TestWriteHTML(t *testing.T) {
+	h := newHistogram()
+	for us := 1; us <= 1000; us++ {
+		record(h, time.Duration(us)*time.Microsecond)
+	}
+	r := &Result{Protocol: "resp", Clients: 4, Seconds: 3, Mode: "resp <pipelined>", Side: sideOf(h, 2, 3),
+		Timeline:     []Interval{{At: 1, Throughput: 300, Errors: 1, P50: 0.5, P99: 0.99}, {At: 2, Throughput: 400, P50: 0.4, P99: 0.9}, {At: 3, Throughput: 0, Errors: 1}},
+		Distribution: distribution(h)}
+	var b bytes.Buffer
+	if err := r.WriteHTML(&b, []report.Fact{{Name: "endpoints", Value: "127.0.0.1:6379"}}); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	for _, want := range []string{"resp &lt;pipelined&gt;", "127.0.0.1:6379", "3 intervals", "<td>99.9%</td>", "max", `class="series"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	if strings.Contains(out, "<pipelined>") {
+		t.Error("the mode is not escaped")
+	}
+	if got := strings.Count(out, `class="series"`); got != 5 { // ops/s, errors, p50, p99, distribution
+		t.Errorf("%d lines drawn, want 5", got)
 	}
 }

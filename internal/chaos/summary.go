@@ -7,6 +7,7 @@ import (
 	"math"
 	"sort"
 	"strings"
+	"time"
 )
 
 // Verdict is what a check concluded.
@@ -259,6 +260,32 @@ func (s *Summary) WriteJSON(w io.Writer) error {
 // gave up on an indeterminate one), the gaps between successive ok returns,
 // and from the stretch's start to the first and from the last to its end.
 func LongestUnavailable(history []Op) Window {
+	var best Window
+	unavailable(history, func(a, b int64) {
+		if b-a > best.End-best.Start {
+			best = Window{Start: a, End: b}
+		}
+	})
+	best.Seconds = seconds(best.End - best.Start)
+	return best
+}
+
+// Unavailable lists, in order, every stretch of history at least min long
+// in which operations were being attempted and none completed ok (the
+// stretches LongestUnavailable chooses from).
+func Unavailable(history []Op, min time.Duration) []Window {
+	var out []Window
+	unavailable(history, func(a, b int64) {
+		if b-a >= int64(min) && b > a {
+			out = append(out, Window{Start: a, End: b, Seconds: seconds(b - a)})
+		}
+	})
+	return out
+}
+
+// unavailable calls gap with each stretch without an ok completion, in
+// order.
+func unavailable(history []Op, gap func(a, b int64)) {
 	var spans [][2]int64
 	var oks []int64
 	for i := range history {
@@ -269,12 +296,6 @@ func LongestUnavailable(history []Op) Window {
 		}
 	}
 	sort.Slice(oks, func(i, j int) bool { return oks[i] < oks[j] })
-	var best Window
-	consider := func(a, b int64) {
-		if b-a > best.End-best.Start {
-			best = Window{Start: a, End: b}
-		}
-	}
 	j := 0
 	for _, sp := range union(spans) {
 		prev := sp[0]
@@ -282,14 +303,12 @@ func LongestUnavailable(history []Op) Window {
 			j++
 		}
 		for j < len(oks) && oks[j] <= sp[1] {
-			consider(prev, oks[j])
+			gap(prev, oks[j])
 			prev = oks[j]
 			j++
 		}
-		consider(prev, sp[1])
+		gap(prev, sp[1])
 	}
-	best.Seconds = seconds(best.End - best.Start)
-	return best
 }
 
 // union merges intervals into disjoint sorted ones.

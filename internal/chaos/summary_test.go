@@ -141,3 +141,32 @@ func TestSummaryOfCheckers(t *testing.T) {
 		t.Errorf("set check %+v", sc)
 	}
 }
+
+func TestUnavailable(t *testing.T) {
+	s := int64(time.Second)
+	history := []Op{
+		{Call: 0, Return: 1 * s, Outcome: OK},
+		{Call: 1 * s, Return: 4 * s, Outcome: Failed},
+		{Call: 2 * s, Return: 5 * s, Outcome: OK},
+		{Call: 5 * s, Return: 5*s + s/2, Outcome: OK},
+		{Call: 10 * s, Return: 12 * s, Outcome: Indeterminate},
+	}
+	got := Unavailable(history, time.Second)
+	// The first operation's second counts too: an operation was in
+	// flight and none had succeeded.
+	want := []Window{{Start: 0, End: 1 * s, Seconds: 1}, {Start: 1 * s, End: 5 * s, Seconds: 4}, {Start: 10 * s, End: 12 * s, Seconds: 2}}
+	if len(got) != len(want) {
+		t.Fatalf("Unavailable = %+v, want %+v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Unavailable = %+v, want %+v", got, want)
+		}
+	}
+	if l := LongestUnavailable(history); l != want[1] {
+		t.Fatalf("LongestUnavailable = %+v, want %+v", l, want[1])
+	}
+	if got := Unavailable(history, 3*time.Second); len(got) != 1 {
+		t.Fatalf("with min 3s: %+v, want only the 4 s stretch", got)
+	}
+}
