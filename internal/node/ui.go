@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"time"
 
-	pb "github.com/cairnkv/cairn/proto/cairn/v1"
+	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/hashring"
@@ -46,7 +46,7 @@ func (d *dashboard) Overview(ctx context.Context) ui.Overview {
 		Time: n.clock.Now().UTC(), Node: n.cfg.Name, Cluster: n.Cluster(),
 		DeadAfterSeconds: n.cfg.DeadAfter.Seconds(), RefreshSeconds: ui.RefreshInterval.Seconds(),
 	}
-	if st, err := n.admin.Status(ctx, &pb.StatusRequest{}); err != nil {
+	if st, err := n.admin.Status(ctx, &cairnv1.StatusRequest{}); err != nil {
 		ov.StatusError = err.Error()
 	} else {
 		ov.Status = statusView(st)
@@ -67,7 +67,7 @@ func (d *dashboard) Overview(ctx context.Context) ui.Overview {
 	return ov
 }
 
-func statusView(st *pb.StatusResponse) *ui.Status {
+func statusView(st *cairnv1.StatusResponse) *ui.Status {
 	out := &ui.Status{
 		MetaLeader: st.GetMetaLeader(), Epoch: st.GetEpoch(), MovesDone: st.GetMovesDone(),
 		UnderReplicated: st.GetUnderReplicated(), Groups: st.GetGroups(), GroupsKnown: st.GetGroupsKnown(),
@@ -88,7 +88,7 @@ func statusView(st *pb.StatusResponse) *ui.Status {
 	return out
 }
 
-func moveViews(ms []*pb.Move) []ui.Move {
+func moveViews(ms []*cairnv1.Move) []ui.Move {
 	out := make([]ui.Move, 0, len(ms))
 	for _, m := range ms {
 		out = append(out, ui.Move{Group: m.GetGroup(), Partition: int(m.GetPartition()), Add: m.GetAdd(), Remove: m.GetRemove()})

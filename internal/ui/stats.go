@@ -63,9 +63,9 @@ func RegistryStats(g prometheus.Gatherer, st *NodeStats) error {
 				}
 			case "cairn_consistency_mismatches_total":
 				st.ConsistencyMismatches += uint64(m.GetCounter().GetValue())
-			case "cairn_local_replicas":
+			case "cairn_raft_groups": // every engine's replicas, the meta group's too
 				st.Replicas += int(m.GetGauge().GetValue())
-			case "cairn_local_leaders":
+			case "cairn_raft_groups_led":
 				st.Leaders += int(m.GetGauge().GetValue())
 			}
 		}

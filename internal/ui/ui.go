@@ -134,8 +134,10 @@ type NodeStats struct {
 	// ConsistencyMismatches counts replicas this node found to differ from
 	// their group's (cairn_consistency_mismatches_total).
 	ConsistencyMismatches uint64 `json:"consistency_mismatches"`
-	Replicas              int    `json:"replicas"`
-	Leaders               int    `json:"leaders"`
+	// Replicas and Leaders count the replicas the node hosts and those
+	// that lead, the meta group's included.
+	Replicas int `json:"replicas"`
+	Leaders  int `json:"leaders"`
 }
 
 // Alarm is something an operator should look at now.

@@ -65,7 +65,11 @@ func TestRegistryStats(t *testing.T) {
 		Buckets: prometheus.ExponentialBuckets(0.00025, 2, 15)}, []string{"route", "method"})
 	offset := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "cairn_transport_clock_offset_seconds"}, []string{"peer"})
 	mismatches := prometheus.NewCounter(prometheus.CounterOpts{Name: "cairn_consistency_mismatches_total"})
-	reg.MustRegister(resp, httpH, offset, mismatches)
+	groups := prometheus.NewGauge(prometheus.GaugeOpts{Name: "cairn_raft_groups"})
+	led := prometheus.NewGauge(prometheus.GaugeOpts{Name: "cairn_raft_groups_led"})
+	reg.MustRegister(resp, httpH, offset, mismatches, groups, led)
+	groups.Set(9)
+	led.Set(4)
 	for range 5 {
 		resp.WithLabelValues("set").Observe(0.0003)
 	}
@@ -90,6 +94,9 @@ func TestRegistryStats(t *testing.T) {
 	}
 	if st.ConsistencyMismatches != 2 {
 		t.Fatalf("mismatches %d, want 2", st.ConsistencyMismatches)
+	}
+	if st.Replicas != 9 || st.Leaders != 4 {
+		t.Fatalf("replicas %d leaders %d, want 9 and 4", st.Replicas, st.Leaders)
 	}
 	if q := st.Latency.Quantile(0.5); q < 0.0002 || q > 0.0004 {
 		t.Fatalf("median %v, want within the 0.0002..0.0004 bucket", q)
