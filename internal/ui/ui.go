@@ -13,7 +13,7 @@ import (
 )
 
 // RefreshInterval is how often the page polls the overview.
-const RefreshInterval = 2 * time.Second
+const RefreshInterval = time.Second
 
 // PeerTimeout bounds the fetch of one member's figures while an overview is
 // gathered: a node that does not answer within it shows as unreachable.

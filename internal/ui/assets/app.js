@@ -11,7 +11,7 @@ const state = {
   rates: new Map(),    // node name -> {ops, p99}
   colors: new Map(),   // node name -> colour, stable for the page's life
   timer: null,
-  refresh: 2000,
+  refresh: 1000,
   last: null,
 };
 
@@ -275,7 +275,7 @@ async function poll() {
     const resp = await fetch("/ui/api/overview", {cache: "no-store"});
     if (!resp.ok) throw new Error(`${resp.status} ${resp.statusText}`);
     const ov = await resp.json();
-    state.refresh = (ov.refresh_seconds || 2) * 1000;
+    state.refresh = (ov.refresh_seconds || 1) * 1000;
     state.last = ov;
     draw(ov);
   } catch (e) {
