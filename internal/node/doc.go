@@ -39,13 +39,10 @@
 // orchestrates the unsafe recovery of a partition that lost its quorum
 // (the Admin service answers its ForceRecover calls).
 //
-// The engines' configuration store (configstore.go, the
-// replica.ConfigStore the node hands its host): compare-and-swap on a
-// key's version as one conditional kv PUT in the meta group, proposed
-// through its leader; linearizable gets, remote on a node without a meta
-// replica (a query of group 0 on the Forward stream); watches by polling
-// every tick; every call on a goroutine of its own, so no round waits for
-// group 0.
+// The engines' configuration store is internal/configstore's (the
+// replica.ConfigStore the node hands its host, on the meta group through
+// the node's router); the node starts it once it can propose and closes
+// it first when it stops.
 //
 // Consistency checks (DESIGN.md, Engines) are the engine's: the node sets
 // their interval (--consistency-check-interval), fails /readyz while a

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/configstore"
 	"github.com/cairnkv/cairn/internal/forward"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/rebalance"
@@ -63,7 +64,7 @@ type Node struct {
 	router *forward.Router
 	// configs is the engines' configuration store on the meta group
 	// (replica.HostConfig.ConfigStore).
-	configs  *configStore
+	configs  *configstore.Store
 	draining atomic.Bool
 	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
@@ -162,11 +163,12 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	// The engine's configuration store on the meta group; it answers
-	// once the node can propose (configs.start below).
-	n.configs = newConfigStore(n, cfg.TickInterval)
+	// once the node can propose (configs.Start below).
+	n.configs = configstore.New(configstore.Config{
+		Node: cfg.Name, Clock: clk, Interval: cfg.TickInterval, RequestTimeout: cfg.RequestTimeout, Logger: log})
 	defer func() {
 		if err != nil {
-			n.configs.close()
+			n.configs.Close()
 		}
 	}()
 	// NB: the engine stored at creation, not this start's flag.
@@ -272,7 +274,7 @@ func Start(cfg Config) (n *Node, err error) {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
 	}
-	n.configs.start()
+	n.configs.Start(n.router)
 	host.Start(tr)
 	n.wg.Add(2)
 	go func() {
@@ -375,7 +377,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	close(n.stop)
 	// First, while the host and the forwarder still run: its calls in
 	// flight end (ErrStopped) and answer their engines.
-	n.configs.close()
+	n.configs.Close()
 	// Unary requests drain; the long-lived peer and forwarding streams never
 	// end by themselves, so the drain is bounded.
 	done := make(chan struct{})
