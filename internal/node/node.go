@@ -197,7 +197,8 @@ func Start(cfg Config) (n *Node, err error) {
 	addrs[cfg.Name] = cfg.AdvertiseGRPC
 	n.routing = routing.New(routing.Config{
 		Node: cfg.Name, ClusterID: id.ClusterID, Settings: id.Settings,
-		Replicas: hostReplicas{host}, Meta: localMeta{n}, Peers: routePeers{n}, Addrs: addrs,
+		Replicas: hostReplicas{host}, Meta: routing.StoreMeta(store, hostReplicas{host}.metaGroup),
+		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
 	if !id.Bootstrapped {
@@ -219,7 +220,7 @@ func Start(cfg Config) (n *Node, err error) {
 		log.Info("cluster created", "cluster_id", id.ClusterID, "founders", cluster.FormatInitialCluster(id.Founders),
 			"partitions", id.Settings.Partitions, "replicas", id.Settings.Replicas)
 	}
-	if err := n.initMeta(); err != nil {
+	if err := n.routing.InitMeta(id.Founders); err != nil {
 		return nil, err
 	}
 	tr, err := transport.New(transport.Config{
@@ -312,29 +313,6 @@ func (n *Node) Name() string { return n.cfg.Name }
 func (n *Node) Draining() bool { return n.draining.Load() }
 
 func errNoAddress(node string) error { return fmt.Errorf("no address known for node %s", node) }
-
-// initMeta seeds the member list before the meta group is heard from: the
-// local meta replica's, else the list saved at the last change, else the
-// founders (or, for a joined node, the members it was told of).
-func (n *Node) initMeta() error {
-	m, adv, ok, err := n.readLocalMeta()
-	if err != nil {
-		return err
-	}
-	if ok {
-		n.routing.LearnMeta(m.Epoch, m.Members, adv, true)
-		return nil
-	}
-	epoch, members, ok, err := cluster.LoadMembers(n.store)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		epoch, members = 0, n.id.Founders
-	}
-	n.routing.LearnMeta(epoch, members, nil, true)
-	return nil
-}
 
 // watchDisk samples free space once a second; below --min-free-disk writes
 // are refused (reads go on), so a full disk never corrupts anything.

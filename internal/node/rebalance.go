@@ -8,7 +8,6 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc/metadata"
@@ -59,36 +58,28 @@ type rebalanceNode struct{ n *Node }
 
 func (a rebalanceNode) Name() string    { return a.n.cfg.Name }
 func (a rebalanceNode) Draining() bool  { return a.n.draining.Load() }
-func (a rebalanceNode) LeadsMeta() bool { return a.n.leadsMeta() }
-func (a rebalanceNode) RefreshMeta()    { a.n.refreshMeta() }
+func (a rebalanceNode) LeadsMeta() bool { return a.n.routing.LeadsMeta() }
+func (a rebalanceNode) RefreshMeta()    { a.n.routing.RefreshMeta() }
 
 func (a rebalanceNode) ReadMeta(ctx context.Context) (cluster.Meta, bool, error) {
-	g, ok := a.n.host.Group(0)
-	if !ok {
-		return cluster.Meta{}, false, nil
-	}
-	var meta cluster.Meta
-	err := g.Read(ctx, replica.Linearizable, func(v storage.View) error {
-		var err error
-		meta, err = cluster.ReadMeta(v)
-		return err
-	})
-	return meta, true, err
+	return a.n.routing.ReadMeta(ctx)
 }
 
 func (a rebalanceNode) ChangeMeta(ctx context.Context, change func(cluster.Meta) ([]cluster.Member, error)) (cluster.Meta, error) {
-	return a.n.changeMeta(ctx, change)
+	return a.n.routing.ChangeMeta(ctx, change)
 }
 
 func (a rebalanceNode) View() (rebalance.View, bool) {
-	mv := a.n.metaView()
+	mv := a.n.routing.Meta()
 	if mv == nil {
 		return rebalance.View{}, false
 	}
 	return rebalance.View{Epoch: mv.Epoch, Members: mv.Members, Target: mv.Target, Err: mv.Err}, true
 }
 
-func (a rebalanceNode) Descriptors() ([]replica.Descriptor, int) { return a.n.descriptorsKnown() }
+func (a rebalanceNode) Descriptors() ([]replica.Descriptor, int) {
+	return a.n.routing.DescriptorsKnown()
+}
 
 func (a rebalanceNode) Route(gid replica.GroupID) (replica.Descriptor, string, bool) {
 	r, ok := a.n.route(gid)
