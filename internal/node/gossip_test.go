@@ -73,7 +73,7 @@ func TestIdleGossipBytes(t *testing.T) {
 
 func mustConn(t *testing.T, n *Node, to string) *grpc.ClientConn {
 	t.Helper()
-	c, err := n.conn(to)
+	c, err := n.conns.Get(to)
 	if err != nil {
 		t.Fatal(err)
 	}

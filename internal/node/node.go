@@ -51,11 +51,8 @@ type Node struct {
 	// routing is the member list, the route cache, the address book and
 	// the descriptor gossip (internal/routing).
 	routing *routing.Table
-	conns   struct {
-		sync.Mutex
-		m      map[string]*grpc.ClientConn // by address
-		closed bool
-	}
+	// conns are the connections to peers for unary calls (Admin, gossip).
+	conns      *transport.Conns
 	rebalancer *rebalance.Rebalancer
 	admin      *grpcapi.Admin
 	// fwd carries forwarded writes and reads to peers; router decides
@@ -201,6 +198,7 @@ func Start(cfg Config) (n *Node, err error) {
 		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
+	n.conns = transport.NewConns(n.routing.Resolve)
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -312,8 +310,6 @@ func (n *Node) Name() string { return n.cfg.Name }
 // Draining reports whether a graceful shutdown has begun.
 func (n *Node) Draining() bool { return n.draining.Load() }
 
-func errNoAddress(node string) error { return fmt.Errorf("no address known for node %s", node) }
-
 // watchDisk samples free space once a second; below --min-free-disk writes
 // are refused (reads go on), so a full disk never corrupts anything.
 func (n *Node) watchDisk() {
@@ -351,7 +347,7 @@ func (n *Node) checkDisk() {
 // everything closes. ctx bounds the leadership handover and the drain.
 func (n *Node) Stop(ctx context.Context) error {
 	n.draining.Store(true)
-	n.transferLeadership(ctx)
+	rebalance.HandOff(ctx, rebalanceNode{n}, n.log)
 	close(n.stop)
 	// First, while the host and the forwarder still run: its calls in
 	// flight end (ErrStopped) and answer their engines.
@@ -373,7 +369,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
 	// After the watcher and the rebalancer are gone: they make connections.
-	n.closeConns()
+	n.conns.Close()
 	errs = append(errs, n.store.Sync(), n.store.Close())
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
@@ -405,41 +401,6 @@ func checkOwnEntry(cfg Config, founders []cluster.Member) error {
 
 // drainTimeout bounds how long a stopping node waits for requests in flight.
 const drainTimeout = 2 * time.Second
-
-// transferLeadership hands every group this node leads to another voter.
-func (n *Node) transferLeadership(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, gid := range n.host.Groups() {
-		g, ok := n.host.Group(gid)
-		if !ok {
-			continue
-		}
-		st := g.Status()
-		if st.State != replica.StateLeader {
-			continue
-		}
-		var to replica.ReplicaID
-		var best uint64
-		for id, pr := range st.Progress {
-			if m, ok := st.Descriptor.Replica(id); ok && id != st.Replica && m.Role == replica.RoleVoter && pr.Match >= best {
-				to, best = id, pr.Match
-			}
-		}
-		if to == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			if err := g.TransferLeader(tctx, to); err != nil {
-				n.log.Warn("handing leadership away before stopping", "group", gid, "err", err)
-			}
-		}()
-	}
-	wg.Wait()
-}
 
 type pebbleLogger struct{ l *slog.Logger }
 

@@ -2,13 +2,10 @@ package node
 
 import (
 	"context"
-	"errors"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
-	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc"
 )
 
 // Routes and the member list are internal/routing's (n.routing); these
@@ -44,44 +41,9 @@ func (h hostReplicas) metaGroup() (routing.MetaGroup, bool) {
 type routePeers struct{ n *Node }
 
 func (p routePeers) SyncRoutes(ctx context.Context, node string, req *cairnv1.SyncRoutesRequest) (*cairnv1.SyncRoutesResponse, error) {
-	conn, err := p.n.conn(node)
+	conn, err := p.n.conns.Get(node)
 	if err != nil {
 		return nil, err
 	}
 	return cairnv1.NewPeerClient(conn).SyncRoutes(ctx, req)
-}
-
-// conn returns a client connection to node (made on first use, kept).
-func (n *Node) conn(node string) (*grpc.ClientConn, error) {
-	addr, ok := n.resolve(node)
-	if !ok {
-		return nil, errNoAddress(node)
-	}
-	n.conns.Lock()
-	defer n.conns.Unlock()
-	if n.conns.closed {
-		return nil, errors.New("node stopping")
-	}
-	if c, ok := n.conns.m[addr]; ok {
-		return c, nil
-	}
-	c, err := grpc.NewClient(addr, transport.DialOptions()...)
-	if err != nil {
-		return nil, err
-	}
-	if n.conns.m == nil {
-		n.conns.m = map[string]*grpc.ClientConn{}
-	}
-	n.conns.m[addr] = c
-	return c, nil
-}
-
-// closeConns closes every connection conn made; conn makes no more.
-func (n *Node) closeConns() {
-	n.conns.Lock()
-	defer n.conns.Unlock()
-	for _, c := range n.conns.m {
-		c.Close()
-	}
-	n.conns.m, n.conns.closed = nil, true
 }
