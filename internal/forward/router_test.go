@@ -17,26 +17,26 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/kv/kvtest"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
-// group is a replica.Group on a storage.Mem with a kv machine: it leads,
+// group is a replica.Group on an in-memory kv state machine: it leads,
 // but refuses the first notLeader proposals as a leader that just lost its
 // lead would.
 type group struct {
 	replica.Group // what the router does not call: nil
 	gid           replica.GroupID
 	mu            sync.Mutex
-	store         *storage.Mem
-	m             *kv.Machine
+	state         *kvtest.Group
 	index         uint64
 	notLeader     atomic.Int32
 }
 
 func newGroup(gid replica.GroupID) *group {
-	return &group{gid: gid, store: storage.NewMem(), m: kv.New(uint64(gid))}
+	return &group{gid: gid, state: kvtest.NewGroup(uint64(gid))}
 }
 
 func (g *group) IsLeader() bool { return true }
@@ -53,19 +53,12 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.index++
-	b := g.store.NewBatch()
-	defer b.Close()
-	res, err := g.m.Apply([]kv.Entry{{Index: g.index, Term: 1, Time: 1, Data: cmd}}, b, b)
-	if err != nil {
-		return nil, 0, err
-	}
-	return res[0], g.index, b.Commit(true)
+	res, err := g.state.Apply(kv.Entry{Index: g.index, Term: 1, Time: 1, Data: cmd})
+	return res, g.index, err
 }
 
 func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage.View) error) error {
-	snap := g.store.NewSnapshot()
-	defer snap.Close()
-	return fn(snap)
+	return g.state.View(fn)
 }
 
 type groups map[replica.GroupID]*group

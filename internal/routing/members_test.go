@@ -11,6 +11,7 @@ import (
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/kv/kvtest"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 )
@@ -19,8 +20,7 @@ import (
 // machine over an in-memory store, seeded as founding seeds it.
 type metaReplica struct {
 	mu     sync.Mutex
-	store  *storage.Mem
-	m      *kv.Machine
+	state  *kvtest.Group
 	index  uint64
 	status replica.Status
 	// meanwhile, when set, runs once before the next proposal applies (a
@@ -30,21 +30,15 @@ type metaReplica struct {
 
 func newMetaReplica(t *testing.T, members []cluster.Member, s cluster.Settings) *metaReplica {
 	t.Helper()
-	r := &metaReplica{store: storage.NewMem(), m: kv.New(0),
+	r := &metaReplica{state: kvtest.NewGroup(0),
 		status: replica.Status{Group: 0, State: replica.StateLeader, LeaderNode: "a", Descriptor: desc(0, 1, "a", "b", "c")}}
-	b := r.store.NewBatch()
-	defer b.Close()
-	if err := cluster.MetaSeed(testID, members, s)(b); err != nil {
+	if err := r.state.Seed(cluster.MetaSeed(testID, members, s)); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.Commit(true); err != nil {
+	var err error
+	if r.index, err = r.state.Applied(); err != nil {
 		t.Fatal(err)
 	}
-	applied, err := kv.ReadApplied(r.store, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.index = applied.Index
 	return r
 }
 
@@ -57,9 +51,7 @@ func (r *metaReplica) Status() replica.Status {
 func (r *metaReplica) IsLeader() bool { return r.Status().State == replica.StateLeader }
 
 func (r *metaReplica) Read(_ context.Context, _ replica.ReadMode, fn func(storage.View) error) error {
-	snap := r.store.NewSnapshot()
-	defer snap.Close()
-	return fn(snap)
+	return r.state.View(fn)
 }
 
 func (r *metaReplica) Propose(_ context.Context, cmd []byte) ([]byte, uint64, error) {
@@ -73,13 +65,8 @@ func (r *metaReplica) Propose(_ context.Context, cmd []byte) ([]byte, uint64, er
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.index++
-	b := r.store.NewBatch()
-	defer b.Close()
-	res, err := r.m.Apply([]kv.Entry{{Index: r.index, Term: 1, Time: 1, Data: cmd}}, b, b)
-	if err != nil {
-		return nil, 0, err
-	}
-	return res[0], r.index, b.Commit(true)
+	res, err := r.state.Apply(kv.Entry{Index: r.index, Term: 1, Time: 1, Data: cmd})
+	return res, r.index, err
 }
 
 // metaTable is a table on node a whose local replica of the meta group is
@@ -93,7 +80,7 @@ func metaTable(t *testing.T, r *metaReplica, s cluster.Settings) *Table {
 	}
 	store := storage.NewMem()
 	if r != nil {
-		store = r.store
+		store = r.state.Store()
 	}
 	return New(Config{Node: "a", ClusterID: testID, Settings: s, Replicas: &fakeReplicas{st: map[replica.GroupID]replica.Status{}},
 		Meta: StoreMeta(store, group), MetaGroup: group, Peers: &fakePeers{}, Clock: clock.NewFake(time.Unix(1e9, 0))})
