@@ -212,3 +212,29 @@ func TestRouterRetriesNotApplied(t *testing.T) {
 		}
 	}
 }
+
+// A local read reports the group time kept in memory when the router is
+// given it, and the one in the store otherwise.
+func TestLocalReadGroupTime(t *testing.T) {
+	g := newGroup(1)
+	cmd := kv.NewCommand(kv.Put([]byte("k"), []byte("v")))
+	if _, _, err := g.Propose(context.Background(), cmd.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := RouterConfig{Node: "n1", Groups: groups{1: g}, Routes: routes{}, Clock: clock.Real{}, Timeout: time.Second}
+	rep, err := NewRouter(cfg).ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k")))
+	if err != nil || rep.GroupTime != 1 { // the fake stamps its entries 1
+		t.Fatalf("without GroupTime: group time %d, %v; want 1, the store's", rep.GroupTime, err)
+	}
+	known := true
+	cfg.GroupTime = func(gid replica.GroupID) (int64, bool) { return 42, known && gid == 1 }
+	r := NewRouter(cfg)
+	rep, err = r.ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k")))
+	if err != nil || rep.GroupTime != 42 || string(rep.Responses[0].Value) != "v" {
+		t.Fatalf("with GroupTime: %+v, %v; want v at 42", rep, err)
+	}
+	known = false
+	if rep, err = r.ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k"))); err != nil || rep.GroupTime != 1 {
+		t.Fatalf("with an unknown GroupTime: group time %d, %v; want the store's", rep.GroupTime, err)
+	}
+}

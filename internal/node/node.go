@@ -71,6 +71,10 @@ type Node struct {
 	// disk behind this node, served by the FaultInjection service.
 	faults *faultInjector
 
+	// machines are the local replicas' state machines by group, for the
+	// group time a read reports (groupTime).
+	machines sync.Map // replica.GroupID → *kv.Machine
+
 	// clock is cfg.Clock, skewed by the FaultInjection service when on.
 	clock clock.Clock
 	stop  chan struct{}
@@ -170,14 +174,18 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	// NB: the engine stored at creation, not this start's flag.
 	host, err := replica.NewHost(id.Settings.Engine, replica.HostConfig{
-		Node:            cfg.Name,
-		Store:           store,
-		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
-		Registry:        n.registry,
-		Logger:          log,
-		TickInterval:    cfg.TickInterval,
-		Clock:           clk,
-		SnapshotRate:    cfg.SnapshotRate,
+		Node:  cfg.Name,
+		Store: store,
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
+			m := kv.New(uint64(g))
+			n.machines.Store(g, m) // a replica made again replaces its machine
+			return m
+		},
+		Registry:     n.registry,
+		Logger:       log,
+		TickInterval: cfg.TickInterval,
+		Clock:        clk,
+		SnapshotRate: cfg.SnapshotRate,
 		// Negative (never) reaches the engine as it is: it checks only
 		// when asked.
 		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
@@ -252,7 +260,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.fwd = forward.NewClient(fcfg)
 	n.router = forward.NewRouter(forward.RouterConfig{
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
-		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2,
+		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2, GroupTime: n.groupTime,
 	})
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
