@@ -2,102 +2,19 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/admincli/admintest"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/node"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 )
-
-// fakeAdmin is an Admin server that records its requests and answers
-// with canned responses.
-type fakeAdmin struct {
-	pb.UnimplementedAdminServer
-	plan     *pb.PlanResponse // Drain and Remove
-	planErr  error
-	join     *pb.JoinResponse
-	statuses []*pb.StatusResponse // answered in turn; the last one again and again
-	verify   *pb.VerifyResponse
-
-	mu struct {
-		sync.Mutex
-		drains, removes []*pb.NodeRequest
-		joins           []*pb.JoinRequest
-		recovers        []*pb.UnsafeRecoverRequest
-		verifies        []*pb.VerifyRequest
-		statusCalls     int
-	}
-}
-
-func (f *fakeAdmin) UnsafeRecover(_ context.Context, r *pb.UnsafeRecoverRequest) (*pb.UnsafeRecoverResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.recovers = append(f.mu.recovers, r)
-	return &pb.UnsafeRecoverResponse{Group: 8, Partition: r.GetPartition(), Voters: []string{"n1", "n2", "n3"},
-		Unreachable: []string{"n2", "n3"}, Survivor: "n1", Applied: 40, LastIndex: 42, Discarded: 2, Done: r.GetConfirm(),
-		MembershipVersion: map[bool]uint64{true: 1004}[r.GetConfirm()]}, nil
-}
-
-func (f *fakeAdmin) Verify(_ context.Context, r *pb.VerifyRequest) (*pb.VerifyResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.verifies = append(f.mu.verifies, r)
-	return f.verify, nil
-}
-
-func (f *fakeAdmin) Drain(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.drains = append(f.mu.drains, r)
-	return f.plan, f.planErr
-}
-
-func (f *fakeAdmin) Remove(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.removes = append(f.mu.removes, r)
-	return f.plan, f.planErr
-}
-
-func (f *fakeAdmin) Join(_ context.Context, r *pb.JoinRequest) (*pb.JoinResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.joins = append(f.mu.joins, r)
-	return f.join, nil
-}
-
-func (f *fakeAdmin) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	i := min(f.mu.statusCalls, len(f.statuses)-1)
-	f.mu.statusCalls++
-	return f.statuses[i], nil
-}
-
-// start serves f on a loopback port until the test ends.
-func (f *fakeAdmin) start(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	pb.RegisterAdminServer(srv, f)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
-	return lis.Addr().String()
-}
 
 // runCairn runs the command line as main does and returns what it printed
 // to stdout, its error line (as main prints it) and its exit status.
@@ -115,20 +32,8 @@ func runCairn(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	return out.String(), errb.String(), 0
 }
 
-var testMoves = []*pb.Move{
-	{Group: 8, Partition: 7, Add: "n4", Remove: "n2"},
-	{Group: 0, Partition: -1, Add: "n3", Remove: "n2"},
-	{Group: 1, Partition: 0, Add: "n4"},
-}
-
-const testMovesText = `would move 3 replicas:
-  partition 7 (group 8): add n4, remove n2
-  meta group: add n3, remove n2
-  partition 0 (group 1): add n4
-`
-
 func TestAdminUsageErrors(t *testing.T) {
-	addr := (&fakeAdmin{}).start(t)
+	addr := (&admintest.Fake{}).Start(t)
 	for _, args := range [][]string{
 		{"admin", "bogus"},
 		{"admin", "drain"},
@@ -178,23 +83,21 @@ func TestAdminMissingNodeSaysWhat(t *testing.T) {
 }
 
 func TestAdminServerJoinDryRun(t *testing.T) {
-	f := &fakeAdmin{join: &pb.JoinResponse{ClusterId: "c1", Moves: testMoves}}
-	addr := f.start(t)
+	f := &admintest.Fake{JoinResp: &pb.JoinResponse{ClusterId: "c1", Moves: admintest.Moves}}
+	addr := f.Start(t)
 	dir := t.TempDir()
 	out, stderr, code := runCairn(t, "server", "--name", "n4", "--data-dir", dir, "--grpc-addr", "127.0.0.1:7390",
 		"--join", addr, "--dry-run", "--capacity", "2", "--zone", "z1", "--vnodes", "64", "--log-level", "error")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if out != testMovesText {
-		t.Errorf("printed\n%s\nwant\n%s", out, testMovesText)
+	if out != admintest.MovesText {
+		t.Errorf("printed\n%s\nwant\n%s", out, admintest.MovesText)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	want := &pb.JoinRequest{Name: "n4", GrpcAddr: "127.0.0.1:7390", Capacity: 2, Zone: "z1", DryRun: true,
 		Settings: &pb.ClusterSettings{Vnodes: 64}} // only the settings given
-	if len(f.mu.joins) != 1 || !proto.Equal(f.mu.joins[0], want) {
-		t.Errorf("joins %v, want %v", f.mu.joins, want)
+	if len(f.Requests().Joins) != 1 || !proto.Equal(f.Requests().Joins[0], want) {
+		t.Errorf("joins %v, want %v", f.Requests().Joins, want)
 	}
 }
 
@@ -266,32 +169,28 @@ func TestAdminServerFlagsRefuseNonsense(t *testing.T) {
 // exit status. admincli's own tests cover the commands.
 func TestAdminWiring(t *testing.T) {
 	const refused = "cannot drain n2: add a node first"
-	f := &fakeAdmin{
-		plan:     &pb.PlanResponse{Moves: testMoves, MetaLeader: "n1", State: "up"},
-		statuses: []*pb.StatusResponse{{MetaLeader: "n1", Groups: 2, GroupsKnown: 2}},
-		verify:   &pb.VerifyResponse{Partitions: []*pb.PartitionCheck{{Partition: 0, Group: 1, Verdict: "error", Error: "no leader"}}},
+	f := &admintest.Fake{
+		Plan:       &pb.PlanResponse{Moves: admintest.Moves, MetaLeader: "n1", State: "up"},
+		Statuses:   []*pb.StatusResponse{{MetaLeader: "n1", Groups: 2, GroupsKnown: 2}},
+		VerifyResp: &pb.VerifyResponse{Partitions: []*pb.PartitionCheck{{Partition: 0, Group: 1, Verdict: "error", Error: "no leader"}}},
 	}
-	addr := f.start(t)
+	addr := f.Start(t)
 	t.Setenv("CAIRN_ENDPOINTS", addr) // flags also come from the environment
 
 	out, errLine, code := runCairn(t, "admin", "drain", "n2", "--dry-run")
-	if code != 0 || out != testMovesText {
+	if code != 0 || out != admintest.MovesText {
 		t.Fatalf("drain --dry-run: exit %d, %q, %q", code, out, errLine)
 	}
-	f.mu.Lock()
-	if len(f.mu.drains) != 1 || f.mu.drains[0].GetNode() != "n2" || !f.mu.drains[0].GetDryRun() {
-		t.Errorf("drains %v, want one dry run of n2", f.mu.drains)
+	if len(f.Requests().Drains) != 1 || f.Requests().Drains[0].GetNode() != "n2" || !f.Requests().Drains[0].GetDryRun() {
+		t.Errorf("drains %v, want one dry run of n2", f.Requests().Drains)
 	}
-	f.mu.Unlock()
 
 	out, errLine, code = runCairn(t, "admin", "status", "--wait", "-o", "json")
 	if code != 0 || !strings.Contains(out, `"meta_leader":"n1"`) || !strings.Contains(errLine, "moves: 0 done") {
 		t.Fatalf("status --wait -o json: exit %d, %q, %q", code, out, errLine)
 	}
 
-	f.mu.Lock()
-	f.planErr = status.Error(codes.FailedPrecondition, refused)
-	f.mu.Unlock()
+	f.SetPlanErr(status.Error(codes.FailedPrecondition, refused))
 	out, errLine, code = runCairn(t, "admin", "remove", "n2", "--timeout", "3s")
 	if code != 1 || errLine != "cairn admin remove: "+refused+"\n" || out != "" {
 		t.Fatalf("refused remove: exit %d, %q, %q", code, out, errLine)

@@ -8,14 +8,13 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/admincli/admintest"
 	"github.com/cairnkv/cairn/internal/cluster"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 	"go.uber.org/goleak"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
@@ -23,86 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// fakeAdmin is an Admin server that records its requests and answers
-// with canned responses.
-type fakeAdmin struct {
-	pb.UnimplementedAdminServer
-	plan     *pb.PlanResponse // Drain and Remove
-	planErr  error
-	join     *pb.JoinResponse
-	statuses []*pb.StatusResponse // answered in turn; the last one again and again
-	verify   *pb.VerifyResponse
-
-	mu struct {
-		sync.Mutex
-		drains, removes []*pb.NodeRequest
-		joins           []*pb.JoinRequest
-		recovers        []*pb.UnsafeRecoverRequest
-		verifies        []*pb.VerifyRequest
-		statusCalls     int
-	}
-}
-
-func (f *fakeAdmin) UnsafeRecover(_ context.Context, r *pb.UnsafeRecoverRequest) (*pb.UnsafeRecoverResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.recovers = append(f.mu.recovers, r)
-	return &pb.UnsafeRecoverResponse{Group: 8, Partition: r.GetPartition(), Voters: []string{"n1", "n2", "n3"},
-		Unreachable: []string{"n2", "n3"}, Survivor: "n1", Applied: 40, LastIndex: 42, Discarded: 2, Done: r.GetConfirm(),
-		MembershipVersion: map[bool]uint64{true: 1004}[r.GetConfirm()]}, nil
-}
-
-func (f *fakeAdmin) Verify(_ context.Context, r *pb.VerifyRequest) (*pb.VerifyResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.verifies = append(f.mu.verifies, r)
-	return f.verify, nil
-}
-
-func (f *fakeAdmin) Drain(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.drains = append(f.mu.drains, r)
-	return f.plan, f.planErr
-}
-
-func (f *fakeAdmin) Remove(_ context.Context, r *pb.NodeRequest) (*pb.PlanResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.removes = append(f.mu.removes, r)
-	return f.plan, f.planErr
-}
-
-func (f *fakeAdmin) Join(_ context.Context, r *pb.JoinRequest) (*pb.JoinResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.mu.joins = append(f.mu.joins, r)
-	return f.join, nil
-}
-
-func (f *fakeAdmin) Status(context.Context, *pb.StatusRequest) (*pb.StatusResponse, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	i := min(f.mu.statusCalls, len(f.statuses)-1)
-	f.mu.statusCalls++
-	return f.statuses[i], nil
-}
-
-// start serves f on a loopback port until the test ends.
-func (f *fakeAdmin) start(t *testing.T) string {
-	t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := grpc.NewServer()
-	pb.RegisterAdminServer(srv, f)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(lis) }()
-	t.Cleanup(func() { srv.Stop(); <-done })
-	return lis.Addr().String()
-}
 
 // runAdmin runs cmd against addr with table output, the default timeout
 // and fast polls unless o says otherwise, and returns what it printed to
@@ -127,24 +46,12 @@ func runAdmin(t *testing.T, addr string, o Options, cmd string, args ...string) 
 	return out.String(), errb.String(), err
 }
 
-var testMoves = []*pb.Move{
-	{Group: 8, Partition: 7, Add: "n4", Remove: "n2"},
-	{Group: 0, Partition: -1, Add: "n3", Remove: "n2"},
-	{Group: 1, Partition: 0, Add: "n4"},
-}
-
-const testMovesText = `would move 3 replicas:
-  partition 7 (group 8): add n4, remove n2
-  meta group: add n3, remove n2
-  partition 0 (group 1): add n4
-`
-
 func member(name, state string) *pb.MemberInfo {
 	return &pb.MemberInfo{Name: name, State: state, GrpcAddr: name + ":7379"}
 }
 
 func TestUsageErrors(t *testing.T) {
-	addr := (&fakeAdmin{}).start(t)
+	addr := (&admintest.Fake{}).Start(t)
 	for _, c := range []struct {
 		name string
 		o    Options
@@ -177,26 +84,24 @@ func TestUsageErrors(t *testing.T) {
 func TestDryRun(t *testing.T) {
 	for _, verb := range []string{"drain", "remove"} {
 		t.Run(verb, func(t *testing.T) {
-			f := &fakeAdmin{plan: &pb.PlanResponse{Moves: testMoves, MetaLeader: "n1", State: "up"}}
-			addr := f.start(t)
+			f := &admintest.Fake{Plan: &pb.PlanResponse{Moves: admintest.Moves, MetaLeader: "n1", State: "up"}}
+			addr := f.Start(t)
 			out, _, err := runAdmin(t, addr, Options{DryRun: true}, verb, "n2")
 			if err != nil {
 				t.Fatal(err)
 			}
-			if out != testMovesText {
-				t.Errorf("printed\n%s\nwant\n%s", out, testMovesText)
+			if out != admintest.MovesText {
+				t.Errorf("printed\n%s\nwant\n%s", out, admintest.MovesText)
 			}
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			reqs := f.mu.drains
+			reqs := f.Requests().Drains
 			if verb == "remove" {
-				reqs = f.mu.removes
+				reqs = f.Requests().Removes
 			}
 			if len(reqs) != 1 || reqs[0].GetNode() != "n2" || !reqs[0].GetDryRun() {
 				t.Errorf("%s requests %v, want one dry run for n2", verb, reqs)
 			}
-			if f.mu.statusCalls != 0 {
-				t.Errorf("a dry run asked for the status %d times", f.mu.statusCalls)
+			if f.Requests().StatusCalls != 0 {
+				t.Errorf("a dry run asked for the status %d times", f.Requests().StatusCalls)
 			}
 		})
 	}
@@ -215,16 +120,16 @@ func TestDryRunNoMoves(t *testing.T) {
 func TestDrainWait(t *testing.T) {
 	busy := func(state string, replicas uint32) *pb.StatusResponse {
 		return &pb.StatusResponse{MetaLeader: "n1", Epoch: 4, Groups: 5, GroupsKnown: 5, MovesDone: 1,
-			InFlight: testMoves[:1], Queued: testMoves[1:],
+			InFlight: admintest.Moves[:1], Queued: admintest.Moves[1:],
 			Nodes: []*pb.NodeStatus{{Member: member("n1", "up"), Replicas: 5}, {Member: member("n2", state), Replicas: replicas}}}
 	}
 	done := &pb.StatusResponse{MetaLeader: "n1", Epoch: 5, Groups: 5, GroupsKnown: 5, MovesDone: 4,
 		Nodes: []*pb.NodeStatus{{Member: member("n1", "up"), Replicas: 5}, {Member: member("n2", cluster.NodeRemoved)}}}
-	f := &fakeAdmin{
-		plan:     &pb.PlanResponse{Moves: testMoves, MetaLeader: "n1", State: cluster.NodeDraining},
-		statuses: []*pb.StatusResponse{busy(cluster.NodeDraining, 3), busy(cluster.NodeDraining, 2), done},
+	f := &admintest.Fake{
+		Plan:     &pb.PlanResponse{Moves: admintest.Moves, MetaLeader: "n1", State: cluster.NodeDraining},
+		Statuses: []*pb.StatusResponse{busy(cluster.NodeDraining, 3), busy(cluster.NodeDraining, 2), done},
 	}
-	addr := f.start(t)
+	addr := f.Start(t)
 	out, stderr, err := runAdmin(t, addr, Options{Wait: true}, "drain", "n2")
 	if err != nil {
 		t.Fatalf("%v: %s", err, stderr)
@@ -244,13 +149,11 @@ func TestDrainWait(t *testing.T) {
 	if strings.Join(progress, "\n") != strings.Join(want, "\n") {
 		t.Errorf("progress\n%s\nwant\n%s", stderr, strings.Join(want, "\n"))
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.mu.statusCalls != 3 {
-		t.Errorf("status asked %d times, want 3", f.mu.statusCalls)
+	if f.Requests().StatusCalls != 3 {
+		t.Errorf("status asked %d times, want 3", f.Requests().StatusCalls)
 	}
-	if len(f.mu.drains) != 1 || f.mu.drains[0].GetDryRun() {
-		t.Errorf("drains %v, want one for real", f.mu.drains)
+	if len(f.Requests().Drains) != 1 || f.Requests().Drains[0].GetDryRun() {
+		t.Errorf("drains %v, want one for real", f.Requests().Drains)
 	}
 }
 
@@ -278,10 +181,10 @@ func TestWaitNeedsNodeEmpty(t *testing.T) {
 }
 
 func TestStatusWait(t *testing.T) {
-	busy := &pb.StatusResponse{MetaLeader: "n1", Groups: 5, GroupsKnown: 4, Queued: testMoves}
+	busy := &pb.StatusResponse{MetaLeader: "n1", Groups: 5, GroupsKnown: 4, Queued: admintest.Moves}
 	done := &pb.StatusResponse{MetaLeader: "n1", Groups: 5, GroupsKnown: 5, MovesDone: 3}
-	f := &fakeAdmin{statuses: []*pb.StatusResponse{busy, busy, done}}
-	addr := f.start(t)
+	f := &admintest.Fake{Statuses: []*pb.StatusResponse{busy, busy, done}}
+	addr := f.Start(t)
 	out, stderr, err := runAdmin(t, addr, Options{Wait: true}, "status")
 	if err != nil {
 		t.Fatalf("%v: %s", err, stderr)
@@ -306,7 +209,7 @@ func TestStatusTable(t *testing.T) {
 				Cap: 80, Leaders: 21, LastHeardUnixNanos: now.Add(-1200 * time.Millisecond).UnixNano()},
 			{Member: &pb.MemberInfo{Name: "n4", State: "joining"}},
 		},
-		InFlight: testMoves[:1], Queued: testMoves[1:]}
+		InFlight: admintest.Moves[:1], Queued: admintest.Moves[1:]}
 	var buf bytes.Buffer
 	writeStatus(&buf, st, now)
 	want := `meta leader: n1
@@ -346,9 +249,9 @@ func TestLastHeard(t *testing.T) {
 func TestJSON(t *testing.T) {
 	st := &pb.StatusResponse{MetaLeader: "n1", Epoch: 7, Groups: 2, GroupsKnown: 2,
 		Nodes: []*pb.NodeStatus{{Member: member("n1", "up"), Replicas: 2, LastHeardUnixNanos: 12345}}}
-	plan := &pb.PlanResponse{Moves: testMoves, MetaLeader: "n1", State: cluster.NodeDraining}
-	f := &fakeAdmin{plan: plan, statuses: []*pb.StatusResponse{st}}
-	addr := f.start(t)
+	plan := &pb.PlanResponse{Moves: admintest.Moves, MetaLeader: "n1", State: cluster.NodeDraining}
+	f := &admintest.Fake{Plan: plan, Statuses: []*pb.StatusResponse{st}}
+	addr := f.Start(t)
 	for _, c := range []struct {
 		name string
 		o    Options
@@ -386,8 +289,8 @@ func TestJSON(t *testing.T) {
 
 func TestRPCErrorVerbatim(t *testing.T) {
 	const msg = "cannot drain n2: 2 live nodes would remain, fewer than the 3 replicas of each partition; add a node first"
-	f := &fakeAdmin{planErr: status.Error(codes.FailedPrecondition, msg)}
-	addr := f.start(t)
+	f := &admintest.Fake{PlanErr: status.Error(codes.FailedPrecondition, msg)}
+	addr := f.Start(t)
 	out, _, err := runAdmin(t, addr, Options{}, "drain", "n2")
 	if err == nil || err.Error() != msg || errors.Is(err, ErrUsage) {
 		t.Fatalf("err %v, want %q", err, msg)
@@ -412,8 +315,8 @@ func TestEndpointsTriedInOrder(t *testing.T) {
 	dead := lis.Addr().String()
 	lis.Close()
 
-	f := &fakeAdmin{statuses: []*pb.StatusResponse{{MetaLeader: "n1"}}}
-	addr := f.start(t)
+	f := &admintest.Fake{Statuses: []*pb.StatusResponse{{MetaLeader: "n1"}}}
+	addr := f.Start(t)
 	out, _, err := runAdmin(t, "", Options{Endpoints: []string{dead, " " + addr}}, "status")
 	if err != nil || !strings.Contains(out, "meta leader: n1") {
 		t.Fatalf("%v, %q; want the second endpoint's status", err, out)
@@ -427,8 +330,8 @@ func TestEndpointsTriedInOrder(t *testing.T) {
 
 // A call that ctx's end cuts short is ErrInterrupted.
 func TestInterrupted(t *testing.T) {
-	f := &fakeAdmin{statuses: []*pb.StatusResponse{{MetaLeader: "n1", Groups: 2, GroupsKnown: 1}}}
-	addr := f.start(t)
+	f := &admintest.Fake{Statuses: []*pb.StatusResponse{{MetaLeader: "n1", Groups: 2, GroupsKnown: 1}}}
+	addr := f.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errb bytes.Buffer
 	errc := make(chan error, 1)
@@ -444,24 +347,22 @@ func TestInterrupted(t *testing.T) {
 }
 
 func TestJoinDryRun(t *testing.T) {
-	f := &fakeAdmin{join: &pb.JoinResponse{ClusterId: "c1", Moves: testMoves}}
-	addr := f.start(t)
+	f := &admintest.Fake{JoinResp: &pb.JoinResponse{ClusterId: "c1", Moves: admintest.Moves}}
+	addr := f.Start(t)
 	var out, errb bytes.Buffer
 	err := JoinDryRun(context.Background(), &out, &errb, Join{Join: addr, DataDir: t.TempDir(), Name: "n4", Addr: "127.0.0.1:7390",
 		Capacity: 2, Zone: "z1", Settings: cluster.Settings{Partitions: 64, VNodes: 64}, Explicit: map[string]bool{cluster.FlagVNodes: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.String() != testMovesText || errb.String() != "" {
-		t.Errorf("printed\n%s\nwant\n%s(stderr %q)", out.String(), testMovesText, errb.String())
+	if out.String() != admintest.MovesText || errb.String() != "" {
+		t.Errorf("printed\n%s\nwant\n%s(stderr %q)", out.String(), admintest.MovesText, errb.String())
 	}
-	f.mu.Lock()
 	want := &pb.JoinRequest{Name: "n4", GrpcAddr: "127.0.0.1:7390", Capacity: 2, Zone: "z1", DryRun: true,
 		Settings: &pb.ClusterSettings{Vnodes: 64}} // only the settings given
-	if len(f.mu.joins) != 1 || !proto.Equal(f.mu.joins[0], want) {
-		t.Errorf("joins %v, want %v", f.mu.joins, want)
+	if len(f.Requests().Joins) != 1 || !proto.Equal(f.Requests().Joins[0], want) {
+		t.Errorf("joins %v, want %v", f.Requests().Joins, want)
 	}
-	f.mu.Unlock()
 
 	err = JoinDryRun(context.Background(), &out, &errb, Join{Join: addr, Name: "n4", Addr: "127.0.0.1:7390",
 		Settings: cluster.Settings{Replicas: -1}, Explicit: map[string]bool{cluster.FlagReplicas: true}})
@@ -473,17 +374,15 @@ func TestJoinDryRun(t *testing.T) {
 // unsafe-recover reports first, changes nothing unless the partition number
 // is typed back (or --yes), and --dry-run stops after the report.
 func TestUnsafeRecover(t *testing.T) {
-	run := func(t *testing.T, stdin string, o Options) (*fakeAdmin, string, string, error) {
-		f := &fakeAdmin{}
-		addr := f.start(t)
+	run := func(t *testing.T, stdin string, o Options) (*admintest.Fake, string, string, error) {
+		f := &admintest.Fake{}
+		addr := f.Start(t)
 		o.In = strings.NewReader(stdin)
 		out, errs, err := runAdmin(t, addr, o, "unsafe-recover", "7")
 		return f, out, errs, err
 	}
-	confirms := func(f *fakeAdmin) (n int) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		for _, r := range f.mu.recovers {
+	confirms := func(f *admintest.Fake) (n int) {
+		for _, r := range f.Requests().Recovers {
 			if r.GetConfirm() {
 				n++
 			}
@@ -544,8 +443,8 @@ var verifyMismatch = &pb.VerifyResponse{Partitions: []*pb.PartitionCheck{
 }}
 
 func TestVerifyTable(t *testing.T) {
-	f := &fakeAdmin{verify: verifyMismatch}
-	addr := f.start(t)
+	f := &admintest.Fake{VerifyResp: verifyMismatch}
+	addr := f.Start(t)
 	out, _, err := runAdmin(t, addr, Options{}, "verify")
 	if err == nil || errors.Is(err, ErrUsage) {
 		t.Fatalf("err %v, want a failure (a partition differs)", err)
@@ -565,16 +464,14 @@ func TestVerifyTable(t *testing.T) {
 	if err.Error() != "2 of 3 partitions did not agree" {
 		t.Errorf("error %q", err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.mu.verifies) != 1 || len(f.mu.verifies[0].GetPartitions()) != 0 {
-		t.Errorf("requests %v, want one for every partition", f.mu.verifies)
+	if len(f.Requests().Verifies) != 1 || len(f.Requests().Verifies[0].GetPartitions()) != 0 {
+		t.Errorf("requests %v, want one for every partition", f.Requests().Verifies)
 	}
 }
 
 func TestVerifyJSON(t *testing.T) {
-	f := &fakeAdmin{verify: verifyMismatch}
-	addr := f.start(t)
+	f := &admintest.Fake{VerifyResp: verifyMismatch}
+	addr := f.Start(t)
 	out, _, err := runAdmin(t, addr, Options{Output: "json"}, "verify", "1")
 	if err == nil {
 		t.Fatal("no error, want one (a partition differs)")
@@ -592,9 +489,7 @@ func TestVerifyJSON(t *testing.T) {
 		sum != (verifySummary{Partitions: 3, Agree: 1, Mismatch: 1, Errors: 1, OK: false}) {
 		t.Fatalf("summary %q: %+v %v", lines[3], sum, err)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.mu.verifies) != 1 || !proto.Equal(f.mu.verifies[0], &pb.VerifyRequest{Partitions: []int32{1}}) {
-		t.Errorf("requests %v, want partition 1", f.mu.verifies)
+	if len(f.Requests().Verifies) != 1 || !proto.Equal(f.Requests().Verifies[0], &pb.VerifyRequest{Partitions: []int32{1}}) {
+		t.Errorf("requests %v, want partition 1", f.Requests().Verifies)
 	}
 }

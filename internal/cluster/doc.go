@@ -5,7 +5,9 @@
 // commands that change them under the placement epoch (membership.go);
 // and the pure planner that turns a member list into every group's target
 // nodes and the next move of each group (plan.go, DESIGN.md, Placement).
-// The node package runs the rebalancer that acts on the plans.
+// A new node joins a running cluster with JoinVia (Admin.Join, then
+// CreateJoined). internal/rebalance runs the rebalancer that acts on the
+// plans.
 //
 // A cluster is created etcd's way: every founder starts with the same
 // --initial-cluster and --initial-cluster-token, and derives from them alone

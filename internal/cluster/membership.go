@@ -20,6 +20,11 @@ const MetaKeyEpoch = "cluster/epoch"
 // membership change was computed from and its proposal.
 var ErrMetaChanged = errors.New("cluster: the member list changed meanwhile")
 
+// ErrNotMetaLeader: a change of the member list asked of a node that does
+// not lead the meta group (only its leader makes one); the caller retries
+// on the leader.
+var ErrNotMetaLeader = errors.New("cluster: this node does not lead the meta group")
+
 // MembershipCommand is the command that writes the changed member records
 // (whole records, state included) and bumps the epoch, all or nothing and
 // only if the epoch is still the one m was read at.

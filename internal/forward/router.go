@@ -43,6 +43,10 @@ type RouterConfig struct {
 	// applied, or a local read whose leader moved: half a tick, about how
 	// long an election or a leader's news takes to land.
 	Retry time.Duration
+	// GroupTime, if set, is the group time of the local replica of gid
+	// kept in memory (kv.Machine.GroupTime): a local read evaluates with it
+	// (kv.EvalAt) instead of looking it up in the store; ok false: it looks.
+	GroupTime func(gid replica.GroupID) (t int64, ok bool)
 }
 
 // Router sends a write to the group's leader and a read to a replica:
@@ -56,6 +60,13 @@ var _ Local = (*Router)(nil)
 
 // NewRouter returns a Router.
 func NewRouter(cfg RouterConfig) *Router { return &Router{cfg: cfg} }
+
+func (r *Router) groupTime(gid replica.GroupID) (int64, bool) {
+	if r.cfg.GroupTime == nil {
+		return 0, false
+	}
+	return r.cfg.GroupTime(gid)
+}
 
 // Propose replicates cmd in group gid, here or on the leader's node, and
 // retries it while it was certainly not applied (no leader yet, a leader
@@ -224,7 +235,12 @@ func (r *Router) ReadLocal(ctx context.Context, gid replica.GroupID, mode replic
 		var rep kv.Reply
 		err := g.Read(ctx, m, func(v storage.View) error {
 			var err error
-			if rep, err = kv.Eval(v, uint64(gid), q); err != nil {
+			if t, ok := r.groupTime(gid); ok {
+				rep, err = kv.EvalAt(v, uint64(gid), q, t)
+			} else {
+				rep, err = kv.Eval(v, uint64(gid), q)
+			}
+			if err != nil {
 				return fmt.Errorf("%w: group %d on %s: %w", api.ErrRead, gid, r.cfg.Node, err)
 			}
 			return nil

@@ -17,26 +17,26 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/kv/kvtest"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
-// group is a replica.Group on a storage.Mem with a kv machine: it leads,
+// group is a replica.Group on an in-memory kv state machine: it leads,
 // but refuses the first notLeader proposals as a leader that just lost its
 // lead would.
 type group struct {
 	replica.Group // what the router does not call: nil
 	gid           replica.GroupID
 	mu            sync.Mutex
-	store         *storage.Mem
-	m             *kv.Machine
+	state         *kvtest.Group
 	index         uint64
 	notLeader     atomic.Int32
 }
 
 func newGroup(gid replica.GroupID) *group {
-	return &group{gid: gid, store: storage.NewMem(), m: kv.New(uint64(gid))}
+	return &group{gid: gid, state: kvtest.NewGroup(uint64(gid))}
 }
 
 func (g *group) IsLeader() bool { return true }
@@ -53,19 +53,12 @@ func (g *group) Propose(ctx context.Context, cmd []byte) ([]byte, uint64, error)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.index++
-	b := g.store.NewBatch()
-	defer b.Close()
-	res, err := g.m.Apply([]kv.Entry{{Index: g.index, Term: 1, Time: 1, Data: cmd}}, b, b)
-	if err != nil {
-		return nil, 0, err
-	}
-	return res[0], g.index, b.Commit(true)
+	res, err := g.state.Apply(kv.Entry{Index: g.index, Term: 1, Time: 1, Data: cmd})
+	return res, g.index, err
 }
 
 func (g *group) Read(ctx context.Context, mode replica.ReadMode, fn func(storage.View) error) error {
-	snap := g.store.NewSnapshot()
-	defer snap.Close()
-	return fn(snap)
+	return g.state.View(fn)
 }
 
 type groups map[replica.GroupID]*group
@@ -217,5 +210,31 @@ func TestRouterRetriesNotApplied(t *testing.T) {
 		case <-time.After(time.Millisecond):
 			clk.Advance(10 * time.Millisecond)
 		}
+	}
+}
+
+// A local read reports the group time kept in memory when the router is
+// given it, and the one in the store otherwise.
+func TestLocalReadGroupTime(t *testing.T) {
+	g := newGroup(1)
+	cmd := kv.NewCommand(kv.Put([]byte("k"), []byte("v")))
+	if _, _, err := g.Propose(context.Background(), cmd.Encode()); err != nil {
+		t.Fatal(err)
+	}
+	cfg := RouterConfig{Node: "n1", Groups: groups{1: g}, Routes: routes{}, Clock: clock.Real{}, Timeout: time.Second}
+	rep, err := NewRouter(cfg).ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k")))
+	if err != nil || rep.GroupTime != 1 { // the fake stamps its entries 1
+		t.Fatalf("without GroupTime: group time %d, %v; want 1, the store's", rep.GroupTime, err)
+	}
+	known := true
+	cfg.GroupTime = func(gid replica.GroupID) (int64, bool) { return 42, known && gid == 1 }
+	r := NewRouter(cfg)
+	rep, err = r.ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k")))
+	if err != nil || rep.GroupTime != 42 || string(rep.Responses[0].Value) != "v" {
+		t.Fatalf("with GroupTime: %+v, %v; want v at 42", rep, err)
+	}
+	known = false
+	if rep, err = r.ReadLocal(context.Background(), 1, replica.Linearizable, kv.GetQuery([]byte("k"))); err != nil || rep.GroupTime != 1 {
+		t.Fatalf("with an unknown GroupTime: group time %d, %v; want the store's", rep.GroupTime, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/storage"
@@ -70,6 +71,26 @@ type Machine struct {
 	// cache holds what the last successful Apply left in the replicated
 	// state, so the next one need not read it back through the store.
 	cache stateCache
+
+	// groupTime is the group time the last successful Apply left, for the
+	// reads of other goroutines (GroupTime); unknownGroupTime before the
+	// first Apply of this machine and after a Restore.
+	groupTime atomic.Int64
+}
+
+// unknownGroupTime marks Machine.groupTime unknown (a group time is Unix
+// nanoseconds of a leader's clock: never this).
+const unknownGroupTime = math.MinInt64
+
+// GroupTime is the group time after the last Apply, kept in memory so that
+// a read need not look it up in the store (EvalAt); ok is false before this
+// machine's first Apply and after a Restore, until the next Apply. NB: it
+// moves when Apply returns, which is before the driver commits the batch,
+// so a read may see the group time of entries a round newer than the view
+// it reads: at or after the read index, as a read's group time must be.
+func (m *Machine) GroupTime() (t int64, ok bool) {
+	t = m.groupTime.Load()
+	return t, t != unknownGroupTime
 }
 
 // stateCache mirrors the applied state, the stats and recently used
@@ -115,7 +136,9 @@ func New(group uint64, opts ...Option) *Machine {
 	if cfg.SessionTTL <= 0 {
 		cfg.SessionTTL = DefaultConfig().SessionTTL
 	}
-	return &Machine{group: group, cfg: cfg}
+	m := &Machine{group: group, cfg: cfg}
+	m.groupTime.Store(unknownGroupTime)
+	return m
 }
 
 // Group returns the group m serves.
@@ -207,6 +230,7 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 		return nil, err
 	}
 	m.cache.valid, m.cache.applied, m.cache.stats = true, applied, a.stats
+	m.groupTime.Store(applied.GroupTime)
 	return results, nil
 }
 
@@ -800,6 +824,7 @@ func (m *Machine) Due(view storage.View, now int64, max int) [][]byte {
 // Restore implements replica.StateMachine: the group's replicated span
 // deleted and the snapshot's pairs written, in batch.
 func (m *Machine) Restore(batch storage.Batch, pairs [][2][]byte) error {
+	m.groupTime.Store(unknownGroupTime) // the snapshot's, read from the store until the next Apply
 	start, end := storage.ReplicatedSpan(m.group)
 	for _, kv := range pairs {
 		if bytes.Compare(kv[0], start) < 0 || bytes.Compare(kv[0], end) >= 0 {

@@ -217,14 +217,21 @@ func (q *Query) Check() error {
 // alias the view). An error wrapping ErrMalformed is q's fault (Check);
 // any other is a storage failure or corrupt state.
 func Eval(view storage.View, group uint64, q Query) (Reply, error) {
-	if err := q.Check(); err != nil {
-		return Reply{}, err
-	}
 	applied, err := ReadApplied(view, group)
 	if err != nil {
 		return Reply{}, err
 	}
-	rep := Reply{Code: CodeOK, GroupTime: applied.GroupTime}
+	return EvalAt(view, group, q, applied.GroupTime)
+}
+
+// EvalAt is Eval with the group time given (Machine.GroupTime) instead of
+// read from the view: one point lookup fewer per read, which a gets-only
+// load's profile showed costing about as much as the get itself.
+func EvalAt(view storage.View, group uint64, q Query, groupTime int64) (Reply, error) {
+	if err := q.Check(); err != nil {
+		return Reply{}, err
+	}
+	rep := Reply{Code: CodeOK, GroupTime: groupTime}
 	switch q.Kind {
 	case QueryGet:
 		rep.Responses = make([]Response, len(q.Keys))

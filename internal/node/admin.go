@@ -54,7 +54,7 @@ func (a adminNode) UnsafeRecover(gid replica.GroupID) (replica.Recovery, error) 
 }
 
 func (a adminNode) Conn(node string) (grpc.ClientConnInterface, error) {
-	c, err := a.n.conn(node)
+	c, err := a.n.conns.Get(node)
 	if err != nil {
 		return nil, err // NB: not a nil *grpc.ClientConn in a non-nil interface
 	}

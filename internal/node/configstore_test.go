@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // casOn runs a CompareAndSwap on n's config store and waits for its
@@ -170,7 +171,7 @@ func TestConfigStore(t *testing.T) {
 	wLate, cancelLate := watch(tn.nodes["n1"], key)
 	defer cancelLate()
 	for name, w := range map[string]*watcher{"far": wFar, "near": wNear, "late": wLate} {
-		waitFor(t, 10*time.Second, name+" watch to see "+want, func() bool {
+		testkit.WaitFor(t, 10*time.Second, name+" watch to see "+want, func() bool {
 			got, bad := w.latest()
 			if bad != "" {
 				t.Fatalf("%s watch: %s", name, bad)
@@ -195,7 +196,7 @@ func TestConfigStoreStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	w, _ := watch(n, "k")
-	waitFor(t, 10*time.Second, "the watch to see the value", func() bool { got, _ := w.latest(); return got != "" })
+	testkit.WaitFor(t, 10*time.Second, "the watch to see the value", func() bool { got, _ := w.latest(); return got != "" })
 	tn.stop("n1")
 	if _, err := casOn(t, n, "k", 1, "b"); !errors.Is(err, replica.ErrStopped) {
 		t.Fatalf("CAS after stop: %v, want ErrStopped", err)

@@ -17,7 +17,9 @@
 // linearizable read on a node that does not lead is a follower read
 // (ReadIndex confirmed by the leader, evaluated locally), and a node with
 // no replica of the partition sends the query on the same stream to a node
-// that has one and gets the reply back.
+// that has one and gets the reply back. A local read reports the group
+// time its state machine keeps in memory (kv.Machine.GroupTime), so it
+// costs one lookup in the store, the key's.
 //
 // Below --min-free-disk (sampled every second) writes get NOSPACE and reads
 // go on.
@@ -27,25 +29,25 @@
 // learn it from their peers by descriptor gossip (internal/routing, on
 // Peer.SyncRoutes), which also carries every group's routing entry, so
 // every node can route every key and compute the ring's placement of the
-// list. GetCluster is the clients' view only. The Admin service
-// (internal/api/grpcapi's Admin, given the node in admin.go) joins, drains
-// and removes nodes on the meta leader; a new node with --join asks it to
-// be added (join.go). On the meta leader
+// list; routing also changes the member list on the meta leader
+// (ChangeMeta) and makes the clients' view (ClusterView, GetCluster). The
+// Admin service (internal/api/grpcapi's Admin, given the node in admin.go)
+// joins, drains and removes nodes on the meta leader, reaching peers on
+// the node's connections (transport.Conns); a new node with --join asks
+// it to be added (join.go, cluster.JoinVia). On the meta leader
 // the rebalancer (internal/rebalance, wired in rebalance.go) pings every
 // member, marks silent ones down after --dead-after, and moves replicas,
 // one change per group and at most --max-concurrent-moves at once, by
 // asking each group's leader to change its membership
 // (Admin.ChangeReplicas); the same package balances leaders and
 // orchestrates the unsafe recovery of a partition that lost its quorum
-// (the Admin service answers its ForceRecover calls).
+// (the Admin service answers its ForceRecover calls); a stopping node
+// hands its leaderships away with it (rebalance.HandOff).
 //
-// The engines' configuration store (configstore.go, the
-// replica.ConfigStore the node hands its host): compare-and-swap on a
-// key's version as one conditional kv PUT in the meta group, proposed
-// through its leader; linearizable gets, remote on a node without a meta
-// replica (a query of group 0 on the Forward stream); watches by polling
-// every tick; every call on a goroutine of its own, so no round waits for
-// group 0.
+// The engines' configuration store is internal/configstore's (the
+// replica.ConfigStore the node hands its host, on the meta group through
+// the node's router); the node starts it once it can propose and closes
+// it first when it stops.
 //
 // Consistency checks (DESIGN.md, Engines) are the engine's: the node sets
 // their interval (--consistency-check-interval), fails /readyz while a

@@ -3,8 +3,6 @@ package node
 import (
 	"context"
 	"fmt"
-	"net"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +13,7 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/testkit"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
@@ -28,23 +27,12 @@ func elasticTweak(cfg *Config) {
 // join starts a new, empty node that joins through the node via.
 func (tn *testNodes) join(name string, via *Node, tweak func(*Config)) *Node {
 	tn.t.Helper()
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tn.t.Fatal(err)
-	}
-	cfg := Config{
-		Name: name, DataDir: filepath.Join(tn.t.TempDir(), name), GRPCListener: lis, Join: via.GRPCAddr(),
-		TickInterval: 20 * time.Millisecond, Logger: testLogger(), LeaderBalanceInterval: -1,
-	}
-	if tweak != nil {
-		tweak(&cfg)
-	}
-	n, err := Start(cfg)
-	if err != nil {
-		tn.t.Fatalf("start %s with --join: %v", name, err)
-	}
-	tn.nodes[name], tn.cfgs[name] = n, cfg
-	return n
+	return tn.c.Add(name, tn.starter(func(cfg *Config, _ []cluster.Member) {
+		cfg.Join = via.GRPCAddr()
+		if tweak != nil {
+			tweak(cfg)
+		}
+	}))
 }
 
 // admin calls the Admin service of node n in-process.
@@ -60,7 +48,7 @@ func (tn *testNodes) converged(via *Node, d time.Duration) *cairnv1.StatusRespon
 			tn.t.Logf("last status: %v", st)
 		}
 	}()
-	waitFor(tn.t, d, "the placement to converge", func() bool {
+	testkit.WaitFor(tn.t, d, "the placement to converge", func() bool {
 		var err error
 		st, err = admin(via).Status(context.Background(), &cairnv1.StatusRequest{})
 		if err != nil {
@@ -225,7 +213,7 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 		}
 		// A removed node fails /readyz, so load balancers stop sending
 		// it requests.
-		waitFor(t, 10*time.Second, name+" to fail its member check", func() bool {
+		testkit.WaitFor(t, 10*time.Second, name+" to fail its member check", func() bool {
 			for _, c := range tn.nodes[name].Ready() {
 				if c.Name == "member" && !c.OK {
 					return true
@@ -250,33 +238,14 @@ func TestGrowAndShrinkUnderLoad(t *testing.T) {
 // stop stops node name (its data stays).
 func (tn *testNodes) stop(name string) {
 	tn.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_ = tn.nodes[name].Stop(ctx)
+	tn.c.Stop(name)
 	delete(tn.nodes, name)
 }
 
 // restart starts node name again on its data directory and address.
 func (tn *testNodes) restart(name string) *Node {
 	tn.t.Helper()
-	cfg := tn.cfgs[name]
-	addr := cfg.AdvertiseGRPC
-	if addr == "" {
-		addr = cfg.GRPCListener.Addr().String()
-	}
-	var lis net.Listener
-	waitFor(tn.t, 5*time.Second, "the port of "+name+" to be free", func() bool {
-		var err error
-		lis, err = net.Listen("tcp", addr)
-		return err == nil
-	})
-	cfg.GRPCListener, cfg.AdvertiseGRPC = lis, addr
-	n, err := Start(cfg)
-	if err != nil {
-		tn.t.Fatalf("restart %s: %v", name, err)
-	}
-	tn.nodes[name], tn.cfgs[name] = n, cfg
-	return n
+	return tn.c.Restart(name)
 }
 
 func (tn *testNodes) state(via *Node, name string) string {
@@ -322,7 +291,7 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 	before := tn.replicasAdded(P)
 	tn.stop("n4")
 	start := time.Now()
-	waitFor(t, 20*time.Second, "n4 to be marked down", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeDown })
+	testkit.WaitFor(t, 20*time.Second, "n4 to be marked down", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeDown })
 	st := tn.converged(tn.nodes["n1"], 60*time.Second)
 	t.Logf("all groups back at R live replicas %v after the stop", time.Since(start).Round(time.Millisecond))
 	if got := tn.replicasAdded(P) - before; got != uint64(held) {
@@ -334,10 +303,10 @@ func TestDeadNodeReplacedAndReconciled(t *testing.T) {
 		}
 	}
 	n4 := tn.restart("n4")
-	waitFor(t, 20*time.Second, "n4 to be marked up", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeUp })
+	testkit.WaitFor(t, 20*time.Second, "n4 to be marked up", func() bool { return tn.state(tn.nodes["n1"], "n4") == cluster.NodeUp })
 	tn.converged(tn.nodes["n1"], 60*time.Second)
 	// Every replica n4 hosts is named by its group's newest descriptor.
-	waitFor(t, 20*time.Second, "n4's stale replicas to be removed", func() bool {
+	testkit.WaitFor(t, 20*time.Second, "n4's stale replicas to be removed", func() bool {
 		for _, gid := range n4.host.Groups() {
 			r, ok := tn.nodes["n1"].route(gid)
 			if !ok {
@@ -425,12 +394,7 @@ func TestAdminRefusals(t *testing.T) {
 			other.tr.SetFault(name, transport.Outbound, transport.Fault{Drop: 1})
 		}
 	}
-	other.conns.Lock()
-	for _, c := range other.conns.m {
-		c.Close()
-	}
-	other.conns.m = nil // new connections go to the addresses below
-	other.conns.Unlock()
+	// Connections are by address: those to the addresses below are new.
 	for name := range tn.nodes {
 		if name != other.Name() {
 			other.routing.SetAddr(name, "127.0.0.1:1") // unreachable
@@ -471,7 +435,7 @@ func TestRestartDuringMoveConverges(t *testing.T) {
 	}
 	tn.join("n4", tn.nodes["n1"], elasticTweak)
 	var m *cairnv1.Move
-	waitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
+	testkit.WaitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
 	t.Logf("restarting %s during %v", m.GetAdd(), m)
 	tn.stop(m.GetAdd())
 	tn.restart(m.GetAdd())
@@ -479,7 +443,7 @@ func TestRestartDuringMoveConverges(t *testing.T) {
 		put(tn.nodes["n3"], fmt.Sprintf("b%d", i))
 	}
 	tn.join("n5", tn.nodes["n3"], elasticTweak)
-	waitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
+	testkit.WaitFor(t, 20*time.Second, "a move in flight", func() bool { m = inFlight(); return m != nil })
 	leader := tn.nodes["n1"].metaLeader()
 	if leader == "" {
 		t.Fatal("no meta leader known")
@@ -567,14 +531,9 @@ func testUnsafeRecover(t *testing.T, engine string) {
 		t.Fatalf("unsafe recovery of a healthy partition: %v", err)
 	}
 	var wg sync.WaitGroup
-	for _, name := range lost {
-		n := tn.nodes[name]
+	for _, name := range lost { // at once: neither hands the other leadership
 		delete(tn.nodes, name)
-		wg.Go(func() {
-			sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			defer cancel()
-			_ = n.Stop(sctx)
-		})
+		wg.Go(func() { tn.c.Stop(name) })
 	}
 	wg.Wait()
 	pctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
@@ -606,7 +565,7 @@ func testUnsafeRecover(t *testing.T, engine string) {
 	// gossip, which may still show the three voters from before the
 	// recovery for a moment; so first wait for the rebuild itself: a
 	// newer descriptor with three voters again.
-	waitFor(t, 60*time.Second, fmt.Sprintf("partition %d rebuilt to 3 voters", p), func() bool {
+	testkit.WaitFor(t, 60*time.Second, fmt.Sprintf("partition %d rebuilt to 3 voters", p), func() bool {
 		r, ok := n1.route(replica.GroupOf(p))
 		return ok && r.Desc.Version > before.Desc.Version && len(r.Desc.Voters) == 3
 	})

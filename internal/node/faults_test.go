@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/testkit"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
@@ -71,7 +72,7 @@ func TestFaultInjectionService(t *testing.T) {
 		return err
 	}
 	// The majority elects a leader without n3 and takes writes.
-	waitFor(t, 15*time.Second, "a write on the majority side", func() bool { return put(tn.nodes["n1"], "k") == nil })
+	testkit.WaitFor(t, 15*time.Second, "a write on the majority side", func() bool { return put(tn.nodes["n1"], "k") == nil })
 	if err := put(n3, "k3"); err == nil {
 		t.Fatal("a write through the isolated node succeeded")
 	}
@@ -91,7 +92,7 @@ func TestFaultInjectionService(t *testing.T) {
 			t.Fatalf("heal %s: %v %v", n.Name(), st, err)
 		}
 	}
-	waitFor(t, 15*time.Second, "a write through n3 after the heal", func() bool { return put(n3, "k3") == nil })
+	testkit.WaitFor(t, 15*time.Second, "a write through n3 after the heal", func() bool { return put(n3, "k3") == nil })
 
 	// A slow node: every request it answers waits the delay first.
 	if _, err := fc.SetRequestDelay(ctx, &cairnv1.SetRequestDelayRequest{DelayNanos: int64(300 * time.Millisecond)}); err != nil {
@@ -117,7 +118,7 @@ func TestFoundersWithDifferentSettingsRefused(t *testing.T) {
 			c.Settings.Partitions = 8
 		}
 	})
-	waitFor(t, 15*time.Second, "n1 to be refused by n2 over settings", func() bool {
+	testkit.WaitFor(t, 15*time.Second, "n1 to be refused by n2 over settings", func() bool {
 		for _, p := range tn.nodes["n1"].tr.Peers() {
 			if p.Name == "n2" && p.LastError != nil && strings.Contains(p.LastError.Error(), "partitions=8") &&
 				strings.Contains(p.LastError.Error(), "partitions=4") {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairnkv/cairn/internal/testkit"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
@@ -39,7 +40,7 @@ func TestIdleGossipBytes(t *testing.T) {
 	for name, n := range tn.nodes {
 		// Longer than tn.ready's wait (a minute at 3×64): every group elects,
 		// on a busy machine.
-		waitFor(t, time.Duration(nodes*partitions)*300*time.Millisecond, name+" to know every partition's leader", func() bool {
+		testkit.WaitFor(t, time.Duration(nodes*partitions)*300*time.Millisecond, name+" to know every partition's leader", func() bool {
 			for _, p := range n.Cluster().Partitions {
 				if p.Leader == "" {
 					return false
@@ -73,7 +74,7 @@ func TestIdleGossipBytes(t *testing.T) {
 
 func mustConn(t *testing.T, n *Node, to string) *grpc.ClientConn {
 	t.Helper()
-	c, err := n.conn(to)
+	c, err := n.conns.Get(to)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // Leadership moves to each partition's preferred replica (the first of its
@@ -29,7 +30,7 @@ func TestLeadersMoveToPreferredReplicas(t *testing.T) {
 		}
 		return true, leads
 	}
-	waitFor(t, 30*time.Second, "every partition led by its preferred node", func() bool { ok, _ := atPreferred(); return ok })
+	testkit.WaitFor(t, 30*time.Second, "every partition led by its preferred node", func() bool { ok, _ := atPreferred(); return ok })
 	// Stable: nothing moves once every leader is where it belongs.
 	time.Sleep(500 * time.Millisecond)
 	if ok, leads := atPreferred(); !ok {

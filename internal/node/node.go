@@ -15,6 +15,7 @@ import (
 	"github.com/cairnkv/cairn/internal/api/guard"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
+	"github.com/cairnkv/cairn/internal/configstore"
 	"github.com/cairnkv/cairn/internal/forward"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/rebalance"
@@ -50,11 +51,8 @@ type Node struct {
 	// routing is the member list, the route cache, the address book and
 	// the descriptor gossip (internal/routing).
 	routing *routing.Table
-	conns   struct {
-		sync.Mutex
-		m      map[string]*grpc.ClientConn // by address
-		closed bool
-	}
+	// conns are the connections to peers for unary calls (Admin, gossip).
+	conns      *transport.Conns
 	rebalancer *rebalance.Rebalancer
 	admin      *grpcapi.Admin
 	// fwd carries forwarded writes and reads to peers; router decides
@@ -63,7 +61,7 @@ type Node struct {
 	router *forward.Router
 	// configs is the engines' configuration store on the meta group
 	// (replica.HostConfig.ConfigStore).
-	configs  *configStore
+	configs  *configstore.Store
 	draining atomic.Bool
 	noSpace  atomic.Bool
 	// advertised are the HTTP and RESP addresses, once those doors serve.
@@ -72,6 +70,10 @@ type Node struct {
 	// faults is set with Config.FaultInjection: the injectable clock and
 	// disk behind this node, served by the FaultInjection service.
 	faults *faultInjector
+
+	// machines are the local replicas' state machines by group, for the
+	// group time a read reports (groupTime).
+	machines sync.Map // replica.GroupID → *kv.Machine
 
 	// clock is cfg.Clock, skewed by the FaultInjection service when on.
 	clock clock.Clock
@@ -162,23 +164,28 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	// The engine's configuration store on the meta group; it answers
-	// once the node can propose (configs.start below).
-	n.configs = newConfigStore(n, cfg.TickInterval)
+	// once the node can propose (configs.Start below).
+	n.configs = configstore.New(configstore.Config{
+		Node: cfg.Name, Clock: clk, Interval: cfg.TickInterval, RequestTimeout: cfg.RequestTimeout, Logger: log})
 	defer func() {
 		if err != nil {
-			n.configs.close()
+			n.configs.Close()
 		}
 	}()
 	// NB: the engine stored at creation, not this start's flag.
 	host, err := replica.NewHost(id.Settings.Engine, replica.HostConfig{
-		Node:            cfg.Name,
-		Store:           store,
-		NewStateMachine: func(g replica.GroupID) replica.StateMachine { return kv.New(uint64(g)) },
-		Registry:        n.registry,
-		Logger:          log,
-		TickInterval:    cfg.TickInterval,
-		Clock:           clk,
-		SnapshotRate:    cfg.SnapshotRate,
+		Node:  cfg.Name,
+		Store: store,
+		NewStateMachine: func(g replica.GroupID) replica.StateMachine {
+			m := kv.New(uint64(g))
+			n.machines.Store(g, m) // a replica made again replaces its machine
+			return m
+		},
+		Registry:     n.registry,
+		Logger:       log,
+		TickInterval: cfg.TickInterval,
+		Clock:        clk,
+		SnapshotRate: cfg.SnapshotRate,
 		// Negative (never) reaches the engine as it is: it checks only
 		// when asked.
 		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
@@ -195,9 +202,11 @@ func Start(cfg Config) (n *Node, err error) {
 	addrs[cfg.Name] = cfg.AdvertiseGRPC
 	n.routing = routing.New(routing.Config{
 		Node: cfg.Name, ClusterID: id.ClusterID, Settings: id.Settings,
-		Replicas: hostReplicas{host}, Meta: localMeta{n}, Peers: routePeers{n}, Addrs: addrs,
+		Replicas: hostReplicas{host}, Meta: routing.StoreMeta(store, hostReplicas{host}.metaGroup),
+		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
+	n.conns = transport.NewConns(n.routing.Resolve)
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -217,7 +226,7 @@ func Start(cfg Config) (n *Node, err error) {
 		log.Info("cluster created", "cluster_id", id.ClusterID, "founders", cluster.FormatInitialCluster(id.Founders),
 			"partitions", id.Settings.Partitions, "replicas", id.Settings.Replicas)
 	}
-	if err := n.initMeta(); err != nil {
+	if err := n.routing.InitMeta(id.Founders); err != nil {
 		return nil, err
 	}
 	tr, err := transport.New(transport.Config{
@@ -251,7 +260,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.fwd = forward.NewClient(fcfg)
 	n.router = forward.NewRouter(forward.RouterConfig{
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
-		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2,
+		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2, GroupTime: n.groupTime,
 	})
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
@@ -272,7 +281,7 @@ func Start(cfg Config) (n *Node, err error) {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
 	}
-	n.configs.start()
+	n.configs.Start(n.router)
 	host.Start(tr)
 	n.wg.Add(2)
 	go func() {
@@ -308,31 +317,6 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // Draining reports whether a graceful shutdown has begun.
 func (n *Node) Draining() bool { return n.draining.Load() }
-
-func errNoAddress(node string) error { return fmt.Errorf("no address known for node %s", node) }
-
-// initMeta seeds the member list before the meta group is heard from: the
-// local meta replica's, else the list saved at the last change, else the
-// founders (or, for a joined node, the members it was told of).
-func (n *Node) initMeta() error {
-	m, adv, ok, err := n.readLocalMeta()
-	if err != nil {
-		return err
-	}
-	if ok {
-		n.routing.LearnMeta(m.Epoch, m.Members, adv, true)
-		return nil
-	}
-	epoch, members, ok, err := cluster.LoadMembers(n.store)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		epoch, members = 0, n.id.Founders
-	}
-	n.routing.LearnMeta(epoch, members, nil, true)
-	return nil
-}
 
 // watchDisk samples free space once a second; below --min-free-disk writes
 // are refused (reads go on), so a full disk never corrupts anything.
@@ -371,11 +355,11 @@ func (n *Node) checkDisk() {
 // everything closes. ctx bounds the leadership handover and the drain.
 func (n *Node) Stop(ctx context.Context) error {
 	n.draining.Store(true)
-	n.transferLeadership(ctx)
+	rebalance.HandOff(ctx, rebalanceNode{n}, n.log)
 	close(n.stop)
 	// First, while the host and the forwarder still run: its calls in
 	// flight end (ErrStopped) and answer their engines.
-	n.configs.close()
+	n.configs.Close()
 	// Unary requests drain; the long-lived peer and forwarding streams never
 	// end by themselves, so the drain is bounded.
 	done := make(chan struct{})
@@ -393,7 +377,7 @@ func (n *Node) Stop(ctx context.Context) error {
 	errs := []error{n.host.Close(), n.tr.Close()}
 	n.wg.Wait()
 	// After the watcher and the rebalancer are gone: they make connections.
-	n.closeConns()
+	n.conns.Close()
 	errs = append(errs, n.store.Sync(), n.store.Close())
 	n.log.Info("node stopped")
 	return errors.Join(errs...)
@@ -425,41 +409,6 @@ func checkOwnEntry(cfg Config, founders []cluster.Member) error {
 
 // drainTimeout bounds how long a stopping node waits for requests in flight.
 const drainTimeout = 2 * time.Second
-
-// transferLeadership hands every group this node leads to another voter.
-func (n *Node) transferLeadership(ctx context.Context) {
-	var wg sync.WaitGroup
-	for _, gid := range n.host.Groups() {
-		g, ok := n.host.Group(gid)
-		if !ok {
-			continue
-		}
-		st := g.Status()
-		if st.State != replica.StateLeader {
-			continue
-		}
-		var to replica.ReplicaID
-		var best uint64
-		for id, pr := range st.Progress {
-			if m, ok := st.Descriptor.Replica(id); ok && id != st.Replica && m.Role == replica.RoleVoter && pr.Match >= best {
-				to, best = id, pr.Match
-			}
-		}
-		if to == 0 {
-			continue
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			tctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-			defer cancel()
-			if err := g.TransferLeader(tctx, to); err != nil {
-				n.log.Warn("handing leadership away before stopping", "group", gid, "err", err)
-			}
-		}()
-	}
-	wg.Wait()
-}
 
 type pebbleLogger struct{ l *slog.Logger }
 

@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +14,8 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/testkit"
+	"github.com/cairnkv/cairn/internal/testkit/testcluster"
 	"go.uber.org/goleak"
 )
 
@@ -27,68 +28,54 @@ func testLogger() *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
+// testNodes is an in-process cluster of nodes on the shared harness
+// (testcluster.Cluster): real gRPC, real Pebble in the test's temporary
+// directory, short ticks.
 type testNodes struct {
-	t     *testing.T
+	t *testing.T
+	c *testcluster.Cluster[*Node]
+	// nodes are the running nodes and cfgs how each was last started,
+	// kept by start (the harness calls it on the test's goroutine).
 	nodes map[string]*Node
 	cfgs  map[string]Config
 }
 
+// startNodes starts count founders n1..n<count> with partitions
+// partitions, each Config changed by tweak (nil: none).
 func startNodes(t *testing.T, count, partitions int, tweak func(*Config)) *testNodes {
+	t.Helper()
 	tn := &testNodes{t: t, nodes: map[string]*Node{}, cfgs: map[string]Config{}}
-	dir := t.TempDir()
-	var members []cluster.Member
-	liss := map[string]net.Listener{}
-	for i := range count {
-		name := fmt.Sprintf("n%d", i+1)
-		lis, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
+	tn.c = testcluster.Start(t, count, tn.starter(func(cfg *Config, founders []cluster.Member) {
+		cfg.InitialCluster, cfg.Settings = founders, cluster.Settings{Partitions: partitions}
+		if tweak != nil {
+			tweak(cfg)
 		}
-		liss[name] = lis
-		members = append(members, cluster.Member{Name: name, Addr: lis.Addr().String()})
-	}
-	for _, m := range members {
+	}), nil)
+	return tn
+}
+
+// starter is the harness's StartFunc for a node configured by set.
+func (tn *testNodes) starter(set func(*Config, []cluster.Member)) testcluster.StartFunc[*Node] {
+	return func(name, dir string, lis net.Listener, founders []cluster.Member) (*Node, error) {
 		cfg := Config{
-			Name: m.Name, DataDir: filepath.Join(dir, m.Name), GRPCListener: liss[m.Name],
-			InitialCluster: members, Settings: cluster.Settings{Partitions: partitions},
+			Name: name, DataDir: dir, GRPCListener: lis,
 			TickInterval: 20 * time.Millisecond, Logger: testLogger(),
 			// Off unless a test turns it on: tests that count forwarded
 			// requests need leaders to stay where they are.
 			LeaderBalanceInterval: -1,
 		}
-		if tweak != nil {
-			tweak(&cfg)
-		}
+		set(&cfg, founders)
 		n, err := Start(cfg)
-		if err != nil {
-			t.Fatalf("start %s: %v", m.Name, err)
+		if err == nil {
+			tn.nodes[name], tn.cfgs[name] = n, cfg
 		}
-		tn.nodes[m.Name], tn.cfgs[m.Name] = n, cfg
-	}
-	t.Cleanup(func() {
-		for _, n := range tn.nodes {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			_ = n.Stop(ctx)
-			cancel()
-		}
-	})
-	return tn
-}
-
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+		return n, err
 	}
 }
 
 func (tn *testNodes) ready() {
 	for name, n := range tn.nodes {
-		waitFor(tn.t, 15*time.Second, name+" to be ready", func() bool {
+		testkit.WaitFor(tn.t, 15*time.Second, name+" to be ready", func() bool {
 			for _, c := range n.Ready() {
 				if !c.OK {
 					return false

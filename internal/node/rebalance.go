@@ -8,10 +8,7 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/rebalance"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/transport"
-	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc/metadata"
 )
 
 // The rebalancer, the failure detector, leader balancing, the repair of
@@ -59,36 +56,28 @@ type rebalanceNode struct{ n *Node }
 
 func (a rebalanceNode) Name() string    { return a.n.cfg.Name }
 func (a rebalanceNode) Draining() bool  { return a.n.draining.Load() }
-func (a rebalanceNode) LeadsMeta() bool { return a.n.leadsMeta() }
-func (a rebalanceNode) RefreshMeta()    { a.n.refreshMeta() }
+func (a rebalanceNode) LeadsMeta() bool { return a.n.routing.LeadsMeta() }
+func (a rebalanceNode) RefreshMeta()    { a.n.routing.RefreshMeta() }
 
 func (a rebalanceNode) ReadMeta(ctx context.Context) (cluster.Meta, bool, error) {
-	g, ok := a.n.host.Group(0)
-	if !ok {
-		return cluster.Meta{}, false, nil
-	}
-	var meta cluster.Meta
-	err := g.Read(ctx, replica.Linearizable, func(v storage.View) error {
-		var err error
-		meta, err = cluster.ReadMeta(v)
-		return err
-	})
-	return meta, true, err
+	return a.n.routing.ReadMeta(ctx)
 }
 
 func (a rebalanceNode) ChangeMeta(ctx context.Context, change func(cluster.Meta) ([]cluster.Member, error)) (cluster.Meta, error) {
-	return a.n.changeMeta(ctx, change)
+	return a.n.routing.ChangeMeta(ctx, change)
 }
 
 func (a rebalanceNode) View() (rebalance.View, bool) {
-	mv := a.n.metaView()
+	mv := a.n.routing.Meta()
 	if mv == nil {
 		return rebalance.View{}, false
 	}
 	return rebalance.View{Epoch: mv.Epoch, Members: mv.Members, Target: mv.Target, Err: mv.Err}, true
 }
 
-func (a rebalanceNode) Descriptors() ([]replica.Descriptor, int) { return a.n.descriptorsKnown() }
+func (a rebalanceNode) Descriptors() ([]replica.Descriptor, int) {
+	return a.n.routing.DescriptorsKnown()
+}
 
 func (a rebalanceNode) Route(gid replica.GroupID) (replica.Descriptor, string, bool) {
 	r, ok := a.n.route(gid)
@@ -110,39 +99,11 @@ func (a rebalanceNode) Cut(node string) bool {
 }
 
 func (a rebalanceNode) Peer(node string) (rebalance.Peer, error) {
-	conn, err := a.n.conn(node)
+	conn, err := a.n.conns.Get(node)
 	if err != nil {
 		return nil, err
 	}
-	return adminPeer{c: cairnv1.NewAdminClient(conn), clusterID: a.n.id.ClusterID.String()}, nil
-}
-
-// adminPeer is a peer's Admin service; the calls that only nodes of the
-// cluster may make carry its ID.
-type adminPeer struct {
-	c         cairnv1.AdminClient
-	clusterID string
-}
-
-func (p adminPeer) Ping(ctx context.Context) (string, error) {
-	resp, err := p.c.Ping(ctx, &cairnv1.PingRequest{})
-	return resp.GetNode(), err
-}
-
-func (p adminPeer) ChangeReplicas(ctx context.Context, gid replica.GroupID, voters []string, expectedVersion uint64) (uint64, error) {
-	resp, err := p.c.ChangeReplicas(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, p.clusterID),
-		&cairnv1.ChangeReplicasRequest{Group: uint64(gid), Voters: voters, ExpectedVersion: expectedVersion})
-	return resp.GetMembershipVersion(), err
-}
-
-func (p adminPeer) ForceRecover(ctx context.Context, gid replica.GroupID, dryRun bool) (rebalance.Recovery, error) {
-	resp, err := p.c.ForceRecover(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, p.clusterID),
-		&cairnv1.ForceRecoverRequest{Group: uint64(gid), DryRun: dryRun})
-	if err != nil {
-		return rebalance.Recovery{}, err
-	}
-	return rebalance.Recovery{Applied: resp.GetApplied(), LastIndex: resp.GetLastIndex(), Discarded: resp.GetDiscarded(),
-		MembershipVersion: resp.GetMembershipVersion()}, nil
+	return rebalance.AdminPeer(conn, adminNode{a}.PeerContext), nil
 }
 
 // TransferLeader hands partition p's leadership to the replica on node to

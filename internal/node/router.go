@@ -79,6 +79,17 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Quer
 	return n.router.Read(ctx, replica.GroupOf(p), mode, q)
 }
 
+// groupTime is the group time of the local replica of gid, kept in memory
+// by its state machine (kv.Machine.GroupTime), so that a read skips its
+// lookup in the store.
+func (n *Node) groupTime(gid replica.GroupID) (int64, bool) {
+	m, ok := n.machines.Load(gid)
+	if !ok {
+		return 0, false
+	}
+	return m.(*kv.Machine).GroupTime()
+}
+
 // forwardClusterHeader carries the sender's cluster ID on node-to-node
 // calls (forward.ClusterHeader).
 const forwardClusterHeader = forward.ClusterHeader

@@ -3,6 +3,8 @@ package node
 import (
 	"context"
 	"time"
+
+	"github.com/cairnkv/cairn/internal/rebalance"
 )
 
 // Run starts a node with every front door and serves until ctx ends, then
@@ -54,7 +56,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	n.draining.Store(true)
-	n.transferLeadership(sctx)
+	rebalance.HandOff(sctx, rebalanceNode{n}, n.log)
 	doors.close() // requests in flight finish (bounded), then the doors close
 	return n.Stop(sctx)
 }

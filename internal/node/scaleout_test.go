@@ -12,6 +12,7 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/testkit"
 )
 
 // Five nodes, P=16, R=3: each node hosts exactly the replicas the ring
@@ -115,7 +116,7 @@ func TestRoutesForPartitionsHeldElsewhere(t *testing.T) {
 	tn := startNodes(t, 5, 16, nil)
 	tn.ready()
 	for name, n := range tn.nodes {
-		waitFor(t, 10*time.Second, name+" to know every partition's leader", func() bool {
+		testkit.WaitFor(t, 10*time.Second, name+" to know every partition's leader", func() bool {
 			v := n.Cluster()
 			for _, p := range v.Partitions {
 				if p.Leader == "" || len(p.Replicas) != 3 || len(p.ReplicaIDs) != 3 {

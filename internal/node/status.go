@@ -6,51 +6,16 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
-	"github.com/cairnkv/cairn/internal/replica"
 )
 
-// Cluster implements api.Backend: what this node knows (DESIGN.md, GET
-// /v1/cluster): the member list with its epoch, and every group's routing
-// entry, first-hand for the groups held here and learned from peers for
-// the others.
+// Cluster implements api.Backend: what this node knows (routing's
+// ClusterView), with its own addresses as it serves them.
 func (n *Node) Cluster() api.ClusterView {
-	s := n.id.Settings
-	v := api.ClusterView{
-		ClusterID: n.id.ClusterID.String(),
-		Node:      n.cfg.Name,
-		Time:      n.clock.Now().UTC(),
-		Settings: api.SettingsView{Partitions: s.Partitions, Replicas: s.Replicas, Engine: s.Engine,
-			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor},
-		Nodes:      []api.NodeView{},
-		Partitions: []api.PartitionView{},
+	self := cluster.Advertised{GRPC: n.cfg.AdvertiseGRPC}
+	if adv := n.advertised.Load(); adv != nil {
+		self.HTTP, self.Redis = adv.HTTP, adv.Redis
 	}
-	if mv := n.metaView(); mv != nil {
-		v.Epoch = mv.Epoch
-		for _, m := range mv.Members {
-			nv := api.NodeView{Name: m.Name, State: m.StateOf(), GRPC: m.Addr, Capacity: m.Weight(), Zone: m.Zone}
-			// What the node published into the meta group.
-			if a, ok := mv.Adv[m.Name]; ok {
-				nv.HTTP, nv.Redis = a.HTTP, a.Redis
-				if a.GRPC != "" {
-					nv.GRPC = a.GRPC
-				}
-			}
-			if m.Name == n.cfg.Name {
-				nv.GRPC = n.cfg.AdvertiseGRPC
-				if adv := n.advertised.Load(); adv != nil {
-					nv.HTTP, nv.Redis = adv.HTTP, adv.Redis
-				}
-			}
-			v.Nodes = append(v.Nodes, nv)
-		}
-	}
-	meta := n.partitionView(0)
-	meta.Partition = -1
-	v.Meta = &meta
-	for p := range s.Partitions {
-		v.Partitions = append(v.Partitions, n.partitionView(replica.GroupOf(p)))
-	}
-	return v
+	return n.routing.ClusterView(self)
 }
 
 // Ready implements api.Backend (DESIGN.md, /readyz): storage open, every
@@ -95,7 +60,7 @@ func (n *Node) Ready() []api.Check {
 	}
 	checks = append(checks, caught, consistent)
 	member := api.Check{Name: "member", OK: true}
-	if mv := n.metaView(); mv != nil {
+	if mv := n.routing.Meta(); mv != nil {
 		if m, ok := mv.Member(n.cfg.Name); ok && m.StateOf() == cluster.NodeRemoved {
 			member = api.Check{Name: "member", Reason: "this node was removed from the cluster (drained or removed); it holds no data and can be stopped"}
 		}

@@ -53,7 +53,7 @@ func (d *dashboard) Overview(ctx context.Context) ui.Overview {
 	}
 	var peers []ui.Peer
 	var members []cluster.Member
-	if mv := n.metaView(); mv != nil {
+	if mv := n.routing.Meta(); mv != nil {
 		members = mv.Members
 	}
 	for _, nv := range ov.Cluster.Nodes {

@@ -13,6 +13,7 @@ import (
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/testkit"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -80,7 +81,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 
 	// Flip a byte of the value on a follower, once every replica has it.
 	var leader, bad string
-	waitFor(t, 10*time.Second, "every replica to apply the writes", func() bool {
+	testkit.WaitFor(t, 10*time.Second, "every replica to apply the writes", func() bool {
 		for _, n := range tn.nodes {
 			g, ok := n.host.Group(gid)
 			if !ok {
@@ -122,7 +123,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 		t.Fatalf("cairn_consistency_mismatches_total on %s = %v, want 1", leader, got)
 	}
 	want := fmt.Sprintf("group %d replica %d differs from the majority at index %d", gid, badID, pc.GetIndex())
-	waitFor(t, 5*time.Second, bad+"'s /readyz to fail its consistency check", func() bool {
+	testkit.WaitFor(t, 5*time.Second, bad+"'s /readyz to fail its consistency check", func() bool {
 		c := readyCheck(tn.nodes[bad], "consistency")
 		return !c.OK && strings.Contains(c.Reason, want)
 	})
@@ -136,7 +137,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 	}
 
 	// The repair: a new replica on the same node, rebuilt from a snapshot.
-	waitFor(t, 60*time.Second, "a new replica on "+bad+" to replace the one that differs", func() bool {
+	testkit.WaitFor(t, 60*time.Second, "a new replica on "+bad+" to replace the one that differs", func() bool {
 		g, ok := tn.nodes[bad].host.Group(gid)
 		if !ok {
 			return false
@@ -145,7 +146,7 @@ func TestConsistencyMismatchFoundAndRepaired(t *testing.T) {
 		m, ok := st.Descriptor.Replica(st.Replica)
 		return st.Replica > badID && st.Diverged == 0 && ok && m.Role == replica.RoleVoter && len(st.Descriptor.Voters) == 3
 	})
-	waitFor(t, 30*time.Second, "a check that agrees after the repair", func() bool {
+	testkit.WaitFor(t, 30*time.Second, "a check that agrees after the repair", func() bool {
 		resp, err := admin.Verify(ctx, &cairnv1.VerifyRequest{Partitions: []int32{p}})
 		return err == nil && resp.GetPartitions()[0].GetVerdict() == "agree"
 	})

@@ -16,7 +16,11 @@
 //     from its group's majority: the node asks the leader to remove it, and
 //     the rebalancer adds a new one;
 //   - unsafe-recovery orchestration (Rebalancer.UnsafeRecover), run by the
-//     Admin service on the meta leader.
+//     Admin service on the meta leader;
+//   - at shutdown, HandOff: every group the node leads goes to its most
+//     caught-up other voter.
+//
+// AdminPeer is the Peer a node hands it: a peer's Admin service over gRPC.
 //
 // The node wires it:
 //

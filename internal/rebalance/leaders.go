@@ -2,6 +2,8 @@ package rebalance
 
 import (
 	"context"
+	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/replica"
@@ -87,4 +89,43 @@ func (r *Rebalancer) preferredTarget(gid replica.GroupID) (replica.ReplicaID, bo
 		return 0, false
 	}
 	return m.ID, true
+}
+
+// handOffTimeout bounds one group's hand-off at shutdown.
+const handOffTimeout = 3 * time.Second
+
+// HandOff hands every group that local leads to its most caught-up other
+// voter, all at once, and waits for them (each bounded by ctx and a few
+// seconds): a node about to stop does so, so its groups elect no leader
+// after an election timeout of silence. A failed hand-off is logged.
+func HandOff(ctx context.Context, local Local, log *slog.Logger) {
+	var wg sync.WaitGroup
+	for _, gid := range local.Groups() {
+		g, ok := local.Group(gid)
+		if !ok {
+			continue
+		}
+		st := g.Status()
+		if st.State != replica.StateLeader {
+			continue
+		}
+		var to replica.ReplicaID
+		var best uint64
+		for id, pr := range st.Progress {
+			if m, ok := st.Descriptor.Replica(id); ok && id != st.Replica && m.Role == replica.RoleVoter && pr.Match >= best {
+				to, best = id, pr.Match
+			}
+		}
+		if to == 0 {
+			continue
+		}
+		wg.Go(func() {
+			tctx, cancel := context.WithTimeout(ctx, handOffTimeout)
+			defer cancel()
+			if err := g.TransferLeader(tctx, to); err != nil {
+				log.Warn("handing leadership away before stopping", "group", gid, "err", err)
+			}
+		})
+	}
+	wg.Wait()
 }

@@ -6,7 +6,7 @@
 //
 //	t := routing.New(routing.Config{Node: name, ClusterID: id, Settings: s,
 //		Replicas: r, Meta: m, Peers: p, Clock: clk})
-//	t.RefreshMeta()             // the local meta replica, if any
+//	t.InitMeta(founders)        // the local meta replica's list, else the saved one, else founders
 //	go t.Run(stop, interval)    // meta every interval, peers every other one
 //	r, ok := t.Route(gid)       // the newest entry: the local replica's or learned
 //
@@ -21,10 +21,18 @@
 // dozen bytes per peer per round whatever the partition count; the
 // cairn_routing_gossip_bytes_total counter shows it.
 //
+// The member list is changed only on the meta group's leader, through the
+// local replica of group 0 (Config.MetaGroup): ChangeMeta reads the records
+// linearizably, lets the caller compute the changed members and proposes
+// them as a compare-and-swap on the epoch, computing again when another
+// change came first. ClusterView and PartitionView are the clients' view
+// of all this (GET /v1/cluster, Cluster.GetCluster); gossip never uses it.
+//
 // There is no global epoch for routes: each group's entry stands alone,
 // ordered by (membership version, term), then a known leader over none.
 //
-// The package takes its replicas, the local meta records, its peers and
-// its clock as interfaces (Replicas, MetaStore, Peers, clock.Clock): it
+// The package takes its replicas, the local meta records and replica, its
+// peers and its clock as interfaces (Replicas, MetaStore, MetaGroup, Peers,
+// clock.Clock): it
 // imports no engine and no node, and a test drives it with fakes.
 package routing

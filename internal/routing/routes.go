@@ -46,13 +46,15 @@ type Replicas interface {
 }
 
 // MetaStore reads the meta group's records from this node's replica of it
-// and saves the member list for the next start.
+// and saves the member list for the next start (StoreMeta in a node).
 type MetaStore interface {
 	// ReadLocal reads the records as far as the local replica has
 	// applied; ok is false when this node holds none.
 	ReadLocal() (m cluster.Meta, adv map[string]cluster.Advertised, ok bool, err error)
-	// SaveMembers keeps the list at a change (cluster.SaveMembers).
+	// SaveMembers keeps the list at a change (cluster.SaveMembers);
+	// LoadMembers reads what was kept (ok false: nothing).
 	SaveMembers(epoch uint64, members []cluster.Member) error
+	LoadMembers() (epoch uint64, members []cluster.Member, ok bool, err error)
 }
 
 // Config is what a Table needs.
@@ -66,6 +68,9 @@ type Config struct {
 	Settings cluster.Settings
 	Replicas Replicas
 	Meta     MetaStore
+	// MetaGroup is this node's replica of the meta group, if it holds
+	// one: ChangeMeta, ReadMeta and LeadsMeta go through it. Nil: none.
+	MetaGroup func() (MetaGroup, bool)
 	// Peers carries gossip to other nodes (a gRPC client in production).
 	Peers Peers
 	// Addrs are the addresses known before any member list (founders,

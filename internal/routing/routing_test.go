@@ -67,6 +67,9 @@ func (fakeMeta) ReadLocal() (cluster.Meta, map[string]cluster.Advertised, bool, 
 	return cluster.Meta{}, nil, false, nil
 }
 func (fakeMeta) SaveMembers(uint64, []cluster.Member) error { return nil }
+func (fakeMeta) LoadMembers() (uint64, []cluster.Member, bool, error) {
+	return 0, nil, false, nil
+}
 
 // fakePeers calls the other tables' SyncRoutes directly, and records every
 // exchange.

@@ -9,29 +9,29 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
+	"github.com/cairnkv/cairn/internal/kv/kvtest"
 	"github.com/cairnkv/cairn/internal/replica"
-	"github.com/cairnkv/cairn/internal/storage"
 )
 
-// Backend implements api.Backend on storage.Mem.
+// Backend implements api.Backend on in-memory kv state machines, one per
+// partition (kvtest.Group).
 type Backend struct {
 	P       int
 	Lim     api.Limits
 	Clock   func() time.Time
-	Store   *storage.Mem
 	NoSpace atomic.Bool // set to refuse writes as below the free-disk floor
 
-	mu       sync.Mutex
-	machines []*kv.Machine
-	index    uint64
-	clients  atomic.Uint64
+	mu      sync.Mutex // orders the entries of every partition
+	groups  []*kvtest.Group
+	index   uint64
+	clients atomic.Uint64
 }
 
 // New returns a Backend with p partitions.
 func New(p int) *Backend {
-	b := &Backend{P: p, Lim: api.DefaultLimits, Clock: time.Now, Store: storage.NewMem()}
+	b := &Backend{P: p, Lim: api.DefaultLimits, Clock: time.Now}
 	for i := range p {
-		b.machines = append(b.machines, kv.New(uint64(i+1)))
+		b.groups = append(b.groups, kvtest.NewGroup(uint64(replica.GroupOf(i))))
 	}
 	b.index = 10
 	return b
@@ -52,22 +52,15 @@ func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply,
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.index++
-	batch := b.Store.NewBatch()
-	defer batch.Close()
-	res, err := b.machines[p].Apply([]kv.Entry{{Index: b.index, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()}}, batch, batch)
+	res, err := b.groups[p].Apply(kv.Entry{Index: b.index, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()})
 	if err != nil {
 		return kv.Reply{}, err
 	}
-	if err := batch.Commit(true); err != nil {
-		return kv.Reply{}, err
-	}
-	return kv.DecodeResult(res[0])
+	return kv.DecodeResult(res)
 }
 
 func (b *Backend) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
-	snap := b.Store.NewSnapshot()
-	defer snap.Close()
-	return kv.Eval(snap, uint64(p+1), q)
+	return b.groups[p].Eval(q)
 }
 
 func (b *Backend) NewClientID() uint64 { return b.clients.Add(1) }
@@ -101,9 +94,7 @@ func (b *Backend) Ready() []api.Check {
 // leader's sweep would (the real one runs every 100ms).
 func (b *Backend) Sweep() error {
 	for p := range b.P {
-		b.mu.Lock()
-		cmds := b.machines[p].Due(b.Store, b.Clock().UnixNano(), 1000)
-		b.mu.Unlock()
+		cmds := b.groups[p].Due(b.Clock().UnixNano(), 1000)
 		for _, c := range cmds {
 			cmd, err := kv.DecodeCommand(c)
 			if err != nil {

@@ -22,8 +22,8 @@ import (
 
 // ErrNotMetaLeader is what AdminNode.ChangeMeta's error is (errors.Is)
 // when this node does not lead the meta group: the Admin service answers
-// it UNAVAILABLE, so that the caller retries.
-var ErrNotMetaLeader = errors.New("grpcapi: this node does not lead the meta group")
+// it UNAVAILABLE, so that the caller retries. It is cluster's.
+var ErrNotMetaLeader = cluster.ErrNotMetaLeader
 
 // AdminNode is the node as the Admin service sees it: its identity, the
 // meta group, what it knows of every group's routes, its own replicas and

@@ -1,22 +1,50 @@
-package node
+package configstore
 
 import (
 	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 )
 
-// configStore is the node's replica.ConfigStore, on the meta group: the
+// Router sends commands and queries to a group, here or on the node that
+// can serve them (forward.Router).
+type Router interface {
+	// Propose replicates cmd in group gid through its leader, retrying
+	// while it is certainly not applied, until ctx ends.
+	Propose(ctx context.Context, gid replica.GroupID, cmd kv.Command) (kv.Reply, error)
+	// Read evaluates q on a replica of gid in mode: the local one, else
+	// one on another node.
+	Read(ctx context.Context, gid replica.GroupID, mode replica.ReadMode, q kv.Query) (kv.Reply, error)
+}
+
+// Config is what a Store needs.
+type Config struct {
+	// Node is this node's name, for errors.
+	Node string
+	// Clock paces the watch poller. Default clock.Real{}.
+	Clock clock.Clock
+	// Interval is how often watched keys are read (the node's tick).
+	// Default 100ms.
+	Interval time.Duration
+	// RequestTimeout bounds every get and every poll. Default 2s.
+	RequestTimeout time.Duration
+	// Logger; default slog.Default().
+	Logger *slog.Logger
+}
+
+// Store is a replica.ConfigStore on the meta group: the
 // records live under cluster.MetaKeyEnginePrefix as user keys of group
 // 0's kv state machine, so a compare-and-swap is one kv PUT conditioned
 // on the key's version (FlagIfVersion, with FlagReturnPrev so that a
@@ -24,19 +52,18 @@ import (
 // deterministically when it applies it; the version is the kv record's,
 // the meta group's log index of the write.
 //
-// Every call runs on a goroutine of its own, with the node's request
-// timeout, and answers from it:
+// Every call runs on a goroutine of its own and answers from it:
 //
-//   - CompareAndSwap proposes through n.propose on group 0, the path the
-//     node's other one-command meta writes take (publishAdvertised): on
-//     the local replica when it leads, else forwarded once to the meta
-//     leader's node, retried while certainly not applied. NB: not
-//     changeMeta's read-compute-propose loop on the leader: that one
-//     computes records from a read, here the condition is in the command.
+//   - CompareAndSwap proposes through the Router on group 0, the path the
+//     node's other one-command meta writes take (its advertised
+//     addresses): on the local replica when it leads, else forwarded once
+//     to the meta leader's node, retried while certainly not applied. NB:
+//     not routing's ChangeMeta read-compute-propose loop on the leader:
+//     that one computes records from a read, here the condition is in the
+//     command.
 //   - Get is a linearizable read of group 0: on the local replica (a
-//     follower read when it does not lead), else on a node holding one
-//     (remoteRead, partition -1).
-//   - Watch polls: one goroutine reads every watched key every tick (a
+//     follower read when it does not lead), else on a node holding one.
+//   - Watch polls: one goroutine reads every watched key every interval (a
 //     stale read of the local replica, or of a remote one when this node
 //     holds none) and hands each watcher what is newer than it saw. NB:
 //     polling, not a hook on apply, because it is the one way that works
@@ -46,28 +73,28 @@ import (
 //     where it is read; versions only grow, so a read of a replica that
 //     lags the last one never goes back.
 //
-// Node.Stop closes it first, before the host and the forwarder: calls in
+// A node closes it first, before the host and the forwarder: calls in
 // flight end with an error wrapping replica.ErrStopped (and ErrNotApplied
 // too when the write certainly did not happen), and later calls get
 // ErrStopped at once, from a goroutine of their own all the same.
-type configStore struct {
-	n *Node
+type Store struct {
+	cfg    Config
+	router Router // set by Start, before ready closes
 	// ready is closed once the node can propose and forward (Start);
 	// calls made before wait for it.
-	ready    chan struct{}
-	ctx      context.Context // ends when the store stops
-	cancel   context.CancelFunc
-	interval time.Duration
-	wake     chan struct{} // a new watch: poll now
-	wg       sync.WaitGroup
-	mu       struct {
+	ready  chan struct{}
+	ctx    context.Context // ends when the store stops
+	cancel context.CancelFunc
+	wake   chan struct{} // a new watch: poll now
+	wg     sync.WaitGroup
+	mu     struct {
 		sync.Mutex
 		stopped bool
 		watches []*configWatch
 	}
 }
 
-var _ replica.ConfigStore = (*configStore)(nil)
+var _ replica.ConfigStore = (*Store)(nil)
 
 type configWatch struct {
 	key       string
@@ -78,15 +105,29 @@ type configWatch struct {
 	last uint64
 }
 
-func newConfigStore(n *Node, interval time.Duration) *configStore {
-	s := &configStore{n: n, ready: make(chan struct{}), interval: interval, wake: make(chan struct{}, 1)}
+// New makes a Store; its calls wait for Start.
+func New(cfg Config) *Store {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Interval <= 0 {
+		cfg.Interval = 100 * time.Millisecond
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = 2 * time.Second
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Store{cfg: cfg, ready: make(chan struct{}), wake: make(chan struct{}, 1)}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	return s
 }
 
-// start lets the calls run (the node can propose and forward now) and
-// starts the watch poller.
-func (s *configStore) start() {
+// Start lets the calls run through r (the node can propose and forward
+// now) and starts the watch poller.
+func (s *Store) Start(r Router) {
+	s.router = r
 	close(s.ready)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,9 +137,9 @@ func (s *configStore) start() {
 	}
 }
 
-// close stops the store and waits for its goroutines, done and fn calls
+// Close stops the store and waits for its goroutines, done and fn calls
 // included.
-func (s *configStore) close() {
+func (s *Store) Close() {
 	s.mu.Lock()
 	s.mu.stopped = true
 	s.mu.watches = nil
@@ -109,12 +150,12 @@ func (s *configStore) close() {
 
 // run runs call on a goroutine of its own, with a context that ends when
 // the store stops; stopped answers instead when it has.
-func (s *configStore) run(call func(ctx context.Context), stopped func(error)) {
+func (s *Store) run(call func(ctx context.Context), stopped func(error)) {
 	s.mu.Lock()
 	if s.mu.stopped {
 		s.mu.Unlock()
 		// NB: still not on the caller's goroutine, as the contract says.
-		go stopped(fmt.Errorf("%w: node %s: config store stopped", replica.ErrStopped, s.n.cfg.Name))
+		go stopped(fmt.Errorf("%w: node %s: config store stopped", replica.ErrStopped, s.cfg.Node))
 		return
 	}
 	s.wg.Add(1)
@@ -124,7 +165,7 @@ func (s *configStore) run(call func(ctx context.Context), stopped func(error)) {
 		select {
 		case <-s.ready:
 		case <-s.ctx.Done():
-			stopped(fmt.Errorf("%w: %w: node %s stopped before it started", replica.ErrStopped, replica.ErrNotApplied, s.n.cfg.Name))
+			stopped(fmt.Errorf("%w: %w: node %s stopped before it started", replica.ErrStopped, replica.ErrNotApplied, s.cfg.Node))
 			return
 		}
 		call(s.ctx)
@@ -132,14 +173,14 @@ func (s *configStore) run(call func(ctx context.Context), stopped func(error)) {
 }
 
 // CompareAndSwap implements replica.ConfigStore.
-func (s *configStore) CompareAndSwap(key string, version uint64, value []byte, done func(uint64, error)) {
+func (s *Store) CompareAndSwap(key string, version uint64, value []byte, done func(uint64, error)) {
 	value = bytes.Clone(value)
 	s.run(func(ctx context.Context) {
 		done(s.cas(ctx, key, version, value))
 	}, func(err error) { done(0, err) })
 }
 
-func (s *configStore) cas(ctx context.Context, key string, version uint64, value []byte) (uint64, error) {
+func (s *Store) cas(ctx context.Context, key string, version uint64, value []byte) (uint64, error) {
 	if err := replica.ValidConfigKey(key); err != nil {
 		return 0, err
 	}
@@ -147,13 +188,13 @@ func (s *configStore) cas(ctx context.Context, key string, version uint64, value
 	// NB: no session: a retry after an unknown outcome is the caller's,
 	// with the same version, and meets a conflict holding its own value
 	// if the first attempt went through.
-	rep, err := s.n.propose(ctx, 0, cmd)
+	rep, err := s.router.Propose(ctx, 0, cmd)
 	if err != nil {
 		return 0, s.callError(key, err)
 	}
 	if rep.Code != kv.CodeOK || len(rep.Responses) != 1 {
 		// Nothing of the command was applied (a malformed command).
-		return 0, fmt.Errorf("%w: node: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, rep.Code.Message())
+		return 0, fmt.Errorf("%w: configstore: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, rep.Code.Message())
 	}
 	switch r := rep.Responses[0]; r.Code {
 	case kv.CodeOK:
@@ -165,14 +206,14 @@ func (s *configStore) cas(ctx context.Context, key string, version uint64, value
 		}
 		return 0, c
 	default:
-		return 0, fmt.Errorf("%w: node: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, r.Code.Message())
+		return 0, fmt.Errorf("%w: configstore: config %q: the meta group refused the write: %s", replica.ErrNotApplied, key, r.Code.Message())
 	}
 }
 
 // callError words a failed call in the contract's errors: it wraps
 // ErrNotApplied when the call certainly changed nothing, ErrIndeterminate
 // otherwise, and ErrStopped as well when the store stopped under it.
-func (s *configStore) callError(key string, err error) error {
+func (s *Store) callError(key string, err error) error {
 	switch api.OutcomeOf(err) {
 	case api.NotApplied, api.Invalid, api.NoSpace:
 		if !errors.Is(err, replica.ErrNotApplied) {
@@ -186,17 +227,17 @@ func (s *configStore) callError(key string, err error) error {
 	if s.ctx.Err() != nil {
 		err = fmt.Errorf("%w: %w", replica.ErrStopped, err)
 	}
-	return fmt.Errorf("node: config %q: %w", key, err)
+	return fmt.Errorf("configstore: config %q: %w", key, err)
 }
 
 // Get implements replica.ConfigStore.
-func (s *configStore) Get(key string, done func([]byte, uint64, error)) {
+func (s *Store) Get(key string, done func([]byte, uint64, error)) {
 	s.run(func(ctx context.Context) {
 		if err := replica.ValidConfigKey(key); err != nil {
 			done(nil, 0, err)
 			return
 		}
-		ctx, cancel := context.WithTimeout(ctx, s.n.cfg.RequestTimeout)
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.RequestTimeout)
 		defer cancel()
 		rep, err := s.read(ctx, replica.Linearizable, kv.GetQuery(cluster.EngineConfigKey(key)))
 		if err != nil {
@@ -213,18 +254,18 @@ func (s *configStore) Get(key string, done func([]byte, uint64, error)) {
 }
 
 // read reads the meta group in mode: on the local replica, else on a node
-// that holds one, as Node.Read does for a partition. A get answers one
+// that holds one, as a read of a partition goes. A get answers one
 // response per key.
-func (s *configStore) read(ctx context.Context, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
-	rep, err := s.n.router.Read(ctx, 0, mode, q)
+func (s *Store) read(ctx context.Context, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
+	rep, err := s.router.Read(ctx, 0, mode, q)
 	if err == nil && len(rep.Responses) != len(q.Keys) {
-		err = fmt.Errorf("%w: node: the meta group answered %d responses for %d keys", replica.ErrNotApplied, len(rep.Responses), len(q.Keys))
+		err = fmt.Errorf("%w: configstore: the meta group answered %d responses for %d keys", replica.ErrNotApplied, len(rep.Responses), len(q.Keys))
 	}
 	return rep, err
 }
 
 // Watch implements replica.ConfigStore.
-func (s *configStore) Watch(key string, fn func([]byte, uint64)) (cancel func()) {
+func (s *Store) Watch(key string, fn func([]byte, uint64)) (cancel func()) {
 	w := &configWatch{key: key, fn: fn}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,15 +288,15 @@ func (s *configStore) Watch(key string, fn func([]byte, uint64)) (cancel func())
 // poll reads the watched keys every interval, and at once when a watch
 // starts, until the store stops. With no watch it sleeps until one starts:
 // a node whose engine watches nothing (Raft) pays nothing.
-func (s *configStore) poll() {
+func (s *Store) poll() {
 	defer s.wg.Done()
-	t := time.NewTicker(s.interval)
+	t := s.cfg.Clock.NewTicker(s.cfg.Interval)
 	defer t.Stop()
 	for {
 		s.mu.Lock()
 		idle := len(s.mu.watches) == 0
 		s.mu.Unlock()
-		tick := t.C
+		tick := t.C()
 		if idle {
 			tick = nil // Watch wakes it (wake is buffered: never lost)
 		}
@@ -269,7 +310,7 @@ func (s *configStore) poll() {
 	}
 }
 
-func (s *configStore) pollOnce() {
+func (s *Store) pollOnce() {
 	s.mu.Lock()
 	watches := slices.Clone(s.mu.watches)
 	s.mu.Unlock()
@@ -284,7 +325,7 @@ func (s *configStore) pollOnce() {
 			q.Keys = append(q.Keys, cluster.EngineConfigKey(w.key))
 		}
 	}
-	ctx, cancel := context.WithTimeout(s.ctx, s.n.cfg.RequestTimeout)
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.RequestTimeout)
 	defer cancel()
 	// NB: stale: a watch promises the newest version it sees, not a
 	// linearizable one, and a stale read of the local replica takes no
@@ -292,7 +333,7 @@ func (s *configStore) pollOnce() {
 	rep, err := s.read(ctx, replica.Stale, q)
 	if err != nil {
 		if s.ctx.Err() == nil {
-			s.n.log.Debug("config store: reading watched keys", "err", err)
+			s.cfg.Logger.Debug("config store: reading watched keys", "err", err)
 		}
 		return
 	}
