@@ -71,11 +71,11 @@ type Core interface {
 	// Advance tells the core that everything rd asked is done.
 	Advance(rd Ready)
 
-	// Stage writes rd's durable part into b, the round's one log batch:
+	// Stage writes rd's durable part into w, the round's one log batch:
 	// the hard state, log entries or slots, and — when rd.Snapshot is set
 	// — the log's reset to start after it (the driver has staged the
-	// snapshot's replicated data into b before).
-	Stage(b storage.Batch, rd *Ready) error
+	// snapshot's replicated data before).
+	Stage(w storage.LogWriter, rd *Ready) error
 	// Log is what the driver reads and truncates of the core's log.
 	Log() Log
 
@@ -131,7 +131,7 @@ type CoreEngine interface {
 	// recovered replica: entries above applied deleted, the commit index
 	// lowered to applied, the leadership generation kept.
 	Recovery(v storage.View, g replica.GroupID) (commit uint64, err error)
-	StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error
+	StageRecovery(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error
 }
 
 // CoreConfig is what a core is opened with.
@@ -332,5 +332,5 @@ type Log interface {
 	// LogSize is the log's size in bytes (approximate).
 	LogSize() uint64
 	// StageTruncate drops the entries up to and including index to.
-	StageTruncate(b storage.Batch, to uint64) error
+	StageTruncate(w storage.LogWriter, to uint64) error
 }

@@ -211,7 +211,7 @@ func (h *Host) writeRecovery(g *group, plan replica.Recovery) error {
 	}
 	// The stopped replica's core, whose log cache this leaves stale, is
 	// dropped; the reopened replica reads its log from the store.
-	if err := g.eng.StageRecovery(h.store, b, g.gid, plan.Applied); err != nil {
+	if err := g.eng.StageRecovery(h.store, storage.LogOf(b), g.gid, plan.Applied); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {

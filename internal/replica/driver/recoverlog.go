@@ -55,14 +55,13 @@ func (c HardStateLog[H]) Recovery(v storage.View, g replica.GroupID) (uint64, er
 
 // Stage is CoreEngine.StageRecovery: the log entries above applied
 // deleted and the hard state lowered to applied (Lower).
-func (c HardStateLog[H]) Stage(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error {
+func (c HardStateLog[H]) Stage(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error {
 	hs, err := c.read(v, g)
 	if err != nil {
 		return err
 	}
-	_, end := storage.LogSpan(uint64(g))
-	if err := b.DeleteRange(storage.LogKey(uint64(g), applied+1), end); err != nil {
+	if err := w.DeleteLogAfter(uint64(g), applied); err != nil {
 		return fmt.Errorf("%s: group %d: recovery: %w", c.Engine, g, err)
 	}
-	return storage.SetHardState(b, uint64(g), c.Version, c.Encode(c.Lower(hs, applied)))
+	return w.SetHardState(uint64(g), c.Version, c.Encode(c.Lower(hs, applied)))
 }

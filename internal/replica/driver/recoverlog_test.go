@@ -81,7 +81,7 @@ func TestHardStateLogRecovery(t *testing.T) {
 	}
 
 	b = st.NewBatch()
-	if err := testHSLog.Stage(st, b, g, 6); err != nil {
+	if err := testHSLog.Stage(st, storage.LogOf(b), g, 6); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {
@@ -121,7 +121,7 @@ func TestHardStateLogRecovery(t *testing.T) {
 	}
 	b = st.NewBatch()
 	defer b.Close()
-	if err := testHSLog.Stage(st, b, g, 6); !errors.Is(err, errTestHS) {
+	if err := testHSLog.Stage(st, storage.LogOf(b), g, 6); !errors.Is(err, errTestHS) {
 		t.Errorf("staging over an undecodable hard state: err %v; want %v", err, errTestHS)
 	}
 }

@@ -81,6 +81,6 @@ func (Engine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
 }
 
 // StageRecovery implements driver.CoreEngine (recoveryLog).
-func (Engine) StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error {
-	return recoveryLog.Stage(v, b, g, applied)
+func (Engine) StageRecovery(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error {
+	return recoveryLog.Stage(v, w, g, applied)
 }

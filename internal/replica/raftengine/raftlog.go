@@ -323,7 +323,7 @@ func (l *Log) Snapshot() (*raftpb.Snapshot, error) {
 // first of them and deleting any stale tail beyond the new last index.
 // Entries at or below the truncated index are skipped. ents must be
 // contiguous and must not leave a gap after the current last index.
-func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
+func (l *Log) StageAppend(w storage.LogWriter, ents []*raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
@@ -345,7 +345,7 @@ func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
 	if first > l.mu.lastIndex+1 {
 		return fmt.Errorf("raftengine: group %d: append at %d leaves a gap after last index %d", l.group, first, l.mu.lastIndex)
 	}
-	added, removed, err := storage.AppendLog(b, l.group, l.mu.lastIndex, first, len(ents), func(i int, dst []byte) []byte {
+	added, removed, err := w.AppendLog(l.group, l.mu.lastIndex, first, len(ents), func(i int, dst []byte) []byte {
 		return encodeEntry(dst, ents[i])
 	})
 	if err != nil {
@@ -360,9 +360,9 @@ func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
 
 // StageHardState writes hs into b. Stage it after the entries of the same
 // Ready, in the same batch: it must never be durable ahead of them.
-func (l *Log) StageHardState(b storage.Batch, hs *raftpb.HardState) error {
+func (l *Log) StageHardState(w storage.LogWriter, hs *raftpb.HardState) error {
 	var buf [hardStateLen]byte
-	return storage.SetHardState(b, l.group, hardStateVersion, encodeHardState(buf[:0], hs))
+	return w.SetHardState(l.group, hardStateVersion, encodeHardState(buf[:0], hs))
 }
 
 // StageTruncate deletes the entries up to and including index and records
@@ -370,7 +370,7 @@ func (l *Log) StageHardState(b storage.Batch, hs *raftpb.HardState) error {
 // the applied index (read through b, so an applied state staged in b
 // counts) or past the last index; an index at or below the truncated index
 // is an error wrapping raft.ErrCompacted.
-func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
+func (l *Log) StageTruncate(w storage.LogWriter, index uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if index <= l.mu.truncIndex {
@@ -379,11 +379,13 @@ func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
 	if index > l.mu.lastIndex {
 		return fmt.Errorf("raftengine: group %d: truncate to %d past last index %d", l.group, index, l.mu.lastIndex)
 	}
-	term, err := l.termLocked(b, index)
+	// NB: the term is read from the store, not through w: what is
+	// truncated was appended by an earlier, written round.
+	term, err := l.termLocked(l.store, index)
 	if err != nil {
 		return fmt.Errorf("raftengine: group %d: term of %d: %w", l.group, index, err)
 	}
-	if err := storage.TruncateLog(b, l.group, storage.LogPoint{Index: index, Term: term}); err != nil {
+	if err := w.TruncateLog(l.group, storage.LogPoint{Index: index, Term: term}); err != nil {
 		return err
 	}
 	// Estimate what went by the average entry size rather than reading it.
@@ -404,14 +406,14 @@ func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
 // state and descriptor, is restored into the same batch by the state
 // machine; the HardState comes with the Ready. A snapshot that is not newer
 // than the truncated index is an error wrapping raft.ErrSnapOutOfDate.
-func (l *Log) StageSnapshot(b storage.Batch, meta *raftpb.SnapshotMetadata) error {
+func (l *Log) StageSnapshot(w storage.LogWriter, meta *raftpb.SnapshotMetadata) error {
 	index, term := meta.GetIndex(), meta.GetTerm()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.truncIndex != 0 && index <= l.mu.truncIndex {
 		return fmt.Errorf("raftengine: group %d: snapshot at %d, truncated at %d: %w", l.group, index, l.mu.truncIndex, raft.ErrSnapOutOfDate)
 	}
-	if err := storage.SetSnapshotPoint(b, l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
+	if err := w.SetSnapshotPoint(l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
 		return err
 	}
 	l.mu.truncIndex, l.mu.truncTerm = index, term
@@ -440,7 +442,7 @@ func (l *Log) Bootstrap(b storage.Batch, index, term uint64) error {
 	if err := storage.SetSnapshotPoint(b, l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
 		return err
 	}
-	if err := l.StageHardState(b, &raftpb.HardState{Term: new(term), Commit: new(index)}); err != nil {
+	if err := l.StageHardState(storage.LogOf(b), &raftpb.HardState{Term: new(term), Commit: new(index)}); err != nil {
 		return err
 	}
 	if err := b.Set(storage.AppliedKey(l.group), storage.EncodeAppliedState(nil, storage.AppliedState{Index: index, Term: term})); err != nil {

@@ -45,10 +45,10 @@ func TestReadLog(t *testing.T) {
 		{Index: new(uint64(14)), Term: new(uint64(300)), Type: pb.EntryNormal.Enum(), Data: []byte("uncommitted")},
 	}
 	b = st.NewBatch()
-	if err := l.StageAppend(b, ents); err != nil {
+	if err := l.StageAppend(storage.LogOf(b), ents); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageHardState(b, &pb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
+	if err := l.StageHardState(storage.LogOf(b), &pb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {
@@ -87,7 +87,7 @@ func TestReadLog(t *testing.T) {
 	if err := b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 12, Term: 6})); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageTruncate(b, 12); err != nil {
+	if err := l.StageTruncate(storage.LogOf(b), 12); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {
