@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,9 +24,14 @@ type Backend struct {
 
 	mu       sync.Mutex
 	machines []*kv.Machine
-	index    uint64
-	clients  atomic.Uint64
+	// applied is each partition's last applied index: kv applies the
+	// next index only.
+	applied []uint64
+	clients atomic.Uint64
 }
+
+// bootstrapIndex is where each partition's applied index starts.
+const bootstrapIndex = 10
 
 // New returns a Backend with p partitions.
 func New(p int) *Backend {
@@ -33,7 +39,20 @@ func New(p int) *Backend {
 	for i := range p {
 		b.machines = append(b.machines, kv.New(uint64(i+1)))
 	}
-	b.index = 10
+	// Each partition starts as an engine's bootstrap leaves it: applied
+	// at index 10, so that versions start at 11.
+	b.applied = make([]uint64, p)
+	batch := b.Store.NewBatch()
+	defer batch.Close()
+	for i := range p {
+		b.applied[i] = bootstrapIndex
+		if err := batch.Set(storage.AppliedKey(uint64(i+1)), storage.EncodeAppliedState(nil, storage.AppliedState{Index: bootstrapIndex})); err != nil {
+			panic(err) // an in-memory store fails only once closed
+		}
+	}
+	if err := batch.Commit(true); err != nil {
+		panic(err)
+	}
 	return b
 }
 
@@ -51,16 +70,16 @@ func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply,
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.index++
 	batch := b.Store.NewBatch()
 	defer batch.Close()
-	res, err := b.machines[p].Apply([]kv.Entry{{Index: b.index, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()}}, batch, batch)
+	res, err := b.machines[p].Apply([]kv.Entry{{Index: b.applied[p] + 1, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()}}, batch, batch)
 	if err != nil {
 		return kv.Reply{}, err
 	}
 	if err := batch.Commit(true); err != nil {
 		return kv.Reply{}, err
 	}
+	b.applied[p]++
 	return kv.DecodeResult(res[0])
 }
 
@@ -79,7 +98,7 @@ var _ api.Backend = (*Backend)(nil)
 // Cluster reports a one-node cluster holding every partition.
 func (b *Backend) Cluster() api.ClusterView {
 	b.mu.Lock()
-	index := b.index
+	applied := slices.Clone(b.applied)
 	b.mu.Unlock()
 	v := api.ClusterView{ClusterID: "00000000000000000000000000000001", Node: "test", Time: b.Clock(),
 		Settings: api.SettingsView{Partitions: b.P, Replicas: 1, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25},
@@ -87,7 +106,7 @@ func (b *Backend) Cluster() api.ClusterView {
 	for p := range b.P {
 		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(replica.GroupOf(p)), MembershipVersion: 1,
 			Term: 1, Leader: "test", Replicas: []string{"test"}, Voters: []string{"test"}, Learners: []string{},
-			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: index, Commit: index}})
+			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: applied[p], Commit: applied[p]}})
 	}
 	return v
 }
