@@ -136,7 +136,12 @@ type CoreEngine interface {
 
 // CoreConfig is what a core is opened with.
 type CoreConfig struct {
-	Store   storage.Store
+	Store storage.Store
+	// Log reads the replica's log (entries, truncated point, hard state).
+	// nil: the log is in Store's keyspace (storage.ViewLog), read at open
+	// from one store snapshot — where every node keeps it today. The
+	// node's log store (internal/storage/logstore, issue 17) sets it.
+	Log     storage.LogReader
 	Group   replica.GroupID
 	Replica replica.ReplicaID
 	// Applied is the replica's durable applied index: the core hands out

@@ -52,7 +52,7 @@ func (e *coreEngine) Name() string { return Name }
 // NewCore implements driver.CoreEngine.
 func (e *coreEngine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 	gid := uint64(cfg.Group)
-	lg, err := NewLog(e.store, gid, func(v storage.View) (*raftpb.ConfState, error) {
+	lg, err := NewLogReading(e.store, cfg.Log, gid, func(v storage.View) (*raftpb.ConfState, error) {
 		return confStateOf(v, gid)
 	})
 	if err != nil {

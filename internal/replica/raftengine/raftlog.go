@@ -29,7 +29,12 @@ import (
 // Log is safe for concurrent use, but staging calls for one group must come
 // from one goroutine, in the order raft hands out the writes.
 type Log struct {
-	store     storage.Store
+	store storage.Store
+	// log reads the entries, truncated state and hard state: nil when
+	// they are in store's keyspace (read then from store, or at open and
+	// in InitialState from a store snapshot that also holds the applied
+	// state).
+	log       storage.LogReader
 	group     uint64
 	confState func(storage.View) (*raftpb.ConfState, error)
 
@@ -64,17 +69,28 @@ var _ raft.Storage = (*Log)(nil)
 // It scans the group's log once, to find the last index and to estimate
 // LogSize, and fails if the log is not contiguous from the truncated index.
 func NewLog(store storage.Store, group uint64, confState func(storage.View) (*raftpb.ConfState, error)) (*Log, error) {
-	l := &Log{store: store, group: group, confState: confState}
-	snap := store.NewSnapshot()
-	defer snap.Close()
-	trunc, err := storage.ReadTruncated(snap, group)
+	return NewLogReading(store, nil, group, confState)
+}
+
+// NewLogReading is NewLog with the log read through log (its entries,
+// truncated state and hard state; the applied state and ConfState stay in
+// store); nil log: in store's keyspace, as NewLog.
+func NewLogReading(store storage.Store, log storage.LogReader, group uint64, confState func(storage.View) (*raftpb.ConfState, error)) (*Log, error) {
+	l := &Log{store: store, log: log, group: group, confState: confState}
+	lr := log
+	if lr == nil {
+		snap := store.NewSnapshot()
+		defer snap.Close()
+		lr = storage.ViewLog{View: snap}
+	}
+	trunc, err := lr.ReadTruncated(group)
 	if err != nil {
 		return nil, err
 	}
 	l.mu.truncIndex, l.mu.truncTerm = trunc.Index, trunc.Term
 	l.mu.lastIndex, l.mu.lastTerm = trunc.Index, trunc.Term
 
-	err = storage.ScanLog(snap, group, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+	err = lr.ScanLog(group, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
 		if index != l.mu.lastIndex+1 {
 			return false, fmt.Errorf("%w: group %d: log entry %d follows %d", storage.ErrCorrupt, group, index, l.mu.lastIndex)
 		}
@@ -101,7 +117,11 @@ func (l *Log) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 	snap := l.store.NewSnapshot()
 	defer snap.Close()
 	var hs *raftpb.HardState
-	version, b, err := storage.ReadHardState(snap, l.group)
+	lr := l.log
+	if lr == nil {
+		lr = storage.ViewLog{View: snap}
+	}
+	version, b, err := lr.ReadHardState(l.group)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -151,7 +171,7 @@ func (l *Log) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	var size uint64
 	next := lo
 	full := false
-	err := storage.ScanLog(l.store, l.group, lo, hi, func(index uint64, value []byte) (bool, error) {
+	err := l.reader().ScanLog(l.group, lo, hi, func(index uint64, value []byte) (bool, error) {
 		if index != next {
 			return false, nil // a hole: reported as unavailable below
 		}
@@ -240,10 +260,18 @@ func (l *Log) cacheTruncateLocked(index uint64) {
 func (l *Log) Term(i uint64) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.termLocked(l.store, i)
+	return l.termLocked(i)
 }
 
-func (l *Log) termLocked(v storage.View, i uint64) (uint64, error) {
+// reader is where the log is read from now.
+func (l *Log) reader() storage.LogReader {
+	if l.log != nil {
+		return l.log
+	}
+	return storage.ViewLog{View: l.store}
+}
+
+func (l *Log) termLocked(i uint64) (uint64, error) {
 	switch {
 	case i < l.mu.truncIndex:
 		return 0, raft.ErrCompacted
@@ -254,7 +282,7 @@ func (l *Log) termLocked(v storage.View, i uint64) (uint64, error) {
 	case i == l.mu.lastIndex:
 		return l.mu.lastTerm, nil
 	}
-	b, err := storage.ReadLogSlot(v, l.group, i)
+	b, err := l.reader().ReadLogSlot(l.group, i)
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, raft.ErrUnavailable
 	}
@@ -381,7 +409,7 @@ func (l *Log) StageTruncate(w storage.LogWriter, index uint64) error {
 	}
 	// NB: the term is read from the store, not through w: what is
 	// truncated was appended by an earlier, written round.
-	term, err := l.termLocked(l.store, index)
+	term, err := l.termLocked(index)
 	if err != nil {
 		return fmt.Errorf("raftengine: group %d: term of %d: %w", l.group, index, err)
 	}

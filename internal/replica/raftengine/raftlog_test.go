@@ -132,8 +132,10 @@ func openLogPebble(t testing.TB) storage.Store {
 	return s
 }
 
+// forEachLog runs f on every implementation, the Log over a log store
+// (raftlog_logstore_test.go) included.
 func forEachLog(t *testing.T, f func(t *testing.T, l testLog)) {
-	for _, impl := range logImpls {
+	for _, impl := range append(logImpls[:len(logImpls):len(logImpls)], logstoreImpl) {
 		t.Run(impl.name, func(t *testing.T) { f(t, impl.open(t)) })
 	}
 }

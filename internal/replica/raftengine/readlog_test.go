@@ -22,7 +22,7 @@ func TestReadLog(t *testing.T) {
 	}
 	st := storage.NewMem()
 	const g = 7
-	if _, err := readLog(st, g, 0); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := readLog(storage.ViewLog{View: st}, g, 0); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("no replica: %v, want storage.ErrNotFound", err)
 	}
 	l, err := NewLog(st, g, func(storage.View) (*pb.ConfState, error) { return &pb.ConfState{}, nil })
@@ -59,7 +59,7 @@ func TestReadLog(t *testing.T) {
 	}
 	check := func(from uint64, wantTrunc uint64, want []*pb.Entry) {
 		t.Helper()
-		dl, err := readLog(st, g, from)
+		dl, err := readLog(storage.ViewLog{View: st}, g, from)
 		if err != nil {
 			t.Fatal(err)
 		}

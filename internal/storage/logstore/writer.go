@@ -117,3 +117,65 @@ func (s *Store) spanSize(g, lo, hi uint64) uint64 {
 	}
 	return n
 }
+
+// Reader is the storage.LogReader of a log kept in a Store. It sees a
+// Write as soon as Write returns.
+type Reader struct{ Store *Store }
+
+var _ storage.LogReader = Reader{}
+
+// ReadTruncated implements storage.LogReader.
+func (r Reader) ReadTruncated(g uint64) (storage.LogPoint, error) { return r.Store.Truncated(g), nil }
+
+// ReadHardState implements storage.LogReader: the version byte and the
+// engine's bytes, as Writer.SetHardState framed them.
+func (r Reader) ReadHardState(g uint64) (byte, []byte, error) {
+	b, ok := r.Store.HardState(g)
+	if !ok {
+		return 0, nil, fmt.Errorf("logstore: group %d: read hard state: %w", g, storage.ErrNotFound)
+	}
+	if len(b) == 0 || b[0] == 0 {
+		return 0, nil, fmt.Errorf("logstore: group %d: %w: hard state without a version", g, storage.ErrCorrupt)
+	}
+	return b[0], b[1:], nil
+}
+
+// ScanLog implements storage.LogReader, reading the slots a bounded
+// number of bytes at a time.
+func (r Reader) ScanLog(g, lo, hi uint64, f func(index uint64, value []byte) (bool, error)) error {
+	const chunk = 1 << 20
+	lo = max(lo, r.Store.FirstIndex(g))
+	var buf []Entry
+	for lo < hi {
+		var err error
+		if buf, err = r.Store.Entries(g, lo, hi, chunk, buf[:0]); err != nil {
+			return err
+		}
+		if len(buf) == 0 {
+			return nil
+		}
+		for _, e := range buf {
+			more, err := f(e.Index, e.Data)
+			if err != nil || !more {
+				return err
+			}
+		}
+		lo = buf[len(buf)-1].Index + 1
+	}
+	return nil
+}
+
+// ReadLogSlot implements storage.LogReader.
+func (r Reader) ReadLogSlot(g, index uint64) ([]byte, error) {
+	if index < r.Store.FirstIndex(g) {
+		return nil, fmt.Errorf("logstore: group %d: read entry %d: %w", g, index, storage.ErrNotFound)
+	}
+	es, err := r.Store.Entries(g, index, index+1, math.MaxUint64, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(es) == 0 {
+		return nil, fmt.Errorf("logstore: group %d: read entry %d: %w", g, index, storage.ErrNotFound)
+	}
+	return es[0].Data, nil
+}

@@ -1,6 +1,7 @@
 package logstore
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -11,36 +12,38 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// pebbleLog is group g's log as storage keeps it in a store's keyspace,
-// rendered as renderLog renders a Store's.
-func pebbleLog(t *testing.T, v storage.View, g uint64) string {
+// renderLog is group g's log read through r: its truncated point, hard
+// state and slots, every slot also read alone.
+func renderLog(t *testing.T, r storage.LogReader, g uint64) string {
 	t.Helper()
-	trunc, err := storage.ReadTruncated(v, g)
+	trunc, err := r.ReadTruncated(g)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var ents []string
-	err = storage.ScanLog(v, g, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+	err = r.ScanLog(g, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+		one, err := r.ReadLogSlot(g, index)
+		if err != nil || string(one) != string(value) {
+			t.Fatalf("slot %d alone: %q, %v; scanned %q", index, one, err, value)
+		}
 		ents = append(ents, fmt.Sprintf("%d=%s", index, value))
 		return true, nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if _, err := r.ReadLogSlot(g, trunc.Index); !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("slot %d at the truncated point: err %v, want ErrNotFound", trunc.Index, err)
+	}
 	hs := "none"
-	if version, state, err := storage.ReadHardState(v, g); err == nil {
+	version, state, err := r.ReadHardState(g)
+	switch {
+	case err == nil:
 		hs = fmt.Sprintf("v%d:%s", version, state)
+	case !errors.Is(err, storage.ErrNotFound):
+		t.Fatal(err)
 	}
 	return fmt.Sprintf("trunc %v hs %s [%s]", trunc, hs, strings.Join(ents, " "))
-}
-
-func storeLog(t *testing.T, s *Store, g uint64) string {
-	t.Helper()
-	hs := "none"
-	if b, ok := s.HardState(g); ok {
-		hs = fmt.Sprintf("v%d:%s", b[0], b[1:])
-	}
-	return fmt.Sprintf("trunc %v hs %s [%s]", s.Truncated(g), hs, strings.Join(dump(t, s, g), " "))
 }
 
 // TestWriterMatchesBatchLog stages the same rounds of every LogWriter
@@ -57,6 +60,9 @@ func TestWriterMatchesBatchLog(t *testing.T) {
 	lw := Writer{Store: s, Batch: NewBatch(), Durable: func(uint64) uint64 { return durable }}
 	vals := func(vs ...string) func(i int, dst []byte) []byte {
 		return func(i int, dst []byte) []byte { return append(dst, vs[i]...) }
+	}
+	if got, want := renderLog(t, Reader{s}, g), renderLog(t, storage.ViewLog{View: mem}, g); got != want {
+		t.Fatalf("empty:\nlog store %s\nkeyspace  %s", got, want)
 	}
 	rounds := []struct {
 		name    string
@@ -119,7 +125,7 @@ func TestWriterMatchesBatchLog(t *testing.T) {
 		if err := s.Write(lw.Batch, true); err != nil {
 			t.Fatalf("%s: %v", r.name, err)
 		}
-		if got, want := storeLog(t, s, g), pebbleLog(t, mem, g); got != want {
+		if got, want := renderLog(t, Reader{s}, g), renderLog(t, storage.ViewLog{View: mem}, g); got != want {
 			t.Fatalf("after %s:\nlog store %s\nkeyspace  %s", r.name, got, want)
 		}
 	}
