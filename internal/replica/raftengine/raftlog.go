@@ -34,8 +34,11 @@ type Log struct {
 	// they are in store's keyspace (read then from store, or at open and
 	// in InitialState from a store snapshot that also holds the applied
 	// state).
-	log       storage.LogReader
-	group     uint64
+	log   storage.LogReader
+	group uint64
+	// applied is the applied index the store held at open: InitialState
+	// reports a commit index at least this high.
+	applied   uint64
 	confState func(storage.View) (*raftpb.ConfState, error)
 
 	mu struct {
@@ -77,10 +80,10 @@ func NewLog(store storage.Store, group uint64, confState func(storage.View) (*ra
 // store); nil log: in store's keyspace, as NewLog.
 func NewLogReading(store storage.Store, log storage.LogReader, group uint64, confState func(storage.View) (*raftpb.ConfState, error)) (*Log, error) {
 	l := &Log{store: store, log: log, group: group, confState: confState}
+	snap := store.NewSnapshot()
+	defer snap.Close()
 	lr := log
 	if lr == nil {
-		snap := store.NewSnapshot()
-		defer snap.Close()
 		lr = storage.ViewLog{View: snap}
 	}
 	trunc, err := lr.ReadTruncated(group)
@@ -104,6 +107,24 @@ func NewLogReading(store storage.Store, log storage.LogReader, group uint64, con
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The state machine may be ahead of the log: entries are applied
+	// while this node's own write of them is still being synced, and
+	// with the log apart from the store (issue 17) a crash can keep the
+	// applied state and lose the log's unsynced tail. The log then counts
+	// as truncated at the applied point: raft asks a leader for what
+	// follows (InitialState also raises the commit index to it). With
+	// the log in the store's keyspace this never happens: the log batch
+	// is ahead of the apply batch in the one WAL.
+	applied, err := storage.ReadAppliedState(snap, group)
+	if err != nil {
+		return nil, err
+	}
+	l.applied = applied.Index
+	if applied.Index > l.mu.lastIndex {
+		l.mu.truncIndex, l.mu.truncTerm = applied.Index, applied.Term
+		l.mu.lastIndex, l.mu.lastTerm = applied.Index, applied.Term
+		l.mu.logSize = 0
 	}
 	return l, nil
 }
@@ -130,6 +151,13 @@ func (l *Log) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 		if hs, err = decodeHardState(version, b); err != nil {
 			return nil, nil, fmt.Errorf("raftengine: group %d: %w", l.group, err)
 		}
+	}
+	// Applied entries are committed whatever the hard state says: a
+	// commit-only hard state is written without sync, so after a crash
+	// it may lag the applied state, and raft refuses an applied index
+	// above its commit (start-up rule: commit = max(hard state's, applied)).
+	if hs != nil && hs.GetCommit() < l.applied {
+		hs = &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(l.applied)}
 	}
 	cs, err := l.readConfState(snap)
 	if err != nil {

@@ -1,11 +1,13 @@
 package raftengine
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/cairnkv/cairn/internal/storage"
 	"github.com/cairnkv/cairn/internal/storage/logstore"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.etcd.io/raft/v3"
 	"go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -137,5 +139,62 @@ func TestRaftLogReopenFromLogstore(t *testing.T) {
 	hs, cs, err := r.InitialState()
 	if err != nil || hs.GetTerm() != 6 || hs.GetVote() != 2 || hs.GetCommit() != 5 || len(cs.GetVoters()) != 3 {
 		t.Fatalf("reopened: InitialState = %v, %v, %v", hs, cs, err)
+	}
+}
+
+// TestRaftLogStateAheadOfLog: the start-up rule for a state machine ahead
+// of its log (a crash kept the applied state and lost the log's unsynced
+// tail, and the commit-only hard state lagged): the log counts as
+// truncated at the applied point, the commit index is raised to it, and
+// raft starts with that applied index.
+func TestRaftLogStateAheadOfLog(t *testing.T) {
+	l := newLogstoreLog(t)
+	setup3456(t, l)
+	if err := l.setHardState(&raftpb.HardState{Term: new(uint64(7)), Vote: new(uint64(1)), Commit: new(uint64(5))}); err != nil {
+		t.Fatal(err)
+	}
+	// Entries 7 and 8 were applied; the log store lost them.
+	b := l.store.NewBatch()
+	if err := b.Set(storage.AppliedKey(logTestGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 8, Term: 7})); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Commit(true); err != nil {
+		t.Fatal(err)
+	}
+	b.Close()
+
+	r, err := NewLogReading(l.store, logstore.Reader{Store: l.ls}, logTestGroup, logTestConfState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := r.FirstIndex()
+	last, _ := r.LastIndex()
+	if first != 9 || last != 8 {
+		t.Fatalf("first %d last %d, want 9 8 (the log truncated at applied 8)", first, last)
+	}
+	if term, err := r.Term(8); err != nil || term != 7 {
+		t.Fatalf("Term(8) = %d, %v; want 7", term, err)
+	}
+	if _, err := r.Entries(5, 7, 1<<20); !errors.Is(err, raft.ErrCompacted) {
+		t.Fatalf("Entries(5, 7): err %v, want ErrCompacted", err)
+	}
+	hs, _, err := r.InitialState()
+	if err != nil || hs.GetCommit() != 8 || hs.GetTerm() != 7 || hs.GetVote() != 1 {
+		t.Fatalf("InitialState = %v, %v; want term 7 vote 1 commit 8", hs, err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{ID: 1, ElectionTick: 10, HeartbeatTick: 1, Storage: r, Applied: 8,
+		MaxSizePerMsg: 1 << 20, MaxInflightMsgs: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := rn.Status(); st.GetCommit() != 8 || st.Applied != 8 {
+		t.Fatalf("raft starts with commit %d applied %d, want 8 8", st.GetCommit(), st.Applied)
+	}
+	// The next append follows the applied point.
+	if err := (logstoreLog{r, l.store, l.ls}).append(logEnts(9, 7)); err != nil {
+		t.Fatal(err)
+	}
+	if last, _ := r.LastIndex(); last != 9 {
+		t.Fatalf("last %d after appending 9", last)
 	}
 }
