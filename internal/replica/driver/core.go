@@ -130,8 +130,9 @@ type CoreEngine interface {
 	// of the core's log, and StageRecovery writes the log of the
 	// recovered replica: entries above applied deleted, the commit index
 	// lowered to applied, the leadership generation kept.
-	Recovery(v storage.View, g replica.GroupID) (commit uint64, err error)
-	StageRecovery(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error
+	// Both read the log through l.
+	Recovery(l storage.LogReader, g replica.GroupID) (commit uint64, err error)
+	StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error
 }
 
 // CoreConfig is what a core is opened with.

@@ -28,9 +28,9 @@ type HardStateLog[H any] struct {
 }
 
 // read reads group g's hard state; the zero H if none is stored.
-func (c HardStateLog[H]) read(v storage.View, g replica.GroupID) (H, error) {
+func (c HardStateLog[H]) read(l storage.LogReader, g replica.GroupID) (H, error) {
 	var hs H
-	version, raw, err := storage.ReadHardState(v, uint64(g))
+	version, raw, err := l.ReadHardState(uint64(g))
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return hs, nil
@@ -45,8 +45,8 @@ func (c HardStateLog[H]) read(v storage.View, g replica.GroupID) (H, error) {
 
 // Recovery is CoreEngine.Recovery: the durable commit index (0 when no
 // hard state is stored).
-func (c HardStateLog[H]) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
-	hs, err := c.read(v, g)
+func (c HardStateLog[H]) Recovery(l storage.LogReader, g replica.GroupID) (uint64, error) {
+	hs, err := c.read(l, g)
 	if err != nil {
 		return 0, err
 	}
@@ -55,8 +55,8 @@ func (c HardStateLog[H]) Recovery(v storage.View, g replica.GroupID) (uint64, er
 
 // Stage is CoreEngine.StageRecovery: the log entries above applied
 // deleted and the hard state lowered to applied (Lower).
-func (c HardStateLog[H]) Stage(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error {
-	hs, err := c.read(v, g)
+func (c HardStateLog[H]) Stage(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error {
+	hs, err := c.read(l, g)
 	if err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@ func TestHardStateLogRecovery(t *testing.T) {
 	st := storage.NewMem()
 	defer st.Close()
 
-	if c, err := testHSLog.Recovery(st, g); err != nil || c != 0 {
+	if c, err := testHSLog.Recovery(storage.ViewLog{View: st}, g); err != nil || c != 0 {
 		t.Fatalf("no hard state: commit %d, err %v; want 0, nil", c, err)
 	}
 
@@ -76,12 +76,12 @@ func TestHardStateLogRecovery(t *testing.T) {
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
-	if c, err := testHSLog.Recovery(st, g); err != nil || c != 9 {
+	if c, err := testHSLog.Recovery(storage.ViewLog{View: st}, g); err != nil || c != 9 {
 		t.Fatalf("commit %d, err %v; want 9, nil", c, err)
 	}
 
 	b = st.NewBatch()
-	if err := testHSLog.Stage(st, storage.LogOf(b), g, 6); err != nil {
+	if err := testHSLog.Stage(storage.ViewLog{View: st}, storage.LogOf(b), g, 6); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {
@@ -116,12 +116,12 @@ func TestHardStateLogRecovery(t *testing.T) {
 	if err := b.Commit(true); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := testHSLog.Recovery(st, g); !errors.Is(err, errTestHS) {
+	if _, err := testHSLog.Recovery(storage.ViewLog{View: st}, g); !errors.Is(err, errTestHS) {
 		t.Errorf("undecodable hard state: err %v; want %v", err, errTestHS)
 	}
 	b = st.NewBatch()
 	defer b.Close()
-	if err := testHSLog.Stage(st, storage.LogOf(b), g, 6); !errors.Is(err, errTestHS) {
+	if err := testHSLog.Stage(storage.ViewLog{View: st}, storage.LogOf(b), g, 6); !errors.Is(err, errTestHS) {
 		t.Errorf("staging over an undecodable hard state: err %v; want %v", err, errTestHS)
 	}
 }

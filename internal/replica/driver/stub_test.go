@@ -28,8 +28,8 @@ func (stubEngine) SnapshotMessage(msg []byte, _ SnapshotPoint) ([]byte, error) {
 func (stubEngine) DecodeSnapshot([]byte) (SnapshotPoint, replica.ReplicaID, replica.ReplicaID, error) {
 	return SnapshotPoint{}, 0, 0, io.ErrUnexpectedEOF
 }
-func (stubEngine) Recovery(storage.View, replica.GroupID) (uint64, error) { return 0, nil }
-func (stubEngine) StageRecovery(storage.View, storage.LogWriter, replica.GroupID, uint64) error {
+func (stubEngine) Recovery(storage.LogReader, replica.GroupID) (uint64, error) { return 0, nil }
+func (stubEngine) StageRecovery(storage.LogReader, storage.LogWriter, replica.GroupID, uint64) error {
 	return nil
 }
 

@@ -76,11 +76,11 @@ var recoveryLog = driver.HardStateLog[hardState]{
 }
 
 // Recovery implements driver.CoreEngine: the durable commit index.
-func (Engine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
-	return recoveryLog.Recovery(v, g)
+func (Engine) Recovery(l storage.LogReader, g replica.GroupID) (uint64, error) {
+	return recoveryLog.Recovery(l, g)
 }
 
 // StageRecovery implements driver.CoreEngine (recoveryLog).
-func (Engine) StageRecovery(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error {
-	return recoveryLog.Stage(v, w, g, applied)
+func (Engine) StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error {
+	return recoveryLog.Stage(l, w, g, applied)
 }

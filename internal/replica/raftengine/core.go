@@ -129,8 +129,8 @@ func (e *coreEngine) DecodeSnapshot(msg []byte) (driver.SnapshotPoint, replica.R
 }
 
 // Recovery implements driver.CoreEngine: the stored commit index.
-func (e *coreEngine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
-	hs, err := readHardState(v, uint64(g))
+func (e *coreEngine) Recovery(l storage.LogReader, g replica.GroupID) (uint64, error) {
+	hs, err := readHardState(l, uint64(g))
 	if err != nil {
 		return 0, err
 	}
@@ -140,9 +140,9 @@ func (e *coreEngine) Recovery(v storage.View, g replica.GroupID) (uint64, error)
 // StageRecovery implements driver.CoreEngine: the entries above applied
 // deleted, the commit index lowered to applied; the term and vote kept,
 // so that a vote once given in a term stays given.
-func (e *coreEngine) StageRecovery(v storage.View, w storage.LogWriter, g replica.GroupID, applied uint64) error {
+func (e *coreEngine) StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error {
 	gid := uint64(g)
-	hs, err := readHardState(v, gid)
+	hs, err := readHardState(l, gid)
 	if err != nil {
 		return err
 	}
@@ -157,8 +157,8 @@ func (e *coreEngine) StageRecovery(v storage.View, w storage.LogWriter, g replic
 }
 
 // readHardState reads a group's stored HardState (empty if none).
-func readHardState(v storage.View, gid uint64) (*raftpb.HardState, error) {
-	version, b, err := storage.ReadHardState(v, gid)
+func readHardState(l storage.LogReader, gid uint64) (*raftpb.HardState, error) {
+	version, b, err := l.ReadHardState(gid)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return &raftpb.HardState{}, nil
