@@ -168,9 +168,12 @@ type applier struct {
 // Apply evaluates committed entries in order against view and writes their
 // effects, the session updates, the stats and the applied state of the last
 // entry into batch. view must see batch's writes (it is normally the batch
-// itself; nil means the batch). It returns one Result per entry, nil for an
-// entry without data. An error means storage failed or the replicated state
-// is corrupt: the driver must fail-stop, not commit the batch.
+// itself; nil means the batch). The entries must follow the applied index
+// with no gap: the first is applied+1, each next one more (an error
+// wrapping ErrCorrupt otherwise; nothing is applied twice or skipped). It
+// returns one Result per entry, nil for an entry without data. An error
+// means storage failed or the replicated state is corrupt: the driver must
+// fail-stop, not commit the batch.
 func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch) ([]Result, error) {
 	if len(entries) == 0 {
 		return nil, nil
@@ -200,8 +203,11 @@ func (m *Machine) Apply(entries []Entry, view storage.View, batch storage.Batch)
 	results := make([]Result, len(entries))
 	for i := range entries {
 		e := &entries[i]
-		if e.Index <= applied.Index {
-			return nil, fmt.Errorf("%w: group %d: entry %d applied after %d", ErrCorrupt, g, e.Index, applied.Index)
+		// Exactly the next entry: one at or below the applied index would
+		// apply twice, one above the next would skip the ones between (a
+		// replay that started past the state machine's durable point).
+		if e.Index != applied.Index+1 {
+			return nil, fmt.Errorf("%w: group %d: entry %d handed to apply after %d (only %d may come next)", ErrCorrupt, g, e.Index, applied.Index, applied.Index+1)
 		}
 		applied.Index, applied.Term = e.Index, e.Term
 		applied.GroupTime = max(applied.GroupTime, e.Time)

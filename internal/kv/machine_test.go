@@ -383,11 +383,31 @@ func TestApplyEdges(t *testing.T) {
 	})
 	t.Run("index going backwards is an error", func(t *testing.T) {
 		h := newHarness(t)
-		h.applyEntries([]Entry{{Index: 5, Term: 1, Time: t0}})
+		h.applyEntries([]Entry{{Index: 1, Term: 1, Time: t0}})
 		b := h.s.NewBatch()
-		if _, err := h.m.Apply([]Entry{{Index: 5, Term: 1}}, b, b); err == nil {
-			t.Fatal("re-applying index 5 did not fail")
+		if _, err := h.m.Apply([]Entry{{Index: 1, Term: 1}}, b, b); !errors.Is(err, ErrCorrupt) {
+			t.Fatalf("re-applying index 1: err %v, want ErrCorrupt", err)
 		}
+	})
+	t.Run("a gap is an error", func(t *testing.T) {
+		h := newHarness(t)
+		h.applyEntries([]Entry{{Index: 1, Term: 1, Time: t0}})
+		for _, ents := range [][]Entry{
+			{{Index: 3, Term: 1}},                      // the first entry skips 2
+			{{Index: 2, Term: 1}, {Index: 4, Term: 1}}, // a gap inside the call
+		} {
+			b := h.s.NewBatch()
+			if _, err := h.m.Apply(ents, b, b); !errors.Is(err, ErrCorrupt) {
+				t.Fatalf("Apply(%v) after 1: err %v, want ErrCorrupt", ents, err)
+			}
+			b.Close()
+		}
+		// The refused calls left the machine able to apply 2 next.
+		b := h.s.NewBatch()
+		if _, err := h.m.Apply([]Entry{{Index: 2, Term: 1}}, b, b); err != nil {
+			t.Fatalf("Apply(2) after refused calls: %v", err)
+		}
+		b.Close()
 	})
 	t.Run("corrupt record is an error", func(t *testing.T) {
 		h := newHarness(t)

@@ -42,7 +42,7 @@
 // group keeps a working configuration with the replicas on live nodes
 // (Majority for Raft and Paxos); the move planner refuses a drain or a
 // removal that would break it. ReadLog is another: it decodes a
-// replica's durable log from a store (commit index; committed entries by
+// replica's durable log through a storage.LogReader (commit index; committed entries by
 // index, identity, term and command), which the simulation checks every
 // replica with after every step. TermsAgree says whether the simulation
 // may also compare a committed entry's term across replicas (Raft: yes;

@@ -195,13 +195,14 @@ type Engine struct {
 	TermsAgree bool
 }
 
-// ReadLogFunc reads the durable log of group g's replica in the store
-// that v reads: its commit index and its committed entries at index from
-// and above (from 0 or 1: all of them). It reads the store only, never
-// a running host, so it also reads what a crashed node left. It returns
-// an error wrapping storage.ErrNotFound when the store holds no replica
-// of g (none yet, or one removed).
-type ReadLogFunc func(v storage.View, g GroupID, from uint64) (DurableLog, error)
+// ReadLogFunc reads the durable log of group g's replica through l (a
+// store's keyspace, storage.ViewLog, or a node's log store): its commit
+// index and its committed entries at index from and above (from 0 or 1:
+// all of them). It reads storage only, never a running host, so it also
+// reads what a crashed node left. It returns an error wrapping
+// storage.ErrNotFound when the log holds no replica of g (none yet, or
+// one removed).
+type ReadLogFunc func(l storage.LogReader, g GroupID, from uint64) (DurableLog, error)
 
 // DurableLog is a replica's log as its store holds it.
 type DurableLog struct {

@@ -28,7 +28,7 @@ func TestRegistry(t *testing.T) {
 	if _, err := ReadLogOf("no-such-engine"); !errors.Is(err, ErrUnknownEngine) {
 		t.Fatalf("ReadLogOf an unknown engine: %v, want ErrUnknownEngine", err)
 	}
-	Register(Engine{Name: "test-engine-log", ReadLog: func(storage.View, GroupID, uint64) (DurableLog, error) {
+	Register(Engine{Name: "test-engine-log", ReadLog: func(storage.LogReader, GroupID, uint64) (DurableLog, error) {
 		return DurableLog{Commit: 7}, nil
 	}})
 	if rl, err := ReadLogOf("test-engine-log"); err != nil {

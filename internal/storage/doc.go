@@ -35,4 +35,11 @@
 //
 // Applied entries write AppliedState (AppliedKey) in their own apply batch,
 // usually without sync; truncation (TruncateLog) never passes it.
+//
+// Engines reach those operations through two interfaces, so that where
+// the log lives is the driver's choice (issue 17): they stage through a
+// LogWriter (logwriter.go; BatchLog, LogOf(b), over a batch of this
+// keyspace) and read through a LogReader (logreader.go; ViewLog over a
+// View). Package logstore implements both over a node's segmented log
+// (logstore.Writer, logstore.Reader); the driver does not use it yet.
 package storage

@@ -298,3 +298,25 @@ func TestLogFormat(t *testing.T) {
 		t.Fatalf("LogSlotSize(0) = %d, a log key is %d bytes", n, len(LogKey(1, 11)))
 	}
 }
+
+func TestBatchLogDeleteLogAfter(t *testing.T) {
+	s := NewMem()
+	defer s.Close()
+	stageOK(t, s, func(b Batch) error {
+		for i := uint64(1); i <= 5; i++ {
+			if err := LogOf(b).SetLogSlot(logGroup, i, []byte{'a' + byte(i)}); err != nil {
+				return err
+			}
+		}
+		return LogOf(b).SetLogSlot(logGroup+1, 4, []byte("x"))
+	})
+	stageOK(t, s, func(b Batch) error { return LogOf(b).DeleteLogAfter(logGroup, math.MaxUint64) })
+	wantSlots(t, s, "1=b", "2=c", "3=d", "4=e", "5=f")
+	stageOK(t, s, func(b Batch) error { return LogOf(b).DeleteLogAfter(logGroup, 2) })
+	wantSlots(t, s, "1=b", "2=c")
+	if _, err := ReadLogSlot(s, logGroup+1, 4); err != nil {
+		t.Fatalf("another group's slot: %v", err)
+	}
+	stageOK(t, s, func(b Batch) error { return LogOf(b).DeleteLogAfter(logGroup, 0) })
+	wantSlots(t, s)
+}

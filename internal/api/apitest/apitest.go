@@ -23,9 +23,11 @@ type Backend struct {
 
 	mu      sync.Mutex // orders the entries of every partition
 	groups  []*kvtest.Group
-	index   uint64
 	clients atomic.Uint64
 }
+
+// bootstrapIndex is where each partition's applied index starts.
+const bootstrapIndex = 10
 
 // New returns a Backend with p partitions.
 func New(p int) *Backend {
@@ -33,7 +35,14 @@ func New(p int) *Backend {
 	for i := range p {
 		b.groups = append(b.groups, kvtest.NewGroup(uint64(replica.GroupOf(i))))
 	}
-	b.index = 10
+	// Each partition starts as an engine's bootstrap leaves it: applied
+	// at index 10, so that versions start at 11 (kv applies the next index
+	// only).
+	for _, g := range b.groups {
+		if err := g.SeedApplied(bootstrapIndex); err != nil {
+			panic(err) // an in-memory store fails only once closed
+		}
+	}
 	return b
 }
 
@@ -51,8 +60,12 @@ func (b *Backend) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply,
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	b.index++
-	res, err := b.groups[p].Apply(kv.Entry{Index: b.index, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()})
+	g := b.groups[p]
+	applied, err := g.Applied()
+	if err != nil {
+		return kv.Reply{}, err
+	}
+	res, err := g.Apply(kv.Entry{Index: applied + 1, Term: 1, Time: b.Clock().UnixNano(), Data: cmd.Encode()})
 	if err != nil {
 		return kv.Reply{}, err
 	}
@@ -71,16 +84,17 @@ var _ api.Backend = (*Backend)(nil)
 
 // Cluster reports a one-node cluster holding every partition.
 func (b *Backend) Cluster() api.ClusterView {
-	b.mu.Lock()
-	index := b.index
-	b.mu.Unlock()
+	applied := make([]uint64, b.P)
+	for p, g := range b.groups {
+		applied[p], _ = g.Applied() // in memory: never fails
+	}
 	v := api.ClusterView{ClusterID: "00000000000000000000000000000001", Node: "test", Time: b.Clock(),
 		Settings: api.SettingsView{Partitions: b.P, Replicas: 1, Engine: "raft", Hash: "xxhash64", VNodes: 128, LoadFactor: 1.25},
 		Nodes:    []api.NodeView{{Name: "test", State: "up", Capacity: 1}}}
 	for p := range b.P {
 		v.Partitions = append(v.Partitions, api.PartitionView{Partition: p, Group: uint64(replica.GroupOf(p)), MembershipVersion: 1,
 			Term: 1, Leader: "test", Replicas: []string{"test"}, Voters: []string{"test"}, Learners: []string{},
-			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: index, Commit: index}})
+			VotersOutgoing: []string{}, Local: &api.LocalView{Role: "leader", Applied: applied[p], Commit: applied[p]}})
 	}
 	return v
 }

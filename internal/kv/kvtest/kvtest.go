@@ -73,6 +73,14 @@ func (g *Group) Seed(fn func(storage.Batch) error) error {
 	return b.Commit(true)
 }
 
+// SeedApplied records index as applied (as an engine's bootstrap leaves
+// a group), before any entry: the next entry applied must be index+1.
+func (g *Group) SeedApplied(index uint64) error {
+	return g.Seed(func(b storage.Batch) error {
+		return b.Set(storage.AppliedKey(g.group), storage.EncodeAppliedState(nil, storage.AppliedState{Index: index}))
+	})
+}
+
 // Applied is the index of the last entry applied (or seeded).
 func (g *Group) Applied() (uint64, error) {
 	a, err := kv.ReadApplied(g.store, g.group)

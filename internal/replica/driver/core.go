@@ -71,11 +71,11 @@ type Core interface {
 	// Advance tells the core that everything rd asked is done.
 	Advance(rd Ready)
 
-	// Stage writes rd's durable part into b, the round's one log batch:
+	// Stage writes rd's durable part into w, the round's one log batch:
 	// the hard state, log entries or slots, and — when rd.Snapshot is set
 	// — the log's reset to start after it (the driver has staged the
-	// snapshot's replicated data into b before).
-	Stage(b storage.Batch, rd *Ready) error
+	// snapshot's replicated data before).
+	Stage(w storage.LogWriter, rd *Ready) error
 	// Log is what the driver reads and truncates of the core's log.
 	Log() Log
 
@@ -130,13 +130,19 @@ type CoreEngine interface {
 	// of the core's log, and StageRecovery writes the log of the
 	// recovered replica: entries above applied deleted, the commit index
 	// lowered to applied, the leadership generation kept.
-	Recovery(v storage.View, g replica.GroupID) (commit uint64, err error)
-	StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error
+	// Both read the log through l.
+	Recovery(l storage.LogReader, g replica.GroupID) (commit uint64, err error)
+	StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error
 }
 
 // CoreConfig is what a core is opened with.
 type CoreConfig struct {
-	Store   storage.Store
+	Store storage.Store
+	// Log reads the replica's log (entries, truncated point, hard state).
+	// nil: the log is in Store's keyspace (storage.ViewLog), read at open
+	// from one store snapshot — where every node keeps it today. The
+	// node's log store (internal/storage/logstore, issue 17) sets it.
+	Log     storage.LogReader
 	Group   replica.GroupID
 	Replica replica.ReplicaID
 	// Applied is the replica's durable applied index: the core hands out
@@ -332,5 +338,5 @@ type Log interface {
 	// LogSize is the log's size in bytes (approximate).
 	LogSize() uint64
 	// StageTruncate drops the entries up to and including index to.
-	StageTruncate(b storage.Batch, to uint64) error
+	StageTruncate(w storage.LogWriter, to uint64) error
 }

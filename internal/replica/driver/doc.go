@@ -8,9 +8,12 @@
 // the reports go in; a Ready comes out (messages early and late, entries
 // to append, a snapshot to install, committed entries, read answers, the
 // leadership it believes), which the driver does and hands back with
-// Advance. Stage writes the Ready's durable part (hard state, log) into
-// the driver's batch: the engine owns the encoding of its log and hard
-// state, over storage's engine-neutral log operations. What a second
+// Advance. Stage writes the Ready's durable part (hard state, log)
+// through the round's storage.LogWriter, and a core reads its log through
+// a storage.LogReader (CoreConfig.Log): the engine owns the encoding of
+// its log and hard state, over storage's engine-neutral log operations;
+// the driver owns where the log lives (today the store's keyspace:
+// storage.LogOf(batch), storage.ViewLog). What a second
 // engine implements is the Core and CoreEngine interfaces: nothing else.
 //
 // A Host (host.go) owns every replica on the node, of whichever engine

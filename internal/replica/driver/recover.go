@@ -161,7 +161,7 @@ func (g *group) recoveryPlanLocked() (replica.Recovery, error) {
 	if err != nil {
 		return replica.Recovery{}, err
 	}
-	commit, err := g.eng.Recovery(g.h.store, gid)
+	commit, err := g.eng.Recovery(storage.ViewLog{View: g.h.store}, gid)
 	if err != nil {
 		return replica.Recovery{}, err
 	}
@@ -211,7 +211,7 @@ func (h *Host) writeRecovery(g *group, plan replica.Recovery) error {
 	}
 	// The stopped replica's core, whose log cache this leaves stale, is
 	// dropped; the reopened replica reads its log from the store.
-	if err := g.eng.StageRecovery(h.store, b, g.gid, plan.Applied); err != nil {
+	if err := g.eng.StageRecovery(storage.ViewLog{View: h.store}, storage.LogOf(b), g.gid, plan.Applied); err != nil {
 		return err
 	}
 	if err := b.Commit(true); err != nil {

@@ -411,7 +411,7 @@ func (g *group) stage(w *work, b storage.Batch) error {
 		}
 		w.snapped = true
 	}
-	if err := g.core.Stage(b, rd); err != nil {
+	if err := g.core.Stage(storage.LogOf(b), rd); err != nil {
 		return fmt.Errorf("driver: group %d: staging the log: %w", g.gid, err)
 	}
 	for _, e := range rd.Entries {
@@ -800,7 +800,7 @@ func (g *group) maybeTruncate() {
 	}
 	b := g.h.store.NewBatch()
 	defer b.Close()
-	if err := lg.StageTruncate(b, to); err != nil {
+	if err := lg.StageTruncate(storage.LogOf(b), to); err != nil {
 		g.h.log.Warn("truncating the log", "group", g.gid, "err", err)
 		return
 	}

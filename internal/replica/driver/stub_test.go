@@ -28,8 +28,8 @@ func (stubEngine) SnapshotMessage(msg []byte, _ SnapshotPoint) ([]byte, error) {
 func (stubEngine) DecodeSnapshot([]byte) (SnapshotPoint, replica.ReplicaID, replica.ReplicaID, error) {
 	return SnapshotPoint{}, 0, 0, io.ErrUnexpectedEOF
 }
-func (stubEngine) Recovery(storage.View, replica.GroupID) (uint64, error) { return 0, nil }
-func (stubEngine) StageRecovery(storage.View, storage.Batch, replica.GroupID, uint64) error {
+func (stubEngine) Recovery(storage.LogReader, replica.GroupID) (uint64, error) { return 0, nil }
+func (stubEngine) StageRecovery(storage.LogReader, storage.LogWriter, replica.GroupID, uint64) error {
 	return nil
 }
 
@@ -47,7 +47,7 @@ func (stubCore) ReportSnapshot(replica.ReplicaID, bool)   {}
 func (stubCore) HasReady() bool                           { return false }
 func (stubCore) Ready() Ready                             { return Ready{} }
 func (stubCore) Advance(Ready)                            {}
-func (stubCore) Stage(storage.Batch, *Ready) error        { return nil }
+func (stubCore) Stage(storage.LogWriter, *Ready) error    { return nil }
 func (stubCore) Log() Log                                 { return stubLog{} }
 func (stubCore) Basic() Basic                             { return Basic{} }
 func (stubCore) Progress() map[replica.ReplicaID]Progress { return nil }
@@ -57,10 +57,10 @@ func (stubCore) ApplyChange(LogEntry) (Conf, error)       { return Conf{}, io.Er
 
 type stubLog struct{}
 
-func (stubLog) FirstIndex() uint64                        { return 1 }
-func (stubLog) LastIndex() uint64                         { return 0 }
-func (stubLog) LogSize() uint64                           { return 0 }
-func (stubLog) StageTruncate(storage.Batch, uint64) error { return nil }
+func (stubLog) FirstIndex() uint64                            { return 1 }
+func (stubLog) LastIndex() uint64                             { return 0 }
+func (stubLog) LogSize() uint64                               { return 0 }
+func (stubLog) StageTruncate(storage.LogWriter, uint64) error { return nil }
 
 func quietLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 

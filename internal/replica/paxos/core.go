@@ -196,9 +196,13 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 	if err := c.setConf(cfg.Conf); err != nil {
 		return nil, err
 	}
-	snap := cfg.Store.NewSnapshot()
-	defer snap.Close()
-	version, b, err := storage.ReadHardState(snap, g)
+	lr := cfg.Log
+	if lr == nil {
+		snap := cfg.Store.NewSnapshot()
+		defer snap.Close()
+		lr = storage.ViewLog{View: snap}
+	}
+	version, b, err := lr.ReadHardState(g)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -210,10 +214,10 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 		}
 		c.promise, c.commit = hs.promise, hs.commit
 	}
-	if c.trunc, err = storage.ReadTruncated(snap, g); err != nil {
+	if c.trunc, err = lr.ReadTruncated(g); err != nil {
 		return nil, err
 	}
-	err = storage.ScanLog(snap, g, c.trunc.Index+1, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+	err = lr.ScanLog(g, c.trunc.Index+1, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
 		s, err := decodeSlot(value)
 		if err != nil {
 			return false, fmt.Errorf("paxos: group %d: slot %d: %w", g, index, err)

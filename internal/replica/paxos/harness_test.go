@@ -250,7 +250,7 @@ func (cl *cluster) round(n *node) bool {
 		}
 		n.snap = nil
 	}
-	must(cl.t, c.Stage(b, &rd))
+	must(cl.t, c.Stage(storage.LogOf(b), &rd))
 	for _, m := range rd.Messages {
 		if m.Kind != driver.MsgLate {
 			cl.send(n, m)

@@ -174,7 +174,7 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			to := n.applied
 			d.MaybeScanArgs(t, "to", &to)
 			b := n.store.NewBatch()
-			must(t, n.core.Log().StageTruncate(b, to))
+			must(t, n.core.Log().StageTruncate(storage.LogOf(b), to))
 			must(t, b.Commit(true))
 			must(t, b.Close())
 			e.printf("%s truncates its log to %d", name(id), to)

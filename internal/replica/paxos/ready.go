@@ -106,7 +106,7 @@ func (c *Core) flushAccepts() {
 
 // Stage implements driver.Core: the snapshot point (keeping the accepted
 // slots above it), the slots and the hard state, in that order, into b.
-func (c *Core) Stage(b storage.Batch, rd *driver.Ready) error {
+func (c *Core) Stage(w storage.LogWriter, rd *driver.Ready) error {
 	er, ok := rd.Engine.(*engineReady)
 	if !ok {
 		return fmt.Errorf("paxos: group %d: stage a Ready of another engine", c.group)
@@ -116,23 +116,22 @@ func (c *Core) Stage(b storage.Batch, rd *driver.Ready) error {
 		if broken.snapDropsVotes {
 			keep = storage.KeepNone
 		}
-		if err := storage.SetSnapshotPoint(b, c.group, pointOf(*er.snap), keep); err != nil {
+		if err := w.SetSnapshotPoint(c.group, pointOf(*er.snap), keep); err != nil {
 			return err
 		}
 	}
-	for _, w := range er.writes {
-		if err := storage.SetLogSlot(b, c.group, w.index, w.value); err != nil {
+	for _, s := range er.writes {
+		if err := w.SetLogSlot(c.group, s.index, s.value); err != nil {
 			return err
 		}
 	}
 	if er.cutAbove != 0 {
-		_, end := storage.LogSpan(c.group)
-		if err := b.DeleteRange(storage.LogKey(c.group, er.cutAbove+1), end); err != nil {
+		if err := w.DeleteLogAfter(c.group, er.cutAbove); err != nil {
 			return err
 		}
 	}
 	if er.hs != nil {
-		if err := storage.SetHardState(b, c.group, hardStateVersion, er.hs); err != nil {
+		if err := w.SetHardState(c.group, hardStateVersion, er.hs); err != nil {
 			return err
 		}
 	}
@@ -171,7 +170,7 @@ func (l coreLog) LogSize() uint64    { return l.c.logSize }
 
 // StageTruncate drops the slots up to to, which must be chosen and handed
 // out (storage refuses past the applied index).
-func (l coreLog) StageTruncate(b storage.Batch, to uint64) error {
+func (l coreLog) StageTruncate(w storage.LogWriter, to uint64) error {
 	c := l.c
 	if to <= c.trunc.Index {
 		return nil
@@ -180,7 +179,7 @@ func (l coreLog) StageTruncate(b storage.Batch, to uint64) error {
 		return fmt.Errorf("paxos: group %d: truncate to %d past commit %d or handed out %d", c.group, to, c.commit, c.handedOut)
 	}
 	p := storage.LogPoint{Index: to, Term: c.slot(to).ballot.Int()}
-	if err := storage.TruncateLog(b, c.group, p); err != nil {
+	if err := w.TruncateLog(c.group, p); err != nil {
 		return err
 	}
 	c.truncateTo(p)

@@ -37,9 +37,9 @@ func (Engine) Serves(replica.ReadMode) error { return nil }
 // chosen slots a replica's store holds. An entry's identity is its type
 // and value, not the ballot it was last accepted at (a value chosen at a
 // slot may be accepted again under a higher ballot).
-func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog, error) {
+func readLog(l storage.LogReader, g replica.GroupID, from uint64) (replica.DurableLog, error) {
 	var dl replica.DurableLog
-	version, raw, err := storage.ReadHardState(v, uint64(g))
+	version, raw, err := l.ReadHardState(uint64(g))
 	if err != nil {
 		return dl, err // storage.ErrNotFound: no replica here
 	}
@@ -48,7 +48,7 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 		return dl, fmt.Errorf("paxos: group %d: %w", g, err)
 	}
 	dl.Commit = hs.commit
-	return driver.ReadCommitted(v, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
+	return driver.ReadCommitted(l, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
 		s, err := decodeSlot(value)
 		if err != nil {
 			return 0, 0, nil, false, fmt.Errorf("paxos: group %d: slot %d: %w", g, i, err)

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/replica/driver"
+	"github.com/cairnkv/cairn/internal/storage"
 )
 
 // TestSimulation runs seeded random histories — message loss,
@@ -224,6 +225,6 @@ func (cl *cluster) truncate(n *node) {
 	}
 	b := n.store.NewBatch()
 	defer b.Close()
-	must(cl.t, n.core.Log().StageTruncate(b, to))
+	must(cl.t, n.core.Log().StageTruncate(storage.LogOf(b), to))
 	must(cl.t, b.Commit(false))
 }

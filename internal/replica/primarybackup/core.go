@@ -260,9 +260,13 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		electionTicks: cfg.ElectionTicks, heartbeatTicks: cfg.HeartbeatTicks,
 		conf: cloneConf(cfg.Conf),
 	}
-	snap := cfg.Store.NewSnapshot()
-	defer snap.Close()
-	version, b, err := storage.ReadHardState(snap, g)
+	lr := cfg.Log
+	if lr == nil {
+		snap := cfg.Store.NewSnapshot()
+		defer snap.Close()
+		lr = storage.ViewLog{View: snap}
+	}
+	version, b, err := lr.ReadHardState(g)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		// A founding or an uninitialised replica: the record the
@@ -280,10 +284,10 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		c.epoch, c.commit, c.truncHash = hs.epoch, hs.commit, hs.truncHash
 		c.rec, c.recVersion, c.history = hs.rec, hs.recVersion, hs.history
 	}
-	if c.trunc, err = storage.ReadTruncated(snap, g); err != nil {
+	if c.trunc, err = lr.ReadTruncated(g); err != nil {
 		return nil, err
 	}
-	err = storage.ScanLog(snap, g, c.trunc.Index+1, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+	err = lr.ScanLog(g, c.trunc.Index+1, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
 		e, err := decodeEntry(value)
 		if err != nil {
 			return false, fmt.Errorf("primarybackup: group %d: entry %d: %w", g, index, err)

@@ -151,43 +151,30 @@ func (Engine) Serves(mode replica.ReadMode) error {
 	return nil
 }
 
-// Recovery implements driver.CoreEngine: the durable commit index.
-func (Engine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
-	version, b, err := storage.ReadHardState(v, uint64(g))
-	if errors.Is(err, storage.ErrNotFound) {
-		return 0, nil
-	}
-	if err != nil {
-		return 0, err
-	}
-	hs, err := decodeHardState(version, b)
-	if err != nil {
-		return 0, fmt.Errorf("primarybackup: group %d: %w", g, err)
-	}
-	return hs.commit, nil
+// recoveryLog reads and lowers the hard state for an unsafe recovery:
+// the entries above applied deleted, the commit lowered to applied and
+// the epoch history trimmed to it; the epoch kept.
+var recoveryLog = driver.HardStateLog[hardState]{
+	Engine:  "primarybackup",
+	Version: hardStateVersion,
+	Decode:  decodeHardState,
+	Encode:  encodeHardState,
+	Commit:  func(hs hardState) uint64 { return hs.commit },
+	Lower: func(hs hardState, applied uint64) hardState {
+		hs.commit = applied
+		for len(hs.history) > 0 && hs.history[len(hs.history)-1].First > applied {
+			hs.history = hs.history[:len(hs.history)-1]
+		}
+		return hs
+	},
 }
 
-// StageRecovery implements driver.CoreEngine: the entries above applied
-// deleted and the commit lowered to applied; the epoch kept.
-func (Engine) StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error {
-	var hs hardState
-	version, raw, err := storage.ReadHardState(v, uint64(g))
-	switch {
-	case errors.Is(err, storage.ErrNotFound):
-	case err != nil:
-		return err
-	default:
-		if hs, err = decodeHardState(version, raw); err != nil {
-			return fmt.Errorf("primarybackup: group %d: %w", g, err)
-		}
-	}
-	_, end := storage.LogSpan(uint64(g))
-	if err := b.DeleteRange(storage.LogKey(uint64(g), applied+1), end); err != nil {
-		return fmt.Errorf("primarybackup: group %d: recovery: %w", g, err)
-	}
-	hs.commit = applied
-	for len(hs.history) > 0 && hs.history[len(hs.history)-1].First > applied {
-		hs.history = hs.history[:len(hs.history)-1]
-	}
-	return storage.SetHardState(b, uint64(g), hardStateVersion, encodeHardState(hs))
+// Recovery implements driver.CoreEngine: the durable commit index.
+func (Engine) Recovery(l storage.LogReader, g replica.GroupID) (uint64, error) {
+	return recoveryLog.Recovery(l, g)
+}
+
+// StageRecovery implements driver.CoreEngine (recoveryLog).
+func (Engine) StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error {
+	return recoveryLog.Stage(l, w, g, applied)
 }

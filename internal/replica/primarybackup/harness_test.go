@@ -261,7 +261,7 @@ func (cl *cluster) round(n *node) bool {
 		must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
 		n.snap = nil
 	}
-	must(cl.t, c.Stage(b, &rd))
+	must(cl.t, c.Stage(storage.LogOf(b), &rd))
 	for _, m := range rd.Messages {
 		if m.Kind != driver.MsgLate {
 			cl.send(n, m)
@@ -307,7 +307,7 @@ func (cl *cluster) truncate(n *node) {
 	}
 	b := n.store.NewBatch()
 	defer b.Close()
-	must(cl.t, n.core.Log().StageTruncate(b, to))
+	must(cl.t, n.core.Log().StageTruncate(storage.LogOf(b), to))
 	must(cl.t, b.Commit(true))
 	cl.logf("%d: truncated to %d", n.id, to)
 }

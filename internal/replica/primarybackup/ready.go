@@ -97,29 +97,28 @@ func (c *Core) hardState() hardState {
 
 // Stage implements driver.Core: the snapshot point, the deletion of a
 // divergent suffix, the entries and the hard state, in that order.
-func (c *Core) Stage(b storage.Batch, rd *driver.Ready) error {
+func (c *Core) Stage(w storage.LogWriter, rd *driver.Ready) error {
 	er, ok := rd.Engine.(*engineReady)
 	if !ok {
 		return fmt.Errorf("primarybackup: group %d: stage a Ready of another engine", c.group)
 	}
 	if er.snap != nil {
-		if err := storage.SetSnapshotPoint(b, c.group, storage.LogPoint{Index: er.snap.Index, Term: er.snap.Term}, storage.KeepNone); err != nil {
+		if err := w.SetSnapshotPoint(c.group, storage.LogPoint{Index: er.snap.Index, Term: er.snap.Term}, storage.KeepNone); err != nil {
 			return err
 		}
 	}
 	if er.cut {
-		_, end := storage.LogSpan(c.group)
-		if err := b.DeleteRange(storage.LogKey(c.group, er.cutAbove+1), end); err != nil {
+		if err := w.DeleteLogAfter(c.group, er.cutAbove); err != nil {
 			return err
 		}
 	}
-	for _, w := range er.writes {
-		if err := storage.SetLogSlot(b, c.group, w.index, w.value); err != nil {
+	for _, s := range er.writes {
+		if err := w.SetLogSlot(c.group, s.index, s.value); err != nil {
 			return err
 		}
 	}
 	if er.hs != nil {
-		if err := storage.SetHardState(b, c.group, hardStateVersion, er.hs); err != nil {
+		if err := w.SetHardState(c.group, hardStateVersion, er.hs); err != nil {
 			return err
 		}
 	}
@@ -159,7 +158,7 @@ func (l coreLog) LogSize() uint64    { return l.c.logSize }
 
 // StageTruncate drops the entries up to to, committed and handed out, and
 // keeps h at the new truncated point in the hard state.
-func (l coreLog) StageTruncate(b storage.Batch, to uint64) error {
+func (l coreLog) StageTruncate(w storage.LogWriter, to uint64) error {
 	c := l.c
 	if to <= c.trunc.Index {
 		return nil
@@ -168,11 +167,11 @@ func (l coreLog) StageTruncate(b storage.Batch, to uint64) error {
 		return fmt.Errorf("primarybackup: group %d: truncate to %d past commit %d or handed out %d", c.group, to, c.commit, c.handedOut)
 	}
 	p := storage.LogPoint{Index: to, Term: c.entry(to).epoch}
-	if err := storage.TruncateLog(b, c.group, p); err != nil {
+	if err := w.TruncateLog(c.group, p); err != nil {
 		return err
 	}
 	c.truncateTo(p)
-	return storage.SetHardState(b, c.group, hardStateVersion, encodeHardState(c.hardState()))
+	return w.SetHardState(c.group, hardStateVersion, encodeHardState(c.hardState()))
 }
 
 // Basic implements driver.Core. Term is the epoch.

@@ -54,9 +54,9 @@ func Liveness(d replica.Descriptor, live func(node string) bool) *replica.Shortf
 // readLog is the engine's replica.ReadLogFunc: the commit index and the
 // committed entries a replica's store holds. An entry keeps the epoch it
 // was appended in on every replica, so terms agree.
-func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog, error) {
+func readLog(l storage.LogReader, g replica.GroupID, from uint64) (replica.DurableLog, error) {
 	var dl replica.DurableLog
-	version, raw, err := storage.ReadHardState(v, uint64(g))
+	version, raw, err := l.ReadHardState(uint64(g))
 	if err != nil {
 		return dl, err // storage.ErrNotFound: no replica here
 	}
@@ -65,7 +65,7 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 		return dl, fmt.Errorf("primarybackup: group %d: %w", g, err)
 	}
 	dl.Commit = hs.commit
-	return driver.ReadCommitted(v, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
+	return driver.ReadCommitted(l, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
 		e, err := decodeEntry(value)
 		if err != nil {
 			return 0, 0, nil, false, fmt.Errorf("primarybackup: group %d: entry %d: %w", g, i, err)

@@ -52,7 +52,7 @@ func (e *coreEngine) Name() string { return Name }
 // NewCore implements driver.CoreEngine.
 func (e *coreEngine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 	gid := uint64(cfg.Group)
-	lg, err := NewLog(e.store, gid, func(v storage.View) (*raftpb.ConfState, error) {
+	lg, err := NewLogReading(e.store, cfg.Log, gid, func(v storage.View) (*raftpb.ConfState, error) {
 		return confStateOf(v, gid)
 	})
 	if err != nil {
@@ -129,8 +129,8 @@ func (e *coreEngine) DecodeSnapshot(msg []byte) (driver.SnapshotPoint, replica.R
 }
 
 // Recovery implements driver.CoreEngine: the stored commit index.
-func (e *coreEngine) Recovery(v storage.View, g replica.GroupID) (uint64, error) {
-	hs, err := readHardState(v, uint64(g))
+func (e *coreEngine) Recovery(l storage.LogReader, g replica.GroupID) (uint64, error) {
+	hs, err := readHardState(l, uint64(g))
 	if err != nil {
 		return 0, err
 	}
@@ -140,26 +140,25 @@ func (e *coreEngine) Recovery(v storage.View, g replica.GroupID) (uint64, error)
 // StageRecovery implements driver.CoreEngine: the entries above applied
 // deleted, the commit index lowered to applied; the term and vote kept,
 // so that a vote once given in a term stays given.
-func (e *coreEngine) StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, applied uint64) error {
+func (e *coreEngine) StageRecovery(l storage.LogReader, w storage.LogWriter, g replica.GroupID, applied uint64) error {
 	gid := uint64(g)
-	hs, err := readHardState(v, gid)
+	hs, err := readHardState(l, gid)
 	if err != nil {
 		return err
 	}
-	_, logEnd := storage.LogSpan(gid)
-	// NB: no storage helper: the stopped replica's Log, whose cache this
-	// leaves stale, is dropped; the reopened replica scans the log.
-	if err := b.DeleteRange(storage.LogKey(gid, applied+1), logEnd); err != nil {
+	// NB: not through the replica's Log: the stopped replica's Log, whose
+	// cache this leaves stale, is dropped; the reopened replica scans the log.
+	if err := w.DeleteLogAfter(gid, applied); err != nil {
 		return err
 	}
 	next := &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(applied)}
 	var buf [hardStateLen]byte
-	return storage.SetHardState(b, gid, hardStateVersion, encodeHardState(buf[:0], next))
+	return w.SetHardState(gid, hardStateVersion, encodeHardState(buf[:0], next))
 }
 
 // readHardState reads a group's stored HardState (empty if none).
-func readHardState(v storage.View, gid uint64) (*raftpb.HardState, error) {
-	version, b, err := storage.ReadHardState(v, gid)
+func readHardState(l storage.LogReader, gid uint64) (*raftpb.HardState, error) {
+	version, b, err := l.ReadHardState(gid)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 		return &raftpb.HardState{}, nil
@@ -334,20 +333,20 @@ func (c *core) Advance(rd driver.Ready) {
 // Stage implements driver.Core: the log reset after an accepted snapshot,
 // the appended entries, then the hard state, which must never be durable
 // ahead of them.
-func (c *core) Stage(b storage.Batch, rd *driver.Ready) error {
+func (c *core) Stage(w storage.LogWriter, rd *driver.Ready) error {
 	r := rd.Engine.(raft.Ready)
 	if !raft.IsEmptySnap(r.Snapshot) {
-		if err := c.log.StageSnapshot(b, r.Snapshot.GetMetadata()); err != nil {
+		if err := c.log.StageSnapshot(w, r.Snapshot.GetMetadata()); err != nil {
 			return err
 		}
 	}
 	if len(r.Entries) > 0 {
-		if err := c.log.StageAppend(b, r.Entries); err != nil {
+		if err := c.log.StageAppend(w, r.Entries); err != nil {
 			return fmt.Errorf("append: %w", err)
 		}
 	}
 	if !raft.IsEmptyHardState(r.HardState) {
-		if err := c.log.StageHardState(b, r.HardState); err != nil {
+		if err := c.log.StageHardState(w, r.HardState); err != nil {
 			return fmt.Errorf("hard state: %w", err)
 		}
 	}
@@ -421,8 +420,8 @@ type driverLog struct{ l *Log }
 func (d driverLog) FirstIndex() uint64 { i, _ := d.l.FirstIndex(); return i }
 func (d driverLog) LastIndex() uint64  { i, _ := d.l.LastIndex(); return i }
 func (d driverLog) LogSize() uint64    { return d.l.LogSize() }
-func (d driverLog) StageTruncate(b storage.Batch, to uint64) error {
-	return d.l.StageTruncate(b, to)
+func (d driverLog) StageTruncate(w storage.LogWriter, to uint64) error {
+	return d.l.StageTruncate(w, to)
 }
 
 func stateOf(s raft.StateType) replica.State {

@@ -71,7 +71,7 @@ func BenchmarkLogAppend(b *testing.B) {
 			next++
 		}
 		batch := s.NewBatch()
-		if err := l.StageAppend(batch, ents); err != nil {
+		if err := l.StageAppend(storage.LogOf(batch), ents); err != nil {
 			b.Fatal(err)
 		}
 		if err := batch.Commit(true); err != nil {
@@ -95,14 +95,14 @@ func TestLogCodecFormat(t *testing.T) {
 	if err := l.Bootstrap(b, 10, 5); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageAppend(b, []*raftpb.Entry{
+	if err := l.StageAppend(storage.LogOf(b), []*raftpb.Entry{
 		{Index: new(uint64(11)), Term: new(uint64(6))},
 		{Index: new(uint64(12)), Term: new(uint64(6)), Type: raftpb.EntryNormal.Enum(), Data: []byte("command")},
 		{Index: new(uint64(13)), Term: new(uint64(300)), Type: raftpb.EntryConfChangeV2.Enum(), Data: []byte{1, 2, 3}},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageHardState(b, &raftpb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
+	if err := l.StageHardState(storage.LogOf(b), &raftpb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {

@@ -29,8 +29,16 @@ import (
 // Log is safe for concurrent use, but staging calls for one group must come
 // from one goroutine, in the order raft hands out the writes.
 type Log struct {
-	store     storage.Store
-	group     uint64
+	store storage.Store
+	// log reads the entries, truncated state and hard state: nil when
+	// they are in store's keyspace (read then from store, or at open and
+	// in InitialState from a store snapshot that also holds the applied
+	// state).
+	log   storage.LogReader
+	group uint64
+	// applied is the applied index the store held at open: InitialState
+	// reports a commit index at least this high.
+	applied   uint64
 	confState func(storage.View) (*raftpb.ConfState, error)
 
 	mu struct {
@@ -64,17 +72,28 @@ var _ raft.Storage = (*Log)(nil)
 // It scans the group's log once, to find the last index and to estimate
 // LogSize, and fails if the log is not contiguous from the truncated index.
 func NewLog(store storage.Store, group uint64, confState func(storage.View) (*raftpb.ConfState, error)) (*Log, error) {
-	l := &Log{store: store, group: group, confState: confState}
+	return NewLogReading(store, nil, group, confState)
+}
+
+// NewLogReading is NewLog with the log read through log (its entries,
+// truncated state and hard state; the applied state and ConfState stay in
+// store); nil log: in store's keyspace, as NewLog.
+func NewLogReading(store storage.Store, log storage.LogReader, group uint64, confState func(storage.View) (*raftpb.ConfState, error)) (*Log, error) {
+	l := &Log{store: store, log: log, group: group, confState: confState}
 	snap := store.NewSnapshot()
 	defer snap.Close()
-	trunc, err := storage.ReadTruncated(snap, group)
+	lr := log
+	if lr == nil {
+		lr = storage.ViewLog{View: snap}
+	}
+	trunc, err := lr.ReadTruncated(group)
 	if err != nil {
 		return nil, err
 	}
 	l.mu.truncIndex, l.mu.truncTerm = trunc.Index, trunc.Term
 	l.mu.lastIndex, l.mu.lastTerm = trunc.Index, trunc.Term
 
-	err = storage.ScanLog(snap, group, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
+	err = lr.ScanLog(group, 0, math.MaxUint64, func(index uint64, value []byte) (bool, error) {
 		if index != l.mu.lastIndex+1 {
 			return false, fmt.Errorf("%w: group %d: log entry %d follows %d", storage.ErrCorrupt, group, index, l.mu.lastIndex)
 		}
@@ -89,6 +108,24 @@ func NewLog(store storage.Store, group uint64, confState func(storage.View) (*ra
 	if err != nil {
 		return nil, err
 	}
+	// The state machine may be ahead of the log: entries are applied
+	// while this node's own write of them is still being synced, and
+	// with the log apart from the store (issue 17) a crash can keep the
+	// applied state and lose the log's unsynced tail. The log then counts
+	// as truncated at the applied point: raft asks a leader for what
+	// follows (InitialState also raises the commit index to it). With
+	// the log in the store's keyspace this never happens: the log batch
+	// is ahead of the apply batch in the one WAL.
+	applied, err := storage.ReadAppliedState(snap, group)
+	if err != nil {
+		return nil, err
+	}
+	l.applied = applied.Index
+	if applied.Index > l.mu.lastIndex {
+		l.mu.truncIndex, l.mu.truncTerm = applied.Index, applied.Term
+		l.mu.lastIndex, l.mu.lastTerm = applied.Index, applied.Term
+		l.mu.logSize = 0
+	}
 	return l, nil
 }
 
@@ -101,7 +138,11 @@ func (l *Log) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 	snap := l.store.NewSnapshot()
 	defer snap.Close()
 	var hs *raftpb.HardState
-	version, b, err := storage.ReadHardState(snap, l.group)
+	lr := l.log
+	if lr == nil {
+		lr = storage.ViewLog{View: snap}
+	}
+	version, b, err := lr.ReadHardState(l.group)
 	switch {
 	case errors.Is(err, storage.ErrNotFound):
 	case err != nil:
@@ -110,6 +151,13 @@ func (l *Log) InitialState() (*raftpb.HardState, *raftpb.ConfState, error) {
 		if hs, err = decodeHardState(version, b); err != nil {
 			return nil, nil, fmt.Errorf("raftengine: group %d: %w", l.group, err)
 		}
+	}
+	// Applied entries are committed whatever the hard state says: a
+	// commit-only hard state is written without sync, so after a crash
+	// it may lag the applied state, and raft refuses an applied index
+	// above its commit (start-up rule: commit = max(hard state's, applied)).
+	if hs != nil && hs.GetCommit() < l.applied {
+		hs = &raftpb.HardState{Term: new(hs.GetTerm()), Vote: new(hs.GetVote()), Commit: new(l.applied)}
 	}
 	cs, err := l.readConfState(snap)
 	if err != nil {
@@ -151,7 +199,7 @@ func (l *Log) Entries(lo, hi, maxSize uint64) ([]*raftpb.Entry, error) {
 	var size uint64
 	next := lo
 	full := false
-	err := storage.ScanLog(l.store, l.group, lo, hi, func(index uint64, value []byte) (bool, error) {
+	err := l.reader().ScanLog(l.group, lo, hi, func(index uint64, value []byte) (bool, error) {
 		if index != next {
 			return false, nil // a hole: reported as unavailable below
 		}
@@ -240,10 +288,18 @@ func (l *Log) cacheTruncateLocked(index uint64) {
 func (l *Log) Term(i uint64) (uint64, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.termLocked(l.store, i)
+	return l.termLocked(i)
 }
 
-func (l *Log) termLocked(v storage.View, i uint64) (uint64, error) {
+// reader is where the log is read from now.
+func (l *Log) reader() storage.LogReader {
+	if l.log != nil {
+		return l.log
+	}
+	return storage.ViewLog{View: l.store}
+}
+
+func (l *Log) termLocked(i uint64) (uint64, error) {
 	switch {
 	case i < l.mu.truncIndex:
 		return 0, raft.ErrCompacted
@@ -254,7 +310,7 @@ func (l *Log) termLocked(v storage.View, i uint64) (uint64, error) {
 	case i == l.mu.lastIndex:
 		return l.mu.lastTerm, nil
 	}
-	b, err := storage.ReadLogSlot(v, l.group, i)
+	b, err := l.reader().ReadLogSlot(l.group, i)
 	if errors.Is(err, storage.ErrNotFound) {
 		return 0, raft.ErrUnavailable
 	}
@@ -323,7 +379,7 @@ func (l *Log) Snapshot() (*raftpb.Snapshot, error) {
 // first of them and deleting any stale tail beyond the new last index.
 // Entries at or below the truncated index are skipped. ents must be
 // contiguous and must not leave a gap after the current last index.
-func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
+func (l *Log) StageAppend(w storage.LogWriter, ents []*raftpb.Entry) error {
 	if len(ents) == 0 {
 		return nil
 	}
@@ -345,7 +401,7 @@ func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
 	if first > l.mu.lastIndex+1 {
 		return fmt.Errorf("raftengine: group %d: append at %d leaves a gap after last index %d", l.group, first, l.mu.lastIndex)
 	}
-	added, removed, err := storage.AppendLog(b, l.group, l.mu.lastIndex, first, len(ents), func(i int, dst []byte) []byte {
+	added, removed, err := w.AppendLog(l.group, l.mu.lastIndex, first, len(ents), func(i int, dst []byte) []byte {
 		return encodeEntry(dst, ents[i])
 	})
 	if err != nil {
@@ -360,9 +416,9 @@ func (l *Log) StageAppend(b storage.Batch, ents []*raftpb.Entry) error {
 
 // StageHardState writes hs into b. Stage it after the entries of the same
 // Ready, in the same batch: it must never be durable ahead of them.
-func (l *Log) StageHardState(b storage.Batch, hs *raftpb.HardState) error {
+func (l *Log) StageHardState(w storage.LogWriter, hs *raftpb.HardState) error {
 	var buf [hardStateLen]byte
-	return storage.SetHardState(b, l.group, hardStateVersion, encodeHardState(buf[:0], hs))
+	return w.SetHardState(l.group, hardStateVersion, encodeHardState(buf[:0], hs))
 }
 
 // StageTruncate deletes the entries up to and including index and records
@@ -370,7 +426,7 @@ func (l *Log) StageHardState(b storage.Batch, hs *raftpb.HardState) error {
 // the applied index (read through b, so an applied state staged in b
 // counts) or past the last index; an index at or below the truncated index
 // is an error wrapping raft.ErrCompacted.
-func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
+func (l *Log) StageTruncate(w storage.LogWriter, index uint64) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if index <= l.mu.truncIndex {
@@ -379,11 +435,13 @@ func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
 	if index > l.mu.lastIndex {
 		return fmt.Errorf("raftengine: group %d: truncate to %d past last index %d", l.group, index, l.mu.lastIndex)
 	}
-	term, err := l.termLocked(b, index)
+	// NB: the term is read from the store, not through w: what is
+	// truncated was appended by an earlier, written round.
+	term, err := l.termLocked(index)
 	if err != nil {
 		return fmt.Errorf("raftengine: group %d: term of %d: %w", l.group, index, err)
 	}
-	if err := storage.TruncateLog(b, l.group, storage.LogPoint{Index: index, Term: term}); err != nil {
+	if err := w.TruncateLog(l.group, storage.LogPoint{Index: index, Term: term}); err != nil {
 		return err
 	}
 	// Estimate what went by the average entry size rather than reading it.
@@ -404,14 +462,14 @@ func (l *Log) StageTruncate(b storage.Batch, index uint64) error {
 // state and descriptor, is restored into the same batch by the state
 // machine; the HardState comes with the Ready. A snapshot that is not newer
 // than the truncated index is an error wrapping raft.ErrSnapOutOfDate.
-func (l *Log) StageSnapshot(b storage.Batch, meta *raftpb.SnapshotMetadata) error {
+func (l *Log) StageSnapshot(w storage.LogWriter, meta *raftpb.SnapshotMetadata) error {
 	index, term := meta.GetIndex(), meta.GetTerm()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.mu.truncIndex != 0 && index <= l.mu.truncIndex {
 		return fmt.Errorf("raftengine: group %d: snapshot at %d, truncated at %d: %w", l.group, index, l.mu.truncIndex, raft.ErrSnapOutOfDate)
 	}
-	if err := storage.SetSnapshotPoint(b, l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
+	if err := w.SetSnapshotPoint(l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
 		return err
 	}
 	l.mu.truncIndex, l.mu.truncTerm = index, term
@@ -440,7 +498,7 @@ func (l *Log) Bootstrap(b storage.Batch, index, term uint64) error {
 	if err := storage.SetSnapshotPoint(b, l.group, storage.LogPoint{Index: index, Term: term}, storage.KeepNone); err != nil {
 		return err
 	}
-	if err := l.StageHardState(b, &raftpb.HardState{Term: new(term), Commit: new(index)}); err != nil {
+	if err := l.StageHardState(storage.LogOf(b), &raftpb.HardState{Term: new(term), Commit: new(index)}); err != nil {
 		return err
 	}
 	if err := b.Set(storage.AppliedKey(l.group), storage.EncodeAppliedState(nil, storage.AppliedState{Index: index, Term: term})); err != nil {

@@ -73,11 +73,11 @@ func (s storeLog) stage(f func(b storage.Batch) error) error {
 }
 
 func (s storeLog) append(ents []*raftpb.Entry) error {
-	return s.stage(func(b storage.Batch) error { return s.StageAppend(b, ents) })
+	return s.stage(func(b storage.Batch) error { return s.StageAppend(storage.LogOf(b), ents) })
 }
 
 func (s storeLog) setHardState(hs *raftpb.HardState) error {
-	return s.stage(func(b storage.Batch) error { return s.StageHardState(b, hs) })
+	return s.stage(func(b storage.Batch) error { return s.StageHardState(storage.LogOf(b), hs) })
 }
 
 // compact applies up to index first: a Log never truncates past applied.
@@ -90,7 +90,7 @@ func (s storeLog) compact(index uint64) error {
 		if err != nil {
 			return err
 		}
-		return s.StageTruncate(b, index)
+		return s.StageTruncate(storage.LogOf(b), index)
 	})
 }
 
@@ -98,7 +98,7 @@ func (s storeLog) compact(index uint64) error {
 // snapshot: the applied state and the descriptor.
 func (s storeLog) applySnapshot(meta *raftpb.SnapshotMetadata) error {
 	return s.stage(func(b storage.Batch) error {
-		if err := s.StageSnapshot(b, meta); err != nil {
+		if err := s.StageSnapshot(storage.LogOf(b), meta); err != nil {
 			return err
 		}
 		cs, err := proto.Marshal(raftpb.EnsureConfState(meta.GetConfState()))
@@ -132,8 +132,10 @@ func openLogPebble(t testing.TB) storage.Store {
 	return s
 }
 
+// forEachLog runs f on every implementation, the Log over a log store
+// (raftlog_logstore_test.go) included.
 func forEachLog(t *testing.T, f func(t *testing.T, l testLog)) {
-	for _, impl := range logImpls {
+	for _, impl := range append(logImpls[:len(logImpls):len(logImpls)], logstoreImpl) {
 		t.Run(impl.name, func(t *testing.T) { f(t, impl.open(t)) })
 	}
 }
@@ -404,7 +406,7 @@ func TestRaftLogTruncatePastApplied(t *testing.T) {
 		t.Run(impl.name, func(t *testing.T) {
 			l := impl.open(t).(storeLog)
 			setup3456(t, l) // applied = 3, the snapshot
-			err := l.stage(func(b storage.Batch) error { return l.StageTruncate(b, 4) })
+			err := l.stage(func(b storage.Batch) error { return l.StageTruncate(storage.LogOf(b), 4) })
 			if err == nil {
 				t.Fatal("truncate past applied succeeded")
 			}
@@ -506,7 +508,7 @@ func TestRaftLogStageMany(t *testing.T) {
 		if err := l.Bootstrap(b, 10, 5); err != nil {
 			t.Fatal(err)
 		}
-		if err := l.StageAppend(b, logEnts(11, 6, 12, 6)); err != nil {
+		if err := l.StageAppend(storage.LogOf(b), logEnts(11, 6, 12, 6)); err != nil {
 			t.Fatal(err)
 		}
 		logs = append(logs, l)
@@ -572,7 +574,7 @@ func TestRaftLogCacheMatchesStore(t *testing.T) {
 		if err := b.Set(storage.AppliedKey(logTestGroup), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 1420, Term: 6})); err != nil {
 			return err
 		}
-		return l.StageTruncate(b, 700)
+		return l.StageTruncate(storage.LogOf(b), 700)
 	}); err != nil {
 		t.Fatal(err)
 	}

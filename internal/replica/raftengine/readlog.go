@@ -20,19 +20,17 @@ import (
 // Entries are read by driver.ReadCommitted: an entry's Data is its type
 // (uvarint) followed by its data, so that a conf change never equals a
 // normal entry; its Term is raft's term, which the applied state records.
-func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog, error) {
+func readLog(l storage.LogReader, g replica.GroupID, from uint64) (replica.DurableLog, error) {
 	var dl replica.DurableLog
 	gid := uint64(g)
-	// NB: v.Get, not storage.ReadHardState, whose wrapped error costs more
-	// than the read: a store holds no replica of most groups asked about.
-	b, err := v.Get(storage.HardStateKey(gid))
+	version, b, err := l.ReadHardState(gid)
 	if err != nil {
 		return dl, err // storage.ErrNotFound: no replica here
 	}
-	if dl.Commit, err = hardStateCommit(b); err != nil {
+	if dl.Commit, err = hardStateCommit(version, b); err != nil {
 		return dl, fmt.Errorf("raftengine: group %d: %w", g, err)
 	}
-	return driver.ReadCommitted(v, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
+	return driver.ReadCommitted(l, g, from, dl, func(i uint64, value []byte) (uint64, uint64, []byte, bool, error) {
 		e, err := decodeEntry(i, value, false)
 		if err != nil {
 			return 0, 0, nil, false, fmt.Errorf("raftengine: group %d: %w", g, err)
@@ -41,14 +39,14 @@ func readLog(v storage.View, g replica.GroupID, from uint64) (replica.DurableLog
 	})
 }
 
-// hardStateCommit is the commit index of a stored hard state (the version
-// byte, then encodeHardState's term, vote, commit), read without
+// hardStateCommit is the commit index of a stored hard state (its
+// version, then encodeHardState's term, vote, commit), read without
 // decodeHardState's allocations.
-func hardStateCommit(b []byte) (uint64, error) {
-	if len(b) != 1+hardStateLen || b[0] != hardStateVersion {
-		return 0, fmt.Errorf("%w: hard state of %d bytes", storage.ErrCorrupt, len(b))
+func hardStateCommit(version byte, b []byte) (uint64, error) {
+	if len(b) != hardStateLen || version != hardStateVersion {
+		return 0, fmt.Errorf("%w: hard state version %d of %d bytes", storage.ErrCorrupt, version, len(b))
 	}
-	return binary.BigEndian.Uint64(b[1+16:]), nil
+	return binary.BigEndian.Uint64(b[16:]), nil
 }
 
 // EntryCommand returns the state machine's command carried by the data of

@@ -22,7 +22,7 @@ func TestReadLog(t *testing.T) {
 	}
 	st := storage.NewMem()
 	const g = 7
-	if _, err := readLog(st, g, 0); !errors.Is(err, storage.ErrNotFound) {
+	if _, err := readLog(storage.ViewLog{View: st}, g, 0); !errors.Is(err, storage.ErrNotFound) {
 		t.Fatalf("no replica: %v, want storage.ErrNotFound", err)
 	}
 	l, err := NewLog(st, g, func(storage.View) (*pb.ConfState, error) { return &pb.ConfState{}, nil })
@@ -45,10 +45,10 @@ func TestReadLog(t *testing.T) {
 		{Index: new(uint64(14)), Term: new(uint64(300)), Type: pb.EntryNormal.Enum(), Data: []byte("uncommitted")},
 	}
 	b = st.NewBatch()
-	if err := l.StageAppend(b, ents); err != nil {
+	if err := l.StageAppend(storage.LogOf(b), ents); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageHardState(b, &pb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
+	if err := l.StageHardState(storage.LogOf(b), &pb.HardState{Term: new(uint64(300)), Vote: new(uint64(2)), Commit: new(uint64(13))}); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {
@@ -59,7 +59,7 @@ func TestReadLog(t *testing.T) {
 	}
 	check := func(from uint64, wantTrunc uint64, want []*pb.Entry) {
 		t.Helper()
-		dl, err := readLog(st, g, from)
+		dl, err := readLog(storage.ViewLog{View: st}, g, from)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestReadLog(t *testing.T) {
 	if err := b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: 12, Term: 6})); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StageTruncate(b, 12); err != nil {
+	if err := l.StageTruncate(storage.LogOf(b), 12); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Commit(true); err != nil {

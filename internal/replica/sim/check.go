@@ -114,7 +114,7 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 	st := n.mem
 	gid := uint64(g.id)
 	from := c.checkedTo[n.idx][gi(g)] + 1
-	dl, err := s.readLog(st, g.id, from)
+	dl, err := s.readLog(storage.ViewLog{View: st}, g.id, from)
 	if errors.Is(err, storage.ErrNotFound) {
 		// No replica here (yet, or any more: a removed one is deleted).
 		// One created later starts over.

@@ -215,7 +215,7 @@ type hostOnly struct{ replica.Host }
 func (hostOnly) Close() error { return nil }
 
 func init() {
-	readNothing := func(storage.View, replica.GroupID, uint64) (replica.DurableLog, error) {
+	readNothing := func(storage.LogReader, replica.GroupID, uint64) (replica.DurableLog, error) {
 		return replica.DurableLog{}, storage.ErrNotFound
 	}
 	replica.Register(replica.Engine{Name: "sim-test-not-manual", ReadLog: readNothing,
