@@ -138,3 +138,40 @@ func TestVersionCommand(t *testing.T) {
 		t.Fatalf("cairn version -o json: exit %d, %q; want %+v", code, out, want)
 	}
 }
+
+func TestUnsafeRecoverUsageNamesAPartition(t *testing.T) {
+	_, stderr, code := runCairn(t, "admin", "unsafe-recover")
+	if code != exitUsage || !strings.Contains(stderr, "missing PARTITION (e.g. cairn admin unsafe-recover 7)") {
+		t.Fatalf("exit %d, %q; want a usage error whose example is a partition number", code, stderr)
+	}
+	_, stderr, _ = runCairn(t, "admin", "drain")
+	if !strings.Contains(stderr, "missing NODE (e.g. cairn admin drain n2)") {
+		t.Fatalf("%q; want a node name as drain's example", stderr)
+	}
+}
+
+// Each default appears once in --help: the flag's own "(default ...)" and
+// no second one written into its text.
+func TestServerHelpShowsEachDefaultOnce(t *testing.T) {
+	for _, env := range []string{"", "50"} {
+		t.Setenv("GOGC", env)
+		out, _, code := runCairn(t, "server", "--help")
+		if code != 0 {
+			t.Fatalf("exit %d", code)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Count(l, "(default") > 1 {
+				t.Errorf("GOGC=%q: a default shown twice: %s", env, strings.TrimSpace(l))
+			}
+			if strings.Contains(l, "--gogc") {
+				want := "(default 200)"
+				if env != "" {
+					want = "(default " + env + ")"
+				}
+				if !strings.Contains(l, want) {
+					t.Errorf("GOGC=%q: %q does not show %s", env, strings.TrimSpace(l), want)
+				}
+			}
+		}
+	}
+}
