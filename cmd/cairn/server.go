@@ -98,6 +98,9 @@ the join would cause, and creates nothing:
 			return joinDryRun(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 		}
 		go func() { <-ctx.Done(); stop() }() // a second signal kills at once
+		// NB: here, before the node makes any gRPC call: gRPC's logger
+		// must not change while gRPC runs.
+		routeLibraryLogs(log)
 		return node.Run(ctx, cfg)
 	}
 	return cmd
