@@ -22,6 +22,9 @@ import (
 
 var binary string
 
+// afterAll runs once every test has run (the container tests' image).
+var afterAll []func()
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "cairn-e2e-")
 	if err != nil {
@@ -39,6 +42,9 @@ func TestMain(m *testing.M) {
 	func() {
 		defer os.RemoveAll(dir)
 		code = m.Run()
+		for _, f := range afterAll {
+			f()
+		}
 	}()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {

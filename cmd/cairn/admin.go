@@ -155,8 +155,13 @@ func adminNodeCmd(verb, short, long string) *cobra.Command {
 	return c
 }
 
-// adminArgs wants exactly n arguments, named name, as a usage error.
+// adminArgs wants exactly n arguments, named name, as a usage error; the
+// example in its message is a NODE name (n2) or a PARTITION number (7).
 func adminArgs(n int, name string) cobra.PositionalArgs {
+	example := "n2"
+	if name == "PARTITION" {
+		example = "7"
+	}
 	return func(c *cobra.Command, args []string) error {
 		switch {
 		case len(args) == n:
@@ -164,7 +169,7 @@ func adminArgs(n int, name string) cobra.PositionalArgs {
 		case n == 0:
 			return commandError{c.CommandPath(), usageError{fmt.Errorf("takes no arguments, got %q", args)}}
 		case len(args) < n:
-			return commandError{c.CommandPath(), usageError{fmt.Errorf("missing %s (e.g. %s n2)", name, c.CommandPath())}}
+			return commandError{c.CommandPath(), usageError{fmt.Errorf("missing %s (e.g. %s %s)", name, c.CommandPath(), example)}}
 		}
 		return commandError{c.CommandPath(), usageError{fmt.Errorf("want one %s, got %q", name, args)}}
 	}

@@ -15,14 +15,22 @@ func devCmd() *cobra.Command {
 		Use:   "dev",
 		Short: "Run a local cluster of real cairn server processes",
 		Long: `Run a local development cluster: --nodes real "cairn server" processes on
-loopback, node i on the default ports plus i-1 (RESP 6379, gRPC 7379, HTTP
-8379 for node 1), data under --data-dir kept between runs (--fresh starts
-over). Waits until every node is ready, prints how to reach them, and stops
-them cleanly on Ctrl-C.`,
+loopback, node i on RESP B+i-1, gRPC B+1000+i-1 and HTTP B+2000+i-1 for
+--base-port B (default 6379: node 1 on 6379, 7379 and 8379), data under
+--data-dir kept between runs (--fresh starts over). Waits until every node
+is ready, prints how to reach them, and stops them cleanly on Ctrl-C, SIGTERM
+or SIGHUP.
+
+The servers run in a process group of their own and end with cairn dev,
+also when it is killed (kill -9); each one's pid is in <data-dir>/<node>.pid
+while it runs, and a cairn dev that finds a live server there refuses to
+start, naming it. A --data-dir keeps the node count and ports its cluster
+was founded with: another --nodes or --base-port needs --fresh.`,
 		Args: cobra.NoArgs,
 	}
 	f := cmd.Flags()
-	f.Int("nodes", 3, "number of nodes")
+	f.Int("nodes", 3, "number of nodes (1 to 9)")
+	f.Int("base-port", devcluster.DefaultBasePort, "node i listens on RESP base+i-1, gRPC base+1000+i-1, HTTP base+2000+i-1")
 	f.Bool("fresh", false, "delete --data-dir first")
 	f.String("data-dir", "./cairn-dev", "where the nodes keep their data")
 	f.String("engine", "raft", "replication engine of a new cluster: raft or paxos (an existing --data-dir keeps the one it was created with)")
@@ -35,6 +43,7 @@ them cleanly on Ctrl-C.`,
 			return err
 		}
 		nodes, _ := f.GetInt("nodes")
+		base, _ := f.GetInt("base-port")
 		fresh, _ := f.GetBool("fresh")
 		dir, _ := f.GetString("data-dir")
 		var engine string // unless asked, the server's default, or what --data-dir was created with
@@ -45,10 +54,10 @@ them cleanly on Ctrl-C.`,
 		if err != nil {
 			return err
 		}
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		defer stop()
 		return devcluster.Run(ctx, devcluster.Config{
-			Nodes: nodes, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine,
+			Nodes: nodes, BasePort: base, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine,
 		})
 	}
 	return cmd

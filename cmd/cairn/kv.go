@@ -16,7 +16,10 @@ func kvCmd() *cobra.Command {
 		Short: "Read and write keys over gRPC",
 		Long: `Read and write keys through any node's gRPC port. --endpoints are tried in
 order until one answers. Output is human by default; -o json prints one JSON
-object per line. A missing key exits with status 1.`,
+object per line (for a missing key too: {"key":...,"found":false}).
+
+Exit status: 0 done, 1 failed, 2 usage, 3 the key does not exist (get, del),
+4 no endpoint answered; see cairn --help.`,
 	}
 	pf := kv.PersistentFlags()
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes")
@@ -42,11 +45,8 @@ object per line. A missing key exits with status 1.`,
 			o.Prefix, _ = f.GetString("prefix")
 			o.Limit, _ = f.GetInt("limit")
 			err := kvcli.Run(c.Context(), o, strings.Fields(use)[0], a)
-			if errors.Is(err, kvcli.ErrNotFound) && out == "table" {
-				return err
-			}
-			if errors.Is(err, kvcli.ErrNotFound) {
-				os.Exit(1) // the JSON line said so
+			if errors.Is(err, kvcli.ErrNotFound) && out == "json" {
+				os.Exit(exitNotFound) // the JSON line said so
 			}
 			return err
 		}

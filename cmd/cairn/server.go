@@ -73,8 +73,8 @@ the join would cause, and creates nothing:
 	f.Duration("max-clock-offset", 500*time.Millisecond, "a node farther than this from a majority's clocks refuses to lead")
 	f.String("min-free-disk", "256MiB", "below this much free space writes are refused (NOSPACE); reads go on; a size such as 256MiB, 1GiB or 268435456; 0: no floor")
 	f.Bool("fault-injection", false, "serve the FaultInjection gRPC service (link faults, clock skew, slow fsync) for cairn check; never on a node whose data matters")
-	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory (default 200, or $GOGC when set)")
-	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it (default none, or $GOMEMLIMIT)")
+	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory; $GOGC, when set, is the default")
+	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it; $GOMEMLIMIT, when set, is the default (none otherwise)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -98,6 +98,9 @@ the join would cause, and creates nothing:
 			return joinDryRun(ctx, cmd.OutOrStdout(), cmd.ErrOrStderr(), cfg)
 		}
 		go func() { <-ctx.Done(); stop() }() // a second signal kills at once
+		// NB: here, before the node makes any gRPC call: gRPC's logger
+		// must not change while gRPC runs.
+		routeLibraryLogs(log)
 		return node.Run(ctx, cfg)
 	}
 	return cmd

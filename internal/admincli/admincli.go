@@ -48,6 +48,8 @@ var (
 	// ErrInterrupted: ctx ended (Ctrl-C) while a call was under way;
 	// exit status 2.
 	ErrInterrupted = errors.New("interrupted")
+	// ErrUnreachable: no endpoint answered (each one's error follows).
+	ErrUnreachable = errors.New("no endpoint answered")
 )
 
 // usageError is a usage error; its message is the inner error's.
@@ -235,7 +237,7 @@ func adminError(err error, timeout time.Duration) error {
 	case errors.Is(err, ErrUsage), errors.Is(err, ErrInterrupted), errors.As(err, &shown):
 		return err
 	case errors.As(err, &ue):
-		return errors.New(ue.Error())
+		return fmt.Errorf("%w: %s", ErrUnreachable, ue.Error())
 	}
 	s, ok := status.FromError(err)
 	if !ok {

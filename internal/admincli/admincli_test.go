@@ -323,8 +323,8 @@ func TestEndpointsTriedInOrder(t *testing.T) {
 	}
 
 	_, _, err = runAdmin(t, dead, Options{}, "status")
-	if err == nil || !strings.HasPrefix(err.Error(), dead+": ") {
-		t.Errorf("%v; want an error naming %s", err, dead)
+	if !errors.Is(err, ErrUnreachable) || !strings.HasPrefix(err.Error(), "no endpoint answered: "+dead+": ") {
+		t.Errorf("%v; want ErrUnreachable naming %s", err, dead)
 	}
 }
 

@@ -24,8 +24,11 @@ type Config struct {
 	Binary  string // the cairn executable to run as "cairn server"
 	Out     io.Writer
 	Logger  *slog.Logger
+	// BasePort (--base-port) B gives node i RESP B+i−1, gRPC B+1000+i−1 and
+	// HTTP B+2000+i−1. 0: DefaultBasePort, unless the ports below are set.
+	BasePort int
 	// Base ports of node 1 (DESIGN.md's defaults: RESP 6379, gRPC 7379,
-	// HTTP 8379); node i adds i−1. Tests move them.
+	// HTTP 8379); node i adds i−1. Set, they win over BasePort (tests).
 	RedisPort, GRPCPort, HTTPPort int
 	// ReadyTimeout bounds the wait for every node's /readyz. Default 60s.
 	ReadyTimeout time.Duration
@@ -43,14 +46,17 @@ func (c *Config) setDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "./cairn-dev"
 	}
+	if c.BasePort == 0 {
+		c.BasePort = DefaultBasePort
+	}
 	if c.RedisPort == 0 {
-		c.RedisPort = 6379
+		c.RedisPort = c.BasePort
 	}
 	if c.GRPCPort == 0 {
-		c.GRPCPort = 7379
+		c.GRPCPort = c.BasePort + 1000
 	}
 	if c.HTTPPort == 0 {
-		c.HTTPPort = 8379
+		c.HTTPPort = c.BasePort + 2000
 	}
 	if c.ReadyTimeout == 0 {
 		c.ReadyTimeout = 60 * time.Second
@@ -63,11 +69,16 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// DefaultBasePort keeps DESIGN.md's default ports for node 1: RESP 6379,
+// gRPC 7379, HTTP 8379.
+const DefaultBasePort = 6379
+
 // Node is one child's endpoints.
 type Node struct {
 	Name              string
 	GRPC, HTTP, Redis string
 	DataDir, LogFile  string
+	PidFile           string // <data-dir>/<name>.pid while it runs
 	cmd               *exec.Cmd
 	exited            chan error
 }
@@ -99,6 +110,15 @@ func Start(cfg Config) ([]*Node, error) {
 	if cfg.Nodes < 1 || cfg.Nodes > 9 {
 		return nil, fmt.Errorf("--nodes %d: want 1 to 9", cfg.Nodes)
 	}
+	if top := max(cfg.RedisPort, cfg.GRPCPort, cfg.HTTPPort) + cfg.Nodes - 1; min(cfg.RedisPort, cfg.GRPCPort, cfg.HTTPPort) < 1 || top > 65535 {
+		return nil, fmt.Errorf("--base-port %d: the nodes' ports must lie in 1..65535 (node %d's HTTP port would be %d)", cfg.BasePort, cfg.Nodes, cfg.HTTPPort+cfg.Nodes-1)
+	}
+	// Servers of an earlier run still alive (cairn dev killed by kill -9,
+	// or its terminal closed before Pdeathsig existed) hold the ports and
+	// the data: refuse, naming them, also with --fresh.
+	if err := refuseStale(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	if cfg.Fresh {
 		if err := os.RemoveAll(cfg.DataDir); err != nil {
 			return nil, fmt.Errorf("--fresh: %w", err)
@@ -106,6 +126,9 @@ func Start(cfg Config) ([]*Node, error) {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
+	}
+	if err := checkLayout(cfg); err != nil {
+		return nil, err
 	}
 	var nodes []*Node
 	var initial []string
@@ -122,6 +145,16 @@ func Start(cfg Config) ([]*Node, error) {
 		nodes = append(nodes, n)
 		initial = append(initial, n.Name+"="+n.GRPC)
 	}
+	// Every port must be free before any child starts: a child that
+	// cannot listen exits with the real cause in its log, but a process
+	// already on the port would answer /readyz in its place.
+	if err := checkPortsFree(nodes); err != nil {
+		return nil, err
+	}
+	if err := writeLayout(cfg); err != nil {
+		return nil, err
+	}
+	pgid := 0
 	for _, n := range nodes {
 		logf, err := os.OpenFile(n.LogFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
@@ -138,16 +171,21 @@ func Start(cfg Config) ([]*Node, error) {
 		}
 		n.cmd = exec.Command(cfg.Binary, args...)
 		n.cmd.Stdout, n.cmd.Stderr = logf, logf
-		// Its own process group: the terminal's Ctrl-C reaches only us, and
-		// we stop the children in order.
-		n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		n.cmd.SysProcAttr = childAttr(pgid)
 		if err := n.cmd.Start(); err != nil {
 			logf.Close()
 			Stop(nodes, 5*time.Second)
 			return nil, fmt.Errorf("starting %s: %w", n.Name, err)
 		}
+		if pgid == 0 {
+			pgid = n.cmd.Process.Pid
+		}
 		go func() { n.exited <- n.cmd.Wait(); logf.Close() }()
-		cfg.Logger.Info("started", "node", n.Name, "pid", n.cmd.Process.Pid, "log", n.LogFile)
+		if err := writePid(cfg.DataDir, n); err != nil {
+			Stop(nodes, 5*time.Second)
+			return nil, err
+		}
+		cfg.Logger.Info("started", "node", n.Name, "pid", n.cmd.Process.Pid, "pgid", pgid, "log", n.LogFile)
 	}
 	deadline := time.Now().Add(cfg.ReadyTimeout)
 	client := &http.Client{Timeout: time.Second}
@@ -208,6 +246,7 @@ func Stop(nodes []*Node, grace time.Duration) error {
 		select {
 		case err := <-n.exited:
 			n.exited <- err
+			removePid(n)
 			var ee *exec.ExitError
 			if err != nil && !errors.As(err, &ee) {
 				errs = append(errs, fmt.Errorf("%s: %w", n.Name, err))
@@ -216,6 +255,7 @@ func Stop(nodes []*Node, grace time.Duration) error {
 			}
 		case <-deadline:
 			_ = n.cmd.Process.Kill()
+			removePid(n)
 			errs = append(errs, fmt.Errorf("%s did not stop within %v; killed", n.Name, grace))
 		}
 	}

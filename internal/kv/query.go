@@ -22,6 +22,11 @@ const (
 	// QueryCount reads the group's key count from the stats (no scan): one
 	// Response whose Int is the count (Redis DBSIZE).
 	QueryCount
+	// QueryCountExpiring counts the group's keys that have a deadline: one
+	// Response whose Int is the count (INFO keyspace's expires). NB: it
+	// walks the expiry index (no count of it is kept in the replicated
+	// stats), so it costs one step per such key; INFO is not a hot path.
+	QueryCountExpiring
 	queryKindLimit
 )
 
@@ -33,6 +38,8 @@ func (k QueryKind) String() string {
 		return "SCAN"
 	case QueryCount:
 		return "COUNT"
+	case QueryCountExpiring:
+		return "COUNT-EXPIRING"
 	}
 	return fmt.Sprintf("QueryKind(%d)", uint8(k))
 }
@@ -82,6 +89,9 @@ func ScanQuery(start, end []byte, limit int) Query {
 // CountQuery reads the group's key count.
 func CountQuery() Query { return Query{Kind: QueryCount} }
 
+// CountExpiringQuery counts the group's keys that have a deadline.
+func CountExpiringQuery() Query { return Query{Kind: QueryCountExpiring} }
+
 // queryVersion is the first byte of every encoded Query.
 const queryVersion = 1
 
@@ -96,7 +106,7 @@ const (
 //	query = 0x01 kind:u8 flags:u8 body
 //	get   = n:uvarint key:bytes*n
 //	scan  = start:bytes [end:bytes] limit:uvarint maxbytes:uvarint [match:bytes]
-//	count = (nothing)
+//	count = (nothing)              (count-expiring too)
 //
 // flags has a bit for end present, match present and keys only.
 func (q *Query) AppendEncode(dst []byte) []byte {
@@ -201,7 +211,7 @@ func (q *Query) Check() error {
 		if q.Keys != nil {
 			return bad("keys set")
 		}
-	case QueryCount:
+	case QueryCount, QueryCountExpiring:
 		if q.Keys != nil || scanFields {
 			return bad("fields set")
 		}
@@ -254,6 +264,12 @@ func EvalAt(view storage.View, group uint64, q Query, groupTime int64) (Reply, e
 		}
 	case QueryCount:
 		n, err := Count(view, group)
+		if err != nil {
+			return Reply{}, err
+		}
+		rep.Responses = []Response{{Code: CodeOK, Int: int64(n)}}
+	case QueryCountExpiring:
+		n, err := CountExpiring(view, group)
 		if err != nil {
 			return Reply{}, err
 		}

@@ -97,6 +97,21 @@ func Count(view storage.View, group uint64) (uint64, error) {
 	return s.Keys, err
 }
 
+// CountExpiring returns the number of keys of group that have a deadline,
+// by walking the expiry index (one entry per such key).
+func CountExpiring(view storage.View, group uint64) (uint64, error) {
+	start, end := storage.ExpirySpan(group)
+	it, err := view.NewIter(start, end)
+	if err != nil {
+		return 0, err
+	}
+	var n uint64
+	for it.First(); it.Valid(); it.Next() {
+		n++
+	}
+	return n, errors.Join(it.Error(), it.Close())
+}
+
 // ReadApplied returns the applied state of group (zero before the first
 // entry): the last applied index and term, and the group time.
 func ReadApplied(view storage.View, group uint64) (storage.AppliedState, error) {

@@ -30,13 +30,26 @@ type Options struct {
 	Out         io.Writer
 }
 
-// ErrNotFound is returned by get and del for a missing key (exit 1).
-var ErrNotFound = errors.New("key not found")
+var (
+	// ErrNotFound is returned by get and del for a missing key (cairn exits
+	// with its own status for it, distinct from a failure or a usage error).
+	ErrNotFound = errors.New("key not found")
+	// ErrUnreachable wraps the last endpoint's error when no --endpoints
+	// answered at all.
+	ErrUnreachable = errors.New("no endpoint answered")
+	// ErrUsage is what a bad argument or flag value is (errors.Is).
+	ErrUsage = errors.New("kvcli: usage error")
+)
+
+// usageError is a usage error; its message is the inner error's.
+type usageError struct{ error }
+
+func (usageError) Is(target error) bool { return target == ErrUsage }
 
 // Run executes one command.
 func Run(ctx context.Context, o Options, cmd string, args []string) error {
 	if o.Output != "table" && o.Output != "json" && o.Output != "" {
-		return fmt.Errorf("-o %q: want table or json", o.Output)
+		return usageError{fmt.Errorf("-o %q: want table or json", o.Output)}
 	}
 	if o.Timeout == 0 {
 		o.Timeout = 5 * time.Second
@@ -44,10 +57,10 @@ func Run(ctx context.Context, o Options, cmd string, args []string) error {
 	want := map[string]int{"get": 1, "put": 2, "del": 1, "incr": 1, "scan": 0}
 	n, ok := want[cmd]
 	if !ok {
-		return fmt.Errorf("unknown command %q: want get, put, del, incr or scan", cmd)
+		return usageError{fmt.Errorf("unknown command %q: want get, put, del, incr or scan", cmd)}
 	}
 	if len(args) != n {
-		return fmt.Errorf("%s takes %d argument(s), got %d", cmd, n, len(args))
+		return usageError{fmt.Errorf("%s takes %d argument(s), got %d", cmd, n, len(args))}
 	}
 	cons := pb.Consistency_CONSISTENCY_LINEARIZABLE
 	switch o.Consistency {
@@ -57,7 +70,7 @@ func Run(ctx context.Context, o Options, cmd string, args []string) error {
 	case "stale":
 		cons = pb.Consistency_CONSISTENCY_STALE
 	default:
-		return fmt.Errorf("--consistency %q: want linearizable, follower or stale", o.Consistency)
+		return usageError{fmt.Errorf("--consistency %q: want linearizable, follower or stale", o.Consistency)}
 	}
 	var last error
 	for _, ep := range o.Endpoints {
@@ -75,9 +88,9 @@ func Run(ctx context.Context, o Options, cmd string, args []string) error {
 		return err
 	}
 	if last == nil {
-		last = errors.New("no --endpoints given")
+		return usageError{errors.New("no --endpoints given")}
 	}
-	return last
+	return fmt.Errorf("%w: %w", ErrUnreachable, last)
 }
 
 func isNotApplied(err error) bool { _, ok := grpcapi.NotApplied(err); return ok }

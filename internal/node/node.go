@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/api/guard"
+	"github.com/cairnkv/cairn/internal/buildinfo"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/configstore"
@@ -158,7 +159,7 @@ func Start(cfg Config) (n *Node, err error) {
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
 		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk,
 	}
-	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
 		return nil, err

@@ -25,7 +25,9 @@
 //	GET    /v1/kv        ?prefix=P | ?start=A&end=B, ?limit=N (default 100,
 //	       1..1000), ?cursor=C, ?consistency=
 //	       200 {"items":[{"key","value","version"}],"next":C}
-//	GET    /v1/cluster   200 api.ClusterView in DESIGN.md's shape (lists never null, time UTC)
+//	GET    /v1/cluster   200 api.ClusterView in DESIGN.md's shape (lists never null, time UTC);
+//	       ?pretty indents it for a person
+//	GET    /version      200 internal/buildinfo.Info: version, revision, go_version, platform
 //	GET    /livez        200 "ok" while the process serves (alias /healthz)
 //	GET    /readyz       200 "ok" | 503 failed checks; ?verbose: every check as
 //	       "[+]storage ok" / "[-]caught-up failed: reason", then "readyz check

@@ -2,16 +2,55 @@ package httpapi
 
 import (
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/buildinfo"
 )
 
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
-	if _, ok := query(w, r); !ok {
+	q, ok := query(w, r, "pretty")
+	if !ok {
 		return
 	}
-	writeJSON(w, http.StatusOK, normalize(s.b.Cluster()))
+	pretty, ok := flagParam(w, q, "pretty")
+	if !ok {
+		return
+	}
+	writeJSONIndent(w, http.StatusOK, normalize(s.b.Cluster()), pretty)
+}
+
+// version answers which build this node runs (internal/buildinfo), the
+// same as "cairn version -o json" and the cairn_build_info metric.
+func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	q, ok := query(w, r, "pretty")
+	if !ok {
+		return
+	}
+	pretty, ok := flagParam(w, q, "pretty")
+	if !ok {
+		return
+	}
+	writeJSONIndent(w, http.StatusOK, buildinfo.Get(), pretty)
+}
+
+// flagParam reads a boolean query parameter that may be given bare
+// (?pretty), or as ?pretty=true / ?pretty=false.
+func flagParam(w http.ResponseWriter, q map[string]string, name string) (bool, bool) {
+	v, ok := q[name]
+	if !ok {
+		return false, true
+	}
+	if v == "" {
+		return true, true
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		badParam(w, name, "want true or false, or the bare name")
+		return false, false
+	}
+	return b, true
 }
 
 // normalize makes every list of v a JSON array, never null, and the time UTC.

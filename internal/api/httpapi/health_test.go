@@ -1,6 +1,9 @@
 package httpapi
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -8,6 +11,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/api/apitest"
+	"github.com/cairnkv/cairn/internal/buildinfo"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -165,4 +169,42 @@ func TestNew(t *testing.T) {
 	if err != nil || s.timeout != DefaultRequestTimeout || s.Handler() != s {
 		t.Fatalf("defaults: %v, timeout %v", err, s.timeout)
 	}
+}
+
+func TestClusterPretty(t *testing.T) {
+	e := newEnv(t)
+	compact := e.must(200, "GET", "/v1/cluster", nil).body
+	for _, path := range []string{"/v1/cluster?pretty", "/v1/cluster?pretty=true"} {
+		pretty := e.must(200, "GET", path, nil).body
+		if !bytes.Contains(pretty, []byte("\n  \"cluster_id\": ")) {
+			t.Errorf("%s is not indented: %.80s", path, pretty)
+		}
+		var a, b map[string]any
+		if err := json.Unmarshal(compact, &a); err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(pretty, &b); err != nil {
+			t.Fatal(err)
+		}
+		delete(a, "time")
+		delete(b, "time")
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("%s says something else than /v1/cluster:\n%v\n%v", path, b, a)
+		}
+	}
+	if body := e.must(200, "GET", "/v1/cluster?pretty=false", nil).body; bytes.Contains(body, []byte("\n ")) {
+		t.Errorf("?pretty=false is indented: %.80s", body)
+	}
+	e.must(400, "GET", "/v1/cluster?pretty=maybe", nil)
+	e.must(400, "GET", "/v1/cluster?ugly", nil)
+}
+
+func TestVersion(t *testing.T) {
+	e := newEnv(t)
+	var got buildinfo.Info
+	e.must(200, "GET", "/version", nil).json(t, &got)
+	if got != buildinfo.Get() || got.Version == "" || got.GoVersion == "" {
+		t.Fatalf("/version = %+v, want %+v", got, buildinfo.Get())
+	}
+	e.must(405, "DELETE", "/version", nil)
 }

@@ -119,6 +119,7 @@ func New(cfg Config) (*Server, error) {
 	s.mux.HandleFunc("GET /livez", s.livez)
 	s.mux.HandleFunc("GET /healthz", s.livez)
 	s.mux.HandleFunc("GET /readyz", s.readyz)
+	s.mux.HandleFunc("GET /version", s.version)
 	s.mux.Handle("GET /metrics", promhttp.HandlerFor(g, promhttp.HandlerOpts{ErrorLog: promLogger{s.log}}))
 	return s, nil
 }
@@ -252,7 +253,19 @@ func writeError(w http.ResponseWriter, status int, code, msg string) {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	writeJSONIndent(w, status, v, false)
+}
+
+// writeJSONIndent is writeJSON, indented for a person when pretty is set
+// (?pretty, as Elasticsearch and Consul take it).
+func writeJSONIndent(w http.ResponseWriter, status int, v any, pretty bool) {
+	var b []byte
+	var err error
+	if pretty {
+		b, err = json.MarshalIndent(v, "", "  ")
+	} else {
+		b, err = json.Marshal(v)
+	}
 	if err != nil { // only a bug: every body here marshals
 		status = http.StatusInternalServerError
 		b = []byte(`{"error":"httpapi: cannot encode the answer","code":"internal"}`)

@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"fmt"
+	"os"
 	"runtime"
 	"sort"
 	"strings"
@@ -134,9 +135,11 @@ func cmdConfig(s *Server, c *client, o *op) {
 }
 
 // countParts adds a kv.Count read on every partition.
-func (s *Server) countParts(o *op) {
+// countParts has o count every partition's keys (and with expiring, its
+// keys that have a deadline).
+func (s *Server) countParts(o *op, expiring bool) {
 	for p := range s.b.Partitions() {
-		o.parts = append(o.parts, &part{p: p, kind: partRead, count: true})
+		o.parts = append(o.parts, &part{p: p, kind: partRead, count: true, countExpiring: expiring})
 	}
 }
 
@@ -148,8 +151,16 @@ func (o *op) countSum() uint64 {
 	return n
 }
 
+func (o *op) expiringSum() uint64 {
+	var n uint64
+	for _, pt := range o.parts {
+		n += pt.expiring
+	}
+	return n
+}
+
 func cmdDBSize(s *Server, c *client, o *op) {
-	s.countParts(o)
+	s.countParts(o, false)
 	o.finish = func(s *Server, o *op) {
 		if o.failed(false) {
 			return
@@ -199,7 +210,7 @@ func cmdInfo(s *Server, c *client, o *op) {
 		}
 	}
 	if want["keyspace"] {
-		s.countParts(o)
+		s.countParts(o, true)
 	}
 	o.finish = func(s *Server, o *op) {
 		if o.failed(false) {
@@ -224,16 +235,14 @@ func (s *Server) infoSection(b *strings.Builder, sec string, o *op) {
 	switch sec {
 	case "server":
 		b.WriteString("# Server\r\n")
-		// NB: clients gate features on redis_version; 7.0.0 is the
-		// release whose string commands and replies this door follows.
-		line("redis_version", "7.0.0")
+		line("redis_version", redisVersion)
 		line("redis_mode", "standalone")
 		line("cairn_version", s.cfg.Version)
 		line("cairn_node", s.cfg.NodeName)
 		line("os", runtime.GOOS+" "+runtime.GOARCH)
 		line("arch_bits", 64)
 		line("go_version", runtime.Version())
-		line("process_id", 0)
+		line("process_id", os.Getpid())
 		addr := s.cfg.Addr
 		if addr == "" && s.Addr() != nil {
 			addr = s.Addr().String()
@@ -275,7 +284,8 @@ func (s *Server) infoSection(b *strings.Builder, sec string, o *op) {
 	case "keyspace":
 		b.WriteString("# Keyspace\r\n")
 		if n := o.countSum(); n > 0 {
-			fmt.Fprintf(b, "db0:keys=%d,expires=0,avg_ttl=0\r\n", n)
+			// NB: avg_ttl stays 0, as Redis reports it before it has sampled.
+			fmt.Fprintf(b, "db0:keys=%d,expires=%d,avg_ttl=0\r\n", n, o.expiringSum())
 		}
 	}
 }

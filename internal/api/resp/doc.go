@@ -12,7 +12,8 @@
 //
 // # Commands
 //
-// Connection and server: PING, ECHO, QUIT, HELLO (always "-NOPROTO", so
+// Connection and server: PING, ECHO, QUIT, HELLO [2 [AUTH u p] [SETNAME n]]
+// as Redis 6+ answers it in RESP2 (any other version "-NOPROTO", so RESP3
 // clients fall back to RESP2), AUTH (no password is configured: Redis's
 // error; "AUTH default <anything>" is OK, as with Redis's nopass user),
 // SELECT 0, COMMAND [COUNT|DOCS|INFO|LIST], CONFIG GET (databases, save,
@@ -56,8 +57,9 @@
 //     each page is linearizable, the whole scan is not a snapshot: a key
 //     present for the whole scan is returned exactly once, as Redis
 //     promises at least once. COUNT is the number of keys examined.
-//   - INFO keyspace reports keys from the replicated counts (expires and
-//     avg_ttl are 0: not counted).
+//   - INFO keyspace reports keys from the replicated counts and expires by
+//     walking each partition's expiry index (avg_ttl is 0: not sampled);
+//     INFO server's process_id is the node's.
 //   - Exactly once holds per connection: the connection's client ID is a
 //     session; a client that retries on a new connection after its own
 //     timeout can apply a command twice, as with Redis.

@@ -56,14 +56,30 @@ type part struct {
 	// partRead:
 	keys  [][]byte
 	count bool // read kv.Count instead of keys
-	items []kv.Item
-	found []bool
-	n     uint64
+	// countExpiring (with count): also count the keys with a deadline.
+	countExpiring bool
+	items         []kv.Item
+	found         []bool
+	n             uint64
+	expiring      uint64
 	// idx maps the part's keys or requests to positions in the op's
 	// arguments, for multi-key commands.
 	idx []int
 	// err is the outcome of a failed Backend call (or a respError).
 	err error
+}
+
+// readCount runs a count query (kv.CountQuery, kv.CountExpiringQuery) on
+// partition p.
+func (s *Server) readCount(ctx context.Context, p int, q kv.Query) (uint64, error) {
+	rep, err := s.b.Read(ctx, p, replica.Linearizable, q)
+	if err == nil && len(rep.Responses) != 1 {
+		err = respError("ERR internal: a count answered no response")
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint64(rep.Responses[0].Int), nil
 }
 
 // respError is an error whose text is already the Redis error reply
@@ -347,17 +363,22 @@ func (s *Server) readParts(p int, parts []*part) {
 			continue
 		}
 		if !counted {
-			rep, err := s.b.Read(ctx, p, replica.Linearizable, kv.CountQuery())
-			if err == nil && len(rep.Responses) != 1 {
-				err = respError("ERR internal: a count answered no response")
+			var err error
+			if n, err = s.readCount(ctx, p, kv.CountQuery()); err != nil {
+				failParts(parts, err)
+				return
 			}
+			counted = true
+		}
+		pt.n = n
+		if pt.countExpiring {
+			e, err := s.readCount(ctx, p, kv.CountExpiringQuery())
 			if err != nil {
 				failParts(parts, err)
 				return
 			}
-			n, counted = uint64(rep.Responses[0].Int), true
+			pt.expiring = e
 		}
-		pt.n = n
 	}
 	if len(keys) == 0 {
 		return

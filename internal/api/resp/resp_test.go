@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -106,7 +108,13 @@ func TestRawReplies(t *testing.T) {
 		{"get arity", cmd("GET"), "-ERR wrong number of arguments for 'get' command\r\n"},
 		{"set arity", cmd("set", "k"), "-ERR wrong number of arguments for 'set' command\r\n"},
 		{"mset arity", cmd("mset", "a", "1", "b"), "-ERR wrong number of arguments for 'mset' command\r\n"},
-		{"hello", cmd("HELLO", "3"), "-NOPROTO unsupported protocol version\r\n"},
+		{"hello 3", cmd("HELLO", "3"), "-NOPROTO sorry, this protocol version is not supported.\r\n"},
+		{"hello 3 before auth", cmd("HELLO", "3", "AUTH", "bob", "pw"), "-NOPROTO sorry, this protocol version is not supported.\r\n"},
+		{"hello not a number", cmd("HELLO", "two"), "-ERR Protocol version is not an integer or out of range\r\n"},
+		{"hello bad option", cmd("HELLO", "2", "SETNAM", "x"), "-ERR Syntax error in HELLO option 'SETNAM'\r\n"},
+		{"hello auth short", cmd("HELLO", "2", "AUTH", "bob"), "-ERR Syntax error in HELLO option 'AUTH'\r\n"},
+		{"hello auth unknown user", cmd("HELLO", "2", "AUTH", "bob", "pw"), "-WRONGPASS invalid username-password pair or user is disabled.\r\n"},
+		{"hello bad name", cmd("HELLO", "2", "SETNAME", "a b"), "-ERR Client names cannot contain spaces, newlines or special characters.\r\n"},
 		{"auth", cmd("AUTH", "pw"), "-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n"},
 		{"select 0", cmd("SELECT", "0"), "+OK\r\n"},
 		{"select 1", cmd("SELECT", "1"), "-ERR DB index is out of range\r\n"},
@@ -564,6 +572,32 @@ func TestScanKeys(t *testing.T) {
 	})
 }
 
+// HELLO 2 answers as Redis 6+ does in RESP2: the server's description as
+// a flat array, the connection's own ID, and SETNAME / AUTH default applied.
+func TestHello2(t *testing.T) {
+	e := start(t)
+	ctx := context.Background()
+	conn := e.rdb.Conn()
+	defer conn.Close()
+	id, err := conn.ClientID(ctx).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]any{{"HELLO"}, {"HELLO", "2"}, {"HELLO", "2", "AUTH", "default", "anything", "SETNAME", "me"}} {
+		v, err := conn.Do(ctx, args...).Slice()
+		if err != nil {
+			t.Fatalf("%v: %v", args, err)
+		}
+		want := []any{"server", "redis", "version", "7.0.0", "proto", int64(2), "id", id, "mode", "standalone", "role", "master", "modules", []any{}}
+		if !reflect.DeepEqual(v, want) {
+			t.Fatalf("%v = %#v\nwant %#v", args, v, want)
+		}
+	}
+	if name, err := conn.ClientGetName(ctx).Result(); err != nil || name != "me" {
+		t.Fatalf("CLIENT GETNAME after HELLO 2 SETNAME me = %q %v", name, err)
+	}
+}
+
 func TestDBSizeFlushInfo(t *testing.T) {
 	e := start(t)
 	ctx := context.Background()
@@ -578,6 +612,22 @@ func TestDBSizeFlushInfo(t *testing.T) {
 	info, err := e.rdb.Info(ctx, "keyspace").Result()
 	if err != nil || !strings.Contains(info, "db0:keys=30,expires=0,avg_ttl=0\r\n") {
 		t.Fatalf("INFO keyspace = %q %v", info, err)
+	}
+	for i := range 7 {
+		if err := e.rdb.Expire(ctx, fmt.Sprint("k", i), time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.rdb.Set(ctx, "k0", "v", 0).Err(); err != nil { // SET drops k0's TTL
+		t.Fatal(err)
+	}
+	info, err = e.rdb.Info(ctx, "keyspace").Result()
+	if err != nil || !strings.Contains(info, "db0:keys=30,expires=6,avg_ttl=0\r\n") {
+		t.Fatalf("INFO keyspace after 7 EXPIREs and one SET = %q %v; want expires=6", info, err)
+	}
+	server, err := e.rdb.Info(ctx, "server").Result()
+	if err != nil || !strings.Contains(server, fmt.Sprintf("\r\nprocess_id:%d\r\n", os.Getpid())) {
+		t.Fatalf("INFO server = %q %v; want process_id:%d", server, err, os.Getpid())
 	}
 	all, err := e.rdb.Info(ctx).Result()
 	for _, want := range []string{"# Server\r\n", "redis_version:", "# Clients\r\nconnected_clients:1\r\n", "# Replication\r\nrole:master\r\n", "# Keyspace\r\n"} {
