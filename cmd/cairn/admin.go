@@ -57,6 +57,7 @@ Example:
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes, tried in order until one answers")
 	pf.StringP("output", "o", "table", "output: table or json (one JSON object per line)")
 	pf.Duration("timeout", admincli.DefaultTimeout, "timeout of each call to the cluster")
+	addClientTLSFlags(pf)
 
 	statusCmd := &cobra.Command{
 		Use:   "status",
@@ -186,6 +187,10 @@ func adminRun(op string) func(*cobra.Command, []string) error {
 			o.Wait, _ = f.GetBool("wait")
 			o.DryRun, _ = f.GetBool("dry-run")
 			o.Yes, _ = f.GetBool("yes")
+			var err error
+			if o.DialOptions, err = grpcDialOptions(f); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return adminExit(admincli.Run(ctx, o, op, args))
@@ -215,6 +220,11 @@ func joinDryRun(ctx context.Context, out, errw io.Writer, cfg node.Config) error
 	if addr == "" {
 		addr = cfg.GRPCAddr
 	}
+	dial, err := node.PeerDialOptions(cfg.TLS)
+	if err != nil {
+		return usageError{err}
+	}
 	return adminExit(admincli.JoinDryRun(ctx, out, errw, admincli.Join{Join: cfg.Join, DataDir: cfg.DataDir,
-		Name: cfg.Name, Addr: addr, Capacity: cfg.Capacity, Zone: cfg.Zone, Settings: cfg.Settings, Explicit: cfg.Explicit}))
+		Name: cfg.Name, Addr: addr, Capacity: cfg.Capacity, Zone: cfg.Zone, Settings: cfg.Settings, Explicit: cfg.Explicit,
+		DialOptions: dial}))
 }

@@ -75,6 +75,7 @@ the join would cause, and creates nothing:
 	f.Bool("fault-injection", false, "serve the FaultInjection gRPC service (link faults, clock skew, slow fsync) for cairn check; never on a node whose data matters")
 	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory (default 200, or $GOGC when set)")
 	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it (default none, or $GOMEMLIMIT)")
+	addServerTLSFlags(f)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -128,6 +129,9 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: uint64(minFree),
 		FaultInjection: faults,
 		MaxConnections: num("max-connections"), ClientIdleTimeout: dur("client-idle-timeout"),
+	}
+	if cfg.TLS, err = serverTLS(f); err != nil {
+		return cfg, err
 	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)

@@ -32,6 +32,9 @@ type Options struct {
 	PollInterval time.Duration
 	Out, Err     io.Writer // answers; progress, reports and questions
 	In           io.Reader // the typed-back partition number of unsafe-recover
+	// DialOptions are the connections' options (--cacert/--cert/--key);
+	// none: plaintext.
+	DialOptions []grpc.DialOption
 }
 
 // DefaultTimeout is --timeout's default: a drain may wait up to 5 s for
@@ -108,7 +111,7 @@ func run(ctx context.Context, o Options, cmd string, args []string) error {
 	default:
 		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", cmd)}
 	}
-	a := newConn(o.Endpoints, o.Timeout)
+	a := newConn(o.Endpoints, o.Timeout, o.DialOptions)
 	defer a.close()
 	err := fn(ctx, o, a, args)
 	if err != nil && ctx.Err() != nil {
@@ -253,12 +256,16 @@ type conn struct {
 	endpoints []string
 	timeout   time.Duration // per call
 	conns     map[string]*grpc.ClientConn
+	dial      []grpc.DialOption
 	// first is the endpoint that answered last; later calls start there.
 	first int
 }
 
-func newConn(endpoints []string, timeout time.Duration) *conn {
-	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}}
+func newConn(endpoints []string, timeout time.Duration, dial []grpc.DialOption) *conn {
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}, dial: dial}
 }
 
 func (a *conn) close() {
@@ -290,7 +297,7 @@ func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.Admin
 		cc, ok := a.conns[ep]
 		if !ok {
 			var err error
-			cc, err = grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			cc, err = grpc.NewClient(ep, a.dial...)
 			if err != nil {
 				ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
 				ue.last = err

@@ -87,6 +87,10 @@ type Config struct {
 	MaxClockOffset time.Duration // --max-clock-offset, default 500ms
 	MinFreeDisk    uint64        // --min-free-disk, default 256 MiB
 
+	// TLS is the doors' and the peers' TLS (--cert-file, --peer-cert-file,
+	// ...; see TLS). Zero: plaintext everywhere.
+	TLS TLS
+
 	// FaultInjection serves the FaultInjection gRPC service (--fault-injection):
 	// link faults, clock skew and slow fsync on command, for cairn check.
 	// Never on a node that holds data anyone cares about.

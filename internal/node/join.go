@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/storage"
-	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -18,8 +18,8 @@ import (
 
 // join asks the cluster at cfg.Join to add this new node, and creates its
 // identity from the answer.
-func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity, error) {
-	conn, err := grpc.NewClient(cfg.Join, transport.DialOptions()...)
+func join(cfg Config, store storage.Store, log *slog.Logger, dial []grpc.DialOption) (*cluster.Identity, error) {
+	conn, err := grpc.NewClient(cfg.Join, dial...)
 	if err != nil {
 		return nil, fmt.Errorf("--join %s: %w", cfg.Join, err)
 	}
@@ -38,6 +38,9 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 		cancel()
 		if err == nil {
 			break
+		}
+		if tlsRefused(err) {
+			return nil, fmt.Errorf("--join %s: the TLS handshake failed: the member does not take this node's certificate (--peer-cert-file, signed by the cluster's CA) or this node does not trust the member's (--peer-trusted-ca-file): %s", cfg.Join, status.Convert(err).Message())
 		}
 		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || cfg.Clock.Monotonic() > deadline {
 			return nil, fmt.Errorf("--join %s: %s", cfg.Join, status.Convert(err).Message())
@@ -68,3 +71,14 @@ func join(cfg Config, store storage.Store, log *slog.Logger) (*cluster.Identity,
 // joinTimeout bounds how long a joining node retries a cluster that does
 // not answer.
 const joinTimeout = time.Minute
+
+// tlsRefused says whether a call failed in the TLS handshake, which no
+// retry mends: a certificate the other side does not trust.
+func tlsRefused(err error) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	m := status.Convert(err).Message()
+	return strings.Contains(m, "authentication handshake failed") || strings.Contains(m, "remote error: tls:") ||
+		strings.Contains(m, "tls: failed to verify") || strings.Contains(m, "certificate")
+}

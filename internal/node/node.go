@@ -41,6 +41,9 @@ type Node struct {
 
 	grpcLis net.Listener
 	grpcSrv *grpc.Server
+	// tls is the loaded --cert-file/--peer-cert-file material; nil
+	// without TLS.
+	tls *tlsState
 
 	// doorMetrics and maxConns guard the three doors (--max-connections,
 	// lowered to fit the file-descriptor limit).
@@ -88,6 +91,13 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
+	if err := cfg.TLS.resolve(); err != nil {
+		return nil, err
+	}
+	sec, err := newTLSState(cfg.TLS, log)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
@@ -137,7 +147,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	var id *cluster.Identity
 	if !has && cfg.Join != "" {
-		id, err = join(cfg, store, log)
+		id, err = join(cfg, store, log, sec.peerDialOptions())
 	} else {
 		id, err = cluster.Open(store, cluster.Options{
 			Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
@@ -154,8 +164,9 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
-		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk,
+		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk, tls: sec,
 	}
+	sec.register(n.registry)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -233,6 +244,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Peers:          peers,
 		Clock:          clk,
 		Settings:       id.Settings.String(),
+		DialOptions:    sec.peerDialOptions(),
 	})
 	if err != nil {
 		return nil, err
@@ -242,7 +254,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
 	n.registry.MustRegister(forwards)
 	fcfg := forward.ClientConfig{
-		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: transport.DialOptions(),
+		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: sec.peerDialOptions(),
 		MaxMessage: transport.MaxMessageSize, Sent: forwards.Inc,
 	}
 	if faults != nil {
@@ -258,7 +270,8 @@ func Start(cfg Config) (n *Node, err error) {
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
-	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)...)
+	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
+	n.grpcSrv = grpc.NewServer(append(srvOpts, sec.serverOptions(peerMethod)...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
 		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -14,6 +15,9 @@ func (n *Node) serveRESP(d *doors) error {
 		return fmt.Errorf("--redis-addr %s: %w", n.cfg.RedisAddr, err)
 	}
 	d.Redis = lis.Addr().String()
+	if c := n.tls.doorConfig(); c != nil {
+		lis = tls.NewListener(lis, c)
+	}
 	srv := resp.New(resp.Config{
 		Backend: n, Logger: n.log, Registry: n.registry, RequestTimeout: n.cfg.RequestTimeout,
 		Addr: d.Redis, NodeName: n.cfg.Name, Version: Version,

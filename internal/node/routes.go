@@ -7,7 +7,6 @@ import (
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
-	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 )
@@ -105,7 +104,7 @@ func (n *Node) conn(node string) (*grpc.ClientConn, error) {
 	if c, ok := n.conns.m[addr]; ok {
 		return c, nil
 	}
-	c, err := grpc.NewClient(addr, transport.DialOptions()...)
+	c, err := grpc.NewClient(addr, n.tls.peerDialOptions()...)
 	if err != nil {
 		return nil, err
 	}
