@@ -83,6 +83,7 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 	f.Duration("timeout", d.Timeout, "per-request timeout")
 	f.String("metrics", d.Metrics, "HTTP addresses (comma-separated) whose /metrics give the servers' CPU time before and after the run, for server_cpu_seconds and cpu_us_per_op; "+
 		"auto: every node's advertised HTTP address (grpc only); none: off")
+	addClientTLSFlags(f)
 	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
@@ -116,6 +117,9 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 		cfg.Timeout, _ = f.GetDuration("timeout")
 		cfg.ProgressInterval, _ = f.GetDuration("progress-interval")
 		cfg.Metrics, _ = f.GetString("metrics")
+		if cfg.TLS, err = clientTLS(f); err != nil {
+			return err
+		}
 		if explicit["preload"] {
 			cfg.Preload = bench.PreloadOff
 			if on, _ := f.GetBool("preload"); on {

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/transport"
@@ -11,8 +12,8 @@ import (
 
 // slowNode makes the node at addr (started with --fault-injection) answer
 // every request delay late, and returns what puts it back.
-func slowNode(ctx context.Context, addr string, delay time.Duration) (undo func(), err error) {
-	cc, err := grpc.NewClient(addr, transport.DialOptions()...)
+func slowNode(ctx context.Context, addr string, delay time.Duration, c *tls.Config) (undo func(), err error) {
+	cc, err := grpc.NewClient(addr, append(transport.DialOptions(), grpc.WithTransportCredentials(grpcCreds(c)))...)
 	if err != nil {
 		return nil, err
 	}
