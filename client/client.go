@@ -63,6 +63,10 @@ type Options struct {
 	// verified against the address the routing table names for it. Nil:
 	// plaintext.
 	TLS *tls.Config
+	// User and Password log in on a cluster with users (one created with
+	// --initial-admin-password-file): sent with every call (BasicAuth).
+	// Empty User: no login.
+	User, Password string
 }
 
 // Defaults of Options.
@@ -196,6 +200,9 @@ func NewContext(ctx context.Context, endpoints []string, opts Options) (*Client,
 		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
 	}, opts.DialOptions...)
+	if opts.User != "" {
+		c.dialOpts = append(c.dialOpts, grpc.WithPerRPCCredentials(BasicAuth(opts.User, opts.Password)))
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	fctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)

@@ -57,7 +57,7 @@ Example:
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes, tried in order until one answers")
 	pf.StringP("output", "o", "table", "output: table or json (one JSON object per line)")
 	pf.Duration("timeout", admincli.DefaultTimeout, "timeout of each call to the cluster")
-	addClientTLSFlags(pf)
+	addClientFlags(pf)
 
 	statusCmd := &cobra.Command{
 		Use:   "status",

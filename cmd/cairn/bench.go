@@ -83,7 +83,7 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 	f.Duration("timeout", d.Timeout, "per-request timeout")
 	f.String("metrics", d.Metrics, "HTTP addresses (comma-separated) whose /metrics give the servers' CPU time before and after the run, for server_cpu_seconds and cpu_us_per_op; "+
 		"auto: every node's advertised HTTP address (grpc only); none: off")
-	addClientTLSFlags(f)
+	addClientFlags(f)
 	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
@@ -118,6 +118,9 @@ Ctrl-C ends the run early and still prints the summary of what ran.`,
 		cfg.ProgressInterval, _ = f.GetDuration("progress-interval")
 		cfg.Metrics, _ = f.GetString("metrics")
 		if cfg.TLS, err = clientTLS(f); err != nil {
+			return err
+		}
+		if cfg.User, cfg.Password, err = clientLogin(f); err != nil {
 			return err
 		}
 		if explicit["preload"] {

@@ -22,7 +22,7 @@ object per line. A missing key exits with status 1.`,
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes")
 	pf.StringP("output", "o", "table", "output: table or json")
 	pf.Duration("timeout", 5*time.Second, "per-request timeout")
-	addClientTLSFlags(pf)
+	addClientFlags(pf)
 	sub := func(use, short string, args int, setup func(*cobra.Command)) *cobra.Command {
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(args)}
 		if setup != nil {

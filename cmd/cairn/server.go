@@ -133,6 +133,9 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	if cfg.TLS, err = serverTLS(f); err != nil {
 		return cfg, err
 	}
+	if cfg.InitialAdminPassword, err = initialAdminPassword(f); err != nil {
+		return cfg, err
+	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)
 	}

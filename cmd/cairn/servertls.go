@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"os"
+
 	"github.com/cairnkv/cairn/internal/node"
 	"github.com/cairnkv/cairn/internal/tlsconf"
 	"github.com/spf13/pflag"
@@ -16,6 +19,21 @@ func addServerTLSFlags(f *pflag.FlagSet) {
 	f.String("peer-key-file", "", "key of --peer-cert-file (default: --key-file)")
 	f.String("peer-trusted-ca-file", "", "CA that peers' certificates must verify against: node-to-node calls without one are refused (default: --trusted-ca-file)")
 	f.String("tls-min-version", "1.2", "oldest TLS version accepted, on every door and between peers: 1.2 or 1.3")
+	f.String("initial-admin-password-file", "", "file holding (first line) the password of user admin, made with role admin when the cluster is created; "+
+		"from then on every client must log in (or CAIRN_INITIAL_ADMIN_PASSWORD holding the password itself). Default: a cluster without users")
+}
+
+// initialAdminPassword reads --initial-admin-password-file, else
+// CAIRN_INITIAL_ADMIN_PASSWORD.
+func initialAdminPassword(f *pflag.FlagSet) (string, error) {
+	if file, _ := f.GetString("initial-admin-password-file"); file != "" {
+		p, err := readPasswordFile(file)
+		if err != nil {
+			return "", usageError{fmt.Errorf("--initial-admin-password-file: %w", err)}
+		}
+		return p, nil
+	}
+	return os.Getenv("CAIRN_INITIAL_ADMIN_PASSWORD"), nil
 }
 
 // serverTLS reads the TLS flags; node checks their combination.

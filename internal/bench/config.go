@@ -130,6 +130,10 @@ type Config struct {
 	// the RESP and gRPC doors, and the /metrics reads (https). Nil:
 	// plaintext.
 	TLS *tls.Config
+	// User and Password log in on a cluster with users (--user,
+	// --password-file): AUTH on RESP, per-RPC credentials on gRPC, basic
+	// auth on /metrics. Empty User: no login.
+	User, Password string
 }
 
 // DefaultConfig returns the defaults of the flags.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cairnkv/cairn/client"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -46,7 +47,7 @@ func newCPUSampler(ctx context.Context, cfg *Config) (*cpuSampler, error) {
 			return nil, nil
 		}
 		var err error
-		if addrs, err = advertisedHTTP(ctx, cfg.Endpoints[0], cfg.Timeout, grpcCreds(cfg.TLS)); err != nil {
+		if addrs, err = advertisedHTTP(ctx, cfg.Endpoints[0], cfg.Timeout, cfg.dialOptions()...); err != nil {
 			return nil, fmt.Errorf("--metrics auto: %w (give --metrics HTTP addresses, or none)", err)
 		}
 	default:
@@ -69,8 +70,8 @@ func newCPUSampler(ctx context.Context, cfg *Config) (*cpuSampler, error) {
 
 // advertisedHTTP asks the node at grpcAddr for the cluster view and
 // returns every node's HTTP address.
-func advertisedHTTP(ctx context.Context, grpcAddr string, timeout time.Duration, creds credentials.TransportCredentials) ([]string, error) {
-	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(creds))
+func advertisedHTTP(ctx context.Context, grpcAddr string, timeout time.Duration, opts ...grpc.DialOption) ([]string, error) {
+	cc, err := grpc.NewClient(grpcAddr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -160,4 +161,14 @@ func grpcCreds(c *tls.Config) credentials.TransportCredentials {
 		return insecure.NewCredentials()
 	}
 	return credentials.NewTLS(c)
+}
+
+// dialOptions are the gRPC options of the bench's own calls: TLS and the
+// login per cfg.
+func (cfg *Config) dialOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(grpcCreds(cfg.TLS))}
+	if cfg.User != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(client.BasicAuth(cfg.User, cfg.Password)))
+	}
+	return opts
 }

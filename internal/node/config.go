@@ -87,6 +87,12 @@ type Config struct {
 	MaxClockOffset time.Duration // --max-clock-offset, default 500ms
 	MinFreeDisk    uint64        // --min-free-disk, default 256 MiB
 
+	// InitialAdminPassword (--initial-admin-password-file, or
+	// CAIRN_INITIAL_ADMIN_PASSWORD) makes user admin (role admin) with this
+	// password and turns logins on, unless the cluster already requires
+	// them. Empty: a cluster without users, open to anyone who reaches it.
+	InitialAdminPassword string
+
 	// TLS is the doors' and the peers' TLS (--cert-file, --peer-cert-file,
 	// ...; see TLS). Zero: plaintext everywhere.
 	TLS TLS

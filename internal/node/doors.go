@@ -69,7 +69,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	mux.Handle("/", h)
 	srv := &http.Server{
-		Handler: httpDoor.Handler(mux),
+		Handler: httpDoor.Handler(n.httpAuth(mux)),
 		// A client that trickles its headers or body, or keeps an idle
 		// connection, holds a connection slot for at most these.
 		ReadHeaderTimeout: httpReadHeaderTimeout,

@@ -44,6 +44,10 @@ type Node struct {
 	// tls is the loaded --cert-file/--peer-cert-file material; nil
 	// without TLS.
 	tls *tlsState
+	// users are the meta group's users, as the doors' logins check them;
+	// logins remembers the gRPC and HTTP logins verified.
+	users  *users
+	logins loginCache
 
 	// doorMetrics and maxConns guard the three doors (--max-connections,
 	// lowered to fit the file-descriptor limit).
@@ -265,13 +269,15 @@ func Start(cfg Config) (n *Node, err error) {
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
 		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2,
 	})
+	n.users = newUsers(n, cfg.TLS.Enabled() || cfg.InitialAdminPassword != "")
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
 	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
-	n.grpcSrv = grpc.NewServer(append(srvOpts, sec.serverOptions(peerMethod)...)...)
+	srvOpts = append(srvOpts, sec.serverOptions(peerMethod)...)
+	n.grpcSrv = grpc.NewServer(append(srvOpts, n.authServerOptions()...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
 		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,
@@ -302,6 +308,8 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	n.wg.Add(1)
 	go n.runRebalancer()
+	n.wg.Add(1)
+	go n.users.run(cfg.InitialAdminPassword)
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }

@@ -125,7 +125,7 @@ type adminPeer struct {
 }
 
 func (p adminPeer) Ping(ctx context.Context) (string, error) {
-	resp, err := p.c.Ping(ctx, &cairnv1.PingRequest{})
+	resp, err := p.c.Ping(metadata.AppendToOutgoingContext(ctx, forwardClusterHeader, p.clusterID), &cairnv1.PingRequest{})
 	return resp.GetNode(), err
 }
 

@@ -21,7 +21,7 @@ func (n *Node) serveRESP(d *doors) error {
 	srv := resp.New(resp.Config{
 		Backend: n, Logger: n.log, Registry: n.registry, RequestTimeout: n.cfg.RequestTimeout,
 		Addr: d.Redis, NodeName: n.cfg.Name, Version: Version,
-		Door: n.door("resp"), IdleTimeout: n.cfg.ClientIdleTimeout,
+		Door: n.door("resp"), IdleTimeout: n.cfg.ClientIdleTimeout, Auth: n.users,
 	})
 	done := make(chan struct{})
 	go func() {

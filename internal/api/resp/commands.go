@@ -30,6 +30,7 @@ var commandsByName map[string]*command
 
 func init() {
 	commandTable = []*command{
+		{"acl", -2, []string{"noscript", "loading", "stale"}, 0, 0, 0, "server", "A container for Access List Control commands.", cmdACL},
 		{"append", 3, []string{"write", "denyoom", "fast"}, 1, 1, 1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", cmdAppend},
 		{"auth", -2, []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, 0, 0, 0, "connection", "Authenticates the connection.", cmdAuth},
 		{"client", -2, []string{}, 0, 0, 0, "connection", "A container for client connection commands.", cmdClient},
@@ -110,6 +111,9 @@ func (s *Server) plan(c *client, o *op) {
 		return
 	}
 	o.cmd = cmd
+	if !s.checkAccess(c, cmd, o) {
+		return
+	}
 	if (cmd.arity > 0 && len(o.args) != cmd.arity) || len(o.args) < -cmd.arity {
 		o.fail(wrongArity(cmd.name))
 		return
@@ -237,29 +241,6 @@ func cmdEcho(s *Server, c *client, o *op) { o.reply(appendBulk(nil, o.args[1])) 
 func cmdQuit(s *Server, c *client, o *op) {
 	o.reply(replyOK)
 	o.quit = true
-}
-
-func cmdHello(s *Server, c *client, o *op) {
-	// NB: an error for every version, so RESP3 clients fall back to RESP2
-	// (go-redis does on any error reply).
-	o.fail("NOPROTO unsupported protocol version")
-}
-
-func cmdAuth(s *Server, c *client, o *op) {
-	switch len(o.args) {
-	case 2:
-		o.fail("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-	case 3:
-		// The default user has no password (nopass): Redis accepts any
-		// password for it, and no other user exists.
-		if string(o.args[1]) == "default" {
-			o.reply(replyOK)
-			return
-		}
-		o.fail("WRONGPASS invalid username-password pair or user is disabled.")
-	default:
-		o.fail(errSyntax)
-	}
 }
 
 func cmdSelect(s *Server, c *client, o *op) {
