@@ -43,7 +43,7 @@ Example:
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", args[0])}}
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", args[0])}}
 			}
 			return c.Help()
 		},
@@ -81,7 +81,7 @@ Example:
 	statusCmd.Flags().Bool("wait", false, "wait until no move is in flight or queued, then print the status")
 	statusCmd.RunE = adminRun("status")
 
-	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(),
+	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(), userCmd(), joinTokenCmd(),
 		adminNodeCmd("drain", "Move every replica off a node, then mark it removed",
 			`Drain NODE: mark it draining, move each of its replicas to where the ring now
 places it (add the new replica, let it catch up, then remove the old one),
@@ -176,7 +176,8 @@ func adminArgs(n int, name string) cobra.PositionalArgs {
 func adminRun(op string) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
 		err := func() error {
-			if _, err := applyEnv(c.Flags()); err != nil {
+			_, err := applyEnv(c.Flags())
+			if err != nil {
 				return err
 			}
 			f := c.Flags()
@@ -187,7 +188,11 @@ func adminRun(op string) func(*cobra.Command, []string) error {
 			o.Wait, _ = f.GetBool("wait")
 			o.DryRun, _ = f.GetBool("dry-run")
 			o.Yes, _ = f.GetBool("yes")
-			var err error
+			o.Role, _ = f.GetString("role")
+			o.TTL, _ = f.GetDuration("ttl")
+			if o.Password, err = newPassword(c); err != nil {
+				return usageError{err}
+			}
 			if o.DialOptions, err = grpcDialOptions(f); err != nil {
 				return err
 			}
@@ -226,5 +231,5 @@ func joinDryRun(ctx context.Context, out, errw io.Writer, cfg node.Config) error
 	}
 	return adminExit(admincli.JoinDryRun(ctx, out, errw, admincli.Join{Join: cfg.Join, DataDir: cfg.DataDir,
 		Name: cfg.Name, Addr: addr, Capacity: cfg.Capacity, Zone: cfg.Zone, Settings: cfg.Settings, Explicit: cfg.Explicit,
-		DialOptions: dial}))
+		DialOptions: dial, Token: cfg.JoinToken}))
 }

@@ -27,6 +27,9 @@ type Options struct {
 	Wait      bool          // status, drain and remove --wait
 	DryRun    bool          // drain, remove and unsafe-recover --dry-run
 	Yes       bool          // unsafe-recover --yes
+	Role      string        // user add, user grant --role
+	Password  string        // user add, user passwd (from --new-password-file)
+	TTL       time.Duration // join-token create --ttl
 	// PollInterval is how often --wait asks for the status. 0:
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -108,8 +111,11 @@ func run(ctx context.Context, o Options, cmd string, args []string) error {
 		fn = unsafeRecover
 	case "verify":
 		fn = verify
+	case "user add", "user remove", "user passwd", "user grant", "user list",
+		"join-token create", "join-token list", "join-token revoke":
+		fn = securityCmd(cmd)
 	default:
-		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", cmd)}
+		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", cmd)}
 	}
 	a := newConn(o.Endpoints, o.Timeout, o.DialOptions)
 	defer a.close()
@@ -289,6 +295,13 @@ func (e unreachableError) Unwrap() error { return e.last }
 // the next endpoint asks for the same state change again, which is what
 // the operator wants (as kv's Run does for a read).
 func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.AdminClient) (T, error)) (T, error) {
+	return callConn(ctx, a, func(ctx context.Context, cc grpc.ClientConnInterface) (T, error) {
+		return fn(ctx, pb.NewAdminClient(cc))
+	})
+}
+
+// callConn is call for any service on the endpoints' connections.
+func callConn[T any](ctx context.Context, a *conn, fn func(context.Context, grpc.ClientConnInterface) (T, error)) (T, error) {
 	var zero T
 	var ue unreachableError
 	for i := range a.endpoints {
@@ -306,7 +319,7 @@ func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.Admin
 			a.conns[ep] = cc
 		}
 		cctx, cancel := context.WithTimeout(ctx, a.timeout)
-		r, err := fn(cctx, pb.NewAdminClient(cc))
+		r, err := fn(cctx, cc)
 		cancel()
 		if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
 			ue.errs = append(ue.errs, fmt.Sprintf("%s: %s", ep, status.Convert(err).Message()))

@@ -92,12 +92,25 @@ var nodeOnlyMethods = map[string]bool{
 	cairnv1.Admin_Join_FullMethodName:           true,
 }
 
+// secure says whether this node belongs to a secure cluster: TLS, or
+// users. Joining one needs a join token or a node certificate.
+func (n *Node) secure() bool { return n.tls != nil || n.users.Required() }
+
 // authorizeGRPC returns ctx with the caller's principal, or the error to
 // answer: UNAUTHENTICATED without valid credentials on a cluster with
 // users, PERMISSION_DENIED when the user's role does not allow method.
-func (n *Node) authorizeGRPC(ctx context.Context, method string) (context.Context, error) {
+// req is a unary call's request (nil for a stream).
+func (n *Node) authorizeGRPC(ctx context.Context, method string, req any) (context.Context, error) {
 	if peerMethod(method) {
 		return ctx, nil // the TLS check (tlsState.serverOptions) guards them
+	}
+	if method == cairnv1.Admin_Join_FullMethodName && n.secure() && !n.fromNode(ctx) {
+		jr, _ := req.(*cairnv1.JoinRequest)
+		if err := n.useJoinToken(ctx, jr.GetName(), jr.GetDryRun()); err != nil {
+			n.log.Warn("audit: join refused", "node", jr.GetName(), "remote", remoteHost(ctx), "err", status.Convert(err).Message())
+			return ctx, err
+		}
+		return ctx, nil
 	}
 	if !n.users.Required() {
 		return api.WithPrincipal(ctx, api.Anonymous), nil
@@ -186,14 +199,14 @@ func hostOf(addr string) string {
 func (n *Node) authServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			ctx, err := n.authorizeGRPC(ctx, info.FullMethod)
+			ctx, err := n.authorizeGRPC(ctx, info.FullMethod, req)
 			if err != nil {
 				return nil, err
 			}
 			return h(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			ctx, err := n.authorizeGRPC(ss.Context(), info.FullMethod)
+			ctx, err := n.authorizeGRPC(ss.Context(), info.FullMethod, nil)
 			if err != nil {
 				return err
 			}

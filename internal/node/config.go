@@ -40,6 +40,10 @@ type Config struct {
 	// With an empty data directory the node asks it to be added (a new,
 	// empty node); with data it is ignored (a restart).
 	Join string
+	// JoinToken (--join-token) is sent with the join: a secure cluster
+	// takes a new node with a token from cairn admin join-token create, or
+	// with a node certificate its CA signed.
+	JoinToken string
 	// Capacity (--capacity, default 1) and Zone (--zone) place this node on
 	// the ring. A founder's must match its --initial-cluster entry; a
 	// joiner sends them with its join.

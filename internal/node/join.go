@@ -13,6 +13,7 @@ import (
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -34,6 +35,9 @@ func join(cfg Config, store storage.Store, log *slog.Logger, dial []grpc.DialOpt
 	deadline := cfg.Clock.Monotonic() + joinTimeout
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if cfg.JoinToken != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, joinTokenHeader, cfg.JoinToken)
+		}
 		resp, err = cairnv1.NewAdminClient(conn).Join(ctx, req)
 		cancel()
 		if err == nil {
@@ -41,6 +45,9 @@ func join(cfg Config, store storage.Store, log *slog.Logger, dial []grpc.DialOpt
 		}
 		if tlsRefused(err) {
 			return nil, fmt.Errorf("--join %s: the TLS handshake failed: the member does not take this node's certificate (--peer-cert-file, signed by the cluster's CA) or this node does not trust the member's (--peer-trusted-ca-file): %s", cfg.Join, status.Convert(err).Message())
+		}
+		if status.Code(err) == codes.PermissionDenied {
+			return nil, fmt.Errorf("--join %s: refused: %s", cfg.Join, status.Convert(err).Message())
 		}
 		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || cfg.Clock.Monotonic() > deadline {
 			return nil, fmt.Errorf("--join %s: %s", cfg.Join, status.Convert(err).Message())

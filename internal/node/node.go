@@ -287,6 +287,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.rebalancer = newRebalancer(n)
 	n.admin = newAdmin(n)
 	n.admin.Register(n.grpcSrv)
+	cairnv1.RegisterSecurityServer(n.grpcSrv, securityService{n: n})
 	if faults != nil {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)

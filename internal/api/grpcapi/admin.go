@@ -166,8 +166,10 @@ func onMetaLeader[Req, Resp any](ctx context.Context, n AdminNode, req Req, loca
 	// caller, not this node (a node is never a user).
 	out := metadata.AppendToOutgoingContext(ctx, adminHopHeader, n.Name())
 	if md, ok := metadata.FromIncomingContext(ctx); ok {
-		for _, v := range md.Get("authorization") {
-			out = metadata.AppendToOutgoingContext(out, "authorization", v)
+		for _, k := range []string{"authorization", "cairn-join-token"} {
+			for _, v := range md.Get(k) {
+				out = metadata.AppendToOutgoingContext(out, k, v)
+			}
 		}
 	}
 	resp, err := remote(pb.NewAdminClient(conn), out, req)
