@@ -96,6 +96,15 @@ var nodeOnlyMethods = map[string]bool{
 // users. Joining one needs a join token or a node certificate.
 func (n *Node) secure() bool { return n.tls != nil || n.users.Required() }
 
+// auditedMethods are logged with who called them (the Security service's
+// calls log their own lines).
+var auditedMethods = map[string]bool{
+	cairnv1.Admin_Drain_FullMethodName:         true,
+	cairnv1.Admin_Remove_FullMethodName:        true,
+	cairnv1.Admin_UnsafeRecover_FullMethodName: true,
+	cairnv1.Admin_ForceRecover_FullMethodName:  true,
+}
+
 // authorizeGRPC returns ctx with the caller's principal, or the error to
 // answer: UNAUTHENTICATED without valid credentials on a cluster with
 // users, PERMISSION_DENIED when the user's role does not allow method.
@@ -136,6 +145,9 @@ func (n *Node) authorizeGRPC(ctx context.Context, method string, req any) (conte
 	}
 	if !p.Allows(perm) {
 		return ctx, status.Errorf(codes.PermissionDenied, "user %s (role %s) may not call %s", p.User, p.Role, method)
+	}
+	if auditedMethods[method] {
+		n.log.Info("audit: "+method, "by", p.User, "remote", remote)
 	}
 	return api.WithPrincipal(ctx, p), nil
 }

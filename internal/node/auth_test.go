@@ -35,7 +35,7 @@ func TestLoginsAndRoles(t *testing.T) {
 		_, ok2 := n2.users.Lookup("admin")
 		return n1.users.Required() && n2.users.Required() && ok1 && ok2
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	h := auth.NewHasher(1)
 	for _, u := range []auth.User{

@@ -17,7 +17,7 @@ func TestJoinNeedsAToken(t *testing.T) {
 	tn.ready()
 	n1 := tn.nodes["n1"]
 	waitFor(t, 10*time.Second, "logins to be required", n1.users.Required)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	sec := securityService{n: n1}
 	tok, err := sec.CreateJoinToken(ctx, &cairnv1.CreateJoinTokenRequest{TtlSeconds: 600})

@@ -166,6 +166,9 @@ func Start(cfg Config) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.TLS.Enabled() && !id.Bootstrapped && !id.Joined && cfg.InitialAdminPassword == "" {
+		return nil, errors.New("a cluster with TLS must have users: give --initial-admin-password-file (or CAIRN_INITIAL_ADMIN_PASSWORD) when creating it; its user admin then makes the others (cairn admin user add)")
+	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
 		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk, tls: sec,

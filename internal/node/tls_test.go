@@ -68,10 +68,12 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 	certs, other := testCerts(t), testCerts(t)
 	tn := startNodes(t, 2, 4, func(c *Config) {
 		c.TLS = nodeTLS(certs)
+		c.InitialAdminPassword = "pw"
 		c.HTTPAddr, c.RedisAddr = "127.0.0.1:0", "127.0.0.1:0"
 	})
 	tn.ready() // NB: groups elect leaders and apply over the peers' mTLS
 	n1 := tn.nodes["n1"]
+	waitFor(t, 10*time.Second, "user admin to be read", func() bool { _, ok := n1.users.Lookup("admin"); return ok })
 	d, err := n1.serveDoors()
 	if err != nil {
 		t.Fatal(err)
@@ -81,7 +83,7 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 	defer cancel()
 
 	t.Run("gRPC", func(t *testing.T) {
-		c, err := client.NewContext(ctx, []string{n1.GRPCAddr()}, client.Options{TLS: clientTLS(t, certs, "")})
+		c, err := client.NewContext(ctx, []string{n1.GRPCAddr()}, client.Options{TLS: clientTLS(t, certs, ""), User: "admin", Password: "pw"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,9 +95,9 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 			t.Fatalf("get over TLS: %+v %v %v", it, found, err)
 		}
 		for name, o := range map[string]client.Options{
-			"plaintext":    {DialTimeout: 2 * time.Second},
-			"another CA":   {DialTimeout: 2 * time.Second, TLS: clientTLS(t, other, "")},
-			"no CA at all": {DialTimeout: 2 * time.Second, TLS: &tls.Config{}},
+			"plaintext":    {DialTimeout: 2 * time.Second, User: "admin", Password: "pw"},
+			"another CA":   {DialTimeout: 2 * time.Second, TLS: clientTLS(t, other, ""), User: "admin", Password: "pw"},
+			"no CA at all": {DialTimeout: 2 * time.Second, TLS: &tls.Config{}, User: "admin", Password: "pw"},
 		} {
 			if c, err := client.NewContext(ctx, []string{n1.GRPCAddr()}, o); err == nil {
 				c.Close()
@@ -107,7 +109,9 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 	t.Run("HTTPS", func(t *testing.T) {
 		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS(t, certs, "")}, Timeout: 5 * time.Second}
 		defer hc.CloseIdleConnections()
-		resp, err := hc.Get("https://" + d.HTTP + "/v1/kv/k")
+		req, _ := http.NewRequest("GET", "https://"+d.HTTP+"/v1/kv/k", nil)
+		req.SetBasicAuth("admin", "pw")
+		resp, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,7 +138,7 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 	})
 
 	t.Run("RESP", func(t *testing.T) {
-		rdb := redis.NewClient(&redis.Options{Addr: d.Redis, TLSConfig: clientTLS(t, certs, ""), MaxRetries: -1})
+		rdb := redis.NewClient(&redis.Options{Addr: d.Redis, TLSConfig: clientTLS(t, certs, ""), MaxRetries: -1, Username: "admin", Password: "pw"})
 		defer rdb.Close()
 		if v, err := rdb.Get(ctx, "k").Result(); err != nil || v != "v" {
 			t.Fatalf("GET k over TLS: %q %v", v, err)
@@ -170,6 +174,15 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 		if err := call(clientTLS(t, certs, "")); status.Code(err) != codes.PermissionDenied {
 			t.Errorf("Peer.SyncRoutes without a certificate: %v, want PermissionDenied", err)
 		}
+		// TLS without a login refuses the client services.
+		cc, err := grpc.NewClient(n1.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(clientTLS(t, certs, ""))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cc.Close()
+		if _, err := cairnv1.NewKVClient(cc).Get(ctx, &cairnv1.GetRequest{Key: []byte("k")}); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("KV.Get over TLS without a login: %v, want Unauthenticated", err)
+		}
 		// A node certificate from another CA fails the handshake.
 		r, err := tlsconf.NewReloader(tlsconf.Files{Cert: filepath.Join(other, tlsconf.NodeCert), Key: filepath.Join(other, tlsconf.NodeKey),
 			CA: filepath.Join(certs, tlsconf.CACert)}, nil)
@@ -186,7 +199,7 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 		evil := nodeTLS(other)
 		evil.TrustedCAFile = filepath.Join(certs, tlsconf.CACert)
 		cfg := Config{
-			Name: "evil", DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", Join: n1.GRPCAddr(),
+			Name: "evil", DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", Join: n1.GRPCAddr(), InitialAdminPassword: "x",
 			TLS: evil, Logger: testLogger(), TickInterval: 20 * time.Millisecond,
 		}
 		start := time.Now()
@@ -208,7 +221,7 @@ func TestTLSOnEveryDoorAndBetweenPeers(t *testing.T) {
 // Certificates reload without a restart when their files change.
 func TestTLSCertificateReloads(t *testing.T) {
 	certs := testCerts(t)
-	tn := startNodes(t, 1, 2, func(c *Config) { c.TLS = nodeTLS(certs) })
+	tn := startNodes(t, 1, 2, func(c *Config) { c.TLS = nodeTLS(certs); c.InitialAdminPassword = "pw" })
 	tn.ready()
 	n1 := tn.nodes["n1"]
 	serial := func() string {
@@ -240,4 +253,13 @@ func pool(t *testing.T, dir string) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AppendCertsFromPEM(pem)
 	return p
+}
+
+// A cluster with TLS is not created without users.
+func TestTLSNeedsUsers(t *testing.T) {
+	certs := testCerts(t)
+	_, err := Start(Config{Name: "n1", DataDir: t.TempDir(), GRPCAddr: "127.0.0.1:0", TLS: nodeTLS(certs), Logger: testLogger()})
+	if err == nil || !strings.Contains(err.Error(), "--initial-admin-password-file") {
+		t.Fatalf("TLS without an initial admin password: %v", err)
+	}
 }

@@ -34,12 +34,13 @@ type users struct {
 	throttle *auth.Throttle
 	failures prometheus.Counter
 
-	// known is false until the first read. Meanwhile logins are required
-	// (and fail as retryable) on a node with TLS or an initial admin
-	// password, which belongs to a cluster with users; any other node is
-	// open until a read says otherwise.
+	// known is false until the first read. Logins are required from the
+	// start on a node with TLS or an initial admin password (a cluster with
+	// TLS has users: Start refuses to create one without), and on any
+	// other once a read finds the marker; never turned off.
 	known    atomic.Bool
 	required atomic.Bool
+	marked   atomic.Bool // the meta group holds authEnabledKey
 	mu       sync.Mutex
 	byName   map[string]auth.User // guarded by mu
 }
@@ -108,7 +109,7 @@ func (u *users) run(initialPassword string) {
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), u.n.cfg.RequestTimeout)
 		err := u.refresh(ctx)
-		if err == nil && initialPassword != "" && !u.required.Load() {
+		if err == nil && initialPassword != "" && !u.marked.Load() {
 			if err = u.enable(ctx, initialPassword); err == nil {
 				err = u.refresh(ctx)
 			}
@@ -151,7 +152,13 @@ func (u *users) refresh(ctx context.Context) error {
 	u.mu.Lock()
 	u.byName = byName
 	u.mu.Unlock()
-	u.required.Store(on)
+	if on {
+		u.marked.Store(true)
+		// NB: only ever turned on: a node that starts closed (TLS, or an
+		// initial password) must not open because it read the meta group
+		// before a founder wrote the marker.
+		u.required.Store(true)
+	}
 	u.known.Store(true)
 	return nil
 }
@@ -177,4 +184,17 @@ func (u *users) putUser(ctx context.Context, user auth.User) error {
 	}
 	_, err := u.n.propose(ctx, 0, kv.NewCommand(kv.Put(auth.UserKey(user.Name), user.Encode())))
 	return err
+}
+
+// check is the "users" readiness check of a node that requires logins:
+// failed until it has read the user records with the cluster's login
+// marker (until then every login fails as retryable). Nil on an open node.
+func (u *users) check() *api.Check {
+	if !u.required.Load() {
+		return nil
+	}
+	if !u.known.Load() || !u.marked.Load() {
+		return &api.Check{Name: "users", Reason: "the user records are not read yet; logins answer try-again"}
+	}
+	return &api.Check{Name: "users", OK: true}
 }

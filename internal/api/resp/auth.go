@@ -95,6 +95,9 @@ func (s *Server) checkAccess(c *client, cmd *command, o *op) bool {
 		o.fail("NOPERM User " + s.principal(c).User + " has no permissions to run the '" + cmd.name + "' command")
 		return false
 	}
+	if cmd.permission() == auth.PermAdmin {
+		s.log.Info("audit: "+strings.ToUpper(cmd.name), "by", s.principal(c).User, "remote", c.addr)
+	}
 	return true
 }
 
