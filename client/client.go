@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/cairnkv/cairn/internal/balance"
@@ -52,8 +54,19 @@ type Options struct {
 	// to ride out a leader election with backoff.
 	MaxAttempts int
 	// DialOptions are added to every connection's options, after the
-	// defaults (no TLS, a 16 MiB receive limit); pass TLS credentials here.
+	// defaults (TLS per the TLS field, a 16 MiB receive limit).
 	DialOptions []grpc.DialOption
+	// TLS, when set, makes every connection TLS with this configuration
+	// (a cluster started with --cert-file): RootCAs for the CA that signed
+	// the nodes' certificates (cairn cert's ca.crt), Certificates for a
+	// client certificate where the cluster asks for one. Each node is
+	// verified against the address the routing table names for it. Nil:
+	// plaintext.
+	TLS *tls.Config
+	// User and Password log in on a cluster with users (one created with
+	// --initial-admin-password-file): sent with every call (BasicAuth).
+	// Empty User: no login.
+	User, Password string
 }
 
 // Defaults of Options.
@@ -179,10 +192,17 @@ func NewContext(ctx context.Context, endpoints []string, opts Options) (*Client,
 		return nil, fmt.Errorf("client: Options.Balance: %w", err)
 	}
 	c := &Client{opts: opts, endpoints: eps, policy: policy, kick: make(chan struct{}, 1)}
+	creds := insecure.NewCredentials()
+	if opts.TLS != nil {
+		creds = credentials.NewTLS(opts.TLS)
+	}
 	c.dialOpts = append([]grpc.DialOption{
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithTransportCredentials(creds),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxRecvMsgSize)),
 	}, opts.DialOptions...)
+	if opts.User != "" {
+		c.dialOpts = append(c.dialOpts, grpc.WithPerRPCCredentials(BasicAuth(opts.User, opts.Password)))
+	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
 	fctx, cancel := context.WithTimeout(ctx, opts.DialTimeout)

@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -50,7 +51,7 @@ func fill(t *testing.T, path string, mib int) {
 // serves every acknowledged write.
 func TestDiskFillsAndRecovers(t *testing.T) {
 	small := mountSmall(t, "192m")
-	c := &cluster{t: t}
+	c := &cluster{t: t, web: http.DefaultClient, scheme: "http"}
 	p := &proc{name: "n1", grpc: freePort(t), http: freePort(t), redis: freePort(t), dir: filepath.Join(small, "n1"), log: filepath.Join(t.TempDir(), "n1.log")}
 	p.args = []string{"server", "--name", p.name, "--data-dir", p.dir, "--grpc-addr", p.grpc, "--http-addr", p.http,
 		"--redis-addr", p.redis, "--initial-cluster", p.name + "=" + p.grpc, "--partitions", "4", "--log-format", "text"}

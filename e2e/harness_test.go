@@ -96,6 +96,10 @@ func (p *proc) exitedWithin(d time.Duration) (bool, error) {
 type cluster struct {
 	t     *testing.T
 	procs []*proc
+	// web reaches the nodes' HTTP doors at scheme://addr: plain HTTP
+	// unless the cluster serves TLS (startClusterTLS).
+	web    *http.Client
+	scheme string
 }
 
 var (
@@ -132,7 +136,13 @@ func freePort(t *testing.T) string {
 // startCluster starts n founders with extra server args, and waits until
 // every node is ready.
 func startCluster(t *testing.T, n int, extra ...string) *cluster {
-	c := &cluster{t: t}
+	return startClusterWeb(t, n, http.DefaultClient, "http", extra...)
+}
+
+// startClusterWeb is startCluster whose HTTP doors are reached with web at
+// scheme://.
+func startClusterWeb(t *testing.T, n int, web *http.Client, scheme string, extra ...string) *cluster {
+	c := &cluster{t: t, web: web, scheme: scheme}
 	base := t.TempDir()
 	var initial []string
 	for i := range n {
@@ -215,7 +225,7 @@ func (c *cluster) waitReady() {
 			if !p.running() {
 				c.t.Fatalf("%s exited: %v", p.name, p.exitErr)
 			}
-			resp, err := http.Get("http://" + p.http + "/readyz")
+			resp, err := c.web.Get(c.scheme + "://" + p.http + "/readyz")
 			if err != nil {
 				return false
 			}

@@ -43,7 +43,7 @@ Example:
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", args[0])}}
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", args[0])}}
 			}
 			return c.Help()
 		},
@@ -57,6 +57,7 @@ Example:
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes, tried in order until one answers")
 	pf.StringP("output", "o", "table", "output: table or json (one JSON object per line)")
 	pf.Duration("timeout", admincli.DefaultTimeout, "timeout of each call to the cluster")
+	addClientFlags(pf)
 
 	statusCmd := &cobra.Command{
 		Use:   "status",
@@ -80,7 +81,7 @@ Example:
 	statusCmd.Flags().Bool("wait", false, "wait until no move is in flight or queued, then print the status")
 	statusCmd.RunE = adminRun("status")
 
-	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(),
+	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(), userCmd(), joinTokenCmd(),
 		adminNodeCmd("drain", "Move every replica off a node, then mark it removed",
 			`Drain NODE: mark it draining, move each of its replicas to where the ring now
 places it (add the new replica, let it catch up, then remove the old one),
@@ -180,7 +181,8 @@ func adminArgs(n int, name string) cobra.PositionalArgs {
 func adminRun(op string) func(*cobra.Command, []string) error {
 	return func(c *cobra.Command, args []string) error {
 		err := func() error {
-			if _, err := applyEnv(c.Flags()); err != nil {
+			_, err := applyEnv(c.Flags())
+			if err != nil {
 				return err
 			}
 			f := c.Flags()
@@ -191,6 +193,14 @@ func adminRun(op string) func(*cobra.Command, []string) error {
 			o.Wait, _ = f.GetBool("wait")
 			o.DryRun, _ = f.GetBool("dry-run")
 			o.Yes, _ = f.GetBool("yes")
+			o.Role, _ = f.GetString("role")
+			o.TTL, _ = f.GetDuration("ttl")
+			if o.Password, err = newPassword(c); err != nil {
+				return usageError{err}
+			}
+			if o.DialOptions, err = grpcDialOptions(f); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return adminExit(admincli.Run(ctx, o, op, args))
@@ -220,6 +230,11 @@ func joinDryRun(ctx context.Context, out, errw io.Writer, cfg node.Config) error
 	if addr == "" {
 		addr = cfg.GRPCAddr
 	}
+	dial, err := node.PeerDialOptions(cfg.TLS)
+	if err != nil {
+		return usageError{err}
+	}
 	return adminExit(admincli.JoinDryRun(ctx, out, errw, admincli.Join{Join: cfg.Join, DataDir: cfg.DataDir,
-		Name: cfg.Name, Addr: addr, Capacity: cfg.Capacity, Zone: cfg.Zone, Settings: cfg.Settings, Explicit: cfg.Explicit}))
+		Name: cfg.Name, Addr: addr, Capacity: cfg.Capacity, Zone: cfg.Zone, Settings: cfg.Settings, Explicit: cfg.Explicit,
+		DialOptions: dial, Token: cfg.JoinToken}))
 }

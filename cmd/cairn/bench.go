@@ -91,6 +91,7 @@ per progress interval, and the latency distribution.`,
 	f.Duration("timeout", d.Timeout, "per-request timeout")
 	f.String("metrics", d.Metrics, "HTTP addresses (comma-separated) whose /metrics give the servers' CPU time before and after the run, for server_cpu_seconds and cpu_us_per_op; "+
 		"auto: every node's advertised HTTP address (grpc only); none: off")
+	addClientFlags(f)
 	f.Duration("progress-interval", d.ProgressInterval, "time between progress lines on stderr, and the window of their ops/s and p99")
 	f.String("report", "", "also write the run as a self-contained HTML page to this file (charts over time, latency distribution)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
@@ -125,6 +126,12 @@ per progress interval, and the latency distribution.`,
 		cfg.Timeout, _ = f.GetDuration("timeout")
 		cfg.ProgressInterval, _ = f.GetDuration("progress-interval")
 		cfg.Metrics, _ = f.GetString("metrics")
+		if cfg.TLS, err = clientTLS(f); err != nil {
+			return err
+		}
+		if cfg.User, cfg.Password, err = clientLogin(f); err != nil {
+			return err
+		}
 		if explicit["preload"] {
 			cfg.Preload = bench.PreloadOff
 			if on, _ := f.GetBool("preload"); on {

@@ -25,6 +25,7 @@ Exit status: 0 done, 1 failed, 2 usage, 3 the key does not exist (get, del),
 	pf.String("endpoints", "127.0.0.1:7379", "comma-separated gRPC addresses of nodes")
 	pf.StringP("output", "o", "table", "output: table or json")
 	pf.Duration("timeout", 5*time.Second, "per-request timeout")
+	addClientFlags(pf)
 	sub := func(use, short string, args int, setup func(*cobra.Command)) *cobra.Command {
 		c := &cobra.Command{Use: use, Short: short, Args: cobra.ExactArgs(args)}
 		if setup != nil {
@@ -44,7 +45,11 @@ Exit status: 0 done, 1 failed, 2 usage, 3 the key does not exist (get, del),
 			o.By, _ = f.GetInt64("by")
 			o.Prefix, _ = f.GetString("prefix")
 			o.Limit, _ = f.GetInt("limit")
-			err := kvcli.Run(c.Context(), o, strings.Fields(use)[0], a)
+			var err error
+			if o.DialOptions, err = grpcDialOptions(f); err != nil {
+				return err
+			}
+			err = kvcli.Run(c.Context(), o, strings.Fields(use)[0], a)
 			if errors.Is(err, kvcli.ErrNotFound) && out == "json" {
 				os.Exit(exitNotFound) // the JSON line said so
 			}

@@ -58,6 +58,7 @@ the join would cause, and creates nothing:
 	f.Int(cluster.FlagVNodes, cluster.DefaultVNodes, "virtual nodes per unit of capacity on the placement ring, fixed at creation")
 	f.Float64(cluster.FlagLoadFactor, cluster.DefaultLoadFactor, "bounded-loads factor c: no node holds more than ceil(c × its weighted share) replicas; at least 1, fixed at creation")
 	f.String("join", "", "gRPC address (host:port) of any member of a running cluster: an empty node asks to be added; ignored on restart")
+	f.String("join-token", "", "with --join on a secure cluster (TLS or users): a token from cairn admin join-token create (single-use); not needed with a node certificate the cluster's CA signed")
 	f.Float64("capacity", 1, "this node's weight on the ring: a node of capacity 2 gets twice the replicas of one of capacity 1")
 	f.String("zone", "", "this node's zone (letters, digits, '-', '_', '.'): replicas of a partition are spread over zones")
 	f.Duration("dead-after", 30*time.Second, "a node not heard from for this long is marked down and its replicas rebuilt elsewhere")
@@ -75,6 +76,7 @@ the join would cause, and creates nothing:
 	f.Bool("fault-injection", false, "serve the FaultInjection gRPC service (link faults, clock skew, slow fsync) for cairn check; never on a node whose data matters")
 	f.Int("gogc", defaultGOGC(), "Go GC target percent: higher spends less CPU on GC and more memory; $GOGC, when set, is the default")
 	f.String("memory-limit", os.Getenv("GOMEMLIMIT"), "soft memory limit of the Go runtime, e.g. 2GiB or 512MiB; the GC works harder near it; $GOMEMLIMIT, when set, is the default (none otherwise)")
+	addServerTLSFlags(f)
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		explicit, err := applyEnv(cmd.Flags())
 		if err != nil {
@@ -125,12 +127,18 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 		Settings: cluster.Settings{Partitions: num("partitions"), Replicas: num("replicas"), Engine: str("engine"),
 			VNodes: num(cluster.FlagVNodes), LoadFactor: float(cluster.FlagLoadFactor)},
 		Explicit: explicit,
-		Join:     str("join"), Capacity: float("capacity"), Zone: str("zone"),
+		Join:     str("join"), JoinToken: str("join-token"), Capacity: float("capacity"), Zone: str("zone"),
 		DeadAfter: dur("dead-after"), MaxConcurrentMoves: num("max-concurrent-moves"),
 		Limits:         api.Limits{MaxKeySize: num("max-key-size"), MaxValueSize: num("max-value-size")},
 		RequestTimeout: dur("request-timeout"), MaxClockOffset: dur("max-clock-offset"), MinFreeDisk: uint64(minFree),
 		FaultInjection: faults,
 		MaxConnections: num("max-connections"), ClientIdleTimeout: dur("client-idle-timeout"),
+	}
+	if cfg.TLS, err = serverTLS(f); err != nil {
+		return cfg, err
+	}
+	if cfg.InitialAdminPassword, err = initialAdminPassword(f); err != nil {
+		return cfg, err
 	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)

@@ -27,11 +27,17 @@ type Options struct {
 	Wait      bool          // status, drain and remove --wait
 	DryRun    bool          // drain, remove and unsafe-recover --dry-run
 	Yes       bool          // unsafe-recover --yes
+	Role      string        // user add, user grant --role
+	Password  string        // user add, user passwd (from --new-password-file)
+	TTL       time.Duration // join-token create --ttl
 	// PollInterval is how often --wait asks for the status. 0:
 	// DefaultPollInterval.
 	PollInterval time.Duration
 	Out, Err     io.Writer // answers; progress, reports and questions
 	In           io.Reader // the typed-back partition number of unsafe-recover
+	// DialOptions are the connections' options (--cacert/--cert/--key);
+	// none: plaintext.
+	DialOptions []grpc.DialOption
 }
 
 // DefaultTimeout is --timeout's default: a drain may wait up to 5 s for
@@ -107,10 +113,13 @@ func run(ctx context.Context, o Options, cmd string, args []string) error {
 		fn = unsafeRecover
 	case "verify":
 		fn = verify
+	case "user add", "user remove", "user passwd", "user grant", "user list",
+		"join-token create", "join-token list", "join-token revoke":
+		fn = securityCmd(cmd)
 	default:
-		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", cmd)}
+		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", cmd)}
 	}
-	a := newConn(o.Endpoints, o.Timeout)
+	a := newConn(o.Endpoints, o.Timeout, o.DialOptions)
 	defer a.close()
 	err := fn(ctx, o, a, args)
 	if err != nil && ctx.Err() != nil {
@@ -255,12 +264,16 @@ type conn struct {
 	endpoints []string
 	timeout   time.Duration // per call
 	conns     map[string]*grpc.ClientConn
+	dial      []grpc.DialOption
 	// first is the endpoint that answered last; later calls start there.
 	first int
 }
 
-func newConn(endpoints []string, timeout time.Duration) *conn {
-	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}}
+func newConn(endpoints []string, timeout time.Duration, dial []grpc.DialOption) *conn {
+	if len(dial) == 0 {
+		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
+	}
+	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}, dial: dial}
 }
 
 func (a *conn) close() {
@@ -284,6 +297,13 @@ func (e unreachableError) Unwrap() error { return e.last }
 // the next endpoint asks for the same state change again, which is what
 // the operator wants (as kv's Run does for a read).
 func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.AdminClient) (T, error)) (T, error) {
+	return callConn(ctx, a, func(ctx context.Context, cc grpc.ClientConnInterface) (T, error) {
+		return fn(ctx, pb.NewAdminClient(cc))
+	})
+}
+
+// callConn is call for any service on the endpoints' connections.
+func callConn[T any](ctx context.Context, a *conn, fn func(context.Context, grpc.ClientConnInterface) (T, error)) (T, error) {
 	var zero T
 	var ue unreachableError
 	for i := range a.endpoints {
@@ -292,7 +312,7 @@ func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.Admin
 		cc, ok := a.conns[ep]
 		if !ok {
 			var err error
-			cc, err = grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			cc, err = grpc.NewClient(ep, a.dial...)
 			if err != nil {
 				ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
 				ue.last = err
@@ -301,7 +321,7 @@ func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.Admin
 			a.conns[ep] = cc
 		}
 		cctx, cancel := context.WithTimeout(ctx, a.timeout)
-		r, err := fn(cctx, pb.NewAdminClient(cc))
+		r, err := fn(cctx, cc)
 		cancel()
 		if status.Code(err) == codes.Unavailable && ctx.Err() == nil {
 			ue.errs = append(ue.errs, fmt.Sprintf("%s: %s", ep, status.Convert(err).Message()))

@@ -8,6 +8,8 @@ import (
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/metadata"
 )
 
 // Join is what `cairn server --join ADDR --dry-run` was given.
@@ -24,6 +26,11 @@ type Join struct {
 	// were given (node.Config's); only those given are sent.
 	Settings cluster.Settings
 	Explicit map[string]bool
+	// DialOptions dial the member as the joining node would (its peer
+	// certificate); none: plaintext.
+	DialOptions []grpc.DialOption
+	// Token is --join-token, checked (not used up) by the dry run.
+	Token string
 }
 
 // JoinDryRun asks the member at j.Join which moves adding this node would
@@ -39,9 +46,12 @@ func JoinDryRun(ctx context.Context, out, errw io.Writer, j Join) error {
 	}
 	req := &pb.JoinRequest{Name: j.Name, GrpcAddr: j.Addr, Capacity: j.Capacity, Zone: j.Zone,
 		Settings: settings, DryRun: true}
-	a := newConn([]string{j.Join}, DefaultTimeout)
+	a := newConn([]string{j.Join}, DefaultTimeout, j.DialOptions)
 	defer a.close()
 	resp, err := call(ctx, a, func(ctx context.Context, c pb.AdminClient) (*pb.JoinResponse, error) {
+		if j.Token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "cairn-join-token", j.Token)
+		}
 		return c.Join(ctx, req)
 	})
 	if err != nil {

@@ -19,7 +19,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return nil, err
 	}
 	if cfg.SlowNode != "" {
-		undo, err := slowNode(ctx, cfg.SlowNode, cfg.SlowDelay)
+		undo, err := slowNode(ctx, cfg.SlowNode, cfg.SlowDelay, &cfg)
 		if err != nil {
 			return nil, fmt.Errorf("bench: --slow-node %s: %w", cfg.SlowNode, err)
 		}

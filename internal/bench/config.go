@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -125,6 +126,14 @@ type Config struct {
 	// Seed seeds the key and read/write choices; 0: a fixed seed (runs are
 	// then comparable).
 	Seed uint64
+	// TLS, when set, makes every connection TLS (--cacert/--cert/--key):
+	// the RESP and gRPC doors, and the /metrics reads (https). Nil:
+	// plaintext.
+	TLS *tls.Config
+	// User and Password log in on a cluster with users (--user,
+	// --password-file): AUTH on RESP, per-RPC credentials on gRPC, basic
+	// auth on /metrics. Empty User: no login.
+	User, Password string
 }
 
 // DefaultConfig returns the defaults of the flags.

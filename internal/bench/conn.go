@@ -42,7 +42,10 @@ func dial(ctx context.Context, cfg *Config) (*conns, error) {
 	case cfg.Protocol == ProtocolRESP:
 		cs.mode = "resp"
 		for i := range cfg.Clients {
-			rdb := redis.NewClient(respOptions(cfg.Endpoints[i%len(cfg.Endpoints)], cfg.Timeout))
+			o := respOptions(cfg.Endpoints[i%len(cfg.Endpoints)], cfg.Timeout)
+			o.TLSConfig = cfg.TLS
+			o.Username, o.Password = cfg.User, cfg.Password
+			rdb := redis.NewClient(o)
 			cs.closers = append(cs.closers, func() { rdb.Close() })
 			cs.clients = append(cs.clients, respConn{rdb})
 		}
@@ -52,7 +55,8 @@ func dial(ctx context.Context, cfg *Config) (*conns, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := client.Options{Balance: cfg.Balance, DialTimeout: cfg.Timeout, RequestTimeout: cfg.Timeout}
+	opts := client.Options{Balance: cfg.Balance, DialTimeout: cfg.Timeout, RequestTimeout: cfg.Timeout, TLS: cfg.TLS,
+		User: cfg.User, Password: cfg.Password}
 	if cfg.Batch {
 		cs.mode = fmt.Sprintf("grpc batch (Go client, %d streams per node, %s)", cfg.Streams, cfg.Balance)
 		opts.StreamsPerNode = cfg.Streams

@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -10,8 +11,10 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cairnkv/cairn/client"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -26,8 +29,9 @@ const cpuMetric = "process_cpu_seconds_total"
 // cpuSampler reads the servers' CPU time: process_cpu_seconds_total summed
 // over the /metrics of every address.
 type cpuSampler struct {
-	addrs []string
-	http  *http.Client
+	addrs  []string
+	http   *http.Client
+	scheme string // of an address given without one
 }
 
 // newCPUSampler resolves cfg.Metrics: nil when there is nothing to sample
@@ -43,7 +47,7 @@ func newCPUSampler(ctx context.Context, cfg *Config) (*cpuSampler, error) {
 			return nil, nil
 		}
 		var err error
-		if addrs, err = advertisedHTTP(ctx, cfg.Endpoints[0], cfg.Timeout); err != nil {
+		if addrs, err = advertisedHTTP(ctx, cfg.Endpoints[0], cfg.Timeout, cfg.dialOptions()...); err != nil {
 			return nil, fmt.Errorf("--metrics auto: %w (give --metrics HTTP addresses, or none)", err)
 		}
 	default:
@@ -53,7 +57,11 @@ func newCPUSampler(ctx context.Context, cfg *Config) (*cpuSampler, error) {
 			}
 		}
 	}
-	s := &cpuSampler{addrs: addrs, http: &http.Client{Timeout: cfg.Timeout}}
+	s := &cpuSampler{addrs: addrs, http: &http.Client{Timeout: cfg.Timeout}, scheme: "http://"}
+	if cfg.TLS != nil {
+		s.http.Transport = &http.Transport{TLSClientConfig: cfg.TLS}
+		s.scheme = "https://"
+	}
 	if _, err := s.sample(ctx); err != nil {
 		return nil, fmt.Errorf("--metrics: %w", err)
 	}
@@ -62,8 +70,8 @@ func newCPUSampler(ctx context.Context, cfg *Config) (*cpuSampler, error) {
 
 // advertisedHTTP asks the node at grpcAddr for the cluster view and
 // returns every node's HTTP address.
-func advertisedHTTP(ctx context.Context, grpcAddr string, timeout time.Duration) ([]string, error) {
-	cc, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+func advertisedHTTP(ctx context.Context, grpcAddr string, timeout time.Duration, opts ...grpc.DialOption) ([]string, error) {
+	cc, err := grpc.NewClient(grpcAddr, opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +114,7 @@ func (s *cpuSampler) sample(ctx context.Context) (float64, error) {
 func (s *cpuSampler) cpuOf(ctx context.Context, addr string) (float64, error) {
 	url := addr
 	if !strings.Contains(url, "://") {
-		url = "http://" + url
+		url = s.scheme + url
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url+"/metrics", nil)
 	if err != nil {
@@ -145,4 +153,22 @@ func parseCPU(sc *bufio.Scanner) (float64, bool, error) {
 		return f, true, nil
 	}
 	return 0, false, sc.Err()
+}
+
+// grpcCreds are the transport credentials of c: plaintext when nil.
+func grpcCreds(c *tls.Config) credentials.TransportCredentials {
+	if c == nil {
+		return insecure.NewCredentials()
+	}
+	return credentials.NewTLS(c)
+}
+
+// dialOptions are the gRPC options of the bench's own calls: TLS and the
+// login per cfg.
+func (cfg *Config) dialOptions() []grpc.DialOption {
+	opts := []grpc.DialOption{grpc.WithTransportCredentials(grpcCreds(cfg.TLS))}
+	if cfg.User != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(client.BasicAuth(cfg.User, cfg.Password)))
+	}
+	return opts
 }

@@ -11,8 +11,8 @@ import (
 
 // slowNode makes the node at addr (started with --fault-injection) answer
 // every request delay late, and returns what puts it back.
-func slowNode(ctx context.Context, addr string, delay time.Duration) (undo func(), err error) {
-	cc, err := grpc.NewClient(addr, transport.DialOptions()...)
+func slowNode(ctx context.Context, addr string, delay time.Duration, cfg *Config) (undo func(), err error) {
+	cc, err := grpc.NewClient(addr, append(transport.DialOptions(), cfg.dialOptions()...)...)
 	if err != nil {
 		return nil, err
 	}

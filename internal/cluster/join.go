@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/clock"
@@ -20,16 +21,25 @@ import (
 // A cluster that does not answer yet (UNAVAILABLE, a deadline) is asked
 // again every second by clk for up to a minute; any other refusal ends it
 // with the cluster's message.
-func JoinVia(store storage.Store, conn grpc.ClientConnInterface, via string, req *cairnv1.JoinRequest, clk clock.Clock, log *slog.Logger) (*Identity, error) {
+func JoinVia(store storage.Store, conn grpc.ClientConnInterface, via string, req *cairnv1.JoinRequest, outgoing func(context.Context) context.Context, clk clock.Clock, log *slog.Logger) (*Identity, error) {
 	var resp *cairnv1.JoinResponse
 	deadline := clk.Monotonic() + joinTimeout
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), joinCallTimeout)
+		if outgoing != nil {
+			ctx = outgoing(ctx)
+		}
 		var err error
 		resp, err = cairnv1.NewAdminClient(conn).Join(ctx, req)
 		cancel()
 		if err == nil {
 			break
+		}
+		if tlsRefused(err) {
+			return nil, fmt.Errorf("--join %s: the TLS handshake failed: the member does not take this node's certificate (--peer-cert-file, signed by the cluster's CA) or this node does not trust the member's (--peer-trusted-ca-file): %s", via, status.Convert(err).Message())
+		}
+		if status.Code(err) == codes.PermissionDenied {
+			return nil, fmt.Errorf("--join %s: refused: %s", via, status.Convert(err).Message())
 		}
 		if c := status.Code(err); (c != codes.Unavailable && c != codes.DeadlineExceeded) || clk.Monotonic() > deadline {
 			return nil, fmt.Errorf("--join %s: %s", via, status.Convert(err).Message())
@@ -62,3 +72,14 @@ const (
 	joinTimeout     = time.Minute
 	joinCallTimeout = 10 * time.Second
 )
+
+// tlsRefused says whether a call failed in the TLS handshake, which no
+// retry mends: a certificate the other side does not trust.
+func tlsRefused(err error) bool {
+	if status.Code(err) != codes.Unavailable {
+		return false
+	}
+	m := status.Convert(err).Message()
+	return strings.Contains(m, "authentication handshake failed") || strings.Contains(m, "remote error: tls:") ||
+		strings.Contains(m, "tls: failed to verify") || strings.Contains(m, "certificate")
+}

@@ -69,7 +69,7 @@ func TestJoinVia(t *testing.T) {
 		}
 	}()
 	store := storage.NewMem()
-	ident, err := JoinVia(store, conn, "n1:1", &cairnv1.JoinRequest{Name: "n4", GrpcAddr: "n4:1"}, clk, slog.Default())
+	ident, err := JoinVia(store, conn, "n1:1", &cairnv1.JoinRequest{Name: "n4", GrpcAddr: "n4:1"}, nil, clk, slog.Default())
 	close(done)
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestJoinVia(t *testing.T) {
 
 	// A refusal is not retried and says what the cluster said.
 	conn = &joinConn{errs: []error{status.Error(codes.AlreadyExists, "a node named n4 is already a member")}}
-	_, err = JoinVia(storage.NewMem(), conn, "n1:1", &cairnv1.JoinRequest{Name: "n4"}, clk, slog.Default())
+	_, err = JoinVia(storage.NewMem(), conn, "n1:1", &cairnv1.JoinRequest{Name: "n4"}, nil, clk, slog.Default())
 	if err == nil || !strings.Contains(err.Error(), "already a member") || conn.calls != 1 {
 		t.Fatalf("refused join: %v after %d calls", err, conn.calls)
 	}

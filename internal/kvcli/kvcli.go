@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -28,6 +29,9 @@ type Options struct {
 	Limit       int           // scan --limit (0: all)
 	Timeout     time.Duration // per request
 	Out         io.Writer
+	// DialOptions are the connection's options (--cacert/--cert/--key);
+	// none: plaintext.
+	DialOptions []grpc.DialOption
 }
 
 var (
@@ -74,7 +78,7 @@ func Run(ctx context.Context, o Options, cmd string, args []string) error {
 	}
 	var last error
 	for _, ep := range o.Endpoints {
-		c, err := grpcapi.Dial(ep)
+		c, err := grpcapi.Dial(ep, o.DialOptions...)
 		if err != nil {
 			last = err
 			continue

@@ -40,6 +40,10 @@ type Config struct {
 	// With an empty data directory the node asks it to be added (a new,
 	// empty node); with data it is ignored (a restart).
 	Join string
+	// JoinToken (--join-token) is sent with the join: a secure cluster
+	// takes a new node with a token from cairn admin join-token create, or
+	// with a node certificate its CA signed.
+	JoinToken string
 	// Capacity (--capacity, default 1) and Zone (--zone) place this node on
 	// the ring. A founder's must match its --initial-cluster entry; a
 	// joiner sends them with its join.
@@ -86,6 +90,16 @@ type Config struct {
 	RequestTimeout time.Duration // --request-timeout, default 2s
 	MaxClockOffset time.Duration // --max-clock-offset, default 500ms
 	MinFreeDisk    uint64        // --min-free-disk, default 256 MiB
+
+	// InitialAdminPassword (--initial-admin-password-file, or
+	// CAIRN_INITIAL_ADMIN_PASSWORD) makes user admin (role admin) with this
+	// password and turns logins on, unless the cluster already requires
+	// them. Empty: a cluster without users, open to anyone who reaches it.
+	InitialAdminPassword string
+
+	// TLS is the doors' and the peers' TLS (--cert-file, --peer-cert-file,
+	// ...; see TLS). Zero: plaintext everywhere.
+	TLS TLS
 
 	// FaultInjection serves the FaultInjection gRPC service (--fault-injection):
 	// link faults, clock skew and slow fsync on command, for cairn check.

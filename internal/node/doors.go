@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -55,6 +56,10 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	}
 	d.HTTP = httpLis.Addr().String()
 	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseHTTP())
+	if c := n.tls.doorConfig(); c != nil {
+		c.NextProtos = []string{"h2", "http/1.1"}
+		httpLis = tls.NewListener(httpLis, c) // NB: inside the bound: a refused connection never costs a handshake
+	}
 	// /debug/pprof/ beside the API, as etcd serves it: profiles of a live
 	// node are how the speed work finds where the time goes.
 	mux := http.NewServeMux()
@@ -69,7 +74,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.Handle("/ui/", dash)
 	mux.Handle("/", h)
 	srv := &http.Server{
-		Handler: httpDoor.Handler(mux),
+		Handler: httpDoor.Handler(n.httpAuth(mux)),
 		// A client that trickles its headers or body, or keeps an idle
 		// connection, holds a connection slot for at most these.
 		ReadHeaderTimeout: httpReadHeaderTimeout,

@@ -43,6 +43,13 @@ type Node struct {
 
 	grpcLis net.Listener
 	grpcSrv *grpc.Server
+	// tls is the loaded --cert-file/--peer-cert-file material; nil
+	// without TLS.
+	tls *tlsState
+	// users are the meta group's users, as the doors' logins check them;
+	// logins remembers the gRPC and HTTP logins verified.
+	users  *users
+	logins loginCache
 
 	// doorMetrics and maxConns guard the three doors (--max-connections,
 	// lowered to fit the file-descriptor limit).
@@ -91,6 +98,13 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
+	if err := cfg.TLS.resolve(); err != nil {
+		return nil, err
+	}
+	sec, err := newTLSState(cfg.TLS, log)
+	if err != nil {
+		return nil, err
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--data-dir %s: %w", cfg.DataDir, err)
 	}
@@ -140,7 +154,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	var id *cluster.Identity
 	if !has && cfg.Join != "" {
-		id, err = join(cfg, store, log)
+		id, err = join(cfg, store, log, sec.peerDialOptions())
 	} else {
 		id, err = cluster.Open(store, cluster.Options{
 			Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
@@ -155,10 +169,14 @@ func Start(cfg Config) (n *Node, err error) {
 			return nil, err
 		}
 	}
+	if cfg.TLS.Enabled() && !id.Bootstrapped && !id.Joined && cfg.InitialAdminPassword == "" {
+		return nil, errors.New("a cluster with TLS must have users: give --initial-admin-password-file (or CAIRN_INITIAL_ADMIN_PASSWORD) when creating it; its user admin then makes the others (cairn admin user add)")
+	}
 	n = &Node{
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
-		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk,
+		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk, tls: sec,
 	}
+	sec.register(n.registry)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -207,7 +225,7 @@ func Start(cfg Config) (n *Node, err error) {
 		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
-	n.conns = transport.NewConns(n.routing.Resolve)
+	n.conns = transport.NewConns(n.routing.Resolve, sec.peerDialOptions())
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -243,6 +261,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Peers:          peers,
 		Clock:          clk,
 		Settings:       id.Settings.String(),
+		DialOptions:    sec.peerDialOptions(),
 	})
 	if err != nil {
 		return nil, err
@@ -252,7 +271,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
 	n.registry.MustRegister(forwards)
 	fcfg := forward.ClientConfig{
-		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: transport.DialOptions(),
+		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: sec.peerDialOptions(),
 		MaxMessage: transport.MaxMessageSize, Sent: forwards.Inc,
 	}
 	if faults != nil {
@@ -263,12 +282,15 @@ func Start(cfg Config) (n *Node, err error) {
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
 		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2, GroupTime: n.groupTime,
 	})
+	n.users = newUsers(n, cfg.TLS.Enabled() || cfg.InitialAdminPassword != "")
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
-	n.grpcSrv = grpc.NewServer(append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)...)
+	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
+	srvOpts = append(srvOpts, sec.serverOptions(peerMethod)...)
+	n.grpcSrv = grpc.NewServer(append(srvOpts, n.authServerOptions()...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
 		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,
@@ -278,6 +300,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.rebalancer = newRebalancer(n)
 	n.admin = newAdmin(n)
 	n.admin.Register(n.grpcSrv)
+	cairnv1.RegisterSecurityServer(n.grpcSrv, securityService{n: n})
 	if faults != nil {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
@@ -299,6 +322,8 @@ func Start(cfg Config) (n *Node, err error) {
 	}()
 	n.wg.Add(1)
 	go n.runRebalancer()
+	n.wg.Add(1)
+	go n.users.run(cfg.InitialAdminPassword)
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }

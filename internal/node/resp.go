@@ -1,6 +1,7 @@
 package node
 
 import (
+	"crypto/tls"
 	"fmt"
 	"net"
 
@@ -14,10 +15,13 @@ func (n *Node) serveRESP(d *doors) error {
 		return fmt.Errorf("--redis-addr %s: %w", n.cfg.RedisAddr, err)
 	}
 	d.Redis = lis.Addr().String()
+	if c := n.tls.doorConfig(); c != nil {
+		lis = tls.NewListener(lis, c)
+	}
 	srv := resp.New(resp.Config{
 		Backend: n, Logger: n.log, Registry: n.registry, RequestTimeout: n.cfg.RequestTimeout,
 		Addr: d.Redis, NodeName: n.cfg.Name, Version: Version,
-		Door: n.door("resp"), IdleTimeout: n.cfg.ClientIdleTimeout,
+		Door: n.door("resp"), IdleTimeout: n.cfg.ClientIdleTimeout, Auth: n.users,
 	})
 	done := make(chan struct{})
 	go func() {

@@ -70,6 +70,10 @@ func (n *Node) Ready() []api.Check {
 	if !clock.OK {
 		clock.Reason = fmt.Sprintf("clock offset beyond --max-clock-offset %v from a majority of nodes", n.cfg.MaxClockOffset)
 	}
+	checks = append(checks, clock)
+	if c := n.users.check(); c != nil {
+		checks = append(checks, *c)
+	}
 	// The HTTP door adds the "shutdown" check from Draining.
-	return append(checks, clock)
+	return checks
 }

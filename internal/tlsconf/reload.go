@@ -30,6 +30,11 @@ const (
 	// RequireClientCert: a client must present a certificate the CA
 	// bundle verifies (--client-cert-auth; always for peers).
 	RequireClientCert
+	// VerifyClientCertIfGiven: a client may present a certificate, and
+	// one it presents must be one the CA bundle verifies (a door with a
+	// --trusted-ca-file but without --client-cert-auth: clients log in
+	// with a certificate or a password).
+	VerifyClientCertIfGiven
 )
 
 // ParseMinVersion reads --tls-min-version: "1.2" or "1.3" (also "TLS1.2",
@@ -144,12 +149,21 @@ func (r *Reloader) ServerConfig(auth ClientAuth, minVersion uint16) *tls.Config 
 		// or without (IP addresses), asks GetCertificate: the reload.
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return r.current().cert, nil },
 	}
-	if auth == RequireClientCert {
+	switch auth {
+	case RequireClientCert:
 		// Verified in VerifyConnection against the pool of now, not a
 		// ClientCAs fixed at start (and VerifyConnection also runs on a
 		// resumed session, unlike VerifyPeerCertificate).
 		c.ClientAuth = tls.RequireAnyClientCert
 		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			return r.verify(cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "")
+		}
+	case VerifyClientCertIfGiven:
+		c.ClientAuth = tls.RequestClientCert
+		c.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
 			return r.verify(cs.PeerCertificates, x509.ExtKeyUsageClientAuth, "")
 		}
 	}

@@ -13,10 +13,12 @@ var ErrConnsClosed = errors.New("transport: node stopping: no new connections")
 
 // Conns are gRPC client connections to other nodes by name, for the unary
 // calls a node makes to its peers (the Admin service, route gossip): made
-// on first use with DialOptions and kept, one per address, until Close.
+// on first use with the pool's dial options and kept, one per address,
+// until Close.
 // grpc.NewClient dials lazily, so Get never waits on the network.
 type Conns struct {
 	resolve func(node string) (addr string, ok bool)
+	dial    []grpc.DialOption
 	mu      struct {
 		sync.Mutex
 		m      map[string]*grpc.ClientConn // by address
@@ -24,9 +26,11 @@ type Conns struct {
 	}
 }
 
-// NewConns makes a pool that finds nodes' addresses with resolve.
-func NewConns(resolve func(node string) (addr string, ok bool)) *Conns {
-	c := &Conns{resolve: resolve}
+// NewConns makes a pool that finds nodes' addresses with resolve and dials
+// them with dial (DialOptions, plus the peer TLS credentials when the
+// cluster runs TLS).
+func NewConns(resolve func(node string) (addr string, ok bool), dial []grpc.DialOption) *Conns {
+	c := &Conns{resolve: resolve, dial: dial}
 	c.mu.m = map[string]*grpc.ClientConn{}
 	return c
 }
@@ -45,7 +49,7 @@ func (c *Conns) Get(node string) (*grpc.ClientConn, error) {
 	if cc, ok := c.mu.m[addr]; ok {
 		return cc, nil
 	}
-	cc, err := grpc.NewClient(addr, DialOptions()...)
+	cc, err := grpc.NewClient(addr, c.dial...)
 	if err != nil {
 		return nil, err
 	}

@@ -7,7 +7,7 @@ import (
 
 func TestConns(t *testing.T) {
 	addrs := map[string]string{"n1": "127.0.0.1:1", "n2": "127.0.0.1:2", "alias": "127.0.0.1:1"}
-	c := NewConns(func(node string) (string, bool) { a, ok := addrs[node]; return a, ok })
+	c := NewConns(func(node string) (string, bool) { a, ok := addrs[node]; return a, ok }, DialOptions())
 	a, err := c.Get("n1")
 	if err != nil {
 		t.Fatal(err)

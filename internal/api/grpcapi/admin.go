@@ -162,7 +162,17 @@ func onMetaLeader[Req, Resp any](ctx context.Context, n AdminNode, req Req, loca
 	if err != nil {
 		return zero, status.Errorf(codes.Unavailable, "node %s cannot reach the meta group's leader %s: %v", n.Name(), leader, err)
 	}
-	resp, err := remote(pb.NewAdminClient(conn), metadata.AppendToOutgoingContext(ctx, adminHopHeader, n.Name()), req)
+	// NB: the caller's credentials go along, so the meta leader judges the
+	// caller, not this node (a node is never a user).
+	out := metadata.AppendToOutgoingContext(ctx, adminHopHeader, n.Name())
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		for _, k := range []string{"authorization", "cairn-join-token"} {
+			for _, v := range md.Get(k) {
+				out = metadata.AppendToOutgoingContext(out, k, v)
+			}
+		}
+	}
+	resp, err := remote(pb.NewAdminClient(conn), out, req)
 	if err != nil && status.Code(err) == codes.Unavailable {
 		return zero, status.Errorf(codes.Unavailable, "node %s cannot reach the meta group's leader %s: %v", n.Name(), leader, status.Convert(err).Message())
 	}

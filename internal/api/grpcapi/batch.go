@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/cairnkv/cairn/internal/api"
+	"github.com/cairnkv/cairn/internal/auth"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 )
 
@@ -98,21 +99,27 @@ func (s *Server) batchOne(ctx context.Context, req *pb.BatchRequest, ss *streamS
 		}
 	case *pb.BatchRequest_Put:
 		method = "Batch.Put"
-		var resp *pb.PutResponse
-		if resp, st = s.put(ctx, r.Put, ss); st == nil {
-			out.Response = &pb.BatchResponse_Put{Put: resp}
+		if st = mayWrite(ctx); st == nil {
+			var resp *pb.PutResponse
+			if resp, st = s.put(ctx, r.Put, ss); st == nil {
+				out.Response = &pb.BatchResponse_Put{Put: resp}
+			}
 		}
 	case *pb.BatchRequest_Delete:
 		method = "Batch.Delete"
-		var resp *pb.DeleteResponse
-		if resp, st = s.delete(ctx, r.Delete, ss); st == nil {
-			out.Response = &pb.BatchResponse_Delete{Delete: resp}
+		if st = mayWrite(ctx); st == nil {
+			var resp *pb.DeleteResponse
+			if resp, st = s.delete(ctx, r.Delete, ss); st == nil {
+				out.Response = &pb.BatchResponse_Delete{Delete: resp}
+			}
 		}
 	case *pb.BatchRequest_Incr:
 		method = "Batch.Incr"
-		var resp *pb.IncrResponse
-		if resp, st = s.incr(ctx, r.Incr, ss); st == nil {
-			out.Response = &pb.BatchResponse_Incr{Incr: resp}
+		if st = mayWrite(ctx); st == nil {
+			var resp *pb.IncrResponse
+			if resp, st = s.incr(ctx, r.Incr, ss); st == nil {
+				out.Response = &pb.BatchResponse_Incr{Incr: resp}
+			}
 		}
 	default:
 		method = "Batch.Unknown"
@@ -183,3 +190,12 @@ func (ss *streamSession) begin(p int) (client, seq, low uint64) {
 }
 
 func (ss *streamSession) end(p int, seq uint64) { ss.session(p).End(seq) }
+
+// mayWrite refuses a write of a Batch stream opened by a user whose role
+// does not write (the stream itself needs only read).
+func mayWrite(ctx context.Context) *status.Status {
+	if p, ok := api.PrincipalOf(ctx); ok && !p.Allows(auth.PermWrite) {
+		return status.Newf(codes.PermissionDenied, "user %s (role %s) may not write", p.User, p.Role)
+	}
+	return nil
+}

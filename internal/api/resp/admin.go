@@ -235,6 +235,8 @@ func (s *Server) infoSection(b *strings.Builder, sec string, o *op) {
 	switch sec {
 	case "server":
 		b.WriteString("# Server\r\n")
+		// NB: clients gate features on redis_version; 7.0.0 is the
+		// release whose string commands and replies this door follows.
 		line("redis_version", redisVersion)
 		line("redis_mode", "standalone")
 		line("cairn_version", s.cfg.Version)

@@ -30,6 +30,7 @@ var commandsByName map[string]*command
 
 func init() {
 	commandTable = []*command{
+		{"acl", -2, []string{"noscript", "loading", "stale"}, 0, 0, 0, "server", "A container for Access List Control commands.", cmdACL},
 		{"append", 3, []string{"write", "denyoom", "fast"}, 1, 1, 1, "string", "Appends a string to the value of a key. Creates the key if it doesn't exist.", cmdAppend},
 		{"auth", -2, []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, 0, 0, 0, "connection", "Authenticates the connection.", cmdAuth},
 		{"client", -2, []string{}, 0, 0, 0, "connection", "A container for client connection commands.", cmdClient},
@@ -110,6 +111,9 @@ func (s *Server) plan(c *client, o *op) {
 		return
 	}
 	o.cmd = cmd
+	if !s.checkAccess(c, cmd, o) {
+		return
+	}
 	if (cmd.arity > 0 && len(o.args) != cmd.arity) || len(o.args) < -cmd.arity {
 		o.fail(wrongArity(cmd.name))
 		return
@@ -237,88 +241,6 @@ func cmdEcho(s *Server, c *client, o *op) { o.reply(appendBulk(nil, o.args[1])) 
 func cmdQuit(s *Server, c *client, o *op) {
 	o.reply(replyOK)
 	o.quit = true
-}
-
-// redisVersion is the Redis release whose commands and replies this door
-// follows (INFO's redis_version, HELLO's version): clients gate features
-// on it.
-const redisVersion = "7.0.0"
-
-// cmdHello is HELLO [protover [AUTH username password] [SETNAME name]] as
-// Redis 6+ answers it in RESP2: protocol 2 (or none) gets the server's
-// description as a flat array; any other version is "-NOPROTO", checked
-// before any credential, so RESP3 clients (go-redis) fall back to RESP2.
-func cmdHello(s *Server, c *client, o *op) {
-	args := o.args[1:]
-	if len(args) > 0 {
-		v, ok := parseInt(args[0])
-		if !ok {
-			o.fail("ERR Protocol version is not an integer or out of range")
-			return
-		}
-		if v != 2 {
-			o.fail("NOPROTO sorry, this protocol version is not supported.")
-			return
-		}
-		args = args[1:]
-	}
-	var user, name []byte
-	auth, setName := false, false
-	for i := 0; i < len(args); i++ {
-		more := len(args) - i - 1
-		switch {
-		case eq(args[i], "auth") && more >= 2:
-			auth, user = true, args[i+1]
-			i += 2
-		case eq(args[i], "setname") && more >= 1:
-			setName, name = true, args[i+1]
-			i++
-		default:
-			o.fail(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i]))
-			return
-		}
-	}
-	// As AUTH user pass: the default user has no password (nopass) and no
-	// other user exists.
-	if auth && string(user) != "default" {
-		o.fail("WRONGPASS invalid username-password pair or user is disabled.")
-		return
-	}
-	if setName {
-		if !validClientName(name) {
-			o.fail("ERR Client names cannot contain spaces, newlines or special characters.")
-			return
-		}
-		c.name = string(name)
-	}
-	b := appendArray(nil, 14)
-	for _, kv := range [][2]string{{"server", "redis"}, {"version", redisVersion}} {
-		b = appendBulkString(appendBulkString(b, kv[0]), kv[1])
-	}
-	b = appendInt(appendBulkString(b, "proto"), 2)
-	b = appendInt(appendBulkString(b, "id"), int64(c.id))
-	for _, kv := range [][2]string{{"mode", "standalone"}, {"role", "master"}} {
-		b = appendBulkString(appendBulkString(b, kv[0]), kv[1])
-	}
-	b = appendArray(appendBulkString(b, "modules"), 0)
-	o.reply(b)
-}
-
-func cmdAuth(s *Server, c *client, o *op) {
-	switch len(o.args) {
-	case 2:
-		o.fail("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-	case 3:
-		// The default user has no password (nopass): Redis accepts any
-		// password for it, and no other user exists.
-		if string(o.args[1]) == "default" {
-			o.reply(replyOK)
-			return
-		}
-		o.fail("WRONGPASS invalid username-password pair or user is disabled.")
-	default:
-		o.fail(errSyntax)
-	}
 }
 
 func cmdSelect(s *Server, c *client, o *op) {

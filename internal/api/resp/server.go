@@ -42,6 +42,9 @@ type Config struct {
 	// ReadLimits bound what one connection may make the server hold; zero
 	// fields take their defaults (MaxBulk from Backend.Limits()).
 	ReadLimits ReadLimits
+	// Auth checks logins (AUTH, HELLO 2 AUTH) on a cluster with users;
+	// nil: no users, everyone runs as the default user.
+	Auth api.Authenticator
 	// IdleTimeout closes a connection that sends nothing for this long
 	// (--client-idle-timeout, Redis's "timeout"). 0: never, as Redis's
 	// default "timeout 0".
@@ -189,12 +192,15 @@ func (s *Server) Close() error {
 // client is one connection's state. Only the connection's goroutine
 // touches it, except clients' membership (under Server.mu).
 type client struct {
-	id      uint64 // the session client ID; CLIENT ID reports it
-	addr    string
-	name    string
-	libName string
-	libVer  string
-	created time.Time
+	id   uint64 // the session client ID; CLIENT ID reports it
+	addr string
+	name string
+	// authed: logged in as principal (AUTH or HELLO AUTH).
+	authed    bool
+	principal api.Principal
+	libName   string
+	libVer    string
+	created   time.Time
 	// sessions holds one api.Session per partition this connection wrote
 	// to, all under the same client ID. NB: not one Session for the whole
 	// connection: kv judges a session it has never seen whose lowest
@@ -275,7 +281,12 @@ func (s *Server) serveConn(conn net.Conn, c *client) {
 	if s.cfg.IdleTimeout > 0 {
 		src = idleReader{conn, s.cfg.IdleTimeout}
 	}
-	rd := newReader(src, s.readLimits())
+	lim := s.readLimits()
+	narrow := s.loginRequired(c)
+	if narrow {
+		lim = preAuthLimits(lim)
+	}
+	rd := newReader(src, lim)
 	var out []byte
 	for {
 		cmds, err := rd.ReadCommands()
@@ -293,6 +304,10 @@ func (s *Server) serveConn(conn net.Conn, c *client) {
 		}
 		var quit bool
 		out, quit = s.run(c, cmds, out[:0])
+		if narrow && c.authed {
+			narrow = false
+			rd.setLimits(s.readLimits())
+		}
 		// NB: a client that sends and never reads would otherwise hold this
 		// goroutine, its slot and its replies for ever.
 		_ = conn.SetWriteDeadline(time.Now().Add(max(s.cfg.IdleTimeout, writeTimeout)))
