@@ -37,7 +37,11 @@ func (e Engine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Shell{Core: c, Store: cfg.ConfigStore, Post: cfg.Post}, nil
+	rb := e.Options.Rollbacks
+	if rb == nil {
+		rb = logRollbacks{c.logger}
+	}
+	return &Shell{Core: c, Store: cfg.ConfigStore, Post: cfg.Post, Rollbacks: rb}, nil
 }
 
 // Shell is a Core with its I/O: after each Ready it makes the calls the
@@ -45,8 +49,23 @@ func (e Engine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 // the core as a message from itself. The core itself stays pure.
 type Shell struct {
 	*Core
-	Store replica.ConfigStore
-	Post  func([]byte)
+	Store     replica.ConfigStore
+	Post      func([]byte)
+	Rollbacks RollbackLog
+}
+
+// Stage implements driver.Core: what the Ready rolls back is recorded
+// (durably) before the batch that discards it is staged; an error fails
+// the round, so nothing is discarded unrecorded.
+func (s *Shell) Stage(b storage.Batch, rd *driver.Ready) error {
+	if er, ok := rd.Engine.(*engineReady); ok {
+		for _, r := range er.rollbacks {
+			if err := s.Rollbacks.Record(r); err != nil {
+				return fmt.Errorf("primarybackup: group %d: recording a rollback: %w", s.group, err)
+			}
+		}
+	}
+	return s.Core.Stage(b, rd)
 }
 
 // Advance implements driver.Core.
@@ -185,7 +204,7 @@ func (Engine) StageRecovery(v storage.View, b storage.Batch, g replica.GroupID, 
 	if err := b.DeleteRange(storage.LogKey(uint64(g), applied+1), end); err != nil {
 		return fmt.Errorf("primarybackup: group %d: recovery: %w", g, err)
 	}
-	hs.commit = applied
+	hs.commit, hs.rebuild = applied, 0 // it keeps what it applied, rolled back or not
 	for len(hs.history) > 0 && hs.history[len(hs.history)-1].First > applied {
 		hs.history = hs.history[:len(hs.history)-1]
 	}

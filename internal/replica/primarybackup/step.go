@@ -144,7 +144,7 @@ func (c *Core) Tick() {
 	if c.watching {
 		c.watchTicks++
 	}
-	if !c.initialized() || c.op != nil || c.backoff > 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
+	if !c.initialized() || c.op != nil || c.backoff > 0 || c.rebuild != 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
 		return
 	}
 	switch {
@@ -254,10 +254,17 @@ func (c *Core) sendAppend(id replica.ReplicaID, p *peer, empty bool) {
 		return
 	}
 	prev, ok := c.pointAt(p.next - 1)
-	if !ok {
+	if !ok || p.needSnap {
 		if p.snapTicks == 0 {
 			p.snapTicks = 4 * c.electionTicks
-			c.send(id, driver.MsgSnapshot, &message{Type: msgSnapshot})
+			// The epoch history (Entries: Epoch, and First as Hash) and
+			// the last index (Commit) go with it: a member finds by them
+			// where its log diverged from this one (async mode).
+			m := &message{Type: msgSnapshot, Commit: c.lastIndex()}
+			for _, h := range c.history {
+				m.Entries = append(m.Entries, wireEntry{Epoch: h.Epoch, Hash: h.First})
+			}
+			c.send(id, driver.MsgSnapshot, m)
 		}
 		return
 	}
@@ -373,9 +380,9 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.electionElapsed = 0
 		c.waitAlt, c.watching = false, false
 	}
-	if !c.initialized() && c.trunc.Index == 0 {
-		// Waits for a snapshot: says it holds nothing, so the primary
-		// sends one.
+	if !c.initialized() && c.trunc.Index == 0 || c.rebuild != 0 {
+		// Waits for a snapshot (uninitialised, or rebuilding after a
+		// rollback): says it holds nothing, so the primary sends one.
 		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: m.Epoch, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
 		return nil
 	}
@@ -388,8 +395,18 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 	start := 0 // entries of m already below the truncated point
 	switch p, ok := c.pointAt(m.Prev.Index); {
 	case m.Prev.Index < c.trunc.Index:
-		// Below the truncated point all is committed, so equal.
+		// Below the truncated point all is committed, so equal — in sync
+		// mode. In async mode a failover may have lost what this replica
+		// applied: the entries' epochs (and h at the truncated point) must
+		// agree with its own, else it rebuilds.
 		start = int(min(c.trunc.Index-m.Prev.Index, uint64(len(m.Entries))))
+		for k := 0; k < start && c.async() && !broken.rollbackInPlace; k++ {
+			j, w := m.Prev.Index+1+uint64(k), m.Entries[k]
+			if ep := c.epochAt(j); ep != 0 && ep != w.Epoch || j == c.trunc.Index && c.truncHash != 0 && c.truncHash != w.Hash {
+				c.startRebuild(from, m, j)
+				return nil
+			}
+		}
 		if m.Prev.Index+uint64(len(m.Entries)) < c.trunc.Index {
 			return reject(c.lastIndex())
 		}
@@ -415,11 +432,24 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 			if e.hash == w.Hash {
 				continue
 			}
-			if i <= c.commit {
+			if i <= c.commit && !c.async() {
 				c.logger.Error("primary-backup: a primary sent an entry that differs from a committed one", "index", i, "from", from)
 				return fmt.Errorf("%w: entry %d differs from a committed one", errMessage, i)
 			}
-			c.cutAfter(i - 1) // a divergent suffix, never committed in sync mode
+			if c.async() {
+				// The entries from i on were appended by an older primary,
+				// which may have acknowledged them: a rollback.
+				if i <= c.handedOut && !broken.rollbackInPlace {
+					// Applied here: the state is rebuilt from a snapshot.
+					c.startRebuild(from, m, i)
+					return nil
+				}
+				c.rollBack(i-1, m.Epoch, false, nil)
+				if c.commit >= i {
+					c.commit, c.hsDirty = i-1, true
+				}
+			}
+			c.cutAfter(i - 1) // a divergent suffix (in sync mode never committed)
 		}
 		c.appendEntry(&entry{epoch: w.Epoch, hash: w.Hash, typ: w.Type, data: w.Data})
 	}
@@ -454,6 +484,14 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 	p.silent = 0
 	p.seq = max(p.seq, m.Seq)
 	if m.Reject {
+		if m.Last == (point{}) && c.async() {
+			// It holds nothing this log can build on (uninitialised, or
+			// rebuilding after a rollback; async mode, where a member's
+			// log may diverge below what it acknowledged): a snapshot.
+			p.match, p.needSnap, p.probing = 0, true, true
+			c.sendAppend(from, p, true)
+			return
+		}
 		// The member's entry at (or below) the probe is Last: they can
 		// agree at best up to the end of Last's epoch in this log.
 		cand := min(m.Last.Index, c.lastOfEpoch(m.Last.Epoch))
@@ -467,6 +505,7 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 		c.sendAppend(from, p, true)
 		return
 	}
+	p.needSnap = false
 	if m.Index > c.lastIndex() {
 		return // it cannot hold more than this primary appended: a bad message
 	}
@@ -594,7 +633,17 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 		c.becomeBackup(from)
 	}
 	c.primary, c.electionElapsed = from, 0
-	if e := c.entry(m.Index); m.Index <= c.commit || e != nil && e.epoch == m.Term {
+	install := c.rebuild != 0 // rolled back already: rebuilt by any snapshot
+	if c.async() && !install && !broken.noSnapDivergence {
+		if d, held, ok := c.divergence(m); ok {
+			// Its log holds entries from d on that the primary's does not
+			// (by their epochs): rolled back, and the snapshot taken
+			// whatever this replica committed.
+			install = true
+			c.rollBack(d-1, m.Epoch, d <= c.handedOut, held)
+		}
+	}
+	if e := c.entry(m.Index); !install && (m.Index <= c.commit || e != nil && e.epoch == m.Term) {
 		// Refused: it has the state already, or its log holds the
 		// snapshot's point (an entry's epoch and offset name it: a tenure
 		// has its own epoch), so the entries above it, which it may have
@@ -610,6 +659,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	c.logSize = 0
 	c.entries, c.dirty, c.cut = nil, nil, false
 	c.trunc.Index, c.trunc.Term, c.truncHash = m.Index, m.Term, 0
+	c.rebuild = 0
 	c.commit, c.handedOut = m.Index, m.Index
 	c.history = []epochStart{{m.Term, m.Index}}
 	c.conf = cloneConf(m.Conf)
