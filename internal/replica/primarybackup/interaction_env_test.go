@@ -63,7 +63,8 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			"ack-before-all": &broken.ackBeforeAll, "drop-after-ack": &broken.dropAfterAck,
 			"promote-outside": &broken.promoteOutside, "old-commits": &broken.oldCommits,
 			"early-reads": &broken.earlyReads, "admit-while-ack": &broken.admitWhileAck,
-			"async-no-lease": &broken.asyncNoLease,
+			"async-no-lease": &broken.asyncNoLease, "rollback-in-place": &broken.rollbackInPlace,
+			"no-snap-divergence": &broken.noSnapDivergence,
 		}
 		f, ok := flags[mode]
 		if !ok {
@@ -366,6 +367,21 @@ func (e *ienv) observe(n *node, rd *driver.Ready) {
 		}
 	}
 	er := rd.Engine.(*engineReady)
+	for _, r := range er.rollbacks {
+		var es []string
+		for _, en := range r.Entries {
+			a := ""
+			if en.Applied {
+				a = " (applied)"
+			}
+			es = append(es, fmt.Sprintf("%d:%s@e%d%s", en.Index, show(en.Data), en.Epoch, a))
+		}
+		how := "cuts its log and catches up"
+		if r.Rebuild {
+			how = "rebuilds from a snapshot"
+		}
+		e.printf("%s: rolls back above %d for e%d (recorded first; unlisted %d): %s; %s", name(n.id), r.After, r.Epoch, r.Unlisted, strings.Join(es, " "), how)
+	}
 	if er.cut {
 		e.printf("%s: drops its log above %d (divergent)", name(n.id), er.cutAbove)
 	}
