@@ -161,6 +161,8 @@ type Core struct {
 	// them.
 	rollbacks []Rollback
 	rb        RollbackCount
+	// forced is the last forced promotion (Campaign), for the status.
+	forced *ForcedPromotion
 
 	lead *primaryState
 
@@ -181,16 +183,18 @@ type Core struct {
 type storeOpKind uint8
 
 const (
-	opConfirm  storeOpKind = iota + 1 // a primary reads the record before taking office
-	opFound                           // a founding primary writes the first record
-	opShrink                          // the primary drops a silent backup from the in-sync set
-	opGrow                            // the primary adds a caught-up backup to the in-sync set
-	opRead                            // a backup reads the record before failover
-	opFailover                        // a backup installs the next epoch with itself as primary
-	opRenew                           // the primary renews its lease
-	opReopen                          // a restarted primary takes a new epoch for its new tenure
-	opMember                          // the primary writes a membership change's record before its entry
-	opHandover                        // the primary hands over to an in-sync successor (epoch e+1)
+	opConfirm   storeOpKind = iota + 1 // a primary reads the record before taking office
+	opFound                            // a founding primary writes the first record
+	opShrink                           // the primary drops a silent backup from the in-sync set
+	opGrow                             // the primary adds a caught-up backup to the in-sync set
+	opRead                             // a backup reads the record before failover
+	opFailover                         // a backup installs the next epoch with itself as primary
+	opRenew                            // the primary renews its lease
+	opReopen                           // a restarted primary takes a new epoch for its new tenure
+	opMember                           // the primary writes a membership change's record before its entry
+	opHandover                         // the primary hands over to an in-sync successor (epoch e+1)
+	opForceRead                        // a forced promotion (Campaign) reads the record
+	opForce                            // a forced promotion installs the next epoch with this replica primary, alone in sync
 )
 
 // storeOp is the configuration store call in flight.

@@ -125,7 +125,10 @@ func (Engine) Bootstrap(b storage.Batch, desc replica.Descriptor) error {
 	if err := storage.SetHardState(b, g, hardStateVersion, encodeHardState(hs)); err != nil {
 		return err
 	}
-	return b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: bootstrapIndex}))
+	// The applied term is the log's at bootstrapIndex: a snapshot taken
+	// before anything else is applied says that point (else a member
+	// finds the point's epoch differs from its primary's log, forever).
+	return b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: bootstrapIndex, Term: c.rec.Epoch}))
 }
 
 // SnapshotMessage implements driver.CoreEngine.

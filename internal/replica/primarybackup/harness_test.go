@@ -66,6 +66,7 @@ type cluster struct {
 	// calls fail as not applied (answered in the store's turn).
 	metaCut map[replica.ReplicaID]bool
 	opts    Options
+	forced  bool // a forced promotion happened (lossy)
 	drop    float64
 	delay   float64
 	chk     checker
@@ -306,7 +307,7 @@ func (cl *cluster) round(n *node) bool {
 			continue
 		}
 		delete(cl.pending, string(r.Ctx))
-		if r.Index < want && cl.opts.Mode == ModeAsync && (cl.chk.committed[want].epoch < n.core.epoch || cl.chk.lostIn(r.Index, want)) {
+		if r.Index < want && cl.lossy() && (cl.chk.committed[want].epoch < n.core.epoch || cl.chk.lostIn(r.Index, want)) {
 			// Async: want may be what the failover to this epoch lost.
 			cl.reads++
 			continue
@@ -401,7 +402,7 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 // record checks that no index is ever committed with two values.
 func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
 	prev, ok := k.committed[e.Index]
-	if ok && cl.opts.Mode == ModeAsync && prev.epoch != e.Term && (prev.typ != e.Type || !bytes.Equal(prev.data, e.Data)) {
+	if ok && cl.lossy() && prev.epoch != e.Term && (prev.typ != e.Type || !bytes.Equal(prev.data, e.Data)) {
 		// Async mode: a failover lost what the new primary lacked; the
 		// newer epoch's entry is the one that stays.
 		lost := committedEntry{typ: e.Type, data: bytes.Clone(e.Data), epoch: e.Term, by: n.id}
@@ -459,7 +460,7 @@ func (cl *cluster) checkLease(n *node, rd *driver.Ready) {
 // authority), whether that member is up or down.
 func (cl *cluster) checkInSync() {
 	k := cl.chk.maxIndex
-	if k == 0 || cl.opts.Mode == ModeAsync {
+	if k == 0 || cl.lossy() {
 		return // async: backups follow; what a failover loses is the lag
 	}
 	raw, _ := cl.meta.Peek(recordKey(testGroup))
@@ -697,7 +698,7 @@ func (cl *cluster) checkConverged() {
 	for _, id := range cl.ids {
 		top = max(top, cl.nodes[id].applied)
 	}
-	if cl.opts.Mode == ModeAsync {
+	if cl.lossy() {
 		// Async: what was committed above where the replicas reach now was
 		// lost in a failover (the rollback checks below judge it).
 		for i := top + 1; i <= cl.chk.maxIndex; i++ {
@@ -739,6 +740,10 @@ func (k *checker) isLost(i uint64, typ driver.EntryType, data []byte) bool {
 // checkRollbacks (async mode): every lost entry a replica applied is in a
 // rollback that replica recorded, and no rollback lists an entry that
 // stayed committed.
+// lossy: committed entries may be lost — async mode, or after a forced
+// promotion (the loss is then the rollbacks' to account for).
+func (cl *cluster) lossy() bool { return cl.opts.Mode == ModeAsync || cl.forced }
+
 func (cl *cluster) checkRollbacks() {
 	type key struct {
 		id replica.ReplicaID

@@ -227,6 +227,26 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			e.printf("%s: change %s: appended", name(n.id), d.CmdArgs[1:])
 		}
 		e.process()
+	case "promote":
+		// A forced promotion (promote --unsafe): Campaign.
+		e.cl.forced = true
+		for _, id := range e.nodeArgs(t, d) {
+			if err := e.node(t, id).core.Campaign(); err != nil {
+				e.printf("%s refuses the forced promotion: %v", name(id), err)
+			} else {
+				e.printf("%s: forced promotion asked", name(id))
+			}
+		}
+		e.process()
+	case "forced":
+		for _, id := range e.nodeArgs(t, d) {
+			f := e.node(t, id).core.forced
+			if f == nil {
+				e.printf("%s: no forced promotion", name(id))
+				continue
+			}
+			e.printf("%s: forced promotion: %s; last index %d, highest reported %d (n%d): may lose %d", name(id), f.State, f.LastIndex, f.MaxReported, f.MaxReportedBy, f.MayLose())
+		}
 	case "transfer":
 		n := e.node(t, e.nodeArgs(t, d)[0])
 		var v string

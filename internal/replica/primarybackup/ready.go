@@ -221,6 +221,12 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 	if c.rebuild != 0 {
 		f["rebuilding_from"] = c.rebuild
 	}
+	f["last_index"] = c.lastIndex()
+	if fp := c.forced; fp != nil {
+		f["forced_state"] = fp.State
+		f["forced_epoch"] = fp.Epoch
+		f["forced_may_lose"] = fp.MayLose()
+	}
 	f["rolled_back_entries"] = c.rb.Entries
 	f["rollbacks"] = c.rb.Rollbacks
 	if c.rb.Rollbacks > 0 {

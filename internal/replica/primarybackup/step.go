@@ -195,7 +195,7 @@ func (c *Core) tickPrimary() {
 	// A silent in-sync backup leaves the in-sync set, by a write the
 	// store must confirm before anything it lacks commits.
 	for _, id := range c.rec.InSync {
-		if p := l.peers[id]; p != nil && p.silent >= c.electionTicks {
+		if p := l.peers[id]; p != nil && (p.silent >= c.electionTicks || p.needSnap) {
 			c.call(opShrink, c.recVersion, c.rec.withInSync(id, false).withOffsets(c.offsets()), id)
 			if broken.dropAfterAck {
 				c.tryCommit()
@@ -362,7 +362,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
 		return nil
 	}
-	if c.op != nil && c.op.kind == opFailover && m.Epoch == c.epoch {
+	if c.op != nil && (c.op.kind == opFailover || c.op.kind == opForce) && m.Epoch == c.epoch {
 		return nil // asking to replace this primary: it confirms nothing of it
 	}
 	if m.Epoch > c.epoch || c.role == rolePrimary && m.Epoch == c.epoch {
@@ -400,7 +400,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		// applied: the entries' epochs (and h at the truncated point) must
 		// agree with its own, else it rebuilds.
 		start = int(min(c.trunc.Index-m.Prev.Index, uint64(len(m.Entries))))
-		for k := 0; k < start && c.async() && !broken.rollbackInPlace; k++ {
+		for k := 0; k < start && !broken.rollbackInPlace; k++ {
 			j, w := m.Prev.Index+1+uint64(k), m.Entries[k]
 			if ep := c.epochAt(j); ep != 0 && ep != w.Epoch || j == c.trunc.Index && c.truncHash != 0 && c.truncHash != w.Hash {
 				c.startRebuild(from, m, j)
@@ -433,10 +433,12 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 				continue
 			}
 			if i <= c.commit && !c.async() {
-				c.logger.Error("primary-backup: a primary sent an entry that differs from a committed one", "index", i, "from", from)
-				return fmt.Errorf("%w: entry %d differs from a committed one", errMessage, i)
+				// Sync mode commits nothing an in-sync member lacks: only
+				// a forced promotion (Campaign, promote --unsafe) of a
+				// member outside the in-sync set leads here.
+				c.logger.Error("primary-backup: a primary's entry differs from a committed one (after a forced promotion?): rolling back", "index", i, "from", from)
 			}
-			if c.async() {
+			if c.async() || i <= c.commit {
 				// The entries from i on were appended by an older primary,
 				// which may have acknowledged them: a rollback.
 				if i <= c.handedOut && !broken.rollbackInPlace {
@@ -484,10 +486,9 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 	p.silent = 0
 	p.seq = max(p.seq, m.Seq)
 	if m.Reject {
-		if m.Last == (point{}) && c.async() {
+		if m.Last == (point{}) {
 			// It holds nothing this log can build on (uninitialised, or
-			// rebuilding after a rollback; async mode, where a member's
-			// log may diverge below what it acknowledged): a snapshot.
+			// rebuilding after a rollback): a snapshot.
 			p.match, p.needSnap, p.probing = 0, true, true
 			c.sendAppend(from, p, true)
 			return
@@ -634,7 +635,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	}
 	c.primary, c.electionElapsed = from, 0
 	install := c.rebuild != 0 // rolled back already: rebuilt by any snapshot
-	if c.async() && !install && !broken.noSnapDivergence {
+	if !install && !broken.noSnapDivergence {
 		if d, held, ok := c.divergence(m); ok {
 			// Its log holds entries from d on that the primary's does not
 			// (by their epochs): rolled back, and the snapshot taken
@@ -842,6 +843,8 @@ func (c *Core) handleStore(m *message) {
 				c.becomeBackup(rec.Primary)
 			}
 		}
+	case opForceRead, opForce:
+		c.force(op, m, rec, present)
 	case opFailover:
 		switch m.Result {
 		case storeOK:
@@ -1012,9 +1015,103 @@ func (c *Core) TransferLeader(to replica.ReplicaID) {
 	c.maybeHandOver()
 }
 
-// Campaign implements driver.Core: replicas never elect themselves.
+// Campaign implements driver.Core: a forced promotion (cairn admin
+// promote --unsafe; driver.Host.Campaign), for a group whose primary is
+// gone with no in-sync backup left to fail over to. The replica reads the
+// record, then installs the next epoch with itself primary and the only
+// member of the in-sync set, by compare-and-swap on the version it read,
+// whatever the in-sync set and the lease say; it then takes office as
+// after a failover. Replicas that held entries it lacks roll them back
+// when they rejoin (recorded, as in async mode). What it may lose is in
+// the status section ("forced_*"): the highest offset the record reports
+// for another member against this replica's last index. It refuses on a
+// primary, an uninitialised replica, or one rebuilding.
 func (c *Core) Campaign() error {
-	return fmt.Errorf("primarybackup: a primary is installed by the configuration store, never elected: %w", replica.ErrUnsupported)
+	switch {
+	case c.role == rolePrimary:
+		return fmt.Errorf("primarybackup: group %d: replica %d is the primary already", c.group, c.id)
+	case !c.initialized() || c.rebuild != 0:
+		return fmt.Errorf("primarybackup: group %d: replica %d holds no state to promote (uninitialised, or rebuilding from a snapshot)", c.group, c.id)
+	}
+	c.backoff, c.watching = 0, false
+	c.forced = &ForcedPromotion{State: "reading the record"}
+	c.call(opForceRead, 0, Record{}, 0)
+	return nil
+}
+
+// ForcedPromotion is what the last forced promotion (Campaign) did.
+type ForcedPromotion struct {
+	// State: "reading the record", "installing epoch N", "primary at epoch
+	// N", or why it failed.
+	State string
+	// Epoch is the epoch it installs; LastIndex this replica's last index
+	// then; MaxReported the highest offset the record reported for
+	// another member (by replica), which a promotion beyond it may lose.
+	Epoch, LastIndex, MaxReported uint64
+	MaxReportedBy                 replica.ReplicaID
+}
+
+// MayLose is how many entries other members reported beyond this
+// replica's log: at most what the forced promotion loses of what they
+// held (acknowledged writes among them, in async mode or after a
+// promotion outside the in-sync set).
+func (f ForcedPromotion) MayLose() uint64 {
+	if f.MaxReported > f.LastIndex {
+		return f.MaxReported - f.LastIndex
+	}
+	return 0
+}
+
+// force handles the store's answers to a forced promotion.
+func (c *Core) force(op *storeOp, m *message, rec Record, present bool) {
+	f := c.forced
+	if f == nil {
+		f = &ForcedPromotion{}
+		c.forced = f
+	}
+	if m.Result != storeOK && m.Result != storeConflict {
+		f.State = "failed: the meta group did not answer; ask again"
+		return
+	}
+	switch op.kind {
+	case opForceRead:
+		if c.role == rolePrimary {
+			f.State = "not needed: this replica is primary"
+			return
+		}
+		version := m.Version
+		if !present {
+			rec, version = c.rec, 0
+		}
+		c.adopt(rec, version)
+		next := rec.clone()
+		next.Epoch, next.Primary, next.InSync = max(rec.Epoch, c.epoch)+1, c.id, []replica.ReplicaID{c.id}
+		offs := map[replica.ReplicaID]uint64{}
+		f.LastIndex, f.MaxReported, f.MaxReportedBy = c.lastIndex(), 0, 0
+		for _, o := range rec.Offsets {
+			offs[o.Replica] = o.Offset
+			if o.Replica != c.id && o.Offset > f.MaxReported {
+				f.MaxReported, f.MaxReportedBy = o.Offset, o.Replica
+			}
+		}
+		offs[c.id] = c.lastIndex()
+		f.Epoch, f.State = next.Epoch, fmt.Sprintf("installing epoch %d", next.Epoch)
+		c.logger.Warn("primary-backup: forced promotion (unsafe): installing this replica as primary, alone in sync",
+			"group", c.group, "replica", c.id, "epoch", next.Epoch, "last_index", f.LastIndex,
+			"max_reported", f.MaxReported, "by", f.MaxReportedBy, "may_lose", f.MayLose())
+		c.call(opForce, version, next.withOffsets(offs), 0)
+	case opForce:
+		if m.Result != storeOK {
+			c.adopt(rec, m.Version)
+			f.State = "failed: the record changed meanwhile (a failover or a primary's write); look at the group and ask again"
+			return
+		}
+		c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+		c.waitAlt, c.electionElapsed = false, 0
+		c.becomePrimary(true)
+		c.lead.leaseAt = op.sentAt
+		f.State = fmt.Sprintf("primary at epoch %d", op.rec.Epoch)
+	}
 }
 
 // ReportUnreachable implements driver.Core: silence is counted by ticks.
