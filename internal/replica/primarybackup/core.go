@@ -42,6 +42,9 @@ var broken struct {
 	// its commit index alone, never checking the epoch there (the
 	// divergence check of a snapshot)
 	noSnapDivergence bool
+	// no catch-up barrier (TestRejoinUnderLoad shows the cost: a backup
+	// never rejoins the in-sync set under unbroken load)
+	noBarrier bool
 }
 
 var errUnknownReplica = errors.New("primarybackup: message from a replica not in the configuration")
@@ -246,6 +249,12 @@ type primaryState struct {
 	// proposals are refused meanwhile. transferTicks: since it began.
 	transferee    replica.ReplicaID
 	transferTicks int
+	// barrier: the primary appends nothing (proposals wait in the driver)
+	// so that this backup, close behind, can hold every entry appended
+	// and rejoin the in-sync set; for at most an election timeout
+	// (barrierTicks), then not again for four (barrierCool).
+	barrier                   replica.ReplicaID
+	barrierTicks, barrierCool int
 }
 
 type peer struct {

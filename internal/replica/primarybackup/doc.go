@@ -66,7 +66,14 @@
 // confirms it, the backup still counts, so no write it lacks is
 // acknowledged. A backup that holds every entry the primary appended is
 // added back the same way, and nothing commits while that write is in
-// flight: every entry then committed is on it.
+// flight: every entry then committed is on it. Under unbroken load a
+// backup close behind (within one append's entries) would never hold
+// every entry at a tick; the primary then raises a catch-up barrier: it
+// appends nothing (Propose refuses; the driver holds the proposals and
+// retries them) until the backup rejoins, for at most an election
+// timeout, and not again for four (TestRejoinUnderLoad; without the
+// barrier the backup never rejoins there). A backup further behind is
+// caught up by the log or a snapshot first, with no barrier.
 //
 //	invariant: every committed entry is durable on every member of the
 //	in-sync set the store holds now (the harness checks it every round)
@@ -232,9 +239,7 @@
 // metrics beyond the driver's per-peer progress; the cluster settings and
 // flags (--pb-mode, --pb-min-in-sync, --pb-lease: Options is set by the
 // engine's caller; register.go registers the defaults, and Registration
-// builds an entry with other options). A known cost: a backup rejoins the
-// in-sync set only at a moment when it has every entry appended, which a
-// primary under unbroken load may rarely offer.
+// builds an entry with other options).
 //
 // # Tests
 //

@@ -204,11 +204,31 @@ func (c *Core) tickPrimary() {
 		}
 	}
 	// A backup that holds every entry the primary appended rejoins; no
-	// entry commits until the store answers (tryCommit: frozen).
+	// entry commits until the store answers (tryCommit: frozen). Under
+	// unbroken load a backup close behind never holds every entry at a
+	// tick: the primary then raises a barrier (appends nothing for at
+	// most an election timeout, and not again for four) so that it can.
+	if l.barrierCool > 0 {
+		l.barrierCool--
+	}
+	if l.barrier != 0 {
+		if l.barrierTicks++; l.barrierTicks > c.electionTicks || c.rec.inSync(l.barrier) || !c.eligible(l.barrier) {
+			l.barrier, l.barrierCool = 0, 4*c.electionTicks
+		}
+	}
 	for _, id := range c.rec.Replicas {
 		p := l.peers[id]
-		if p == nil || c.rec.inSync(id) || !c.eligible(id) || p.silent >= c.electionTicks || p.match < c.lastIndex() {
+		if p == nil || c.rec.inSync(id) || !c.eligible(id) || p.silent >= c.electionTicks {
 			continue
+		}
+		if p.match < c.lastIndex() {
+			if l.barrier == 0 && l.barrierCool == 0 && !p.needSnap && p.snapTicks == 0 && c.lastIndex()-p.match <= maxEntriesPerMsg && !broken.noBarrier {
+				l.barrier, l.barrierTicks = id, 0
+			}
+			continue
+		}
+		if l.barrier == id {
+			l.barrier, l.barrierCool = 0, 4*c.electionTicks
 		}
 		l.frozen = true
 		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
@@ -732,10 +752,7 @@ func (c *Core) handleStore(m *message) {
 				c.takeOffice()
 			}
 		case storeConflict:
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		}
 	case opHandover:
 		if c.role != rolePrimary {
@@ -751,10 +768,7 @@ func (c *Core) handleStore(m *message) {
 			c.send(op.target, driver.MsgEarly, &message{Type: msgTakeOver, Record: op.rec, Version: m.Version})
 		case storeConflict:
 			c.lead.transferee = 0
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		case storeNotApplied:
 		default:
 			// Unknown: read the record; it says who is primary.
@@ -779,10 +793,7 @@ func (c *Core) handleStore(m *message) {
 			c.tryCommit()
 		case storeConflict:
 			c.lead.frozen = false
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		case storeNotApplied:
 			c.lead.frozen = false
 		default:
@@ -838,10 +849,7 @@ func (c *Core) handleStore(m *message) {
 			c.becomePrimary(true)
 			c.lead.leaseAt = op.sentAt
 		case storeConflict:
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		}
 	case opForceRead, opForce:
 		c.force(op, m, rec, present)
@@ -856,6 +864,15 @@ func (c *Core) handleStore(m *message) {
 			c.adopt(rec, m.Version)
 		}
 		c.electionElapsed = 0
+	}
+}
+
+// lost takes a conflicting record (a primary's compare-and-swap found
+// version, rec): adopted, and a primary it no longer names steps down.
+func (c *Core) lost(rec Record, version uint64) {
+	c.adopt(rec, version)
+	if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+		c.becomeBackup(rec.Primary)
 	}
 }
 
@@ -874,6 +891,11 @@ func (c *Core) behindOthers(rec Record) bool {
 // members, appends; anything else is refused, certainly not appended.
 func (c *Core) Propose(data []byte) error {
 	if c.role != rolePrimary || !c.lead.confirmed || c.lead.transferee != 0 {
+		return driver.ErrDropped
+	}
+	if c.lead.barrier != 0 {
+		// A backup catches up to rejoin the in-sync set: the driver holds
+		// the proposal and retries it (at most an election timeout).
 		return driver.ErrDropped
 	}
 	if c.async() {
