@@ -286,8 +286,9 @@ func (c *checker) matches(o *op, e replica.LogEntry) bool {
 // lostAcks (Config.AsyncLoss) finds group g's acknowledged writes that the
 // final log lacks (final index top): each must have been acknowledged
 // within AsyncLoss before the first newer term the checker saw committed
-// after it (the failover that lost it). It returns them, to be left out
-// of the final checks.
+// after it (the failover that lost it), or before the acknowledging
+// node stopped if it stopped first. It returns them, to be left out of
+// the final checks.
 func (c *checker) lostAcks(g *groupInfo, top uint64) map[*op]bool {
 	s := c.s
 	lost := map[*op]bool{}
@@ -305,9 +306,18 @@ func (c *checker) lostAcks(g *groupInfo, top uint64) map[*op]bool {
 				continue
 			}
 			lost[o] = true
+			// The acknowledging primary's tenure ended at the first newer
+			// term seen committed after the ack, or when its node stopped
+			// if sooner (a cluster that was down takes that long longer to
+			// fail over: no primary acknowledged anything meanwhile).
 			failover := int64(-1)
 			for _, at := range c.termSeen[gi(g)] {
 				if at > o.ackAt && (failover < 0 || at < failover) {
+					failover = at
+				}
+			}
+			for _, at := range o.ackedBy.stops {
+				if at >= o.ackAt && (failover < 0 || at < failover) {
 					failover = at
 				}
 			}

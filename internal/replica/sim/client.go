@@ -35,6 +35,7 @@ type op struct {
 	// Set once acknowledged.
 	acked    bool
 	ackAt    int64
+	ackedBy  *node  // the node whose replica acknowledged it
 	index    uint64 // the index the acknowledging attempt got
 	reply    kv.Reply
 	attempts []*attempt
@@ -217,11 +218,9 @@ func (c *client) answer(a *attempt, res []byte, index uint64, err error) {
 		}
 		if rep.Code == kv.CodeSessionExpired && s.cfg.AsyncLoss > 0 {
 			// A failover lost the commands that made the session (the
-			// checker judges those losses): the attempt applied nothing;
+			// checker judges those losses): the attempt is in the log but
+			// changed nothing (not "not applied": its entry committed);
 			// the client starts a new session and tries again.
-			s.stats.NotApplied++
-			a.notApplied = true
-			s.check.notApplied(a)
 			c.renewals, c.sessionFrom = c.renewals+1, o.seq
 			s.detail("client %d op %d attempt %d on %s: session lost (SessionExpired); a new session", c.id, o.seq, a.n, a.node.name)
 			c.retry()
@@ -238,7 +237,7 @@ func (c *client) answer(a *attempt, res []byte, index uint64, err error) {
 			s.failf(KindBadReply, "client %d op %d (%s %s) attempt %d at index %d: %s", c.id, o.seq, o.kind, o.key, a.n, index, msg)
 			return
 		}
-		o.acked, o.ackAt, o.index, o.reply = true, s.now, index, rep
+		o.acked, o.ackAt, o.ackedBy, o.index, o.reply = true, s.now, a.node, index, rep
 		s.mix(c.id<<32 ^ o.seq)
 		s.mix(index)
 		s.detail("client %d op %d (%s %s) attempt %d on %s: ok at index %d (version %d, int %d)",

@@ -62,7 +62,8 @@
 // are compared at equal applied index and term, and at the end every
 // acknowledged write missing from the final log must have been
 // acknowledged within AsyncLoss before the first newer term the checker
-// saw committed after it (the failover that lost it); the final checks
+// saw committed after it (the failover that lost it), or before the
+// acknowledging node stopped if that came first; the final checks
 // then run without the lost writes (reads of a key that lost one are not
 // judged), and a client whose session a failover lost starts a new one.
 // Stats count the lost writes, how many the engine reported rolled back

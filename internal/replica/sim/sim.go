@@ -53,8 +53,10 @@ type Config struct {
 	// lost them: the checker then judges each acknowledged write missing
 	// from the final log by that bound (the failover's time is when the
 	// checker first saw a newer term committed after the write was
-	// acknowledged, which is no earlier than the failover), and checks
-	// everything else as always, without the lost writes. Zero: no loss.
+	// acknowledged, which is no earlier than the failover, or when the
+	// acknowledging node stopped, if sooner: a cluster that was down
+	// fails over that much later), and checks everything else as always,
+	// without the lost writes. Zero: no loss.
 	AsyncLoss time.Duration
 	// RolledBack, with AsyncLoss, says whether the engine reported the
 	// command cmd rolled back (its rollback records); the result counts
