@@ -164,8 +164,10 @@ type Core struct {
 	// them.
 	rollbacks []Rollback
 	rb        RollbackCount
-	// forced is the last forced promotion (Campaign), for the status.
-	forced *ForcedPromotion
+	// forced is the last forced promotion (Campaign), failover the last
+	// failover this replica won, for the status.
+	forced   *ForcedPromotion
+	failover *Failover
 
 	lead *primaryState
 

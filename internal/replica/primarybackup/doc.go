@@ -230,11 +230,19 @@
 // the record; ForcedPromotion). It is unsafe by name: used while a
 // primary still runs, that primary's commits made meanwhile are lost.
 //
+// An async primary reports its loss window — what a failover now would
+// lose: the entries it committed beyond the in-sync backup holding the
+// most — in "loss_window_entries" and "loss_window_bytes"; a replica that
+// won a failover reports it in "last_failover_epoch",
+// "last_failover_index" (its last index then) and
+// "last_failover_lag_entries" (the highest offset the record reported for
+// another member beyond it; Failover).
+//
 // # Not built yet
 //
-// The loss-window gauge (what a failover now would lose) and a failover's
-// report (its epoch, time and the lag at failover) for cairn check; "in
-// sync" in async mode as within --pb-max-lag rather than by the silence
+// The loss window's age in seconds and a failover's wall-clock time (the
+// core has ticks only; the caller stamps what it reads); "in sync" in
+// async mode as within --pb-max-lag rather than by the silence
 // rule; a primary stepping down when it cannot renew its lease; lag
 // metrics beyond the driver's per-peer progress; the cluster settings and
 // flags (--pb-mode, --pb-min-in-sync, --pb-lease: Options is set by the

@@ -227,6 +227,15 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 		f["forced_epoch"] = fp.Epoch
 		f["forced_may_lose"] = fp.MayLose()
 	}
+	if fo := c.failover; fo != nil {
+		f["last_failover_epoch"] = fo.Epoch
+		f["last_failover_index"] = fo.LastIndex
+		f["last_failover_lag_entries"] = fo.LagEntries()
+	}
+	if c.role == rolePrimary && c.async() {
+		n, b := c.lossWindow()
+		f["loss_window_entries"], f["loss_window_bytes"] = n, b
+	}
 	f["rolled_back_entries"] = c.rb.Entries
 	f["rollbacks"] = c.rb.Rollbacks
 	if c.rb.Rollbacks > 0 {

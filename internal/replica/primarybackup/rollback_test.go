@@ -64,3 +64,39 @@ func TestRollbackFile(t *testing.T) {
 		t.Fatalf("a missing file: %v, %v", none, err)
 	}
 }
+
+// The loss window (async mode, on the primary): what it committed beyond
+// the in-sync backup that holds the most — what a failover now would lose.
+func TestLossWindow(t *testing.T) {
+	cl := newCluster(t, 3, 3, Options{Mode: ModeAsync})
+	for range 40 {
+		cl.tick()
+		cl.settle(10000)
+	}
+	p := cl.primary()
+	if p == nil || !p.core.inOffice() {
+		t.Fatal("no primary in office")
+	}
+	if n, b := p.core.lossWindow(); n != 0 || b != 0 {
+		t.Fatalf("caught up: loss window %d entries, %d bytes", n, b)
+	}
+	for _, id := range cl.ids {
+		if id != p.id {
+			cl.cut[[2]replica.ReplicaID{p.id, id}] = true
+		}
+	}
+	for range 3 {
+		if _, err := cl.propose(p); err != nil {
+			t.Fatal(err)
+		}
+		cl.settle(10000)
+	}
+	n, b := p.core.lossWindow()
+	if n != 3 || b < 3*(driver.FrameHeader+2) { // three frames of "vN..."
+
+		t.Fatalf("3 writes no backup has: loss window %d entries, %d bytes", n, b)
+	}
+	if f := p.core.EngineStatus().Fields; f["loss_window_entries"] != uint64(3) {
+		t.Fatalf("status: %v", f)
+	}
+}

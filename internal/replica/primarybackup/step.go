@@ -856,6 +856,15 @@ func (c *Core) handleStore(m *message) {
 	case opFailover:
 		switch m.Result {
 		case storeOK:
+			// The failover's report: what the old primary last reported
+			// beyond this replica's log is what it may have lost.
+			fo := Failover{Epoch: op.rec.Epoch, LastIndex: c.lastIndex()}
+			for _, o := range op.rec.Offsets {
+				if o.Replica != c.id && o.Offset > fo.MaxReported {
+					fo.MaxReported, fo.MaxReportedBy = o.Offset, o.Replica
+				}
+			}
+			c.failover = &fo
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.waitAlt = false
 			c.becomePrimary(true)
@@ -1059,6 +1068,55 @@ func (c *Core) Campaign() error {
 	c.forced = &ForcedPromotion{State: "reading the record"}
 	c.call(opForceRead, 0, Record{}, 0)
 	return nil
+}
+
+// Failover is the report of the last failover this replica won: the epoch
+// it installed, its last index then, and the highest offset the record
+// reported for another member (the old primary, mostly): what may have
+// been lost beyond this replica's log is at least MaxReported −
+// LastIndex, as far as the record knew (a primary reports its offset
+// when it writes the record, four times a lease).
+type Failover struct {
+	Epoch, LastIndex, MaxReported uint64
+	MaxReportedBy                 replica.ReplicaID
+}
+
+// LagEntries is the lag at failover the record shows.
+func (f Failover) LagEntries() uint64 {
+	if f.MaxReported > f.LastIndex {
+		return f.MaxReported - f.LastIndex
+	}
+	return 0
+}
+
+// lossWindow is what a failover now would lose (async mode, on the
+// primary): the entries it committed (acknowledged) beyond the in-sync
+// backup that holds the most, and their bytes. Zero elsewhere.
+func (c *Core) lossWindow() (entries, bytes uint64) {
+	if c.role != rolePrimary || !c.async() {
+		return 0, 0
+	}
+	// The backup a failover would promote holds at most the most any
+	// in-sync backup holds (with none in sync, any backup).
+	best, found := c.trunc.Index, false
+	for _, inSyncOnly := range []bool{true, false} {
+		for id, p := range c.lead.peers {
+			if (!inSyncOnly || c.rec.inSync(id)) && p.match > best {
+				best, found = p.match, true
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if best >= c.commit {
+		return 0, 0
+	}
+	for i := max(best, c.trunc.Index) + 1; i <= c.commit; i++ {
+		entries++
+		bytes += uint64(len(c.entry(i).data))
+	}
+	return entries, bytes
 }
 
 // ForcedPromotion is what the last forced promotion (Campaign) did.
