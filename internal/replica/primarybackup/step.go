@@ -434,6 +434,11 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		return reject(c.lastIndex())
 	case p.Index == c.trunc.Index && c.truncHash == 0 && p.Epoch == m.Prev.Epoch:
 		c.truncHash, c.hsDirty = m.Prev.Hash, true // after a snapshot: the primary's h
+	case m.Prev.Hash == 0 && p.Epoch == m.Prev.Epoch:
+		// The primary does not know h at Prev: its own truncated point,
+		// after a snapshot it installed before it took office. The same
+		// offset at the same epoch is the same entry (an epoch's primary
+		// writes each offset once).
 	case p.Hash != m.Prev.Hash || p.Epoch != m.Prev.Epoch:
 		return reject(m.Prev.Index)
 	}

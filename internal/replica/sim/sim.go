@@ -625,6 +625,9 @@ func (s *world) convergenceReport() string {
 				continue
 			}
 			fmt.Fprintf(&b, " %s=r%d/%s/t%d/c%d/a%d/v%d", n.name, st.Replica, st.State, st.Term, st.Commit, st.Applied, st.Descriptor.Version)
+			if len(st.Engine.Fields) > 0 {
+				fmt.Fprintf(&b, " %v", st.Engine.Fields) // what only the engine can say (epoch, in-sync set, rebuilding)
+			}
 		}
 		b.WriteString(";")
 	}
