@@ -37,11 +37,17 @@ const pbAsync = "primary-backup-async"
 
 // pbAsyncLoss is the loss window the checker allows async mode: a write
 // may be lost only if acknowledged within it before the failover that
-// lost it. A primary acknowledges while a backup answered within the max
-// lag (3 s), and a failover comes a whole lease (3 s) after the record
-// stopped moving, which an election timeout (1–2 s) of silence starts: so
-// max(max lag, lease + 2 election timeouts) + 1 s.
-const pbAsyncLoss = 6 * time.Second
+// lost it (or before its primary's node stopped). The failover's own
+// waits make it: a backup notices the silence after an election timeout
+// (1–2 s), watches the record for a whole lease (3 s), and defers once to
+// a member that reported more (a lease less an election timeout, 2 s);
+// a primary acknowledges only while a backup answered within the max lag
+// (3 s). So max(max lag, 2 election timeouts + lease + lease − election
+// timeout) + 1 s = 8 s. NB: the engine does not yet keep a backup that
+// answers but lags in the in-sync set only within --pb-max-lag (doc.go,
+// "Not built yet"), so the bound holds by these waits, not by
+// construction, when an in-sync backup lags behind by more.
+const pbAsyncLoss = 8 * time.Second
 
 // pbRollbacks keeps the commands async primary-backup reported rolled
 // back in the current run (seeds run one at a time).
