@@ -766,7 +766,8 @@ func (cl *cluster) checkRollbacks() {
 				unlisted = unlisted || r.Replica == l.by && r.After < i && i <= r.After+r.Unlisted
 			}
 			if !recorded[key{l.by, i, string(l.data)}] && !unlisted {
-				cl.fail("LOSS UNRECORDED: %d applied %s at %d (epoch %d), lost, and recorded no rollback of it", l.by, show(l.data), i, l.epoch)
+				cl.fail("LOSS UNRECORDED: %d applied %s at %d (epoch %d), lost (committed there: %s at epoch %d), and recorded no rollback of it",
+					l.by, show(l.data), i, l.epoch, show(cl.chk.committed[i].data), cl.chk.committed[i].epoch)
 			}
 		}
 	}

@@ -112,7 +112,9 @@ func runHistoryWith(t testing.TB, seed uint64, n, steps int, truncate, transfers
 		cl.tick()
 		cl.settle(20000)
 		// (A switchover asked for may still be under way: writes wait.)
-		if p = cl.primary(); p != nil && p.core.inOffice() && len(p.core.rec.InSync) == n && p.core.lead.transferee == 0 {
+		// (Async: and a backup answered this tenure, else writes are refused.)
+		if p = cl.primary(); p != nil && p.core.inOffice() && len(p.core.rec.InSync) == n && p.core.lead.transferee == 0 &&
+			(!p.core.async() || p.core.backupAnswered()) {
 			break
 		}
 	}

@@ -420,6 +420,14 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		// applied: the entries' epochs (and h at the truncated point) must
 		// agree with its own, else it rebuilds.
 		start = int(min(c.trunc.Index-m.Prev.Index, uint64(len(m.Entries))))
+		if ep := c.epochAt(m.Prev.Index); ep != 0 && ep != m.Prev.Epoch && !broken.rollbackInPlace {
+			// Prev itself differs (by epoch): they part at or below it.
+			// Say where it stands: the primary probes lower, or sends a
+			// snapshot with its epoch history.
+			c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: m.Epoch, Term: m.Epoch, Reject: true,
+				Index: m.Prev.Index, Last: point{Index: m.Prev.Index, Epoch: ep}, Seq: m.Seq})
+			return nil
+		}
 		for k := 0; k < start && !broken.rollbackInPlace; k++ {
 			j, w := m.Prev.Index+1+uint64(k), m.Entries[k]
 			if ep := c.epochAt(j); ep != 0 && ep != w.Epoch || j == c.trunc.Index && c.truncHash != 0 && c.truncHash != w.Hash {
@@ -511,9 +519,11 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 	p.silent = 0
 	p.seq = max(p.seq, m.Seq)
 	if m.Reject {
-		if m.Last == (point{}) {
+		if m.Last == (point{}) && p.match == 0 {
 			// It holds nothing this log can build on (uninitialised, or
-			// rebuilding after a rollback): a snapshot.
+			// rebuilding after a rollback): a snapshot. (Once it matched
+			// at this epoch its log agrees with this one: an empty
+			// rejection then is a late one.)
 			p.match, p.needSnap, p.probing = 0, true, true
 			c.sendAppend(from, p, true)
 			return
