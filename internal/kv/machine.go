@@ -96,9 +96,10 @@ func (m *Machine) GroupTime() (t int64, ok bool) {
 // stateCache mirrors the applied state, the stats and recently used
 // sessions as the last successful Apply wrote them. It is trusted only for
 // an Apply whose first entry directly follows the cached applied index:
-// anything else that changes the group's state (a snapshot, a destroyed
-// and recreated replica, a batch the driver discarded) changes the applied
-// index too, and the cache is dropped.
+// anything else that changes the group's state (a destroyed and recreated
+// replica, a batch the driver discarded) changes the applied index too,
+// and the cache is dropped; Restore drops it always (a snapshot may come
+// at the index the replica had applied, of other entries).
 type stateCache struct {
 	valid    bool
 	applied  storage.AppliedState
@@ -837,6 +838,10 @@ func (m *Machine) Restore(batch storage.Batch, pairs [][2][]byte) error {
 			return fmt.Errorf("kv: group %d: restore: key %q outside the group's replicated span", m.group, kv[0])
 		}
 	}
+	// NB: the cache goes whatever the restored applied index: a replica
+	// rebuilt after a failover lost what it applied gets a snapshot at
+	// the very index it had applied, of other entries.
+	m.cache.drop()
 	if err := batch.DeleteRange(start, end); err != nil {
 		return err
 	}

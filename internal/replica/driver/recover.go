@@ -258,3 +258,31 @@ func (g *group) fromRemoved(id replica.ReplicaID) bool {
 	_, ok := g.desc.Replica(id)
 	return !ok
 }
+
+// PromoteUnsafe makes the local replica of gid bid to lead its group now,
+// through its core's Campaign: primary-backup's forced promotion (cairn
+// admin promote --unsafe: the replica installs the next epoch with itself
+// primary and alone in the in-sync set, whatever the in-sync set and the
+// lease say; what it may lose shows in its status section, "forced_*");
+// raft and paxos start a campaign, which the votes still decide. It
+// returns the core's refusal (a primary already, a replica with no state),
+// not the outcome: that comes in the status.
+func (h *Host) PromoteUnsafe(gid replica.GroupID) error {
+	g, err := h.hosted(gid)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	if g.closed || g.removed {
+		g.mu.Unlock()
+		return fmt.Errorf("driver: group %d: replica %d: %w", gid, g.id, replica.ErrStopped)
+	}
+	err = g.core.Campaign()
+	g.mu.Unlock()
+	h.schedule(g)
+	if err != nil {
+		return fmt.Errorf("driver: group %d: forced promotion of replica %d: %w", gid, g.id, err)
+	}
+	h.log.Warn("forced promotion asked", "group", gid, "replica", g.id)
+	return nil
+}

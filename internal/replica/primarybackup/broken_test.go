@@ -30,7 +30,7 @@ func (c *catchTB) Fatalf(f string, a ...any) { c.msg = fmt.Sprintf(f, a...); pan
 func (c *catchTB) Errorf(f string, a ...any) { c.msg = fmt.Sprintf(f, a...); panic(caught{}) }
 
 // simulate runs one seeded history and returns its failure, if any.
-func simulate(t *testing.T, seed uint64, n int) (msg string) {
+func simulate(t *testing.T, seed uint64, n int, async bool) (msg string) {
 	tb := &catchTB{TB: t}
 	defer func() {
 		if r := recover(); r != nil {
@@ -40,7 +40,12 @@ func simulate(t *testing.T, seed uint64, n int) (msg string) {
 			msg = tb.msg
 		}
 	}()
-	runRandom(tb, seed, n, 1500)
+	if async {
+		// TestRandomAsync's histories.
+		runHistoryWith(tb, seed, n, 1500, seed%2 == 1, seed%3 == 0, Options{Mode: ModeAsync})
+	} else {
+		runRandom(tb, seed, n, 1500)
+	}
 	return ""
 }
 
@@ -53,19 +58,23 @@ var brokenModes = []struct {
 	want string
 	// seed and n pin a history that catches it (the first TestBrokenModes
 	// finds).
-	seed uint64
-	n    int
+	seed  uint64
+	n     int
+	async bool // in async mode (TestRandomAsync's histories)
 }{
-	{"ack before every in-sync member has it", &broken.ackBeforeAll, "SAFETY", 0, 3},
-	{"drop a backup from the in-sync set after acknowledging without it", &broken.dropAfterAck, "SAFETY", 0, 3},
-	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 1, 5},
-	{"the old primary commits after a new epoch", &broken.oldCommits, "SAFETY", 86, 3},
-	{"serve reads before taking office", &broken.earlyReads, "read", 4, 3},
+	{"ack before every in-sync member has it", &broken.ackBeforeAll, "SAFETY", 0, 3, false},
+	{"drop a backup from the in-sync set after acknowledging without it", &broken.dropAfterAck, "SAFETY", 0, 3, false},
+	{"promote a backup not in the in-sync set", &broken.promoteOutside, "SAFETY", 1, 5, false},
+	{"the old primary commits after a new epoch", &broken.oldCommits, "SAFETY", 86, 3, false},
+	{"serve reads before taking office", &broken.earlyReads, "read", 4, 3, false},
 	// Rare in random histories (the joiner must miss an entry appended
 	// while the write adding it is in flight, and stay away until the store
-	// answers): found past TestBrokenModes's 300 seeds (PB_FIND_SEEDS=4000), at 1014. The
-	// in_sync_join script catches it every time.
-	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 1014, 3},
+	// answers): found at 1014 before the catch-up barrier, which makes
+	// joins more frequent, at 111 with 5 replicas since. The in_sync_join
+	// script catches it every time.
+	{"admit a backup to the in-sync set while acknowledging without it", &broken.admitWhileAck, "SAFETY", 111, 5, false},
+	{"async: keep applied entries a failover lost (no rebuild)", &broken.rollbackInPlace, "SAFETY", 10, 5, true},
+	{"async: take a snapshot without checking where the logs diverged", &broken.noSnapDivergence, "SAFETY", 117, 3, true},
 }
 
 // TestBrokenModes: each broken mode makes a seeded history fail within a
@@ -87,7 +96,7 @@ func TestBrokenModes(t *testing.T) {
 			}
 			for seed := range limit {
 				for _, n := range []int{3, 5} {
-					if msg := simulate(t, seed, n); msg != "" {
+					if msg := simulate(t, seed, n, tc.async); msg != "" {
 						if !strings.Contains(msg, tc.want) {
 							// A break may also stall the group; look on
 							// for the failure it should give.
@@ -109,12 +118,12 @@ func TestBrokenModes(t *testing.T) {
 func TestBrokenSeeds(t *testing.T) {
 	for _, tc := range brokenModes {
 		t.Run(tc.name, func(t *testing.T) {
-			if msg := simulate(t, tc.seed, tc.n); msg != "" {
+			if msg := simulate(t, tc.seed, tc.n, tc.async); msg != "" {
 				t.Fatalf("seed %d, %d replicas, mode off: %s", tc.seed, tc.n, msg)
 			}
 			*tc.set = true
 			defer func() { *tc.set = false }()
-			msg := simulate(t, tc.seed, tc.n)
+			msg := simulate(t, tc.seed, tc.n, tc.async)
 			if !strings.Contains(msg, tc.want) {
 				t.Fatalf("seed %d, %d replicas, mode on: got %q, want a failure with %q", tc.seed, tc.n, msg, tc.want)
 			}

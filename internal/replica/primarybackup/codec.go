@@ -23,14 +23,17 @@ import (
 //	record:    1, epoch, primary, n × replica, n × in-sync, next replica,
 //	           n × (replica, offset), renewals  (uvarints; n as a uvarint count)
 //	entry:     1, uvarint epoch, 8-byte h, type, data (rest)
-//	hardstate: (storage's version byte 1) epoch, commit, trunc h, record
-//	           version, record (bytes), n × (epoch, first offset)
+//	hardstate: (storage's version byte 2) epoch, commit, trunc h, record
+//	           version, record (bytes), n × (epoch, first offset), rebuild
+//	           (version 1: without rebuild)
 //	section:   'B', 1, uvarint epoch, uvarint primary, n × in-sync
 //	message:   1, type, then the fields of message in order (encodeMessage)
 const (
-	recordVersion    = 1
-	entryVersion     = 1
-	hardStateVersion = 1
+	recordVersion = 1
+	entryVersion  = 1
+	// hardStateVersion 2 adds the rebuild point after the history;
+	// version 1 still reads (no rebuild).
+	hardStateVersion = 2
 	msgVersion       = 1
 	changeVersion    = 1
 	// sectionPB is the first byte of the descriptor's engine section: not
@@ -226,6 +229,8 @@ type hardState struct {
 	recVersion uint64
 	rec        Record
 	history    []epochStart
+	// rebuild is Core.rebuild (0: none).
+	rebuild uint64
 }
 
 func encodeHardState(hs hardState) []byte {
@@ -240,12 +245,12 @@ func encodeHardState(hs hardState) []byte {
 		b = binary.AppendUvarint(b, h.Epoch)
 		b = binary.AppendUvarint(b, h.First)
 	}
-	return b
+	return binary.AppendUvarint(b, hs.rebuild)
 }
 
 func decodeHardState(version byte, b []byte) (hardState, error) {
 	var hs hardState
-	if version != hardStateVersion {
+	if version != hardStateVersion && version != 1 {
 		return hs, fmt.Errorf("%w: hard state version %d", errCorrupt, version)
 	}
 	rd := reader{b: b}
@@ -257,6 +262,9 @@ func decodeHardState(version byte, b []byte) (hardState, error) {
 	n := rd.count()
 	for range n {
 		hs.history = append(hs.history, epochStart{rd.uvarint(), rd.uvarint()})
+	}
+	if version >= 2 {
+		hs.rebuild = rd.uvarint()
 	}
 	if rd.err != nil || len(rd.b) != 0 {
 		return hardState{}, fmt.Errorf("%w: hard state", errCorrupt)

@@ -43,6 +43,15 @@ func TestHardStateRoundTrip(t *testing.T) {
 	if _, err := decodeHardState(hardStateVersion+1, encodeHardState(hs)); err == nil {
 		t.Fatal("an unknown hard state version decoded")
 	}
+	// Version 2 added the rebuild point; version 1 (without it) still reads.
+	v1 := encodeHardState(hs) // rebuild 0: one trailing zero byte
+	if got, err := decodeHardState(1, v1[:len(v1)-1]); err != nil || !reflect.DeepEqual(got, hs) {
+		t.Fatalf("version 1: got %+v, %v", got, err)
+	}
+	hs.rebuild = 123
+	if got, err := decodeHardState(hardStateVersion, encodeHardState(hs)); err != nil || got.rebuild != 123 {
+		t.Fatalf("rebuild round trip: got %+v, %v", got, err)
+	}
 }
 
 func TestEntryRoundTrip(t *testing.T) {

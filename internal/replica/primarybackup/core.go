@@ -34,6 +34,17 @@ var broken struct {
 	earlyReads     bool // a primary answers reads before it took office
 	admitWhileAck  bool // commit while the write adding a backup to the in-sync set is in flight
 	asyncNoLease   bool // async mode: accept and commit writes after the primary's lease ran out
+	// async mode: a replica whose applied entries a newer primary's log
+	// superseded cuts them and catches up from the log, keeping their
+	// effects in its state (no rebuild from a snapshot)
+	rollbackInPlace bool
+	// async mode: a replica refuses no snapshot it holds the point of by
+	// its commit index alone, never checking the epoch there (the
+	// divergence check of a snapshot)
+	noSnapDivergence bool
+	// no catch-up barrier (TestRejoinUnderLoad shows the cost: a backup
+	// never rejoins the in-sync set under unbroken load)
+	noBarrier bool
 }
 
 var errUnknownReplica = errors.New("primarybackup: message from a replica not in the configuration")
@@ -75,6 +86,11 @@ type Options struct {
 	// lease by its own ticks. Default 3 election timeouts (3 s at the
 	// default timing, the --pb-lease default).
 	LeaseTicks int
+	// Rollbacks receives, durably, what a replica rolls back in async mode
+	// before it is discarded (FileRollbacks: the node's data directory's
+	// rollback file). Default nil: each rollback is logged at error level
+	// only.
+	Rollbacks RollbackLog
 }
 
 // role is what a replica does in its group.
@@ -108,6 +124,11 @@ type Core struct {
 	entries   []*entry // entries[i] is index trunc.Index+1+i
 	logSize   uint64
 	history   []epochStart
+	// rebuild, when not 0, is where this replica's log diverged from a
+	// newer primary's below what it applied (async mode): it answers
+	// every append asking for a snapshot, and takes the next one whatever
+	// its commit index, which rebuilds its state. Durable.
+	rebuild uint64
 	// rec and recVersion: the configuration as last known. recVersion 0:
 	// the founding record, not in the store yet.
 	rec        Record
@@ -138,6 +159,15 @@ type Core struct {
 	ticks int64
 	// backoff: ticks before the next store call after one that failed.
 	backoff int
+	// rollbacks are what the replica discarded, for the next Ready (the
+	// shell records them before the Ready's batch is written); rb counts
+	// them.
+	rollbacks []Rollback
+	rb        RollbackCount
+	// forced is the last forced promotion (Campaign), failover the last
+	// failover this replica won, for the status.
+	forced   *ForcedPromotion
+	failover *Failover
 
 	lead *primaryState
 
@@ -158,16 +188,18 @@ type Core struct {
 type storeOpKind uint8
 
 const (
-	opConfirm  storeOpKind = iota + 1 // a primary reads the record before taking office
-	opFound                           // a founding primary writes the first record
-	opShrink                          // the primary drops a silent backup from the in-sync set
-	opGrow                            // the primary adds a caught-up backup to the in-sync set
-	opRead                            // a backup reads the record before failover
-	opFailover                        // a backup installs the next epoch with itself as primary
-	opRenew                           // the primary renews its lease
-	opReopen                          // a restarted primary takes a new epoch for its new tenure
-	opMember                          // the primary writes a membership change's record before its entry
-	opHandover                        // the primary hands over to an in-sync successor (epoch e+1)
+	opConfirm   storeOpKind = iota + 1 // a primary reads the record before taking office
+	opFound                            // a founding primary writes the first record
+	opShrink                           // the primary drops a silent backup from the in-sync set
+	opGrow                             // the primary adds a caught-up backup to the in-sync set
+	opRead                             // a backup reads the record before failover
+	opFailover                         // a backup installs the next epoch with itself as primary
+	opRenew                            // the primary renews its lease
+	opReopen                           // a restarted primary takes a new epoch for its new tenure
+	opMember                           // the primary writes a membership change's record before its entry
+	opHandover                         // the primary hands over to an in-sync successor (epoch e+1)
+	opForceRead                        // a forced promotion (Campaign) reads the record
+	opForce                            // a forced promotion installs the next epoch with this replica primary, alone in sync
 )
 
 // storeOp is the configuration store call in flight.
@@ -219,6 +251,12 @@ type primaryState struct {
 	// proposals are refused meanwhile. transferTicks: since it began.
 	transferee    replica.ReplicaID
 	transferTicks int
+	// barrier: the primary appends nothing (proposals wait in the driver)
+	// so that this backup, close behind, can hold every entry appended
+	// and rejoin the in-sync set; for at most an election timeout
+	// (barrierTicks), then not again for four (barrierCool).
+	barrier                   replica.ReplicaID
+	barrierTicks, barrierCool int
 }
 
 type peer struct {
@@ -233,6 +271,8 @@ type peer struct {
 	snapTicks  int // ticks before another snapshot may be asked; 0: none in flight
 	// ahead: it answered from a newer epoch (broken.oldCommits counts it anyway).
 	ahead bool
+	// needSnap: it holds nothing to build on (async: it asked for one).
+	needSnap bool
 }
 
 type pendingRead struct {
@@ -281,7 +321,7 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		if err != nil {
 			return nil, fmt.Errorf("primarybackup: group %d: %w", g, err)
 		}
-		c.epoch, c.commit, c.truncHash = hs.epoch, hs.commit, hs.truncHash
+		c.epoch, c.commit, c.truncHash, c.rebuild = hs.epoch, hs.commit, hs.truncHash, hs.rebuild
 		c.rec, c.recVersion, c.history = hs.rec, hs.recVersion, hs.history
 	}
 	if c.trunc, err = lr.ReadTruncated(g); err != nil {

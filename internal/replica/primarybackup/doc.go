@@ -4,7 +4,9 @@
 // goroutine, no clock, no I/O but staging writes into the batch the driver
 // passes to Stage and reading its store when it opens — and Engine, the
 // driver.CoreEngine that builds cores. It depends on no Raft package. Sync
-// mode is the default; async mode is built in part (below).
+// mode is the default; async mode (below) loses, in a failover, at most
+// what its primary acknowledged that the new primary lacked, and records
+// every entry it rolls back.
 //
 // # Configuration: the meta group decides, replicas never elect
 //
@@ -64,7 +66,14 @@
 // confirms it, the backup still counts, so no write it lacks is
 // acknowledged. A backup that holds every entry the primary appended is
 // added back the same way, and nothing commits while that write is in
-// flight: every entry then committed is on it.
+// flight: every entry then committed is on it. Under unbroken load a
+// backup close behind (within one append's entries) would never hold
+// every entry at a tick; the primary then raises a catch-up barrier: it
+// appends nothing (Propose refuses; the driver holds the proposals and
+// retries them) until the backup rejoins, for at most an election
+// timeout, and not again for four (TestRejoinUnderLoad; without the
+// barrier the backup never rejoins there). A backup further behind is
+// caught up by the log or a snapshot first, with no barrier.
 //
 //	invariant: every committed entry is durable on every member of the
 //	in-sync set the store holds now (the harness checks it every round)
@@ -157,26 +166,98 @@
 // in-sync set is kept as in sync mode (a backup silent for an election
 // timeout leaves it), and only its members fail over.
 //
+// # Async mode: rollback and rebuild
+//
+// A failover in async mode loses what the new primary lacked: entries the
+// old primary appended (and acknowledged) that no longer are in the log
+// of the newest epoch. Every replica that holds such entries — the old
+// primary, a backup ahead of the new primary — finds them when the new
+// primary reaches it, by the chain and the epoch history, never by
+// scanning:
+//
+//	on an append: an entry whose h differs from the primary's at the same
+//	   offset (its Prev matched, so the logs agree below); entries the
+//	   append carries at or below the replica's truncated point compared
+//	   by epoch (its epoch history) and h at that point
+//	on a snapshot: the message carries the primary's epoch history and
+//	   last index; the replica's entries — and its applied range below its
+//	   log, by its own epoch history — whose epoch differs from the
+//	   primary's at that offset (or lie past the primary's log) are not
+//	   the primary's (an epoch's primary writes each offset once)
+//
+// Before anything is discarded, the replica records what it rolls back
+// (Rollback: the entries above the divergence point, those already
+// truncated from its log counted as Unlisted) through Options.Rollbacks,
+// in the round that discards them and before that round's log batch is
+// written; the node passes a FileRollbacks, which appends one JSON line
+// per entry (RollbackLine: group, partition, replica, the new epoch, the
+// divergence point, index, epoch, applied, the proposal ID, the primary's
+// stamp, the kv command in base64 and its client and seq) to
+// pb-rollback.jsonl in the data directory and fsyncs it. A user reads it
+// with jq; ReadRollbackFile reads it deduplicated (a crash between the
+// record and the batch records a rollback twice). Then:
+//
+//	nothing discarded was applied here: the replica cuts its log (and its
+//	   commit index, if it had committed them) and catches up from the
+//	   primary's log (truncate-and-catch-up)
+//	some were applied: it keeps the divergence point durably (the hard
+//	   state's rebuild), serves no failover, answers every append with an
+//	   empty rejection (it holds nothing to build on; the primary drops it
+//	   from the in-sync set and sends a snapshot), and takes the next
+//	   snapshot whatever its commit index says: its state is rebuilt
+//
+// The status section reports the accounting (EngineStatus fields
+// "rolled_back_entries" and "rollbacks" since the replica opened,
+// "last_rollback_epoch", "last_rollback_after", "last_rollback_offsets",
+// "rebuilding_from" while it waits for a snapshot; Core.RolledBackCount);
+// the metrics and cairn check read those and the rollback file. In sync
+// mode nothing committed is ever rolled back, except after a forced
+// promotion (below), which the same path repairs.
+//
+// # Forced promotion (promote --unsafe)
+//
+// When the primary is gone and no in-sync backup is left to fail over,
+// an operator may force a member to take over: driver.Host.PromoteUnsafe
+// (cairn admin promote --unsafe) calls the core's Campaign. The replica
+// reads the record, installs the next epoch naming itself primary and
+// the only in-sync member (compare-and-swap on the version it read,
+// whatever the in-sync set and the lease say) and takes office as after a
+// failover; the others rejoin once caught up, rolling back (and
+// recording) what they held beyond it. What it may lose is in its status
+// section: "forced_state", "forced_epoch", "forced_may_lose" (the highest
+// offset the record reports for another member beyond this replica's
+// "last_index": a lower bound when a primary appended after it last wrote
+// the record; ForcedPromotion). It is unsafe by name: used while a
+// primary still runs, that primary's commits made meanwhile are lost.
+//
+// An async primary reports its loss window — what a failover now would
+// lose: the entries it committed beyond the in-sync backup holding the
+// most — in "loss_window_entries" and "loss_window_bytes"; a replica that
+// won a failover reports it in "last_failover_epoch",
+// "last_failover_index" (its last index then) and
+// "last_failover_lag_entries" (the highest offset the record reported for
+// another member beyond it; Failover).
+//
 // # Not built yet
 //
-// In async mode: the rollback file and rebuilding a backup that applied
-// entries a failover lost (it now refuses the new primary's differing
-// entry as an error), the loss-window report, and "in sync" as within
-// --pb-max-lag rather than by the silence rule; the simulation runs sync
-// mode only. Promote --unsafe; a primary stepping down when it
-// cannot renew its lease; lag metrics beyond the driver's per-peer
-// progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
-// --pb-lease: Options is set by the engine's caller, and register.go
-// builds the engine with its defaults). A known cost: a
-// backup rejoins the in-sync set only at a moment when it has every entry
-// appended, which a primary under unbroken load may rarely offer.
+// The loss window's age in seconds and a failover's wall-clock time (the
+// core has ticks only; the caller stamps what it reads); "in sync" in
+// async mode as within --pb-max-lag rather than by the silence
+// rule; a primary stepping down when it cannot renew its lease; lag
+// metrics beyond the driver's per-peer progress; the cluster settings and
+// flags (--pb-mode, --pb-min-in-sync, --pb-lease: Options is set by the
+// engine's caller; register.go registers the defaults, and Registration
+// builds an entry with other options).
 //
 // # Tests
 //
 // harness_test.go runs cores over storage.Mem and a MemConfigStore in the
 // driver's order and checks safety every round; interaction_test.go runs
 // the datadriven scripts in testdata/interaction; random_test.go runs
-// seeded fault histories; broken_test.go shows each deliberately broken
+// seeded fault histories (TestRandomAsync in async mode: every lost
+// applied entry recorded by each replica that applied it, none recorded
+// that stayed committed); broken_test.go shows each deliberately broken
 // mode (the broken variable) caught by a script or a pinned seed. Package
-// replica/sim runs the engine beside raft and paxos.
+// replica/sim runs the engine beside raft and paxos, and in async mode
+// (-sim.pbmode=async) with the loss its checker allows.
 package primarybackup

@@ -37,7 +37,11 @@ func (e Engine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Shell{Core: c, Store: cfg.ConfigStore, Post: cfg.Post}, nil
+	rb := e.Options.Rollbacks
+	if rb == nil {
+		rb = logRollbacks{c.logger}
+	}
+	return &Shell{Core: c, Store: cfg.ConfigStore, Post: cfg.Post, Rollbacks: rb}, nil
 }
 
 // Shell is a Core with its I/O: after each Ready it makes the calls the
@@ -45,8 +49,23 @@ func (e Engine) NewCore(cfg driver.CoreConfig) (driver.Core, error) {
 // the core as a message from itself. The core itself stays pure.
 type Shell struct {
 	*Core
-	Store replica.ConfigStore
-	Post  func([]byte)
+	Store     replica.ConfigStore
+	Post      func([]byte)
+	Rollbacks RollbackLog
+}
+
+// Stage implements driver.Core: what the Ready rolls back is recorded
+// (durably) before the batch that discards it is staged; an error fails
+// the round, so nothing is discarded unrecorded.
+func (s *Shell) Stage(w storage.LogWriter, rd *driver.Ready) error {
+	if er, ok := rd.Engine.(*engineReady); ok {
+		for _, r := range er.rollbacks {
+			if err := s.Rollbacks.Record(r); err != nil {
+				return fmt.Errorf("primarybackup: group %d: recording a rollback: %w", s.group, err)
+			}
+		}
+	}
+	return s.Core.Stage(w, rd)
 }
 
 // Advance implements driver.Core.
@@ -106,7 +125,10 @@ func (Engine) Bootstrap(b storage.Batch, desc replica.Descriptor) error {
 	if err := storage.SetHardState(b, g, hardStateVersion, encodeHardState(hs)); err != nil {
 		return err
 	}
-	return b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: bootstrapIndex}))
+	// The applied term is the log's at bootstrapIndex: a snapshot taken
+	// before anything else is applied says that point (else a member
+	// finds the point's epoch differs from its primary's log, forever).
+	return b.Set(storage.AppliedKey(g), storage.EncodeAppliedState(nil, storage.AppliedState{Index: bootstrapIndex, Term: c.rec.Epoch}))
 }
 
 // SnapshotMessage implements driver.CoreEngine.
@@ -152,8 +174,9 @@ func (Engine) Serves(mode replica.ReadMode) error {
 }
 
 // recoveryLog reads and lowers the hard state for an unsafe recovery:
-// the entries above applied deleted, the commit lowered to applied and
-// the epoch history trimmed to it; the epoch kept.
+// the entries above applied deleted, the commit lowered to applied, any
+// rebuild point dropped and the epoch history trimmed to it; the epoch
+// kept.
 var recoveryLog = driver.HardStateLog[hardState]{
 	Engine:  "primarybackup",
 	Version: hardStateVersion,
@@ -161,7 +184,7 @@ var recoveryLog = driver.HardStateLog[hardState]{
 	Encode:  encodeHardState,
 	Commit:  func(hs hardState) uint64 { return hs.commit },
 	Lower: func(hs hardState, applied uint64) hardState {
-		hs.commit = applied
+		hs.commit, hs.rebuild = applied, 0 // it keeps what it applied, rolled back or not
 		for len(hs.history) > 0 && hs.history[len(hs.history)-1].First > applied {
 			hs.history = hs.history[:len(hs.history)-1]
 		}

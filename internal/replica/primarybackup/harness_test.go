@@ -66,6 +66,7 @@ type cluster struct {
 	// calls fail as not applied (answered in the store's turn).
 	metaCut map[replica.ReplicaID]bool
 	opts    Options
+	forced  bool // a forced promotion happened (lossy)
 	drop    float64
 	delay   float64
 	chk     checker
@@ -85,12 +86,32 @@ type checker struct {
 	committed map[uint64]committedEntry
 	maxIndex  uint64
 	byData    map[string]uint64
+	// lost (async mode) are entries some replica applied that a newer
+	// epoch's entry at the same index superseded: what a failover lost.
+	lost map[uint64][]committedEntry
+	// rolledBack are the rollbacks the replicas recorded (Options.Rollbacks).
+	rolledBack []Rollback
 }
 
 type committedEntry struct {
-	typ  driver.EntryType
-	data []byte
-	hash uint64
+	typ   driver.EntryType
+	data  []byte
+	hash  uint64
+	epoch uint64
+	by    replica.ReplicaID
+}
+
+// harnessRollbacks is the harness's RollbackLog: it keeps every rollback.
+type harnessRollbacks struct{ cl *cluster }
+
+func (h harnessRollbacks) Record(r Rollback) error {
+	h.cl.chk.rolledBack = append(h.cl.chk.rolledBack, r)
+	var ents []string
+	for _, e := range r.Entries {
+		ents = append(ents, fmt.Sprintf("%d:%s@e%d", e.Index, show(e.Data), e.Epoch))
+	}
+	h.cl.logf("%d: rolls back above %d (epoch %d, rebuild %v, unlisted %d): %s", r.Replica, r.After, r.Epoch, r.Rebuild, r.Unlisted, strings.Join(ents, " "))
+	return nil
 }
 
 func newCluster(t testing.TB, seed uint64, n int, opts Options) *cluster {
@@ -98,8 +119,11 @@ func newCluster(t testing.TB, seed uint64, n int, opts Options) *cluster {
 		t: t, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		nodes: map[replica.ReplicaID]*node{}, cut: map[[2]replica.ReplicaID]bool{},
 		meta: replica.NewMemConfigStore(), opts: opts, metaCut: map[replica.ReplicaID]bool{},
-		chk:     checker{committed: map[uint64]committedEntry{}, byData: map[string]uint64{}},
+		chk:     checker{committed: map[uint64]committedEntry{}, byData: map[string]uint64{}, lost: map[uint64][]committedEntry{}},
 		pending: map[string]uint64{},
+	}
+	if cl.opts.Rollbacks == nil {
+		cl.opts.Rollbacks = harnessRollbacks{cl}
 	}
 	desc := replica.Descriptor{Group: testGroup, Version: 1}
 	for i := 1; i <= n; i++ {
@@ -170,7 +194,7 @@ func (cl *cluster) start(n *node) {
 	c.rng = rand.New(rand.NewPCG(cl.rng.Uint64(), uint64(n.id)))
 	c.resetTimeout()
 	n.core, n.shell, n.up, n.applied, n.snap = c, sh, true, applied.Index, nil
-	cl.checkStored(n)
+	cl.checkStored(n, false)
 }
 
 // descriptor is n's stored descriptor; none (an uninitialised replica): an
@@ -261,7 +285,7 @@ func (cl *cluster) round(n *node) bool {
 		must(cl.t, b.Set(storage.DescriptorKey(testGroup), desc.Encode(nil)))
 		n.snap = nil
 	}
-	must(cl.t, c.Stage(storage.LogOf(b), &rd))
+	must(cl.t, n.shell.Stage(storage.LogOf(b), &rd))
 	for _, m := range rd.Messages {
 		if m.Kind != driver.MsgLate {
 			cl.send(n, m)
@@ -283,6 +307,11 @@ func (cl *cluster) round(n *node) bool {
 			continue
 		}
 		delete(cl.pending, string(r.Ctx))
+		if r.Index < want && cl.lossy() && (cl.chk.committed[want].epoch < n.core.epoch || cl.chk.lostIn(r.Index, want)) {
+			// Async: want may be what the failover to this epoch lost.
+			cl.reads++
+			continue
+		}
 		if r.Index < want {
 			cl.fail("SAFETY: %d: read %q at index %d, but %d was committed before it was asked", n.id, r.Ctx, r.Index, want)
 		}
@@ -373,8 +402,21 @@ func (cl *cluster) apply(n *node, ents []driver.LogEntry) {
 // record checks that no index is ever committed with two values.
 func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
 	prev, ok := k.committed[e.Index]
+	if ok && cl.lossy() && prev.epoch != e.Term && (prev.typ != e.Type || !bytes.Equal(prev.data, e.Data)) {
+		// Async mode: a failover lost what the new primary lacked; the
+		// newer epoch's entry is the one that stays.
+		lost := committedEntry{typ: e.Type, data: bytes.Clone(e.Data), epoch: e.Term, by: n.id}
+		if e.Term > prev.epoch {
+			lost, ok = prev, false
+		}
+		cl.logf("LOSS: %d applied %s at %d (epoch %d); it is lost", lost.by, show(lost.data), e.Index, lost.epoch)
+		k.lost[e.Index] = append(k.lost[e.Index], lost)
+		if ok {
+			return // the lost one, applied late
+		}
+	}
 	if !ok {
-		ce := committedEntry{typ: e.Type, data: bytes.Clone(e.Data)}
+		ce := committedEntry{typ: e.Type, data: bytes.Clone(e.Data), epoch: e.Term, by: n.id}
 		if en := n.core.entry(e.Index); en != nil {
 			ce.hash = en.hash
 		}
@@ -395,7 +437,9 @@ func (k *checker) record(cl *cluster, n *node, e driver.LogEntry) {
 // the store could (the failover waited a whole lease).
 func (cl *cluster) checkLease(n *node, rd *driver.Ready) {
 	c := n.core
-	if !c.async() || c.role != rolePrimary || len(rd.Committed) == 0 {
+	if !c.async() || c.role != rolePrimary || !c.lead.confirmed || len(rd.Committed) == 0 {
+		// (A restarted primary applies what it committed before it
+		// stopped: no acknowledgement, its proposers went with it.)
 		return
 	}
 	raw, _ := cl.meta.Peek(recordKey(testGroup))
@@ -416,7 +460,7 @@ func (cl *cluster) checkLease(n *node, rd *driver.Ready) {
 // authority), whether that member is up or down.
 func (cl *cluster) checkInSync() {
 	k := cl.chk.maxIndex
-	if k == 0 || cl.opts.Mode == ModeAsync {
+	if k == 0 || cl.lossy() {
 		return // async: backups follow; what a failover loses is the lag
 	}
 	raw, _ := cl.meta.Peek(recordKey(testGroup))
@@ -460,7 +504,7 @@ func (n *node) foundingRecord() Record {
 
 // checkStored checks a (re)started replica's applied entries against what
 // was committed.
-func (cl *cluster) checkStored(n *node) {
+func (cl *cluster) checkStored(n *node, strict bool) {
 	start, end := storage.DataSpan(testGroup)
 	it, err := n.store.NewIter(start, end)
 	must(cl.t, err)
@@ -471,6 +515,9 @@ func (cl *cluster) checkStored(n *node) {
 		want, ok := cl.chk.committed[i]
 		if !ok {
 			cl.fail("%d: applied %d, which nobody committed", n.id, i)
+		}
+		if !strict && cl.chk.isLost(i, e.typ, e.data) {
+			continue // async: applied before a failover lost it; the replica rebuilds
 		}
 		if want.typ != e.typ || !bytes.Equal(want.data, e.data) {
 			cl.fail("SAFETY: %d applied %s at %d, committed was %s", n.id, show(e.data), i, show(want.data))
@@ -651,11 +698,78 @@ func (cl *cluster) checkConverged() {
 	for _, id := range cl.ids {
 		top = max(top, cl.nodes[id].applied)
 	}
+	if cl.lossy() {
+		// Async: what was committed above where the replicas reach now was
+		// lost in a failover (the rollback checks below judge it).
+		for i := top + 1; i <= cl.chk.maxIndex; i++ {
+			if ce, ok := cl.chk.committed[i]; ok {
+				cl.chk.lost[i] = append(cl.chk.lost[i], ce)
+				delete(cl.chk.committed, i)
+			}
+		}
+		cl.chk.maxIndex = min(cl.chk.maxIndex, top)
+	}
 	if top < cl.chk.maxIndex {
 		cl.fail("LOST: %d was committed, the replicas reach %d", cl.chk.maxIndex, top)
 	}
 	for _, id := range cl.ids {
-		cl.checkStored(cl.nodes[id])
+		cl.checkStored(cl.nodes[id], true)
+	}
+	cl.checkRollbacks()
+}
+
+// lostIn: an entry in (from, to] was lost in a failover.
+func (k *checker) lostIn(from, to uint64) bool {
+	for i := range k.lost {
+		if from < i && i <= to {
+			return true
+		}
+	}
+	return false
+}
+
+func (k *checker) isLost(i uint64, typ driver.EntryType, data []byte) bool {
+	for _, l := range k.lost[i] {
+		if l.typ == typ && bytes.Equal(l.data, data) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkRollbacks (async mode): every lost entry a replica applied is in a
+// rollback that replica recorded, and no rollback lists an entry that
+// stayed committed.
+// lossy: committed entries may be lost — async mode, or after a forced
+// promotion (the loss is then the rollbacks' to account for).
+func (cl *cluster) lossy() bool { return cl.opts.Mode == ModeAsync || cl.forced }
+
+func (cl *cluster) checkRollbacks() {
+	type key struct {
+		id replica.ReplicaID
+		i  uint64
+		d  string
+	}
+	recorded := map[key]bool{}
+	for _, r := range cl.chk.rolledBack {
+		for _, e := range r.Entries {
+			if want, ok := cl.chk.committed[e.Index]; ok && want.epoch == e.Epoch && bytes.Equal(want.data, e.Data) {
+				cl.fail("SAFETY: %d rolled back %s at %d (epoch %d), which stayed committed", r.Replica, show(e.Data), e.Index, e.Epoch)
+			}
+			recorded[key{r.Replica, e.Index, string(e.Data)}] = true
+		}
+	}
+	for i, ls := range cl.chk.lost {
+		for _, l := range ls {
+			unlisted := false
+			for _, r := range cl.chk.rolledBack {
+				unlisted = unlisted || r.Replica == l.by && r.After < i && i <= r.After+r.Unlisted
+			}
+			if !recorded[key{l.by, i, string(l.data)}] && !unlisted {
+				cl.fail("LOSS UNRECORDED: %d applied %s at %d (epoch %d), lost (committed there: %s at epoch %d), and recorded no rollback of it",
+					l.by, show(l.data), i, l.epoch, show(cl.chk.committed[i].data), cl.chk.committed[i].epoch)
+			}
+		}
 	}
 }
 

@@ -63,7 +63,8 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			"ack-before-all": &broken.ackBeforeAll, "drop-after-ack": &broken.dropAfterAck,
 			"promote-outside": &broken.promoteOutside, "old-commits": &broken.oldCommits,
 			"early-reads": &broken.earlyReads, "admit-while-ack": &broken.admitWhileAck,
-			"async-no-lease": &broken.asyncNoLease,
+			"async-no-lease": &broken.asyncNoLease, "rollback-in-place": &broken.rollbackInPlace,
+			"no-snap-divergence": &broken.noSnapDivergence,
 		}
 		f, ok := flags[mode]
 		if !ok {
@@ -226,6 +227,26 @@ func (e *ienv) handle(t testing.TB, d *datadriven.TestData) string {
 			e.printf("%s: change %s: appended", name(n.id), d.CmdArgs[1:])
 		}
 		e.process()
+	case "promote":
+		// A forced promotion (promote --unsafe): Campaign.
+		e.cl.forced = true
+		for _, id := range e.nodeArgs(t, d) {
+			if err := e.node(t, id).core.Campaign(); err != nil {
+				e.printf("%s refuses the forced promotion: %v", name(id), err)
+			} else {
+				e.printf("%s: forced promotion asked", name(id))
+			}
+		}
+		e.process()
+	case "forced":
+		for _, id := range e.nodeArgs(t, d) {
+			f := e.node(t, id).core.forced
+			if f == nil {
+				e.printf("%s: no forced promotion", name(id))
+				continue
+			}
+			e.printf("%s: forced promotion: %s; last index %d, highest reported %d (n%d): may lose %d", name(id), f.State, f.LastIndex, f.MaxReported, f.MaxReportedBy, f.MayLose())
+		}
 	case "transfer":
 		n := e.node(t, e.nodeArgs(t, d)[0])
 		var v string
@@ -366,6 +387,21 @@ func (e *ienv) observe(n *node, rd *driver.Ready) {
 		}
 	}
 	er := rd.Engine.(*engineReady)
+	for _, r := range er.rollbacks {
+		var es []string
+		for _, en := range r.Entries {
+			a := ""
+			if en.Applied {
+				a = " (applied)"
+			}
+			es = append(es, fmt.Sprintf("%d:%s@e%d%s", en.Index, show(en.Data), en.Epoch, a))
+		}
+		how := "cuts its log and catches up"
+		if r.Rebuild {
+			how = "rebuilds from a snapshot"
+		}
+		e.printf("%s: rolls back above %d for e%d (recorded first; unlisted %d): %s; %s", name(n.id), r.After, r.Epoch, r.Unlisted, strings.Join(es, " "), how)
+	}
 	if er.cut {
 		e.printf("%s: drops its log above %d (divergent)", name(n.id), er.cutAbove)
 	}

@@ -22,6 +22,9 @@ type engineReady struct {
 	// it is advanced (the primary's own ack).
 	last  uint64
 	calls []storeCall
+	// rollbacks are recorded (Options.Rollbacks) before the batch is
+	// written: nothing is discarded unrecorded.
+	rollbacks []Rollback
 }
 
 type write struct {
@@ -31,7 +34,7 @@ type write struct {
 
 // HasReady implements driver.Core.
 func (c *Core) HasReady() bool {
-	return len(c.msgs) > 0 || len(c.dirty) > 0 || c.cut || c.hsDirty || c.snapshot != nil ||
+	return len(c.msgs) > 0 || len(c.dirty) > 0 || len(c.rollbacks) > 0 || c.cut || c.hsDirty || c.snapshot != nil ||
 		c.commit > c.handedOut || len(c.readStates) > 0 || len(c.storeQ) > 0 ||
 		c.soft != (driver.SoftState{State: c.state(), Leader: c.primary}) ||
 		(c.lead != nil && c.lead.readRound)
@@ -84,6 +87,7 @@ func (c *Core) Ready() driver.Ready {
 	c.handedOut = max(c.handedOut, end)
 	rd.Reads, c.readStates = c.readStates, nil
 	er.calls, c.storeQ = c.storeQ, nil
+	er.rollbacks, c.rollbacks = c.rollbacks, nil
 	rd.Engine = er
 	return rd
 }
@@ -91,7 +95,7 @@ func (c *Core) Ready() driver.Ready {
 func (c *Core) hardState() hardState {
 	return hardState{
 		epoch: c.epoch, commit: c.commit, truncHash: c.truncHash,
-		recVersion: c.recVersion, rec: c.rec, history: slices.Clone(c.history),
+		recVersion: c.recVersion, rec: c.rec, history: slices.Clone(c.history), rebuild: c.rebuild,
 	}
 }
 
@@ -212,6 +216,31 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 	}
 	if c.role == rolePrimary {
 		f["in_office"] = c.inOffice()
+	}
+	if c.rebuild != 0 {
+		f["rebuilding_from"] = c.rebuild
+	}
+	f["last_index"] = c.lastIndex()
+	if fp := c.forced; fp != nil {
+		f["forced_state"] = fp.State
+		f["forced_epoch"] = fp.Epoch
+		f["forced_may_lose"] = fp.MayLose()
+	}
+	if fo := c.failover; fo != nil {
+		f["last_failover_epoch"] = fo.Epoch
+		f["last_failover_index"] = fo.LastIndex
+		f["last_failover_lag_entries"] = fo.LagEntries()
+	}
+	if c.role == rolePrimary && c.async() {
+		n, b := c.lossWindow()
+		f["loss_window_entries"], f["loss_window_bytes"] = n, b
+	}
+	f["rolled_back_entries"] = c.rb.Entries
+	f["rollbacks"] = c.rb.Rollbacks
+	if c.rb.Rollbacks > 0 {
+		f["last_rollback_epoch"] = c.rb.LastEpoch
+		f["last_rollback_after"] = c.rb.LastAfter
+		f["last_rollback_offsets"] = slices.Clone(c.rb.LastOffsets)
 	}
 	return replica.EngineStatus{Name: Name, Fields: f}
 }

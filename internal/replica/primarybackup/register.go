@@ -15,7 +15,16 @@ import (
 // the node's configuration store (HostConfig.ConfigStore): each
 // partition's record lives in the meta group.
 func init() {
-	replica.Register(replica.Engine{Name: Name, Liveness: Liveness, ReadLog: readLog, TermsAgree: true,
+	replica.Register(Registration(Name, Options{}))
+}
+
+// Registration is the engine's registry entry under name, its hosts'
+// cores built with opts: what init registers as --engine primary-backup
+// with the default options, and what a caller that sets the options
+// (the cluster's stored --pb-* settings, a simulation of async mode)
+// registers under a name of its own.
+func Registration(name string, opts Options) replica.Engine {
+	return replica.Engine{Name: name, Liveness: Liveness, ReadLog: readLog, TermsAgree: true,
 		NewHost: func(cfg replica.HostConfig) (replica.Host, error) {
 			if cfg.ConfigStore == nil {
 				return nil, fmt.Errorf("primarybackup: the engine keeps each partition's configuration in the meta group: HostConfig.ConfigStore is required")
@@ -24,8 +33,8 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return driver.NewHost(driver.ConfigOf(cfg, Engine{}, meta))
-		}})
+			return driver.NewHost(driver.ConfigOf(cfg, Engine{Options: opts}, meta))
+		}}
 }
 
 // Liveness is the engine's rule for the move planner: at least

@@ -144,7 +144,7 @@ func (c *Core) Tick() {
 	if c.watching {
 		c.watchTicks++
 	}
-	if !c.initialized() || c.op != nil || c.backoff > 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
+	if !c.initialized() || c.op != nil || c.backoff > 0 || c.rebuild != 0 || !c.rec.inSync(c.id) && !broken.promoteOutside {
 		return
 	}
 	switch {
@@ -195,7 +195,7 @@ func (c *Core) tickPrimary() {
 	// A silent in-sync backup leaves the in-sync set, by a write the
 	// store must confirm before anything it lacks commits.
 	for _, id := range c.rec.InSync {
-		if p := l.peers[id]; p != nil && p.silent >= c.electionTicks {
+		if p := l.peers[id]; p != nil && (p.silent >= c.electionTicks || p.needSnap) {
 			c.call(opShrink, c.recVersion, c.rec.withInSync(id, false).withOffsets(c.offsets()), id)
 			if broken.dropAfterAck {
 				c.tryCommit()
@@ -204,11 +204,31 @@ func (c *Core) tickPrimary() {
 		}
 	}
 	// A backup that holds every entry the primary appended rejoins; no
-	// entry commits until the store answers (tryCommit: frozen).
+	// entry commits until the store answers (tryCommit: frozen). Under
+	// unbroken load a backup close behind never holds every entry at a
+	// tick: the primary then raises a barrier (appends nothing for at
+	// most an election timeout, and not again for four) so that it can.
+	if l.barrierCool > 0 {
+		l.barrierCool--
+	}
+	if l.barrier != 0 {
+		if l.barrierTicks++; l.barrierTicks > c.electionTicks || c.rec.inSync(l.barrier) || !c.eligible(l.barrier) {
+			l.barrier, l.barrierCool = 0, 4*c.electionTicks
+		}
+	}
 	for _, id := range c.rec.Replicas {
 		p := l.peers[id]
-		if p == nil || c.rec.inSync(id) || !c.eligible(id) || p.silent >= c.electionTicks || p.match < c.lastIndex() {
+		if p == nil || c.rec.inSync(id) || !c.eligible(id) || p.silent >= c.electionTicks {
 			continue
+		}
+		if p.match < c.lastIndex() {
+			if l.barrier == 0 && l.barrierCool == 0 && !p.needSnap && p.snapTicks == 0 && c.lastIndex()-p.match <= maxEntriesPerMsg && !broken.noBarrier {
+				l.barrier, l.barrierTicks = id, 0
+			}
+			continue
+		}
+		if l.barrier == id {
+			l.barrier, l.barrierCool = 0, 4*c.electionTicks
 		}
 		l.frozen = true
 		c.call(opGrow, c.recVersion, c.rec.withInSync(id, true).withOffsets(c.offsets()), id)
@@ -254,10 +274,17 @@ func (c *Core) sendAppend(id replica.ReplicaID, p *peer, empty bool) {
 		return
 	}
 	prev, ok := c.pointAt(p.next - 1)
-	if !ok {
+	if !ok || p.needSnap {
 		if p.snapTicks == 0 {
 			p.snapTicks = 4 * c.electionTicks
-			c.send(id, driver.MsgSnapshot, &message{Type: msgSnapshot})
+			// The epoch history (Entries: Epoch, and First as Hash) and
+			// the last index (Commit) go with it: a member finds by them
+			// where its log diverged from this one (async mode).
+			m := &message{Type: msgSnapshot, Commit: c.lastIndex()}
+			for _, h := range c.history {
+				m.Entries = append(m.Entries, wireEntry{Epoch: h.Epoch, Hash: h.First})
+			}
+			c.send(id, driver.MsgSnapshot, m)
 		}
 		return
 	}
@@ -355,7 +382,7 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
 		return nil
 	}
-	if c.op != nil && c.op.kind == opFailover && m.Epoch == c.epoch {
+	if c.op != nil && (c.op.kind == opFailover || c.op.kind == opForce) && m.Epoch == c.epoch {
 		return nil // asking to replace this primary: it confirms nothing of it
 	}
 	if m.Epoch > c.epoch || c.role == rolePrimary && m.Epoch == c.epoch {
@@ -373,9 +400,9 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		c.electionElapsed = 0
 		c.waitAlt, c.watching = false, false
 	}
-	if !c.initialized() && c.trunc.Index == 0 {
-		// Waits for a snapshot: says it holds nothing, so the primary
-		// sends one.
+	if !c.initialized() && c.trunc.Index == 0 || c.rebuild != 0 {
+		// Waits for a snapshot (uninitialised, or rebuilding after a
+		// rollback): says it holds nothing, so the primary sends one.
 		c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: m.Epoch, Term: m.Epoch, Reject: true, Index: m.Prev.Index, Seq: m.Seq})
 		return nil
 	}
@@ -388,8 +415,26 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 	start := 0 // entries of m already below the truncated point
 	switch p, ok := c.pointAt(m.Prev.Index); {
 	case m.Prev.Index < c.trunc.Index:
-		// Below the truncated point all is committed, so equal.
+		// Below the truncated point all is committed, so equal — in sync
+		// mode. In async mode a failover may have lost what this replica
+		// applied: the entries' epochs (and h at the truncated point) must
+		// agree with its own, else it rebuilds.
 		start = int(min(c.trunc.Index-m.Prev.Index, uint64(len(m.Entries))))
+		if ep := c.epochAt(m.Prev.Index); ep != 0 && ep != m.Prev.Epoch && !broken.rollbackInPlace {
+			// Prev itself differs (by epoch): they part at or below it.
+			// Say where it stands: the primary probes lower, or sends a
+			// snapshot with its epoch history.
+			c.send(from, driver.MsgEarly, &message{Type: msgAppendResp, Epoch: m.Epoch, Term: m.Epoch, Reject: true,
+				Index: m.Prev.Index, Last: point{Index: m.Prev.Index, Epoch: ep}, Seq: m.Seq})
+			return nil
+		}
+		for k := 0; k < start && !broken.rollbackInPlace; k++ {
+			j, w := m.Prev.Index+1+uint64(k), m.Entries[k]
+			if ep := c.epochAt(j); ep != 0 && ep != w.Epoch || j == c.trunc.Index && c.truncHash != 0 && c.truncHash != w.Hash {
+				c.startRebuild(from, m, j)
+				return nil
+			}
+		}
 		if m.Prev.Index+uint64(len(m.Entries)) < c.trunc.Index {
 			return reject(c.lastIndex())
 		}
@@ -397,6 +442,11 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 		return reject(c.lastIndex())
 	case p.Index == c.trunc.Index && c.truncHash == 0 && p.Epoch == m.Prev.Epoch:
 		c.truncHash, c.hsDirty = m.Prev.Hash, true // after a snapshot: the primary's h
+	case m.Prev.Hash == 0 && p.Epoch == m.Prev.Epoch:
+		// The primary does not know h at Prev: its own truncated point,
+		// after a snapshot it installed before it took office. The same
+		// offset at the same epoch is the same entry (an epoch's primary
+		// writes each offset once).
 	case p.Hash != m.Prev.Hash || p.Epoch != m.Prev.Epoch:
 		return reject(m.Prev.Index)
 	}
@@ -415,11 +465,26 @@ func (c *Core) handleAppend(from replica.ReplicaID, m *message) error {
 			if e.hash == w.Hash {
 				continue
 			}
-			if i <= c.commit {
-				c.logger.Error("primary-backup: a primary sent an entry that differs from a committed one", "index", i, "from", from)
-				return fmt.Errorf("%w: entry %d differs from a committed one", errMessage, i)
+			if i <= c.commit && !c.async() {
+				// Sync mode commits nothing an in-sync member lacks: only
+				// a forced promotion (Campaign, promote --unsafe) of a
+				// member outside the in-sync set leads here.
+				c.logger.Error("primary-backup: a primary's entry differs from a committed one (after a forced promotion?): rolling back", "index", i, "from", from)
 			}
-			c.cutAfter(i - 1) // a divergent suffix, never committed in sync mode
+			if c.async() || i <= c.commit {
+				// The entries from i on were appended by an older primary,
+				// which may have acknowledged them: a rollback.
+				if i <= c.handedOut && !broken.rollbackInPlace {
+					// Applied here: the state is rebuilt from a snapshot.
+					c.startRebuild(from, m, i)
+					return nil
+				}
+				c.rollBack(i-1, m.Epoch, false, nil)
+				if c.commit >= i {
+					c.commit, c.hsDirty = i-1, true
+				}
+			}
+			c.cutAfter(i - 1) // a divergent suffix (in sync mode never committed)
 		}
 		c.appendEntry(&entry{epoch: w.Epoch, hash: w.Hash, typ: w.Type, data: w.Data})
 	}
@@ -454,6 +519,15 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 	p.silent = 0
 	p.seq = max(p.seq, m.Seq)
 	if m.Reject {
+		if m.Last == (point{}) && p.match == 0 {
+			// It holds nothing this log can build on (uninitialised, or
+			// rebuilding after a rollback): a snapshot. (Once it matched
+			// at this epoch its log agrees with this one: an empty
+			// rejection then is a late one.)
+			p.match, p.needSnap, p.probing = 0, true, true
+			c.sendAppend(from, p, true)
+			return
+		}
 		// The member's entry at (or below) the probe is Last: they can
 		// agree at best up to the end of Last's epoch in this log.
 		cand := min(m.Last.Index, c.lastOfEpoch(m.Last.Epoch))
@@ -467,6 +541,7 @@ func (c *Core) handleAppendResp(from replica.ReplicaID, m *message) {
 		c.sendAppend(from, p, true)
 		return
 	}
+	p.needSnap = false
 	if m.Index > c.lastIndex() {
 		return // it cannot hold more than this primary appended: a bad message
 	}
@@ -594,7 +669,17 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 		c.becomeBackup(from)
 	}
 	c.primary, c.electionElapsed = from, 0
-	if e := c.entry(m.Index); m.Index <= c.commit || e != nil && e.epoch == m.Term {
+	install := c.rebuild != 0 // rolled back already: rebuilt by any snapshot
+	if !install && !broken.noSnapDivergence {
+		if d, held, ok := c.divergence(m); ok {
+			// Its log holds entries from d on that the primary's does not
+			// (by their epochs): rolled back, and the snapshot taken
+			// whatever this replica committed.
+			install = true
+			c.rollBack(d-1, m.Epoch, d <= c.handedOut, held)
+		}
+	}
+	if e := c.entry(m.Index); !install && (m.Index <= c.commit || e != nil && e.epoch == m.Term) {
 		// Refused: it has the state already, or its log holds the
 		// snapshot's point (an entry's epoch and offset name it: a tenure
 		// has its own epoch), so the entries above it, which it may have
@@ -610,6 +695,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	c.logSize = 0
 	c.entries, c.dirty, c.cut = nil, nil, false
 	c.trunc.Index, c.trunc.Term, c.truncHash = m.Index, m.Term, 0
+	c.rebuild = 0
 	c.commit, c.handedOut = m.Index, m.Index
 	c.history = []epochStart{{m.Term, m.Index}}
 	c.conf = cloneConf(m.Conf)
@@ -681,10 +767,7 @@ func (c *Core) handleStore(m *message) {
 				c.takeOffice()
 			}
 		case storeConflict:
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		}
 	case opHandover:
 		if c.role != rolePrimary {
@@ -700,10 +783,7 @@ func (c *Core) handleStore(m *message) {
 			c.send(op.target, driver.MsgEarly, &message{Type: msgTakeOver, Record: op.rec, Version: m.Version})
 		case storeConflict:
 			c.lead.transferee = 0
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		case storeNotApplied:
 		default:
 			// Unknown: read the record; it says who is primary.
@@ -728,10 +808,7 @@ func (c *Core) handleStore(m *message) {
 			c.tryCommit()
 		case storeConflict:
 			c.lead.frozen = false
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		case storeNotApplied:
 			c.lead.frozen = false
 		default:
@@ -787,14 +864,22 @@ func (c *Core) handleStore(m *message) {
 			c.becomePrimary(true)
 			c.lead.leaseAt = op.sentAt
 		case storeConflict:
-			c.adopt(rec, m.Version)
-			if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
-				c.becomeBackup(rec.Primary)
-			}
+			c.lost(rec, m.Version)
 		}
+	case opForceRead, opForce:
+		c.force(op, m, rec, present)
 	case opFailover:
 		switch m.Result {
 		case storeOK:
+			// The failover's report: what the old primary last reported
+			// beyond this replica's log is what it may have lost.
+			fo := Failover{Epoch: op.rec.Epoch, LastIndex: c.lastIndex()}
+			for _, o := range op.rec.Offsets {
+				if o.Replica != c.id && o.Offset > fo.MaxReported {
+					fo.MaxReported, fo.MaxReportedBy = o.Offset, o.Replica
+				}
+			}
+			c.failover = &fo
 			c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
 			c.waitAlt = false
 			c.becomePrimary(true)
@@ -803,6 +888,15 @@ func (c *Core) handleStore(m *message) {
 			c.adopt(rec, m.Version)
 		}
 		c.electionElapsed = 0
+	}
+}
+
+// lost takes a conflicting record (a primary's compare-and-swap found
+// version, rec): adopted, and a primary it no longer names steps down.
+func (c *Core) lost(rec Record, version uint64) {
+	c.adopt(rec, version)
+	if c.role == rolePrimary && (rec.Epoch != c.epoch || rec.Primary != c.id) {
+		c.becomeBackup(rec.Primary)
 	}
 }
 
@@ -821,6 +915,11 @@ func (c *Core) behindOthers(rec Record) bool {
 // members, appends; anything else is refused, certainly not appended.
 func (c *Core) Propose(data []byte) error {
 	if c.role != rolePrimary || !c.lead.confirmed || c.lead.transferee != 0 {
+		return driver.ErrDropped
+	}
+	if c.lead.barrier != 0 {
+		// A backup catches up to rejoin the in-sync set: the driver holds
+		// the proposal and retries it (at most an election timeout).
 		return driver.ErrDropped
 	}
 	if c.async() {
@@ -962,9 +1061,152 @@ func (c *Core) TransferLeader(to replica.ReplicaID) {
 	c.maybeHandOver()
 }
 
-// Campaign implements driver.Core: replicas never elect themselves.
+// Campaign implements driver.Core: a forced promotion (cairn admin
+// promote --unsafe; driver.Host.Campaign), for a group whose primary is
+// gone with no in-sync backup left to fail over to. The replica reads the
+// record, then installs the next epoch with itself primary and the only
+// member of the in-sync set, by compare-and-swap on the version it read,
+// whatever the in-sync set and the lease say; it then takes office as
+// after a failover. Replicas that held entries it lacks roll them back
+// when they rejoin (recorded, as in async mode). What it may lose is in
+// the status section ("forced_*"): the highest offset the record reports
+// for another member against this replica's last index. It refuses on a
+// primary, an uninitialised replica, or one rebuilding.
 func (c *Core) Campaign() error {
-	return fmt.Errorf("primarybackup: a primary is installed by the configuration store, never elected: %w", replica.ErrUnsupported)
+	switch {
+	case c.role == rolePrimary:
+		return fmt.Errorf("primarybackup: group %d: replica %d is the primary already", c.group, c.id)
+	case !c.initialized() || c.rebuild != 0:
+		return fmt.Errorf("primarybackup: group %d: replica %d holds no state to promote (uninitialised, or rebuilding from a snapshot)", c.group, c.id)
+	}
+	c.backoff, c.watching = 0, false
+	c.forced = &ForcedPromotion{State: "reading the record"}
+	c.call(opForceRead, 0, Record{}, 0)
+	return nil
+}
+
+// Failover is the report of the last failover this replica won: the epoch
+// it installed, its last index then, and the highest offset the record
+// reported for another member (the old primary, mostly): what may have
+// been lost beyond this replica's log is at least MaxReported −
+// LastIndex, as far as the record knew (a primary reports its offset
+// when it writes the record, four times a lease).
+type Failover struct {
+	Epoch, LastIndex, MaxReported uint64
+	MaxReportedBy                 replica.ReplicaID
+}
+
+// LagEntries is the lag at failover the record shows.
+func (f Failover) LagEntries() uint64 {
+	if f.MaxReported > f.LastIndex {
+		return f.MaxReported - f.LastIndex
+	}
+	return 0
+}
+
+// lossWindow is what a failover now would lose (async mode, on the
+// primary): the entries it committed (acknowledged) beyond the in-sync
+// backup that holds the most, and their bytes. Zero elsewhere.
+func (c *Core) lossWindow() (entries, bytes uint64) {
+	if c.role != rolePrimary || !c.async() {
+		return 0, 0
+	}
+	// The backup a failover would promote holds at most the most any
+	// in-sync backup holds (with none in sync, any backup).
+	best, found := c.trunc.Index, false
+	for _, inSyncOnly := range []bool{true, false} {
+		for id, p := range c.lead.peers {
+			if (!inSyncOnly || c.rec.inSync(id)) && p.match > best {
+				best, found = p.match, true
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if best >= c.commit {
+		return 0, 0
+	}
+	for i := max(best, c.trunc.Index) + 1; i <= c.commit; i++ {
+		entries++
+		bytes += uint64(len(c.entry(i).data))
+	}
+	return entries, bytes
+}
+
+// ForcedPromotion is what the last forced promotion (Campaign) did.
+type ForcedPromotion struct {
+	// State: "reading the record", "installing epoch N", "primary at epoch
+	// N", or why it failed.
+	State string
+	// Epoch is the epoch it installs; LastIndex this replica's last index
+	// then; MaxReported the highest offset the record reported for
+	// another member (by replica), which a promotion beyond it may lose.
+	Epoch, LastIndex, MaxReported uint64
+	MaxReportedBy                 replica.ReplicaID
+}
+
+// MayLose is how many entries other members reported beyond this
+// replica's log: at most what the forced promotion loses of what they
+// held (acknowledged writes among them, in async mode or after a
+// promotion outside the in-sync set).
+func (f ForcedPromotion) MayLose() uint64 {
+	if f.MaxReported > f.LastIndex {
+		return f.MaxReported - f.LastIndex
+	}
+	return 0
+}
+
+// force handles the store's answers to a forced promotion.
+func (c *Core) force(op *storeOp, m *message, rec Record, present bool) {
+	f := c.forced
+	if f == nil {
+		f = &ForcedPromotion{}
+		c.forced = f
+	}
+	if m.Result != storeOK && m.Result != storeConflict {
+		f.State = "failed: the meta group did not answer; ask again"
+		return
+	}
+	switch op.kind {
+	case opForceRead:
+		if c.role == rolePrimary {
+			f.State = "not needed: this replica is primary"
+			return
+		}
+		version := m.Version
+		if !present {
+			rec, version = c.rec, 0
+		}
+		c.adopt(rec, version)
+		next := rec.clone()
+		next.Epoch, next.Primary, next.InSync = max(rec.Epoch, c.epoch)+1, c.id, []replica.ReplicaID{c.id}
+		offs := map[replica.ReplicaID]uint64{}
+		f.LastIndex, f.MaxReported, f.MaxReportedBy = c.lastIndex(), 0, 0
+		for _, o := range rec.Offsets {
+			offs[o.Replica] = o.Offset
+			if o.Replica != c.id && o.Offset > f.MaxReported {
+				f.MaxReported, f.MaxReportedBy = o.Offset, o.Replica
+			}
+		}
+		offs[c.id] = c.lastIndex()
+		f.Epoch, f.State = next.Epoch, fmt.Sprintf("installing epoch %d", next.Epoch)
+		c.logger.Warn("primary-backup: forced promotion (unsafe): installing this replica as primary, alone in sync",
+			"group", c.group, "replica", c.id, "epoch", next.Epoch, "last_index", f.LastIndex,
+			"max_reported", f.MaxReported, "by", f.MaxReportedBy, "may_lose", f.MayLose())
+		c.call(opForce, version, next.withOffsets(offs), 0)
+	case opForce:
+		if m.Result != storeOK {
+			c.adopt(rec, m.Version)
+			f.State = "failed: the record changed meanwhile (a failover or a primary's write); look at the group and ask again"
+			return
+		}
+		c.rec, c.recVersion, c.epoch, c.hsDirty = op.rec, m.Version, op.rec.Epoch, true
+		c.waitAlt, c.electionElapsed = false, 0
+		c.becomePrimary(true)
+		c.lead.leaseAt = op.sentAt
+		f.State = fmt.Sprintf("primary at epoch %d", op.rec.Epoch)
+	}
 }
 
 // ReportUnreachable implements driver.Core: silence is counted by ticks.

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -20,8 +21,13 @@ type checker struct {
 	// committed[g][index] is the first entry seen committed at index of
 	// group g (g is the group's position in world.groups).
 	committed []map[uint64]*committedEntry
-	// digests[g][index] is the state digest first seen at applied index.
-	digests []map[uint64]digestSeen
+	// digests[g][at] is the state digest first seen at applied index (and,
+	// with Config.AsyncLoss, term: a replica that applied what a failover
+	// lost differs from the new primary at the same index).
+	digests []map[digestAt]digestSeen
+	// termSeen[g][term] is when an entry of term was first seen committed
+	// in group g: a failover, for Config.AsyncLoss.
+	termSeen []map[uint64]int64
 	// checkedTo[node][g]: the node's log was compared up to this index;
 	// applied[node][g]: the applied index last digested (noApplied: none).
 	checkedTo, applied [][]uint64
@@ -39,6 +45,8 @@ type committedEntry struct {
 	e    replica.LogEntry
 	node string
 }
+
+type digestAt struct{ index, term uint64 }
 
 type digestSeen struct {
 	sum  [32]byte
@@ -59,10 +67,12 @@ func newChecker(s *world) *checker {
 func (c *checker) init() {
 	s := c.s
 	c.committed = make([]map[uint64]*committedEntry, len(s.groups))
-	c.digests = make([]map[uint64]digestSeen, len(s.groups))
+	c.digests = make([]map[digestAt]digestSeen, len(s.groups))
+	c.termSeen = make([]map[uint64]int64, len(s.groups))
 	for i, g := range s.groups {
 		c.committed[i] = map[uint64]*committedEntry{}
-		c.digests[i] = map[uint64]digestSeen{}
+		c.digests[i] = map[digestAt]digestSeen{}
+		c.termSeen[i] = map[uint64]int64{}
 		c.machines = append(c.machines, kv.New(uint64(g.id)))
 	}
 	c.checkedTo = make([][]uint64, len(s.nodes))
@@ -157,7 +167,7 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 		return
 	}
 	c.applied[n.idx][gi(g)] = applied.Index
-	if ce := c.committed[gi(g)][applied.Index]; ce != nil && s.termsAgree && ce.e.Term != applied.Term {
+	if ce := c.committed[gi(g)][applied.Index]; ce != nil && s.termsAgree && ce.e.Term != applied.Term && !c.lossy() {
 		s.failf(KindAppliedTerm, "node %s group %d: applied index %d at term %d; the entry committed there has term %d (seen on %s)",
 			n.name, gid, applied.Index, applied.Term, ce.e.Term, ce.node)
 		return
@@ -167,8 +177,12 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 		s.failf(KindFatal, "node %s group %d: digest: %v", n.name, gid, err)
 		return
 	}
-	if prev, ok := c.digests[gi(g)][idx]; !ok {
-		c.digests[gi(g)][idx] = digestSeen{sum, n.name}
+	at := digestAt{index: idx}
+	if c.lossy() {
+		at.term = applied.Term
+	}
+	if prev, ok := c.digests[gi(g)][at]; !ok {
+		c.digests[gi(g)][at] = digestSeen{sum, n.name}
 	} else if prev.sum != sum {
 		s.failf(KindDivergentState, "group %d at applied index %d: state of %s differs from that of %s (%x vs %x)",
 			gid, idx, n.name, prev.node, sum[:6], prev.sum[:6])
@@ -181,7 +195,18 @@ func (c *checker) nodeGroup(n *node, g *groupInfo) {
 func (c *checker) committedAt(g *groupInfo, e replica.LogEntry, n *node) {
 	s := c.s
 	index := e.Index
+	if _, ok := c.termSeen[gi(g)][e.Term]; !ok {
+		c.termSeen[gi(g)][e.Term] = s.now
+	}
 	prev := c.committed[gi(g)][index]
+	if prev != nil && c.lossy() && prev.e.Term != e.Term && !bytes.Equal(prev.e.Data, e.Data) {
+		// A failover lost what the new primary lacked: the newer term's
+		// entry stays (final judges the acknowledged writes lost).
+		if e.Term < prev.e.Term {
+			return
+		}
+		prev = nil
+	}
 	if prev != nil {
 		if !bytes.Equal(prev.e.Data, e.Data) {
 			s.failf(KindDivergentCommit, "group %d index %d: %s committed %s (term %d), %s committed %s (term %d)",
@@ -238,16 +263,87 @@ func (c *checker) acked(o *op, a *attempt) {
 }
 
 func (c *checker) ackMatches(o *op, index uint64, e replica.LogEntry) {
+	if !c.matches(o, e) && !c.lossy() {
+		c.s.failf(KindWrongAck, "client %d op %d (%s %s) acknowledged with index %d (version %d), but group %d committed %s there",
+			o.c.id, o.seq, o.kind, o.key, o.index, o.reply.Responses[0].Version, o.c.g.id, describeEntry(e))
+	}
+}
+
+// lossy: the engine may lose acknowledged writes in a failover (Config.AsyncLoss).
+func (c *checker) lossy() bool { return c.s.cfg.AsyncLoss > 0 }
+
+// matches: e is an attempt of o's command.
+func (c *checker) matches(o *op, e replica.LogEntry) bool {
 	ok := e.Command != nil
 	var k kv.Command
 	var err error
 	if ok {
 		k, err = kv.DecodeCommand(e.Command)
 	}
-	if !ok || err != nil || k.Client != o.c.id || k.Seq != o.seq {
-		c.s.failf(KindWrongAck, "client %d op %d (%s %s) acknowledged with index %d (version %d), but group %d committed %s there",
-			o.c.id, o.seq, o.kind, o.key, o.index, o.reply.Responses[0].Version, o.c.g.id, describeEntry(e))
+	return ok && err == nil && k.Client&(1<<sessionBits-1) == o.c.id && k.Seq == o.seq
+}
+
+// lostAcks (Config.AsyncLoss) finds group g's acknowledged writes that the
+// final log lacks (final index top): each must have been acknowledged
+// within AsyncLoss before the first newer term the checker saw committed
+// after it (the failover that lost it), or before the acknowledging
+// node stopped if it stopped first. It returns them, to be left out of
+// the final checks.
+func (c *checker) lostAcks(g *groupInfo, top uint64) map[*op]bool {
+	s := c.s
+	lost := map[*op]bool{}
+	for _, cl := range s.clients {
+		if cl.g != g {
+			continue
+		}
+		for _, o := range cl.ops {
+			if !o.acked {
+				continue
+			}
+			if ce := c.committed[gi(g)][o.index]; o.index <= top && (ce == nil || c.matches(o, ce.e)) {
+				// (Nil: no replica's log was read there before it was
+				// truncated; the final state judges it, as in a lossless run.)
+				continue
+			}
+			lost[o] = true
+			// The acknowledging primary's tenure ended at the first newer
+			// term seen committed after the ack, or when its node stopped
+			// if sooner (a cluster that was down takes that long longer to
+			// fail over: no primary acknowledged anything meanwhile).
+			failover := int64(-1)
+			for _, at := range c.termSeen[gi(g)] {
+				if at > o.ackAt && (failover < 0 || at < failover) {
+					failover = at
+				}
+			}
+			for _, at := range o.ackedBy.stops {
+				if at >= o.ackAt && (failover < 0 || at < failover) {
+					failover = at
+				}
+			}
+			if failover < 0 {
+				held := "nothing"
+				if ce := c.committed[gi(g)][o.index]; ce != nil {
+					held = fmt.Sprintf("%s at term %d (seen on %s)", describeEntry(ce.e), ce.e.Term, ce.node)
+				}
+				s.failf(KindLostAck, "group %d: client %d op %d (%s %s), acknowledged at %dms with index %d, is lost (the final log, to %d, holds %s there), and no failover came after it",
+					g.id, o.c.id, o.seq, o.kind, o.key, o.ackAt, o.index, top, held)
+				return nil
+			}
+			w := time.Duration(failover-o.ackAt) * time.Millisecond
+			if w > s.cfg.AsyncLoss {
+				s.failf(KindLostAck, "group %d: client %d op %d (%s %s), acknowledged at %dms with index %d, is lost; the failover after it came %v later, beyond the loss window %v",
+					g.id, o.c.id, o.seq, o.kind, o.key, o.ackAt, o.index, w, s.cfg.AsyncLoss)
+				return nil
+			}
+			s.stats.LostAcked++
+			s.stats.MaxLossWindow = max(s.stats.MaxLossWindow, w)
+			if f := s.cfg.RolledBack; f != nil && f(o.attempts[len(o.attempts)-1].cmd) {
+				s.stats.LostReported++
+			}
+		}
 	}
+	return lost
 }
 
 // notApplied records an attempt answered "certainly not applied"; it must
@@ -282,15 +378,22 @@ func (c *checker) final() {
 				return
 			}
 		}
-		c.finalGroup(g)
+		c.finalGroup(g, firstIdx)
 		if s.violation != nil {
 			return
 		}
 	}
 }
 
-func (c *checker) finalGroup(g *groupInfo) {
+func (c *checker) finalGroup(g *groupInfo, top uint64) {
 	s := c.s
+	var lost map[*op]bool
+	if c.lossy() {
+		if lost = c.lostAcks(g, top); s.violation != nil {
+			return
+		}
+	}
+	lostKeys := map[string]bool{}
 	view := g.nodes[0].mem
 	get := func(key string) (string, bool) {
 		it, ok, err := kv.Get(view, uint64(g.id), []byte(key))
@@ -309,6 +412,10 @@ func (c *checker) finalGroup(g *groupInfo) {
 			if !o.acked {
 				s.failf(KindNoConvergence, "client %d op %d never acknowledged", cl.id, o.seq)
 				return
+			}
+			if lost[o] {
+				lostKeys[o.key] = true
+				continue
 			}
 			if _, ok := ops[o.key]; !ok {
 				keys = append(keys, o.key)
@@ -352,7 +459,7 @@ func (c *checker) finalGroup(g *groupInfo) {
 		default:
 			c.finalPut(g, key, val, found, kops)
 		}
-		if s.violation == nil && len(reads[key]) > 0 {
+		if s.violation == nil && len(reads[key]) > 0 && !lostKeys[key] {
 			if strings.HasPrefix(key, "ctr/") {
 				c.counterReads(g, key, val, found, kops, reads[key])
 			} else {

@@ -35,6 +35,7 @@ type op struct {
 	// Set once acknowledged.
 	acked    bool
 	ackAt    int64
+	ackedBy  *node  // the node whose replica acknowledged it
 	index    uint64 // the index the acknowledging attempt got
 	reply    kv.Reply
 	attempts []*attempt
@@ -84,7 +85,18 @@ type client struct {
 	nreads  uint64
 	target  *node // where it believes the leader is
 	stopped bool  // the heal phase: finish cur, start nothing new
+	// renewals counts the kv sessions the client started after a failover
+	// lost its session (Config.AsyncLoss); from sessionFrom on its
+	// commands carry session sessionID(id, renewals).
+	renewals    uint64
+	sessionFrom uint64
 }
+
+// sessionBits: a client's renewed sessions are its id with the renewal
+// count above them.
+const sessionBits = 48
+
+func sessionID(id, renewals uint64) uint64 { return id | renewals<<sessionBits }
 
 func newClient(s *world, g *groupInfo, id uint64) *client {
 	return &client{s: s, id: id, g: g}
@@ -141,7 +153,11 @@ func (o *op) command(n int) []byte {
 	case opTTL:
 		reqs = []kv.Request{kv.Put([]byte(o.key), []byte(tag)).WithTTL(o.ttl)}
 	}
-	cmd := kv.NewCommand(reqs...).WithSession(o.c.id, o.seq, o.seq)
+	sid, low := sessionID(o.c.id, o.c.renewals), o.seq
+	if o.c.renewals > 0 && o.seq == o.c.sessionFrom {
+		low = 1 // the first command of a new session: it had no answers
+	}
+	cmd := kv.NewCommand(reqs...).WithSession(sid, o.seq, low)
 	return cmd.Encode()
 }
 
@@ -200,6 +216,16 @@ func (c *client) answer(a *attempt, res []byte, index uint64, err error) {
 			s.failf(KindBadReply, "client %d op %d: undecodable result: %v", c.id, o.seq, derr)
 			return
 		}
+		if rep.Code == kv.CodeSessionExpired && s.cfg.AsyncLoss > 0 {
+			// A failover lost the commands that made the session (the
+			// checker judges those losses): the attempt is in the log but
+			// changed nothing (not "not applied": its entry committed);
+			// the client starts a new session and tries again.
+			c.renewals, c.sessionFrom = c.renewals+1, o.seq
+			s.detail("client %d op %d attempt %d on %s: session lost (SessionExpired); a new session", c.id, o.seq, a.n, a.node.name)
+			c.retry()
+			return
+		}
 		if rep.Code == kv.CodeSessionExpired {
 			// Sessions expire after an hour of group time; a run is shorter.
 			// The session the client's acknowledged commands made is gone.
@@ -211,7 +237,7 @@ func (c *client) answer(a *attempt, res []byte, index uint64, err error) {
 			s.failf(KindBadReply, "client %d op %d (%s %s) attempt %d at index %d: %s", c.id, o.seq, o.kind, o.key, a.n, index, msg)
 			return
 		}
-		o.acked, o.ackAt, o.index, o.reply = true, s.now, index, rep
+		o.acked, o.ackAt, o.ackedBy, o.index, o.reply = true, s.now, a.node, index, rep
 		s.mix(c.id<<32 ^ o.seq)
 		s.mix(index)
 		s.detail("client %d op %d (%s %s) attempt %d on %s: ok at index %d (version %d, int %d)",

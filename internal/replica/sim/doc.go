@@ -55,6 +55,20 @@
 //     holds that command, and no command answered "certainly not applied"
 //     is ever committed (each attempt's command is unique).
 //
+// With Config.AsyncLoss (an engine that may lose acknowledged writes in a
+// failover: primary-backup's async mode, -sim.pbmode=async in the tests),
+// two entries committed at one index are allowed when their terms differ
+// (the newer term's stays; equal terms are still a violation), digests
+// are compared at equal applied index and term, and at the end every
+// acknowledged write missing from the final log must have been
+// acknowledged within AsyncLoss before the first newer term the checker
+// saw committed after it (the failover that lost it), or before the
+// acknowledging node stopped if that came first; the final checks
+// then run without the lost writes (reads of a key that lost one are not
+// judged), and a client whose session a failover lost starts a new one.
+// Stats count the lost writes, how many the engine reported rolled back
+// (Config.RolledBack), and the longest window seen.
+//
 // With Config.ConsistencyCheckInterval, leaders also run consistency
 // checks; since nothing here corrupts a replica, a check that finds
 // replicas differ fails the run (consistency-alarm): each digest must be

@@ -41,6 +41,10 @@ type node struct {
 	// regs are the metrics of each host the node ran, one per start.
 	regs []*prometheus.Registry
 
+	// stops are the times the node stopped (crash, power loss, graceful
+	// stop): a primary's tenure ends there (Config.AsyncLoss).
+	stops []int64
+
 	up, paused  bool
 	dirty       bool // got input since its last rounds
 	touched     bool // changed since the last check
@@ -177,6 +181,7 @@ func (n *node) stop(why string, graceful bool) {
 	s := n.s
 	s.stats.Crashes++
 	s.note("stop %s (%s, graceful %v)", n.name, why, graceful)
+	n.stops = append(n.stops, s.now)
 	if graceful {
 		_ = n.host.Close()
 	}

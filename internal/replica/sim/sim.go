@@ -47,6 +47,21 @@ type Config struct {
 	// broken mode (HostConfig.UnsafeAckBeforeSync: the log counts as
 	// durable before its fsync), which the checks must catch.
 	UnsafeAckBeforeSync bool
+	// AsyncLoss, when not zero, says the engine runs a mode that may lose
+	// acknowledged writes in a failover (primary-backup's async mode), at
+	// most those acknowledged within AsyncLoss before the failover that
+	// lost them: the checker then judges each acknowledged write missing
+	// from the final log by that bound (the failover's time is when the
+	// checker first saw a newer term committed after the write was
+	// acknowledged, which is no earlier than the failover, or when the
+	// acknowledging node stopped, if sooner: a cluster that was down
+	// fails over that much later), and checks everything else as always,
+	// without the lost writes. Zero: no loss.
+	AsyncLoss time.Duration
+	// RolledBack, with AsyncLoss, says whether the engine reported the
+	// command cmd rolled back (its rollback records); the result counts
+	// the lost writes it reported (Stats.LostReported).
+	RolledBack func(cmd []byte) bool
 	// Logger receives the hosts' logs. Default: discarded.
 	Logger *slog.Logger
 	// Trace, when set, receives one line per simulation event as it runs.
@@ -112,6 +127,11 @@ type Stats struct {
 	Partitions, Pauses, Transfers                   int
 	MembershipChanges, MembershipDone               int
 	ConsistencyChecks                               int // judged, any verdict
+	// With Config.AsyncLoss: acknowledged writes the failovers lost, how
+	// many of those the engine reported rolled back, and the longest time
+	// from a lost write's acknowledgement to the failover that lost it.
+	LostAcked, LostReported int
+	MaxLossWindow           time.Duration
 }
 
 // Result is the outcome of one run.
@@ -605,6 +625,9 @@ func (s *world) convergenceReport() string {
 				continue
 			}
 			fmt.Fprintf(&b, " %s=r%d/%s/t%d/c%d/a%d/v%d", n.name, st.Replica, st.State, st.Term, st.Commit, st.Applied, st.Descriptor.Version)
+			if len(st.Engine.Fields) > 0 {
+				fmt.Fprintf(&b, " %v", st.Engine.Fields) // what only the engine can say (epoch, in-sync set, rebuilding)
+			}
 		}
 		b.WriteString(";")
 	}
@@ -640,6 +663,9 @@ func (a *Stats) add(b Stats) {
 	a.Pauses += b.Pauses
 	a.Transfers += b.Transfers
 	a.MembershipChanges += b.MembershipChanges
+	a.LostAcked += b.LostAcked
+	a.LostReported += b.LostReported
+	a.MaxLossWindow = max(a.MaxLossWindow, b.MaxLossWindow)
 	a.MembershipDone += b.MembershipDone
 	a.ConsistencyChecks += b.ConsistencyChecks
 }
