@@ -25,7 +25,8 @@ them cleanly on Ctrl-C.`,
 	f.Int("nodes", 3, "number of nodes")
 	f.Bool("fresh", false, "delete --data-dir first")
 	f.String("data-dir", "./cairn-dev", "where the nodes keep their data")
-	f.String("engine", "raft", "replication engine of a new cluster: raft or paxos (an existing --data-dir keeps the one it was created with)")
+	f.String("engine", "raft", "replication engine of a new cluster: raft, paxos or primary-backup (an existing --data-dir keeps the one it was created with)")
+	f.String("pb-mode", "sync", "with --engine primary-backup: sync or async (see cairn server --help)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -41,6 +42,10 @@ them cleanly on Ctrl-C.`,
 		if f.Changed("engine") {
 			engine, _ = f.GetString("engine")
 		}
+		var pbMode string
+		if f.Changed("pb-mode") {
+			pbMode, _ = f.GetString("pb-mode")
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err
@@ -48,7 +53,7 @@ them cleanly on Ctrl-C.`,
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		return devcluster.Run(ctx, devcluster.Config{
-			Nodes: nodes, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine,
+			Nodes: nodes, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine, PBMode: pbMode,
 		})
 	}
 	return cmd

@@ -25,6 +25,11 @@ type SettingsView struct {
 	Hash       string  `json:"hash"`
 	VNodes     int     `json:"vnodes"`
 	LoadFactor float64 `json:"load_factor"`
+	// The primary-backup engine's settings; absent under another engine.
+	PBMode      string  `json:"pb_mode,omitempty"`
+	PBMinInSync int     `json:"pb_min_in_sync,omitempty"`
+	PBMaxLagS   float64 `json:"pb_max_lag_s,omitempty"`
+	PBLeaseS    float64 `json:"pb_lease_s,omitempty"`
 }
 
 type NodeView struct {

@@ -183,6 +183,8 @@ func Start(cfg Config) (n *Node, err error) {
 		// when asked.
 		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
 		ConfigStore:              n.configs,
+		PrimaryBackup: replica.PrimaryBackupOptions{Async: id.Settings.PBMode == cluster.PBModeAsync,
+			MinInSync: id.Settings.PBMinInSync, MaxLag: id.Settings.PBMaxLag, Lease: id.Settings.PBLease},
 	})
 	if err != nil {
 		return nil, err

@@ -20,7 +20,8 @@ func (n *Node) Cluster() api.ClusterView {
 		Node:      n.cfg.Name,
 		Time:      n.clock.Now().UTC(),
 		Settings: api.SettingsView{Partitions: s.Partitions, Replicas: s.Replicas, Engine: s.Engine,
-			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor},
+			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor,
+			PBMode: s.PBMode, PBMinInSync: s.PBMinInSync, PBMaxLagS: s.PBMaxLag.Seconds(), PBLeaseS: s.PBLease.Seconds()},
 		Nodes:      []api.NodeView{},
 		Partitions: []api.PartitionView{},
 	}

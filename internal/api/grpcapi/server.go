@@ -441,6 +441,11 @@ func clusterInfo(v api.ClusterView, checks []api.Check) *pb.ClusterInfo {
 			Hash:       v.Settings.Hash,
 			Vnodes:     uint32(v.Settings.VNodes),
 			LoadFactor: v.Settings.LoadFactor,
+			PbMode:     v.Settings.PBMode,
+			// The view keeps seconds; a client only shows them.
+			PbMinInSync: uint32(v.Settings.PBMinInSync),
+			PbMaxLagNs:  int64(v.Settings.PBMaxLagS * 1e9),
+			PbLeaseNs:   int64(v.Settings.PBLeaseS * 1e9),
 		},
 		Ready: true,
 	}

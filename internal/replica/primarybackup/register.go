@@ -24,7 +24,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return driver.NewHost(driver.ConfigOf(cfg, Engine{}, meta))
+			opts, err := OptionsOf(cfg)
+			if err != nil {
+				return nil, err
+			}
+			return driver.NewHost(driver.ConfigOf(cfg, Engine{Options: opts}, meta))
 		}})
 }
 

@@ -1426,13 +1426,19 @@ func (x *ClusterInfo) GetMetaGroup() *PartitionInfo {
 }
 
 type ClusterSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partitions    uint32                 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
-	Replicas      uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Engine        string                 `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
-	Hash          string                 `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
-	Vnodes        uint32                 `protobuf:"varint,5,opt,name=vnodes,proto3" json:"vnodes,omitempty"`
-	LoadFactor    float64                `protobuf:"fixed64,6,opt,name=load_factor,json=loadFactor,proto3" json:"load_factor,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partitions uint32                 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Replicas   uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Engine     string                 `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
+	Hash       string                 `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	Vnodes     uint32                 `protobuf:"varint,5,opt,name=vnodes,proto3" json:"vnodes,omitempty"`
+	LoadFactor float64                `protobuf:"fixed64,6,opt,name=load_factor,json=loadFactor,proto3" json:"load_factor,omitempty"`
+	// The primary-backup engine's settings (--pb-*); unset under any other
+	// engine.
+	PbMode        string `protobuf:"bytes,7,opt,name=pb_mode,json=pbMode,proto3" json:"pb_mode,omitempty"` // sync or async
+	PbMinInSync   uint32 `protobuf:"varint,8,opt,name=pb_min_in_sync,json=pbMinInSync,proto3" json:"pb_min_in_sync,omitempty"`
+	PbMaxLagNs    int64  `protobuf:"varint,9,opt,name=pb_max_lag_ns,json=pbMaxLagNs,proto3" json:"pb_max_lag_ns,omitempty"` // nanoseconds, so every node holds the same value
+	PbLeaseNs     int64  `protobuf:"varint,10,opt,name=pb_lease_ns,json=pbLeaseNs,proto3" json:"pb_lease_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1505,6 +1511,34 @@ func (x *ClusterSettings) GetVnodes() uint32 {
 func (x *ClusterSettings) GetLoadFactor() float64 {
 	if x != nil {
 		return x.LoadFactor
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbMode() string {
+	if x != nil {
+		return x.PbMode
+	}
+	return ""
+}
+
+func (x *ClusterSettings) GetPbMinInSync() uint32 {
+	if x != nil {
+		return x.PbMinInSync
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbMaxLagNs() int64 {
+	if x != nil {
+		return x.PbMaxLagNs
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbLeaseNs() int64 {
+	if x != nil {
+		return x.PbLeaseNs
 	}
 	return 0
 }
@@ -1980,7 +2014,7 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x05epoch\x18\t \x01(\x04R\x05epoch\x126\n" +
 	"\n" +
 	"meta_group\x18\n" +
-	" \x01(\v2\x17.cairn.v1.PartitionInfoR\tmetaGroup\"\xb2\x01\n" +
+	" \x01(\v2\x17.cairn.v1.PartitionInfoR\tmetaGroup\"\xb3\x02\n" +
 	"\x0fClusterSettings\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x01(\rR\n" +
@@ -1990,7 +2024,13 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x04hash\x18\x04 \x01(\tR\x04hash\x12\x16\n" +
 	"\x06vnodes\x18\x05 \x01(\rR\x06vnodes\x12\x1f\n" +
 	"\vload_factor\x18\x06 \x01(\x01R\n" +
-	"loadFactor\"\xbd\x01\n" +
+	"loadFactor\x12\x17\n" +
+	"\apb_mode\x18\a \x01(\tR\x06pbMode\x12#\n" +
+	"\x0epb_min_in_sync\x18\b \x01(\rR\vpbMinInSync\x12!\n" +
+	"\rpb_max_lag_ns\x18\t \x01(\x03R\n" +
+	"pbMaxLagNs\x12\x1e\n" +
+	"\vpb_lease_ns\x18\n" +
+	" \x01(\x03R\tpbLeaseNs\"\xbd\x01\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
