@@ -73,15 +73,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	names := cfg.nodeNames()
+	serverArgs := []string{
+		"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
+		"--max-clock-offset", cfg.MaxClockOffset.String(),
+		// The cluster is throwaway; a nearly full /tmp must not turn
+		// the run into a NOSPACE test.
+		"--min-free-disk", "0",
+	}
+	if cfg.PBMode != "" {
+		serverArgs = append(serverArgs, "--pb-mode", cfg.PBMode)
+	}
+	if cfg.PBMode == "async" {
+		serverArgs = append(serverArgs, "--pb-max-lag", cfg.PBMaxLag.String())
+	}
 	c, err := newCluster(clusterConfig{
 		Binary: cfg.Binary, Dir: filepath.Join(cfg.Out, "nodes"), Names: names, Logger: log,
-		ServerArgs: []string{
-			"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
-			"--max-clock-offset", cfg.MaxClockOffset.String(),
-			// The cluster is throwaway; a nearly full /tmp must not turn
-			// the run into a NOSPACE test.
-			"--min-free-disk", "0",
-		},
+		ServerArgs: serverArgs,
 		FounderArgs: []string{"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed)},
 	})
 	if err != nil {
@@ -219,8 +226,15 @@ func writeSummary(res *Result) error {
 
 // replay is the command line that runs cfg again.
 func replay(cfg Config) string {
+	engine := cfg.Engine
+	if cfg.PBMode != "" {
+		engine += " --pb-mode " + cfg.PBMode
+	}
+	if cfg.PBMode == "async" {
+		engine += " --pb-max-lag " + cfg.PBMaxLag.String()
+	}
 	return fmt.Sprintf("cairn check --seed %d --nodes %d --engine %s --partitions %d --workload %s --nemesis %s --time %v --clients %d --keys %d",
-		cfg.Seed, cfg.Nodes, cfg.Engine, cfg.Partitions, cfg.Workload, cfg.Nemesis, cfg.Time, cfg.Clients, cfg.Keys)
+		cfg.Seed, cfg.Nodes, engine, cfg.Partitions, cfg.Workload, cfg.Nemesis, cfg.Time, cfg.Clients, cfg.Keys)
 }
 
 func roundMillis(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / 1e9 }
