@@ -88,7 +88,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	c, err := newCluster(clusterConfig{
 		Binary: cfg.Binary, Dir: filepath.Join(cfg.Out, "nodes"), Names: names, Logger: log,
-		ServerArgs: serverArgs,
+		ServerArgs:  serverArgs,
 		FounderArgs: []string{"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed)},
 	})
 	if err != nil {
