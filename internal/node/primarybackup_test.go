@@ -64,6 +64,7 @@ func TestPrimaryBackupFailover(t *testing.T) {
 	w := startWriter(t, func() []*Node { liveMu.Lock(); defer liveMu.Unlock(); return live })
 	count := func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
 	waitFor(t, 20*time.Second, "100 acknowledged writes", func() bool { return count() >= 100 })
+	checkLagShown(t, tn.nodes[victim], gid)
 
 	liveMu.Lock()
 	live = live[:0]
@@ -134,4 +135,42 @@ func putValue(ctx context.Context, n *Node, key, value string) error {
 		return fmt.Errorf("put %s: code %v", key, rep.Code)
 	}
 	return nil
+}
+
+// checkLagShown: the primary's node shows each backup's lag in the
+// partition's view (/v1/cluster: the neutral progress and the engine's
+// backups) and exports it as cairn_pb_lag_* for each of them.
+func checkLagShown(t *testing.T, n *Node, gid replica.GroupID) {
+	t.Helper()
+	pv := n.partitionView(gid)
+	if pv.Local == nil || len(pv.Local.Progress) != 2 {
+		t.Fatalf("the primary's view of partition 0 shows no progress of its 2 backups: %+v", pv.Local)
+	}
+	for _, k := range []string{"epoch", "primary", "in_sync", "backups"} {
+		if _, ok := pv.Local.Engine[k]; !ok {
+			t.Fatalf("the primary's engine section lacks %q: %v", k, pv.Local.Engine)
+		}
+	}
+	mfs, err := n.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	series := map[string]int{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "group" && l.GetValue() == fmt.Sprint(uint64(gid)) {
+					series[mf.GetName()]++
+				}
+			}
+		}
+	}
+	for _, name := range []string{"cairn_pb_lag_entries", "cairn_pb_lag_bytes", "cairn_pb_lag_seconds", "cairn_pb_in_sync"} {
+		if series[name] != 2 {
+			t.Errorf("%s has %d series for group %d, want one per backup (2)", name, series[name], gid)
+		}
+	}
+	if series["cairn_pb_loss_window_entries"] != 0 {
+		t.Errorf("a sync primary exports a loss window")
+	}
 }

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/replica"
@@ -61,13 +63,33 @@ func engineView(e replica.EngineStatus) map[string]any {
 	return m
 }
 
+// progressView is a leader's view of the other replicas, in replica ID
+// order; nil elsewhere.
+func progressView(st replica.Status) []api.PeerView {
+	var out []api.PeerView
+	for id, pr := range st.Progress {
+		if id == st.Replica {
+			continue
+		}
+		node := ""
+		if m, ok := st.Descriptor.Replica(id); ok {
+			node = m.Node
+		}
+		out = append(out, api.PeerView{Replica: uint64(id), Node: node, Match: pr.Match, LagEntries: pr.LagEntries,
+			LagSeconds: pr.LagSeconds, CaughtUp: pr.CaughtUp, Active: pr.Active})
+	}
+	slices.SortFunc(out, func(a, b api.PeerView) int { return cmp.Compare(a.Replica, b.Replica) })
+	return out
+}
+
 // partitionView is group gid's routing entry as the front doors show it.
 func (n *Node) partitionView(gid replica.GroupID) api.PartitionView {
 	pv := api.PartitionView{Partition: gid.Partition(), Group: uint64(gid),
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
 	r, st, ok := n.routing.RouteAndStatus(gid)
 	if st != nil {
-		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit, Engine: engineView(st.Engine)}
+		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit, Engine: engineView(st.Engine),
+			Progress: progressView(*st)}
 	}
 	if !ok {
 		return pv

@@ -214,6 +214,7 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 	if c.role == rolePrimary {
 		f["in_office"] = c.inOffice()
 	}
+	c.lagStatus(f)
 	return replica.EngineStatus{Name: Name, Fields: f}
 }
 

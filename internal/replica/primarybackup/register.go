@@ -28,7 +28,11 @@ func init() {
 			if err != nil {
 				return nil, err
 			}
-			return driver.NewHost(driver.ConfigOf(cfg, Engine{Options: opts}, meta))
+			h, err := driver.NewHost(driver.ConfigOf(cfg, Engine{Options: opts}, meta))
+			if err == nil && cfg.Registry != nil {
+				cfg.Registry.MustRegister(newLagCollector(h))
+			}
+			return h, err
 		}})
 }
 
