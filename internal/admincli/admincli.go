@@ -9,13 +9,13 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/cluster"
 	pb "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -131,6 +131,7 @@ func statusCmd(ctx context.Context, o Options, a *conn, _ []string) error {
 	if err != nil {
 		return err
 	}
+	addEngineSection(ctx, a, st)
 	return printStatus(o, st)
 }
 
@@ -140,6 +141,7 @@ func printStatus(o Options, st *pb.StatusResponse) error {
 		return writeProtoJSON(o.Out, st)
 	}
 	writeStatus(o.Out, st, time.Now())
+	writeEngineSection(o.Out, st.GetEnginePartitions())
 	return nil
 }
 
@@ -252,6 +254,7 @@ func adminError(err error, timeout time.Duration) error {
 type conn struct {
 	endpoints []string
 	timeout   time.Duration // per call
+	mu        sync.Mutex    // guards conns (the status's engine section dials nodes at once)
 	conns     map[string]*grpc.ClientConn
 	// first is the endpoint that answered last; later calls start there.
 	first int
@@ -287,16 +290,11 @@ func call[T any](ctx context.Context, a *conn, fn func(context.Context, pb.Admin
 	for i := range a.endpoints {
 		k := (a.first + i) % len(a.endpoints)
 		ep := a.endpoints[k]
-		cc, ok := a.conns[ep]
-		if !ok {
-			var err error
-			cc, err = grpc.NewClient(ep, grpc.WithTransportCredentials(insecure.NewCredentials()))
-			if err != nil {
-				ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
-				ue.last = err
-				continue
-			}
-			a.conns[ep] = cc
+		cc, err := a.dial(ep)
+		if err != nil {
+			ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
+			ue.last = err
+			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, a.timeout)
 		r, err := fn(cctx, pb.NewAdminClient(cc))

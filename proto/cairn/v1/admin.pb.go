@@ -494,6 +494,11 @@ type StatusResponse struct {
 	UnderReplicated  uint32                 `protobuf:"varint,8,opt,name=under_replicated,json=underReplicated,proto3" json:"under_replicated,omitempty"`    // groups with fewer than R voters on live nodes
 	MovesDone        uint64                 `protobuf:"varint,9,opt,name=moves_done,json=movesDone,proto3" json:"moves_done,omitempty"`                      // moves finished since this meta leader started
 	PlacementRelaxed string                 `protobuf:"bytes,10,opt,name=placement_relaxed,json=placementRelaxed,proto3" json:"placement_relaxed,omitempty"` // how the ring's caps were raised; "none"
+	// Filled by cairn admin status (not by the server) on a primary-backup
+	// cluster: each partition as the node holding its primary shows it, its
+	// local engine section carrying the epoch, the in-sync set and each
+	// backup's lag.
+	EnginePartitions []*PartitionInfo `protobuf:"bytes,11,rep,name=engine_partitions,json=enginePartitions,proto3" json:"engine_partitions,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
@@ -596,6 +601,13 @@ func (x *StatusResponse) GetPlacementRelaxed() string {
 		return x.PlacementRelaxed
 	}
 	return ""
+}
+
+func (x *StatusResponse) GetEnginePartitions() []*PartitionInfo {
+	if x != nil {
+		return x.EnginePartitions
+	}
+	return nil
 }
 
 type NodeStatus struct {
@@ -1542,7 +1554,7 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\vmeta_leader\x18\x02 \x01(\tR\n" +
 	"metaLeader\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\"\x0f\n" +
-	"\rStatusRequest\"\xfa\x02\n" +
+	"\rStatusRequest\"\xc0\x03\n" +
 	"\x0eStatusResponse\x12\x1f\n" +
 	"\vmeta_leader\x18\x01 \x01(\tR\n" +
 	"metaLeader\x12\x14\n" +
@@ -1556,7 +1568,8 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"moves_done\x18\t \x01(\x04R\tmovesDone\x12+\n" +
 	"\x11placement_relaxed\x18\n" +
-	" \x01(\tR\x10placementRelaxed\"\xde\x01\n" +
+	" \x01(\tR\x10placementRelaxed\x12D\n" +
+	"\x11engine_partitions\x18\v \x03(\v2\x17.cairn.v1.PartitionInfoR\x10enginePartitions\"\xde\x01\n" +
 	"\n" +
 	"NodeStatus\x12,\n" +
 	"\x06member\x18\x01 \x01(\v2\x14.cairn.v1.MemberInfoR\x06member\x12\x1a\n" +
@@ -1678,6 +1691,7 @@ var file_cairn_v1_admin_proto_goTypes = []any{
 	(*PartitionCheck)(nil),         // 20: cairn.v1.PartitionCheck
 	(*ReplicaDigest)(nil),          // 21: cairn.v1.ReplicaDigest
 	(*ClusterSettings)(nil),        // 22: cairn.v1.ClusterSettings
+	(*PartitionInfo)(nil),          // 23: cairn.v1.PartitionInfo
 }
 var file_cairn_v1_admin_proto_depIdxs = []int32{
 	22, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
@@ -1688,34 +1702,35 @@ var file_cairn_v1_admin_proto_depIdxs = []int32{
 	8,  // 5: cairn.v1.StatusResponse.nodes:type_name -> cairn.v1.NodeStatus
 	1,  // 6: cairn.v1.StatusResponse.in_flight:type_name -> cairn.v1.Move
 	1,  // 7: cairn.v1.StatusResponse.queued:type_name -> cairn.v1.Move
-	0,  // 8: cairn.v1.NodeStatus.member:type_name -> cairn.v1.MemberInfo
-	20, // 9: cairn.v1.VerifyResponse.partitions:type_name -> cairn.v1.PartitionCheck
-	21, // 10: cairn.v1.PartitionCheck.replicas:type_name -> cairn.v1.ReplicaDigest
-	2,  // 11: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
-	4,  // 12: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
-	4,  // 13: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
-	6,  // 14: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
-	9,  // 15: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
-	11, // 16: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
-	13, // 17: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
-	15, // 18: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
-	17, // 19: cairn.v1.Admin.Verify:input_type -> cairn.v1.VerifyRequest
-	19, // 20: cairn.v1.Admin.CheckGroup:input_type -> cairn.v1.CheckGroupRequest
-	3,  // 21: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
-	5,  // 22: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
-	5,  // 23: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
-	7,  // 24: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
-	10, // 25: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
-	12, // 26: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
-	14, // 27: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
-	16, // 28: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
-	18, // 29: cairn.v1.Admin.Verify:output_type -> cairn.v1.VerifyResponse
-	20, // 30: cairn.v1.Admin.CheckGroup:output_type -> cairn.v1.PartitionCheck
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	23, // 8: cairn.v1.StatusResponse.engine_partitions:type_name -> cairn.v1.PartitionInfo
+	0,  // 9: cairn.v1.NodeStatus.member:type_name -> cairn.v1.MemberInfo
+	20, // 10: cairn.v1.VerifyResponse.partitions:type_name -> cairn.v1.PartitionCheck
+	21, // 11: cairn.v1.PartitionCheck.replicas:type_name -> cairn.v1.ReplicaDigest
+	2,  // 12: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
+	4,  // 13: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
+	4,  // 14: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
+	6,  // 15: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
+	9,  // 16: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
+	11, // 17: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
+	13, // 18: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
+	15, // 19: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
+	17, // 20: cairn.v1.Admin.Verify:input_type -> cairn.v1.VerifyRequest
+	19, // 21: cairn.v1.Admin.CheckGroup:input_type -> cairn.v1.CheckGroupRequest
+	3,  // 22: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
+	5,  // 23: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
+	5,  // 24: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
+	7,  // 25: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
+	10, // 26: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
+	12, // 27: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
+	14, // 28: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
+	16, // 29: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
+	18, // 30: cairn.v1.Admin.Verify:output_type -> cairn.v1.VerifyResponse
+	20, // 31: cairn.v1.Admin.CheckGroup:output_type -> cairn.v1.PartitionCheck
+	22, // [22:32] is the sub-list for method output_type
+	12, // [12:22] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_admin_proto_init() }
