@@ -13,7 +13,7 @@ func TestWriteEngineSection(t *testing.T) {
 			Local: &pb.LocalReplica{Role: "leader",
 				EngineJson: `{"name":"primary-backup","epoch":3,"primary":2,"in_sync":[2,1],"mode":"async",` +
 					`"backups":[{"replica":1,"match":9,"lag_entries":0,"lag_bytes":0,"in_sync":true},{"replica":3,"match":4,"lag_entries":5,"lag_bytes":120,"in_sync":false}],` +
-					`"loss_window":{"entries":2,"bytes":40,"best":1}}`,
+					`"loss_window":{"entries":2,"bytes":40,"behind":1}}`,
 				Progress: []*pb.PeerProgress{{Replica: 1, Node: "n1"}, {Replica: 3, Node: "n3", LagSeconds: 1.25}}}},
 		{Partition: 1, Term: 1, Leader: "n1"},
 	}

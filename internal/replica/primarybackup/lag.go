@@ -25,14 +25,21 @@ type BackupLag struct {
 	InSync     bool   `json:"in_sync"`
 }
 
-// LossWindow is, in async mode, what a failover now would lose: the
-// committed entries past the in-sync backup that has the most of them,
-// which is the one a failover would promote. Nil in sync mode, where it
-// is zero by construction.
+// LossWindow is, in async mode, what a failover now could lose: the
+// committed entries past the in-sync backup that has the fewest of them.
+// Any in-sync member may take over (the store prefers the one with the
+// highest reported offset, but the offsets it holds may be old: a check
+// saw a failover under a network partition promote the backup the primary
+// could not reach while another had every entry), so the window is the
+// worst case, not the best. Nil in sync mode, where it is zero by
+// construction.
 type LossWindow struct {
-	Entries uint64            `json:"entries"`
-	Bytes   uint64            `json:"bytes"`
-	Best    replica.ReplicaID `json:"best"` // the in-sync backup with the most; 0: none
+	Entries uint64 `json:"entries"`
+	Bytes   uint64 `json:"bytes"`
+	// Behind is the in-sync backup with the fewest entries; 0 when no
+	// backup is in sync (none may take over, and the window is what the
+	// most up-to-date backup lacks: what an unsafe promotion would lose).
+	Behind replica.ReplicaID `json:"behind"`
 }
 
 // bytesIn sums the payload bytes of the entries the log holds in (from, to].
@@ -68,21 +75,19 @@ func (c *Core) lossWindow() *LossWindow {
 		return nil
 	}
 	w := &LossWindow{}
-	var best uint64
+	var match uint64
 	for id, p := range c.lead.peers {
-		if slices.Contains(c.rec.InSync, id) && (w.Best == 0 || p.match > best) {
-			w.Best, best = id, p.match
+		if slices.Contains(c.rec.InSync, id) && (w.Behind == 0 || p.match < match) {
+			w.Behind, match = id, p.match
 		}
 	}
-	if w.Best == 0 {
-		// No backup in sync, so none may fail over; what the most
-		// up-to-date one lacks is what an unsafe promotion would lose.
+	if w.Behind == 0 {
 		for _, p := range c.lead.peers {
-			best = max(best, p.match)
+			match = max(match, p.match)
 		}
 	}
-	if c.commit > best {
-		w.Entries, w.Bytes = c.commit-best, c.bytesIn(best, c.commit)
+	if c.commit > match {
+		w.Entries, w.Bytes = c.commit-match, c.bytesIn(match, c.commit)
 	}
 	return w
 }

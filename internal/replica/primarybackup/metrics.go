@@ -16,9 +16,9 @@ import (
 //	cairn_pb_lag_bytes{group,replica,node}     their payload bytes
 //	cairn_pb_lag_seconds{group,replica,node}   now minus when it last had the whole log
 //	cairn_pb_in_sync{group,replica,node}       1 when in the in-sync set
-//	cairn_pb_loss_window_entries{group}        async: committed entries a failover now loses
+//	cairn_pb_loss_window_entries{group}        async: committed entries a failover now could lose
 //	cairn_pb_loss_window_bytes{group}          their payload bytes
-//	cairn_pb_loss_window_seconds{group}        the lag in seconds of the backup a failover promotes
+//	cairn_pb_loss_window_seconds{group}        the lag in seconds of the in-sync backup furthest behind
 type lagCollector struct {
 	host                                       replica.Host
 	entries, bytes, seconds, inSync            *prometheus.Desc
@@ -39,11 +39,11 @@ func newLagCollector(h replica.Host) *lagCollector {
 		inSync: prometheus.NewDesc("cairn_pb_in_sync",
 			"Primary-backup: 1 when a backup is in its group's in-sync set (it may take over), else 0.", peer, nil),
 		lossEntries: prometheus.NewDesc("cairn_pb_loss_window_entries",
-			"Primary-backup async: committed (acknowledged) entries that a failover now would lose.", group, nil),
+			"Primary-backup async: committed (acknowledged) entries that a failover now could lose (what the in-sync backup furthest behind lacks).", group, nil),
 		lossBytes: prometheus.NewDesc("cairn_pb_loss_window_bytes",
-			"Primary-backup async: payload bytes of the entries a failover now would lose.", group, nil),
+			"Primary-backup async: payload bytes of the entries a failover now could lose.", group, nil),
 		lossSeconds: prometheus.NewDesc("cairn_pb_loss_window_seconds",
-			"Primary-backup async: seconds since the backup a failover would promote last had the whole log.", group, nil),
+			"Primary-backup async: seconds since the in-sync backup furthest behind last had the whole log.", group, nil),
 		epoch: prometheus.NewDesc("cairn_pb_epoch",
 			"Primary-backup: the epoch of each group this node's replica leads.", group, nil),
 	}
@@ -90,7 +90,7 @@ func (l *lagCollector) Collect(ch chan<- prometheus.Metric) {
 			ch <- prometheus.MustNewConstMetric(l.lossBytes, prometheus.GaugeValue, float64(w.Bytes), group)
 			secs := 0.0
 			if w.Entries > 0 {
-				secs = st.Progress[w.Best].LagSeconds
+				secs = st.Progress[w.Behind].LagSeconds
 			}
 			ch <- prometheus.MustNewConstMetric(l.lossSeconds, prometheus.GaugeValue, secs, group)
 		}
