@@ -27,6 +27,7 @@ type Options struct {
 	Wait      bool          // status, drain and remove --wait
 	DryRun    bool          // drain, remove and unsafe-recover --dry-run
 	Yes       bool          // unsafe-recover --yes
+	Unsafe    bool          // promote --unsafe
 	// PollInterval is how often --wait asks for the status. 0:
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -105,8 +106,10 @@ func run(ctx context.Context, o Options, cmd string, args []string) error {
 		fn = unsafeRecover
 	case "verify":
 		fn = verify
+	case "promote":
+		fn = promote
 	default:
-		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover or verify", cmd)}
+		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, promote, unsafe-recover or verify", cmd)}
 	}
 	a := newConn(o.Endpoints, o.Timeout)
 	defer a.close()

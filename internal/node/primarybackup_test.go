@@ -11,6 +11,9 @@ import (
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // A cluster created with --engine primary-backup (sync) runs its
@@ -65,6 +68,33 @@ func TestPrimaryBackupFailover(t *testing.T) {
 	count := func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
 	waitFor(t, 20*time.Second, "100 acknowledged writes", func() bool { return count() >= 100 })
 	checkLagShown(t, tn.nodes[victim], gid)
+
+	// A planned switchover (cairn admin promote) through a node that may
+	// not hold the primary: the successor is primary at the next epoch.
+	var target string
+	for name := range tn.nodes {
+		if name != victim {
+			target = name
+			break
+		}
+	}
+	ctx := context.Background()
+	if _, err := admin(n1).Promote(ctx, &cairnv1.PromoteRequest{Partition: 0, Node: target, Unsafe: true}); status.Code(err) != codes.Unimplemented {
+		t.Fatalf("promote --unsafe: %v, want UNIMPLEMENTED", err)
+	}
+	resp, err := admin(n1).Promote(ctx, &cairnv1.PromoteRequest{Partition: 0, Node: target})
+	if err != nil {
+		t.Fatalf("promote partition 0 to %s: %v", target, err)
+	}
+	if resp.GetLeader() != target || resp.GetPrevious() != victim || resp.GetTerm() <= epoch {
+		t.Fatalf("promote partition 0 to %s (primary %s at epoch %d): %v", target, victim, epoch, resp)
+	}
+	t.Logf("switchover of partition 0: %s to %s, epoch %d to %d", victim, target, epoch, resp.GetTerm())
+	victim, epoch = target, resp.GetTerm()
+	waitFor(t, 10*time.Second, "the new primary in office", func() bool {
+		g, ok := tn.nodes[victim].host.Group(gid)
+		return ok && g.IsLeader()
+	})
 
 	liveMu.Lock()
 	live = live[:0]

@@ -73,6 +73,7 @@ type AdminGroup interface {
 	Status() replica.Status
 	ChangeMembers(ctx context.Context, target replica.Membership) error
 	CheckConsistency(ctx context.Context) (replica.Check, error)
+	TransferLeader(ctx context.Context, to replica.ReplicaID) error
 }
 
 // Rebalancer answers the Admin calls that the meta leader's rebalancer

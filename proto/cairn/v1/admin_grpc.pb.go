@@ -41,6 +41,7 @@ const (
 	Admin_ForceRecover_FullMethodName   = "/cairn.v1.Admin/ForceRecover"
 	Admin_Verify_FullMethodName         = "/cairn.v1.Admin/Verify"
 	Admin_CheckGroup_FullMethodName     = "/cairn.v1.Admin/CheckGroup"
+	Admin_Promote_FullMethodName        = "/cairn.v1.Admin/Promote"
 )
 
 // AdminClient is the client API for Admin service.
@@ -84,6 +85,14 @@ type AdminClient interface {
 	// CheckGroup is sent by the node answering Verify to a group's leader:
 	// run one consistency check of the group now and return its verdict.
 	CheckGroup(ctx context.Context, in *CheckGroupRequest, opts ...grpc.CallOption) (*PartitionCheck, error)
+	// Promote makes a node's replica the leader (on primary-backup, the
+	// primary) of a partition: a planned switchover. The leader hands over
+	// once the successor holds every entry it appended (primary-backup: a new
+	// epoch naming it, written to the meta group; Raft: a leadership
+	// transfer). Any node answers; it passes the call to the partition's
+	// leader. unsafe (promote a replica outside the in-sync set, losing what
+	// it lacks) is refused as UNIMPLEMENTED: not built yet.
+	Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error)
 }
 
 type adminClient struct {
@@ -194,6 +203,16 @@ func (c *adminClient) CheckGroup(ctx context.Context, in *CheckGroupRequest, opt
 	return out, nil
 }
 
+func (c *adminClient) Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PromoteResponse)
+	err := c.cc.Invoke(ctx, Admin_Promote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -235,6 +254,14 @@ type AdminServer interface {
 	// CheckGroup is sent by the node answering Verify to a group's leader:
 	// run one consistency check of the group now and return its verdict.
 	CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error)
+	// Promote makes a node's replica the leader (on primary-backup, the
+	// primary) of a partition: a planned switchover. The leader hands over
+	// once the successor holds every entry it appended (primary-backup: a new
+	// epoch naming it, written to the meta group; Raft: a leadership
+	// transfer). Any node answers; it passes the call to the partition's
+	// leader. unsafe (promote a replica outside the in-sync set, losing what
+	// it lacks) is refused as UNIMPLEMENTED: not built yet.
+	Promote(context.Context, *PromoteRequest) (*PromoteResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -274,6 +301,9 @@ func (UnimplementedAdminServer) Verify(context.Context, *VerifyRequest) (*Verify
 }
 func (UnimplementedAdminServer) CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckGroup not implemented")
+}
+func (UnimplementedAdminServer) Promote(context.Context, *PromoteRequest) (*PromoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Promote not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -476,6 +506,24 @@ func _Admin_CheckGroup_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Promote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Promote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Promote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Promote(ctx, req.(*PromoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -522,6 +570,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckGroup",
 			Handler:    _Admin_CheckGroup_Handler,
+		},
+		{
+			MethodName: "Promote",
+			Handler:    _Admin_Promote_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
