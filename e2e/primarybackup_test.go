@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -192,4 +193,54 @@ func TestPrimaryBackupKillPrimary(t *testing.T) {
 	t.Logf("%d acknowledged writes to partition 0, all present on every node after %d kills of its primary; "+
 		"kill -9 to writes served again: p50 %v, max %v (all: %v)",
 		len(acked), len(took), took[len(took)/2].Round(time.Millisecond), took[len(took)-1].Round(time.Millisecond), took)
+}
+
+// An async primary-backup cluster (cairn server --engine primary-backup
+// --pb-mode async): Redis's WAIT through go-redis on every node answers
+// that both backups hold the connection's writes; the primaries' nodes
+// export the loss window and the lag; cairn admin status shows the
+// primary-backup section.
+func TestPrimaryBackupAsyncWait(t *testing.T) {
+	c := startCluster(t, 3, "--partitions", "4", "--engine", "primary-backup", "--pb-mode", "async")
+	ctx := context.Background()
+	for i, p := range c.procs {
+		rdb := redis.NewClient(&redis.Options{Addr: p.redis})
+		for j := range 20 {
+			k := fmt.Sprintf("wait-%d-%d", i, j)
+			if err := rdb.Set(ctx, k, k, 0).Err(); err != nil {
+				t.Fatalf("SET on %s: %v", p.name, err)
+			}
+		}
+		n, err := rdb.Wait(ctx, 2, 5*time.Second).Result()
+		_ = rdb.Close()
+		if err != nil || n != 2 {
+			t.Fatalf("WAIT 2 5000 on %s after 20 writes = %d, %v; want 2 (both backups hold them)", p.name, n, err)
+		}
+	}
+	var view struct {
+		Settings struct {
+			PBMode string `json:"pb_mode"`
+		} `json:"settings"`
+	}
+	_, body := httpDo(t, "GET", "http://"+c.procs[0].http+"/v1/cluster", "")
+	if err := json.Unmarshal([]byte(body), &view); err != nil || view.Settings.PBMode != "async" {
+		t.Fatalf("/v1/cluster settings: %v %s", err, body)
+	}
+	found := map[string]bool{}
+	for _, p := range c.procs {
+		_, metrics := httpDo(t, "GET", "http://"+p.http+"/metrics", "")
+		for _, m := range []string{"cairn_pb_lag_entries{", "cairn_pb_lag_bytes{", "cairn_pb_lag_seconds{", "cairn_pb_loss_window_entries{"} {
+			if strings.Contains(metrics, m) {
+				found[m] = true
+			}
+		}
+	}
+	if len(found) != 4 {
+		t.Fatalf("the primaries' nodes export only %v of the lag and loss window metrics", found)
+	}
+	out, err := cairn(t, "admin", "status", "--endpoints", c.procs[0].grpc)
+	if err != nil || !strings.Contains(out, "LOSS-WINDOW") || !strings.Contains(out, "IN-SYNC") {
+		t.Fatalf("cairn admin status: %v\n%s", err, out)
+	}
+	t.Logf("cairn admin status on an async primary-backup cluster:\n%s", out)
 }

@@ -3,6 +3,8 @@ package grpcapi
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -92,4 +94,64 @@ func replicaNodes(d replica.Descriptor) []string {
 		out = append(out, m.Node)
 	}
 	return out
+}
+
+// Replicated implements cairn.v1.Admin, node to node: WAIT's count on the
+// partition's leader, which must be this node.
+func (s *Admin) Replicated(ctx context.Context, req *pb.ReplicatedRequest) (*pb.ReplicatedResponse, error) {
+	if err := s.n.FromCluster(ctx, "Replicated"); err != nil {
+		return nil, err
+	}
+	n, err := s.ReplicatedLocal(ctx, replica.GroupOf(int(req.GetPartition())), int(req.GetNeed()))
+	if err != nil {
+		return nil, status.Error(codes.FailedPrecondition, err.Error())
+	}
+	return &pb.ReplicatedResponse{Replicas: uint32(n)}, nil
+}
+
+// ErrNotLeaderHere: ReplicatedLocal was asked of a node whose replica does
+// not lead.
+var ErrNotLeaderHere = errors.New("grpcapi: the local replica does not lead the partition")
+
+// replicatedPoll is how often ReplicatedLocal looks at the leader's
+// progress.
+const replicatedPoll = 10 * time.Millisecond
+
+// ReplicatedLocal waits, on the leader of gid (this node), until need of
+// the other replicas hold durably every entry the leader had committed
+// when it was called (their match index, which a replica reports only
+// once the entries are durable), or until ctx ends, and returns how many
+// do then. Redis's WAIT numreplicas timeout, engine-neutral: on an async
+// primary-backup cluster it is how a client learns its write reached the
+// backups. ctx ending is not an error: the count so far is the answer.
+func (s *Admin) ReplicatedLocal(ctx context.Context, gid replica.GroupID, need int) (int, error) {
+	g, ok := s.n.Group(gid)
+	if !ok {
+		return 0, fmt.Errorf("%w: node %s holds no replica of partition %d", ErrNotLeaderHere, s.n.Name(), gid.Partition())
+	}
+	st := g.Status()
+	if st.State != replica.StateLeader {
+		return 0, fmt.Errorf("%w: node %s does not lead partition %d", ErrNotLeaderHere, s.n.Name(), gid.Partition())
+	}
+	target := st.Commit
+	for {
+		n := 0
+		for id, pr := range st.Progress {
+			if id != st.Replica && pr.Match >= target {
+				n++
+			}
+		}
+		if n >= need || st.State != replica.StateLeader {
+			return n, nil
+		}
+		t := s.clk.NewTicker(replicatedPoll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return n, nil
+		case <-t.C():
+			t.Stop()
+		}
+		st = g.Status()
+	}
 }

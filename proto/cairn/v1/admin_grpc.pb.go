@@ -42,6 +42,7 @@ const (
 	Admin_Verify_FullMethodName         = "/cairn.v1.Admin/Verify"
 	Admin_CheckGroup_FullMethodName     = "/cairn.v1.Admin/CheckGroup"
 	Admin_Promote_FullMethodName        = "/cairn.v1.Admin/Promote"
+	Admin_Replicated_FullMethodName     = "/cairn.v1.Admin/Replicated"
 )
 
 // AdminClient is the client API for Admin service.
@@ -93,6 +94,11 @@ type AdminClient interface {
 	// leader. unsafe (promote a replica outside the in-sync set, losing what
 	// it lacks) is refused as UNIMPLEMENTED: not built yet.
 	Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error)
+	// Replicated is sent by a node answering Redis's WAIT to a partition's
+	// leader: wait until need of the other replicas hold durably every entry
+	// the leader had committed when the call came (so every write
+	// acknowledged before it), or the deadline, and say how many do.
+	Replicated(ctx context.Context, in *ReplicatedRequest, opts ...grpc.CallOption) (*ReplicatedResponse, error)
 }
 
 type adminClient struct {
@@ -213,6 +219,16 @@ func (c *adminClient) Promote(ctx context.Context, in *PromoteRequest, opts ...g
 	return out, nil
 }
 
+func (c *adminClient) Replicated(ctx context.Context, in *ReplicatedRequest, opts ...grpc.CallOption) (*ReplicatedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicatedResponse)
+	err := c.cc.Invoke(ctx, Admin_Replicated_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -262,6 +278,11 @@ type AdminServer interface {
 	// leader. unsafe (promote a replica outside the in-sync set, losing what
 	// it lacks) is refused as UNIMPLEMENTED: not built yet.
 	Promote(context.Context, *PromoteRequest) (*PromoteResponse, error)
+	// Replicated is sent by a node answering Redis's WAIT to a partition's
+	// leader: wait until need of the other replicas hold durably every entry
+	// the leader had committed when the call came (so every write
+	// acknowledged before it), or the deadline, and say how many do.
+	Replicated(context.Context, *ReplicatedRequest) (*ReplicatedResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -304,6 +325,9 @@ func (UnimplementedAdminServer) CheckGroup(context.Context, *CheckGroupRequest) 
 }
 func (UnimplementedAdminServer) Promote(context.Context, *PromoteRequest) (*PromoteResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Promote not implemented")
+}
+func (UnimplementedAdminServer) Replicated(context.Context, *ReplicatedRequest) (*ReplicatedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Replicated not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -524,6 +548,24 @@ func _Admin_Promote_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Replicated_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicatedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Replicated(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Replicated_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Replicated(ctx, req.(*ReplicatedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -574,6 +616,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Promote",
 			Handler:    _Admin_Promote_Handler,
+		},
+		{
+			MethodName: "Replicated",
+			Handler:    _Admin_Replicated_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
