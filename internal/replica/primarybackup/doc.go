@@ -164,10 +164,11 @@
 // entry as an error), the loss-window report, and "in sync" as within
 // --pb-max-lag rather than by the silence rule; the simulation runs sync
 // mode only. Promote --unsafe; a primary stepping down when it
-// cannot renew its lease; lag metrics beyond the driver's per-peer
-// progress; the cluster settings and flags (--pb-mode, --pb-min-in-sync,
-// --pb-lease: Options is set by the engine's caller, and register.go
-// builds the engine with its defaults). A known cost: a
+// cannot renew its lease; Liveness still counts min(2, R) live voters, not
+// the cluster's --pb-min-in-sync (the rule has no settings to read). The
+// cluster's --pb-* settings reach the engine through
+// replica.HostConfig.PrimaryBackup (OptionsOf); lag.go and metrics.go
+// report each backup's lag and the async loss window. A known cost: a
 // backup rejoins the in-sync set only at a moment when it has every entry
 // appended, which a primary under unbroken load may rarely offer.
 //
