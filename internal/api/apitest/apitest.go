@@ -85,8 +85,8 @@ func (b *Backend) Replicated(ctx context.Context, p int, need int) (int, error) 
 	}
 	return 0, nil
 }
-func (b *Backend) Limits() api.Limits  { return b.Lim }
-func (b *Backend) Now() time.Time      { return b.Clock() }
+func (b *Backend) Limits() api.Limits { return b.Lim }
+func (b *Backend) Now() time.Time     { return b.Clock() }
 
 var _ api.Backend = (*Backend)(nil)
 
