@@ -43,7 +43,7 @@ Example:
 		Args: cobra.ArbitraryArgs,
 		RunE: func(c *cobra.Command, args []string) error {
 			if len(args) > 0 {
-				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", args[0])}}
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("unknown command %q: want status, drain, remove, promote, unsafe-recover, verify, user or join-token", args[0])}}
 			}
 			return c.Help()
 		},
@@ -81,7 +81,7 @@ Example:
 	statusCmd.Flags().Bool("wait", false, "wait until no move is in flight or queued, then print the status")
 	statusCmd.RunE = adminRun("status")
 
-	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(), userCmd(), joinTokenCmd(),
+	admin.AddCommand(statusCmd, unsafeRecoverCmd(), verifyCmd(), promoteCmd(), userCmd(), joinTokenCmd(),
 		adminNodeCmd("drain", "Move every replica off a node, then mark it removed",
 			`Drain NODE: mark it draining, move each of its replicas to where the ring now
 places it (add the new replica, let it catch up, then remove the old one),
@@ -147,6 +147,39 @@ Example:
 	return c
 }
 
+// promoteCmd is `cairn admin promote PARTITION NODE`.
+func promoteCmd() *cobra.Command {
+	c := &cobra.Command{
+		Use:   "promote PARTITION NODE",
+		Short: "Hand a partition's leadership (its primary, on primary-backup) to NODE's replica",
+		Long: `A planned switchover: the partition's leader stops taking writes, waits until
+NODE's replica holds every entry it appended, and hands over. On a
+primary-backup cluster the successor (an in-sync replica) is named primary
+at the next epoch through the meta group, so no acknowledged write is lost;
+on Raft it is a leadership transfer. Writes pause for the handover (a
+successor that does not catch up within two election timeouts is given up,
+and writes resume on the old leader). Prints the new leader and its epoch
+(or term).
+
+--unsafe, promoting a replica outside the in-sync set and losing the
+acknowledged writes it lacks, is not built yet and is refused; a partition
+that lost every in-sync replica is rebuilt with cairn admin unsafe-recover.
+
+Example:
+
+  cairn admin promote 7 n3`,
+		Args: func(c *cobra.Command, args []string) error {
+			if len(args) != 2 {
+				return commandError{c.CommandPath(), usageError{fmt.Errorf("want PARTITION NODE (e.g. %s 7 n3), got %q", c.CommandPath(), args)}}
+			}
+			return nil
+		},
+	}
+	c.Flags().Bool("unsafe", false, "promote a replica outside the in-sync set (not built yet: refused)")
+	c.RunE = adminRun("promote")
+	return c
+}
+
 // adminNodeCmd is drain or remove NODE.
 func adminNodeCmd(verb, short, long string) *cobra.Command {
 	c := &cobra.Command{Use: verb + " NODE", Short: short, Long: long, Args: adminArgs(1, "NODE")}
@@ -201,6 +234,7 @@ func adminRun(op string) func(*cobra.Command, []string) error {
 			if o.DialOptions, err = grpcDialOptions(f); err != nil {
 				return err
 			}
+			o.Unsafe, _ = f.GetBool("unsafe")
 			ctx, stop := signal.NotifyContext(c.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			return adminExit(admincli.Run(ctx, o, op, args))

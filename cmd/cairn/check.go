@@ -11,8 +11,10 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/cairnkv/cairn/internal/chaos/runner"
+	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/spf13/cobra"
 )
 
@@ -62,7 +64,9 @@ without a successful operation marked, and the faults and gaps as tables.`,
 	d := runner.DefaultConfig()
 	f := cmd.Flags()
 	f.Int("nodes", d.Nodes, "servers: 3 or 5")
-	f.String("engine", d.Engine, "replication engine: raft or paxos")
+	f.String("engine", d.Engine, "replication engine: raft, paxos or primary-backup")
+	f.String("pb-mode", "sync", "with --engine primary-backup: sync (checked like raft) or async (--workload set only: every acknowledged add a failover lost must lie within --pb-max-lag of a failover the checker saw)")
+	f.Duration("pb-max-lag", 10*time.Second, "with --pb-mode async: the servers' --pb-max-lag, the bound on what a failover may lose")
 	f.Int("partitions", d.Partitions, "partitions of the cluster")
 	f.String("workload", d.Workload, "register, set or ttl")
 	f.String("nemesis", d.Nemesis, "faults: kill, pause, partition[-isolate|-split|-ring|-bridge], leader, clock, disk, membership, all (all but membership), none")
@@ -92,6 +96,12 @@ without a successful operation marked, and the faults and gaps as tables.`,
 		cfg := d
 		cfg.Nodes, _ = f.GetInt("nodes")
 		cfg.Engine, _ = f.GetString("engine")
+		if explicit["pb-mode"] || cfg.Engine == cluster.EnginePrimaryBackup {
+			cfg.PBMode, _ = f.GetString("pb-mode")
+		}
+		if explicit["pb-max-lag"] || cfg.PBMode == cluster.PBModeAsync {
+			cfg.PBMaxLag, _ = f.GetDuration("pb-max-lag")
+		}
 		cfg.Partitions, _ = f.GetInt("partitions")
 		cfg.Workload, _ = f.GetString("workload")
 		cfg.Nemesis, _ = f.GetString("nemesis")

@@ -33,7 +33,8 @@ was founded with: another --nodes or --base-port needs --fresh.`,
 	f.Int("base-port", devcluster.DefaultBasePort, "node i listens on RESP base+i-1, gRPC base+1000+i-1, HTTP base+2000+i-1")
 	f.Bool("fresh", false, "delete --data-dir first")
 	f.String("data-dir", "./cairn-dev", "where the nodes keep their data")
-	f.String("engine", "raft", "replication engine of a new cluster: raft or paxos (an existing --data-dir keeps the one it was created with)")
+	f.String("engine", "raft", "replication engine of a new cluster: raft, paxos or primary-backup (an existing --data-dir keeps the one it was created with)")
+	f.String("pb-mode", "sync", "with --engine primary-backup: sync or async (see cairn server --help)")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		if _, err := applyEnv(cmd.Flags()); err != nil {
 			return err
@@ -50,6 +51,10 @@ was founded with: another --nodes or --base-port needs --fresh.`,
 		if f.Changed("engine") {
 			engine, _ = f.GetString("engine")
 		}
+		var pbMode string
+		if f.Changed("pb-mode") {
+			pbMode, _ = f.GetString("pb-mode")
+		}
 		exe, err := os.Executable()
 		if err != nil {
 			return err
@@ -57,7 +62,7 @@ was founded with: another --nodes or --base-port needs --fresh.`,
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
 		defer stop()
 		return devcluster.Run(ctx, devcluster.Config{
-			Nodes: nodes, BasePort: base, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine,
+			Nodes: nodes, BasePort: base, DataDir: dir, Fresh: fresh, Binary: exe, Out: os.Stdout, Logger: log, Engine: engine, PBMode: pbMode,
 		})
 	}
 	return cmd

@@ -5,5 +5,6 @@ package main
 // (node imports no engine).
 import (
 	_ "github.com/cairnkv/cairn/internal/replica/paxos"
+	_ "github.com/cairnkv/cairn/internal/replica/primarybackup"
 	_ "github.com/cairnkv/cairn/internal/replica/raftengine"
 )

@@ -54,7 +54,8 @@ the join would cause, and creates nothing:
 	f.String("initial-cluster-state", cluster.StateNew, "new (found a cluster) or existing")
 	f.Int("partitions", cluster.DefaultPartitions, "partitions, fixed at creation")
 	f.Int("replicas", 0, "replicas per partition, fixed at creation (default: min(3, founders))")
-	f.String("engine", cluster.EngineRaft, "replication engine, fixed at creation: raft or paxos (the meta group always runs raft)")
+	f.String("engine", cluster.EngineRaft, "replication engine, fixed at creation: raft, paxos or primary-backup (the meta group always runs raft)")
+	addPBFlags(f)
 	f.Int(cluster.FlagVNodes, cluster.DefaultVNodes, "virtual nodes per unit of capacity on the placement ring, fixed at creation")
 	f.Float64(cluster.FlagLoadFactor, cluster.DefaultLoadFactor, "bounded-loads factor c: no node holds more than ceil(c × its weighted share) replicas; at least 1, fixed at creation")
 	f.String("join", "", "gRPC address (host:port) of any member of a running cluster: an empty node asks to be added; ignored on restart")
@@ -142,6 +143,9 @@ func serverConfig(cmd *cobra.Command, explicit map[string]bool) (node.Config, er
 	}
 	if cfg.MinFreeDisk == 0 {
 		cfg.MinFreeDisk = 1 // no floor (node.Config's zero means the default)
+	}
+	if err := pbSettings(f, explicit, &cfg.Settings); err != nil {
+		return cfg, err
 	}
 	for _, d := range []string{"request-timeout", "max-clock-offset", "dead-after"} {
 		if dur(d) <= 0 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/cairnkv/cairn/internal/cluster"
@@ -30,6 +31,7 @@ type Options struct {
 	Role      string        // user add, user grant --role
 	Password  string        // user add, user passwd (from --new-password-file)
 	TTL       time.Duration // join-token create --ttl
+	Unsafe    bool          // promote --unsafe
 	// PollInterval is how often --wait asks for the status. 0:
 	// DefaultPollInterval.
 	PollInterval time.Duration
@@ -116,8 +118,10 @@ func run(ctx context.Context, o Options, cmd string, args []string) error {
 	case "user add", "user remove", "user passwd", "user grant", "user list",
 		"join-token create", "join-token list", "join-token revoke":
 		fn = securityCmd(cmd)
+	case "promote":
+		fn = promote
 	default:
-		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, unsafe-recover, verify, user or join-token", cmd)}
+		return usageError{fmt.Errorf("unknown command %q: want status, drain, remove, promote, unsafe-recover, verify, user or join-token", cmd)}
 	}
 	a := newConn(o.Endpoints, o.Timeout, o.DialOptions)
 	defer a.close()
@@ -142,6 +146,7 @@ func statusCmd(ctx context.Context, o Options, a *conn, _ []string) error {
 	if err != nil {
 		return err
 	}
+	addEngineSection(ctx, a, st)
 	return printStatus(o, st)
 }
 
@@ -151,6 +156,7 @@ func printStatus(o Options, st *pb.StatusResponse) error {
 		return writeProtoJSON(o.Out, st)
 	}
 	writeStatus(o.Out, st, time.Now())
+	writeEngineSection(o.Out, st.GetEnginePartitions())
 	return nil
 }
 
@@ -263,8 +269,9 @@ func adminError(err error, timeout time.Duration) error {
 type conn struct {
 	endpoints []string
 	timeout   time.Duration // per call
+	mu        sync.Mutex    // guards conns (the status's engine section dials nodes at once)
 	conns     map[string]*grpc.ClientConn
-	dial      []grpc.DialOption
+	dialOpts  []grpc.DialOption // --cacert/--cert/--key, or plaintext
 	// first is the endpoint that answered last; later calls start there.
 	first int
 }
@@ -273,7 +280,7 @@ func newConn(endpoints []string, timeout time.Duration, dial []grpc.DialOption) 
 	if len(dial) == 0 {
 		dial = []grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}
 	}
-	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}, dial: dial}
+	return &conn{endpoints: endpoints, timeout: timeout, conns: map[string]*grpc.ClientConn{}, dialOpts: dial}
 }
 
 func (a *conn) close() {
@@ -309,16 +316,11 @@ func callConn[T any](ctx context.Context, a *conn, fn func(context.Context, grpc
 	for i := range a.endpoints {
 		k := (a.first + i) % len(a.endpoints)
 		ep := a.endpoints[k]
-		cc, ok := a.conns[ep]
-		if !ok {
-			var err error
-			cc, err = grpc.NewClient(ep, a.dial...)
-			if err != nil {
-				ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
-				ue.last = err
-				continue
-			}
-			a.conns[ep] = cc
+		cc, err := a.dial(ep)
+		if err != nil {
+			ue.errs = append(ue.errs, fmt.Sprintf("%s: %v", ep, err))
+			ue.last = err
+			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, a.timeout)
 		r, err := fn(cctx, cc)

@@ -29,6 +29,11 @@ type Backend interface {
 	// OutcomeOf (a read changes nothing, so a failed one is never
 	// indeterminate for the data, only for the caller's wait).
 	Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Query) (kv.Reply, error)
+	// Replicated waits until need of partition p's other replicas hold
+	// durably every entry its leader had committed when the call reached
+	// it (every write acknowledged before), or until ctx ends, and returns
+	// how many do (Redis's WAIT).
+	Replicated(ctx context.Context, p int, need int) (int, error)
 	// NewClientID returns a session client ID unique in the cluster.
 	NewClientID() uint64
 	// Limits are the size limits the doors enforce.

@@ -25,6 +25,11 @@ type SettingsView struct {
 	Hash       string  `json:"hash"`
 	VNodes     int     `json:"vnodes"`
 	LoadFactor float64 `json:"load_factor"`
+	// The primary-backup engine's settings; absent under another engine.
+	PBMode      string  `json:"pb_mode,omitempty"`
+	PBMinInSync int     `json:"pb_min_in_sync,omitempty"`
+	PBMaxLagS   float64 `json:"pb_max_lag_s,omitempty"`
+	PBLeaseS    float64 `json:"pb_lease_s,omitempty"`
 }
 
 type NodeView struct {
@@ -60,6 +65,22 @@ type LocalView struct {
 	// Engine is the replica's engine section: {"name": "raft", "term": 7,
 	// ...}; absent when the replica is stopped.
 	Engine map[string]any `json:"engine,omitempty"`
+	// Progress is, on a leader, each other replica as it sees it; absent
+	// elsewhere.
+	Progress []PeerView `json:"progress,omitempty"`
+}
+
+// PeerView is one replica as its group's leader sees it (every engine):
+// how far its log matches, how far behind it is in entries and in seconds
+// since it last had the whole log.
+type PeerView struct {
+	Replica    uint64  `json:"replica"`
+	Node       string  `json:"node"`
+	Match      uint64  `json:"match"`
+	LagEntries uint64  `json:"lag_entries"`
+	LagSeconds float64 `json:"lag_seconds"`
+	CaughtUp   bool    `json:"caught_up"`
+	Active     bool    `json:"active"`
 }
 
 // Check is one line of /readyz?verbose: "[+]name ok" or "[-]name failed: reason".

@@ -148,8 +148,8 @@ func TestOpenRefused(t *testing.T) {
 			is: ErrInitialCluster, want: []string{"duplicate address"}},
 		{name: "replicas above founders", mod: func(o *Options) { o.InitialCluster = three[:1]; o.Settings.Replicas = 3 },
 			is: ErrInvalidSettings, want: []string{"--replicas 3"}},
-		{name: "engine not built", mod: func(o *Options) { o.Settings.Engine = "primary-backup" },
-			is: ErrEngineUnavailable, want: []string{"--engine primary-backup is not yet available"}},
+		{name: "pb setting under raft", mod: func(o *Options) { o.Settings.PBMode = "async" },
+			is: ErrInvalidSettings, want: []string{"--pb-mode applies only to --engine primary-backup"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			store := storage.NewMem()

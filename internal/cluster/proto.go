@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"fmt"
+	"time"
 
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 )
@@ -34,13 +35,15 @@ func MovesProto(moves []Move) []*cairnv1.Move {
 // SettingsProto is s as sent to a joining node.
 func SettingsProto(s Settings) *cairnv1.ClusterSettings {
 	return &cairnv1.ClusterSettings{Partitions: uint32(s.Partitions), Replicas: uint32(s.Replicas), Engine: s.Engine,
-		Hash: s.Hash, Vnodes: uint32(s.VNodes), LoadFactor: s.LoadFactor}
+		Hash: s.Hash, Vnodes: uint32(s.VNodes), LoadFactor: s.LoadFactor,
+		PbMode: s.PBMode, PbMinInSync: uint32(s.PBMinInSync), PbMaxLagNs: int64(s.PBMaxLag), PbLeaseNs: int64(s.PBLease)}
 }
 
 // SettingsOf is the inverse of SettingsProto.
 func SettingsOf(p *cairnv1.ClusterSettings) Settings {
 	return Settings{Partitions: int(p.GetPartitions()), Replicas: int(p.GetReplicas()), Engine: p.GetEngine(),
-		Hash: p.GetHash(), VNodes: int(p.GetVnodes()), LoadFactor: p.GetLoadFactor()}
+		Hash: p.GetHash(), VNodes: int(p.GetVnodes()), LoadFactor: p.GetLoadFactor(),
+		PBMode: p.GetPbMode(), PBMinInSync: int(p.GetPbMinInSync()), PBMaxLag: time.Duration(p.GetPbMaxLagNs()), PBLease: time.Duration(p.GetPbLeaseNs())}
 }
 
 // ExplicitSettings are the settings a joining node was given on its
@@ -52,7 +55,7 @@ func ExplicitSettings(s Settings, explicit map[string]bool) (*cairnv1.ClusterSet
 	for _, f := range []struct {
 		flag string
 		v    int
-	}{{FlagPartitions, s.Partitions}, {FlagReplicas, s.Replicas}} {
+	}{{FlagPartitions, s.Partitions}, {FlagReplicas, s.Replicas}, {FlagPBMinInSync, s.PBMinInSync}} {
 		if explicit[f.flag] && f.v < 0 {
 			return nil, fmt.Errorf("--%s %d: must be positive", f.flag, f.v)
 		}
@@ -72,6 +75,18 @@ func ExplicitSettings(s Settings, explicit map[string]bool) (*cairnv1.ClusterSet
 	}
 	if explicit[FlagLoadFactor] {
 		out.LoadFactor = s.LoadFactor
+	}
+	if explicit[FlagPBMode] {
+		out.PbMode = s.PBMode
+	}
+	if explicit[FlagPBMinInSync] {
+		out.PbMinInSync = uint32(s.PBMinInSync)
+	}
+	if explicit[FlagPBMaxLag] {
+		out.PbMaxLagNs = int64(s.PBMaxLag)
+	}
+	if explicit[FlagPBLease] {
+		out.PbLeaseNs = int64(s.PBLease)
 	}
 	return out, nil
 }

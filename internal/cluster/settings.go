@@ -5,14 +5,13 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"time"
 )
 
 var (
 	// ErrInvalidSettings is wrapped by every error Settings.Validate returns
 	// for a value out of range.
 	ErrInvalidSettings = errors.New("cluster: invalid settings")
-	// ErrEngineUnavailable: the engine is a known name but not built yet.
-	ErrEngineUnavailable = errors.New("cluster: engine not yet available")
 )
 
 // Engines a group can run (DESIGN.md, Engines).
@@ -35,6 +34,16 @@ const (
 	FlagLoadFactor          = "load-factor"
 	FlagInitialCluster      = "initial-cluster"
 	FlagInitialClusterToken = "initial-cluster-token"
+	FlagPBMode              = "pb-mode"
+	FlagPBMinInSync         = "pb-min-in-sync"
+	FlagPBMaxLag            = "pb-max-lag"
+	FlagPBLease             = "pb-lease"
+)
+
+// Modes of the primary-backup engine (--pb-mode).
+const (
+	PBModeSync  = "sync"
+	PBModeAsync = "async"
 )
 
 // Defaults and bounds of the settings (DESIGN.md, Flags).
@@ -52,8 +61,27 @@ const (
 	// MaxReplicas bounds R: a write waits for a majority, and past 7 each
 	// replica adds latency and traffic for durability nobody needs.
 	MaxReplicas = 7
-	// DefaultEngine is the only engine built so far.
+	// DefaultEngine: Raft, the engine with the most behind it (etcd raft).
 	DefaultEngine = EngineRaft
+	// DefaultPBMode: sync, the only primary-backup mode that loses no
+	// acknowledged write on a failover.
+	DefaultPBMode = PBModeSync
+	// DefaultPBMinInSync is min(2, R): one backup holds every acknowledged
+	// write, so losing one node loses nothing.
+	DefaultPBMinInSync = 2
+	// DefaultPBMaxLag bounds how long an async primary goes on taking
+	// writes with no backup acknowledging, and so what a failover can lose.
+	DefaultPBMaxLag = 10 * time.Second
+	// DefaultPBLease is the primary's lease, renewed through the meta
+	// group: a failover waits it out, so it is also the least time a dead
+	// primary's partition is without writes.
+	DefaultPBLease = 3 * time.Second
+	// MinPBLease: a lease must outlast the engine's election timeout (1 s
+	// at the default 100 ms tick) with room to renew it.
+	MinPBLease = 2 * time.Second
+	// MinPBMaxLag: the primary hears from each backup about once a tick,
+	// so a bound below a second refuses writes on an ordinary hiccup.
+	MinPBMaxLag = time.Second
 	// DefaultVNodes is the ring's virtual nodes per node (weight 1): enough
 	// for the share of each of a few dozen nodes to be within a few percent.
 	DefaultVNodes = 128
@@ -82,6 +110,21 @@ type Settings struct {
 	VNodes int `json:"vnodes"`
 	// LoadFactor is the ring's bounded-loads c (--load-factor).
 	LoadFactor float64 `json:"load_factor"`
+
+	// The primary-backup engine's settings; zero under any other engine.
+
+	// PBMode is when an entry commits (--pb-mode): sync (on every in-sync
+	// member) or async (on the primary). Default sync.
+	PBMode string `json:"pb_mode,omitempty"`
+	// PBMinInSync is the fewest in-sync members, the primary among them,
+	// under which writes are refused (--pb-min-in-sync). Default min(2, R).
+	PBMinInSync int `json:"pb_min_in_sync,omitempty"`
+	// PBMaxLag (async): writes are refused when no backup acknowledged
+	// within it (--pb-max-lag). Default 10 s.
+	PBMaxLag time.Duration `json:"pb_max_lag,omitempty"`
+	// PBLease is the primary's lease through the meta group (--pb-lease).
+	// Default 3 s.
+	PBLease time.Duration `json:"pb_lease,omitempty"`
 }
 
 // DefaultSettings returns the defaults for a cluster of founders nodes.
@@ -108,13 +151,26 @@ func (s Settings) WithDefaults(founders int) Settings {
 	if s.LoadFactor == 0 {
 		s.LoadFactor = DefaultLoadFactor
 	}
+	if s.Engine == EnginePrimaryBackup {
+		if s.PBMode == "" {
+			s.PBMode = DefaultPBMode
+		}
+		if s.PBMinInSync == 0 {
+			s.PBMinInSync = min(DefaultPBMinInSync, s.Replicas)
+		}
+		if s.PBMaxLag == 0 {
+			s.PBMaxLag = DefaultPBMaxLag
+		}
+		if s.PBLease == 0 {
+			s.PBLease = DefaultPBLease
+		}
+	}
 	return s
 }
 
 // Validate checks s (after WithDefaults) for a cluster founded by founders
-// nodes. Each problem is one error naming its flag; all are joined. An
-// engine that is known but not built wraps ErrEngineUnavailable, any other
-// problem ErrInvalidSettings.
+// nodes. Each problem is one error naming its flag, wrapping
+// ErrInvalidSettings; all are joined.
 func (s Settings) Validate(founders int) error {
 	var errs []error
 	bad := func(format string, args ...any) {
@@ -132,8 +188,22 @@ func (s Settings) Validate(founders int) error {
 	}
 	switch s.Engine {
 	case EngineRaft, EnginePaxos:
+		for _, f := range s.pbGiven() {
+			bad("--%s applies only to --engine %s, not %s", f, EnginePrimaryBackup, s.Engine)
+		}
 	case EnginePrimaryBackup:
-		errs = append(errs, fmt.Errorf("%w: --engine %s is not yet available; use --engine %s or %s", ErrEngineUnavailable, s.Engine, EngineRaft, EnginePaxos))
+		if s.PBMode != PBModeSync && s.PBMode != PBModeAsync {
+			bad("--pb-mode %q: must be %s or %s", s.PBMode, PBModeSync, PBModeAsync)
+		}
+		if s.PBMinInSync < 1 || s.PBMinInSync > s.Replicas {
+			bad("--pb-min-in-sync %d: must be 1 to --replicas (%d)", s.PBMinInSync, s.Replicas)
+		}
+		if s.PBMaxLag < MinPBMaxLag {
+			bad("--pb-max-lag %v: must be at least %v", s.PBMaxLag, MinPBMaxLag)
+		}
+		if s.PBLease < MinPBLease {
+			bad("--pb-lease %v: must be at least %v (the engine's election timeout with room to renew)", s.PBLease, MinPBLease)
+		}
 	default:
 		bad("--engine %q: must be %s, %s or %s", s.Engine, EngineRaft, EnginePaxos, EnginePrimaryBackup)
 	}
@@ -164,12 +234,43 @@ func (s Settings) conflicts(stored Settings, explicit map[string]bool) []error {
 	check(FlagEngine, s.Engine, stored.Engine)
 	check(FlagVNodes, strconv.Itoa(s.VNodes), strconv.Itoa(stored.VNodes))
 	check(FlagLoadFactor, strconv.FormatFloat(s.LoadFactor, 'g', -1, 64), strconv.FormatFloat(stored.LoadFactor, 'g', -1, 64))
+	check(FlagPBMode, s.PBMode, orNone(stored.PBMode))
+	check(FlagPBMinInSync, strconv.Itoa(s.PBMinInSync), strconv.Itoa(stored.PBMinInSync))
+	check(FlagPBMaxLag, s.PBMaxLag.String(), stored.PBMaxLag.String())
+	check(FlagPBLease, s.PBLease.String(), stored.PBLease.String())
 	return errs
 }
 
+// pbGiven names the primary-backup settings that are set.
+func (s Settings) pbGiven() []string {
+	var given []string
+	for _, f := range []struct {
+		flag string
+		set  bool
+	}{{FlagPBMode, s.PBMode != ""}, {FlagPBMinInSync, s.PBMinInSync != 0}, {FlagPBMaxLag, s.PBMaxLag != 0}, {FlagPBLease, s.PBLease != 0}} {
+		if f.set {
+			given = append(given, f.flag)
+		}
+	}
+	return given
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
 // String is the settings' canonical text, the same on every node holding
-// them: the transport compares it in the handshake.
+// them: the transport compares it in the handshake. The primary-backup
+// settings appear only when set, so the text of a cluster of another
+// engine is what it was before they existed.
 func (s Settings) String() string {
-	return fmt.Sprintf("partitions=%d replicas=%d engine=%s hash=%s vnodes=%d load_factor=%s",
+	str := fmt.Sprintf("partitions=%d replicas=%d engine=%s hash=%s vnodes=%d load_factor=%s",
 		s.Partitions, s.Replicas, s.Engine, s.Hash, s.VNodes, strconv.FormatFloat(s.LoadFactor, 'g', -1, 64))
+	if len(s.pbGiven()) > 0 {
+		str += fmt.Sprintf(" pb_mode=%s pb_min_in_sync=%d pb_max_lag=%v pb_lease=%v", s.PBMode, s.PBMinInSync, s.PBMaxLag, s.PBLease)
+	}
+	return str
 }

@@ -35,6 +35,9 @@ type Config struct {
 	// Engine is the cluster's replication engine (--engine); "": the
 	// server's default (raft). Fixed when the data directory is created.
 	Engine string
+	// PBMode is --pb-mode (sync or async) of a primary-backup cluster; "":
+	// the server's default (sync).
+	PBMode string
 	// Extra arguments for every server (tests: a short tick, say).
 	ServerArgs []string
 }
@@ -168,6 +171,9 @@ func Start(cfg Config) ([]*Node, error) {
 			"--log-format", "text"}, cfg.ServerArgs...)
 		if cfg.Engine != "" {
 			args = append(args, "--engine", cfg.Engine)
+		}
+		if cfg.PBMode != "" {
+			args = append(args, "--pb-mode", cfg.PBMode)
 		}
 		n.cmd = exec.Command(cfg.Binary, args...)
 		n.cmd.Stdout, n.cmd.Stderr = logf, logf

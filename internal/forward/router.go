@@ -165,12 +165,28 @@ func (r *Router) ProposeLocal(ctx context.Context, gid replica.GroupID, cmd []by
 }
 
 // Read evaluates q on group gid: on the local replica (a linearizable read
-// on a follower is a follower read, still linearizable), else on the
-// nodes holding one, in turn, while each certainly could not serve it.
+// on a follower is a follower read, still linearizable, where the engine
+// serves those; where it does not — primary-backup — the read goes to the
+// leader's node), else on the nodes holding one, in turn, while each
+// certainly could not serve it.
 func (r *Router) Read(ctx context.Context, gid replica.GroupID, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	rep, err := r.ReadLocal(ctx, gid, mode, q)
+	var nl *replica.ErrNotLeader
+	for mode == replica.Linearizable && errors.As(err, &nl) && ctx.Err() == nil {
+		// The local replica leads not and serves no follower reads.
+		if to := nl.HintNode; to != "" && to != r.cfg.Node {
+			rep, err = r.cfg.Client.Read(ctx, to, gid, mode, q)
+			if err == nil || api.OutcomeOf(err) != api.NotApplied {
+				return rep, err
+			}
+		}
+		if r.pause(ctx) != nil {
+			return kv.Reply{}, fmt.Errorf("%w: read: %w", replica.ErrNotApplied, err)
+		}
+		rep, err = r.ReadLocal(ctx, gid, mode, q)
+	}
 	if !errors.Is(err, ErrNoReplica) && !errors.Is(err, replica.ErrDiverged) {
 		return rep, err
 	}
@@ -218,7 +234,10 @@ func (r *Router) readHalves(ctx context.Context, gid replica.GroupID, mode repli
 }
 
 // ReadLocal implements Local: q on the local replica, retried while its
-// leader moves under it, until ctx ends.
+// leader moves under it, until ctx ends. A linearizable read on a replica
+// that does not lead and whose engine serves no follower reads fails at
+// once with *replica.ErrNotLeader naming the leader, so that the caller
+// sends it there.
 func (r *Router) ReadLocal(ctx context.Context, gid replica.GroupID, mode replica.ReadMode, q kv.Query) (kv.Reply, error) {
 	if err := q.Check(); err != nil {
 		return kv.Reply{}, err
@@ -245,6 +264,10 @@ func (r *Router) ReadLocal(ctx context.Context, gid replica.GroupID, mode replic
 			}
 			return nil
 		})
+		if m != mode && errors.Is(err, replica.ErrUnsupported) {
+			st := g.Status()
+			return kv.Reply{}, &replica.ErrNotLeader{Group: gid, Hint: st.Leader, HintNode: st.LeaderNode}
+		}
 		var nl *replica.ErrNotLeader
 		if !errors.As(err, &nl) || ctx.Err() != nil {
 			if ctx.Err() != nil && err != nil {

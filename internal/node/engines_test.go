@@ -4,5 +4,6 @@ package node
 // them into the binary).
 import (
 	_ "github.com/cairnkv/cairn/internal/replica/paxos"
+	_ "github.com/cairnkv/cairn/internal/replica/primarybackup"
 	_ "github.com/cairnkv/cairn/internal/replica/raftengine"
 )

@@ -209,6 +209,9 @@ func Start(cfg Config) (n *Node, err error) {
 		// when asked.
 		ConsistencyCheckInterval: cfg.ConsistencyCheckInterval,
 		ConfigStore:              n.configs,
+		PrimaryBackup: replica.PrimaryBackupOptions{Async: id.Settings.PBMode == cluster.PBModeAsync,
+			MinInSync: id.Settings.PBMinInSync, MaxLag: id.Settings.PBMaxLag, Lease: id.Settings.PBLease,
+			RollbackDir: cfg.DataDir, Session: commandSession},
 	})
 	if err != nil {
 		return nil, err
@@ -447,4 +450,14 @@ func (p pebbleLogger) Errorf(f string, a ...any) {
 func (p pebbleLogger) Fatalf(f string, a ...any) {
 	p.l.Error(fmt.Sprintf(f, a...), "component", "pebble")
 	os.Exit(1)
+}
+
+// commandSession is a kv command's session, for the primary-backup
+// engine's rollback records (the engine does not read commands itself).
+func commandSession(cmd []byte) (client, seq uint64, ok bool) {
+	c, err := kv.DecodeCommand(cmd)
+	if err != nil || c.Client == 0 {
+		return 0, 0, false
+	}
+	return c.Client, c.Seq, true
 }

@@ -127,6 +127,9 @@ type HostConfig struct {
 	// the engine may not use one, and an engine that needs one refuses to
 	// start without it (Raft needs none).
 	ConfigStore ConfigStore
+	// PrimaryBackup holds the primary-backup engine's settings, stored with
+	// the cluster's at creation; other engines ignore it.
+	PrimaryBackup PrimaryBackupOptions
 
 	// The fields below override what an engine chooses for itself. A
 	// server leaves them zero, which keeps each engine's default; the
@@ -168,6 +171,26 @@ type HostConfig struct {
 	// with it proves nothing about fsync). Default false; never set it on
 	// a server.
 	UnsafeAckBeforeSync bool
+}
+
+// PrimaryBackupOptions are the cluster's --pb-* settings as the
+// primary-backup engine takes them. Zero fields: the engine's defaults.
+type PrimaryBackupOptions struct {
+	// Async: an entry commits on the primary's fsync (--pb-mode async);
+	// false: on every in-sync member (sync, the default).
+	Async bool
+	// MinInSync is --pb-min-in-sync: below it the primary refuses writes.
+	MinInSync int
+	// MaxLag is --pb-max-lag (async: writes refused when no backup
+	// acknowledged within it); Lease is --pb-lease.
+	MaxLag, Lease time.Duration
+	// RollbackDir is where a replica records, durably, the entries an
+	// async failover makes it discard (pb-rollback.jsonl, the node's data
+	// directory); "": logged only.
+	RollbackDir string
+	// Session reads a state machine command's (client, seq) for those
+	// records; nil: left out.
+	Session func(cmd []byte) (client, seq uint64, ok bool)
 }
 
 // NewHostFunc builds an engine's Host.

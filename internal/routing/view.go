@@ -1,9 +1,11 @@
 package routing
 
 import (
+	"cmp"
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/replica"
+	"slices"
 )
 
 // ClusterView is what this node knows, as the clients' view shows it
@@ -19,7 +21,8 @@ func (t *Table) ClusterView(self cluster.Advertised) api.ClusterView {
 		Node:      t.cfg.Node,
 		Time:      t.cfg.Clock.Now().UTC(),
 		Settings: api.SettingsView{Partitions: s.Partitions, Replicas: s.Replicas, Engine: s.Engine,
-			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor},
+			Hash: s.Hash, VNodes: s.VNodes, LoadFactor: s.LoadFactor,
+			PBMode: s.PBMode, PBMinInSync: s.PBMinInSync, PBMaxLagS: s.PBMaxLag.Seconds(), PBLeaseS: s.PBLease.Seconds()},
 		Nodes:      []api.NodeView{},
 		Partitions: []api.PartitionView{},
 	}
@@ -58,7 +61,8 @@ func (t *Table) PartitionView(gid replica.GroupID) api.PartitionView {
 		Replicas: []string{}, Voters: []string{}, Learners: []string{}, VotersOutgoing: []string{}, ReplicaIDs: []uint64{}}
 	r, st, ok := t.RouteAndStatus(gid)
 	if st != nil {
-		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit, Engine: engineView(st.Engine)}
+		pv.Local = &api.LocalView{Role: st.State.String(), Applied: st.Applied, Commit: st.Commit, Engine: engineView(st.Engine),
+			Progress: progressView(*st)}
 	}
 	if !ok {
 		return pv
@@ -93,4 +97,23 @@ func engineView(e replica.EngineStatus) map[string]any {
 	}
 	m["name"] = e.Name
 	return m
+}
+
+// progressView is a leader's view of the other replicas, in replica ID
+// order; nil elsewhere.
+func progressView(st replica.Status) []api.PeerView {
+	var out []api.PeerView
+	for id, pr := range st.Progress {
+		if id == st.Replica {
+			continue
+		}
+		node := ""
+		if m, ok := st.Descriptor.Replica(id); ok {
+			node = m.Node
+		}
+		out = append(out, api.PeerView{Replica: uint64(id), Node: node, Match: pr.Match, LagEntries: pr.LagEntries,
+			LagSeconds: pr.LagSeconds, CaughtUp: pr.CaughtUp, Active: pr.Active})
+	}
+	slices.SortFunc(out, func(a, b api.PeerView) int { return cmp.Compare(a.Replica, b.Replica) })
+	return out
 }

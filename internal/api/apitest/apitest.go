@@ -2,6 +2,7 @@ package apitest
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -77,8 +78,21 @@ func (b *Backend) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Q
 }
 
 func (b *Backend) NewClientID() uint64 { return b.clients.Add(1) }
-func (b *Backend) Limits() api.Limits  { return b.Lim }
-func (b *Backend) Now() time.Time      { return b.Clock() }
+
+// Replicated implements api.Backend: the fake has one replica per
+// partition, so none other holds anything; it answers 0 at once when need
+// is 0, else when ctx ends.
+func (b *Backend) Replicated(ctx context.Context, p int, need int) (int, error) {
+	if p < 0 || p >= b.P {
+		return 0, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
+	}
+	if need > 0 {
+		<-ctx.Done()
+	}
+	return 0, nil
+}
+func (b *Backend) Limits() api.Limits { return b.Lim }
+func (b *Backend) Now() time.Time     { return b.Clock() }
 
 var _ api.Backend = (*Backend)(nil)
 

@@ -73,6 +73,7 @@ type AdminGroup interface {
 	Status() replica.Status
 	ChangeMembers(ctx context.Context, target replica.Membership) error
 	CheckConsistency(ctx context.Context) (replica.Check, error)
+	TransferLeader(ctx context.Context, to replica.ReplicaID) error
 }
 
 // Rebalancer answers the Admin calls that the meta leader's rebalancer
@@ -412,7 +413,26 @@ func settingsMatch(p *pb.ClusterSettings, s cluster.Settings) error {
 	if v := p.GetLoadFactor(); v != 0 && v != s.LoadFactor {
 		diff(cluster.FlagLoadFactor, v, s.LoadFactor)
 	}
+	if v := p.GetPbMode(); v != "" && v != s.PBMode {
+		diff(cluster.FlagPBMode, v, orNone(s.PBMode))
+	}
+	if v := int(p.GetPbMinInSync()); v != 0 && v != s.PBMinInSync {
+		diff(cluster.FlagPBMinInSync, v, s.PBMinInSync)
+	}
+	if v := time.Duration(p.GetPbMaxLagNs()); v != 0 && v != s.PBMaxLag {
+		diff(cluster.FlagPBMaxLag, v, s.PBMaxLag)
+	}
+	if v := time.Duration(p.GetPbLeaseNs()); v != 0 && v != s.PBLease {
+		diff(cluster.FlagPBLease, v, s.PBLease)
+	}
 	return errors.Join(errs...)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
 }
 
 // adminError maps errors to gRPC statuses, keeping those already made.

@@ -145,6 +145,13 @@ func (g *fakeAdminGroup) ChangeMembers(context.Context, replica.Membership) erro
 func (g *fakeAdminGroup) CheckConsistency(context.Context) (replica.Check, error) {
 	return g.check, g.err
 }
+func (g *fakeAdminGroup) TransferLeader(_ context.Context, to replica.ReplicaID) error {
+	if g.err != nil {
+		return g.err
+	}
+	g.st.Leader, g.st.State = to, replica.StateFollower
+	return nil
+}
 
 type fakeRebalancer struct{ leader string }
 

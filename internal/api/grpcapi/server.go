@@ -2,6 +2,7 @@ package grpcapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"log/slog"
 	"math"
@@ -425,6 +426,17 @@ func partitionInfo(p api.PartitionView) *pb.PartitionInfo {
 		VotersOutgoing: p.VotersOutgoing, ReplicaIds: p.ReplicaIDs, NextReplicaId: p.NextReplicaID}
 	if p.Local != nil {
 		pi.Local = &pb.LocalReplica{Role: p.Local.Role, Applied: p.Local.Applied, Commit: p.Local.Commit}
+		if p.Local.Engine != nil {
+			// The section's values are JSON-encodable by contract
+			// (replica.EngineStatus); one that is not is left out.
+			if b, err := json.Marshal(p.Local.Engine); err == nil {
+				pi.Local.EngineJson = string(b)
+			}
+		}
+		for _, pr := range p.Local.Progress {
+			pi.Local.Progress = append(pi.Local.Progress, &pb.PeerProgress{Replica: pr.Replica, Node: pr.Node, Match: pr.Match,
+				LagEntries: pr.LagEntries, LagSeconds: pr.LagSeconds, CaughtUp: pr.CaughtUp, Active: pr.Active})
+		}
 	}
 	return pi
 }
@@ -441,6 +453,11 @@ func clusterInfo(v api.ClusterView, checks []api.Check) *pb.ClusterInfo {
 			Hash:       v.Settings.Hash,
 			Vnodes:     uint32(v.Settings.VNodes),
 			LoadFactor: v.Settings.LoadFactor,
+			PbMode:     v.Settings.PBMode,
+			// The view keeps seconds; a client only shows them.
+			PbMinInSync: uint32(v.Settings.PBMinInSync),
+			PbMaxLagNs:  int64(v.Settings.PBMaxLagS * 1e9),
+			PbLeaseNs:   int64(v.Settings.PBLeaseS * 1e9),
 		},
 		Ready: true,
 	}

@@ -76,6 +76,7 @@ func init() {
 		{"ttl", 2, []string{"readonly", "fast"}, 1, 1, 1, "generic", "Returns the expiration time in seconds of a key.", cmdTTL},
 		{"type", 2, []string{"readonly", "fast"}, 1, 1, 1, "generic", "Determines the type of value stored at a key.", cmdType},
 		{"unlink", -2, []string{"write", "fast"}, 1, -1, 1, "generic", "Asynchronously deletes one or more keys.", cmdDel},
+		{"wait", 3, []string{}, 0, 0, 0, "generic", "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.", cmdWait},
 	}
 	commandsByName = make(map[string]*command, len(commandTable))
 	for _, c := range commandTable {

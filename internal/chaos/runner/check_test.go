@@ -149,3 +149,42 @@ func TestCheckHistoryFile(t *testing.T) {
 		t.Fatal("a missing history was checked")
 	}
 }
+
+// An async primary-backup run passes when every lost acknowledged add lies
+// within a failover's window of its partition, and fails otherwise.
+func TestCheckAsyncLoss(t *testing.T) {
+	s := int64(time.Second)
+	history := []chaos.Op{
+		{Client: 0, Kind: chaos.Add, Key: "set", Input: chaos.Input{Value: "a"}, Call: 0, Return: 1 * s, Outcome: chaos.OK},
+		{Client: 1, Kind: chaos.Add, Key: "set", Input: chaos.Input{Value: "b"}, Call: 0, Return: 2 * s, Outcome: chaos.OK},
+		{Client: 0, Kind: chaos.Read, Key: "set", Call: 10 * s, Return: 11 * s, Output: chaos.Output{Elements: []string{"b"}}, Outcome: chaos.OK},
+	}
+	in := func(failovers ...chaos.Failover) checkInput {
+		return checkInput{Workload: WorkloadSet, History: history, Out: t.TempDir(),
+			Async: &asyncLoss{Failovers: failovers, Window: 5 * time.Second, PartitionOf: func(string) int { return 3 }}}
+	}
+	res, err := check(in(chaos.Failover{Partition: 3, FromEpoch: 1, ToEpoch: 2, At: 4 * s, LossEntries: 9}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Passed() || res.Loss == nil || res.Loss.LostAcknowledged != 1 || res.Loss.MaxWindow != 3 || res.Loss.MaxEntries != 9 {
+		t.Fatalf("a loss within its failover's window failed: %s; %+v", res.Problem(), res.Loss)
+	}
+	var b strings.Builder
+	if err := res.WriteJSON(&b); err != nil || !strings.Contains(b.String(), `"lost_acknowledged":1,"failovers":1,"max_window_s":3`) {
+		t.Fatalf("summary %s: %v", b.String(), err)
+	}
+	for name, f := range map[string]chaos.Failover{
+		"other partition": {Partition: 2, At: 4 * s},
+		"too long after":  {Partition: 3, At: 7 * s},
+		"before the ack":  {Partition: 3, At: s / 2},
+	} {
+		res, err := check(in(f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Passed() || !strings.Contains(res.Problem(), "outside any failover's window") {
+			t.Fatalf("%s: a loss no failover explains passed: %q", name, res.Problem())
+		}
+	}
+}

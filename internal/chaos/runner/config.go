@@ -31,8 +31,17 @@ type Config struct {
 	// Nodes is the cluster size (--nodes): 3 or 5. Default 3, the smallest
 	// cluster every partition shape fits.
 	Nodes int
-	// Engine is the replication engine (--engine): raft or paxos.
+	// Engine is the replication engine (--engine): raft, paxos or
+	// primary-backup.
 	Engine string
+	// PBMode is the primary-backup engine's --pb-mode: sync (the default
+	// with that engine) or async; "" under another engine. An async run
+	// takes the set workload only, and accounts for the acknowledged adds
+	// a failover lost (PBMaxLag bounds how old they may be).
+	PBMode string
+	// PBMaxLag is the servers' --pb-max-lag in an async run. Default 10 s,
+	// the server's.
+	PBMaxLag time.Duration
 	// Partitions (--partitions). Default 8, not the server's 64: fewer
 	// groups means more operations and more leader changes per group in a
 	// short run, and a faster start.
@@ -119,6 +128,12 @@ func (c *Config) setDefaults() {
 	if c.Engine == "" {
 		c.Engine = d.Engine
 	}
+	if c.Engine == "primary-backup" && c.PBMode == "" {
+		c.PBMode = "sync"
+	}
+	if c.PBMode == "async" && c.PBMaxLag == 0 {
+		c.PBMaxLag = 10 * time.Second
+	}
 	if c.Partitions == 0 {
 		c.Partitions = d.Partitions
 	}
@@ -181,10 +196,25 @@ func (c *Config) Validate() error {
 	}
 	switch c.Engine {
 	case "raft", "paxos":
+		if c.PBMode != "" {
+			return bad("--pb-mode %s: only with --engine primary-backup", c.PBMode)
+		}
 	case "primary-backup":
-		return bad("--engine %s: not available yet; the servers of this build run raft or paxos", c.Engine)
+		switch c.PBMode {
+		case "sync":
+		case "async":
+			if c.Workload != WorkloadSet {
+				return bad("--workload %s with --pb-mode async: an async primary acknowledges writes a failover may lose, so a %s history is not expected to pass; "+
+					"use --workload set, which accounts for each lost write", c.Workload, c.Workload)
+			}
+			if c.PBMaxLag < time.Second {
+				return bad("--pb-max-lag %v: want at least 1s", c.PBMaxLag)
+			}
+		default:
+			return bad("--pb-mode %q: want sync or async", c.PBMode)
+		}
 	default:
-		return bad("--engine %q: want raft or paxos (primary-backup is planned)", c.Engine)
+		return bad("--engine %q: want raft, paxos or primary-backup", c.Engine)
 	}
 	switch c.Workload {
 	case WorkloadRegister, WorkloadSet, WorkloadTTL:

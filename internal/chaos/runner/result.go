@@ -38,6 +38,9 @@ type Result struct {
 	Converge *Convergence
 	// Replay is the command line that runs the same schedule and choices.
 	Replay string
+	// Loss is the account of an async primary-backup run's lost
+	// acknowledged writes; nil for any other run.
+	Loss *chaos.LossAccount
 }
 
 // Convergence is the wait, after the final heal and the recovery, until the
@@ -102,6 +105,14 @@ func (r *Result) WriteJSON(w io.Writer) error {
 	if c := r.Converge; c != nil {
 		conv.seconds, conv.converged, conv.detail = &c.Seconds, &c.Converged, c.Detail
 	}
+	var loss struct {
+		lost, failovers *int
+		window          *float64
+		entries         *uint64
+	}
+	if a := r.Loss; a != nil {
+		loss.lost, loss.failovers, loss.window, loss.entries = &a.LostAcknowledged, &a.Failovers, &a.MaxWindow, &a.MaxEntries
+	}
 	b, err := json.Marshal(struct {
 		chaos.Summary
 		Passed           bool     `json:"passed"`
@@ -120,9 +131,13 @@ func (r *Result) WriteJSON(w io.Writer) error {
 		Converged        *bool    `json:"converged,omitempty"`
 		ConvergeDetail   string   `json:"converge_detail,omitempty"`
 		Replay           string   `json:"replay"`
+		LostAcknowledged *int     `json:"lost_acknowledged,omitempty"`
+		Failovers        *int     `json:"failovers,omitempty"`
+		MaxWindow        *float64 `json:"max_window_s,omitempty"`
+		MaxEntries       *uint64  `json:"max_window_entries,omitempty"`
 	}{r.Summary, r.Passed(), r.Nodes, r.Partitions, r.Clients, r.Keys, r.Time.Seconds(), r.Out,
 		r.Visualization, r.Anomalies, r.NodeFailures, r.FinalReadsFailed, r.RecoverySeconds,
-		conv.seconds, conv.converged, conv.detail, r.Replay})
+		conv.seconds, conv.converged, conv.detail, r.Replay, loss.lost, loss.failovers, loss.window, loss.entries})
 	if err != nil {
 		return fmt.Errorf("runner: encoding the summary: %w", err)
 	}
@@ -193,6 +208,9 @@ func (r *Result) WriteTable(w io.Writer) error {
 			line += "; " + h.Detail
 		}
 		row("history", "%s", line)
+	}
+	if a := r.Loss; a != nil {
+		row("async loss", "%s", a.String())
 	}
 	for _, f := range r.NodeFailures {
 		row("node failure", "%s", f)

@@ -15,6 +15,7 @@ import (
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/chaos"
 	"github.com/cairnkv/cairn/internal/clock"
+	cairncluster "github.com/cairnkv/cairn/internal/cluster"
 )
 
 // Bounds on the phases around the clients' run.
@@ -73,15 +74,22 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 
 	names := cfg.nodeNames()
+	serverArgs := []string{
+		"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
+		"--max-clock-offset", cfg.MaxClockOffset.String(),
+		// The cluster is throwaway; a nearly full /tmp must not turn
+		// the run into a NOSPACE test.
+		"--min-free-disk", "0",
+	}
+	if cfg.PBMode != "" {
+		serverArgs = append(serverArgs, "--pb-mode", cfg.PBMode)
+	}
+	if cfg.PBMode == "async" {
+		serverArgs = append(serverArgs, "--pb-max-lag", cfg.PBMaxLag.String())
+	}
 	c, err := newCluster(clusterConfig{
 		Binary: cfg.Binary, Dir: filepath.Join(cfg.Out, "nodes"), Names: names, Logger: log,
-		ServerArgs: []string{
-			"--partitions", strconv.Itoa(cfg.Partitions), "--engine", cfg.Engine,
-			"--max-clock-offset", cfg.MaxClockOffset.String(),
-			// The cluster is throwaway; a nearly full /tmp must not turn
-			// the run into a NOSPACE test.
-			"--min-free-disk", "0",
-		},
+		ServerArgs:  serverArgs,
 		FounderArgs: []string{"--initial-cluster-token", fmt.Sprintf("cairn-check-%d", cfg.Seed)},
 	})
 	if err != nil {
@@ -121,6 +129,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	defer inj.close()
 	nem := newNemesis(inj, names, cfg.Seed, now,
 		func(ctx context.Context, at time.Duration) error { return clock.Sleep(ctx, time.Until(start.Add(at))) }, log)
+
+	var watch *failoverWatch
+	watchDone := make(chan struct{})
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	if cfg.PBMode == "async" {
+		watch = newFailoverWatch(conns, now)
+		go func() { defer close(watchDone); watch.run(watchCtx) }()
+	} else {
+		close(watchDone)
+	}
 
 	stop := make(chan struct{})
 	nemDone := make(chan error, 1)
@@ -174,6 +193,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		return interrupted()
 	}
 
+	stopWatch()
+	<-watchDone
+	var failovers []chaos.Failover
+	if watch != nil {
+		failovers = watch.list()
+		if err := writeJSON(filepath.Join(cfg.Out, "failovers.json"), failovers); err != nil {
+			return nil, err
+		}
+	}
 	history := e.rec.History()
 	if err := writeHistory(filepath.Join(cfg.Out, "history.jsonl"), history); err != nil {
 		return nil, err
@@ -186,14 +214,19 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		log.Warn("stopping the cluster", "err", err)
 	}
 	log.Info("checking", "ops", len(history))
-	checked, err := check(checkInput{Workload: cfg.Workload, History: history, Faults: faults, Out: cfg.Out,
-		Timeout: cfg.CheckTimeout, Skew: 2 * cfg.MaxClockOffset})
+	in := checkInput{Workload: cfg.Workload, History: history, Faults: faults, Out: cfg.Out,
+		Timeout: cfg.CheckTimeout, Skew: 2 * cfg.MaxClockOffset}
+	if watch != nil {
+		in.Async = &asyncLoss{Failovers: failovers, Window: lossWindow(cfg.PBMaxLag),
+			PartitionOf: func(elem string) int { return cairncluster.PartitionOf([]byte(e.setPrefix+elem), cfg.Partitions) }}
+	}
+	checked, err := check(in)
 	if err != nil {
 		return nil, err
 	}
 	res.Summary = checked.Summary
 	res.Summary.Engine, res.Summary.Nemesis, res.Summary.Seed = cfg.Engine, sched.Nemesis, cfg.Seed
-	res.Out, res.Visualization, res.Anomalies = cfg.Out, checked.Visualization, checked.Anomalies
+	res.Out, res.Visualization, res.Anomalies, res.Loss = cfg.Out, checked.Visualization, checked.Anomalies, checked.Loss
 	if err := writeSummary(res); err != nil {
 		return nil, err
 	}
@@ -219,8 +252,29 @@ func writeSummary(res *Result) error {
 
 // replay is the command line that runs cfg again.
 func replay(cfg Config) string {
+	engine := cfg.Engine
+	if cfg.PBMode != "" {
+		engine += " --pb-mode " + cfg.PBMode
+	}
+	if cfg.PBMode == "async" {
+		engine += " --pb-max-lag " + cfg.PBMaxLag.String()
+	}
 	return fmt.Sprintf("cairn check --seed %d --nodes %d --engine %s --partitions %d --workload %s --nemesis %s --time %v --clients %d --keys %d",
-		cfg.Seed, cfg.Nodes, cfg.Engine, cfg.Partitions, cfg.Workload, cfg.Nemesis, cfg.Time, cfg.Clients, cfg.Keys)
+		cfg.Seed, cfg.Nodes, engine, cfg.Partitions, cfg.Workload, cfg.Nemesis, cfg.Time, cfg.Clients, cfg.Keys)
 }
 
 func roundMillis(d time.Duration) float64 { return float64(d.Round(time.Millisecond)) / 1e9 }
+
+// serverLease is the servers' --pb-lease (the runner leaves it at its
+// default): a backup takes over only once the dead primary's lease ran
+// out, so a failover is seen up to a lease after the last write the old
+// primary acknowledged.
+const serverLease = 3 * time.Second
+
+// lossWindow bounds how long before a failover's sighting, by the
+// checker's clock, a write it lost may have been acknowledged: the issue's
+// --pb-max-lag + 1 s, plus the lease the failover waited out and the
+// watch's polling slack.
+func lossWindow(maxLag time.Duration) time.Duration {
+	return maxLag + time.Second + serverLease + 2*pollEvery
+}

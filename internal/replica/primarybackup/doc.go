@@ -230,9 +230,11 @@
 // the record; ForcedPromotion). It is unsafe by name: used while a
 // primary still runs, that primary's commits made meanwhile are lost.
 //
-// An async primary reports its loss window — what a failover now would
+// An async primary reports its loss window — what a failover now could
 // lose: the entries it committed beyond the in-sync backup holding the
-// most — in "loss_window_entries" and "loss_window_bytes"; a replica that
+// least, since a failover may promote any in-sync backup — in
+// "loss_window" (LossWindow: entries, bytes, the backup furthest behind;
+// the cairn_pb_loss_window_* metrics); a replica that
 // won a failover reports it in "last_failover_epoch",
 // "last_failover_index" (its last index then) and
 // "last_failover_lag_entries" (the highest offset the record reported for
@@ -240,14 +242,15 @@
 //
 // # Not built yet
 //
-// The loss window's age in seconds and a failover's wall-clock time (the
-// core has ticks only; the caller stamps what it reads); "in sync" in
-// async mode as within --pb-max-lag rather than by the silence
-// rule; a primary stepping down when it cannot renew its lease; lag
-// metrics beyond the driver's per-peer progress; the cluster settings and
-// flags (--pb-mode, --pb-min-in-sync, --pb-lease: Options is set by the
-// engine's caller; register.go registers the defaults, and Registration
-// builds an entry with other options).
+// "In sync" in async mode as within --pb-max-lag rather than by the
+// silence rule (so the loss bound is max-lag plus the failover's own
+// waits, not max-lag + 1 s); a primary stepping down when it cannot renew
+// its lease; the failover's wall-clock time (the core has ticks only; the
+// caller stamps what it reads); Liveness still counts min(2, R) live
+// voters, not the cluster's --pb-min-in-sync (the rule has no settings to
+// read). The cluster's --pb-* settings reach the engine through
+// replica.HostConfig.PrimaryBackup (OptionsOf); lag.go and metrics.go
+// report each backup's lag and the async loss window.
 //
 // # Tests
 //

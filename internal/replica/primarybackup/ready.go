@@ -231,10 +231,6 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 		f["last_failover_index"] = fo.LastIndex
 		f["last_failover_lag_entries"] = fo.LagEntries()
 	}
-	if c.role == rolePrimary && c.async() {
-		n, b := c.lossWindow()
-		f["loss_window_entries"], f["loss_window_bytes"] = n, b
-	}
 	f["rolled_back_entries"] = c.rb.Entries
 	f["rollbacks"] = c.rb.Rollbacks
 	if c.rb.Rollbacks > 0 {
@@ -242,6 +238,7 @@ func (c *Core) EngineStatus() replica.EngineStatus {
 		f["last_rollback_after"] = c.rb.LastAfter
 		f["last_rollback_offsets"] = slices.Clone(c.rb.LastOffsets)
 	}
+	c.lagStatus(f)
 	return replica.EngineStatus{Name: Name, Fields: f}
 }
 

@@ -33,7 +33,26 @@ func Registration(name string, opts Options) replica.Engine {
 			if err != nil {
 				return nil, err
 			}
-			return driver.NewHost(driver.ConfigOf(cfg, Engine{Options: opts}, meta))
+			o := opts
+			if o == (Options{}) {
+				// The cluster's stored --pb-* settings; a caller that
+				// registered options of its own (a simulation) keeps them.
+				if o, err = OptionsOf(cfg); err != nil {
+					return nil, err
+				}
+			}
+			if o.Rollbacks == nil && cfg.PrimaryBackup.RollbackDir != "" {
+				o.Rollbacks = &FileRollbacks{Dir: cfg.PrimaryBackup.RollbackDir, Session: cfg.PrimaryBackup.Session}
+			}
+			h, err := driver.NewHost(driver.ConfigOf(cfg, Engine{Options: o}, meta))
+			// NB: not on a manual host: a simulation gathers its registry
+			// from the goroutine that drives every node, with crashed
+			// nodes' groups left locked, and Collect takes each group's
+			// status lock (as /v1/cluster does on a server).
+			if err == nil && cfg.Registry != nil && !cfg.Manual {
+				cfg.Registry.MustRegister(newLagCollector(h))
+			}
+			return h, err
 		}}
 }
 

@@ -1104,36 +1104,6 @@ func (f Failover) LagEntries() uint64 {
 	return 0
 }
 
-// lossWindow is what a failover now would lose (async mode, on the
-// primary): the entries it committed (acknowledged) beyond the in-sync
-// backup that holds the most, and their bytes. Zero elsewhere.
-func (c *Core) lossWindow() (entries, bytes uint64) {
-	if c.role != rolePrimary || !c.async() {
-		return 0, 0
-	}
-	// The backup a failover would promote holds at most the most any
-	// in-sync backup holds (with none in sync, any backup).
-	best, found := c.trunc.Index, false
-	for _, inSyncOnly := range []bool{true, false} {
-		for id, p := range c.lead.peers {
-			if (!inSyncOnly || c.rec.inSync(id)) && p.match > best {
-				best, found = p.match, true
-			}
-		}
-		if found {
-			break
-		}
-	}
-	if best >= c.commit {
-		return 0, 0
-	}
-	for i := max(best, c.trunc.Index) + 1; i <= c.commit; i++ {
-		entries++
-		bytes += uint64(len(c.entry(i).data))
-	}
-	return entries, bytes
-}
-
 // ForcedPromotion is what the last forced promotion (Campaign) did.
 type ForcedPromotion struct {
 	// State: "reading the record", "installing epoch N", "primary at epoch

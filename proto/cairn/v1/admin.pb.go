@@ -33,6 +33,230 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ReplicatedRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Need          uint32                 `protobuf:"varint,2,opt,name=need,proto3" json:"need,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicatedRequest) Reset() {
+	*x = ReplicatedRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicatedRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicatedRequest) ProtoMessage() {}
+
+func (x *ReplicatedRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicatedRequest.ProtoReflect.Descriptor instead.
+func (*ReplicatedRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ReplicatedRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *ReplicatedRequest) GetNeed() uint32 {
+	if x != nil {
+		return x.Need
+	}
+	return 0
+}
+
+type ReplicatedResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replicas      uint32                 `protobuf:"varint,1,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReplicatedResponse) Reset() {
+	*x = ReplicatedResponse{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReplicatedResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReplicatedResponse) ProtoMessage() {}
+
+func (x *ReplicatedResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReplicatedResponse.ProtoReflect.Descriptor instead.
+func (*ReplicatedResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ReplicatedResponse) GetReplicas() uint32 {
+	if x != nil {
+		return x.Replicas
+	}
+	return 0
+}
+
+type PromoteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Unsafe        bool                   `protobuf:"varint,3,opt,name=unsafe,proto3" json:"unsafe,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteRequest) Reset() {
+	*x = PromoteRequest{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteRequest) ProtoMessage() {}
+
+func (x *PromoteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteRequest.ProtoReflect.Descriptor instead.
+func (*PromoteRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *PromoteRequest) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PromoteRequest) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PromoteRequest) GetUnsafe() bool {
+	if x != nil {
+		return x.Unsafe
+	}
+	return false
+}
+
+type PromoteResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Partition     int32                  `protobuf:"varint,1,opt,name=partition,proto3" json:"partition,omitempty"`
+	Leader        string                 `protobuf:"bytes,2,opt,name=leader,proto3" json:"leader,omitempty"`     // the node leading it after the switchover
+	Term          uint64                 `protobuf:"varint,3,opt,name=term,proto3" json:"term,omitempty"`        // its term, ballot or epoch
+	Previous      string                 `protobuf:"bytes,4,opt,name=previous,proto3" json:"previous,omitempty"` // the node that led it before
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PromoteResponse) Reset() {
+	*x = PromoteResponse{}
+	mi := &file_cairn_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PromoteResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PromoteResponse) ProtoMessage() {}
+
+func (x *PromoteResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PromoteResponse.ProtoReflect.Descriptor instead.
+func (*PromoteResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PromoteResponse) GetPartition() int32 {
+	if x != nil {
+		return x.Partition
+	}
+	return 0
+}
+
+func (x *PromoteResponse) GetLeader() string {
+	if x != nil {
+		return x.Leader
+	}
+	return ""
+}
+
+func (x *PromoteResponse) GetTerm() uint64 {
+	if x != nil {
+		return x.Term
+	}
+	return 0
+}
+
+func (x *PromoteResponse) GetPrevious() string {
+	if x != nil {
+		return x.Previous
+	}
+	return ""
+}
+
 // MemberInfo is one node as the meta group records it.
 type MemberInfo struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -47,7 +271,7 @@ type MemberInfo struct {
 
 func (x *MemberInfo) Reset() {
 	*x = MemberInfo{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[0]
+	mi := &file_cairn_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -59,7 +283,7 @@ func (x *MemberInfo) String() string {
 func (*MemberInfo) ProtoMessage() {}
 
 func (x *MemberInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[0]
+	mi := &file_cairn_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -72,7 +296,7 @@ func (x *MemberInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberInfo.ProtoReflect.Descriptor instead.
 func (*MemberInfo) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MemberInfo) GetName() string {
@@ -124,7 +348,7 @@ type Move struct {
 
 func (x *Move) Reset() {
 	*x = Move{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[1]
+	mi := &file_cairn_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -136,7 +360,7 @@ func (x *Move) String() string {
 func (*Move) ProtoMessage() {}
 
 func (x *Move) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[1]
+	mi := &file_cairn_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -149,7 +373,7 @@ func (x *Move) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Move.ProtoReflect.Descriptor instead.
 func (*Move) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Move) GetGroup() uint64 {
@@ -196,7 +420,7 @@ type JoinRequest struct {
 
 func (x *JoinRequest) Reset() {
 	*x = JoinRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[2]
+	mi := &file_cairn_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -208,7 +432,7 @@ func (x *JoinRequest) String() string {
 func (*JoinRequest) ProtoMessage() {}
 
 func (x *JoinRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[2]
+	mi := &file_cairn_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -221,7 +445,7 @@ func (x *JoinRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinRequest.ProtoReflect.Descriptor instead.
 func (*JoinRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *JoinRequest) GetName() string {
@@ -278,7 +502,7 @@ type JoinResponse struct {
 
 func (x *JoinResponse) Reset() {
 	*x = JoinResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[3]
+	mi := &file_cairn_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -290,7 +514,7 @@ func (x *JoinResponse) String() string {
 func (*JoinResponse) ProtoMessage() {}
 
 func (x *JoinResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[3]
+	mi := &file_cairn_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -303,7 +527,7 @@ func (x *JoinResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use JoinResponse.ProtoReflect.Descriptor instead.
 func (*JoinResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *JoinResponse) GetClusterId() string {
@@ -344,7 +568,7 @@ type NodeRequest struct {
 
 func (x *NodeRequest) Reset() {
 	*x = NodeRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[4]
+	mi := &file_cairn_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -356,7 +580,7 @@ func (x *NodeRequest) String() string {
 func (*NodeRequest) ProtoMessage() {}
 
 func (x *NodeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[4]
+	mi := &file_cairn_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -369,7 +593,7 @@ func (x *NodeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeRequest.ProtoReflect.Descriptor instead.
 func (*NodeRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *NodeRequest) GetNode() string {
@@ -397,7 +621,7 @@ type PlanResponse struct {
 
 func (x *PlanResponse) Reset() {
 	*x = PlanResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[5]
+	mi := &file_cairn_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -409,7 +633,7 @@ func (x *PlanResponse) String() string {
 func (*PlanResponse) ProtoMessage() {}
 
 func (x *PlanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[5]
+	mi := &file_cairn_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -422,7 +646,7 @@ func (x *PlanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PlanResponse.ProtoReflect.Descriptor instead.
 func (*PlanResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *PlanResponse) GetMoves() []*Move {
@@ -454,7 +678,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[6]
+	mi := &file_cairn_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -466,7 +690,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[6]
+	mi := &file_cairn_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -479,7 +703,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 type StatusResponse struct {
@@ -494,13 +718,18 @@ type StatusResponse struct {
 	UnderReplicated  uint32                 `protobuf:"varint,8,opt,name=under_replicated,json=underReplicated,proto3" json:"under_replicated,omitempty"`    // groups with fewer than R voters on live nodes
 	MovesDone        uint64                 `protobuf:"varint,9,opt,name=moves_done,json=movesDone,proto3" json:"moves_done,omitempty"`                      // moves finished since this meta leader started
 	PlacementRelaxed string                 `protobuf:"bytes,10,opt,name=placement_relaxed,json=placementRelaxed,proto3" json:"placement_relaxed,omitempty"` // how the ring's caps were raised; "none"
+	// Filled by cairn admin status (not by the server) on a primary-backup
+	// cluster: each partition as the node holding its primary shows it, its
+	// local engine section carrying the epoch, the in-sync set and each
+	// backup's lag.
+	EnginePartitions []*PartitionInfo `protobuf:"bytes,11,rep,name=engine_partitions,json=enginePartitions,proto3" json:"engine_partitions,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache
 }
 
 func (x *StatusResponse) Reset() {
 	*x = StatusResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[7]
+	mi := &file_cairn_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +741,7 @@ func (x *StatusResponse) String() string {
 func (*StatusResponse) ProtoMessage() {}
 
 func (x *StatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[7]
+	mi := &file_cairn_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +754,7 @@ func (x *StatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
 func (*StatusResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *StatusResponse) GetMetaLeader() string {
@@ -598,6 +827,13 @@ func (x *StatusResponse) GetPlacementRelaxed() string {
 	return ""
 }
 
+func (x *StatusResponse) GetEnginePartitions() []*PartitionInfo {
+	if x != nil {
+		return x.EnginePartitions
+	}
+	return nil
+}
+
 type NodeStatus struct {
 	state              protoimpl.MessageState `protogen:"open.v1"`
 	Member             *MemberInfo            `protobuf:"bytes,1,opt,name=member,proto3" json:"member,omitempty"`
@@ -612,7 +848,7 @@ type NodeStatus struct {
 
 func (x *NodeStatus) Reset() {
 	*x = NodeStatus{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[8]
+	mi := &file_cairn_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -624,7 +860,7 @@ func (x *NodeStatus) String() string {
 func (*NodeStatus) ProtoMessage() {}
 
 func (x *NodeStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[8]
+	mi := &file_cairn_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -637,7 +873,7 @@ func (x *NodeStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use NodeStatus.ProtoReflect.Descriptor instead.
 func (*NodeStatus) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *NodeStatus) GetMember() *MemberInfo {
@@ -696,7 +932,7 @@ type ChangeReplicasRequest struct {
 
 func (x *ChangeReplicasRequest) Reset() {
 	*x = ChangeReplicasRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[9]
+	mi := &file_cairn_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -708,7 +944,7 @@ func (x *ChangeReplicasRequest) String() string {
 func (*ChangeReplicasRequest) ProtoMessage() {}
 
 func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[9]
+	mi := &file_cairn_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -721,7 +957,7 @@ func (x *ChangeReplicasRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasRequest.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ChangeReplicasRequest) GetGroup() uint64 {
@@ -754,7 +990,7 @@ type ChangeReplicasResponse struct {
 
 func (x *ChangeReplicasResponse) Reset() {
 	*x = ChangeReplicasResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[10]
+	mi := &file_cairn_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -766,7 +1002,7 @@ func (x *ChangeReplicasResponse) String() string {
 func (*ChangeReplicasResponse) ProtoMessage() {}
 
 func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[10]
+	mi := &file_cairn_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -779,7 +1015,7 @@ func (x *ChangeReplicasResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeReplicasResponse.ProtoReflect.Descriptor instead.
 func (*ChangeReplicasResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ChangeReplicasResponse) GetMembershipVersion() uint64 {
@@ -797,7 +1033,7 @@ type PingRequest struct {
 
 func (x *PingRequest) Reset() {
 	*x = PingRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[11]
+	mi := &file_cairn_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +1045,7 @@ func (x *PingRequest) String() string {
 func (*PingRequest) ProtoMessage() {}
 
 func (x *PingRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[11]
+	mi := &file_cairn_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1058,7 @@ func (x *PingRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingRequest.ProtoReflect.Descriptor instead.
 func (*PingRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 type PingResponse struct {
@@ -835,7 +1071,7 @@ type PingResponse struct {
 
 func (x *PingResponse) Reset() {
 	*x = PingResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[12]
+	mi := &file_cairn_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -847,7 +1083,7 @@ func (x *PingResponse) String() string {
 func (*PingResponse) ProtoMessage() {}
 
 func (x *PingResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[12]
+	mi := &file_cairn_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -860,7 +1096,7 @@ func (x *PingResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PingResponse.ProtoReflect.Descriptor instead.
 func (*PingResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PingResponse) GetNode() string {
@@ -887,7 +1123,7 @@ type UnsafeRecoverRequest struct {
 
 func (x *UnsafeRecoverRequest) Reset() {
 	*x = UnsafeRecoverRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[13]
+	mi := &file_cairn_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -899,7 +1135,7 @@ func (x *UnsafeRecoverRequest) String() string {
 func (*UnsafeRecoverRequest) ProtoMessage() {}
 
 func (x *UnsafeRecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[13]
+	mi := &file_cairn_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -912,7 +1148,7 @@ func (x *UnsafeRecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsafeRecoverRequest.ProtoReflect.Descriptor instead.
 func (*UnsafeRecoverRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *UnsafeRecoverRequest) GetPartition() int32 {
@@ -947,7 +1183,7 @@ type UnsafeRecoverResponse struct {
 
 func (x *UnsafeRecoverResponse) Reset() {
 	*x = UnsafeRecoverResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[14]
+	mi := &file_cairn_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -959,7 +1195,7 @@ func (x *UnsafeRecoverResponse) String() string {
 func (*UnsafeRecoverResponse) ProtoMessage() {}
 
 func (x *UnsafeRecoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[14]
+	mi := &file_cairn_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -972,7 +1208,7 @@ func (x *UnsafeRecoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnsafeRecoverResponse.ProtoReflect.Descriptor instead.
 func (*UnsafeRecoverResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UnsafeRecoverResponse) GetGroup() uint64 {
@@ -1055,7 +1291,7 @@ type ForceRecoverRequest struct {
 
 func (x *ForceRecoverRequest) Reset() {
 	*x = ForceRecoverRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[15]
+	mi := &file_cairn_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1067,7 +1303,7 @@ func (x *ForceRecoverRequest) String() string {
 func (*ForceRecoverRequest) ProtoMessage() {}
 
 func (x *ForceRecoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[15]
+	mi := &file_cairn_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1080,7 +1316,7 @@ func (x *ForceRecoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceRecoverRequest.ProtoReflect.Descriptor instead.
 func (*ForceRecoverRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ForceRecoverRequest) GetGroup() uint64 {
@@ -1110,7 +1346,7 @@ type ForceRecoverResponse struct {
 
 func (x *ForceRecoverResponse) Reset() {
 	*x = ForceRecoverResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[16]
+	mi := &file_cairn_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1122,7 +1358,7 @@ func (x *ForceRecoverResponse) String() string {
 func (*ForceRecoverResponse) ProtoMessage() {}
 
 func (x *ForceRecoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[16]
+	mi := &file_cairn_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1135,7 +1371,7 @@ func (x *ForceRecoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ForceRecoverResponse.ProtoReflect.Descriptor instead.
 func (*ForceRecoverResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ForceRecoverResponse) GetApplied() uint64 {
@@ -1182,7 +1418,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[17]
+	mi := &file_cairn_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1194,7 +1430,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[17]
+	mi := &file_cairn_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1207,7 +1443,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *VerifyRequest) GetPartitions() []int32 {
@@ -1226,7 +1462,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[18]
+	mi := &file_cairn_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1238,7 +1474,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[18]
+	mi := &file_cairn_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1251,7 +1487,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *VerifyResponse) GetPartitions() []*PartitionCheck {
@@ -1270,7 +1506,7 @@ type CheckGroupRequest struct {
 
 func (x *CheckGroupRequest) Reset() {
 	*x = CheckGroupRequest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[19]
+	mi := &file_cairn_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1282,7 +1518,7 @@ func (x *CheckGroupRequest) String() string {
 func (*CheckGroupRequest) ProtoMessage() {}
 
 func (x *CheckGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[19]
+	mi := &file_cairn_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1295,7 +1531,7 @@ func (x *CheckGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckGroupRequest.ProtoReflect.Descriptor instead.
 func (*CheckGroupRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CheckGroupRequest) GetGroup() uint64 {
@@ -1326,7 +1562,7 @@ type PartitionCheck struct {
 
 func (x *PartitionCheck) Reset() {
 	*x = PartitionCheck{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[20]
+	mi := &file_cairn_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1574,7 @@ func (x *PartitionCheck) String() string {
 func (*PartitionCheck) ProtoMessage() {}
 
 func (x *PartitionCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[20]
+	mi := &file_cairn_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1587,7 @@ func (x *PartitionCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PartitionCheck.ProtoReflect.Descriptor instead.
 func (*PartitionCheck) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *PartitionCheck) GetPartition() int32 {
@@ -1420,7 +1656,7 @@ type ReplicaDigest struct {
 
 func (x *ReplicaDigest) Reset() {
 	*x = ReplicaDigest{}
-	mi := &file_cairn_v1_admin_proto_msgTypes[21]
+	mi := &file_cairn_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1668,7 @@ func (x *ReplicaDigest) String() string {
 func (*ReplicaDigest) ProtoMessage() {}
 
 func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_admin_proto_msgTypes[21]
+	mi := &file_cairn_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1681,7 @@ func (x *ReplicaDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaDigest.ProtoReflect.Descriptor instead.
 func (*ReplicaDigest) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_cairn_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReplicaDigest) GetReplica() uint64 {
@@ -1508,7 +1744,21 @@ var File_cairn_v1_admin_proto protoreflect.FileDescriptor
 
 const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x14cairn/v1/admin.proto\x12\bcairn.v1\x1a\x11cairn/v1/kv.proto\"\x83\x01\n" +
+	"\x14cairn/v1/admin.proto\x12\bcairn.v1\x1a\x11cairn/v1/kv.proto\"E\n" +
+	"\x11ReplicatedRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
+	"\x04need\x18\x02 \x01(\rR\x04need\"0\n" +
+	"\x12ReplicatedResponse\x12\x1a\n" +
+	"\breplicas\x18\x01 \x01(\rR\breplicas\"Z\n" +
+	"\x0ePromoteRequest\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x16\n" +
+	"\x06unsafe\x18\x03 \x01(\bR\x06unsafe\"w\n" +
+	"\x0fPromoteResponse\x12\x1c\n" +
+	"\tpartition\x18\x01 \x01(\x05R\tpartition\x12\x16\n" +
+	"\x06leader\x18\x02 \x01(\tR\x06leader\x12\x12\n" +
+	"\x04term\x18\x03 \x01(\x04R\x04term\x12\x1a\n" +
+	"\bprevious\x18\x04 \x01(\tR\bprevious\"\x83\x01\n" +
 	"\n" +
 	"MemberInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1b\n" +
@@ -1542,7 +1792,7 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\vmeta_leader\x18\x02 \x01(\tR\n" +
 	"metaLeader\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\"\x0f\n" +
-	"\rStatusRequest\"\xfa\x02\n" +
+	"\rStatusRequest\"\xc0\x03\n" +
 	"\x0eStatusResponse\x12\x1f\n" +
 	"\vmeta_leader\x18\x01 \x01(\tR\n" +
 	"metaLeader\x12\x14\n" +
@@ -1556,7 +1806,8 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"moves_done\x18\t \x01(\x04R\tmovesDone\x12+\n" +
 	"\x11placement_relaxed\x18\n" +
-	" \x01(\tR\x10placementRelaxed\"\xde\x01\n" +
+	" \x01(\tR\x10placementRelaxed\x12D\n" +
+	"\x11engine_partitions\x18\v \x03(\v2\x17.cairn.v1.PartitionInfoR\x10enginePartitions\"\xde\x01\n" +
 	"\n" +
 	"NodeStatus\x12,\n" +
 	"\x06member\x18\x01 \x01(\v2\x14.cairn.v1.MemberInfoR\x06member\x12\x1a\n" +
@@ -1627,7 +1878,7 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\x05index\x18\x05 \x01(\x04R\x05index\x12\x16\n" +
 	"\x06digest\x18\x06 \x01(\tR\x06digest\x12\x18\n" +
 	"\adiffers\x18\a \x01(\bR\adiffers\x12\x14\n" +
-	"\x05error\x18\b \x01(\tR\x05error2\x9b\x05\n" +
+	"\x05error\x18\b \x01(\tR\x05error2\xa4\x06\n" +
 	"\x05Admin\x125\n" +
 	"\x04Join\x12\x15.cairn.v1.JoinRequest\x1a\x16.cairn.v1.JoinResponse\x126\n" +
 	"\x05Drain\x12\x15.cairn.v1.NodeRequest\x1a\x16.cairn.v1.PlanResponse\x127\n" +
@@ -1639,7 +1890,10 @@ const file_cairn_v1_admin_proto_rawDesc = "" +
 	"\fForceRecover\x12\x1d.cairn.v1.ForceRecoverRequest\x1a\x1e.cairn.v1.ForceRecoverResponse\x12;\n" +
 	"\x06Verify\x12\x17.cairn.v1.VerifyRequest\x1a\x18.cairn.v1.VerifyResponse\x12C\n" +
 	"\n" +
-	"CheckGroup\x12\x1b.cairn.v1.CheckGroupRequest\x1a\x18.cairn.v1.PartitionCheckB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
+	"CheckGroup\x12\x1b.cairn.v1.CheckGroupRequest\x1a\x18.cairn.v1.PartitionCheck\x12>\n" +
+	"\aPromote\x12\x18.cairn.v1.PromoteRequest\x1a\x19.cairn.v1.PromoteResponse\x12G\n" +
+	"\n" +
+	"Replicated\x12\x1b.cairn.v1.ReplicatedRequest\x1a\x1c.cairn.v1.ReplicatedResponseB1Z/github.com/cairnkv/cairn/proto/cairn/v1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_v1_admin_proto_rawDescOnce sync.Once
@@ -1653,69 +1907,79 @@ func file_cairn_v1_admin_proto_rawDescGZIP() []byte {
 	return file_cairn_v1_admin_proto_rawDescData
 }
 
-var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cairn_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_cairn_v1_admin_proto_goTypes = []any{
-	(*MemberInfo)(nil),             // 0: cairn.v1.MemberInfo
-	(*Move)(nil),                   // 1: cairn.v1.Move
-	(*JoinRequest)(nil),            // 2: cairn.v1.JoinRequest
-	(*JoinResponse)(nil),           // 3: cairn.v1.JoinResponse
-	(*NodeRequest)(nil),            // 4: cairn.v1.NodeRequest
-	(*PlanResponse)(nil),           // 5: cairn.v1.PlanResponse
-	(*StatusRequest)(nil),          // 6: cairn.v1.StatusRequest
-	(*StatusResponse)(nil),         // 7: cairn.v1.StatusResponse
-	(*NodeStatus)(nil),             // 8: cairn.v1.NodeStatus
-	(*ChangeReplicasRequest)(nil),  // 9: cairn.v1.ChangeReplicasRequest
-	(*ChangeReplicasResponse)(nil), // 10: cairn.v1.ChangeReplicasResponse
-	(*PingRequest)(nil),            // 11: cairn.v1.PingRequest
-	(*PingResponse)(nil),           // 12: cairn.v1.PingResponse
-	(*UnsafeRecoverRequest)(nil),   // 13: cairn.v1.UnsafeRecoverRequest
-	(*UnsafeRecoverResponse)(nil),  // 14: cairn.v1.UnsafeRecoverResponse
-	(*ForceRecoverRequest)(nil),    // 15: cairn.v1.ForceRecoverRequest
-	(*ForceRecoverResponse)(nil),   // 16: cairn.v1.ForceRecoverResponse
-	(*VerifyRequest)(nil),          // 17: cairn.v1.VerifyRequest
-	(*VerifyResponse)(nil),         // 18: cairn.v1.VerifyResponse
-	(*CheckGroupRequest)(nil),      // 19: cairn.v1.CheckGroupRequest
-	(*PartitionCheck)(nil),         // 20: cairn.v1.PartitionCheck
-	(*ReplicaDigest)(nil),          // 21: cairn.v1.ReplicaDigest
-	(*ClusterSettings)(nil),        // 22: cairn.v1.ClusterSettings
+	(*ReplicatedRequest)(nil),      // 0: cairn.v1.ReplicatedRequest
+	(*ReplicatedResponse)(nil),     // 1: cairn.v1.ReplicatedResponse
+	(*PromoteRequest)(nil),         // 2: cairn.v1.PromoteRequest
+	(*PromoteResponse)(nil),        // 3: cairn.v1.PromoteResponse
+	(*MemberInfo)(nil),             // 4: cairn.v1.MemberInfo
+	(*Move)(nil),                   // 5: cairn.v1.Move
+	(*JoinRequest)(nil),            // 6: cairn.v1.JoinRequest
+	(*JoinResponse)(nil),           // 7: cairn.v1.JoinResponse
+	(*NodeRequest)(nil),            // 8: cairn.v1.NodeRequest
+	(*PlanResponse)(nil),           // 9: cairn.v1.PlanResponse
+	(*StatusRequest)(nil),          // 10: cairn.v1.StatusRequest
+	(*StatusResponse)(nil),         // 11: cairn.v1.StatusResponse
+	(*NodeStatus)(nil),             // 12: cairn.v1.NodeStatus
+	(*ChangeReplicasRequest)(nil),  // 13: cairn.v1.ChangeReplicasRequest
+	(*ChangeReplicasResponse)(nil), // 14: cairn.v1.ChangeReplicasResponse
+	(*PingRequest)(nil),            // 15: cairn.v1.PingRequest
+	(*PingResponse)(nil),           // 16: cairn.v1.PingResponse
+	(*UnsafeRecoverRequest)(nil),   // 17: cairn.v1.UnsafeRecoverRequest
+	(*UnsafeRecoverResponse)(nil),  // 18: cairn.v1.UnsafeRecoverResponse
+	(*ForceRecoverRequest)(nil),    // 19: cairn.v1.ForceRecoverRequest
+	(*ForceRecoverResponse)(nil),   // 20: cairn.v1.ForceRecoverResponse
+	(*VerifyRequest)(nil),          // 21: cairn.v1.VerifyRequest
+	(*VerifyResponse)(nil),         // 22: cairn.v1.VerifyResponse
+	(*CheckGroupRequest)(nil),      // 23: cairn.v1.CheckGroupRequest
+	(*PartitionCheck)(nil),         // 24: cairn.v1.PartitionCheck
+	(*ReplicaDigest)(nil),          // 25: cairn.v1.ReplicaDigest
+	(*ClusterSettings)(nil),        // 26: cairn.v1.ClusterSettings
+	(*PartitionInfo)(nil),          // 27: cairn.v1.PartitionInfo
 }
 var file_cairn_v1_admin_proto_depIdxs = []int32{
-	22, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
-	22, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
-	0,  // 2: cairn.v1.JoinResponse.members:type_name -> cairn.v1.MemberInfo
-	1,  // 3: cairn.v1.JoinResponse.moves:type_name -> cairn.v1.Move
-	1,  // 4: cairn.v1.PlanResponse.moves:type_name -> cairn.v1.Move
-	8,  // 5: cairn.v1.StatusResponse.nodes:type_name -> cairn.v1.NodeStatus
-	1,  // 6: cairn.v1.StatusResponse.in_flight:type_name -> cairn.v1.Move
-	1,  // 7: cairn.v1.StatusResponse.queued:type_name -> cairn.v1.Move
-	0,  // 8: cairn.v1.NodeStatus.member:type_name -> cairn.v1.MemberInfo
-	20, // 9: cairn.v1.VerifyResponse.partitions:type_name -> cairn.v1.PartitionCheck
-	21, // 10: cairn.v1.PartitionCheck.replicas:type_name -> cairn.v1.ReplicaDigest
-	2,  // 11: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
-	4,  // 12: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
-	4,  // 13: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
-	6,  // 14: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
-	9,  // 15: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
-	11, // 16: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
-	13, // 17: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
-	15, // 18: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
-	17, // 19: cairn.v1.Admin.Verify:input_type -> cairn.v1.VerifyRequest
-	19, // 20: cairn.v1.Admin.CheckGroup:input_type -> cairn.v1.CheckGroupRequest
-	3,  // 21: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
-	5,  // 22: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
-	5,  // 23: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
-	7,  // 24: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
-	10, // 25: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
-	12, // 26: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
-	14, // 27: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
-	16, // 28: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
-	18, // 29: cairn.v1.Admin.Verify:output_type -> cairn.v1.VerifyResponse
-	20, // 30: cairn.v1.Admin.CheckGroup:output_type -> cairn.v1.PartitionCheck
-	21, // [21:31] is the sub-list for method output_type
-	11, // [11:21] is the sub-list for method input_type
-	11, // [11:11] is the sub-list for extension type_name
-	11, // [11:11] is the sub-list for extension extendee
-	0,  // [0:11] is the sub-list for field type_name
+	26, // 0: cairn.v1.JoinRequest.settings:type_name -> cairn.v1.ClusterSettings
+	26, // 1: cairn.v1.JoinResponse.settings:type_name -> cairn.v1.ClusterSettings
+	4,  // 2: cairn.v1.JoinResponse.members:type_name -> cairn.v1.MemberInfo
+	5,  // 3: cairn.v1.JoinResponse.moves:type_name -> cairn.v1.Move
+	5,  // 4: cairn.v1.PlanResponse.moves:type_name -> cairn.v1.Move
+	12, // 5: cairn.v1.StatusResponse.nodes:type_name -> cairn.v1.NodeStatus
+	5,  // 6: cairn.v1.StatusResponse.in_flight:type_name -> cairn.v1.Move
+	5,  // 7: cairn.v1.StatusResponse.queued:type_name -> cairn.v1.Move
+	27, // 8: cairn.v1.StatusResponse.engine_partitions:type_name -> cairn.v1.PartitionInfo
+	4,  // 9: cairn.v1.NodeStatus.member:type_name -> cairn.v1.MemberInfo
+	24, // 10: cairn.v1.VerifyResponse.partitions:type_name -> cairn.v1.PartitionCheck
+	25, // 11: cairn.v1.PartitionCheck.replicas:type_name -> cairn.v1.ReplicaDigest
+	6,  // 12: cairn.v1.Admin.Join:input_type -> cairn.v1.JoinRequest
+	8,  // 13: cairn.v1.Admin.Drain:input_type -> cairn.v1.NodeRequest
+	8,  // 14: cairn.v1.Admin.Remove:input_type -> cairn.v1.NodeRequest
+	10, // 15: cairn.v1.Admin.Status:input_type -> cairn.v1.StatusRequest
+	13, // 16: cairn.v1.Admin.ChangeReplicas:input_type -> cairn.v1.ChangeReplicasRequest
+	15, // 17: cairn.v1.Admin.Ping:input_type -> cairn.v1.PingRequest
+	17, // 18: cairn.v1.Admin.UnsafeRecover:input_type -> cairn.v1.UnsafeRecoverRequest
+	19, // 19: cairn.v1.Admin.ForceRecover:input_type -> cairn.v1.ForceRecoverRequest
+	21, // 20: cairn.v1.Admin.Verify:input_type -> cairn.v1.VerifyRequest
+	23, // 21: cairn.v1.Admin.CheckGroup:input_type -> cairn.v1.CheckGroupRequest
+	2,  // 22: cairn.v1.Admin.Promote:input_type -> cairn.v1.PromoteRequest
+	0,  // 23: cairn.v1.Admin.Replicated:input_type -> cairn.v1.ReplicatedRequest
+	7,  // 24: cairn.v1.Admin.Join:output_type -> cairn.v1.JoinResponse
+	9,  // 25: cairn.v1.Admin.Drain:output_type -> cairn.v1.PlanResponse
+	9,  // 26: cairn.v1.Admin.Remove:output_type -> cairn.v1.PlanResponse
+	11, // 27: cairn.v1.Admin.Status:output_type -> cairn.v1.StatusResponse
+	14, // 28: cairn.v1.Admin.ChangeReplicas:output_type -> cairn.v1.ChangeReplicasResponse
+	16, // 29: cairn.v1.Admin.Ping:output_type -> cairn.v1.PingResponse
+	18, // 30: cairn.v1.Admin.UnsafeRecover:output_type -> cairn.v1.UnsafeRecoverResponse
+	20, // 31: cairn.v1.Admin.ForceRecover:output_type -> cairn.v1.ForceRecoverResponse
+	22, // 32: cairn.v1.Admin.Verify:output_type -> cairn.v1.VerifyResponse
+	24, // 33: cairn.v1.Admin.CheckGroup:output_type -> cairn.v1.PartitionCheck
+	3,  // 34: cairn.v1.Admin.Promote:output_type -> cairn.v1.PromoteResponse
+	1,  // 35: cairn.v1.Admin.Replicated:output_type -> cairn.v1.ReplicatedResponse
+	24, // [24:36] is the sub-list for method output_type
+	12, // [12:24] is the sub-list for method input_type
+	12, // [12:12] is the sub-list for extension type_name
+	12, // [12:12] is the sub-list for extension extendee
+	0,  // [0:12] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_admin_proto_init() }
@@ -1730,7 +1994,7 @@ func file_cairn_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_admin_proto_rawDesc), len(file_cairn_v1_admin_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   22,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

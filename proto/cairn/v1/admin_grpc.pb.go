@@ -41,6 +41,8 @@ const (
 	Admin_ForceRecover_FullMethodName   = "/cairn.v1.Admin/ForceRecover"
 	Admin_Verify_FullMethodName         = "/cairn.v1.Admin/Verify"
 	Admin_CheckGroup_FullMethodName     = "/cairn.v1.Admin/CheckGroup"
+	Admin_Promote_FullMethodName        = "/cairn.v1.Admin/Promote"
+	Admin_Replicated_FullMethodName     = "/cairn.v1.Admin/Replicated"
 )
 
 // AdminClient is the client API for Admin service.
@@ -84,6 +86,19 @@ type AdminClient interface {
 	// CheckGroup is sent by the node answering Verify to a group's leader:
 	// run one consistency check of the group now and return its verdict.
 	CheckGroup(ctx context.Context, in *CheckGroupRequest, opts ...grpc.CallOption) (*PartitionCheck, error)
+	// Promote makes a node's replica the leader (on primary-backup, the
+	// primary) of a partition: a planned switchover. The leader hands over
+	// once the successor holds every entry it appended (primary-backup: a new
+	// epoch naming it, written to the meta group; Raft: a leadership
+	// transfer). Any node answers; it passes the call to the partition's
+	// leader. unsafe (promote a replica outside the in-sync set, losing what
+	// it lacks) is refused as UNIMPLEMENTED: not built yet.
+	Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error)
+	// Replicated is sent by a node answering Redis's WAIT to a partition's
+	// leader: wait until need of the other replicas hold durably every entry
+	// the leader had committed when the call came (so every write
+	// acknowledged before it), or the deadline, and say how many do.
+	Replicated(ctx context.Context, in *ReplicatedRequest, opts ...grpc.CallOption) (*ReplicatedResponse, error)
 }
 
 type adminClient struct {
@@ -194,6 +209,26 @@ func (c *adminClient) CheckGroup(ctx context.Context, in *CheckGroupRequest, opt
 	return out, nil
 }
 
+func (c *adminClient) Promote(ctx context.Context, in *PromoteRequest, opts ...grpc.CallOption) (*PromoteResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PromoteResponse)
+	err := c.cc.Invoke(ctx, Admin_Promote_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Replicated(ctx context.Context, in *ReplicatedRequest, opts ...grpc.CallOption) (*ReplicatedResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReplicatedResponse)
+	err := c.cc.Invoke(ctx, Admin_Replicated_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -235,6 +270,19 @@ type AdminServer interface {
 	// CheckGroup is sent by the node answering Verify to a group's leader:
 	// run one consistency check of the group now and return its verdict.
 	CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error)
+	// Promote makes a node's replica the leader (on primary-backup, the
+	// primary) of a partition: a planned switchover. The leader hands over
+	// once the successor holds every entry it appended (primary-backup: a new
+	// epoch naming it, written to the meta group; Raft: a leadership
+	// transfer). Any node answers; it passes the call to the partition's
+	// leader. unsafe (promote a replica outside the in-sync set, losing what
+	// it lacks) is refused as UNIMPLEMENTED: not built yet.
+	Promote(context.Context, *PromoteRequest) (*PromoteResponse, error)
+	// Replicated is sent by a node answering Redis's WAIT to a partition's
+	// leader: wait until need of the other replicas hold durably every entry
+	// the leader had committed when the call came (so every write
+	// acknowledged before it), or the deadline, and say how many do.
+	Replicated(context.Context, *ReplicatedRequest) (*ReplicatedResponse, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -274,6 +322,12 @@ func (UnimplementedAdminServer) Verify(context.Context, *VerifyRequest) (*Verify
 }
 func (UnimplementedAdminServer) CheckGroup(context.Context, *CheckGroupRequest) (*PartitionCheck, error) {
 	return nil, status.Error(codes.Unimplemented, "method CheckGroup not implemented")
+}
+func (UnimplementedAdminServer) Promote(context.Context, *PromoteRequest) (*PromoteResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Promote not implemented")
+}
+func (UnimplementedAdminServer) Replicated(context.Context, *ReplicatedRequest) (*ReplicatedResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Replicated not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -476,6 +530,42 @@ func _Admin_CheckGroup_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_Promote_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PromoteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Promote(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Promote_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Promote(ctx, req.(*PromoteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Replicated_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReplicatedRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Replicated(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Replicated_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Replicated(ctx, req.(*ReplicatedRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -522,6 +612,14 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CheckGroup",
 			Handler:    _Admin_CheckGroup_Handler,
+		},
+		{
+			MethodName: "Promote",
+			Handler:    _Admin_Promote_Handler,
+		},
+		{
+			MethodName: "Replicated",
+			Handler:    _Admin_Replicated_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

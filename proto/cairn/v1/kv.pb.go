@@ -1426,13 +1426,19 @@ func (x *ClusterInfo) GetMetaGroup() *PartitionInfo {
 }
 
 type ClusterSettings struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Partitions    uint32                 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
-	Replicas      uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
-	Engine        string                 `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
-	Hash          string                 `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
-	Vnodes        uint32                 `protobuf:"varint,5,opt,name=vnodes,proto3" json:"vnodes,omitempty"`
-	LoadFactor    float64                `protobuf:"fixed64,6,opt,name=load_factor,json=loadFactor,proto3" json:"load_factor,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Partitions uint32                 `protobuf:"varint,1,opt,name=partitions,proto3" json:"partitions,omitempty"`
+	Replicas   uint32                 `protobuf:"varint,2,opt,name=replicas,proto3" json:"replicas,omitempty"`
+	Engine     string                 `protobuf:"bytes,3,opt,name=engine,proto3" json:"engine,omitempty"`
+	Hash       string                 `protobuf:"bytes,4,opt,name=hash,proto3" json:"hash,omitempty"`
+	Vnodes     uint32                 `protobuf:"varint,5,opt,name=vnodes,proto3" json:"vnodes,omitempty"`
+	LoadFactor float64                `protobuf:"fixed64,6,opt,name=load_factor,json=loadFactor,proto3" json:"load_factor,omitempty"`
+	// The primary-backup engine's settings (--pb-*); unset under any other
+	// engine.
+	PbMode        string `protobuf:"bytes,7,opt,name=pb_mode,json=pbMode,proto3" json:"pb_mode,omitempty"` // sync or async
+	PbMinInSync   uint32 `protobuf:"varint,8,opt,name=pb_min_in_sync,json=pbMinInSync,proto3" json:"pb_min_in_sync,omitempty"`
+	PbMaxLagNs    int64  `protobuf:"varint,9,opt,name=pb_max_lag_ns,json=pbMaxLagNs,proto3" json:"pb_max_lag_ns,omitempty"` // nanoseconds, so every node holds the same value
+	PbLeaseNs     int64  `protobuf:"varint,10,opt,name=pb_lease_ns,json=pbLeaseNs,proto3" json:"pb_lease_ns,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1505,6 +1511,34 @@ func (x *ClusterSettings) GetVnodes() uint32 {
 func (x *ClusterSettings) GetLoadFactor() float64 {
 	if x != nil {
 		return x.LoadFactor
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbMode() string {
+	if x != nil {
+		return x.PbMode
+	}
+	return ""
+}
+
+func (x *ClusterSettings) GetPbMinInSync() uint32 {
+	if x != nil {
+		return x.PbMinInSync
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbMaxLagNs() int64 {
+	if x != nil {
+		return x.PbMaxLagNs
+	}
+	return 0
+}
+
+func (x *ClusterSettings) GetPbLeaseNs() int64 {
+	if x != nil {
+		return x.PbLeaseNs
 	}
 	return 0
 }
@@ -1737,10 +1771,17 @@ func (x *PartitionInfo) GetNextReplicaId() uint64 {
 }
 
 type LocalReplica struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Role          string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
-	Applied       uint64                 `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
-	Commit        uint64                 `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Role    string                 `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	Applied uint64                 `protobuf:"varint,2,opt,name=applied,proto3" json:"applied,omitempty"`
+	Commit  uint64                 `protobuf:"varint,3,opt,name=commit,proto3" json:"commit,omitempty"`
+	// The replica's engine section as /v1/cluster shows it ("local":
+	// {"engine": {...}}), a JSON object: {"name": "raft", "term": 7, ...};
+	// primary-backup: epoch, primary, in_sync, and on the primary each
+	// backup's lag and, in async mode, the loss window.
+	EngineJson string `protobuf:"bytes,4,opt,name=engine_json,json=engineJson,proto3" json:"engine_json,omitempty"`
+	// On a leader: each other replica as it sees it.
+	Progress      []*PeerProgress `protobuf:"bytes,5,rep,name=progress,proto3" json:"progress,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1796,6 +1837,112 @@ func (x *LocalReplica) GetCommit() uint64 {
 	return 0
 }
 
+func (x *LocalReplica) GetEngineJson() string {
+	if x != nil {
+		return x.EngineJson
+	}
+	return ""
+}
+
+func (x *LocalReplica) GetProgress() []*PeerProgress {
+	if x != nil {
+		return x.Progress
+	}
+	return nil
+}
+
+type PeerProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Replica       uint64                 `protobuf:"varint,1,opt,name=replica,proto3" json:"replica,omitempty"`
+	Node          string                 `protobuf:"bytes,2,opt,name=node,proto3" json:"node,omitempty"`
+	Match         uint64                 `protobuf:"varint,3,opt,name=match,proto3" json:"match,omitempty"`
+	LagEntries    uint64                 `protobuf:"varint,4,opt,name=lag_entries,json=lagEntries,proto3" json:"lag_entries,omitempty"`
+	LagSeconds    float64                `protobuf:"fixed64,5,opt,name=lag_seconds,json=lagSeconds,proto3" json:"lag_seconds,omitempty"` // since it last had the leader's whole log
+	CaughtUp      bool                   `protobuf:"varint,6,opt,name=caught_up,json=caughtUp,proto3" json:"caught_up,omitempty"`
+	Active        bool                   `protobuf:"varint,7,opt,name=active,proto3" json:"active,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PeerProgress) Reset() {
+	*x = PeerProgress{}
+	mi := &file_cairn_v1_kv_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PeerProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PeerProgress) ProtoMessage() {}
+
+func (x *PeerProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_v1_kv_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PeerProgress.ProtoReflect.Descriptor instead.
+func (*PeerProgress) Descriptor() ([]byte, []int) {
+	return file_cairn_v1_kv_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *PeerProgress) GetReplica() uint64 {
+	if x != nil {
+		return x.Replica
+	}
+	return 0
+}
+
+func (x *PeerProgress) GetNode() string {
+	if x != nil {
+		return x.Node
+	}
+	return ""
+}
+
+func (x *PeerProgress) GetMatch() uint64 {
+	if x != nil {
+		return x.Match
+	}
+	return 0
+}
+
+func (x *PeerProgress) GetLagEntries() uint64 {
+	if x != nil {
+		return x.LagEntries
+	}
+	return 0
+}
+
+func (x *PeerProgress) GetLagSeconds() float64 {
+	if x != nil {
+		return x.LagSeconds
+	}
+	return 0
+}
+
+func (x *PeerProgress) GetCaughtUp() bool {
+	if x != nil {
+		return x.CaughtUp
+	}
+	return false
+}
+
+func (x *PeerProgress) GetActive() bool {
+	if x != nil {
+		return x.Active
+	}
+	return false
+}
+
 type ReadyCheck struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
@@ -1807,7 +1954,7 @@ type ReadyCheck struct {
 
 func (x *ReadyCheck) Reset() {
 	*x = ReadyCheck{}
-	mi := &file_cairn_v1_kv_proto_msgTypes[21]
+	mi := &file_cairn_v1_kv_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1819,7 +1966,7 @@ func (x *ReadyCheck) String() string {
 func (*ReadyCheck) ProtoMessage() {}
 
 func (x *ReadyCheck) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_v1_kv_proto_msgTypes[21]
+	mi := &file_cairn_v1_kv_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1832,7 +1979,7 @@ func (x *ReadyCheck) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadyCheck.ProtoReflect.Descriptor instead.
 func (*ReadyCheck) Descriptor() ([]byte, []int) {
-	return file_cairn_v1_kv_proto_rawDescGZIP(), []int{21}
+	return file_cairn_v1_kv_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadyCheck) GetName() string {
@@ -1980,7 +2127,7 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x05epoch\x18\t \x01(\x04R\x05epoch\x126\n" +
 	"\n" +
 	"meta_group\x18\n" +
-	" \x01(\v2\x17.cairn.v1.PartitionInfoR\tmetaGroup\"\xb2\x01\n" +
+	" \x01(\v2\x17.cairn.v1.PartitionInfoR\tmetaGroup\"\xb3\x02\n" +
 	"\x0fClusterSettings\x12\x1e\n" +
 	"\n" +
 	"partitions\x18\x01 \x01(\rR\n" +
@@ -1990,7 +2137,13 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	"\x04hash\x18\x04 \x01(\tR\x04hash\x12\x16\n" +
 	"\x06vnodes\x18\x05 \x01(\rR\x06vnodes\x12\x1f\n" +
 	"\vload_factor\x18\x06 \x01(\x01R\n" +
-	"loadFactor\"\xbd\x01\n" +
+	"loadFactor\x12\x17\n" +
+	"\apb_mode\x18\a \x01(\tR\x06pbMode\x12#\n" +
+	"\x0epb_min_in_sync\x18\b \x01(\rR\vpbMinInSync\x12!\n" +
+	"\rpb_max_lag_ns\x18\t \x01(\x03R\n" +
+	"pbMaxLagNs\x12\x1e\n" +
+	"\vpb_lease_ns\x18\n" +
+	" \x01(\x03R\tpbLeaseNs\"\xbd\x01\n" +
 	"\bNodeInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
@@ -2014,11 +2167,24 @@ const file_cairn_v1_kv_proto_rawDesc = "" +
 	" \x01(\v2\x16.cairn.v1.LocalReplicaR\x05local\x12\x1f\n" +
 	"\vreplica_ids\x18\v \x03(\x04R\n" +
 	"replicaIds\x12&\n" +
-	"\x0fnext_replica_id\x18\f \x01(\x04R\rnextReplicaId\"T\n" +
+	"\x0fnext_replica_id\x18\f \x01(\x04R\rnextReplicaId\"\xa9\x01\n" +
 	"\fLocalReplica\x12\x12\n" +
 	"\x04role\x18\x01 \x01(\tR\x04role\x12\x18\n" +
 	"\aapplied\x18\x02 \x01(\x04R\aapplied\x12\x16\n" +
-	"\x06commit\x18\x03 \x01(\x04R\x06commit\"H\n" +
+	"\x06commit\x18\x03 \x01(\x04R\x06commit\x12\x1f\n" +
+	"\vengine_json\x18\x04 \x01(\tR\n" +
+	"engineJson\x122\n" +
+	"\bprogress\x18\x05 \x03(\v2\x16.cairn.v1.PeerProgressR\bprogress\"\xc9\x01\n" +
+	"\fPeerProgress\x12\x18\n" +
+	"\areplica\x18\x01 \x01(\x04R\areplica\x12\x12\n" +
+	"\x04node\x18\x02 \x01(\tR\x04node\x12\x14\n" +
+	"\x05match\x18\x03 \x01(\x04R\x05match\x12\x1f\n" +
+	"\vlag_entries\x18\x04 \x01(\x04R\n" +
+	"lagEntries\x12\x1f\n" +
+	"\vlag_seconds\x18\x05 \x01(\x01R\n" +
+	"lagSeconds\x12\x1b\n" +
+	"\tcaught_up\x18\x06 \x01(\bR\bcaughtUp\x12\x16\n" +
+	"\x06active\x18\a \x01(\bR\x06active\"H\n" +
 	"\n" +
 	"ReadyCheck\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
@@ -2052,7 +2218,7 @@ func file_cairn_v1_kv_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_v1_kv_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_cairn_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_cairn_v1_kv_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cairn_v1_kv_proto_goTypes = []any{
 	(Consistency)(0),          // 0: cairn.v1.Consistency
 	(*Session)(nil),           // 1: cairn.v1.Session
@@ -2076,8 +2242,9 @@ var file_cairn_v1_kv_proto_goTypes = []any{
 	(*NodeInfo)(nil),          // 19: cairn.v1.NodeInfo
 	(*PartitionInfo)(nil),     // 20: cairn.v1.PartitionInfo
 	(*LocalReplica)(nil),      // 21: cairn.v1.LocalReplica
-	(*ReadyCheck)(nil),        // 22: cairn.v1.ReadyCheck
-	(*anypb.Any)(nil),         // 23: google.protobuf.Any
+	(*PeerProgress)(nil),      // 22: cairn.v1.PeerProgress
+	(*ReadyCheck)(nil),        // 23: cairn.v1.ReadyCheck
+	(*anypb.Any)(nil),         // 24: google.protobuf.Any
 }
 var file_cairn_v1_kv_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.GetRequest.consistency:type_name -> cairn.v1.Consistency
@@ -2095,32 +2262,33 @@ var file_cairn_v1_kv_proto_depIdxs = []int32{
 	7,  // 12: cairn.v1.BatchResponse.delete:type_name -> cairn.v1.DeleteResponse
 	9,  // 13: cairn.v1.BatchResponse.incr:type_name -> cairn.v1.IncrResponse
 	15, // 14: cairn.v1.BatchResponse.error:type_name -> cairn.v1.ErrorStatus
-	23, // 15: cairn.v1.ErrorStatus.details:type_name -> google.protobuf.Any
+	24, // 15: cairn.v1.ErrorStatus.details:type_name -> google.protobuf.Any
 	18, // 16: cairn.v1.ClusterInfo.settings:type_name -> cairn.v1.ClusterSettings
 	19, // 17: cairn.v1.ClusterInfo.nodes:type_name -> cairn.v1.NodeInfo
 	20, // 18: cairn.v1.ClusterInfo.partitions:type_name -> cairn.v1.PartitionInfo
-	22, // 19: cairn.v1.ClusterInfo.checks:type_name -> cairn.v1.ReadyCheck
+	23, // 19: cairn.v1.ClusterInfo.checks:type_name -> cairn.v1.ReadyCheck
 	20, // 20: cairn.v1.ClusterInfo.meta_group:type_name -> cairn.v1.PartitionInfo
 	21, // 21: cairn.v1.PartitionInfo.local:type_name -> cairn.v1.LocalReplica
-	2,  // 22: cairn.v1.KV.Get:input_type -> cairn.v1.GetRequest
-	4,  // 23: cairn.v1.KV.Put:input_type -> cairn.v1.PutRequest
-	6,  // 24: cairn.v1.KV.Delete:input_type -> cairn.v1.DeleteRequest
-	8,  // 25: cairn.v1.KV.Incr:input_type -> cairn.v1.IncrRequest
-	10, // 26: cairn.v1.KV.Scan:input_type -> cairn.v1.ScanRequest
-	13, // 27: cairn.v1.KV.Batch:input_type -> cairn.v1.BatchRequest
-	16, // 28: cairn.v1.Cluster.GetCluster:input_type -> cairn.v1.GetClusterRequest
-	3,  // 29: cairn.v1.KV.Get:output_type -> cairn.v1.GetResponse
-	5,  // 30: cairn.v1.KV.Put:output_type -> cairn.v1.PutResponse
-	7,  // 31: cairn.v1.KV.Delete:output_type -> cairn.v1.DeleteResponse
-	9,  // 32: cairn.v1.KV.Incr:output_type -> cairn.v1.IncrResponse
-	11, // 33: cairn.v1.KV.Scan:output_type -> cairn.v1.ScanResponse
-	14, // 34: cairn.v1.KV.Batch:output_type -> cairn.v1.BatchResponse
-	17, // 35: cairn.v1.Cluster.GetCluster:output_type -> cairn.v1.ClusterInfo
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	22, // 22: cairn.v1.LocalReplica.progress:type_name -> cairn.v1.PeerProgress
+	2,  // 23: cairn.v1.KV.Get:input_type -> cairn.v1.GetRequest
+	4,  // 24: cairn.v1.KV.Put:input_type -> cairn.v1.PutRequest
+	6,  // 25: cairn.v1.KV.Delete:input_type -> cairn.v1.DeleteRequest
+	8,  // 26: cairn.v1.KV.Incr:input_type -> cairn.v1.IncrRequest
+	10, // 27: cairn.v1.KV.Scan:input_type -> cairn.v1.ScanRequest
+	13, // 28: cairn.v1.KV.Batch:input_type -> cairn.v1.BatchRequest
+	16, // 29: cairn.v1.Cluster.GetCluster:input_type -> cairn.v1.GetClusterRequest
+	3,  // 30: cairn.v1.KV.Get:output_type -> cairn.v1.GetResponse
+	5,  // 31: cairn.v1.KV.Put:output_type -> cairn.v1.PutResponse
+	7,  // 32: cairn.v1.KV.Delete:output_type -> cairn.v1.DeleteResponse
+	9,  // 33: cairn.v1.KV.Incr:output_type -> cairn.v1.IncrResponse
+	11, // 34: cairn.v1.KV.Scan:output_type -> cairn.v1.ScanResponse
+	14, // 35: cairn.v1.KV.Batch:output_type -> cairn.v1.BatchResponse
+	17, // 36: cairn.v1.Cluster.GetCluster:output_type -> cairn.v1.ClusterInfo
+	30, // [30:37] is the sub-list for method output_type
+	23, // [23:30] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_cairn_v1_kv_proto_init() }
@@ -2152,7 +2320,7 @@ func file_cairn_v1_kv_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_v1_kv_proto_rawDesc), len(file_cairn_v1_kv_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   22,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   2,
 		},
