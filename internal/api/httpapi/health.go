@@ -10,20 +10,18 @@ import (
 )
 
 func (s *Server) cluster(w http.ResponseWriter, r *http.Request) {
-	q, ok := query(w, r, "pretty")
-	if !ok {
-		return
-	}
-	pretty, ok := flagParam(w, q, "pretty")
-	if !ok {
-		return
-	}
-	writeJSONIndent(w, http.StatusOK, normalize(s.b.Cluster()), pretty)
+	writePretty(w, r, func() any { return normalize(s.b.Cluster()) })
 }
 
 // version answers which build this node runs (internal/buildinfo), the
 // same as "cairn version -o json" and the cairn_build_info metric.
 func (s *Server) version(w http.ResponseWriter, r *http.Request) {
+	writePretty(w, r, func() any { return buildinfo.Get() })
+}
+
+// writePretty answers a GET whose only parameter is ?pretty with v's JSON,
+// indented when asked.
+func writePretty(w http.ResponseWriter, r *http.Request, v func() any) {
 	q, ok := query(w, r, "pretty")
 	if !ok {
 		return
@@ -32,7 +30,7 @@ func (s *Server) version(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	writeJSONIndent(w, http.StatusOK, buildinfo.Get(), pretty)
+	writeJSONIndent(w, http.StatusOK, v(), pretty)
 }
 
 // flagParam reads a boolean query parameter that may be given bare
