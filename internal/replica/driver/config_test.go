@@ -31,6 +31,11 @@ func TestConfigOfMapsEveryField(t *testing.T) {
 	hv, cv := reflect.ValueOf(hc), reflect.ValueOf(c)
 	for i := range hv.NumField() {
 		name := hv.Type().Field(i).Name
+		if name == "PrimaryBackup" {
+			// One engine's own settings: its registration reads them
+			// (primarybackup.OptionsOf); the driver does not carry them.
+			continue
+		}
 		want, got := hv.Field(i), cv.FieldByName(name)
 		switch {
 		case !got.IsValid():
