@@ -487,11 +487,16 @@ func (g *group) judge(c *collection, timedOut bool) {
 	if len(g.cc.recent) > recentChecks {
 		g.cc.recent = slices.Delete(g.cc.recent, 0, len(g.cc.recent)-recentChecks)
 	}
+	// NB: the metrics before the answer, so a caller of CheckConsistency
+	// (cairn admin verify) that reads them next sees this check counted.
+	g.h.metrics.checks.WithLabelValues(check.Verdict.String()).Inc()
+	if check.Verdict == replica.VerdictMismatch || check.Verdict == replica.VerdictNoMajority {
+		g.h.metrics.mismatches.Inc()
+	}
 	for _, ch := range g.cc.waiters[c.index] {
 		ch <- check
 	}
 	delete(g.cc.waiters, c.index)
-	g.h.metrics.checks.WithLabelValues(check.Verdict.String()).Inc()
 
 	var differ []string
 	for _, r := range check.Replicas {
@@ -502,11 +507,9 @@ func (g *group) judge(c *collection, timedOut bool) {
 	attrs := []any{"group", g.gid, "partition", g.gid.Partition(), "index", c.index, "timed_out", timedOut}
 	switch check.Verdict {
 	case replica.VerdictMismatch:
-		g.h.metrics.mismatches.Inc()
 		g.h.log.Error("consistency check: replicas differ from the majority; they stop serving and are rebuilt",
 			append(attrs, "differ", differ, "replicas", checkSummary(check))...)
 	case replica.VerdictNoMajority:
-		g.h.metrics.mismatches.Inc()
 		g.h.log.Error("consistency check: replicas differ and no majority agrees; the group refuses writes until repaired",
 			append(attrs, "replicas", checkSummary(check))...)
 	case replica.VerdictIncomplete:
