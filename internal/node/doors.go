@@ -74,7 +74,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.Handle("/ui/", dash)
 	mux.Handle("/", h)
 	srv := &http.Server{
-		Handler: httpDoor.Handler(n.httpAuth(mux)),
+		Handler: httpDoor.Handler(n.gate.HTTP(mux)),
 		// A client that trickles its headers or body, or keeps an idle
 		// connection, holds a connection slot for at most these.
 		ReadHeaderTimeout: httpReadHeaderTimeout,

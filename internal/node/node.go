@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/api/guard"
+	"github.com/cairnkv/cairn/internal/auth/gate"
 	"github.com/cairnkv/cairn/internal/buildinfo"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
@@ -47,9 +48,9 @@ type Node struct {
 	// without TLS.
 	tls *tlsState
 	// users are the meta group's users, as the doors' logins check them;
-	// logins remembers the gRPC and HTTP logins verified.
-	users  *users
-	logins loginCache
+	// gate is the gRPC and HTTP doors' login and permission checks.
+	users *gate.Users
+	gate  *gate.Gate
 
 	// doorMetrics and maxConns guard the three doors (--max-connections,
 	// lowered to fit the file-descriptor limit).
@@ -285,15 +286,15 @@ func Start(cfg Config) (n *Node, err error) {
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
 		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2, GroupTime: n.groupTime,
 	})
-	n.users = newUsers(n, cfg.TLS.Enabled() || cfg.InitialAdminPassword != "")
+	n.users, n.gate = newGate(n, sec)
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
 	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
-	srvOpts = append(srvOpts, sec.serverOptions(peerMethod)...)
-	n.grpcSrv = grpc.NewServer(append(srvOpts, n.authServerOptions()...)...)
+	srvOpts = append(srvOpts, sec.serverOptions()...)
+	n.grpcSrv = grpc.NewServer(append(srvOpts, n.gate.ServerOptions()...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
 		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,
@@ -303,7 +304,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.rebalancer = newRebalancer(n)
 	n.admin = newAdmin(n)
 	n.admin.Register(n.grpcSrv)
-	cairnv1.RegisterSecurityServer(n.grpcSrv, securityService{n: n})
+	newSecurity(n).Register(n.grpcSrv)
 	if faults != nil {
 		faults.tr = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
@@ -326,7 +327,10 @@ func Start(cfg Config) (n *Node, err error) {
 	n.wg.Add(1)
 	go n.runRebalancer()
 	n.wg.Add(1)
-	go n.users.run(cfg.InitialAdminPassword)
+	go func() {
+		defer n.wg.Done()
+		n.users.Run(n.stop, cfg.InitialAdminPassword)
+	}()
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }

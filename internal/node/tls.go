@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"crypto/tls"
 	"errors"
 	"log/slog"
@@ -10,10 +9,7 @@ import (
 	"github.com/cairnkv/cairn/internal/transport"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
-	"google.golang.org/grpc/status"
 )
 
 // TLS is the TLS of a node's doors and of its links to peers, with etcd's
@@ -135,44 +131,13 @@ func (s *tlsState) peerDialOptions() []grpc.DialOption {
 	return append(opts, grpc.WithTransportCredentials(credentials.NewTLS(s.peer.PeerClientConfig(s.cfg.MinVersion))))
 }
 
-// serverOptions are the gRPC port's TLS and the check that node-to-node
-// calls come from a peer: none without TLS.
-func (s *tlsState) serverOptions(peerOnly func(fullMethod string) bool) []grpc.ServerOption {
+// serverOptions are the gRPC port's TLS (the gate checks that
+// node-to-node calls come from a peer): none without TLS.
+func (s *tlsState) serverOptions() []grpc.ServerOption {
 	if s == nil {
 		return nil
 	}
-	check := func(ctx context.Context, method string) error {
-		if !peerOnly(method) {
-			return nil
-		}
-		p, ok := peer.FromContext(ctx)
-		if !ok {
-			return status.Error(codes.PermissionDenied, "node-to-node call without a connection")
-		}
-		ti, ok := p.AuthInfo.(credentials.TLSInfo)
-		if !ok {
-			return status.Error(codes.PermissionDenied, "node-to-node calls need TLS")
-		}
-		if err := s.peer.VerifyPeer(ti.State.PeerCertificates); err != nil {
-			return status.Errorf(codes.PermissionDenied, "node-to-node calls need a node certificate signed by the cluster's peer CA (--peer-cert-file): %v", err)
-		}
-		return nil
-	}
-	return []grpc.ServerOption{
-		grpc.Creds(credentials.NewTLS(tlsconf.SharedPort(s.client, s.peer, s.clientAuth(), s.cfg.MinVersion))),
-		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			if err := check(ctx, info.FullMethod); err != nil {
-				return nil, err
-			}
-			return h(ctx, req)
-		}),
-		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			if err := check(ss.Context(), info.FullMethod); err != nil {
-				return err
-			}
-			return h(srv, ss)
-		}),
-	}
+	return []grpc.ServerOption{grpc.Creds(credentials.NewTLS(tlsconf.SharedPort(s.client, s.peer, s.clientAuth(), s.cfg.MinVersion)))}
 }
 
 // register exports cairn_tls_cert_expiry_seconds for both certificates.
