@@ -56,7 +56,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	}
 	d.HTTP = httpLis.Addr().String()
 	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseHTTP())
-	if c := n.tls.doorConfig(); c != nil {
+	if c := n.tls.DoorConfig(); c != nil {
 		c.NextProtos = []string{"h2", "http/1.1"}
 		httpLis = tls.NewListener(httpLis, c) // NB: inside the bound: a refused connection never costs a handshake
 	}

@@ -24,11 +24,13 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/tlsconf"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Node is one running `cairn server`: storage, identity, transport, the
@@ -46,7 +48,7 @@ type Node struct {
 	grpcSrv *grpc.Server
 	// tls is the loaded --cert-file/--peer-cert-file material; nil
 	// without TLS.
-	tls *tlsState
+	tls *tlsconf.State
 	// users are the meta group's users, as the doors' logins check them;
 	// gate is the gRPC and HTTP doors' login and permission checks.
 	users *gate.Users
@@ -99,10 +101,10 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
-	if err := cfg.TLS.resolve(); err != nil {
+	if err := cfg.TLS.Resolve(); err != nil {
 		return nil, err
 	}
-	sec, err := newTLSState(cfg.TLS, log)
+	sec, err := tlsconf.Load(cfg.TLS, log)
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +157,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	var id *cluster.Identity
 	if !has && cfg.Join != "" {
-		id, err = join(cfg, store, log, sec.peerDialOptions())
+		id, err = join(cfg, store, log, peerDialOptions(sec))
 	} else {
 		id, err = cluster.Open(store, cluster.Options{
 			Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
@@ -177,7 +179,7 @@ func Start(cfg Config) (n *Node, err error) {
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
 		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk, tls: sec,
 	}
-	sec.register(n.registry)
+	sec.Register(n.registry)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -229,7 +231,7 @@ func Start(cfg Config) (n *Node, err error) {
 		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
-	n.conns = transport.NewConns(n.routing.Resolve, sec.peerDialOptions())
+	n.conns = transport.NewConns(n.routing.Resolve, peerDialOptions(sec))
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -265,7 +267,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Peers:          peers,
 		Clock:          clk,
 		Settings:       id.Settings.String(),
-		DialOptions:    sec.peerDialOptions(),
+		DialOptions:    peerDialOptions(sec),
 	})
 	if err != nil {
 		return nil, err
@@ -275,7 +277,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
 	n.registry.MustRegister(forwards)
 	fcfg := forward.ClientConfig{
-		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: sec.peerDialOptions(),
+		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: peerDialOptions(sec),
 		MaxMessage: transport.MaxMessageSize, Sent: forwards.Inc,
 	}
 	if faults != nil {
@@ -293,7 +295,9 @@ func Start(cfg Config) (n *Node, err error) {
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
 	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
-	srvOpts = append(srvOpts, sec.serverOptions()...)
+	if c := sec.PortConfig(); c != nil {
+		srvOpts = append(srvOpts, grpc.Creds(credentials.NewTLS(c)))
+	}
 	n.grpcSrv = grpc.NewServer(append(srvOpts, n.gate.ServerOptions()...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{

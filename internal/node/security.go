@@ -7,6 +7,7 @@ import (
 	"github.com/cairnkv/cairn/internal/auth/gate"
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
+	"github.com/cairnkv/cairn/internal/tlsconf"
 )
 
 // Logins, permissions and join tokens are internal/auth/gate's; the
@@ -23,7 +24,7 @@ func (m metaGroup) Propose(ctx context.Context, c kv.Command) (kv.Reply, error) 
 }
 
 // newGate makes the node's user view and its doors' gate.
-func newGate(n *Node, sec *tlsState) (*gate.Users, *gate.Gate) {
+func newGate(n *Node, sec *tlsconf.State) (*gate.Users, *gate.Gate) {
 	users := gate.NewUsers(gate.UsersConfig{
 		Meta: metaGroup{n}, Clock: n.clock, Logger: n.log, Registry: n.registry,
 		Closed: n.cfg.TLS.Enabled() || n.cfg.InitialAdminPassword != "", Timeout: n.cfg.RequestTimeout,
@@ -34,7 +35,7 @@ func newGate(n *Node, sec *tlsState) (*gate.Users, *gate.Gate) {
 		FromCluster: func(ctx context.Context) bool { return n.fromCluster(ctx, "") == nil },
 	}
 	if sec != nil {
-		cfg.VerifyPeer = sec.peer.VerifyPeer
+		cfg.VerifyPeer = sec.VerifyPeer
 	}
 	return users, gate.New(cfg)
 }
