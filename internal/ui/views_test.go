@@ -35,8 +35,8 @@ func TestRingOf(t *testing.T) {
 func TestStatusOf(t *testing.T) {
 	st := StatusOf(&cairnv1.StatusResponse{
 		MetaLeader: "a", Epoch: 3,
-		Nodes:      []*cairnv1.NodeStatus{{Member: &cairnv1.MemberInfo{Name: "a"}, Replicas: 5, LastHeardUnixNanos: 1e9}},
-		InFlight:   []*cairnv1.Move{{Group: 2, Partition: 1, Add: "b", Remove: "a"}},
+		Nodes:    []*cairnv1.NodeStatus{{Member: &cairnv1.MemberInfo{Name: "a"}, Replicas: 5, LastHeardUnixNanos: 1e9}},
+		InFlight: []*cairnv1.Move{{Group: 2, Partition: 1, Add: "b", Remove: "a"}},
 	})
 	if st.MetaLeader != "a" || st.Epoch != 3 || len(st.Nodes) != 1 || st.Nodes[0].Replicas != 5 || st.Nodes[0].LastHeard.Unix() != 1 {
 		t.Fatalf("%+v", st)
