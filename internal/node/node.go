@@ -80,7 +80,7 @@ type Node struct {
 
 	// faults is set with Config.FaultInjection: the injectable clock and
 	// disk behind this node, served by the FaultInjection service.
-	faults *faultInjector
+	faults *transport.FaultService
 
 	// machines are the local replicas' state machines by group, for the
 	// group time a read reports (groupTime).
@@ -134,12 +134,13 @@ func Start(cfg Config) (n *Node, err error) {
 	if len(members) == 0 {
 		members = cluster.DefaultInitialCluster(cfg.Name, cfg.AdvertiseGRPC)
 	}
-	var faults *faultInjector
+	var faults *transport.FaultService
 	popts := storage.PebbleOptions{Logger: pebbleLogger{log}}
 	clk := cfg.Clock
 	if cfg.FaultInjection {
-		faults = newFaultInjector(cfg.Name, cfg.Clock)
-		popts.FS, clk = faults.fs, faults.clock
+		fs := storage.NewSlowSyncFS(nil)
+		faults = &transport.FaultService{Name: cfg.Name, Clock: clock.NewSkewed(cfg.Clock, 0), Disk: fs}
+		popts.FS, clk = fs, faults.Clock
 		log.Warn("fault injection is on: this node obeys FaultInjection calls from anyone who can reach its gRPC port")
 	}
 	store, err := storage.OpenPebble(cfg.DataDir, popts)
@@ -310,7 +311,7 @@ func Start(cfg Config) (n *Node, err error) {
 	n.admin.Register(n.grpcSrv)
 	newSecurity(n).Register(n.grpcSrv)
 	if faults != nil {
-		faults.tr = tr
+		faults.Transport = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
 	}
 	n.configs.Start(n.router)

@@ -49,7 +49,7 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 		return kv.Reply{}, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
 	if n.faults != nil {
-		if err := n.faults.delay(ctx); err != nil {
+		if err := n.injectedDelay(ctx); err != nil {
 			return kv.Reply{}, err
 		}
 	}
@@ -75,7 +75,7 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Quer
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
 		defer cancel()
-		if err := n.faults.delay(ctx); err != nil {
+		if err := n.injectedDelay(ctx); err != nil {
 			return kv.Reply{}, err
 		}
 	}
