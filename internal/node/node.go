@@ -169,7 +169,7 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if !id.Joined {
-		if err := checkOwnEntry(cfg, id.Founders); err != nil {
+		if err := cluster.CheckOwnEntry(cfg.Name, cfg.Capacity, cfg.Zone, id.Founders); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +215,7 @@ func Start(cfg Config) (n *Node, err error) {
 		ConfigStore:              n.configs,
 		PrimaryBackup: replica.PrimaryBackupOptions{Async: id.Settings.PBMode == cluster.PBModeAsync,
 			MinInSync: id.Settings.PBMinInSync, MaxLag: id.Settings.PBMaxLag, Lease: id.Settings.PBLease,
-			RollbackDir: cfg.DataDir, Session: commandSession},
+			RollbackDir: cfg.DataDir, Session: kv.CommandSession},
 	})
 	if err != nil {
 		return nil, err
@@ -425,26 +425,6 @@ func (n *Node) Stop(ctx context.Context) error {
 // routes with its peers every other time (routing.Table.Run).
 const watchInterval = 500 * time.Millisecond
 
-// checkOwnEntry refuses a founder whose --capacity or --zone differs from
-// its --initial-cluster entry: every founder places partitions by the
-// entries, so a flag that disagrees would be silently ignored.
-func checkOwnEntry(cfg Config, founders []cluster.Member) error {
-	for _, m := range founders {
-		if m.Name != cfg.Name {
-			continue
-		}
-		if cfg.Capacity != 0 && cfg.Capacity != m.Weight() {
-			return fmt.Errorf("--capacity %v differs from the capacity %v that --initial-cluster gives %s (name=addr;capacity=C); founders are placed by their entries",
-				cfg.Capacity, m.Weight(), cfg.Name)
-		}
-		if cfg.Zone != "" && cfg.Zone != m.Zone {
-			return fmt.Errorf("--zone %q differs from the zone %q that --initial-cluster gives %s (name=addr;zone=Z); founders are placed by their entries",
-				cfg.Zone, m.Zone, cfg.Name)
-		}
-	}
-	return nil
-}
-
 // drainTimeout bounds how long a stopping node waits for requests in flight.
 const drainTimeout = 2 * time.Second
 
@@ -459,14 +439,4 @@ func (p pebbleLogger) Errorf(f string, a ...any) {
 func (p pebbleLogger) Fatalf(f string, a ...any) {
 	p.l.Error(fmt.Sprintf(f, a...), "component", "pebble")
 	os.Exit(1)
-}
-
-// commandSession is a kv command's session, for the primary-backup
-// engine's rollback records (the engine does not read commands itself).
-func commandSession(cmd []byte) (client, seq uint64, ok bool) {
-	c, err := kv.DecodeCommand(cmd)
-	if err != nil || c.Client == 0 {
-		return 0, 0, false
-	}
-	return c.Client, c.Seq, true
 }
