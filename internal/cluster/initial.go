@@ -311,3 +311,24 @@ func ClusterID(members []Member, token string) ID {
 	copy(id[:], h.Sum(nil))
 	return id
 }
+
+// CheckOwnEntry refuses a founder whose --capacity or --zone (capacity,
+// zone; zero when not given) differs from its --initial-cluster entry:
+// every founder places partitions by the entries, so a flag that disagrees
+// would be silently ignored.
+func CheckOwnEntry(name string, capacity float64, zone string, founders []Member) error {
+	for _, m := range founders {
+		if m.Name != name {
+			continue
+		}
+		if capacity != 0 && capacity != m.Weight() {
+			return fmt.Errorf("--capacity %v differs from the capacity %v that --initial-cluster gives %s (name=addr;capacity=C); founders are placed by their entries",
+				capacity, m.Weight(), name)
+		}
+		if zone != "" && zone != m.Zone {
+			return fmt.Errorf("--zone %q differs from the zone %q that --initial-cluster gives %s (name=addr;zone=Z); founders are placed by their entries",
+				zone, m.Zone, name)
+		}
+	}
+	return nil
+}

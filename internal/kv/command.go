@@ -363,3 +363,14 @@ func (q *Request) decode(r *reader) {
 		q.Delta = r.varint()
 	}
 }
+
+// CommandSession is an encoded command's session (client and sequence
+// number); ok is false for a command without one or that does not decode
+// (the primary-backup engine's rollback records read it so).
+func CommandSession(cmd []byte) (client, seq uint64, ok bool) {
+	c, err := DecodeCommand(cmd)
+	if err != nil || c.Client == 0 {
+		return 0, 0, false
+	}
+	return c.Client, c.Seq, true
+}

@@ -43,7 +43,7 @@ func TestLoginsAndRoles(t *testing.T) {
 		{Name: "reader", Role: auth.RoleRead, Hash: h.Hash("r-pass")},
 		{Name: "writer", Role: auth.RoleReadWrite, Hash: h.Hash("w-pass")},
 	} {
-		if err := n1.users.putUser(ctx, u); err != nil {
+		if err := n1.users.Put(ctx, u); err != nil {
 			t.Fatal(err)
 		}
 	}

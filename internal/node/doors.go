@@ -56,7 +56,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	}
 	d.HTTP = httpLis.Addr().String()
 	httpLis = httpDoor.Listener(httpLis, httpDoor.RefuseHTTP())
-	if c := n.tls.doorConfig(); c != nil {
+	if c := n.tls.DoorConfig(); c != nil {
 		c.NextProtos = []string{"h2", "http/1.1"}
 		httpLis = tls.NewListener(httpLis, c) // NB: inside the bound: a refused connection never costs a handshake
 	}
@@ -74,7 +74,7 @@ func (n *Node) serveDoors() (_ *doors, err error) {
 	mux.Handle("/ui/", dash)
 	mux.Handle("/", h)
 	srv := &http.Server{
-		Handler: httpDoor.Handler(n.httpAuth(mux)),
+		Handler: httpDoor.Handler(n.gate.HTTP(mux)),
 		// A client that trickles its headers or body, or keeps an idle
 		// connection, holds a connection slot for at most these.
 		ReadHeaderTimeout: httpReadHeaderTimeout,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/cairnkv/cairn/internal/auth/gate"
 	"github.com/cairnkv/cairn/internal/cluster"
 	"github.com/cairnkv/cairn/internal/storage"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
@@ -31,7 +32,7 @@ func join(cfg Config, store storage.Store, log *slog.Logger, dial []grpc.DialOpt
 		if cfg.JoinToken == "" {
 			return ctx
 		}
-		return metadata.AppendToOutgoingContext(ctx, joinTokenHeader, cfg.JoinToken)
+		return metadata.AppendToOutgoingContext(ctx, gate.JoinTokenHeader, cfg.JoinToken)
 	}
 	return cluster.JoinVia(store, conn, cfg.Join, req, withToken, cfg.Clock, log)
 }

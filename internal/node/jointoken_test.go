@@ -20,7 +20,7 @@ func TestJoinNeedsAToken(t *testing.T) {
 	testkit.WaitFor(t, 10*time.Second, "logins to be required", n1.users.Required)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	sec := securityService{n: n1}
+	sec := newSecurity(n1)
 	tok, err := sec.CreateJoinToken(ctx, &cairnv1.CreateJoinTokenRequest{TtlSeconds: 600})
 	if err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairnkv/cairn/internal/api/grpcapi"
 	"github.com/cairnkv/cairn/internal/api/guard"
+	"github.com/cairnkv/cairn/internal/auth/gate"
 	"github.com/cairnkv/cairn/internal/buildinfo"
 	"github.com/cairnkv/cairn/internal/clock"
 	"github.com/cairnkv/cairn/internal/cluster"
@@ -23,11 +24,13 @@ import (
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/routing"
 	"github.com/cairnkv/cairn/internal/storage"
+	"github.com/cairnkv/cairn/internal/tlsconf"
 	"github.com/cairnkv/cairn/internal/transport"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // Node is one running `cairn server`: storage, identity, transport, the
@@ -45,11 +48,11 @@ type Node struct {
 	grpcSrv *grpc.Server
 	// tls is the loaded --cert-file/--peer-cert-file material; nil
 	// without TLS.
-	tls *tlsState
+	tls *tlsconf.State
 	// users are the meta group's users, as the doors' logins check them;
-	// logins remembers the gRPC and HTTP logins verified.
-	users  *users
-	logins loginCache
+	// gate is the gRPC and HTTP doors' login and permission checks.
+	users *gate.Users
+	gate  *gate.Gate
 
 	// doorMetrics and maxConns guard the three doors (--max-connections,
 	// lowered to fit the file-descriptor limit).
@@ -77,7 +80,7 @@ type Node struct {
 
 	// faults is set with Config.FaultInjection: the injectable clock and
 	// disk behind this node, served by the FaultInjection service.
-	faults *faultInjector
+	faults *transport.FaultService
 
 	// machines are the local replicas' state machines by group, for the
 	// group time a read reports (groupTime).
@@ -98,10 +101,10 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	log := cfg.Logger.With("node", cfg.Name)
-	if err := cfg.TLS.resolve(); err != nil {
+	if err := cfg.TLS.Resolve(); err != nil {
 		return nil, err
 	}
-	sec, err := newTLSState(cfg.TLS, log)
+	sec, err := tlsconf.Load(cfg.TLS, log)
 	if err != nil {
 		return nil, err
 	}
@@ -131,12 +134,13 @@ func Start(cfg Config) (n *Node, err error) {
 	if len(members) == 0 {
 		members = cluster.DefaultInitialCluster(cfg.Name, cfg.AdvertiseGRPC)
 	}
-	var faults *faultInjector
+	var faults *transport.FaultService
 	popts := storage.PebbleOptions{Logger: pebbleLogger{log}}
 	clk := cfg.Clock
 	if cfg.FaultInjection {
-		faults = newFaultInjector(cfg.Name, cfg.Clock)
-		popts.FS, clk = faults.fs, faults.clock
+		fs := storage.NewSlowSyncFS(nil)
+		faults = &transport.FaultService{Name: cfg.Name, Clock: clock.NewSkewed(cfg.Clock, 0), Disk: fs}
+		popts.FS, clk = fs, faults.Clock
 		log.Warn("fault injection is on: this node obeys FaultInjection calls from anyone who can reach its gRPC port")
 	}
 	store, err := storage.OpenPebble(cfg.DataDir, popts)
@@ -154,7 +158,7 @@ func Start(cfg Config) (n *Node, err error) {
 	}
 	var id *cluster.Identity
 	if !has && cfg.Join != "" {
-		id, err = join(cfg, store, log, sec.peerDialOptions())
+		id, err = join(cfg, store, log, peerDialOptions(sec))
 	} else {
 		id, err = cluster.Open(store, cluster.Options{
 			Name: cfg.Name, InitialCluster: members, Token: cfg.Token, State: cfg.State,
@@ -165,7 +169,7 @@ func Start(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	if !id.Joined {
-		if err := checkOwnEntry(cfg, id.Founders); err != nil {
+		if err := cluster.CheckOwnEntry(cfg.Name, cfg.Capacity, cfg.Zone, id.Founders); err != nil {
 			return nil, err
 		}
 	}
@@ -176,7 +180,7 @@ func Start(cfg Config) (n *Node, err error) {
 		cfg: cfg, log: log, store: store, id: id, registry: prometheus.NewRegistry(),
 		grpcLis: grpcLis, stop: make(chan struct{}), faults: faults, clock: clk, tls: sec,
 	}
-	sec.register(n.registry)
+	sec.Register(n.registry)
 	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildinfo.Collector())
 	peers, err := cluster.NewPeerBook(store)
 	if err != nil {
@@ -211,7 +215,7 @@ func Start(cfg Config) (n *Node, err error) {
 		ConfigStore:              n.configs,
 		PrimaryBackup: replica.PrimaryBackupOptions{Async: id.Settings.PBMode == cluster.PBModeAsync,
 			MinInSync: id.Settings.PBMinInSync, MaxLag: id.Settings.PBMaxLag, Lease: id.Settings.PBLease,
-			RollbackDir: cfg.DataDir, Session: commandSession},
+			RollbackDir: cfg.DataDir, Session: kv.CommandSession},
 	})
 	if err != nil {
 		return nil, err
@@ -228,7 +232,7 @@ func Start(cfg Config) (n *Node, err error) {
 		MetaGroup: hostReplicas{host}.metaGroup, Peers: routePeers{n}, Addrs: addrs,
 		Clock: clk, Logger: log, Registry: n.registry,
 	})
-	n.conns = transport.NewConns(n.routing.Resolve, sec.peerDialOptions())
+	n.conns = transport.NewConns(n.routing.Resolve, peerDialOptions(sec))
 	if !id.Bootstrapped {
 		for _, d := range cluster.FoundingDescriptors(id.Founders, id.Settings) {
 			if _, ok := d.ReplicaOn(cfg.Name); !ok {
@@ -264,7 +268,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Peers:          peers,
 		Clock:          clk,
 		Settings:       id.Settings.String(),
-		DialOptions:    sec.peerDialOptions(),
+		DialOptions:    peerDialOptions(sec),
 	})
 	if err != nil {
 		return nil, err
@@ -274,7 +278,7 @@ func Start(cfg Config) (n *Node, err error) {
 		Name: "cairn_forwarded_requests_total", Help: "Requests forwarded to the leader's node."})
 	n.registry.MustRegister(forwards)
 	fcfg := forward.ClientConfig{
-		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: sec.peerDialOptions(),
+		ClusterID: id.ClusterID.String(), Resolve: n.resolve, DialOptions: peerDialOptions(sec),
 		MaxMessage: transport.MaxMessageSize, Sent: forwards.Inc,
 	}
 	if faults != nil {
@@ -285,15 +289,17 @@ func Start(cfg Config) (n *Node, err error) {
 		Node: cfg.Name, Groups: host, Routes: n.routing, Client: n.fwd, Clock: clk,
 		Timeout: cfg.RequestTimeout, Retry: cfg.TickInterval / 2, GroupTime: n.groupTime,
 	})
-	n.users = newUsers(n, cfg.TLS.Enabled() || cfg.InitialAdminPassword != "")
+	n.users, n.gate = newGate(n, sec)
 	n.doorMetrics = guard.NewMetrics(n.registry)
 	n.maxConns = doorConnections(cfg.MaxConnections, log)
 	grpcDoor := n.door("grpc")
 	grpcLis = grpcDoor.GRPCListener(grpcLis)
 	n.grpcLis = grpcLis
 	srvOpts := append(transport.ServerOptions(), grpcDoor.GRPCOptions(peerMethod, containedMethod)...)
-	srvOpts = append(srvOpts, sec.serverOptions(peerMethod)...)
-	n.grpcSrv = grpc.NewServer(append(srvOpts, n.authServerOptions()...)...)
+	if c := sec.PortConfig(); c != nil {
+		srvOpts = append(srvOpts, grpc.Creds(credentials.NewTLS(c)))
+	}
+	n.grpcSrv = grpc.NewServer(append(srvOpts, n.gate.ServerOptions()...)...)
 	tr.Register(n.grpcSrv)
 	cairnv1.RegisterForwardServer(n.grpcSrv, forward.NewServer(forward.ServerConfig{
 		Node: cfg.Name, ClusterID: id.ClusterID.String(), Partitions: id.Settings.Partitions,
@@ -303,9 +309,9 @@ func Start(cfg Config) (n *Node, err error) {
 	n.rebalancer = newRebalancer(n)
 	n.admin = newAdmin(n)
 	n.admin.Register(n.grpcSrv)
-	cairnv1.RegisterSecurityServer(n.grpcSrv, securityService{n: n})
+	newSecurity(n).Register(n.grpcSrv)
 	if faults != nil {
-		faults.tr = tr
+		faults.Transport = tr
 		cairnv1.RegisterFaultInjectionServer(n.grpcSrv, faults)
 	}
 	n.configs.Start(n.router)
@@ -326,7 +332,10 @@ func Start(cfg Config) (n *Node, err error) {
 	n.wg.Add(1)
 	go n.runRebalancer()
 	n.wg.Add(1)
-	go n.users.run(cfg.InitialAdminPassword)
+	go func() {
+		defer n.wg.Done()
+		n.users.Run(n.stop, cfg.InitialAdminPassword)
+	}()
 	log.Info("node started", "grpc", cfg.AdvertiseGRPC, "cluster_id", id.ClusterID, "incarnation", id.Incarnation)
 	return n, nil
 }
@@ -416,26 +425,6 @@ func (n *Node) Stop(ctx context.Context) error {
 // routes with its peers every other time (routing.Table.Run).
 const watchInterval = 500 * time.Millisecond
 
-// checkOwnEntry refuses a founder whose --capacity or --zone differs from
-// its --initial-cluster entry: every founder places partitions by the
-// entries, so a flag that disagrees would be silently ignored.
-func checkOwnEntry(cfg Config, founders []cluster.Member) error {
-	for _, m := range founders {
-		if m.Name != cfg.Name {
-			continue
-		}
-		if cfg.Capacity != 0 && cfg.Capacity != m.Weight() {
-			return fmt.Errorf("--capacity %v differs from the capacity %v that --initial-cluster gives %s (name=addr;capacity=C); founders are placed by their entries",
-				cfg.Capacity, m.Weight(), cfg.Name)
-		}
-		if cfg.Zone != "" && cfg.Zone != m.Zone {
-			return fmt.Errorf("--zone %q differs from the zone %q that --initial-cluster gives %s (name=addr;zone=Z); founders are placed by their entries",
-				cfg.Zone, m.Zone, cfg.Name)
-		}
-	}
-	return nil
-}
-
 // drainTimeout bounds how long a stopping node waits for requests in flight.
 const drainTimeout = 2 * time.Second
 
@@ -450,14 +439,4 @@ func (p pebbleLogger) Errorf(f string, a ...any) {
 func (p pebbleLogger) Fatalf(f string, a ...any) {
 	p.l.Error(fmt.Sprintf(f, a...), "component", "pebble")
 	os.Exit(1)
-}
-
-// commandSession is a kv command's session, for the primary-backup
-// engine's rollback records (the engine does not read commands itself).
-func commandSession(cmd []byte) (client, seq uint64, ok bool) {
-	c, err := kv.DecodeCommand(cmd)
-	if err != nil || c.Client == 0 {
-		return 0, 0, false
-	}
-	return c.Client, c.Seq, true
 }

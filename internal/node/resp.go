@@ -15,7 +15,7 @@ func (n *Node) serveRESP(d *doors) error {
 		return fmt.Errorf("--redis-addr %s: %w", n.cfg.RedisAddr, err)
 	}
 	d.Redis = lis.Addr().String()
-	if c := n.tls.doorConfig(); c != nil {
+	if c := n.tls.DoorConfig(); c != nil {
 		lis = tls.NewListener(lis, c)
 	}
 	srv := resp.New(resp.Config{

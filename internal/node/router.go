@@ -13,9 +13,6 @@ import (
 	"github.com/cairnkv/cairn/internal/kv"
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/transport"
-	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
 )
 
 // The node is the front doors' Backend: internal/forward routes a command
@@ -49,7 +46,7 @@ func (n *Node) Propose(ctx context.Context, p int, cmd kv.Command) (kv.Reply, er
 		return kv.Reply{}, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
 	if n.faults != nil {
-		if err := n.faults.delay(ctx); err != nil {
+		if err := n.injectedDelay(ctx); err != nil {
 			return kv.Reply{}, err
 		}
 	}
@@ -75,7 +72,7 @@ func (n *Node) Read(ctx context.Context, p int, mode replica.ReadMode, q kv.Quer
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, n.cfg.RequestTimeout)
 		defer cancel()
-		if err := n.faults.delay(ctx); err != nil {
+		if err := n.injectedDelay(ctx); err != nil {
 			return kv.Reply{}, err
 		}
 	}
@@ -114,32 +111,11 @@ func (l links) CutTo(node string) error {
 	return nil
 }
 
-// Replicated implements api.Backend (Redis's WAIT): on the partition's
-// leader, here (the Admin service's ReplicatedLocal) or on the leader's
-// node (Admin.Replicated, once; a leader that moved meanwhile answers 0).
+// Replicated implements api.Backend (Redis's WAIT): the Admin service's
+// ReplicatedAt.
 func (n *Node) Replicated(ctx context.Context, p int, need int) (int, error) {
 	if p < 0 || p >= n.Partitions() {
 		return 0, fmt.Errorf("%w: partition %d out of range", api.ErrInvalid, p)
 	}
-	gid := replica.GroupOf(p)
-	if g, ok := n.host.Group(gid); ok && g.IsLeader() {
-		return n.admin.ReplicatedLocal(ctx, gid, need)
-	}
-	_, leader, ok := adminNode{rebalanceNode{n}}.Route(gid)
-	if !ok || leader == "" || leader == n.cfg.Name {
-		return 0, fmt.Errorf("%w: partition %d has no known leader", replica.ErrNotApplied, p)
-	}
-	conn, err := adminNode{rebalanceNode{n}}.Conn(leader)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := cairnv1.NewAdminClient(conn).Replicated(adminNode{rebalanceNode{n}}.PeerContext(ctx),
-		&cairnv1.ReplicatedRequest{Partition: int32(p), Need: uint32(max(need, 0))})
-	if status.Code(err) == codes.FailedPrecondition {
-		return 0, nil // the leader moved: none is known to hold it yet
-	}
-	if err != nil {
-		return 0, err
-	}
-	return int(resp.GetReplicas()), nil
+	return n.admin.ReplicatedAt(ctx, p, need)
 }

@@ -71,7 +71,7 @@ func (n *Node) Ready() []api.Check {
 		clock.Reason = fmt.Sprintf("clock offset beyond --max-clock-offset %v from a majority of nodes", n.cfg.MaxClockOffset)
 	}
 	checks = append(checks, clock)
-	if c := n.users.check(); c != nil {
+	if c := n.users.Check(); c != nil {
 		checks = append(checks, *c)
 	}
 	// The HTTP door adds the "shutdown" check from Draining.

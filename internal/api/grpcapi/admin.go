@@ -71,6 +71,7 @@ type AdminNode interface {
 // (replica.Group has these methods).
 type AdminGroup interface {
 	Status() replica.Status
+	IsLeader() bool
 	ChangeMembers(ctx context.Context, target replica.Membership) error
 	CheckConsistency(ctx context.Context) (replica.Check, error)
 	TransferLeader(ctx context.Context, to replica.ReplicaID) error

@@ -139,6 +139,7 @@ type fakeAdminGroup struct {
 }
 
 func (g *fakeAdminGroup) Status() replica.Status { return g.st }
+func (g *fakeAdminGroup) IsLeader() bool         { return g.st.State == replica.StateLeader }
 func (g *fakeAdminGroup) ChangeMembers(context.Context, replica.Membership) error {
 	return g.err
 }
@@ -425,5 +426,31 @@ func TestAdminDrainWaitsForDescriptors(t *testing.T) {
 	})
 	if err != nil || waited >= descriptorWait {
 		t.Fatalf("drain once every descriptor is known: %v after %v", err, waited)
+	}
+}
+
+// WAIT's count is the leader's: asked here when this node leads, else once
+// of the leader's node.
+func TestAdminReplicatedAt(t *testing.T) {
+	ctx := context.Background()
+	n1, n2 := newFakeAdminNode("n1", "n1", "n2", "n3"), newFakeAdminNode("n2", "n1", "n2", "n3")
+	gid := replica.GroupOf(0)
+	n1.groups[gid] = &fakeAdminGroup{st: replica.Status{Group: gid, Replica: 1, State: replica.StateLeader, Commit: 10,
+		Progress: map[replica.ReplicaID]replica.PeerProgress{1: {Match: 10}, 2: {Match: 10}, 3: {Match: 4}}}}
+	a1, a2 := newTestAdmin(n1), newTestAdmin(n2)
+	if got, err := a1.ReplicatedAt(ctx, 0, 1); err != nil || got != 1 {
+		t.Fatalf("on the leader: %d %v, want 1", got, err)
+	}
+	if _, err := a2.ReplicatedAt(ctx, 0, 1); !errors.Is(err, replica.ErrNotApplied) {
+		t.Fatalf("no known leader: %v", err)
+	}
+	n2.conns["n1"] = serveAdmin(t, a1)
+	n2.leaders[gid] = "n1"
+	if got, err := a2.ReplicatedAt(ctx, 0, 1); err != nil || got != 1 {
+		t.Fatalf("through the leader's node: %d %v, want 1", got, err)
+	}
+	n1.groups[gid].st.State = replica.StateFollower // the leader moved
+	if got, err := a2.ReplicatedAt(ctx, 0, 1); err != nil || got != 0 {
+		t.Fatalf("after the leader moved: %d %v, want 0", got, err)
 	}
 }

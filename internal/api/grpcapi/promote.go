@@ -109,6 +109,34 @@ func (s *Admin) Replicated(ctx context.Context, req *pb.ReplicatedRequest) (*pb.
 	return &pb.ReplicatedResponse{Replicas: uint32(n)}, nil
 }
 
+// ReplicatedAt is WAIT's count for partition p (api.Backend.Replicated)
+// from any node: on the partition's leader, here (ReplicatedLocal) or on
+// the leader's node (Replicated, asked once; a leader that moved
+// meanwhile answers 0).
+func (s *Admin) ReplicatedAt(ctx context.Context, p int, need int) (int, error) {
+	gid := replica.GroupOf(p)
+	if g, ok := s.n.Group(gid); ok && g.IsLeader() {
+		return s.ReplicatedLocal(ctx, gid, need)
+	}
+	_, leader, ok := s.n.Route(gid)
+	if !ok || leader == "" || leader == s.n.Name() {
+		return 0, fmt.Errorf("%w: partition %d has no known leader", replica.ErrNotApplied, p)
+	}
+	conn, err := s.n.Conn(leader)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := pb.NewAdminClient(conn).Replicated(s.n.PeerContext(ctx),
+		&pb.ReplicatedRequest{Partition: int32(p), Need: uint32(max(need, 0))})
+	if status.Code(err) == codes.FailedPrecondition {
+		return 0, nil // the leader moved: none is known to hold it yet
+	}
+	if err != nil {
+		return 0, err
+	}
+	return int(resp.GetReplicas()), nil
+}
+
 // ErrNotLeaderHere: ReplicatedLocal was asked of a node whose replica does
 // not lead.
 var ErrNotLeaderHere = errors.New("grpcapi: the local replica does not lead the partition")

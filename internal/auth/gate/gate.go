@@ -1,16 +1,19 @@
-package node
+package gate
 
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
 
 	"github.com/cairnkv/cairn/internal/api"
 	"github.com/cairnkv/cairn/internal/auth"
+	"github.com/cairnkv/cairn/internal/clock"
 	cairnv1 "github.com/cairnkv/cairn/proto/cairn/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -20,12 +23,39 @@ import (
 	"google.golang.org/grpc/status"
 )
 
+// Config is what a Gate checks with.
+type Config struct {
+	Users     *Users
+	Meta      Meta // the join tokens
+	ClusterID string
+	Clock     clock.Clock
+	Logger    *slog.Logger
+	// PeerMethod says which gRPC calls are node-to-node.
+	PeerMethod func(fullMethod string) bool
+	// VerifyPeer checks a node certificate against the peer CA; nil
+	// without TLS.
+	VerifyPeer func(chain []*x509.Certificate) error
+	// FromCluster says, without TLS, whether a call carries this
+	// cluster's ID.
+	FromCluster func(ctx context.Context) bool
+}
+
+// Gate is the login and permission checks of a node's gRPC and HTTP
+// doors (RESP logs in through Users itself, once per connection).
+type Gate struct {
+	cfg    Config
+	logins loginCache
+}
+
+// New makes a gate.
+func New(cfg Config) *Gate { return &Gate{cfg: cfg} }
+
 // Logins on the gRPC and HTTP doors carry the password with every call
 // (gRPC per-RPC credentials, HTTP basic auth), so a verified password is
 // remembered (by a digest of user and password) for as long as the user's
 // stored hash and role stay what they were: one argon2id per client, not
 // one per call, and a changed password or removed user ends it within
-// usersRefresh.
+// Refresh.
 type loginCache struct {
 	mu sync.Mutex
 	m  map[[32]byte]cachedLogin
@@ -41,33 +71,33 @@ const maxCachedLogins = 10000
 // login checks user and password as every door but RESP does (RESP logs
 // in once per connection): remembered while the user's record is the
 // same.
-func (n *Node) login(ctx context.Context, remote, user, password string) (api.Principal, error) {
+func (g *Gate) login(ctx context.Context, remote, user, password string) (api.Principal, error) {
 	key := sha256.Sum256([]byte(user + "\x00" + password))
-	n.logins.mu.Lock()
-	c, ok := n.logins.m[key]
-	n.logins.mu.Unlock()
+	g.logins.mu.Lock()
+	c, ok := g.logins.m[key]
+	g.logins.mu.Unlock()
 	if ok {
-		if rec, found := n.users.Lookup(user); found && rec.Hash == c.hash {
+		if rec, found := g.cfg.Users.Lookup(user); found && rec.Hash == c.hash {
 			return api.Principal{User: rec.Name, Role: rec.Role}, nil
 		}
 	}
-	p, err := n.users.Login(ctx, remote, user, password)
+	p, err := g.cfg.Users.Login(ctx, remote, user, password)
 	if err != nil {
 		return p, err
 	}
-	if rec, found := n.users.Lookup(user); found {
-		n.logins.mu.Lock()
-		if n.logins.m == nil || len(n.logins.m) >= maxCachedLogins {
-			n.logins.m = map[[32]byte]cachedLogin{}
+	if rec, found := g.cfg.Users.Lookup(user); found {
+		g.logins.mu.Lock()
+		if g.logins.m == nil || len(g.logins.m) >= maxCachedLogins {
+			g.logins.m = map[[32]byte]cachedLogin{}
 		}
-		n.logins.m[key] = cachedLogin{user: user, hash: rec.Hash}
-		n.logins.mu.Unlock()
+		g.logins.m[key] = cachedLogin{user: user, hash: rec.Hash}
+		g.logins.mu.Unlock()
 	}
 	return p, nil
 }
 
 // grpcPerms is what each client call needs. NB: default deny: a method
-// not listed here, nodeOnlyMethods or peerMethod needs admin.
+// not listed here, nodeOnlyMethods or PeerMethod needs admin.
 var grpcPerms = map[string]auth.Permission{
 	cairnv1.KV_Get_FullMethodName:             auth.PermRead,
 	cairnv1.KV_Scan_FullMethodName:            auth.PermRead,
@@ -82,8 +112,7 @@ var grpcPerms = map[string]auth.Permission{
 // own behalf (the rebalancer's, a joining node's): with TLS, a caller with
 // a node certificate of the peer CA may make them without a user. NB: only
 // these: a node certificate is never a user (etcd CVE-2018-16886), and
-// calls a node passes on for a client (adminHopHeader) carry that
-// client's credentials.
+// calls a node passes on for a client carry that client's credentials.
 var nodeOnlyMethods = map[string]bool{
 	cairnv1.Admin_Ping_FullMethodName:           true,
 	cairnv1.Admin_ChangeReplicas_FullMethodName: true,
@@ -94,7 +123,7 @@ var nodeOnlyMethods = map[string]bool{
 
 // secure says whether this node belongs to a secure cluster: TLS, or
 // users. Joining one needs a join token or a node certificate.
-func (n *Node) secure() bool { return n.tls != nil || n.users.Required() }
+func (g *Gate) secure() bool { return g.cfg.VerifyPeer != nil || g.cfg.Users.Required() }
 
 // auditedMethods are logged with who called them (the Security service's
 // calls log their own lines).
@@ -105,34 +134,54 @@ var auditedMethods = map[string]bool{
 	cairnv1.Admin_ForceRecover_FullMethodName:  true,
 }
 
-// authorizeGRPC returns ctx with the caller's principal, or the error to
+// checkPeer refuses a node-to-node call that does not come over TLS with
+// a node certificate of the peer CA; with TLS only.
+func (g *Gate) checkPeer(ctx context.Context, method string) error {
+	if g.cfg.VerifyPeer == nil || !g.cfg.PeerMethod(method) {
+		return nil
+	}
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return status.Error(codes.PermissionDenied, "node-to-node call without a connection")
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok {
+		return status.Error(codes.PermissionDenied, "node-to-node calls need TLS")
+	}
+	if err := g.cfg.VerifyPeer(ti.State.PeerCertificates); err != nil {
+		return status.Errorf(codes.PermissionDenied, "node-to-node calls need a node certificate signed by the cluster's peer CA (--peer-cert-file): %v", err)
+	}
+	return nil
+}
+
+// authorize returns ctx with the caller's principal, or the error to
 // answer: UNAUTHENTICATED without valid credentials on a cluster with
 // users, PERMISSION_DENIED when the user's role does not allow method.
 // req is a unary call's request (nil for a stream).
-func (n *Node) authorizeGRPC(ctx context.Context, method string, req any) (context.Context, error) {
-	if peerMethod(method) {
-		return ctx, nil // the TLS check (tlsState.serverOptions) guards them
+func (g *Gate) authorize(ctx context.Context, method string, req any) (context.Context, error) {
+	if g.cfg.PeerMethod(method) {
+		return ctx, g.checkPeer(ctx, method)
 	}
-	if method == cairnv1.Admin_Join_FullMethodName && n.secure() && !n.fromNode(ctx) {
+	if method == cairnv1.Admin_Join_FullMethodName && g.secure() && !g.fromNode(ctx) {
 		jr, _ := req.(*cairnv1.JoinRequest)
-		if err := n.useJoinToken(ctx, jr.GetName(), jr.GetDryRun()); err != nil {
-			n.log.Warn("audit: join refused", "node", jr.GetName(), "remote", remoteHost(ctx), "err", status.Convert(err).Message())
+		if err := g.useJoinToken(ctx, jr.GetName(), jr.GetDryRun()); err != nil {
+			g.cfg.Logger.Warn("audit: join refused", "node", jr.GetName(), "remote", RemoteHost(ctx), "err", status.Convert(err).Message())
 			return ctx, err
 		}
 		return ctx, nil
 	}
-	if !n.users.Required() {
+	if !g.cfg.Users.Required() {
 		return api.WithPrincipal(ctx, api.Anonymous), nil
 	}
-	if nodeOnlyMethods[method] && n.fromNode(ctx) {
+	if nodeOnlyMethods[method] && g.fromNode(ctx) {
 		return ctx, nil
 	}
-	remote := remoteHost(ctx)
+	remote := RemoteHost(ctx)
 	user, password, ok := basicFromMetadata(ctx)
 	if !ok {
 		return ctx, status.Error(codes.Unauthenticated, "this cluster requires a login: give --user and --password-file (Go client: client.Options.User/Password)")
 	}
-	p, err := n.login(ctx, remote, user, password)
+	p, err := g.login(ctx, remote, user, password)
 	switch {
 	case errors.Is(err, api.ErrWrongPass), errors.Is(err, api.ErrThrottled):
 		return ctx, status.Error(codes.Unauthenticated, err.Error())
@@ -147,7 +196,7 @@ func (n *Node) authorizeGRPC(ctx context.Context, method string, req any) (conte
 		return ctx, status.Errorf(codes.PermissionDenied, "user %s (role %s) may not call %s", p.User, p.Role, method)
 	}
 	if auditedMethods[method] {
-		n.log.Info("audit: "+method, "by", p.User, "remote", remote)
+		g.cfg.Logger.Info("audit: "+method, "by", p.User, "remote", remote)
 	}
 	return api.WithPrincipal(ctx, p), nil
 }
@@ -156,16 +205,16 @@ func (n *Node) authorizeGRPC(ctx context.Context, method string, req any) (conte
 // of the peer CA; without TLS, whether it carries this cluster's ID (a
 // cluster without TLS has no stronger proof: its passwords travel in
 // clear too).
-func (n *Node) fromNode(ctx context.Context) bool {
-	if n.tls == nil {
-		return n.fromCluster(ctx, "") == nil
+func (g *Gate) fromNode(ctx context.Context) bool {
+	if g.cfg.VerifyPeer == nil {
+		return g.cfg.FromCluster(ctx)
 	}
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return false
 	}
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	return ok && n.tls.peer.VerifyPeer(ti.State.PeerCertificates) == nil
+	return ok && g.cfg.VerifyPeer(ti.State.PeerCertificates) == nil
 }
 
 // basicFromMetadata reads "authorization: Basic base64(user:password)".
@@ -191,7 +240,8 @@ func parseBasic(v string) (user, password string, ok bool) {
 	return strings.Cut(string(b), ":")
 }
 
-func remoteHost(ctx context.Context) string {
+// RemoteHost is the host a gRPC call came from.
+func RemoteHost(ctx context.Context) string {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		return hostOf(p.Addr.String())
 	}
@@ -207,18 +257,27 @@ func hostOf(addr string) string {
 	return addr
 }
 
-// authServerOptions are the gRPC port's login and permission checks.
-func (n *Node) authServerOptions() []grpc.ServerOption {
+// Audit logs an admin action with who did it.
+func Audit(ctx context.Context, log *slog.Logger, action string, attrs ...any) {
+	who := "-"
+	if p, ok := api.PrincipalOf(ctx); ok {
+		who = p.User
+	}
+	log.Info("audit: "+action, append([]any{"by", who, "remote", RemoteHost(ctx)}, attrs...)...)
+}
+
+// ServerOptions are the gRPC port's peer, login and permission checks.
+func (g *Gate) ServerOptions() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(func(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-			ctx, err := n.authorizeGRPC(ctx, info.FullMethod, req)
+			ctx, err := g.authorize(ctx, info.FullMethod, req)
 			if err != nil {
 				return nil, err
 			}
 			return h(ctx, req)
 		}),
 		grpc.ChainStreamInterceptor(func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-			ctx, err := n.authorizeGRPC(ss.Context(), info.FullMethod, nil)
+			ctx, err := g.authorize(ss.Context(), info.FullMethod, nil)
 			if err != nil {
 				return err
 			}
@@ -234,18 +293,18 @@ type ctxStream struct {
 
 func (s ctxStream) Context() context.Context { return s.ctx }
 
-// httpAuth guards the HTTP door: /livez, /readyz and /metrics answer
+// HTTP guards the HTTP door: /livez, /readyz and /metrics answer
 // anyone (orchestrators and Prometheus probe them); /debug/pprof needs
 // admin; reads (GET, HEAD) need read and anything else write. A missing
 // or wrong login answers 401 with a Basic challenge.
-func (n *Node) httpAuth(h http.Handler) http.Handler {
+func (g *Gate) HTTP(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/livez", "/readyz", "/metrics":
 			h.ServeHTTP(w, r)
 			return
 		}
-		if !n.users.Required() {
+		if !g.cfg.Users.Required() {
 			h.ServeHTTP(w, r.WithContext(api.WithPrincipal(r.Context(), api.Anonymous)))
 			return
 		}
@@ -255,7 +314,7 @@ func (n *Node) httpAuth(h http.Handler) http.Handler {
 			http.Error(w, "this cluster requires a login (HTTP basic auth)", http.StatusUnauthorized)
 			return
 		}
-		p, err := n.login(r.Context(), hostOf(r.RemoteAddr), user, password)
+		p, err := g.login(r.Context(), hostOf(r.RemoteAddr), user, password)
 		switch {
 		case errors.Is(err, api.ErrWrongPass), errors.Is(err, api.ErrThrottled):
 			w.Header().Set("WWW-Authenticate", `Basic realm="cairn"`)
