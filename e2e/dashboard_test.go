@@ -117,6 +117,9 @@ func TestDashboardInBrowser(t *testing.T) {
 	ctx, errs := browser(t)
 	url := "http://" + c.procs[0].http + "/ui/"
 	// A light write load, so the page has rates and latencies to show.
+	// NB: the addresses taken now: the test appends a joiner to c.procs
+	// while this runs.
+	writeTo := []string{c.procs[0].http, c.procs[1].http}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -126,7 +129,7 @@ func TestDashboardInBrowser(t *testing.T) {
 				return
 			case <-time.After(20 * time.Millisecond):
 			}
-			httpDoQuiet("PUT", fmt.Sprintf("http://%s/v1/kv/dash-%d", c.procs[i%2].http, i%500), "v")
+			httpDoQuiet("PUT", fmt.Sprintf("http://%s/v1/kv/dash-%d", writeTo[i%2], i%500), "v")
 		}
 	})
 	defer wg.Wait()
