@@ -6,6 +6,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -238,5 +239,42 @@ func TestSecureCluster(t *testing.T) {
 		if resp.StatusCode != tc.want {
 			t.Errorf("GET %s as %q: %d, want %d", tc.path, tc.user, resp.StatusCode, tc.want)
 		}
+	}
+
+	// The dashboard behind the login: the answering node reaches every
+	// peer's figures over HTTPS.
+	var ov struct {
+		Nodes []struct {
+			Name      string `json:"name"`
+			Reachable bool   `json:"reachable"`
+			Error     string `json:"error"`
+		} `json:"nodes"`
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		req, _ := http.NewRequestWithContext(ctx, "GET", "https://"+n1.http+"/ui/api/overview", nil)
+		req.SetBasicAuth("reader", "reader-secret")
+		resp, err := web.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = json.NewDecoder(resp.Body).Decode(&ov)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET /ui/api/overview: %d %v", resp.StatusCode, err)
+		}
+		reachable := 0
+		for _, n := range ov.Nodes {
+			if n.Reachable {
+				reachable++
+			}
+		}
+		if reachable == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dashboard reaches %d of 3 nodes over TLS: %+v", reachable, ov.Nodes)
+		}
+		time.Sleep(500 * time.Millisecond)
 	}
 }

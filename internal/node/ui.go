@@ -15,10 +15,16 @@ import (
 type dashboard struct {
 	n      *Node
 	client *http.Client
+	scheme string // of the peers' HTTP doors: https when the cluster runs TLS
 }
 
 func newDashboard(n *Node) *dashboard {
-	return &dashboard{n: n, client: &http.Client{Timeout: ui.PeerTimeout}}
+	d := &dashboard{n: n, client: &http.Client{Timeout: ui.PeerTimeout}, scheme: "http"}
+	if cfg := n.tls.DoorClientConfig(); cfg != nil {
+		d.client.Transport = &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true}
+		d.scheme = "https"
+	}
+	return d
 }
 
 // Self implements ui.Source.
@@ -60,7 +66,7 @@ func (d *dashboard) Overview(ctx context.Context) ui.Overview {
 		}
 	}
 	ov.Ring, ov.RingError = ui.RingOf(members, n.id.Settings)
-	ov.Nodes = ui.Gather(ctx, d.client, d.Self(), peers)
+	ov.Nodes = ui.Gather(ctx, d.client, d.scheme, d.Self(), peers)
 	ov.Alarms = ui.Alarms(ov, n.cfg.MaxClockOffset)
 	return ov
 }

@@ -118,6 +118,16 @@ func (s *State) DoorConfig() *tls.Config {
 	return s.client.ServerConfig(s.clientAuth(), s.cfg.MinVersion)
 }
 
+// DoorClientConfig is what a node dials another node's RESP or HTTP door
+// with (its --cert-file certificate, the server verified against
+// --trusted-ca-file): nil without TLS.
+func (s *State) DoorClientConfig() *tls.Config {
+	if s == nil {
+		return nil
+	}
+	return s.client.ClientConfig(s.cfg.MinVersion)
+}
+
 // PeerClientConfig is what a node dials its peers with: nil without TLS.
 func (s *State) PeerClientConfig() *tls.Config {
 	if s == nil {

@@ -161,8 +161,9 @@ type Peer struct {
 // Gather returns every peer's figures in the order given: self's for the
 // peer named self.Name, and for each other one what its GET /ui/api/node
 // answers within PeerTimeout (Reachable false, with the reason, when it
-// does not).
-func Gather(ctx context.Context, client *http.Client, self NodeStats, peers []Peer) []NodeStats {
+// does not), asked over scheme ("http", or "https" on a cluster with TLS,
+// client's transport then carrying the TLS configuration).
+func Gather(ctx context.Context, client *http.Client, scheme string, self NodeStats, peers []Peer) []NodeStats {
 	out := make([]NodeStats, len(peers))
 	var wg sync.WaitGroup
 	for i, p := range peers {
@@ -171,7 +172,7 @@ func Gather(ctx context.Context, client *http.Client, self NodeStats, peers []Pe
 			continue
 		}
 		wg.Go(func() {
-			st, err := fetch(ctx, client, p)
+			st, err := fetch(ctx, client, scheme, p)
 			if err != nil {
 				st = NodeStats{Name: p.Name, Error: err.Error(), DiskFreeBytes: -1}
 			}
@@ -182,13 +183,13 @@ func Gather(ctx context.Context, client *http.Client, self NodeStats, peers []Pe
 	return out
 }
 
-func fetch(ctx context.Context, client *http.Client, p Peer) (NodeStats, error) {
+func fetch(ctx context.Context, client *http.Client, scheme string, p Peer) (NodeStats, error) {
 	if p.HTTP == "" {
 		return NodeStats{}, fmt.Errorf("%s advertises no HTTP address", p.Name)
 	}
 	ctx, cancel := context.WithTimeout(ctx, PeerTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.HTTP+"/ui/api/node", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, scheme+"://"+p.HTTP+"/ui/api/node", nil)
 	if err != nil {
 		return NodeStats{}, err
 	}

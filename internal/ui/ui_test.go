@@ -217,7 +217,7 @@ func TestGather(t *testing.T) {
 	deadAddr := dead.Addr().String()
 	dead.Close()
 	self := NodeStats{Name: "n1", Reachable: true}
-	got := Gather(context.Background(), http.DefaultClient, self, []Peer{
+	got := Gather(context.Background(), http.DefaultClient, "http", self, []Peer{
 		{Name: "n1"},
 		{Name: "n2", HTTP: strings.TrimPrefix(peer.URL, "http://")},
 		{Name: "n3", HTTP: deadAddr},

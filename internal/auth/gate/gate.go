@@ -294,13 +294,15 @@ type ctxStream struct {
 func (s ctxStream) Context() context.Context { return s.ctx }
 
 // HTTP guards the HTTP door: /livez, /readyz and /metrics answer
-// anyone (orchestrators and Prometheus probe them); /debug/pprof needs
+// anyone (orchestrators and Prometheus probe them), and so does
+// /ui/api/node (a node's own dashboard figures, which /metrics shows too,
+// fetched by the node answering a dashboard); /debug/pprof needs
 // admin; reads (GET, HEAD) need read and anything else write. A missing
 // or wrong login answers 401 with a Basic challenge.
 func (g *Gate) HTTP(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/livez", "/readyz", "/metrics":
+		case "/livez", "/readyz", "/metrics", "/ui/api/node":
 			h.ServeHTTP(w, r)
 			return
 		}

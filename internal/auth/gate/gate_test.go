@@ -211,6 +211,9 @@ func TestGateHTTP(t *testing.T) {
 		want                         int
 	}{
 		{"GET", "/livez", "", "", 200},
+		{"GET", "/ui/api/node", "", "", 200},
+		{"GET", "/ui/api/overview", "", "", 401},
+		{"GET", "/ui/", "reader", "r", 200},
 		{"GET", "/v1/kv/a", "", "", 401},
 		{"GET", "/v1/kv/a", "reader", "bad", 401},
 		{"GET", "/v1/kv/a", "reader", "r", 200},
