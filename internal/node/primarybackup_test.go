@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"github.com/cairnkv/cairn/internal/testkit"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -65,7 +66,8 @@ func TestPrimaryBackupFailover(t *testing.T) {
 	for _, n := range tn.nodes {
 		live = append(live, n)
 	}
-	w := startWriter(t, func() []*Node { liveMu.Lock(); defer liveMu.Unlock(); return live })
+	// NB: a copy: the writer reads it after the lock is released.
+	w := startWriter(t, func() []*Node { liveMu.Lock(); defer liveMu.Unlock(); return slices.Clone(live) })
 	count := func() int { w.mu.Lock(); defer w.mu.Unlock(); return len(w.acked) }
 	testkit.WaitFor(t, 20*time.Second, "100 acknowledged writes", func() bool { return count() >= 100 })
 	checkLagShown(t, tn.nodes[victim], gid)
@@ -98,7 +100,7 @@ func TestPrimaryBackupFailover(t *testing.T) {
 	})
 
 	liveMu.Lock()
-	live = live[:0]
+	live = nil
 	for name, n := range tn.nodes {
 		if name != victim {
 			live = append(live, n)
