@@ -90,7 +90,11 @@ type group struct {
 
 	applied atomic.Uint64 // Invariant: applied <= commit.
 	leader  atomic.Uint64
-	initd   atomic.Bool
+	// logBytes is the core's LogSize as of the end of its last round,
+	// for the cairn_raft_log_bytes gauge, which reads it without the
+	// group's lock (a core's own counters change under it).
+	logBytes atomic.Uint64
+	initd    atomic.Bool
 	// gone is set before a removed replica's data is deleted; a read checks
 	// it after taking its view, so it never answers from deleted data.
 	gone atomic.Bool

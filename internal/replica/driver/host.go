@@ -557,7 +557,7 @@ func (h *Host) registerGauges(r prometheus.Registerer) {
 				return 0
 			})),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "cairn_raft_log_bytes", Help: "Size of the untruncated Raft logs of every local replica."},
-			sum(func(g *group) float64 { return float64(g.core.Log().LogSize()) })),
+			sum(func(g *group) float64 { return float64(g.logBytes.Load()) })),
 	)
 }
 

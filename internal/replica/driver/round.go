@@ -761,6 +761,7 @@ func (g *group) finish(w *work) {
 		g.proposeHeld()
 	}
 	g.maybeTruncate()
+	g.logBytes.Store(g.core.Log().LogSize())
 	if g.core.HasReady() {
 		g.h.schedule(g)
 	}
