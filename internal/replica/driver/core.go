@@ -3,6 +3,7 @@ package driver
 import (
 	"errors"
 	"log/slog"
+	"slices"
 
 	"github.com/cairnkv/cairn/internal/replica"
 	"github.com/cairnkv/cairn/internal/storage"
@@ -174,6 +175,32 @@ type CoreConfig struct {
 type Conf struct {
 	Voters, Learners []replica.ReplicaID
 	Engine           []byte
+}
+
+// Clone returns a deep copy of c.
+func (c Conf) Clone() Conf {
+	return Conf{Voters: slices.Clone(c.Voters), Learners: slices.Clone(c.Learners), Engine: slices.Clone(c.Engine)}
+}
+
+// With returns a copy of c with ops applied: each op's replica leaves both
+// lists, then joins the voters (AddVoter) or learners (AddLearner); both
+// lists sorted. The engine section is copied unchanged.
+func (c Conf) With(ops []ChangeOp) Conf {
+	n := c.Clone()
+	for _, op := range ops {
+		drop := func(x replica.ReplicaID) bool { return x == op.Replica }
+		n.Voters = slices.DeleteFunc(n.Voters, drop)
+		n.Learners = slices.DeleteFunc(n.Learners, drop)
+		switch op.Kind {
+		case AddVoter:
+			n.Voters = append(n.Voters, op.Replica)
+		case AddLearner:
+			n.Learners = append(n.Learners, op.Replica)
+		}
+	}
+	slices.Sort(n.Voters)
+	slices.Sort(n.Learners)
+	return n
 }
 
 // ConfOf returns d's configuration.

@@ -249,13 +249,6 @@ func newCore(cfg driver.CoreConfig) (*Core, error) {
 	return c, nil
 }
 
-func cloneConfig(c driver.Conf) driver.Conf {
-	return driver.Conf{
-		Voters: slices.Clone(c.Voters), Learners: slices.Clone(c.Learners),
-		Engine: slices.Clone(c.Engine),
-	}
-}
-
 // The log in memory.
 
 func (c *Core) firstIndex() uint64 { return c.trunc.Index + 1 }
@@ -326,26 +319,6 @@ func (c *Core) peers() []replica.ReplicaID {
 	return ps
 }
 
-// applyConfig is cfg after the ops of a change.
-func applyConfig(cfg driver.Conf, ops []driver.ChangeOp) driver.Conf {
-	n := cloneConfig(cfg)
-	del := func(ids []replica.ReplicaID, id replica.ReplicaID) []replica.ReplicaID {
-		return slices.DeleteFunc(ids, func(x replica.ReplicaID) bool { return x == id })
-	}
-	for _, op := range ops {
-		n.Voters, n.Learners = del(n.Voters, op.Replica), del(n.Learners, op.Replica)
-		switch op.Kind {
-		case driver.AddVoter:
-			n.Voters = append(n.Voters, op.Replica)
-		case driver.AddLearner:
-			n.Learners = append(n.Learners, op.Replica)
-		}
-	}
-	slices.Sort(n.Voters)
-	slices.Sort(n.Learners)
-	return n
-}
-
 // setConf makes conf the core's configuration, with the epoch its engine
 // section holds.
 func (c *Core) setConf(conf driver.Conf) error {
@@ -353,7 +326,7 @@ func (c *Core) setConf(conf driver.Conf) error {
 	if err != nil {
 		return fmt.Errorf("paxos: group %d: %w", c.group, err)
 	}
-	c.cfg, c.epoch, c.stopAt = cloneConfig(conf), epoch, stopAt
+	c.cfg, c.epoch, c.stopAt = conf.Clone(), epoch, stopAt
 	return nil
 }
 
@@ -365,10 +338,10 @@ func (c *Core) applyChangeLocked(i uint64, s *slot) error {
 	if err != nil {
 		return fmt.Errorf("paxos: group %d: change at %d: %w", c.group, i, err)
 	}
-	c.cfg = applyConfig(c.cfg, ch.Ops)
+	c.cfg = c.cfg.With(ch.Ops)
 	c.epoch, c.stopAt = c.epoch+1, i
 	c.cfg.Engine = encodeSection(c.epoch, c.stopAt)
-	c.configs[i] = cloneConfig(c.cfg)
+	c.configs[i] = c.cfg.Clone()
 	return nil
 }
 

@@ -261,6 +261,6 @@ func (Engine) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byte, erro
 	if m.Type != msgSnapshot {
 		return nil, fmt.Errorf("paxos: not a snapshot message")
 	}
-	m.Index, m.Term, m.Config = at.Index, at.Term, cloneConfig(at.Conf)
+	m.Index, m.Term, m.Config = at.Index, at.Term, at.Conf.Clone()
 	return encodeMessage(m), nil
 }

@@ -451,7 +451,7 @@ func (c *Core) handleSnapshot(m *message) {
 	if c.state != replica.StateFollower {
 		c.becomeFollower(0)
 	}
-	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConfig(m.Config)}
+	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: m.Config.Clone()}
 	c.truncateTo(pointOf(at))
 	if broken.snapDropsVotes {
 		c.slots = nil
@@ -491,7 +491,7 @@ func (c *Core) ProposeChange(ch driver.Change) error {
 	if l.transferee != 0 || l.pendingChange != 0 || c.commit < l.readyAt || c.lastIndex()-c.commit >= maxUncommitted {
 		return driver.ErrDropped
 	}
-	next := applyConfig(c.cfg, ch.Ops)
+	next := c.cfg.With(ch.Ops)
 	if len(next.Voters) == 0 || voterChanges(c.cfg.Voters, next.Voters) > 1 {
 		return driver.ErrDropped
 	}

@@ -298,7 +298,7 @@ func newCore(cfg driver.CoreConfig, opts Options) (*Core, error) {
 		group: g, id: cfg.Replica, logger: logger, opts: opts,
 		rng:           rand.New(rand.NewPCG(g, uint64(cfg.Replica))),
 		electionTicks: cfg.ElectionTicks, heartbeatTicks: cfg.HeartbeatTicks,
-		conf: cloneConf(cfg.Conf),
+		conf: cfg.Conf.Clone(),
 	}
 	lr := cfg.Log
 	if lr == nil {
@@ -379,10 +379,6 @@ func (c *Core) foundingRecord() error {
 	}
 	c.rec, c.epoch = r, r.Epoch
 	return nil
-}
-
-func cloneConf(c driver.Conf) driver.Conf {
-	return driver.Conf{Voters: slices.Clone(c.Voters), Learners: slices.Clone(c.Learners), Engine: slices.Clone(c.Engine)}
 }
 
 func (c *Core) initialized() bool { return len(c.conf.Voters)+len(c.conf.Learners) > 0 }

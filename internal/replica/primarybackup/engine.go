@@ -140,7 +140,7 @@ func (Engine) SnapshotMessage(msg []byte, at driver.SnapshotPoint) ([]byte, erro
 	if m.Type != msgSnapshot {
 		return nil, fmt.Errorf("%w: not a snapshot", errMessage)
 	}
-	m.Index, m.Term, m.Conf = at.Index, at.Term, cloneConf(at.Conf)
+	m.Index, m.Term, m.Conf = at.Index, at.Term, at.Conf.Clone()
 	return encodeMessage(m), nil
 }
 

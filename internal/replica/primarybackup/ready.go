@@ -264,12 +264,12 @@ func (c *Core) ApplyChange(e driver.LogEntry) (driver.Conf, error) {
 	if err != nil {
 		return driver.Conf{}, fmt.Errorf("primarybackup: group %d: entry %d: %w", c.group, e.Index, err)
 	}
-	next := applyOps(c.conf, ce.change.Ops)
+	next := c.conf.With(ce.change.Ops)
 	next.Engine = encodeSection(ce.rec)
 	c.conf = next
 	c.confApplied = max(c.confApplied, e.Index)
 	if c.role == rolePrimary {
 		c.syncPeers()
 	}
-	return cloneConf(next), nil
+	return next.Clone(), nil
 }

@@ -690,7 +690,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 		c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: min(m.Index, c.lastIndex())})
 		return
 	}
-	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: cloneConf(m.Conf)}
+	at := driver.SnapshotPoint{Index: m.Index, Term: m.Term, Conf: m.Conf.Clone()}
 	c.snapshot = &at
 	c.logSize = 0
 	c.entries, c.dirty, c.cut = nil, nil, false
@@ -698,7 +698,7 @@ func (c *Core) handleSnapshot(from replica.ReplicaID, m *message) {
 	c.rebuild = 0
 	c.commit, c.handedOut = m.Index, m.Index
 	c.history = []epochStart{{m.Term, m.Index}}
-	c.conf = cloneConf(m.Conf)
+	c.conf = m.Conf.Clone()
 	c.confApplied = m.Index
 	c.hsDirty, c.mustSync = true, true
 	c.send(from, driver.MsgLate, &message{Type: msgAppendResp, Term: m.Epoch, Index: m.Index})
@@ -979,7 +979,7 @@ func (c *Core) ProposeChange(ch driver.Change) error {
 	if c.lastIndex()-c.commit >= maxUncommitted {
 		return driver.ErrDropped
 	}
-	next := applyOps(c.conf, ch.Ops)
+	next := c.conf.With(ch.Ops)
 	if len(next.Voters) == 0 {
 		return driver.ErrDropped
 	}
@@ -993,25 +993,6 @@ func (c *Core) ProposeChange(ch driver.Change) error {
 		c.sendAppend(id, c.lead.peers[id], false)
 	}
 	return nil
-}
-
-// applyOps returns conf with ops applied.
-func applyOps(conf driver.Conf, ops []driver.ChangeOp) driver.Conf {
-	n := cloneConf(conf)
-	for _, op := range ops {
-		drop := func(x replica.ReplicaID) bool { return x == op.Replica }
-		n.Voters = slices.DeleteFunc(n.Voters, drop)
-		n.Learners = slices.DeleteFunc(n.Learners, drop)
-		switch op.Kind {
-		case driver.AddLearner:
-			n.Learners = append(n.Learners, op.Replica)
-		case driver.AddVoter:
-			n.Voters = append(n.Voters, op.Replica)
-		}
-	}
-	slices.Sort(n.Voters)
-	slices.Sort(n.Learners)
-	return n
 }
 
 // recordFor is the record for configuration conf: its replicas the
