@@ -17,15 +17,30 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 // A port taken by anything else (a local Redis on 6379) stops cairn dev
 // before any child starts, with the real cause and the flag that helps.
 func TestStartRefusesABusyPort(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// A busy port whose neighbour below (n1's RESP port) is free: CI once
+	// drew one whose neighbour something else held.
+	var l net.Listener
+	var port int
+	for range 50 {
+		c, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		below, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(c.Addr().(*net.TCPAddr).Port-1))
+		if err == nil {
+			below.Close()
+			l, port = c, c.Addr().(*net.TCPAddr).Port
+			break
+		}
+		c.Close()
+	}
+	if l == nil {
+		t.Fatal("no busy port with a free neighbour in 50 tries")
 	}
 	defer l.Close()
-	port := l.Addr().(*net.TCPAddr).Port
 	dir := t.TempDir()
 	// n2's RESP port is the busy one.
-	_, err = Start(Config{Nodes: 3, DataDir: dir, Binary: "/nonexistent", Logger: quiet(),
+	_, err := Start(Config{Nodes: 3, DataDir: dir, Binary: "/nonexistent", Logger: quiet(),
 		RedisPort: port - 1, GRPCPort: 40000, HTTPPort: 40100})
 	if err == nil || !strings.Contains(err.Error(), "address already in use") || !strings.Contains(err.Error(), "--base-port") ||
 		!strings.Contains(err.Error(), "n2's RESP port 127.0.0.1:"+strconv.Itoa(port)) {
